@@ -1,0 +1,64 @@
+//! The [`EvictionPolicy`] trait: what every policy implements.
+
+use std::fmt;
+
+/// Identifies a resident entry to a policy.
+///
+/// Backends use their slot indexes; the simulator uses the trace's keys. An id
+/// is unique among residents; it may be reused after the policy was told the
+/// previous holder left (by [`EvictionPolicy::on_remove`] or by returning it
+/// from [`EvictionPolicy::evict`]).
+pub type EntryId = u64;
+
+/// An eviction policy: a pure, single-threaded state machine.
+///
+/// A policy has no clock and no locks. It is told when an entry becomes
+/// resident ([`on_insert`](Self::on_insert)), is read
+/// ([`on_hit`](Self::on_hit)) or leaves for a reason the policy did not choose
+/// ([`on_remove`](Self::on_remove): expiry, explicit removal, clear), and it is
+/// asked for a victim when the owner needs room ([`evict`](Self::evict)).
+///
+/// The owner, not the policy, decides *when* room is needed (it knows the
+/// weights); the policy decides *who* goes. A policy that filters admission
+/// (TinyLFU) refuses a newcomer by returning the newcomer itself from `evict`.
+///
+/// `hash` arguments are a well-mixed hash of the user's key. Unlike ids they
+/// are stable across removal and re-insertion, so policies with memory of
+/// departed keys (ghost lists, frequency sketches) key that memory by hash.
+pub trait EvictionPolicy: Send + fmt::Debug {
+    /// The policy's name, as accepted by [`PolicyKind::from_name`](crate::PolicyKind::from_name).
+    fn name(&self) -> &'static str;
+
+    /// The number of entries the policy was sized for.
+    fn capacity(&self) -> usize;
+
+    /// The number of resident entries the policy tracks.
+    fn len(&self) -> usize;
+
+    /// Whether no entry is resident.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Entry `id` (with key hash `hash`) became resident.
+    ///
+    /// The owner must not insert an id that is already resident.
+    fn on_insert(&mut self, id: EntryId, hash: u64);
+
+    /// Resident entry `id` was read (or overwritten in place).
+    fn on_hit(&mut self, id: EntryId);
+
+    /// Resident entry `id` left for a reason the policy did not choose.
+    /// Unknown ids are ignored.
+    fn on_remove(&mut self, id: EntryId);
+
+    /// Picks a resident entry to evict and forgets it; `None` only when empty.
+    fn evict(&mut self) -> Option<EntryId>;
+
+    /// Forgets every resident entry (ghost and frequency memory may be kept).
+    fn clear(&mut self);
+
+    /// Checks the policy's internal invariants; `Err` describes the first one
+    /// found broken. Meant for tests and fuzzing: it may walk every entry.
+    fn validate(&self) -> Result<(), String>;
+}
