@@ -1,0 +1,94 @@
+//! In-memory caches with **sliding-window expiry** (time-to-idle: every read
+//! pushes the deadline forward), an optional **max lifetime**, a capacity
+//! bound with **pluggable eviction policies**, and a background sweeper
+//! whose cost follows the number of expired entries, not the size of the map.
+//!
+//! One trait, [`SlidingTtlCache`], has interchangeable backends built by one
+//! [`CacheBuilder`]; [`AnyCache`] picks one by name at run time.
+//!
+//! ```
+//! use std::time::Duration;
+//! use ttlkit::{CacheBuilder, MockClock, MutexCache, RemovalCause, SlidingTtlCache};
+//!
+//! let clock = MockClock::new();
+//! let cache: MutexCache<&str, u32> = CacheBuilder::new(Duration::from_secs(60))
+//!     .max_lifetime(Duration::from_secs(300))
+//!     .max_capacity(1_000)
+//!     .clock(clock.clone())
+//!     .build()?;
+//!
+//! cache.insert("a", 1);
+//! clock.advance(Duration::from_secs(59));
+//! assert_eq!(cache.get("a"), Some(1)); // a hit: idle deadline now t=119 s
+//! clock.advance(Duration::from_secs(59));
+//! assert_eq!(cache.peek("a"), Some(1)); // peek does not refresh
+//! clock.advance(Duration::from_secs(1));
+//! assert_eq!(cache.get("a"), None); // idle for 60 s since the last get
+//! assert_eq!(cache.stats().removals(RemovalCause::Expired), 1);
+//! # Ok::<(), ttlkit::BuildError>(())
+//! ```
+//!
+//! # The contract
+//!
+//! * **Expiry.** An entry expires at `min(last_access + time_to_idle,
+//!   inserted_at + max_lifetime)`. `get` and overwrites refresh
+//!   `last_access`; `peek` and `contains_key` do not; reads never extend the
+//!   lifetime. An expired entry is never returned, whether or not it has
+//!   been purged yet.
+//! * **Capacity.** With `max_capacity`, expired entries make room first,
+//!   then the eviction policy picks victims. The `mutex` backend evicts
+//!   inside each insert, so it is never above its bound.
+//! * **Removal listener.** Called exactly once for every entry that leaves,
+//!   with its [`RemovalCause`], never while a lock is held (a listener may
+//!   use the cache). A panicking listener is contained and counted in
+//!   [`CacheStats::listener_panics`].
+//! * **Loads.** [`SlidingTtlCache::get_or_insert_with`] is single-flight;
+//!   `init` runs with no lock held; an error is not cached; a panicking
+//!   `init` poisons nothing.
+//! * **Sweeper.** A background thread (on by default; `no_sweeper()` turns
+//!   it off) purges expired entries in batches of 256 per lock hold. It holds
+//!   only a weak reference: dropping the last handle stops and joins it at
+//!   once.
+//! * **`len()`** counts entries held, including expired entries not yet
+//!   purged.
+//!
+//! # Expiry precision
+//!
+//! Time is a `u64` of nanoseconds ([`Ticks`]) read from a [`Clock`]. A hit
+//! rewrites an entry's access stamp only when it lags by more than the
+//! refresh granularity (`time_to_idle / 64`, at most one second, settable
+//! with [`CacheBuilder::refresh_granularity`]). So an entry may expire up to
+//! one granularity *early*, never late. A zero granularity makes idle expiry
+//! exact.
+//!
+//! # Consistency
+//!
+//! Every operation of the `mutex` backend is linearizable: it takes the one
+//! lock once. Listener calls happen after the lock is released, so a
+//! listener may observe a later state than the removal it is told about.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod any;
+pub mod backend;
+mod builder;
+mod cache;
+mod clock;
+mod expiry;
+mod listener;
+mod loader;
+mod stats;
+mod sweeper;
+mod sync;
+
+pub use any::{AnyCache, BACKEND_NAMES};
+pub use backend::mutex::MutexCache;
+pub use builder::{BuildError, CacheBuilder, Config, FromConfig, SweepSetting, Weigher, MAX_DURATION};
+pub use cache::{CacheStats, RemovalCause, SlidingTtlCache};
+pub use clock::{Clock, MockClock, SystemClock, Ticks};
+pub use listener::RemovalListener;
+pub use ttlkit_strategies::{PolicyKind, UnknownPolicy};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

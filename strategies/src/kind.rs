@@ -3,14 +3,26 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::{EvictionPolicy, Lru};
+use crate::{Arc, Clock, EvictionPolicy, Fifo, Lru, S3Fifo, Sieve, WTinyLfu};
 
 /// The policies this crate provides, nameable at run time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum PolicyKind {
+    /// First in, first out ([`Fifo`]).
+    Fifo,
     /// Least recently used ([`Lru`]).
     Lru,
+    /// CLOCK, second chance ([`Clock`]).
+    Clock,
+    /// SIEVE ([`Sieve`]).
+    Sieve,
+    /// S3-FIFO ([`S3Fifo`]).
+    S3Fifo,
+    /// Adaptive replacement cache ([`Arc`]).
+    Arc,
+    /// Window TinyLFU with an adaptive window ([`WTinyLfu`]).
+    WTinyLfu,
 }
 
 /// A policy name that [`PolicyKind::from_name`] does not know.
@@ -25,12 +37,26 @@ pub struct UnknownPolicy {
 
 impl PolicyKind {
     /// Every policy, in a stable order.
-    pub const ALL: &'static [PolicyKind] = &[PolicyKind::Lru];
+    pub const ALL: &'static [PolicyKind] = &[
+        PolicyKind::Fifo,
+        PolicyKind::Lru,
+        PolicyKind::Clock,
+        PolicyKind::Sieve,
+        PolicyKind::S3Fifo,
+        PolicyKind::Arc,
+        PolicyKind::WTinyLfu,
+    ];
 
     /// The policy's canonical name (lower case, e.g. `"lru"`).
     pub fn name(self) -> &'static str {
         match self {
+            PolicyKind::Fifo => "fifo",
             PolicyKind::Lru => "lru",
+            PolicyKind::Clock => "clock",
+            PolicyKind::Sieve => "sieve",
+            PolicyKind::S3Fifo => "s3-fifo",
+            PolicyKind::Arc => "arc",
+            PolicyKind::WTinyLfu => "w-tinylfu",
         }
     }
 
@@ -46,7 +72,13 @@ impl PolicyKind {
     /// A new policy of this kind sized for `capacity` entries.
     pub fn build(self, capacity: usize) -> Box<dyn EvictionPolicy> {
         match self {
+            PolicyKind::Fifo => Box::new(Fifo::new(capacity)),
             PolicyKind::Lru => Box::new(Lru::new(capacity)),
+            PolicyKind::Clock => Box::new(Clock::new(capacity)),
+            PolicyKind::Sieve => Box::new(Sieve::new(capacity)),
+            PolicyKind::S3Fifo => Box::new(S3Fifo::new(capacity)),
+            PolicyKind::Arc => Box::new(Arc::new(capacity)),
+            PolicyKind::WTinyLfu => Box::new(WTinyLfu::new(capacity)),
         }
     }
 }
@@ -76,6 +108,8 @@ mod tests {
             assert_eq!(k.build(4).name(), k.name());
         }
         assert_eq!(PolicyKind::from_name("LRU"), Ok(PolicyKind::Lru));
+        assert_eq!(PolicyKind::from_name("W_TinyLFU"), Ok(PolicyKind::WTinyLfu));
+        assert_eq!(PolicyKind::from_name("s3_fifo"), Ok(PolicyKind::S3Fifo));
         let err = PolicyKind::from_name("nope").unwrap_err();
         assert!(err.to_string().contains("lru"));
     }

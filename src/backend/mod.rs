@@ -1,0 +1,5 @@
+//! The backends: each implements [`SlidingTtlCache`](crate::SlidingTtlCache)
+//! and is built by [`CacheBuilder`](crate::CacheBuilder).
+
+pub mod mutex;
+mod store;

@@ -1,0 +1,258 @@
+//! The `mutex` backend: the [`Store`] behind one lock, plus the sweeper.
+//!
+//! The simple, obviously correct reference. Every operation takes the lock
+//! once, briefly: hashing happens before it, the removal listener and any
+//! loader's `init` after it. Capacity is enforced inside each insert, so the
+//! cache is never above its bound (zero slack).
+
+use std::borrow::Borrow;
+use std::convert::Infallible;
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+
+use crate::backend::store::Store;
+use crate::builder::{BuildError, Config, FromConfig};
+use crate::cache::{CacheStats, SlidingTtlCache};
+use crate::clock::ClockSource;
+use crate::listener::{notify, RemovalListener, Removed};
+use crate::loader::{LoadTarget, Loader};
+use crate::stats::StatsCounter;
+use crate::sweeper::{Sweep, Sweeper};
+use crate::sync::{Arc, Mutex};
+
+/// Entries a sweep or purge removes per lock hold.
+const PURGE_BATCH: usize = 256;
+
+/// A cache behind one mutex, with an O(expired) sweeper. See the
+/// [crate docs](crate) for the contract it meets.
+pub struct MutexCache<K, V> {
+    inner: Arc<Inner<K, V>>,
+    /// Shared by user handles only; the last one to drop stops the sweeper.
+    sweeper: Option<Arc<Sweeper>>,
+}
+
+struct Inner<K, V> {
+    store: Mutex<Store<K, V>>,
+    hasher: foldhash::fast::RandomState,
+    clock: ClockSource,
+    stats: StatsCounter,
+    listener: Option<RemovalListener<K, V>>,
+    loader: Loader<K, V>,
+}
+
+impl<K, V> Clone for MutexCache<K, V> {
+    fn clone(&self) -> Self {
+        MutexCache { inner: Arc::clone(&self.inner), sweeper: self.sweeper.clone() }
+    }
+}
+
+impl<K, V> fmt::Debug for MutexCache<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MutexCache")
+            .field("len", &self.inner.store.lock().len())
+            .field("sweeper", &self.sweeper.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V> FromConfig<K, V> for MutexCache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn from_config(config: Config<K, V>) -> Result<Self, BuildError> {
+        let policy = config.max_capacity.map(|cap| config.policy.build(usize::try_from(cap).unwrap_or(usize::MAX)));
+        let inner = Arc::new(Inner {
+            store: Mutex::new(Store::new(config.rules, config.max_capacity, config.weigher, policy)),
+            hasher: foldhash::fast::RandomState::default(),
+            clock: config.clock,
+            stats: StatsCounter::default(),
+            listener: config.listener,
+            loader: Loader::default(),
+        });
+        let sweeper = match config.sweep_interval {
+            Some(every) => Some(Arc::new(Sweeper::start(Arc::downgrade(&inner), every).map_err(BuildError::SpawnSweeper)?)),
+            None => None,
+        };
+        Ok(MutexCache { inner, sweeper })
+    }
+}
+
+impl<K, V> Inner<K, V>
+where
+    K: Hash + Eq,
+{
+    fn notify(&self, removed: Vec<Removed<K, V>>) {
+        if !removed.is_empty() {
+            notify(self.listener.as_ref(), &self.stats, removed);
+        }
+    }
+
+    /// A hit-path lookup: refreshes, tells the policy, removes the entry if
+    /// it turned out expired.
+    fn lookup<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Clone,
+    {
+        let hash = self.hasher.hash_one(key);
+        let now = self.clock.now();
+        let mut removed = Vec::new();
+        let value = self.store.lock().get(hash, key, now, &mut removed).cloned();
+        self.notify(removed);
+        value
+    }
+
+    fn insert(&self, key: K, value: V) {
+        let hash = self.hasher.hash_one(&key);
+        let now = self.clock.now();
+        let mut removed = Vec::new();
+        self.store.lock().insert(hash, key, value, now, &mut removed);
+        self.stats.insert();
+        self.notify(removed);
+    }
+
+    /// One batch of expiry; returns (removed, more pending).
+    fn purge_batch(&self) -> (usize, bool) {
+        let now = self.clock.now();
+        let mut removed = Vec::new();
+        let done = self.store.lock().purge_expired(now, PURGE_BATCH, &mut removed);
+        self.notify(removed);
+        done
+    }
+}
+
+impl<K, V> Sweep for Inner<K, V>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    fn sweep_batch(&self) -> bool {
+        self.purge_batch().1
+    }
+}
+
+impl<K, V> LoadTarget<K, V> for Inner<K, V>
+where
+    K: Hash + Eq,
+    V: Clone,
+{
+    fn lookup(&self, key: &K) -> Option<V> {
+        Inner::lookup(self, key)
+    }
+
+    fn store(&self, key: K, value: V) {
+        self.insert(key, value);
+    }
+
+    fn load_failed(&self) {
+        self.stats.load_failure();
+    }
+}
+
+impl<K, V> SlidingTtlCache<K, V> for MutexCache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn backend_name(&self) -> &'static str {
+        "mutex"
+    }
+
+    fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let value = self.inner.lookup(key);
+        self.inner.stats.lookup(value.is_some());
+        value
+    }
+
+    fn peek<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.inner.hasher.hash_one(key);
+        let now = self.inner.clock.now();
+        self.inner.store.lock().peek(hash, key, now).cloned()
+    }
+
+    fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.inner.hasher.hash_one(key);
+        let now = self.inner.clock.now();
+        self.inner.store.lock().peek(hash, key, now).is_some()
+    }
+
+    fn insert(&self, key: K, value: V) {
+        self.inner.insert(key, value);
+    }
+
+    fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.inner.hasher.hash_one(key);
+        let now = self.inner.clock.now();
+        let mut removed = Vec::new();
+        let value = self.inner.store.lock().remove(hash, key, now, &mut removed);
+        self.inner.notify(removed);
+        value
+    }
+
+    fn get_or_insert_with<F>(&self, key: K, init: F) -> V
+    where
+        F: FnOnce() -> V,
+    {
+        match self.try_get_or_insert_with(key, || Ok::<V, Infallible>(init())) {
+            Ok(v) => v,
+            Err(never) => match *never {},
+        }
+    }
+
+    fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, Arc<E>>
+    where
+        F: FnOnce() -> Result<V, E>,
+        E: Send + Sync + 'static,
+    {
+        if let Some(v) = self.inner.lookup(&key) {
+            self.inner.stats.lookup(true);
+            return Ok(v);
+        }
+        self.inner.stats.lookup(false);
+        self.inner.loader.load(&*self.inner, key, init)
+    }
+
+    fn len(&self) -> usize {
+        self.inner.store.lock().len()
+    }
+
+    fn clear(&self) {
+        let now = self.inner.clock.now();
+        let mut removed = Vec::new();
+        self.inner.store.lock().clear(now, &mut removed);
+        self.inner.notify(removed);
+    }
+
+    fn purge_expired(&self) -> usize {
+        let mut total = 0;
+        loop {
+            let (n, more) = self.inner.purge_batch();
+            total += n;
+            if !more {
+                return total;
+            }
+        }
+    }
+
+    fn stats(&self) -> CacheStats {
+        self.inner.stats.snapshot()
+    }
+}

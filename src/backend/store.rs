@@ -1,0 +1,408 @@
+//! The single-threaded core of the mutex backend: a slab of entries, a hash
+//! table of slab indexes, two intrusive deadline lists and an eviction
+//! policy. No locks, no clock: every operation is given the time.
+//!
+//! With one idle timeout for every entry, the order of last access *is* the
+//! order of idle deadlines, and with one max lifetime the order of insertion
+//! is the order of lifetime deadlines. So the *access list* (refreshed
+//! entries move to its tail) and the *write list* (inserted and overwritten
+//! entries move to its tail) each hold their earliest deadline at the head,
+//! and expiry pops heads while they are expired: it touches only expired
+//! entries, never scans the map.
+
+use std::borrow::Borrow;
+
+use hashbrown::HashTable;
+use ttlkit_strategies::EvictionPolicy;
+
+use crate::builder::Weigher;
+use crate::cache::RemovalCause;
+use crate::clock::Ticks;
+use crate::expiry::ExpiryRules;
+use crate::listener::Removed;
+
+const NIL: u32 = u32::MAX;
+const ACCESS: usize = 0;
+const WRITE: usize = 1;
+
+#[derive(Debug, Clone, Copy)]
+struct Link {
+    prev: u32,
+    next: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Ends {
+    head: u32,
+    tail: u32,
+}
+
+struct Entry<K, V> {
+    key: K,
+    value: V,
+    hash: u64,
+    last_access: Ticks,
+    inserted_at: Ticks,
+    weight: u32,
+    links: [Link; 2],
+}
+
+/// Entries, their index, their deadline order and their eviction order.
+pub(crate) struct Store<K, V> {
+    slots: Vec<Option<Entry<K, V>>>,
+    free: Vec<u32>,
+    table: HashTable<u32>,
+    lists: [Ends; 2],
+    policy: Option<Box<dyn EvictionPolicy>>,
+    rules: ExpiryRules,
+    max_weight: Option<u64>,
+    weigher: Option<Weigher<K, V>>,
+    total_weight: u64,
+    /// The latest time seen: stamps never go backwards even when callers
+    /// read the clock in one order and take the lock in another.
+    latest: Ticks,
+}
+
+impl<K, V> Store<K, V> {
+    /// An empty store. `policy` is used only when `max_weight` is set.
+    pub(crate) fn new(
+        rules: ExpiryRules,
+        max_weight: Option<u64>,
+        weigher: Option<Weigher<K, V>>,
+        policy: Option<Box<dyn EvictionPolicy>>,
+    ) -> Self {
+        let policy = if max_weight.is_some() { policy } else { None };
+        Store {
+            slots: Vec::new(),
+            free: Vec::new(),
+            table: HashTable::new(),
+            lists: [Ends { head: NIL, tail: NIL }; 2],
+            policy,
+            rules,
+            max_weight,
+            weigher,
+            total_weight: 0,
+            latest: Ticks::ZERO,
+        }
+    }
+
+    /// Entries held, expired or not.
+    pub(crate) fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Total weight held (the entry count without a weigher).
+    #[cfg(test)]
+    pub(crate) fn weight(&self) -> u64 {
+        self.total_weight
+    }
+
+    fn advance(&mut self, now: Ticks) -> Ticks {
+        self.latest = self.latest.max(now);
+        self.latest
+    }
+
+    fn entry(&self, idx: u32) -> &Entry<K, V> {
+        match &self.slots[idx as usize] {
+            Some(e) => e,
+            None => unreachable_slot(idx),
+        }
+    }
+
+    fn entry_mut(&mut self, idx: u32) -> &mut Entry<K, V> {
+        match &mut self.slots[idx as usize] {
+            Some(e) => e,
+            None => unreachable_slot(idx),
+        }
+    }
+
+    fn find<Q>(&self, hash: u64, key: &Q) -> Option<u32>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        self.table.find(hash, |&i| self.entry(i).key.borrow() == key).copied()
+    }
+
+    fn is_expired(&self, idx: u32, now: Ticks) -> bool {
+        let e = self.entry(idx);
+        self.rules.is_expired(now, e.last_access, e.inserted_at)
+    }
+
+    /// The live value for `key`, refreshing its idle deadline and telling
+    /// the policy of the hit. An expired entry found here is removed.
+    pub(crate) fn get<Q>(&mut self, hash: u64, key: &Q, now: Ticks, out: &mut Vec<Removed<K, V>>) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let now = self.advance(now);
+        let idx = self.find(hash, key)?;
+        if self.is_expired(idx, now) {
+            self.remove_at(idx, RemovalCause::Expired, out, true);
+            return None;
+        }
+        if self.rules.needs_refresh(now, self.entry(idx).last_access) {
+            self.entry_mut(idx).last_access = now;
+            self.move_to_tail(ACCESS, idx);
+        }
+        if let Some(p) = self.policy.as_mut() {
+            p.on_hit(u64::from(idx));
+        }
+        Some(&self.entry(idx).value)
+    }
+
+    /// The live value for `key`; changes nothing.
+    pub(crate) fn peek<Q>(&self, hash: u64, key: &Q, now: Ticks) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let now = self.latest.max(now);
+        let idx = self.find(hash, key)?;
+        (!self.is_expired(idx, now)).then(|| &self.entry(idx).value)
+    }
+
+    /// Stores `value` under `key` (whose hash is `hash`), then evicts until
+    /// the capacity bound holds again: expired entries first, then the
+    /// policy's victims.
+    pub(crate) fn insert(&mut self, hash: u64, key: K, value: V, now: Ticks, out: &mut Vec<Removed<K, V>>)
+    where
+        K: Eq,
+    {
+        let now = self.advance(now);
+        let weight = self.weigher.as_ref().map_or(1, |w| w(&key, &value));
+        if let Some(idx) = self.find(hash, &key) {
+            let cause = if self.is_expired(idx, now) { RemovalCause::Expired } else { RemovalCause::Replaced };
+            let e = self.entry_mut(idx);
+            let old = std::mem::replace(&mut e.value, value);
+            let old_weight = std::mem::replace(&mut e.weight, weight);
+            e.last_access = now;
+            e.inserted_at = now;
+            self.total_weight = self.total_weight - u64::from(old_weight) + u64::from(weight);
+            self.move_to_tail(ACCESS, idx);
+            self.move_to_tail(WRITE, idx);
+            if let Some(p) = self.policy.as_mut() {
+                p.on_hit(u64::from(idx));
+            }
+            // The stored key stays; the caller's equal key reports the removal.
+            out.push((key, old, cause));
+        } else {
+            let entry = Entry {
+                key,
+                value,
+                hash,
+                last_access: now,
+                inserted_at: now,
+                weight,
+                links: [Link { prev: NIL, next: NIL }; 2],
+            };
+            let idx = match self.free.pop() {
+                Some(i) => {
+                    self.slots[i as usize] = Some(entry);
+                    i
+                }
+                None => {
+                    let i = u32::try_from(self.slots.len()).unwrap_or(NIL);
+                    assert!(i != NIL, "a mutex store holds at most u32::MAX - 1 entries");
+                    self.slots.push(Some(entry));
+                    i
+                }
+            };
+            let slots = &self.slots;
+            self.table.insert_unique(hash, idx, |&i| slots[i as usize].as_ref().map_or(0, |e| e.hash));
+            self.push_tail(ACCESS, idx);
+            self.push_tail(WRITE, idx);
+            self.total_weight += u64::from(weight);
+            if let Some(p) = self.policy.as_mut() {
+                p.on_insert(u64::from(idx), hash);
+            }
+        }
+        self.enforce_capacity(now, out);
+    }
+
+    /// Removes `key`; returns its value if it was live. The removal (as
+    /// `Explicit`, or `Expired` if it was past its deadline) goes to `out`.
+    pub(crate) fn remove<Q>(&mut self, hash: u64, key: &Q, now: Ticks, out: &mut Vec<Removed<K, V>>) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+        V: Clone,
+    {
+        let now = self.advance(now);
+        let idx = self.find(hash, key)?;
+        if self.is_expired(idx, now) {
+            self.remove_at(idx, RemovalCause::Expired, out, true);
+            None
+        } else {
+            let value = self.entry(idx).value.clone();
+            self.remove_at(idx, RemovalCause::Explicit, out, true);
+            Some(value)
+        }
+    }
+
+    /// Removes up to `limit` expired entries; returns how many it removed and
+    /// whether more expired entries remain.
+    pub(crate) fn purge_expired(&mut self, now: Ticks, limit: usize, out: &mut Vec<Removed<K, V>>) -> (usize, bool) {
+        let now = self.advance(now);
+        let mut n = 0;
+        while let Some(idx) = self.expired_head(now) {
+            if n == limit {
+                return (n, true);
+            }
+            self.remove_at(idx, RemovalCause::Expired, out, true);
+            n += 1;
+        }
+        (n, false)
+    }
+
+    /// Removes everything: `Expired` for entries past their deadline,
+    /// `Cleared` for the rest.
+    pub(crate) fn clear(&mut self, now: Ticks, out: &mut Vec<Removed<K, V>>) {
+        let now = self.advance(now);
+        out.reserve(self.len());
+        for slot in self.slots.drain(..) {
+            if let Some(e) = slot {
+                let expired = self.rules.is_expired(now, e.last_access, e.inserted_at);
+                let cause = if expired { RemovalCause::Expired } else { RemovalCause::Cleared };
+                out.push((e.key, e.value, cause));
+            }
+        }
+        self.free.clear();
+        self.table.clear();
+        self.lists = [Ends { head: NIL, tail: NIL }; 2];
+        self.total_weight = 0;
+        if let Some(p) = self.policy.as_mut() {
+            p.clear();
+        }
+    }
+
+    /// The oldest entry of either list, if it is expired.
+    fn expired_head(&self, now: Ticks) -> Option<u32> {
+        [ACCESS, WRITE].into_iter().map(|l| self.lists[l].head).find(|&h| h != NIL && self.is_expired(h, now))
+    }
+
+    fn over_capacity(&self) -> bool {
+        self.max_weight.is_some_and(|max| self.total_weight > max)
+    }
+
+    fn enforce_capacity(&mut self, now: Ticks, out: &mut Vec<Removed<K, V>>) {
+        while self.over_capacity() {
+            if let Some(idx) = self.expired_head(now) {
+                self.remove_at(idx, RemovalCause::Expired, out, true);
+                continue;
+            }
+            match self.policy.as_mut().and_then(|p| p.evict()) {
+                Some(id) => match u32::try_from(id) {
+                    Ok(idx) if self.slots.get(idx as usize).is_some_and(Option::is_some) => {
+                        self.remove_at(idx, RemovalCause::Capacity, out, false);
+                    }
+                    // A policy naming a non-resident id is a policy bug;
+                    // stop rather than loop or corrupt the store.
+                    _ => {
+                        debug_assert!(false, "policy evicted unknown id {id}");
+                        break;
+                    }
+                },
+                None => break,
+            }
+        }
+    }
+
+    fn remove_at(&mut self, idx: u32, cause: RemovalCause, out: &mut Vec<Removed<K, V>>, tell_policy: bool) {
+        self.unlink(ACCESS, idx);
+        self.unlink(WRITE, idx);
+        let hash = self.entry(idx).hash;
+        if let Ok(found) = self.table.find_entry(hash, |&i| i == idx) {
+            found.remove();
+        }
+        if tell_policy {
+            if let Some(p) = self.policy.as_mut() {
+                p.on_remove(u64::from(idx));
+            }
+        }
+        if let Some(e) = self.slots[idx as usize].take() {
+            self.total_weight -= u64::from(e.weight);
+            out.push((e.key, e.value, cause));
+        }
+        self.free.push(idx);
+    }
+
+    fn push_tail(&mut self, l: usize, idx: u32) {
+        let tail = self.lists[l].tail;
+        self.entry_mut(idx).links[l] = Link { prev: tail, next: NIL };
+        if tail == NIL {
+            self.lists[l].head = idx;
+        } else {
+            self.entry_mut(tail).links[l].next = idx;
+        }
+        self.lists[l].tail = idx;
+    }
+
+    fn unlink(&mut self, l: usize, idx: u32) {
+        let Link { prev, next } = self.entry(idx).links[l];
+        if prev == NIL {
+            self.lists[l].head = next;
+        } else {
+            self.entry_mut(prev).links[l].next = next;
+        }
+        if next == NIL {
+            self.lists[l].tail = prev;
+        } else {
+            self.entry_mut(next).links[l].prev = prev;
+        }
+        self.entry_mut(idx).links[l] = Link { prev: NIL, next: NIL };
+    }
+
+    fn move_to_tail(&mut self, l: usize, idx: u32) {
+        if self.lists[l].tail != idx {
+            self.unlink(l, idx);
+            self.push_tail(l, idx);
+        }
+    }
+
+    /// Checks every structural invariant (tests only).
+    #[cfg(test)]
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        let live = self.slots.iter().filter(|s| s.is_some()).count();
+        if live != self.table.len() {
+            return Err(format!("{live} slots but {} indexed", self.table.len()));
+        }
+        for l in [ACCESS, WRITE] {
+            let (mut n, mut prev, mut cur) = (0, NIL, self.lists[l].head);
+            let mut last = Ticks::ZERO;
+            while cur != NIL {
+                let e = self.entry(cur);
+                let stamp = if l == ACCESS { e.last_access } else { e.inserted_at };
+                if stamp < last || e.links[l].prev != prev {
+                    return Err(format!("list {l} out of order at {cur}"));
+                }
+                last = stamp;
+                n += 1;
+                prev = cur;
+                cur = e.links[l].next;
+            }
+            if n != live || self.lists[l].tail != prev {
+                return Err(format!("list {l} links {n} of {live}"));
+            }
+        }
+        if let Some(p) = &self.policy {
+            p.validate()?;
+            if p.len() != live {
+                return Err(format!("policy tracks {} of {live}", p.len()));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cold]
+fn unreachable_slot(idx: u32) -> ! {
+    // Indexes come only from the table and the lists, which are kept in step
+    // with the slots; reaching this is a bug in this file.
+    panic!("ttlkit store: slot {idx} is empty")
+}
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;

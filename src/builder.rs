@@ -1,0 +1,377 @@
+//! One builder for every backend, and the typed errors of `build()`.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ttlkit_strategies::{PolicyKind, UnknownPolicy};
+
+use crate::cache::RemovalCause;
+use crate::clock::{Clock, ClockSource, SystemClock};
+use crate::expiry::ExpiryRules;
+use crate::listener::RemovalListener;
+
+/// The longest duration the builder accepts: about 100 years.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// Gives an entry its weight for a weight-bounded cache.
+pub type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> u32 + Send + Sync + 'static>;
+
+/// Why a cache could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A duration that must be positive was zero.
+    #[error("{what} must be greater than zero")]
+    ZeroDuration {
+        /// The builder setting.
+        what: &'static str,
+    },
+    /// A duration was longer than the setting allows.
+    #[error("{what} of {value:?} is longer than the allowed {max:?}")]
+    DurationTooLong {
+        /// The builder setting.
+        what: &'static str,
+        /// The value given.
+        value: Duration,
+        /// The largest value allowed.
+        max: Duration,
+    },
+    /// `max_capacity(0)`: a cache that can hold nothing.
+    #[error("max_capacity must be at least 1")]
+    ZeroCapacity,
+    /// The shard count was zero or not a power of two.
+    #[error("shard count must be a power of two between 1 and 65536, got {0}")]
+    InvalidShards(usize),
+    /// The eviction policy name is not known.
+    #[error(transparent)]
+    UnknownPolicy(#[from] UnknownPolicy),
+    /// The backend name is not known.
+    #[error("unknown backend {name:?}; known backends: {known}")]
+    UnknownBackend {
+        /// The name asked for.
+        name: String,
+        /// The known names, comma separated.
+        known: String,
+    },
+    /// The operating system refused to start the sweeper thread.
+    #[error("could not start the sweeper thread")]
+    SpawnSweeper(#[source] io::Error),
+}
+
+/// How often, if ever, the background sweeper runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepSetting {
+    /// Every `time_to_idle / 2`, clamped to 10 ms ..= 1 s.
+    Default,
+    /// At this interval.
+    Every(Duration),
+    /// No sweeper: expired entries are purged by writes, by
+    /// `purge_expired`, and never returned by reads.
+    Off,
+}
+
+/// Configures and builds any backend.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+/// use ttlkit::{CacheBuilder, MutexCache, RemovalCause, SlidingTtlCache};
+///
+/// let evicted = Arc::new(Mutex::new(Vec::new()));
+/// let log = Arc::clone(&evicted);
+/// let cache: MutexCache<String, u64> = CacheBuilder::new(Duration::from_secs(3600))
+///     .max_lifetime(Duration::from_secs(24 * 3600))
+///     .max_capacity(10_000)
+///     .policy("lru")
+///     .sweep_interval(Duration::from_secs(300))
+///     .removal_listener(move |k: &String, _v, cause| log.lock().unwrap().push((k.clone(), cause)))
+///     .build()?;
+/// cache.insert("a".to_string(), 1);
+/// cache.remove("a");
+/// assert_eq!(*evicted.lock().unwrap(), vec![("a".to_string(), RemovalCause::Explicit)]);
+/// # Ok::<(), ttlkit::BuildError>(())
+/// ```
+pub struct CacheBuilder<K, V> {
+    time_to_idle: Duration,
+    max_lifetime: Option<Duration>,
+    max_capacity: Option<u64>,
+    weigher: Option<Weigher<K, V>>,
+    policy: Option<String>,
+    sweep: SweepSetting,
+    clock: ClockSource,
+    listener: Option<RemovalListener<K, V>>,
+    granularity: Option<Duration>,
+    shards: Option<usize>,
+}
+
+impl<K, V> fmt::Debug for CacheBuilder<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheBuilder")
+            .field("time_to_idle", &self.time_to_idle)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("max_capacity", &self.max_capacity)
+            .field("weigher", &self.weigher.is_some())
+            .field("policy", &self.policy)
+            .field("sweep", &self.sweep)
+            .field("clock", &self.clock)
+            .field("listener", &self.listener.is_some())
+            .field("granularity", &self.granularity)
+            .field("shards", &self.shards)
+            .finish()
+    }
+}
+
+impl<K, V> Clone for CacheBuilder<K, V> {
+    fn clone(&self) -> Self {
+        CacheBuilder {
+            time_to_idle: self.time_to_idle,
+            max_lifetime: self.max_lifetime,
+            max_capacity: self.max_capacity,
+            weigher: self.weigher.clone(),
+            policy: self.policy.clone(),
+            sweep: self.sweep,
+            clock: self.clock.clone(),
+            listener: self.listener.clone(),
+            granularity: self.granularity,
+            shards: self.shards,
+        }
+    }
+}
+
+impl<K, V> CacheBuilder<K, V> {
+    /// A builder for caches whose entries expire after `time_to_idle` without
+    /// a `get` (the one required setting).
+    pub fn new(time_to_idle: Duration) -> Self {
+        CacheBuilder {
+            time_to_idle,
+            max_lifetime: None,
+            max_capacity: None,
+            weigher: None,
+            policy: None,
+            sweep: SweepSetting::Default,
+            clock: ClockSource::System(SystemClock::new()),
+            listener: None,
+            granularity: None,
+            shards: None,
+        }
+    }
+
+    /// Entries also expire this long after they were inserted or last
+    /// overwritten, however often they are read.
+    pub fn max_lifetime(mut self, d: Duration) -> Self {
+        self.max_lifetime = Some(d);
+        self
+    }
+
+    /// Bounds the cache to `n` entries (or `n` units of weight with
+    /// [`weigher`](Self::weigher)).
+    pub fn max_capacity(mut self, n: u64) -> Self {
+        self.max_capacity = Some(n);
+        self
+    }
+
+    /// Measures entries by weight instead of count for `max_capacity`.
+    pub fn weigher(mut self, f: impl Fn(&K, &V) -> u32 + Send + Sync + 'static) -> Self {
+        self.weigher = Some(Arc::new(f));
+        self
+    }
+
+    /// The eviction policy by name (see [`PolicyKind`]); `build()` rejects an
+    /// unknown name. The default is `lru`.
+    pub fn policy(mut self, name: impl Into<String>) -> Self {
+        self.policy = Some(name.into());
+        self
+    }
+
+    /// The eviction policy, typed.
+    pub fn policy_kind(self, kind: PolicyKind) -> Self {
+        self.policy(kind.name())
+    }
+
+    /// Runs the background sweeper at this interval.
+    pub fn sweep_interval(mut self, d: Duration) -> Self {
+        self.sweep = SweepSetting::Every(d);
+        self
+    }
+
+    /// Runs no background sweeper.
+    pub fn no_sweeper(mut self) -> Self {
+        self.sweep = SweepSetting::Off;
+        self
+    }
+
+    /// Reads time from `clock` (a [`crate::MockClock`] in tests).
+    pub fn clock<C: Clock>(mut self, clock: C) -> Self {
+        self.clock = ClockSource::from_clock(clock);
+        self
+    }
+
+    /// Calls `f` exactly once for every entry that leaves, with its cause,
+    /// never while a cache lock is held. A panic in `f` is contained.
+    pub fn removal_listener(mut self, f: impl Fn(&K, V, RemovalCause) + Send + Sync + 'static) -> Self {
+        self.listener = Some(Arc::new(f));
+        self
+    }
+
+    /// How far an access stamp must lag before a hit rewrites it (see
+    /// [`expiry`](crate#expiry-precision)); zero makes idle expiry exact.
+    pub fn refresh_granularity(mut self, d: Duration) -> Self {
+        self.granularity = Some(d);
+        self
+    }
+
+    /// The number of shards of a sharded backend (a power of two).
+    pub fn shards(mut self, n: usize) -> Self {
+        self.shards = Some(n);
+        self
+    }
+
+    /// Validates the settings and builds backend `B`.
+    pub fn build<B: FromConfig<K, V>>(self) -> Result<B, BuildError> {
+        B::from_config(self.validate()?)
+    }
+
+    /// Checks every setting and resolves defaults.
+    pub fn validate(self) -> Result<Config<K, V>, BuildError> {
+        let tti = check_duration("time_to_idle", self.time_to_idle, MAX_DURATION)?;
+        let lifetime = self.max_lifetime.map(|d| check_duration("max_lifetime", d, MAX_DURATION)).transpose()?;
+        if self.max_capacity == Some(0) {
+            return Err(BuildError::ZeroCapacity);
+        }
+        let granularity = match self.granularity {
+            Some(g) if g > tti => return Err(BuildError::DurationTooLong { what: "refresh_granularity", value: g, max: tti }),
+            Some(g) => g,
+            None => ExpiryRules::default_granularity(tti),
+        };
+        let sweep_interval = match self.sweep {
+            SweepSetting::Off => None,
+            SweepSetting::Default => Some((tti / 2).clamp(Duration::from_millis(10), Duration::from_secs(1))),
+            SweepSetting::Every(d) => Some(check_duration("sweep_interval", d, MAX_DURATION)?),
+        };
+        let policy = match &self.policy {
+            Some(name) => PolicyKind::from_name(name)?,
+            None => PolicyKind::Lru,
+        };
+        let shards = match self.shards {
+            Some(n) if n == 0 || !n.is_power_of_two() || n > 65_536 => return Err(BuildError::InvalidShards(n)),
+            Some(n) => n,
+            None => default_shards(),
+        };
+        Ok(Config {
+            rules: ExpiryRules::new(tti, lifetime, granularity),
+            time_to_idle: tti,
+            max_lifetime: lifetime,
+            max_capacity: self.max_capacity,
+            weigher: self.weigher,
+            policy,
+            sweep_interval,
+            clock: self.clock,
+            listener: self.listener,
+            shards,
+        })
+    }
+}
+
+fn check_duration(what: &'static str, d: Duration, max: Duration) -> Result<Duration, BuildError> {
+    if d.is_zero() {
+        Err(BuildError::ZeroDuration { what })
+    } else if d > max {
+        Err(BuildError::DurationTooLong { what, value: d, max })
+    } else {
+        Ok(d)
+    }
+}
+
+/// Four shards per core, rounded up to a power of two.
+fn default_shards() -> usize {
+    let cores = std::thread::available_parallelism().map_or(4, usize::from);
+    (cores * 4).next_power_of_two().min(65_536)
+}
+
+/// A validated configuration, handed to a backend's [`FromConfig`].
+pub struct Config<K, V> {
+    pub(crate) rules: ExpiryRules,
+    pub(crate) time_to_idle: Duration,
+    pub(crate) max_lifetime: Option<Duration>,
+    pub(crate) max_capacity: Option<u64>,
+    pub(crate) weigher: Option<Weigher<K, V>>,
+    pub(crate) policy: PolicyKind,
+    pub(crate) sweep_interval: Option<Duration>,
+    pub(crate) clock: ClockSource,
+    pub(crate) listener: Option<RemovalListener<K, V>>,
+    pub(crate) shards: usize,
+}
+
+impl<K, V> Config<K, V> {
+    /// The idle timeout.
+    pub fn time_to_idle(&self) -> Duration {
+        self.time_to_idle
+    }
+
+    /// The max lifetime, if any.
+    pub fn max_lifetime(&self) -> Option<Duration> {
+        self.max_lifetime
+    }
+
+    /// The capacity bound, if any.
+    pub fn max_capacity(&self) -> Option<u64> {
+        self.max_capacity
+    }
+
+    /// The eviction policy.
+    pub fn policy(&self) -> PolicyKind {
+        self.policy
+    }
+
+    /// The sweeper's interval, or `None` for no sweeper.
+    pub fn sweep_interval(&self) -> Option<Duration> {
+        self.sweep_interval
+    }
+
+    /// The shard count for sharded backends.
+    pub fn shards(&self) -> usize {
+        self.shards
+    }
+}
+
+/// A backend that can be built from a validated [`Config`].
+pub trait FromConfig<K, V>: Sized {
+    /// Builds the backend.
+    fn from_config(config: Config<K, V>) -> Result<Self, BuildError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b() -> CacheBuilder<u32, u32> {
+        CacheBuilder::new(Duration::from_secs(1))
+    }
+
+    #[test]
+    fn bad_values_are_typed_errors() {
+        let zero = CacheBuilder::<u32, u32>::new(Duration::ZERO).validate();
+        assert!(matches!(zero, Err(BuildError::ZeroDuration { what: "time_to_idle" })));
+        let long = b().max_lifetime(MAX_DURATION + Duration::from_secs(1)).validate();
+        assert!(matches!(long, Err(BuildError::DurationTooLong { what: "max_lifetime", .. })));
+        assert!(matches!(b().max_capacity(0).validate(), Err(BuildError::ZeroCapacity)));
+        assert!(matches!(b().policy("mru-ish").validate(), Err(BuildError::UnknownPolicy(_))));
+        assert!(matches!(b().sweep_interval(Duration::ZERO).validate(), Err(BuildError::ZeroDuration { .. })));
+        assert!(matches!(b().shards(3).validate(), Err(BuildError::InvalidShards(3))));
+        let g = b().refresh_granularity(Duration::from_secs(2)).validate();
+        assert!(matches!(g, Err(BuildError::DurationTooLong { what: "refresh_granularity", .. })));
+        let msg = b().policy("nope").validate().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.contains("nope") && msg.contains("lru"), "{msg}");
+    }
+
+    #[test]
+    fn defaults_resolve() {
+        let c = CacheBuilder::<u32, u32>::new(Duration::from_secs(3600)).validate().ok();
+        let c = c.as_ref();
+        assert_eq!(c.map(|c| c.sweep_interval()), Some(Some(Duration::from_secs(1))));
+        assert_eq!(c.map(|c| c.policy()), Some(PolicyKind::Lru));
+        assert!(c.is_some_and(|c| c.shards().is_power_of_two()));
+    }
+}

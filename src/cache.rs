@@ -1,0 +1,222 @@
+//! The [`SlidingTtlCache`] contract, removal causes and statistics.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::Hash;
+use std::sync::Arc;
+
+/// Why an entry left the cache; given to the removal listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RemovalCause {
+    /// Its idle deadline or its max lifetime passed.
+    Expired,
+    /// The eviction policy chose it (or refused to admit it) to make room.
+    Capacity,
+    /// `remove` took it out.
+    Explicit,
+    /// An `insert` of the same key overwrote it.
+    Replaced,
+    /// `clear` took it out.
+    Cleared,
+}
+
+impl RemovalCause {
+    /// Every cause, in a stable order.
+    pub const ALL: [RemovalCause; 5] = [
+        RemovalCause::Expired,
+        RemovalCause::Capacity,
+        RemovalCause::Explicit,
+        RemovalCause::Replaced,
+        RemovalCause::Cleared,
+    ];
+
+    /// Whether the cache removed the entry on its own (expiry or capacity),
+    /// as opposed to a caller's `remove`, `insert` or `clear`.
+    pub fn was_evicted(self) -> bool {
+        matches!(self, RemovalCause::Expired | RemovalCause::Capacity)
+    }
+
+    pub(crate) fn index(self) -> usize {
+        match self {
+            RemovalCause::Expired => 0,
+            RemovalCause::Capacity => 1,
+            RemovalCause::Explicit => 2,
+            RemovalCause::Replaced => 3,
+            RemovalCause::Cleared => 4,
+        }
+    }
+}
+
+impl fmt::Display for RemovalCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RemovalCause::Expired => "expired",
+            RemovalCause::Capacity => "capacity",
+            RemovalCause::Explicit => "explicit",
+            RemovalCause::Replaced => "replaced",
+            RemovalCause::Cleared => "cleared",
+        })
+    }
+}
+
+/// A snapshot of a cache's counters since it was built.
+///
+/// `hits` and `misses` count lookups by `get`, `get_or_insert_with` and
+/// `try_get_or_insert_with`; `peek` and `contains_key` observe without
+/// counting. `inserts` counts `insert` calls and values stored by a load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CacheStats {
+    /// Lookups that found a live entry.
+    pub hits: u64,
+    /// Lookups that found nothing live.
+    pub misses: u64,
+    /// Values stored (inserts, overwrites and successful loads).
+    pub inserts: u64,
+    /// Loads (`init` calls) that returned an error or panicked.
+    pub load_failures: u64,
+    /// Removal-listener calls that panicked (the panic was contained).
+    pub listener_panics: u64,
+    pub(crate) removals: [u64; 5],
+}
+
+impl CacheStats {
+    /// Entries that left for `cause`.
+    pub fn removals(&self, cause: RemovalCause) -> u64 {
+        self.removals[cause.index()]
+    }
+
+    /// Entries that left for any cause.
+    pub fn total_removals(&self) -> u64 {
+        self.removals.iter().sum()
+    }
+
+    /// `hits / (hits + misses)`, or 0 before any lookup.
+    pub fn hit_ratio(&self) -> f64 {
+        let total = self.hits + self.misses;
+        if total == 0 {
+            0.0
+        } else {
+            self.hits as f64 / total as f64
+        }
+    }
+
+    pub(crate) fn set_removals(&mut self, cause: RemovalCause, n: u64) {
+        self.removals[cause.index()] = n;
+    }
+}
+
+impl fmt::Display for CacheStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "hits {} misses {} ({:.2}% hit) inserts {}", self.hits, self.misses, self.hit_ratio() * 100.0, self.inserts)?;
+        for cause in RemovalCause::ALL {
+            write!(f, " {cause} {}", self.removals(cause))?;
+        }
+        Ok(())
+    }
+}
+
+/// An in-memory cache with sliding-window expiry: every backend implements it.
+///
+/// Handles are cheap to clone and share one cache (like `Arc`). Every read
+/// checks the entry's deadlines itself, so an expired entry is never
+/// returned, whether or not maintenance has purged it yet.
+///
+/// ```
+/// use std::time::Duration;
+/// use ttlkit::{CacheBuilder, MockClock, MutexCache, SlidingTtlCache};
+///
+/// fn warm<C: SlidingTtlCache<u32, String>>(cache: &C) {
+///     for k in 0..3 {
+///         cache.get_or_insert_with(k, || format!("value {k}"));
+///     }
+/// }
+///
+/// let clock = MockClock::new();
+/// let cache: MutexCache<u32, String> =
+///     CacheBuilder::new(Duration::from_secs(60)).clock(clock.clone()).build()?;
+/// warm(&cache);
+/// assert_eq!(cache.get(&1).as_deref(), Some("value 1"));
+/// clock.advance(Duration::from_secs(60));
+/// assert_eq!(cache.get(&1), None, "idle for a full minute");
+/// # Ok::<(), ttlkit::BuildError>(())
+/// ```
+pub trait SlidingTtlCache<K, V>: Clone + Send + Sync + 'static
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// The backend's name (`"mutex"`, `"moka"`, `"sharded"`, ...).
+    fn backend_name(&self) -> &'static str;
+
+    /// Returns a clone of the live value for `key` and refreshes its idle
+    /// deadline (not its lifetime). Counts a hit or a miss.
+    fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized;
+
+    /// Like [`get`](Self::get) but refreshes nothing: no deadline, no
+    /// recency for the eviction policy, no statistics.
+    fn peek<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized;
+
+    /// Whether a live entry exists for `key`. Refreshes nothing.
+    fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized;
+
+    /// Stores `value`, starting a new idle window and a new lifetime. An
+    /// existing live value is reported to the listener as `Replaced`.
+    fn insert(&self, key: K, value: V);
+
+    /// Removes the entry; returns its value if it was live (an expired entry
+    /// is removed too, reported as `Expired`, and `None` is returned).
+    fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized;
+
+    /// Returns the live value for `key`, or runs `init`, stores its result and
+    /// returns it. Single-flight: however many threads ask for a missing key
+    /// at once, `init` runs once and they all get its value. If `init`
+    /// panics, the panic propagates to this caller only; nothing is cached or
+    /// poisoned and a waiting caller retries.
+    fn get_or_insert_with<F>(&self, key: K, init: F) -> V
+    where
+        F: FnOnce() -> V;
+
+    /// Like [`get_or_insert_with`](Self::get_or_insert_with) with a fallible
+    /// `init`. An error is not cached: it is returned (as `Arc<E>`) to this
+    /// caller and to every caller that waited on the same load, and the next
+    /// caller runs `init` again.
+    fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, Arc<E>>
+    where
+        F: FnOnce() -> Result<V, E>,
+        E: Send + Sync + 'static;
+
+    /// The number of entries held, **including expired entries that have not
+    /// been purged yet** (an upper bound on the live entries). After
+    /// [`purge_expired`](Self::purge_expired) it is exact until time moves.
+    fn len(&self) -> usize;
+
+    /// Whether [`len`](Self::len) is zero.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removes every entry (reported as `Cleared`, or `Expired` for entries
+    /// already past their deadline).
+    fn clear(&self);
+
+    /// Runs pending maintenance: removes every expired entry now (reported
+    /// as `Expired`) and restores the capacity bound. Returns how many
+    /// expired entries it removed. Works in bounded batches, releasing locks
+    /// between them.
+    fn purge_expired(&self) -> usize;
+
+    /// Counters since the cache was built.
+    fn stats(&self) -> CacheStats;
+}

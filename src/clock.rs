@@ -1,0 +1,211 @@
+//! Time as data: a [`Clock`] yields [`Ticks`], a `u64` count of nanoseconds
+//! since the clock's origin, small enough to live in an `AtomicU64`.
+//!
+//! [`SystemClock`] reads the CPU's time-stamp counter through `quanta` where
+//! it is reliable (a few nanoseconds a read) and the OS monotonic clock
+//! elsewhere. [`MockClock`] only moves when told to, so tests of expiry run in
+//! microseconds without sleeping.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A point in time: nanoseconds since a clock's origin.
+///
+/// `u64` nanoseconds cover about 584 years, far beyond the ~100 year limit
+/// the builder accepts for any duration; arithmetic saturates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Ticks(u64);
+
+impl Ticks {
+    /// The clock's origin.
+    pub const ZERO: Ticks = Ticks(0);
+    /// The end of time: later than any real reading.
+    pub const MAX: Ticks = Ticks(u64::MAX);
+
+    /// A tick count from nanoseconds since the origin.
+    pub const fn from_nanos(nanos: u64) -> Ticks {
+        Ticks(nanos)
+    }
+
+    /// Nanoseconds since the origin.
+    pub const fn as_nanos(self) -> u64 {
+        self.0
+    }
+
+    /// `self + d`, saturating at [`Ticks::MAX`].
+    pub fn saturating_add(self, d: Duration) -> Ticks {
+        Ticks(self.0.saturating_add(duration_to_nanos(d)))
+    }
+
+    /// How long after `earlier` this is (zero if it is not after it).
+    pub fn saturating_duration_since(self, earlier: Ticks) -> Duration {
+        Duration::from_nanos(self.0.saturating_sub(earlier.0))
+    }
+}
+
+/// Nanoseconds in `d`, saturating at `u64::MAX`.
+pub(crate) fn duration_to_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A monotonic source of [`Ticks`]. Readings never go backwards.
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// The current time.
+    fn now(&self) -> Ticks;
+}
+
+/// The real monotonic clock (TSC-backed via `quanta` where reliable).
+#[derive(Clone)]
+pub struct SystemClock {
+    clock: quanta::Clock,
+    origin: quanta::Instant,
+}
+
+impl SystemClock {
+    /// A clock whose origin is now.
+    pub fn new() -> SystemClock {
+        let clock = quanta::Clock::new();
+        let origin = clock.now();
+        SystemClock { clock, origin }
+    }
+}
+
+impl Default for SystemClock {
+    fn default() -> Self {
+        SystemClock::new()
+    }
+}
+
+impl fmt::Debug for SystemClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SystemClock").field("now", &self.now()).finish()
+    }
+}
+
+impl Clock for SystemClock {
+    #[inline]
+    fn now(&self) -> Ticks {
+        Ticks(duration_to_nanos(self.clock.now().saturating_duration_since(self.origin)))
+    }
+}
+
+/// A clock that moves only when told to. Clones share one time.
+///
+/// ```
+/// use std::time::Duration;
+/// use ttlkit::{Clock, MockClock};
+///
+/// let clock = MockClock::new();
+/// let t0 = clock.now();
+/// clock.advance(Duration::from_secs(90));
+/// assert_eq!(clock.now().saturating_duration_since(t0), Duration::from_secs(90));
+/// ```
+#[derive(Clone, Default)]
+pub struct MockClock {
+    nanos: Arc<AtomicU64>,
+}
+
+impl MockClock {
+    /// A mock clock at its origin ([`Ticks::ZERO`]).
+    pub fn new() -> MockClock {
+        MockClock::default()
+    }
+
+    /// Moves time forward by `d` (saturating at [`Ticks::MAX`]).
+    pub fn advance(&self, d: Duration) {
+        let add = duration_to_nanos(d);
+        let _ = self.nanos.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_add(add)));
+    }
+}
+
+impl fmt::Debug for MockClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MockClock").field("now", &self.now()).finish()
+    }
+}
+
+impl Clock for MockClock {
+    #[inline]
+    fn now(&self) -> Ticks {
+        Ticks(self.nanos.load(Ordering::Acquire))
+    }
+}
+
+/// The clock a cache reads: the two built-in clocks are matched directly so
+/// the hit path inlines them; any other clock goes through a vtable.
+#[derive(Clone, Debug)]
+pub(crate) enum ClockSource {
+    System(SystemClock),
+    Mock(MockClock),
+    Custom(Arc<dyn Clock>),
+}
+
+impl ClockSource {
+    /// Wraps any clock, recognising the built-in ones.
+    pub(crate) fn from_clock<C: Clock>(clock: C) -> ClockSource {
+        let mut slot = Some(clock);
+        let any: &mut dyn std::any::Any = &mut slot;
+        if let Some(c) = any.downcast_mut::<Option<SystemClock>>().and_then(Option::take) {
+            return ClockSource::System(c);
+        }
+        if let Some(c) = any.downcast_mut::<Option<MockClock>>().and_then(Option::take) {
+            return ClockSource::Mock(c);
+        }
+        match slot {
+            Some(c) => ClockSource::Custom(Arc::new(c)),
+            None => ClockSource::System(SystemClock::new()),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn now(&self) -> Ticks {
+        match self {
+            ClockSource::System(c) => c.now(),
+            ClockSource::Mock(c) => c.now(),
+            ClockSource::Custom(c) => c.now(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Fixed;
+    impl Clock for Fixed {
+        fn now(&self) -> Ticks {
+            Ticks::from_nanos(42)
+        }
+    }
+
+    #[test]
+    fn mock_clock_moves_only_when_told() {
+        let c = MockClock::new();
+        let shared = c.clone();
+        assert_eq!(c.now(), Ticks::ZERO);
+        shared.advance(Duration::from_millis(5));
+        assert_eq!(c.now(), Ticks::from_nanos(5_000_000));
+        c.advance(Duration::MAX);
+        assert_eq!(c.now(), Ticks::MAX);
+    }
+
+    #[test]
+    fn system_clock_is_monotonic() {
+        let c = SystemClock::new();
+        let a = c.now();
+        let b = c.now();
+        assert!(b >= a);
+    }
+
+    #[test]
+    fn clock_source_recognises_builtins() {
+        assert!(matches!(ClockSource::from_clock(MockClock::new()), ClockSource::Mock(_)));
+        assert!(matches!(ClockSource::from_clock(SystemClock::new()), ClockSource::System(_)));
+        let custom = ClockSource::from_clock(Fixed);
+        assert!(matches!(custom, ClockSource::Custom(_)));
+        assert_eq!(custom.now(), Ticks::from_nanos(42));
+    }
+}

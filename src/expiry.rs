@@ -1,0 +1,101 @@
+//! Deadline rules shared by every backend.
+//!
+//! An entry carries two stamps: `last_access` (refreshed by `get` and by an
+//! overwrite) and `inserted_at` (set by an insert or overwrite, never by a
+//! read). It is expired once `now >= min(last_access + time_to_idle,
+//! inserted_at + max_lifetime)`.
+//!
+//! # Refresh granularity and its bound on precision
+//!
+//! A hit rewrites `last_access` only when it has moved by more than the
+//! *refresh granularity* `g`, so a hot key does not write (and, in the
+//! sharded backend, bounce a cache line) on every read. The stored stamp then
+//! lags the true last access by at most `g`, so an entry may expire up to `g`
+//! *early*, never late: no read ever returns an entry past its exact deadline.
+//! The default `g` is `time_to_idle / 64`, capped at one second (Caffeine uses
+//! one second); `CacheBuilder::refresh_granularity` sets it, and zero makes
+//! idle expiry exact.
+
+use std::time::Duration;
+
+use crate::clock::{duration_to_nanos, Ticks};
+
+/// The expiry configuration of one cache, in ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ExpiryRules {
+    idle: u64,
+    /// `u64::MAX` when there is no max lifetime.
+    lifetime: u64,
+    granularity: u64,
+}
+
+impl ExpiryRules {
+    pub(crate) fn new(time_to_idle: Duration, max_lifetime: Option<Duration>, granularity: Duration) -> Self {
+        ExpiryRules {
+            idle: duration_to_nanos(time_to_idle),
+            lifetime: max_lifetime.map_or(u64::MAX, duration_to_nanos),
+            granularity: duration_to_nanos(granularity),
+        }
+    }
+
+    /// The default refresh granularity for an idle timeout.
+    pub(crate) fn default_granularity(time_to_idle: Duration) -> Duration {
+        (time_to_idle / 64).min(Duration::from_secs(1))
+    }
+
+    /// The instant the entry stops being visible.
+    #[inline]
+    pub(crate) fn deadline(&self, last_access: Ticks, inserted_at: Ticks) -> Ticks {
+        let idle = last_access.as_nanos().saturating_add(self.idle);
+        let life = inserted_at.as_nanos().saturating_add(self.lifetime);
+        Ticks::from_nanos(idle.min(life))
+    }
+
+    /// Whether an entry with these stamps is expired at `now`.
+    #[inline]
+    pub(crate) fn is_expired(&self, now: Ticks, last_access: Ticks, inserted_at: Ticks) -> bool {
+        now >= self.deadline(last_access, inserted_at)
+    }
+
+    /// Whether a hit at `now` should rewrite an access stamp of `last_access`.
+    #[inline]
+    pub(crate) fn needs_refresh(&self, now: Ticks, last_access: Ticks) -> bool {
+        now.as_nanos().saturating_sub(last_access.as_nanos()) > self.granularity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+
+    fn t(secs: u64) -> Ticks {
+        Ticks::from_nanos(secs * S)
+    }
+
+    #[test]
+    fn idle_and_lifetime_deadlines() {
+        let r = ExpiryRules::new(Duration::from_secs(10), Some(Duration::from_secs(25)), Duration::ZERO);
+        assert!(!r.is_expired(t(9), t(0), t(0)));
+        assert!(r.is_expired(t(10), t(0), t(0)), "deadline itself is expired");
+        // Refreshed access keeps it alive until the lifetime caps it.
+        assert!(!r.is_expired(t(24), t(20), t(0)));
+        assert!(r.is_expired(t(25), t(20), t(0)));
+        assert_eq!(r.deadline(t(20), t(0)), t(25));
+    }
+
+    #[test]
+    fn no_lifetime_never_caps() {
+        let r = ExpiryRules::new(Duration::from_secs(1), None, Duration::ZERO);
+        assert!(!r.is_expired(Ticks::from_nanos(u64::MAX - 1), Ticks::from_nanos(u64::MAX - 2), Ticks::ZERO));
+    }
+
+    #[test]
+    fn granularity_skips_small_moves() {
+        let r = ExpiryRules::new(Duration::from_secs(64), None, ExpiryRules::default_granularity(Duration::from_secs(64)));
+        assert!(!r.needs_refresh(t(1), t(0)), "1 s is within the granularity");
+        assert!(r.needs_refresh(Ticks::from_nanos(S + 1), t(0)));
+        assert_eq!(ExpiryRules::default_granularity(Duration::from_secs(3600)), Duration::from_secs(1));
+    }
+}

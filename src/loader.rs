@@ -1,0 +1,201 @@
+//! Single-flight loading: one `init` per missing key, however many callers.
+//!
+//! The first caller to miss a key becomes the *leader*: it registers a
+//! [`Flight`] for the key, runs `init` with no cache lock held, stores the
+//! value, then publishes the outcome to the *followers* that found the flight
+//! and waited on it. A leader that panics publishes `Abandoned` from a drop
+//! guard, so followers wake and one of them leads a new attempt; a leader's
+//! error is shared with the followers (as `Arc<E>`) and is not cached.
+
+use std::any::Any;
+use std::hash::Hash;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+
+use crate::sync::{Condvar, Mutex};
+
+type SharedError = Arc<dyn Any + Send + Sync>;
+
+enum Outcome<V> {
+    Running,
+    Done(V),
+    Failed(SharedError),
+    Abandoned,
+}
+
+struct Flight<V> {
+    outcome: Mutex<Outcome<V>>,
+    done: Condvar,
+}
+
+impl<V: Clone> Flight<V> {
+    fn new() -> Self {
+        Flight { outcome: Mutex::new(Outcome::Running), done: Condvar::new() }
+    }
+
+    /// Blocks until the leader publishes, then returns a copy of the outcome.
+    fn wait(&self) -> Outcome<V> {
+        let mut outcome = self.outcome.lock();
+        while matches!(*outcome, Outcome::Running) {
+            self.done.wait(&mut outcome);
+        }
+        match &*outcome {
+            Outcome::Done(v) => Outcome::Done(v.clone()),
+            Outcome::Failed(e) => Outcome::Failed(Arc::clone(e)),
+            Outcome::Abandoned | Outcome::Running => Outcome::Abandoned,
+        }
+    }
+}
+
+/// The in-flight loads of one cache, keyed by the cache's keys.
+pub(crate) struct Loader<K, V> {
+    flights: Mutex<HashMap<K, Arc<Flight<V>>, foldhash::fast::RandomState>>,
+}
+
+impl<K, V> Default for Loader<K, V> {
+    fn default() -> Self {
+        Loader { flights: Mutex::new(HashMap::default()) }
+    }
+}
+
+/// What the cache lends the loader: a lookup and a store, both of which take
+/// and release the cache's own locks.
+pub(crate) trait LoadTarget<K, V> {
+    /// Looks the key up as a hit would (refreshing it), without counting stats.
+    fn lookup(&self, key: &K) -> Option<V>;
+    /// Stores a loaded value.
+    fn store(&self, key: K, value: V);
+    /// Counts a failed load.
+    fn load_failed(&self);
+}
+
+/// Publishes `Abandoned` if the leader unwinds before publishing.
+struct LeaderGuard<'a, K: Hash + Eq, V> {
+    loader: &'a Loader<K, V>,
+    key: &'a K,
+    flight: Arc<Flight<V>>,
+    published: bool,
+}
+
+impl<K: Hash + Eq, V> LeaderGuard<'_, K, V> {
+    fn publish(mut self, outcome: Outcome<V>) {
+        self.finish(outcome);
+        self.published = true;
+    }
+
+    fn finish(&mut self, outcome: Outcome<V>) {
+        // Unregister first so a caller arriving after this point starts a
+        // new flight (after finding the value, if one was stored).
+        self.loader.flights.lock().remove(self.key);
+        *self.flight.outcome.lock() = outcome;
+        self.flight.done.notify_all();
+    }
+}
+
+impl<K: Hash + Eq, V> Drop for LeaderGuard<'_, K, V> {
+    fn drop(&mut self) {
+        if !self.published {
+            self.finish(Outcome::Abandoned);
+        }
+    }
+}
+
+impl<K, V> Loader<K, V>
+where
+    K: Hash + Eq + Clone,
+    V: Clone,
+{
+    /// Returns the value for `key`: from the cache, from a load already in
+    /// flight, or by running `init` as the leader. The caller has already
+    /// looked the key up (and counted the miss).
+    pub(crate) fn load<T, F, E>(&self, target: &T, key: K, init: F) -> Result<V, Arc<E>>
+    where
+        T: LoadTarget<K, V>,
+        F: FnOnce() -> Result<V, E>,
+        E: Send + Sync + 'static,
+    {
+        let mut init = Some(init);
+        loop {
+            let (flight, leader) = {
+                let mut flights = self.flights.lock();
+                match flights.get(&key) {
+                    Some(flight) => (Arc::clone(flight), false),
+                    None => {
+                        let flight = Arc::new(Flight::new());
+                        flights.insert(key.clone(), Arc::clone(&flight));
+                        (flight, true)
+                    }
+                }
+            };
+            if !leader {
+                match flight.wait() {
+                    Outcome::Done(v) => return Ok(v),
+                    Outcome::Failed(e) => match e.downcast::<E>() {
+                        Ok(e) => return Err(e),
+                        // The leader's error is of another type (another
+                        // call site): this caller tries its own init.
+                        Err(_) => continue,
+                    },
+                    Outcome::Abandoned | Outcome::Running => continue,
+                }
+            }
+            let guard = LeaderGuard { loader: self, key: &key, flight, published: false };
+            // A flight that finished between our miss and our registration
+            // may have stored the value already.
+            if let Some(v) = target.lookup(&key) {
+                guard.publish(Outcome::Done(v.clone()));
+                return Ok(v);
+            }
+            let Some(init) = init.take() else {
+                // Unreachable: a leader always returns. Publish and give up
+                // the flight rather than panic.
+                guard.publish(Outcome::Abandoned);
+                continue;
+            };
+            let result = {
+                // If init panics, the guard publishes Abandoned while
+                // unwinding; the load_failed count is taken here.
+                let counted = FailureCount { target, armed: true, _kv: PhantomData };
+                let r = init();
+                counted.disarm();
+                r
+            };
+            return match result {
+                Ok(v) => {
+                    target.store(key.clone(), v.clone());
+                    guard.publish(Outcome::Done(v.clone()));
+                    Ok(v)
+                }
+                Err(e) => {
+                    target.load_failed();
+                    let e = Arc::new(e);
+                    guard.publish(Outcome::Failed(Arc::clone(&e) as SharedError));
+                    Err(e)
+                }
+            };
+        }
+    }
+}
+
+/// Counts a load failure if `init` unwinds.
+struct FailureCount<'a, T: LoadTarget<K, V>, K, V> {
+    target: &'a T,
+    armed: bool,
+    _kv: PhantomData<fn(K, V)>,
+}
+
+impl<T: LoadTarget<K, V>, K, V> FailureCount<'_, T, K, V> {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl<T: LoadTarget<K, V>, K, V> Drop for FailureCount<'_, T, K, V> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.target.load_failed();
+        }
+    }
+}

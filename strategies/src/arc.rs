@@ -1,0 +1,248 @@
+//! ARC, the adaptive replacement cache (Megiddo & Modha, FAST 2003).
+
+use crate::slab_list::SlabList;
+use crate::{EntryId, EvictionPolicy, IdMap};
+
+/// Resident, seen once recently.
+const T1: usize = 0;
+/// Resident, seen at least twice recently.
+const T2: usize = 1;
+/// Ghosts (hashes only) evicted from T1.
+const B1: usize = 2;
+/// Ghosts evicted from T2.
+const B2: usize = 3;
+
+/// What the last [`EvictionPolicy::on_insert`] left for the next `evict`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    /// Nothing special.
+    None,
+    /// The newcomer (node index) came from ghost list B2 (ARC case III): a
+    /// tie `|T1| = p` evicts from T1.
+    FromB2,
+    /// `|T1| = c` when a brand-new key arrived (ARC case IV.A): evict T1's
+    /// LRU entry without remembering it in B1.
+    DropT1,
+}
+
+/// ARC: two LRU lists (recency T1, frequency T2) whose split adapts to the
+/// workload, guided by ghost lists B1 and B2 of recently evicted hashes.
+///
+/// A hit on a B1 ghost grows T1's target `p`, a hit on a B2 ghost shrinks
+/// it; eviction takes T1's LRU entry while T1 is over its target, else T2's.
+/// This follows the paper's pseudo-code exactly, with its REPLACE step run by
+/// [`evict`](EvictionPolicy::evict) after the newcomer was inserted: the
+/// newcomer is discounted from T1's size so decisions match the original.
+#[derive(Debug, Clone)]
+pub struct Arc {
+    capacity: usize,
+    /// T1's target size.
+    p: usize,
+    /// All four lists. Resident node ids are entry ids; ghost node ids are
+    /// hashes. Node data: the hash.
+    nodes: SlabList<u64, 4>,
+    index: IdMap<u32>,
+    ghosts: IdMap<u32>,
+    /// The newest resident, not yet counted by `evict`'s REPLACE.
+    newcomer: Option<u32>,
+    pending: Pending,
+}
+
+impl Arc {
+    /// An ARC policy sized for `capacity` entries.
+    pub fn new(capacity: usize) -> Self {
+        let reserve = capacity.min(1 << 16);
+        Arc {
+            capacity,
+            p: 0,
+            nodes: SlabList::with_capacity(reserve),
+            index: IdMap::default(),
+            ghosts: IdMap::default(),
+            newcomer: None,
+            pending: Pending::None,
+        }
+    }
+
+    /// T1's target size (ARC's `p`).
+    pub fn target_t1(&self) -> usize {
+        self.p
+    }
+
+    fn drop_ghost_lru(&mut self, list: usize) {
+        if let Some(idx) = self.nodes.head(list) {
+            let (h, _) = self.nodes.remove(idx);
+            self.ghosts.remove(&h);
+        }
+    }
+
+    /// Moves resident node `idx` to the MRU end of ghost list `list`.
+    fn to_ghost(&mut self, idx: u32, list: usize) -> EntryId {
+        let node = self.nodes.node(idx);
+        let (id, hash) = (node.id, node.data);
+        self.index.remove(&id);
+        if let Some(old) = self.ghosts.insert(hash, idx) {
+            // Hash collision with an older ghost: forget the older one.
+            if old != idx {
+                self.nodes.remove(old);
+            }
+        }
+        self.nodes.move_to_tail(idx, list);
+        self.nodes.node_mut(idx).id = hash;
+        id
+    }
+}
+
+impl EvictionPolicy for Arc {
+    fn name(&self) -> &'static str {
+        "arc"
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn on_insert(&mut self, id: EntryId, hash: u64) {
+        if self.index.contains_key(&id) {
+            self.on_hit(id);
+            return;
+        }
+        let c = self.capacity;
+        let (b1, b2) = (self.nodes.len(B1), self.nodes.len(B2));
+        self.pending = Pending::None;
+        let idx = if let Some(idx) = self.ghosts.remove(&hash) {
+            if self.nodes.list_of(idx) == B1 {
+                // Case II: T1 was too small.
+                let delta = if b1 >= b2 { 1 } else { b2 / b1 };
+                self.p = (self.p + delta).min(c);
+            } else {
+                // Case III: T2 was too small.
+                let delta = if b2 >= b1 { 1 } else { b1 / b2 };
+                self.p = self.p.saturating_sub(delta);
+                self.pending = Pending::FromB2;
+            }
+            self.nodes.move_to_tail(idx, T2);
+            self.nodes.node_mut(idx).id = id;
+            idx
+        } else {
+            // Case IV: a brand-new key.
+            let t1 = self.nodes.len(T1);
+            let l1 = t1 + b1;
+            let total = l1 + self.nodes.len(T2) + b2;
+            if l1 >= c {
+                if t1 < c {
+                    self.drop_ghost_lru(B1);
+                } else {
+                    self.pending = Pending::DropT1;
+                }
+            } else if total >= c && total >= 2 * c {
+                self.drop_ghost_lru(B2);
+            }
+            self.nodes.push_tail(T1, id, hash)
+        };
+        self.index.insert(id, idx);
+        self.newcomer = Some(idx);
+    }
+
+    fn on_hit(&mut self, id: EntryId) {
+        if let Some(&idx) = self.index.get(&id) {
+            self.nodes.move_to_tail(idx, T2);
+        }
+    }
+
+    fn on_remove(&mut self, id: EntryId) {
+        if let Some(idx) = self.index.remove(&id) {
+            if self.newcomer == Some(idx) {
+                self.newcomer = None;
+            }
+            self.nodes.remove(idx);
+        }
+    }
+
+    fn evict(&mut self) -> Option<EntryId> {
+        let newcomer = self.newcomer.take();
+        let pending = std::mem::replace(&mut self.pending, Pending::None);
+        if pending == Pending::DropT1 {
+            if let Some(idx) = self.nodes.head(T1) {
+                let (id, _) = self.nodes.remove(idx);
+                self.index.remove(&id);
+                return Some(id);
+            }
+        }
+        // REPLACE, with T1's size as it was before the newcomer arrived.
+        let newcomer_on = |l: usize| usize::from(newcomer.is_some_and(|n| self.nodes.list_of(n) == l));
+        let t1 = self.nodes.len(T1) - newcomer_on(T1);
+        let t2 = self.nodes.len(T2) - newcomer_on(T2);
+        let from_t1 = t1 >= 1 && (t1 > self.p || (pending == Pending::FromB2 && t1 == self.p) || t2 == 0);
+        let idx = if from_t1 || (t2 == 0 && self.nodes.len(T2) == 0) {
+            self.nodes.head(T1)?
+        } else {
+            self.nodes.head(T2)?
+        };
+        let ghost = if self.nodes.list_of(idx) == T1 { B1 } else { B2 };
+        Some(self.to_ghost(idx, ghost))
+    }
+
+    fn clear(&mut self) {
+        while let Some(idx) = self.nodes.head(T1) {
+            self.nodes.remove(idx);
+        }
+        while let Some(idx) = self.nodes.head(T2) {
+            self.nodes.remove(idx);
+        }
+        self.index.clear();
+        self.newcomer = None;
+        self.pending = Pending::None;
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let c = self.capacity;
+        let t1 = self.nodes.validate_list(T1)?;
+        let t2 = self.nodes.validate_list(T2)?;
+        let b1 = self.nodes.validate_list(B1)?;
+        let b2 = self.nodes.validate_list(B2)?;
+        if self.p > c {
+            return Err(format!("arc: p = {} over capacity {c}", self.p));
+        }
+        if t1.len() + b1.len() > c + 1 {
+            return Err(format!("arc: |T1| + |B1| = {} over c + 1", t1.len() + b1.len()));
+        }
+        let all = t1.len() + t2.len() + b1.len() + b2.len();
+        if all > 2 * c + 1 {
+            return Err(format!("arc: {all} entries and ghosts over 2c + 1"));
+        }
+        for &idx in b1.iter().chain(&b2) {
+            let n = self.nodes.node(idx);
+            if n.id != n.data || self.ghosts.get(&n.data) != Some(&idx) {
+                return Err(format!("arc: ghost node {idx} is not indexed by its hash"));
+            }
+        }
+        if self.ghosts.len() != b1.len() + b2.len() {
+            return Err(format!("arc: {} ghosts indexed, {} linked", self.ghosts.len(), b1.len() + b2.len()));
+        }
+        let mut resident = t1;
+        resident.extend(t2);
+        crate::check_index("arc", &self.nodes, &resident, &self.index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ghost_hit_adapts_target() {
+        let mut p = Arc::new(2);
+        p.on_insert(1, 11);
+        p.on_insert(2, 12);
+        p.on_insert(3, 13);
+        assert_eq!(p.evict(), Some(1)); // T1 LRU, remembered in B1
+        p.on_insert(1, 11); // B1 ghost hit: p grows, 1 goes to T2
+        assert_eq!(p.target_t1(), 1);
+        assert_eq!(p.evict(), Some(2));
+        assert!(p.validate().is_ok());
+    }
+}

@@ -1,0 +1,176 @@
+//! TinyLFU's frequency sketch: a count-min sketch of 4-bit counters with a
+//! doorkeeper and periodic aging (Einziger, Friedman & Manes, ACM ToS 2017).
+
+/// Counters per 64-bit word.
+const PER_WORD: usize = 16;
+/// Rows of the count-min sketch (counters per key).
+const DEPTH: u64 = 4;
+/// Bloom filter probes per key in the doorkeeper.
+const DOOR_PROBES: u64 = 3;
+/// A 4-bit counter's ceiling.
+const MAX_COUNT: u64 = 15;
+
+/// Approximate access counts of key hashes in a recent window.
+///
+/// * A count-min sketch: each key maps to four 4-bit counters (sixteen per
+///   `u64` word) and its estimate is the smallest of them, so it can over-
+///   but never under-count (until aging, and up to 15).
+/// * A doorkeeper: a Bloom filter that absorbs each key's first access in a
+///   window, so the many keys seen once never touch the counters. The
+///   estimate adds one when the doorkeeper holds the key.
+/// * Aging: after `sample_size` accesses (ten per cached entry) every counter
+///   is halved and the doorkeeper emptied, so old popularity fades.
+#[derive(Debug, Clone)]
+pub struct FrequencySketch {
+    table: Vec<u64>,
+    /// Number of counters minus one (a power of two minus one).
+    counter_mask: u64,
+    door: Vec<u64>,
+    door_mask: u64,
+    sample_size: u64,
+    additions: u64,
+    resets: u64,
+    conservative: bool,
+}
+
+impl FrequencySketch {
+    /// A sketch for a cache of `capacity` entries: 16 counters and 80
+    /// doorkeeper bits per entry (rounded up to powers of two), aged every
+    /// `10 × capacity` accesses.
+    pub fn new(capacity: usize) -> Self {
+        let cap = capacity.max(1) as u64;
+        let counters = (cap * PER_WORD as u64).next_power_of_two();
+        let sample_size = 10 * cap;
+        let door_bits = (8 * sample_size).next_power_of_two().max(64);
+        FrequencySketch {
+            table: vec![0; (counters / PER_WORD as u64) as usize],
+            counter_mask: counters - 1,
+            door: vec![0; (door_bits / 64) as usize],
+            door_mask: door_bits - 1,
+            sample_size,
+            additions: 0,
+            resets: 0,
+            conservative: true,
+        }
+    }
+
+    /// Uses the standard count-min update (every counter of the key is
+    /// incremented) instead of the default conservative update (only the
+    /// smallest ones are). Conservative update over-counts less.
+    pub fn with_standard_update(mut self) -> Self {
+        self.conservative = false;
+        self
+    }
+
+    /// Accesses between two agings.
+    pub fn sample_size(&self) -> u64 {
+        self.sample_size
+    }
+
+    /// How many times the sketch has aged.
+    pub fn resets(&self) -> u64 {
+        self.resets
+    }
+
+    /// The estimated number of recent accesses of `hash`, at most 16.
+    pub fn frequency(&self, hash: u64) -> u8 {
+        let (a, b) = spread(hash);
+        let mut min = MAX_COUNT;
+        for i in 0..DEPTH {
+            min = min.min(self.counter(a.wrapping_add(i.wrapping_mul(b))));
+        }
+        (min + u64::from(self.door_contains(a, b))) as u8
+    }
+
+    /// Records one access of `hash`, aging the sketch when the sample is full.
+    pub fn increment(&mut self, hash: u64) {
+        let (a, b) = spread(hash);
+        if self.door_contains(a, b) {
+            let mut min = MAX_COUNT;
+            if self.conservative {
+                for i in 0..DEPTH {
+                    min = min.min(self.counter(a.wrapping_add(i.wrapping_mul(b))));
+                }
+            }
+            for i in 0..DEPTH {
+                let at = a.wrapping_add(i.wrapping_mul(b));
+                let c = self.counter(at);
+                if c < MAX_COUNT && (!self.conservative || c == min) {
+                    self.add_one(at);
+                }
+            }
+        } else {
+            self.door_insert(a, b);
+        }
+        self.additions += 1;
+        if self.additions >= self.sample_size {
+            self.age();
+        }
+    }
+
+    /// Halves every counter and empties the doorkeeper.
+    pub fn age(&mut self) {
+        for w in &mut self.table {
+            *w = (*w >> 1) & 0x7777_7777_7777_7777;
+        }
+        self.door.fill(0);
+        self.additions /= 2;
+        self.resets += 1;
+    }
+
+    /// Forgets everything.
+    pub fn clear(&mut self) {
+        self.table.fill(0);
+        self.door.fill(0);
+        self.additions = 0;
+    }
+
+    fn counter(&self, at: u64) -> u64 {
+        let c = at & self.counter_mask;
+        (self.table[(c >> 4) as usize] >> ((c & 15) * 4)) & 0xf
+    }
+
+    fn add_one(&mut self, at: u64) {
+        let c = at & self.counter_mask;
+        self.table[(c >> 4) as usize] += 1 << ((c & 15) * 4);
+    }
+
+    fn door_contains(&self, a: u64, b: u64) -> bool {
+        (0..DOOR_PROBES).all(|i| {
+            let bit = (a.rotate_left(32) ^ (i + 1).wrapping_mul(b)) & self.door_mask;
+            self.door[(bit >> 6) as usize] & (1 << (bit & 63)) != 0
+        })
+    }
+
+    fn door_insert(&mut self, a: u64, b: u64) {
+        for i in 0..DOOR_PROBES {
+            let bit = (a.rotate_left(32) ^ (i + 1).wrapping_mul(b)) & self.door_mask;
+            self.door[(bit >> 6) as usize] |= 1 << (bit & 63);
+        }
+    }
+}
+
+/// Two independent 64-bit hashes of `hash` (the second odd), for double
+/// hashing into the counters and the doorkeeper.
+fn spread(hash: u64) -> (u64, u64) {
+    let a = crate::mix64(hash ^ 0x9e37_79b9_7f4a_7c15);
+    let b = crate::mix64(hash.wrapping_add(0xc2b2_ae3d_27d4_eb4f)) | 1;
+    (a, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_ages() {
+        let mut s = FrequencySketch::new(64);
+        for _ in 0..5 {
+            s.increment(42);
+        }
+        assert!(s.frequency(42) >= 5);
+        assert!(s.frequency(7) <= 1);
+        s.age();
+        assert!(s.frequency(42) <= 3, "halved and doorkeeper cleared");
+    }
+}

@@ -1,0 +1,294 @@
+//! W-TinyLFU (Einziger, Friedman & Manes, ACM ToS 2017), with Caffeine-style
+//! adaptive window sizing by hill climbing.
+
+use crate::slab_list::SlabList;
+use crate::sketch::FrequencySketch;
+use crate::{EntryId, EvictionPolicy, IdMap};
+
+/// Newcomers, in LRU order.
+const WINDOW: usize = 0;
+/// Main area, seen once there (or demoted from protected), LRU order.
+const PROBATION: usize = 1;
+/// Main area, hit while there, LRU order.
+const PROTECTED: usize = 2;
+
+/// The window's share of the capacity at start.
+const INITIAL_WINDOW: f64 = 0.01;
+/// Protected's share of the main area.
+const PROTECTED_SHARE: f64 = 0.80;
+/// The hill climber's first step, as a share of the capacity.
+const STEP: f64 = 0.0625;
+/// Each step is this much smaller than the last...
+const STEP_DECAY: f64 = 0.98;
+/// ...unless the hit ratio moved by at least this much: then it restarts.
+const RESTART: f64 = 0.05;
+
+/// Window TinyLFU: an LRU window in front of a segmented-LRU main area, with
+/// a frequency sketch deciding who enters main.
+///
+/// Every access is counted by a [`FrequencySketch`]. Newcomers enter the
+/// window (1% of the capacity at first). When the window overflows, its LRU
+/// entry (the candidate) duels the main area's victim (probation's LRU
+/// entry): the candidate is admitted only if the sketch says it is more
+/// frequent, otherwise it is the one evicted — which is how the policy
+/// refuses admission. Main is a segmented LRU: a hit in probation promotes to
+/// protected (80% of main), whose overflow is demoted back to probation.
+///
+/// The window's size adapts: every sample period (ten accesses per entry of
+/// capacity) the hit ratio of the period is compared with the last one's; if
+/// it improved the window keeps moving the same way, else it turns round. The
+/// step starts at 6.25% of the capacity, decays by 2% each period and
+/// restarts when the hit ratio jumps by 5 points. A small window suits
+/// frequency-biased workloads, a large one recency-biased ones.
+///
+/// As in Caffeine, a warm candidate (frequency above 5) that loses the duel
+/// is still admitted once in 128 times, chosen by a fixed-seed generator, so
+/// an attacker cannot pin a hot victim in place; the policy stays
+/// deterministic.
+#[derive(Debug, Clone)]
+pub struct WTinyLfu {
+    capacity: usize,
+    window_max: usize,
+    protected_max: usize,
+    /// Node data: the key hash.
+    nodes: SlabList<u64, 3>,
+    index: IdMap<u32>,
+    sketch: FrequencySketch,
+    climber: HillClimber,
+    rng: u64,
+}
+
+impl WTinyLfu {
+    /// A W-TinyLFU policy sized for `capacity` entries.
+    pub fn new(capacity: usize) -> Self {
+        let window_max = ((capacity as f64 * INITIAL_WINDOW) as usize).max(1).min(capacity);
+        let reserve = capacity.min(1 << 16);
+        let mut p = WTinyLfu {
+            capacity,
+            window_max,
+            protected_max: 0,
+            nodes: SlabList::with_capacity(reserve),
+            index: IdMap::default(),
+            sketch: FrequencySketch::new(capacity),
+            climber: HillClimber::new(capacity),
+            rng: 0x2545_f491_4f6c_dd1d,
+        };
+        p.set_window(window_max);
+        p
+    }
+
+    /// The window's current maximum size.
+    pub fn window_size(&self) -> usize {
+        self.window_max
+    }
+
+    fn set_window(&mut self, window: usize) {
+        let lo = usize::from(self.capacity > 1);
+        self.window_max = window.clamp(lo, self.capacity.saturating_sub(1).max(lo));
+        let main = self.capacity - self.window_max;
+        self.protected_max = (main as f64 * PROTECTED_SHARE) as usize;
+        while self.nodes.len(PROTECTED) > self.protected_max {
+            let Some(lru) = self.nodes.head(PROTECTED) else { break };
+            self.nodes.move_to_tail(lru, PROBATION);
+        }
+    }
+
+    fn main_len(&self) -> usize {
+        self.nodes.len(PROBATION) + self.nodes.len(PROTECTED)
+    }
+
+    fn record(&mut self, hit: bool) {
+        if let Some(step) = self.climber.record(hit) {
+            let w = self.window_max as i64 + step;
+            self.set_window(w.max(0) as usize);
+        }
+    }
+
+    /// The main area's victim: probation's LRU entry, else protected's.
+    fn main_victim(&self) -> Option<u32> {
+        self.nodes.head(PROBATION).or_else(|| self.nodes.head(PROTECTED))
+    }
+
+    fn admit(&mut self, candidate: u64, victim: u64) -> bool {
+        let c = self.sketch.frequency(candidate);
+        let v = self.sketch.frequency(victim);
+        if c > v {
+            return true;
+        }
+        if c <= 5 {
+            return false;
+        }
+        // xorshift64
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng & 127 == 0
+    }
+
+    fn remove_node(&mut self, idx: u32) -> EntryId {
+        let (id, _) = self.nodes.remove(idx);
+        self.index.remove(&id);
+        id
+    }
+}
+
+impl EvictionPolicy for WTinyLfu {
+    fn name(&self) -> &'static str {
+        "w-tinylfu"
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn on_insert(&mut self, id: EntryId, hash: u64) {
+        if self.index.contains_key(&id) {
+            self.on_hit(id);
+            return;
+        }
+        self.sketch.increment(hash);
+        let idx = self.nodes.push_tail(WINDOW, id, hash);
+        self.index.insert(id, idx);
+        self.record(false);
+    }
+
+    fn on_hit(&mut self, id: EntryId) {
+        let Some(&idx) = self.index.get(&id) else { return };
+        self.sketch.increment(self.nodes.node(idx).data);
+        match self.nodes.list_of(idx) {
+            PROBATION => {
+                self.nodes.move_to_tail(idx, PROTECTED);
+                while self.nodes.len(PROTECTED) > self.protected_max {
+                    let Some(lru) = self.nodes.head(PROTECTED) else { break };
+                    self.nodes.move_to_tail(lru, PROBATION);
+                }
+            }
+            l => self.nodes.move_to_tail(idx, l),
+        }
+        self.record(true);
+    }
+
+    fn on_remove(&mut self, id: EntryId) {
+        if let Some(idx) = self.index.remove(&id) {
+            self.nodes.remove(idx);
+        }
+    }
+
+    fn evict(&mut self) -> Option<EntryId> {
+        let main_max = self.capacity - self.window_max;
+        // Room in main: the window's overflow moves there without a duel.
+        while self.nodes.len(WINDOW) > self.window_max && self.main_len() < main_max {
+            let Some(lru) = self.nodes.head(WINDOW) else { break };
+            self.nodes.move_to_tail(lru, PROBATION);
+        }
+        if self.nodes.len(WINDOW) > self.window_max {
+            let candidate = self.nodes.head(WINDOW)?;
+            let Some(victim) = self.main_victim() else {
+                return Some(self.remove_node(candidate));
+            };
+            let (ch, vh) = (self.nodes.node(candidate).data, self.nodes.node(victim).data);
+            if self.admit(ch, vh) {
+                self.nodes.move_to_tail(candidate, PROBATION);
+                return Some(self.remove_node(victim));
+            }
+            return Some(self.remove_node(candidate));
+        }
+        let idx = self.main_victim().or_else(|| self.nodes.head(WINDOW))?;
+        Some(self.remove_node(idx))
+    }
+
+    fn clear(&mut self) {
+        self.nodes.clear();
+        self.index.clear();
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let mut linked = self.nodes.validate_list(WINDOW)?;
+        linked.extend(self.nodes.validate_list(PROBATION)?);
+        let protected = self.nodes.validate_list(PROTECTED)?;
+        if protected.len() > self.protected_max {
+            return Err(format!("w-tinylfu: protected holds {} over {}", protected.len(), self.protected_max));
+        }
+        if self.window_max > self.capacity || self.protected_max > self.capacity - self.window_max {
+            return Err(format!(
+                "w-tinylfu: window {} + protected {} exceed capacity {}",
+                self.window_max, self.protected_max, self.capacity
+            ));
+        }
+        linked.extend(protected);
+        crate::check_index("w-tinylfu", &self.nodes, &linked, &self.index)
+    }
+}
+
+/// Caffeine's hill climber: nudges the window size towards a better hit ratio.
+#[derive(Debug, Clone)]
+struct HillClimber {
+    capacity: usize,
+    sample_size: u64,
+    hits: u64,
+    misses: u64,
+    previous_ratio: f64,
+    step: f64,
+}
+
+impl HillClimber {
+    fn new(capacity: usize) -> Self {
+        HillClimber {
+            capacity,
+            sample_size: 10 * capacity.max(1) as u64,
+            hits: 0,
+            misses: 0,
+            previous_ratio: 0.0,
+            step: STEP * capacity as f64,
+        }
+    }
+
+    /// Counts one access; at the end of a sample returns the window change.
+    fn record(&mut self, hit: bool) -> Option<i64> {
+        if hit {
+            self.hits += 1;
+        } else {
+            self.misses += 1;
+        }
+        let n = self.hits + self.misses;
+        if n < self.sample_size {
+            return None;
+        }
+        let ratio = self.hits as f64 / n as f64;
+        let change = ratio - self.previous_ratio;
+        let amount = if change >= 0.0 { self.step } else { -self.step };
+        self.step = if change.abs() >= RESTART {
+            STEP * self.capacity as f64 * amount.signum()
+        } else {
+            STEP_DECAY * amount
+        };
+        self.previous_ratio = ratio;
+        self.hits = 0;
+        self.misses = 0;
+        Some(amount as i64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frequent_main_entries_beat_newcomers() {
+        let mut p = WTinyLfu::new(10); // window 1, main 9
+        for id in 0..10 {
+            p.on_insert(id, id);
+            p.on_hit(id);
+        }
+        p.on_insert(100, 100);
+        // The window overflows; 100 (seen once) loses to probation's LRU.
+        let out = p.evict();
+        assert_eq!(out.map(|id| id == 100 || id < 10), Some(true));
+        assert_eq!(p.len(), 10);
+        assert!(p.validate().is_ok());
+    }
+}
