@@ -241,7 +241,9 @@ impl<K, V> CacheBuilder<K, V> {
             return Err(BuildError::ZeroCapacity);
         }
         let granularity = match self.granularity {
-            Some(g) if g > tti => return Err(BuildError::DurationTooLong { what: "refresh_granularity", value: g, max: tti }),
+            Some(g) if g > tti => {
+                return Err(BuildError::DurationTooLong { what: "refresh_granularity", value: g, max: tti })
+            }
             Some(g) => g,
             None => ExpiryRules::default_granularity(tti),
         };

@@ -107,7 +107,14 @@ impl CacheStats {
 
 impl fmt::Display for CacheStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "hits {} misses {} ({:.2}% hit) inserts {}", self.hits, self.misses, self.hit_ratio() * 100.0, self.inserts)?;
+        write!(
+            f,
+            "hits {} misses {} ({:.2}% hit) inserts {}",
+            self.hits,
+            self.misses,
+            self.hit_ratio() * 100.0,
+            self.inserts
+        )?;
         for cause in RemovalCause::ALL {
             write!(f, " {cause} {}", self.removals(cause))?;
         }

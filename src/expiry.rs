@@ -93,7 +93,8 @@ mod tests {
 
     #[test]
     fn granularity_skips_small_moves() {
-        let r = ExpiryRules::new(Duration::from_secs(64), None, ExpiryRules::default_granularity(Duration::from_secs(64)));
+        let r =
+            ExpiryRules::new(Duration::from_secs(64), None, ExpiryRules::default_granularity(Duration::from_secs(64)));
         assert!(!r.needs_refresh(t(1), t(0)), "1 s is within the granularity");
         assert!(r.needs_refresh(Ticks::from_nanos(S + 1), t(0)));
         assert_eq!(ExpiryRules::default_granularity(Duration::from_secs(3600)), Duration::from_secs(1));

@@ -16,7 +16,11 @@ pub(crate) type Removed<K, V> = (K, V, RemovalCause);
 /// listener, if any. Must be called with no cache lock held. A panicking
 /// listener is contained (counted in `listener_panics`) so the caller, the
 /// sweeper and the other notifications carry on.
-pub(crate) fn notify<K, V>(listener: Option<&RemovalListener<K, V>>, stats: &StatsCounter, removed: Vec<Removed<K, V>>) {
+pub(crate) fn notify<K, V>(
+    listener: Option<&RemovalListener<K, V>>,
+    stats: &StatsCounter,
+    removed: Vec<Removed<K, V>>,
+) {
     for (key, value, cause) in removed {
         stats.removal(cause);
         if let Some(listener) = listener {

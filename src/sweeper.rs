@@ -132,7 +132,7 @@ mod tests {
     impl Sweep for Counting {
         fn sweep_batch(&self) -> bool {
             self.batches.fetch_add(1, Ordering::SeqCst);
-            self.pending.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |p| p.checked_sub(1)).map_or(false, |p| p > 1)
+            self.pending.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |p| p.checked_sub(1)).is_ok_and(|p| p > 1)
         }
     }
 

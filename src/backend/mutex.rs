@@ -1,4 +1,5 @@
-//! The `mutex` backend: the [`Store`] behind one lock, plus the sweeper.
+//! The `mutex` backend: the single-threaded store (a slab, a hash table and
+//! two deadline-ordered lists) behind one lock, plus the sweeper.
 //!
 //! The simple, obviously correct reference. Every operation takes the lock
 //! once, briefly: hashing happens before it, the removal listener and any
@@ -71,7 +72,9 @@ where
             loader: Loader::default(),
         });
         let sweeper = match config.sweep_interval {
-            Some(every) => Some(Arc::new(Sweeper::start(Arc::downgrade(&inner), every).map_err(BuildError::SpawnSweeper)?)),
+            Some(every) => {
+                Some(Arc::new(Sweeper::start(Arc::downgrade(&inner), every).map_err(BuildError::SpawnSweeper)?))
+            }
             None => None,
         };
         Ok(MutexCache { inner, sweeper })

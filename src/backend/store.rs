@@ -261,12 +261,10 @@ impl<K, V> Store<K, V> {
     pub(crate) fn clear(&mut self, now: Ticks, out: &mut Vec<Removed<K, V>>) {
         let now = self.advance(now);
         out.reserve(self.len());
-        for slot in self.slots.drain(..) {
-            if let Some(e) = slot {
-                let expired = self.rules.is_expired(now, e.last_access, e.inserted_at);
-                let cause = if expired { RemovalCause::Expired } else { RemovalCause::Cleared };
-                out.push((e.key, e.value, cause));
-            }
+        for e in self.slots.drain(..).flatten() {
+            let expired = self.rules.is_expired(now, e.last_access, e.inserted_at);
+            let cause = if expired { RemovalCause::Expired } else { RemovalCause::Cleared };
+            out.push((e.key, e.value, cause));
         }
         self.free.clear();
         self.table.clear();

@@ -89,7 +89,10 @@ fn overwrite_reports_replaced_or_expired() {
     s.insert(1, 1, 10, at(0), &mut out);
     s.insert(1, 1, 11, at(1), &mut out);
     s.insert(1, 1, 12, at(20), &mut out);
-    assert_eq!(out.iter().map(|(k, v, c)| (*k, *v, *c)).collect::<Vec<_>>(), vec![(1, 10, RemovalCause::Replaced), (1, 11, RemovalCause::Expired)]);
+    assert_eq!(
+        out.iter().map(|(k, v, c)| (*k, *v, *c)).collect::<Vec<_>>(),
+        vec![(1, 10, RemovalCause::Replaced), (1, 11, RemovalCause::Expired)]
+    );
     assert_eq!(s.peek(1, &1, at(29)), Some(&12));
     assert_eq!(s.peek(1, &1, at(30)), None);
     s.validate().unwrap();

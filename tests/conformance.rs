@@ -1,0 +1,68 @@
+//! The conformance suite: every rule of the `SlidingTtlCache` contract,
+//! written once (in `conformance/cases.rs`) and run against every backend
+//! (and backend + policy pair) listed at the bottom of this file. Test names
+//! carry the backend: `cargo test --test conformance -- --list`.
+//!
+//! Driven by `MockClock`; no test sleeps.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "conformance/cases.rs"]
+mod cases;
+
+/// A backend (and policy) to run the suite against.
+pub struct Target {
+    /// The name `AnyCache::from_name` knows the backend by.
+    pub backend: &'static str,
+    /// The eviction policy's name.
+    pub policy: &'static str,
+}
+
+/// Declares one module of tests, one `#[test]` per case, for a target.
+macro_rules! conformance {
+    ($module:ident => $backend:expr, $policy:expr) => {
+        mod $module {
+            const TARGET: crate::Target = crate::Target { backend: $backend, policy: $policy };
+            conformance!(@cases
+                sliding_refresh_on_get,
+                peek_does_not_refresh,
+                contains_key_does_not_refresh,
+                overwrite_refreshes_idle_and_lifetime,
+                lifetime_not_extended_by_reads,
+                expired_entry_never_returned_before_purge,
+                len_counts_unpurged_expired_entries,
+                purge_returns_count_and_reports_expired,
+                capacity_bound_after_maintenance,
+                capacity_evicts_expired_first,
+                weigher_bounds_total_weight,
+                remove_returns_only_live_values,
+                listener_causes_exactly_once,
+                listener_may_use_the_cache,
+                listener_panic_is_contained,
+                overwrite_of_expired_entry_reports_expired,
+                clear_reports_cleared,
+                clones_share_one_cache,
+                get_or_insert_hit_skips_init,
+                single_flight_eight_threads,
+                error_is_not_cached,
+                concurrent_waiters_share_the_error,
+                panicking_init_poisons_nothing,
+                waiter_retries_after_leader_panics,
+                stats_consistent_with_operations,
+                sweeper_purges_without_traffic,
+                borrowed_key_lookups,
+            );
+        }
+    };
+    (@cases $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                crate::cases::$case(&TARGET);
+            }
+        )*
+    };
+}
+
+// One line per backend (and policy).
+conformance!(mutex => "mutex", "lru");
