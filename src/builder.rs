@@ -256,11 +256,11 @@ impl<K, V> CacheBuilder<K, V> {
             Some(name) => PolicyKind::from_name(name)?,
             None => PolicyKind::Lru,
         };
-        let shards = match self.shards {
-            Some(n) if n == 0 || !n.is_power_of_two() || n > 65_536 => return Err(BuildError::InvalidShards(n)),
-            Some(n) => n,
-            None => default_shards(),
-        };
+        if let Some(n) = self.shards {
+            if n == 0 || !n.is_power_of_two() || n > 65_536 {
+                return Err(BuildError::InvalidShards(n));
+            }
+        }
         Ok(Config {
             rules: ExpiryRules::new(tti, lifetime, granularity),
             time_to_idle: tti,
@@ -271,7 +271,7 @@ impl<K, V> CacheBuilder<K, V> {
             sweep_interval,
             clock: self.clock,
             listener: self.listener,
-            shards,
+            shards: self.shards,
         })
     }
 }
@@ -286,12 +286,6 @@ fn check_duration(what: &'static str, d: Duration, max: Duration) -> Result<Dura
     }
 }
 
-/// Four shards per core, rounded up to a power of two.
-fn default_shards() -> usize {
-    let cores = std::thread::available_parallelism().map_or(4, usize::from);
-    (cores * 4).next_power_of_two().min(65_536)
-}
-
 /// A validated configuration, handed to a backend's [`FromConfig`].
 pub struct Config<K, V> {
     pub(crate) rules: ExpiryRules,
@@ -303,7 +297,7 @@ pub struct Config<K, V> {
     pub(crate) sweep_interval: Option<Duration>,
     pub(crate) clock: ClockSource,
     pub(crate) listener: Option<RemovalListener<K, V>>,
-    pub(crate) shards: usize,
+    pub(crate) shards: Option<usize>,
 }
 
 impl<K, V> Config<K, V> {
@@ -332,8 +326,8 @@ impl<K, V> Config<K, V> {
         self.sweep_interval
     }
 
-    /// The shard count for sharded backends.
-    pub fn shards(&self) -> usize {
+    /// The shard count asked for (sharded backends pick one otherwise).
+    pub fn shards(&self) -> Option<usize> {
         self.shards
     }
 }
@@ -374,6 +368,6 @@ mod tests {
         let c = c.as_ref();
         assert_eq!(c.map(|c| c.sweep_interval()), Some(Some(Duration::from_secs(1))));
         assert_eq!(c.map(|c| c.policy()), Some(PolicyKind::Lru));
-        assert!(c.is_some_and(|c| c.shards().is_power_of_two()));
+        assert_eq!(c.map(|c| c.shards()), Some(None));
     }
 }

@@ -83,6 +83,7 @@ mod sync;
 
 pub use any::{AnyCache, BACKEND_NAMES};
 pub use backend::mutex::MutexCache;
+pub use backend::sharded::ShardedCache;
 pub use builder::{BuildError, CacheBuilder, Config, FromConfig, SweepSetting, Weigher, MAX_DURATION};
 pub use cache::{CacheStats, RemovalCause, SlidingTtlCache};
 pub use clock::{Clock, MockClock, SystemClock, Ticks};

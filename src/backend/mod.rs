@@ -2,4 +2,5 @@
 //! and is built by [`CacheBuilder`](crate::CacheBuilder).
 
 pub mod mutex;
+pub mod sharded;
 mod store;

@@ -1,0 +1,439 @@
+//! One shard: a lock-free-read [`Table`] plus the writer state behind the
+//! shard lock (ids, the timer wheel, the eviction policy, weights).
+
+use std::borrow::Borrow;
+use std::hash::{BuildHasher, Hash};
+use std::ptr;
+use std::sync::atomic::Ordering;
+
+use ttlkit_strategies::EvictionPolicy;
+
+use super::entry::{Entry, Read};
+use super::table::{Probe, Table};
+use super::wheel::Wheel;
+use crate::builder::Weigher;
+use crate::cache::RemovalCause;
+use crate::clock::Ticks;
+use crate::expiry::ExpiryRules;
+use crate::listener::Removed;
+use crate::sync::reclaim::{Graveyard, Guard};
+use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Mutex};
+
+/// How many times a policy's victim may be spared for a hit it has not
+/// heard of yet before the next victim is taken regardless.
+const SECOND_CHANCES: usize = 16;
+
+/// Settings every shard of one cache shares.
+pub(crate) struct Settings<K, V> {
+    pub(crate) rules: ExpiryRules,
+    pub(crate) hasher: foldhash::fast::RandomState,
+    pub(crate) weigher: Option<Weigher<K, V>>,
+}
+
+impl<K: Hash, V> Settings<K, V> {
+    pub(crate) fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn weight(&self, key: &K, value: &V) -> u64 {
+        self.weigher.as_ref().map_or(1, |w| u64::from(w(key, value)))
+    }
+}
+
+/// The writer side of a shard.
+struct State<K, V> {
+    /// Entry of each id (null when the id is free).
+    entries: Vec<*mut Entry<K, V>>,
+    /// Weight of each id (empty without a weigher: every entry weighs 1).
+    weights: Vec<u32>,
+    free_ids: Vec<u32>,
+    /// Table slots not empty (entries and tombstones).
+    used: usize,
+    wheel: Wheel,
+    policy: Option<Box<dyn EvictionPolicy>>,
+    latest: Ticks,
+}
+
+// SAFETY: the raw pointers are owned entries, touched only under the shard
+// lock (or read by guarded readers, which needs `K, V: Sync`).
+unsafe impl<K: Send + Sync, V: Send + Sync> Send for State<K, V> {}
+
+/// A shard of the sharded backend.
+pub(crate) struct Shard<K, V> {
+    table: AtomicPtr<Table<K, V>>,
+    state: Mutex<State<K, V>>,
+    /// Entries held (expired or not); updated under the lock.
+    len: AtomicUsize,
+    /// Total weight held; updated under the lock.
+    weight: AtomicU64,
+    graveyard: Graveyard,
+}
+
+// SAFETY: readers share `&Entry` across threads (needs `K, V: Sync`) and
+// entries are freed on whichever thread retires them (needs `Send`).
+unsafe impl<K: Send + Sync, V: Send + Sync> Sync for Shard<K, V> {}
+// SAFETY: as above.
+unsafe impl<K: Send + Sync, V: Send + Sync> Send for Shard<K, V> {}
+
+impl<K, V> Shard<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    pub(crate) fn new(span_nanos: u64, policy: Option<Box<dyn EvictionPolicy>>) -> Self {
+        Shard {
+            table: AtomicPtr::new(Box::into_raw(Box::new(Table::with_room_for(0)))),
+            state: Mutex::new(State {
+                entries: Vec::new(),
+                weights: Vec::new(),
+                free_ids: Vec::new(),
+                used: 0,
+                wheel: Wheel::new(span_nanos, Ticks::ZERO),
+                policy,
+                latest: Ticks::ZERO,
+            }),
+            len: AtomicUsize::new(0),
+            weight: AtomicU64::new(0),
+            graveyard: Graveyard::default(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn weight(&self) -> u64 {
+        self.weight.load(Ordering::Relaxed)
+    }
+
+    /// The lock-free read path: no lock, and no shared write unless the
+    /// access stamp lags by more than the granularity or the reference bit
+    /// is clear.
+    #[inline]
+    pub(crate) fn read<Q>(&self, hash: u64, key: &Q, rules: &ExpiryRules, now: Ticks, refresh: bool) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let _guard = self.graveyard.pin();
+        // A removed entry means a writer overwrote or removed the key after
+        // we found it: look again (a handful of times at most in practice).
+        for _ in 0..8 {
+            // SAFETY: the table pointer is always a live table, retired only
+            // through the graveyard while `_guard` pins us.
+            let table = unsafe { &*self.table.load(Ordering::Acquire) };
+            let p = table.find(hash, key)?;
+            // SAFETY: `find` returns entries valid while the guard lives.
+            let e = unsafe { &*p };
+            match e.read(rules, now, refresh) {
+                Read::Live(v) => return Some(v.clone()),
+                Read::Expired => return None,
+                Read::Removed => continue,
+            }
+        }
+        None
+    }
+
+    /// Inserts or overwrites (an overwrite publishes a new entry).
+    pub(crate) fn insert(
+        &self,
+        s: &Settings<K, V>,
+        hash: u64,
+        key: K,
+        value: V,
+        now: Ticks,
+        out: &mut Vec<Removed<K, V>>,
+    ) {
+        let weight = s.weight(&key, &value);
+        let mut st = self.state.lock();
+        st.latest = st.latest.max(now);
+        let now = st.latest;
+        let guard = self.graveyard.pin();
+        // SAFETY: only writers (holding the lock, as we do) store the table
+        // pointer, so it is stable for this critical section.
+        let mut table = unsafe { &*self.table.load(Ordering::Relaxed) };
+        match table.probe(hash, &key) {
+            Probe::Found(slot, old) => {
+                // SAFETY: a published entry; writers retire it only under
+                // the lock we hold.
+                let old_e = unsafe { &*old };
+                let id = old_e.id;
+                let expired = s.rules.is_expired(now, old_e.last_access(), old_e.inserted_at);
+                let cause = if expired { RemovalCause::Expired } else { RemovalCause::Replaced };
+                out.push((key.clone(), old_e.value.clone(), cause));
+                let fresh = Box::into_raw(Box::new(Entry::new(key, value, now, id)));
+                // Publish the new entry before flagging the old one, so a
+                // reader that sees the flag and looks again finds the new.
+                table.replace(slot, fresh);
+                old_e.mark_removed();
+                st.entries[id as usize] = fresh;
+                let old_weight = st.swap_weight(id, weight, s.weigher.is_some());
+                self.add_weight(weight, old_weight);
+                st.wheel.reschedule(id, s.rules.deadline(now, now));
+                if let Some(p) = st.policy.as_mut() {
+                    p.on_hit(u64::from(id));
+                }
+                // SAFETY: unlinked above; readers still holding it are pinned.
+                unsafe { guard.retire(old) };
+            }
+            Probe::Vacant(mut slot) => {
+                if !table.has_room(st.used) {
+                    let live = self.len();
+                    let fresh = Box::into_raw(Box::new(table.rebuilt(live, 1, |k| s.hash(k))));
+                    let old_table = self.table.swap(fresh, Ordering::AcqRel);
+                    // SAFETY: unpublished by the swap; guarded readers of it
+                    // keep it alive until they unpin.
+                    unsafe { guard.retire(old_table) };
+                    // SAFETY: just published by us, under the lock.
+                    table = unsafe { &*fresh };
+                    st.used = live;
+                    slot = match table.probe(hash, &key) {
+                        Probe::Vacant(i) => i,
+                        Probe::Found(i, _) => i,
+                    };
+                }
+                let id = st.alloc_id();
+                let fresh = Box::into_raw(Box::new(Entry::new(key, value, now, id)));
+                st.entries[id as usize] = fresh;
+                st.swap_weight(id, weight, s.weigher.is_some());
+                st.wheel.schedule(id, s.rules.deadline(now, now));
+                if let Some(p) = st.policy.as_mut() {
+                    p.on_insert(u64::from(id), hash);
+                }
+                if table.put(slot, fresh) {
+                    st.used += 1;
+                }
+                self.len.fetch_add(1, Ordering::Relaxed);
+                self.add_weight(weight, 0);
+            }
+        }
+    }
+
+    fn add_weight(&self, added: u64, removed: u64) {
+        if added >= removed {
+            self.weight.fetch_add(added - removed, Ordering::Relaxed);
+        } else {
+            self.weight.fetch_sub(removed - added, Ordering::Relaxed);
+        }
+    }
+
+    /// Removes `key`; returns its value if it was live.
+    pub(crate) fn remove<Q>(
+        &self,
+        s: &Settings<K, V>,
+        hash: u64,
+        key: &Q,
+        now: Ticks,
+        out: &mut Vec<Removed<K, V>>,
+    ) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let mut st = self.state.lock();
+        st.latest = st.latest.max(now);
+        let now = st.latest;
+        let guard = self.graveyard.pin();
+        // SAFETY: stable under the lock (see `insert`).
+        let table = unsafe { &*self.table.load(Ordering::Relaxed) };
+        let Probe::Found(slot, p) = table.probe(hash, key) else { return None };
+        // SAFETY: published entry, retired only under the lock we hold.
+        let e = unsafe { &*p };
+        let live = !s.rules.is_expired(now, e.last_access(), e.inserted_at);
+        let value = live.then(|| e.value.clone());
+        let cause = if live { RemovalCause::Explicit } else { RemovalCause::Expired };
+        self.remove_at(&mut st, &guard, table, Some(slot), e.id, cause, true, s, out);
+        value
+    }
+
+    /// Removes the expired entries the wheel has due, up to and including
+    /// the bucket of `now` (so none is left behind), visiting at most
+    /// `budget` entries; returns (removed, more pending).
+    pub(crate) fn expire(
+        &self,
+        s: &Settings<K, V>,
+        now: Ticks,
+        budget: usize,
+        out: &mut Vec<Removed<K, V>>,
+    ) -> (usize, bool) {
+        let mut st = self.state.lock();
+        st.latest = st.latest.max(now);
+        let now = st.latest;
+        self.expire_locked(&mut st, s, now, budget, out)
+    }
+
+    fn expire_locked(
+        &self,
+        st: &mut State<K, V>,
+        s: &Settings<K, V>,
+        now: Ticks,
+        budget: usize,
+        out: &mut Vec<Removed<K, V>>,
+    ) -> (usize, bool) {
+        let entries = &st.entries;
+        let walk = st.wheel.walk(now, budget, |id| {
+            // SAFETY: scheduled ids always name live entries (under the lock).
+            unsafe { &*entries[id as usize] }.deadline(&s.rules)
+        });
+        if walk.expired.is_empty() {
+            return (0, walk.more);
+        }
+        let guard = self.graveyard.pin();
+        // SAFETY: stable under the lock (see `insert`).
+        let table = unsafe { &*self.table.load(Ordering::Relaxed) };
+        for &id in &walk.expired {
+            self.remove_at(st, &guard, table, None, id, RemovalCause::Expired, true, s, out);
+        }
+        (walk.expired.len(), walk.more)
+    }
+
+    /// Makes room: removes one expired entry if the wheel has one due, else
+    /// the policy's victim. Returns whether anything was removed.
+    pub(crate) fn evict_one(&self, s: &Settings<K, V>, now: Ticks, out: &mut Vec<Removed<K, V>>) -> bool {
+        let mut st = self.state.lock();
+        st.latest = st.latest.max(now);
+        let now = st.latest;
+        if self.expire_locked(&mut st, s, now, 64, out).0 > 0 {
+            return true;
+        }
+        let Some(id) = st.victim(s) else { return false };
+        let guard = self.graveyard.pin();
+        // SAFETY: stable under the lock (see `insert`).
+        let table = unsafe { &*self.table.load(Ordering::Relaxed) };
+        self.remove_at(&mut st, &guard, table, None, id, RemovalCause::Capacity, false, s, out);
+        true
+    }
+
+    /// Removes everything.
+    pub(crate) fn clear(&self, s: &Settings<K, V>, now: Ticks, out: &mut Vec<Removed<K, V>>) {
+        let mut st = self.state.lock();
+        st.latest = st.latest.max(now);
+        let now = st.latest;
+        let guard = self.graveyard.pin();
+        // SAFETY: stable under the lock (see `insert`).
+        let table = unsafe { &*self.table.load(Ordering::Relaxed) };
+        let ids: Vec<u32> =
+            (0..st.entries.len()).filter(|&i| !st.entries[i].is_null()).filter_map(|i| u32::try_from(i).ok()).collect();
+        for id in ids {
+            // SAFETY: non-null ids name live entries (under the lock).
+            let e = unsafe { &*st.entries[id as usize] };
+            let expired = s.rules.is_expired(now, e.last_access(), e.inserted_at);
+            let cause = if expired { RemovalCause::Expired } else { RemovalCause::Cleared };
+            self.remove_at(&mut st, &guard, table, None, id, cause, true, s, out);
+        }
+        if let Some(p) = st.policy.as_mut() {
+            p.clear();
+        }
+    }
+
+    /// Unlinks entry `id` from the table, the wheel and (if `tell_policy`)
+    /// the policy, reports it and retires it.
+    #[allow(clippy::too_many_arguments)]
+    fn remove_at(
+        &self,
+        st: &mut State<K, V>,
+        guard: &Guard,
+        table: &Table<K, V>,
+        slot: Option<usize>,
+        id: u32,
+        cause: RemovalCause,
+        tell_policy: bool,
+        s: &Settings<K, V>,
+        out: &mut Vec<Removed<K, V>>,
+    ) {
+        let p = std::mem::replace(&mut st.entries[id as usize], ptr::null_mut());
+        // SAFETY: ids map to live entries until this very line's caller
+        // retires them below.
+        let e = unsafe { &*p };
+        e.mark_removed();
+        if let Some(slot) = slot.or_else(|| table.slot_of(s.hash(&e.key), p)) {
+            table.vacate(slot);
+        }
+        st.wheel.unschedule(id);
+        if tell_policy {
+            if let Some(pol) = st.policy.as_mut() {
+                pol.on_remove(u64::from(id));
+            }
+        }
+        let weight = st.swap_weight(id, 0, s.weigher.is_some());
+        st.free_ids.push(id);
+        self.len.fetch_sub(1, Ordering::Relaxed);
+        self.add_weight(0, weight);
+        out.push((e.key.clone(), e.value.clone(), cause));
+        // SAFETY: unlinked from the table and from `entries`; readers that
+        // found it earlier are pinned.
+        unsafe { guard.retire(p) };
+    }
+}
+
+impl<K, V> State<K, V> {
+    fn alloc_id(&mut self) -> u32 {
+        match self.free_ids.pop() {
+            Some(id) => id,
+            None => {
+                let id = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
+                assert!(id != u32::MAX, "a shard holds at most u32::MAX - 1 entries");
+                self.entries.push(ptr::null_mut());
+                id
+            }
+        }
+    }
+
+    /// Records `id`'s weight; returns the previous one. Without a weigher
+    /// every entry weighs 1 and nothing is stored.
+    fn swap_weight(&mut self, id: u32, weight: u64, weighed: bool) -> u64 {
+        if !weighed {
+            return 1;
+        }
+        let i = id as usize;
+        if self.weights.len() <= i {
+            self.weights.resize(i + 1, 0);
+        }
+        u64::from(std::mem::replace(&mut self.weights[i], u32::try_from(weight).unwrap_or(u32::MAX)))
+    }
+
+    /// The policy's victim, giving entries hit since the policy last saw
+    /// them (their reference bit) a second chance: the bit is cleared and the
+    /// entry goes back to the policy as if just inserted.
+    fn victim(&mut self, s: &Settings<K, V>) -> Option<u32>
+    where
+        K: Hash,
+    {
+        let policy = self.policy.as_mut()?;
+        for _ in 0..SECOND_CHANCES {
+            let id = u32::try_from(policy.evict()?).ok()?;
+            let p = self.entries.get(id as usize).copied().unwrap_or(ptr::null_mut());
+            if p.is_null() {
+                debug_assert!(false, "policy evicted unknown id {id}");
+                return None;
+            }
+            // SAFETY: a live entry (under the lock).
+            let e = unsafe { &*p };
+            if !e.take_referenced() {
+                return Some(id);
+            }
+            policy.on_insert(u64::from(id), s.hash(&e.key));
+        }
+        u32::try_from(policy.evict()?).ok()
+    }
+}
+
+impl<K, V> Drop for Shard<K, V> {
+    fn drop(&mut self) {
+        // No handle is left, so no reader: free everything directly.
+        let mut st = self.state.lock();
+        for &p in &st.entries {
+            if !p.is_null() {
+                // SAFETY: owned, live, and unreachable by any thread now.
+                drop(unsafe { Box::from_raw(p) });
+            }
+        }
+        st.entries.clear();
+        let table = self.table.swap(ptr::null_mut(), Ordering::AcqRel);
+        if !table.is_null() {
+            // SAFETY: the current table is owned by the shard.
+            drop(unsafe { Box::from_raw(table) });
+        }
+        self.graveyard.pin().flush();
+    }
+}

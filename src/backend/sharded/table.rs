@@ -1,0 +1,173 @@
+//! The lock-free-read hash table of one shard: open addressing with linear
+//! probing over atomic entry pointers.
+//!
+//! Readers (holding a reclamation guard) load the table pointer and probe
+//! without any lock or write. Writers hold the shard lock and are the only
+//! ones that store slots: a new entry goes into the first empty or tombstone
+//! slot of its probe chain; a removal stores a tombstone so chains stay
+//! intact; an overwrite stores the new entry in the old one's slot. When
+//! live entries plus tombstones pass 3/4 of the slots, the writer builds a
+//! fresh table (load at most 3/8), publishes it and retires the old one;
+//! a reader still probing the old table sees only entries that were live
+//! at the swap, and the entry's removal flag tells it about later removals.
+
+use std::borrow::Borrow;
+use std::ptr;
+use std::sync::atomic::Ordering;
+
+use super::entry::Entry;
+use crate::sync::AtomicPtr;
+
+/// The tombstone marker: a non-null address no allocation can have.
+fn tombstone<K, V>() -> *mut Entry<K, V> {
+    ptr::dangling_mut()
+}
+
+/// An array of slots; its length is a power of two.
+pub(crate) struct Table<K, V> {
+    mask: usize,
+    slots: Box<[AtomicPtr<Entry<K, V>>]>,
+}
+
+/// Where a key is, or where it would go, in a probe chain.
+pub(crate) enum Probe<K, V> {
+    /// The key's slot and its entry.
+    Found(usize, *mut Entry<K, V>),
+    /// The slot a new entry for the key should take.
+    Vacant(usize),
+}
+
+impl<K, V> Table<K, V> {
+    /// An empty table with room for `entries` at load 3/8 (at least 8 slots).
+    pub(crate) fn with_room_for(entries: usize) -> Self {
+        let len = (entries.saturating_mul(8) / 3).max(8).next_power_of_two();
+        Table { mask: len - 1, slots: (0..len).map(|_| AtomicPtr::new(ptr::null_mut())).collect() }
+    }
+
+    /// Number of slots.
+    pub(crate) fn slots(&self) -> usize {
+        self.mask + 1
+    }
+
+    /// Lock-free lookup: the entry for `key`, if any.
+    ///
+    /// Entries returned are valid while the caller's reclamation guard lives.
+    #[inline]
+    pub(crate) fn find<Q>(&self, hash: u64, key: &Q) -> Option<*mut Entry<K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let mut i = hash as usize & self.mask;
+        // The writer keeps some slots empty, so the chain ends; the bound
+        // guards against an impossible full table all the same.
+        for _ in 0..=self.mask {
+            let p = self.slots[i].load(Ordering::Acquire);
+            if p.is_null() {
+                return None;
+            }
+            if p != tombstone() {
+                // SAFETY: non-null, non-tombstone slot values are entries
+                // published with Release by the writer and retired only
+                // through the reclamation guard the caller holds.
+                let e = unsafe { &*p };
+                if e.key.borrow() == key {
+                    return Some(p);
+                }
+            }
+            i = (i + 1) & self.mask;
+        }
+        None
+    }
+
+    /// Writer-side probe (caller holds the shard lock).
+    pub(crate) fn probe<Q>(&self, hash: u64, key: &Q) -> Probe<K, V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let mut i = hash as usize & self.mask;
+        let mut first_free = None;
+        for _ in 0..=self.mask {
+            let p = self.slots[i].load(Ordering::Relaxed);
+            if p.is_null() {
+                return Probe::Vacant(first_free.unwrap_or(i));
+            }
+            if p == tombstone() {
+                first_free.get_or_insert(i);
+            } else {
+                // SAFETY: the caller holds the shard lock, so no writer can
+                // retire this entry concurrently.
+                let e = unsafe { &*p };
+                if e.key.borrow() == key {
+                    return Probe::Found(i, p);
+                }
+            }
+            i = (i + 1) & self.mask;
+        }
+        // Unreachable while the load bound holds; `first_free` exists then.
+        Probe::Vacant(first_free.unwrap_or(0))
+    }
+
+    /// Whether a table with `used` non-empty slots (live entries and
+    /// tombstones) takes one more without a rebuild.
+    pub(crate) fn has_room(&self, used: usize) -> bool {
+        (used + 1) * 4 <= self.slots() * 3
+    }
+
+    /// Publishes `entry` in slot `i` (from `probe`; writer only). Returns
+    /// whether it took an empty slot (rather than a tombstone).
+    pub(crate) fn put(&self, i: usize, entry: *mut Entry<K, V>) -> bool {
+        let was_empty = self.slots[i].load(Ordering::Relaxed).is_null();
+        self.slots[i].store(entry, Ordering::Release);
+        was_empty
+    }
+
+    /// Replaces the entry in slot `i` (an overwrite; writer only).
+    pub(crate) fn replace(&self, i: usize, entry: *mut Entry<K, V>) {
+        self.slots[i].store(entry, Ordering::Release);
+    }
+
+    /// Stores a tombstone in slot `i` (writer only).
+    pub(crate) fn vacate(&self, i: usize) {
+        self.slots[i].store(tombstone(), Ordering::Release);
+    }
+
+    /// Finds the slot holding exactly `entry` (writer only).
+    pub(crate) fn slot_of(&self, hash: u64, entry: *mut Entry<K, V>) -> Option<usize> {
+        let mut i = hash as usize & self.mask;
+        for _ in 0..=self.mask {
+            let p = self.slots[i].load(Ordering::Relaxed);
+            if p.is_null() {
+                return None;
+            }
+            if p == entry {
+                return Some(i);
+            }
+            i = (i + 1) & self.mask;
+        }
+        None
+    }
+
+    /// The live entries (writer only).
+    pub(crate) fn entries(&self) -> impl Iterator<Item = *mut Entry<K, V>> + '_ {
+        self.slots.iter().map(|s| s.load(Ordering::Relaxed)).filter(|p| !p.is_null() && *p != tombstone())
+    }
+
+    /// A fresh table holding this one's live entries, with room for `extra`
+    /// more. `hash_of` rehashes an entry's key. It is unpublished, so relaxed
+    /// stores suffice; publishing it is a Release store of its pointer.
+    pub(crate) fn rebuilt(&self, live: usize, extra: usize, hash_of: impl Fn(&K) -> u64) -> Table<K, V> {
+        let fresh = Table::with_room_for(live + extra);
+        for p in self.entries() {
+            // SAFETY: writer-only, under the shard lock; see `probe`.
+            let e = unsafe { &*p };
+            let mut i = hash_of(&e.key) as usize & fresh.mask;
+            while !fresh.slots[i].load(Ordering::Relaxed).is_null() {
+                i = (i + 1) & fresh.mask;
+            }
+            fresh.slots[i].store(p, Ordering::Relaxed);
+        }
+        fresh
+    }
+}

@@ -1,0 +1,248 @@
+//! A single-level timer wheel over entry ids: the sharded backend's expiry
+//! index.
+//!
+//! Hits refresh an entry's access stamp lock-free, so an entry cannot be
+//! moved in any ordered structure on a hit. The wheel therefore files each
+//! entry under a *scheduled* deadline that is a lower bound of its real one
+//! (the deadline when it was inserted or last rescheduled). When the wheel
+//! reaches a bucket it asks, for each entry there, for the real deadline:
+//! past → expired; not yet → rescheduled under the real deadline. So the
+//! work follows the entries that expired plus, at most once per idle window,
+//! each entry that was read — never the size of the map.
+//!
+//! Every effective deadline is at most `time_to_idle` ahead of the time it
+//! is computed, so `BUCKETS` buckets of width `time_to_idle / (BUCKETS - 2)`
+//! span every possible deadline. A walk at `now` covers every bucket up to
+//! the one holding `now`, so it finds every entry expired by then.
+
+use crate::clock::Ticks;
+
+const NIL: u32 = u32::MAX;
+/// Buckets per revolution (a power of two).
+const BUCKETS: u64 = 128;
+
+#[derive(Debug, Clone, Copy)]
+struct Link {
+    prev: u32,
+    next: u32,
+    /// Physical bucket, or `NIL` when not scheduled.
+    bucket: u32,
+}
+
+const UNLINKED: Link = Link { prev: NIL, next: NIL, bucket: NIL };
+
+/// What a walk over due buckets did.
+#[derive(Debug, Default)]
+pub(crate) struct Walk {
+    /// Entries found expired, already unscheduled.
+    pub(crate) expired: Vec<u32>,
+    /// Whether the budget ran out before every due bucket was walked.
+    pub(crate) more: bool,
+}
+
+/// The timer wheel.
+#[derive(Debug)]
+pub(crate) struct Wheel {
+    width: u64,
+    heads: Vec<u32>,
+    tails: Vec<u32>,
+    links: Vec<Link>,
+    /// Absolute index of the next bucket to walk.
+    cursor: u64,
+}
+
+impl Wheel {
+    /// A wheel for deadlines at most `span_nanos` ahead, starting at `now`.
+    pub(crate) fn new(span_nanos: u64, now: Ticks) -> Wheel {
+        let width = (span_nanos / (BUCKETS - 2)).max(1) + 1;
+        Wheel {
+            width,
+            heads: vec![NIL; BUCKETS as usize],
+            tails: vec![NIL; BUCKETS as usize],
+            links: Vec::new(),
+            cursor: now.as_nanos() / width,
+        }
+    }
+
+    fn bucket_of(&self, deadline: Ticks) -> u32 {
+        // Never file behind the cursor: a past deadline goes to the next walk.
+        let abs = (deadline.as_nanos() / self.width).max(self.cursor);
+        (abs % BUCKETS) as u32
+    }
+
+    /// Files `id` under `deadline`. `id` must not be scheduled.
+    pub(crate) fn schedule(&mut self, id: u32, deadline: Ticks) {
+        let i = id as usize;
+        if self.links.len() <= i {
+            self.links.resize(i + 1, UNLINKED);
+        }
+        debug_assert_eq!(self.links[i].bucket, NIL, "id {id} scheduled twice");
+        let b = self.bucket_of(deadline);
+        let tail = self.tails[b as usize];
+        self.links[i] = Link { prev: tail, next: NIL, bucket: b };
+        if tail == NIL {
+            self.heads[b as usize] = id;
+        } else {
+            self.links[tail as usize].next = id;
+        }
+        self.tails[b as usize] = id;
+    }
+
+    /// Removes `id` from the wheel (no-op if it is not scheduled).
+    pub(crate) fn unschedule(&mut self, id: u32) {
+        let Some(&Link { prev, next, bucket }) = self.links.get(id as usize) else { return };
+        if bucket == NIL {
+            return;
+        }
+        let b = bucket as usize;
+        if prev == NIL {
+            self.heads[b] = next;
+        } else {
+            self.links[prev as usize].next = next;
+        }
+        if next == NIL {
+            self.tails[b] = prev;
+        } else {
+            self.links[next as usize].prev = prev;
+        }
+        self.links[id as usize] = UNLINKED;
+    }
+
+    /// Files `id` under a new deadline.
+    pub(crate) fn reschedule(&mut self, id: u32, deadline: Ticks) {
+        self.unschedule(id);
+        self.schedule(id, deadline);
+    }
+
+    /// Walks the buckets due at `now`, visiting at most `budget` entries.
+    /// `deadline(id)` gives an entry's real deadline; entries past it are
+    /// unscheduled and returned, the others are refiled under it. The bucket
+    /// containing `now` is walked too, so every expired entry is found; its
+    /// live entries are revisited by the next walk (at most one bucket's
+    /// worth: the entries due within one bucket width).
+    pub(crate) fn walk(&mut self, now: Ticks, budget: usize, mut deadline: impl FnMut(u32) -> Ticks) -> Walk {
+        let mut walk = Walk::default();
+        let target = now.as_nanos() / self.width;
+        if target >= self.cursor + BUCKETS {
+            // Far behind: one revolution visits every bucket.
+            self.cursor = target + 1 - BUCKETS;
+        }
+        let mut visited = 0usize;
+        while self.cursor <= target {
+            let b = (self.cursor % BUCKETS) as u32;
+            let mut id = self.heads[b as usize];
+            while id != NIL {
+                if visited == budget {
+                    walk.more = true;
+                    return walk;
+                }
+                visited += 1;
+                let next = self.links[id as usize].next;
+                let d = deadline(id);
+                if d <= now {
+                    self.unschedule(id);
+                    walk.expired.push(id);
+                } else if self.bucket_of(d) != b {
+                    self.reschedule(id, d);
+                }
+                id = next;
+            }
+            if self.cursor == target {
+                break;
+            }
+            self.cursor += 1;
+        }
+        walk
+    }
+
+    /// Checks the link structure (tests only).
+    #[cfg(test)]
+    pub(crate) fn scheduled(&self) -> usize {
+        let mut n = 0;
+        for b in 0..BUCKETS as usize {
+            let mut id = self.heads[b];
+            let mut prev = NIL;
+            while id != NIL {
+                let l = self.links[id as usize];
+                assert_eq!(l.bucket as usize, b);
+                assert_eq!(l.prev, prev);
+                prev = id;
+                id = l.next;
+                n += 1;
+            }
+            assert_eq!(self.tails[b], prev);
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: u64 = 1_000_000_000;
+
+    fn t(secs: u64) -> Ticks {
+        Ticks::from_nanos(secs * SEC)
+    }
+
+    #[test]
+    fn walk_finds_expired_and_refiles_refreshed() {
+        let mut w = Wheel::new(60 * SEC, t(0));
+        let mut deadlines = [t(60), t(60), t(61)];
+        for (id, d) in deadlines.iter().enumerate() {
+            w.schedule(id as u32, *d);
+        }
+        // Entry 1 was read at t=30: its real deadline moved to 90.
+        deadlines[1] = t(90);
+        let walk = w.walk(t(61), usize::MAX, |id| deadlines[id as usize]);
+        let mut expired = walk.expired.clone();
+        expired.sort();
+        assert_eq!(expired, vec![0, 2]);
+        assert!(!walk.more);
+        assert_eq!(w.scheduled(), 1);
+        assert!(w.walk(t(89), usize::MAX, |id| deadlines[id as usize]).expired.is_empty());
+        assert_eq!(w.walk(t(90), usize::MAX, |id| deadlines[id as usize]).expired, vec![1]);
+        assert_eq!(w.scheduled(), 0);
+    }
+
+    #[test]
+    fn budget_bounds_each_walk() {
+        let mut w = Wheel::new(10 * SEC, t(0));
+        for id in 0..100 {
+            w.schedule(id, t(10));
+        }
+        let mut total = 0;
+        loop {
+            let walk = w.walk(t(20), 16, |_| t(10));
+            assert!(walk.expired.len() <= 16);
+            total += walk.expired.len();
+            if !walk.more {
+                break;
+            }
+        }
+        assert_eq!(total, 100);
+    }
+
+    #[test]
+    fn long_idle_gap_still_finds_everything() {
+        let mut w = Wheel::new(10 * SEC, t(0));
+        for id in 0..10 {
+            w.schedule(id, t(1 + id as u64));
+        }
+        let walk = w.walk(t(10_000), usize::MAX, |id| t(1 + id as u64));
+        assert_eq!(walk.expired.len(), 10);
+        assert_eq!(w.scheduled(), 0);
+    }
+
+    #[test]
+    fn unschedule_unlinks() {
+        let mut w = Wheel::new(10 * SEC, t(0));
+        for id in 0..5 {
+            w.schedule(id, t(5));
+        }
+        w.unschedule(2);
+        w.unschedule(2);
+        assert_eq!(w.scheduled(), 4);
+    }
+}
