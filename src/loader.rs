@@ -51,7 +51,7 @@ impl<V: Clone> Flight<V> {
 
 /// The in-flight loads of one cache, keyed by the cache's keys.
 pub(crate) struct Loader<K, V> {
-    flights: Mutex<HashMap<K, Arc<Flight<V>>, foldhash::fast::RandomState>>,
+    flights: Mutex<HashMap<K, Arc<Flight<V>>, crate::sync::RandomState>>,
 }
 
 impl<K, V> Default for Loader<K, V> {

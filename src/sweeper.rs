@@ -11,9 +11,9 @@
 
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use crate::sync::thread::{self, JoinHandle};
 use crate::sync::{Arc, Condvar, Mutex, Weak};
 
 /// Maintenance a sweeper can run.
@@ -80,9 +80,7 @@ impl Sweeper {
     pub(crate) fn start<T: Sweep>(target: Weak<T>, interval: Duration) -> io::Result<Sweeper> {
         let signal = Arc::new(Signal { state: Mutex::new(State::Sleeping), changed: Condvar::new() });
         let thread_signal = Arc::clone(&signal);
-        let thread = thread::Builder::new()
-            .name("ttlkit-sweeper".into())
-            .spawn(move || run(&target, &thread_signal, interval))?;
+        let thread = thread::spawn_named("ttlkit-sweeper", move || run(&target, &thread_signal, interval))?;
         Ok(Sweeper { signal, thread: Some(thread) })
     }
 
@@ -94,16 +92,22 @@ impl Sweeper {
 }
 
 fn run<T: Sweep>(target: &Weak<T>, signal: &Signal, interval: Duration) {
-    while signal.wait(interval) {
+    loop {
         loop {
+            if signal.stopping() {
+                return;
+            }
             let Some(cache) = target.upgrade() else { return };
             // A bug in maintenance must not kill the sweeper silently for
             // ever; listener panics are already contained below this.
             let more = catch_unwind(AssertUnwindSafe(|| cache.sweep_batch())).unwrap_or(false);
             drop(cache);
-            if !more || signal.stopping() {
+            if !more {
                 break;
             }
+        }
+        if !signal.wait(interval) {
+            return;
         }
     }
 }

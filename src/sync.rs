@@ -8,18 +8,53 @@
 //! allocations until their owner drops, which is trivially sound and lets
 //! loom explore the atomics protocol without modelling epochs.
 
+// `Arc`/`Weak` stay std's even under loom (loom's `Arc` has no `Weak`);
+// reference counting is std's business, the protocols around it are ours.
+pub(crate) use std::sync::{Arc, Weak};
+
+/// The hasher of keys: randomly seeded per cache, but fixed under loom,
+/// whose explorations must be deterministic.
+#[cfg(not(ttlkit_loom))]
+pub(crate) type RandomState = foldhash::fast::RandomState;
+/// The hasher of keys: randomly seeded per cache, but fixed under loom,
+/// whose explorations must be deterministic.
+#[cfg(ttlkit_loom)]
+pub(crate) type RandomState = foldhash::fast::FixedState;
+
 #[cfg(not(ttlkit_loom))]
 mod imp {
     pub(crate) use parking_lot::{Condvar, Mutex};
     pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize};
-    pub(crate) use std::sync::{Arc, Weak};
+
+    /// Threads (named where the platform allows).
+    pub(crate) mod thread {
+        pub(crate) use std::thread::{current, JoinHandle};
+
+        pub(crate) fn spawn_named<F>(name: &str, f: F) -> std::io::Result<JoinHandle<()>>
+        where
+            F: FnOnce() + Send + 'static,
+        {
+            std::thread::Builder::new().name(name.into()).spawn(f)
+        }
+    }
 }
 
 #[cfg(ttlkit_loom)]
 mod imp {
     pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize};
-    pub(crate) use loom::sync::{Arc, Weak};
     use std::time::Duration;
+
+    /// Loom's model threads.
+    pub(crate) mod thread {
+        pub(crate) use loom::thread::{current, JoinHandle};
+
+        pub(crate) fn spawn_named<F>(_name: &str, f: F) -> std::io::Result<JoinHandle<()>>
+        where
+            F: FnOnce() + Send + 'static,
+        {
+            Ok(loom::thread::spawn(f))
+        }
+    }
 
     /// A loom mutex with parking_lot's poison-free `lock()`.
     #[derive(Debug)]
@@ -95,7 +130,7 @@ pub(crate) mod reclaim {
     pub(crate) struct Guard<'a>(&'a Graveyard);
 
     /// Where retired allocations wait (empty outside loom).
-    #[derive(Debug, Default)]
+    #[derive(Default)]
     pub(crate) struct Graveyard {
         #[cfg(ttlkit_loom)]
         dead: std::sync::Mutex<Vec<Box<dyn FnOnce() + Send>>>,

@@ -34,7 +34,7 @@ pub struct MutexCache<K, V> {
 
 struct Inner<K, V> {
     store: Mutex<Store<K, V>>,
-    hasher: foldhash::fast::RandomState,
+    hasher: crate::sync::RandomState,
     clock: ClockSource,
     stats: StatsCounter,
     listener: Option<RemovalListener<K, V>>,
@@ -65,7 +65,7 @@ where
         let policy = config.max_capacity.map(|cap| config.policy.build(usize::try_from(cap).unwrap_or(usize::MAX)));
         let inner = Arc::new(Inner {
             store: Mutex::new(Store::new(config.rules, config.max_capacity, config.weigher, policy)),
-            hasher: foldhash::fast::RandomState::default(),
+            hasher: crate::sync::RandomState::default(),
             clock: config.clock,
             stats: StatsCounter::default(),
             listener: config.listener,

@@ -26,7 +26,7 @@ const SECOND_CHANCES: usize = 16;
 /// Settings every shard of one cache shares.
 pub(crate) struct Settings<K, V> {
     pub(crate) rules: ExpiryRules,
-    pub(crate) hasher: foldhash::fast::RandomState,
+    pub(crate) hasher: crate::sync::RandomState,
     pub(crate) weigher: Option<Weigher<K, V>>,
 }
 
