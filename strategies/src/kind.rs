@@ -110,7 +110,7 @@ mod tests {
         assert_eq!(PolicyKind::from_name("LRU"), Ok(PolicyKind::Lru));
         assert_eq!(PolicyKind::from_name("W_TinyLFU"), Ok(PolicyKind::WTinyLfu));
         assert_eq!(PolicyKind::from_name("s3_fifo"), Ok(PolicyKind::S3Fifo));
-        let err = PolicyKind::from_name("nope").unwrap_err();
+        let Err(err) = PolicyKind::from_name("nope") else { panic!("\"nope\" is not a policy") };
         assert!(err.to_string().contains("lru"));
     }
 }

@@ -1,8 +1,8 @@
 //! W-TinyLFU (Einziger, Friedman & Manes, ACM ToS 2017), with Caffeine-style
 //! adaptive window sizing by hill climbing.
 
-use crate::slab_list::SlabList;
 use crate::sketch::FrequencySketch;
+use crate::slab_list::SlabList;
 use crate::{EntryId, EvictionPolicy, IdMap};
 
 /// Newcomers, in LRU order.
@@ -88,7 +88,9 @@ impl WTinyLfu {
         let main = self.capacity - self.window_max;
         self.protected_max = (main as f64 * PROTECTED_SHARE) as usize;
         while self.nodes.len(PROTECTED) > self.protected_max {
-            let Some(lru) = self.nodes.head(PROTECTED) else { break };
+            let Some(lru) = self.nodes.head(PROTECTED) else {
+                break;
+            };
             self.nodes.move_to_tail(lru, PROBATION);
         }
     }
@@ -157,13 +159,17 @@ impl EvictionPolicy for WTinyLfu {
     }
 
     fn on_hit(&mut self, id: EntryId) {
-        let Some(&idx) = self.index.get(&id) else { return };
+        let Some(&idx) = self.index.get(&id) else {
+            return;
+        };
         self.sketch.increment(self.nodes.node(idx).data);
         match self.nodes.list_of(idx) {
             PROBATION => {
                 self.nodes.move_to_tail(idx, PROTECTED);
                 while self.nodes.len(PROTECTED) > self.protected_max {
-                    let Some(lru) = self.nodes.head(PROTECTED) else { break };
+                    let Some(lru) = self.nodes.head(PROTECTED) else {
+                        break;
+                    };
                     self.nodes.move_to_tail(lru, PROBATION);
                 }
             }
@@ -182,7 +188,9 @@ impl EvictionPolicy for WTinyLfu {
         let main_max = self.capacity - self.window_max;
         // Room in main: the window's overflow moves there without a duel.
         while self.nodes.len(WINDOW) > self.window_max && self.main_len() < main_max {
-            let Some(lru) = self.nodes.head(WINDOW) else { break };
+            let Some(lru) = self.nodes.head(WINDOW) else {
+                break;
+            };
             self.nodes.move_to_tail(lru, PROBATION);
         }
         if self.nodes.len(WINDOW) > self.window_max {
@@ -261,11 +269,8 @@ impl HillClimber {
         let ratio = self.hits as f64 / n as f64;
         let change = ratio - self.previous_ratio;
         let amount = if change >= 0.0 { self.step } else { -self.step };
-        self.step = if change.abs() >= RESTART {
-            STEP * self.capacity as f64 * amount.signum()
-        } else {
-            STEP_DECAY * amount
-        };
+        self.step =
+            if change.abs() >= RESTART { STEP * self.capacity as f64 * amount.signum() } else { STEP_DECAY * amount };
         self.previous_ratio = ratio;
         self.hits = 0;
         self.misses = 0;
