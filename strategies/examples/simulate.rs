@@ -11,6 +11,7 @@
 //! "Outperforming LRU with an Adaptive Replacement Cache Algorithm", IEEE
 //! Computer 37(4), 2004).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -20,6 +21,24 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use plotters::prelude::*;
 use ttlkit_strategies::sim::{simulate, SimPolicy, SimResult};
 use ttlkit_strategies::trace::{TraceFormat, TraceReader};
+
+/// Shown with every result, as the traces' README asks.
+const CITATION: &str = "see shared/traces/README.md; ARC traces: Megiddo & Modha, \
+    \"Outperforming LRU with an Adaptive Replacement Cache Algorithm\", IEEE Computer 37(4), 2004";
+
+/// Line colours, dark enough to read on white.
+const COLORS: &[RGBColor] = &[
+    RGBColor(0xd6, 0x27, 0x28),
+    RGBColor(0x1f, 0x77, 0xb4),
+    RGBColor(0x2c, 0xa0, 0x2c),
+    RGBColor(0x94, 0x67, 0xbd),
+    RGBColor(0xff, 0x7f, 0x0e),
+    RGBColor(0x8c, 0x56, 0x4b),
+    RGBColor(0x17, 0xbe, 0xcf),
+    RGBColor(0xe3, 0x77, 0xc2),
+    RGBColor(0x7f, 0x7f, 0x7f),
+    RGBColor(0x00, 0x00, 0x00),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Output {
@@ -118,14 +137,21 @@ fn run(args: &Args) -> Result<(), String> {
     if !args.quiet {
         eprintln!("simulated {} runs in {:.1} s", runs.len(), started.elapsed().as_secs_f64());
     }
+    let mut out = String::new();
     match args.format {
         Output::Csv => {
-            println!("policy,size,requests,hits,hit_ratio");
+            out.push_str("policy,size,requests,hits,hit_ratio\n");
             for r in &results {
-                println!("{},{},{},{},{:.2}", r.policy, r.size, r.requests, r.hits, r.hit_ratio());
+                let line = format!("{},{},{},{},{:.2}\n", r.policy, r.size, r.requests, r.hits, r.hit_ratio());
+                out.push_str(&line);
             }
         }
-        Output::Table => print_table(&args.trace, &results),
+        Output::Table => out = table(&args.trace, &results),
+    }
+    // A closed pipe (`| head`) is not an error worth a panic.
+    match std::io::stdout().lock().write_all(out.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(format!("cannot write: {e}")),
+        _ => {}
     }
     if let Some(path) = &args.plot {
         plot(path, &args.trace, &policies, &results)?;
@@ -133,20 +159,25 @@ fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-fn print_table(trace: &Path, results: &[SimResult]) {
+fn table(trace: &Path, results: &[SimResult]) -> String {
     let name = trace.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let requests = results.first().map_or(0, |r| r.requests);
-    println!("{name}: {requests} requests");
-    println!("{:<12} {:>10} {:>12} {:>10}", "policy", "size", "hits", "hit ratio");
+    let mut out = format!("{name}: {requests} requests, cold caches\n");
+    out.push_str(&format!("{:<12} {:>10} {:>12} {:>10}\n", "policy", "size", "hits", "hit ratio"));
     for r in results {
-        println!("{:<12} {:>10} {:>12} {:>9.2}%", r.policy.name(), r.size, r.hits, r.hit_ratio());
+        out.push_str(&format!("{:<12} {:>10} {:>12} {:>9.2}%\n", r.policy.name(), r.size, r.hits, r.hit_ratio()));
     }
+    out.push_str(&format!("trace source: {CITATION}\n"));
+    out
 }
 
 fn plot(path: &Path, trace: &Path, policies: &[SimPolicy], results: &[SimResult]) -> Result<(), String> {
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     match ext.as_deref() {
-        Some("svg") => draw(SVGBackend::new(path, (900, 600)).into_drawing_area(), trace, policies, results),
+        Some("svg") => {
+            register_font()?;
+            draw(SVGBackend::new(path, (900, 600)).into_drawing_area(), trace, policies, results)
+        }
         Some("png") => {
             register_font()?;
             draw(BitMapBackend::new(path, (900, 600)).into_drawing_area(), trace, policies, results)
@@ -155,7 +186,7 @@ fn plot(path: &Path, trace: &Path, policies: &[SimPolicy], results: &[SimResult]
     }
 }
 
-/// Bitmap text needs a TrueType font: take a common system sans-serif.
+/// Plotters lays text out with a TrueType font: take a common system one.
 fn register_font() -> Result<(), String> {
     const CANDIDATES: &[&str] = &[
         "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -168,10 +199,10 @@ fn register_font() -> Result<(), String> {
     let bytes = CANDIDATES
         .iter()
         .find_map(|p| std::fs::read(p).ok())
-        .ok_or("a .png plot needs a TrueType font (DejaVu Sans) and none was found; plot to .svg instead")?;
+        .ok_or("plotting needs a TrueType font (DejaVu Sans, Liberation Sans or Arial) and none was found")?;
     let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
     plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
-        .map_err(|_| "the font could not be loaded; plot to .svg instead".to_string())
+        .map_err(|_| "the font could not be loaded".to_string())
 }
 
 fn draw<DB: DrawingBackend>(
@@ -185,6 +216,10 @@ where
 {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     area.fill(&WHITE).map_err(err)?;
+    let (area, footer) = area.split_vertically(575);
+    footer
+        .draw_text(&format!("traces: {CITATION}"), &("sans-serif", 11).into_text_style(&footer), (10, 5))
+        .map_err(err)?;
     let (min_size, max_size) = results.iter().fold((usize::MAX, 0), |(lo, hi), r| (lo.min(r.size), hi.max(r.size)));
     let (min_size, max_size) = (min_size.max(1) as f64, max_size.max(1) as f64);
     let max_ratio = results.iter().map(SimResult::hit_ratio).fold(0.0, f64::max);
@@ -207,7 +242,7 @@ where
         .draw()
         .map_err(err)?;
     for (i, &p) in policies.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+        let color = if p == SimPolicy::Opt { BLACK } else { COLORS[i % COLORS.len()] };
         let mut points: Vec<(f64, f64)> =
             results.iter().filter(|r| r.policy == p).map(|r| (r.size.max(1) as f64, r.hit_ratio())).collect();
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
