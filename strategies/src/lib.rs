@@ -65,7 +65,7 @@ pub use policy::{EntryId, EvictionPolicy};
 pub use s3fifo::S3Fifo;
 pub use sieve::Sieve;
 pub use sketch::FrequencySketch;
-pub use wtinylfu::WTinyLfu;
+pub use wtinylfu::{WTinyLfu, WTinyLfuConfig};
 
 /// A map from entry ids, with a fixed (reproducible) fast hasher.
 pub(crate) type IdMap<T> = hashbrown::HashMap<EntryId, T, foldhash::fast::FixedState>;

@@ -116,7 +116,12 @@ pub struct Run {
 impl Run {
     /// A cold cache of `size` entries run by `kind`.
     pub fn new(kind: PolicyKind, size: usize) -> Run {
-        Run { policy: kind.build(size), resident: crate::IdMap::default(), size, requests: 0, hits: 0 }
+        Run::with_policy(kind.build(size), size)
+    }
+
+    /// A cold cache of `size` entries run by `policy` (sized for it).
+    pub fn with_policy(policy: Box<dyn EvictionPolicy>, size: usize) -> Run {
+        Run { policy, resident: crate::IdMap::default(), size, requests: 0, hits: 0 }
     }
 
     /// Replays one request; `Err` if the policy broke the protocol.
