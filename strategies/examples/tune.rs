@@ -32,6 +32,15 @@ fn parse(spec: &str) -> (String, WTinyLfuConfig) {
             "sketch" => c.sketch_sample = f,
             "cons" => c.conservative = f != 0.0,
             "rand" => c.random_admit = f != 0.0,
+            "mini" => {
+                c.mini_shares = match f as u32 {
+                    0 => &[],
+                    1 => &[0.01, 0.05, 0.2, 0.5, 0.99],
+                    2 => &[0.01, 0.03, 0.1, 0.2, 0.3, 0.6, 0.99],
+                    _ => &[0.01, 0.2, 0.99],
+                };
+                c.climb_sample = 0.0;
+            }
             _ => panic!("unknown knob {k}"),
         }
     }

@@ -45,6 +45,7 @@ mod fifo;
 mod ghost;
 mod kind;
 mod lru;
+mod minisim;
 pub mod opt;
 mod policy;
 mod s3fifo;
