@@ -1,8 +1,14 @@
-//! Tries W-TinyLFU settings on the goal traces (scratch tool).
+//! Tries W-TinyLFU settings on the goal traces of issue 4 (a tuning aid).
 //!
-//! `cargo run --release -p ttlkit-strategies --example tune -- 'name:key=value,...' ...`
-
-#![allow(missing_docs, clippy::unwrap_used)]
+//! ```text
+//! cargo run --release -p ttlkit-strategies --example tune -- 'default' 'fixed20:window=0.2,sample=0'
+//! ```
+//!
+//! Each argument is `name:knob=value,...` over [`WTinyLfuConfig::default`];
+//! knobs: window, protected, sample (hill-climber sample, 0 = off), step,
+//! decay, restart, ghost, sketch, cons, rand, mini (0 = off, 1..3 = share
+//! sets). `NO_P12=1` skips the 13-million-request P12 trace. Traces are read
+//! from `shared/traces` beside the repository and held in memory.
 
 use ttlkit_strategies::sim::Run;
 use ttlkit_strategies::trace::TraceReader;
@@ -10,17 +16,16 @@ use ttlkit_strategies::{WTinyLfu, WTinyLfuConfig};
 
 fn load(path: &str) -> Vec<u64> {
     TraceReader::open(format!("{}/../../shared/traces/{path}", env!("CARGO_MANIFEST_DIR")), None)
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+        .and_then(|r| r.collect::<Result<_, _>>())
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 fn parse(spec: &str) -> (String, WTinyLfuConfig) {
     let (name, rest) = spec.split_once(':').unwrap_or((spec, ""));
     let mut c = WTinyLfuConfig::default();
     for kv in rest.split(',').filter(|s| !s.is_empty()) {
-        let (k, v) = kv.split_once('=').unwrap();
-        let f: f64 = v.parse().unwrap();
+        let (k, v) = kv.split_once('=').unwrap_or_else(|| panic!("{kv}: expected knob=value"));
+        let f: f64 = v.parse().unwrap_or_else(|e| panic!("{kv}: {e}"));
         match k {
             "window" => c.initial_window = f,
             "protected" => c.protected_share = f,
@@ -73,7 +78,7 @@ fn main() {
                                 for &size in sizes {
                                     let mut run = Run::with_policy(Box::new(WTinyLfu::with_config(size, *c)), size);
                                     for &k in keys {
-                                        run.access(k).unwrap();
+                                        run.access(k).unwrap_or_else(|e| panic!("{name}: {e}"));
                                     }
                                     let (r, h) = run.counts();
                                     line.push_str(&format!(" {t}@{size}={:.2}", 100.0 * h as f64 / r as f64));
@@ -85,7 +90,7 @@ fn main() {
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|_| panic!("a tuning thread panicked"))).collect()
     });
     for r in results {
         println!("{r}");

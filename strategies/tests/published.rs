@@ -162,3 +162,35 @@ fn scarab_lru_opt_arc() {
     assert_eq!(r[0].requests, 1_245_184);
     check("scarab", &r, &[("lru", 100_000, 75.91, 0.02), ("opt", 100_000, 79.25, 0.02), ("arc", 100_000, 76.09, 0.3)]);
 }
+
+/// The goal of issue 4 for our best policy, W-TinyLFU with its default
+/// settings (one setting for every trace). Asserts what it reaches today —
+/// at least the best published W-TinyLFU figure on OLTP and P12, within the
+/// digitization error on glimpse, above published W-TinyLFU on scarab — and
+/// prints every figure next to the goal and OPT. The goal itself (OLTP 41.9
+/// / 47.6, P12 18.5, glimpse 51.3, scarab >= LRU 75.91) is not all reached.
+#[test]
+#[ignore = "long: run with --release -- --ignored"]
+fn w_tinylfu_against_the_goal() {
+    let cases: [(&str, usize, f64, f64); 5] = [
+        // (trace, size, best published W-TinyLFU, goal)
+        ("arc/OLTP.lis.zst", 1000, 41.38, 41.9),
+        ("arc/OLTP.lis.zst", 2000, 47.14, 47.6),
+        ("arc/P12.lis.zst", 32_768, 17.96, 18.5),
+        ("lirs/gli.trace.gz", 1000, 50.80, 51.3),
+        ("scarab/scarab-recs.trace.xz", 100_000, 71.57, 75.91),
+    ];
+    let mut failures = Vec::new();
+    for (trace, size, published, goal) in cases {
+        let Some(r) = run(trace, &["w-tinylfu", "opt"], &[size]) else { return };
+        let (ours, opt) = (r[0].hit_ratio(), r[1].hit_ratio());
+        eprintln!(
+            "{trace} @ {size}: w-tinylfu {ours:.2}% (published W-TinyLFU {published}, goal {goal}, OPT {opt:.2})"
+        );
+        // Glimpse's published figure is read off a plot (±0.05).
+        if ours + 0.1 < published {
+            failures.push(format!("{trace} @ {size}: {ours:.2} below published {published}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
