@@ -76,7 +76,7 @@ impl Arc {
     }
 
     /// Moves resident node `idx` to the MRU end of ghost list `list`.
-    fn to_ghost(&mut self, idx: u32, list: usize) -> EntryId {
+    fn demote_to_ghost(&mut self, idx: u32, list: usize) -> EntryId {
         let node = self.nodes.node(idx);
         let (id, hash) = (node.id, node.data);
         self.index.remove(&id);
@@ -177,13 +177,10 @@ impl EvictionPolicy for Arc {
         let t1 = self.nodes.len(T1) - newcomer_on(T1);
         let t2 = self.nodes.len(T2) - newcomer_on(T2);
         let from_t1 = t1 >= 1 && (t1 > self.p || (pending == Pending::FromB2 && t1 == self.p) || t2 == 0);
-        let idx = if from_t1 || (t2 == 0 && self.nodes.len(T2) == 0) {
-            self.nodes.head(T1)?
-        } else {
-            self.nodes.head(T2)?
-        };
+        let idx =
+            if from_t1 || (t2 == 0 && self.nodes.len(T2) == 0) { self.nodes.head(T1)? } else { self.nodes.head(T2)? };
         let ghost = if self.nodes.list_of(idx) == T1 { B1 } else { B2 };
-        Some(self.to_ghost(idx, ghost))
+        Some(self.demote_to_ghost(idx, ghost))
     }
 
     fn clear(&mut self) {
@@ -237,12 +234,24 @@ mod tests {
     fn ghost_hit_adapts_target() {
         let mut p = Arc::new(2);
         p.on_insert(1, 11);
+        p.on_hit(1); // T2 = [1]
         p.on_insert(2, 12);
         p.on_insert(3, 13);
-        assert_eq!(p.evict(), Some(1)); // T1 LRU, remembered in B1
-        p.on_insert(1, 11); // B1 ghost hit: p grows, 1 goes to T2
+        assert_eq!(p.evict(), Some(2)); // T1 over target 0: its LRU goes to B1
+        p.on_insert(2, 12); // B1 ghost hit: p grows, 2 goes to T2
         assert_eq!(p.target_t1(), 1);
-        assert_eq!(p.evict(), Some(2));
+        assert_eq!(p.evict(), Some(1)); // |T1| = p: T2's LRU goes
+        assert!(p.validate().is_ok());
+        // With T1 full of once-seen keys (|T1| = c), the LRU is dropped unremembered.
+        let mut p = Arc::new(2);
+        for id in 1..=3 {
+            p.on_insert(id, 10 + id);
+            if id == 3 {
+                assert_eq!(p.evict(), Some(1));
+            }
+        }
+        p.on_insert(1, 11);
+        assert_eq!(p.target_t1(), 0, "1 left no ghost");
         assert!(p.validate().is_ok());
     }
 }

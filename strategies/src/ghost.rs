@@ -23,10 +23,7 @@ impl GhostFifo {
         GhostFifo { cap: capacity, ring: Vec::new(), live: IdMap::default(), next: 0 }
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.live.len()
-    }
-
+    #[cfg(test)]
     pub(crate) fn contains(&self, hash: u64) -> bool {
         self.live.contains_key(&hash)
     }
@@ -54,12 +51,6 @@ impl GhostFifo {
         }
         self.live.insert(hash, self.next);
         self.next += 1;
-    }
-
-    pub(crate) fn clear(&mut self) {
-        self.ring.clear();
-        self.live.clear();
-        self.next = 0;
     }
 
     pub(crate) fn validate(&self) -> Result<(), String> {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::{Arc, Clock, EvictionPolicy, Fifo, Lru, S3Fifo, Sieve, WTinyLfu};
+use crate::{Arc, Clock, EvictionPolicy, Fifo, Lru, S3Fifo, Sieve, WTinyLfu, WTinyLfuConfig};
 
 /// The policies this crate provides, nameable at run time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -21,8 +21,11 @@ pub enum PolicyKind {
     S3Fifo,
     /// Adaptive replacement cache ([`Arc`]).
     Arc,
-    /// Window TinyLFU with an adaptive window ([`WTinyLfu`]).
+    /// Window TinyLFU, window sized by miniature simulation ([`WTinyLfu`]).
     WTinyLfu,
+    /// Window TinyLFU, window sized by Caffeine's hill climber
+    /// ([`WTinyLfuConfig::caffeine`]).
+    WTinyLfuClimb,
 }
 
 /// A policy name that [`PolicyKind::from_name`] does not know.
@@ -45,6 +48,7 @@ impl PolicyKind {
         PolicyKind::S3Fifo,
         PolicyKind::Arc,
         PolicyKind::WTinyLfu,
+        PolicyKind::WTinyLfuClimb,
     ];
 
     /// The policy's canonical name (lower case, e.g. `"lru"`).
@@ -57,6 +61,7 @@ impl PolicyKind {
             PolicyKind::S3Fifo => "s3-fifo",
             PolicyKind::Arc => "arc",
             PolicyKind::WTinyLfu => "w-tinylfu",
+            PolicyKind::WTinyLfuClimb => "w-tinylfu-climb",
         }
     }
 
@@ -79,6 +84,7 @@ impl PolicyKind {
             PolicyKind::S3Fifo => Box::new(S3Fifo::new(capacity)),
             PolicyKind::Arc => Box::new(Arc::new(capacity)),
             PolicyKind::WTinyLfu => Box::new(WTinyLfu::new(capacity)),
+            PolicyKind::WTinyLfuClimb => Box::new(WTinyLfu::with_config(capacity, WTinyLfuConfig::caffeine())),
         }
     }
 }
@@ -110,7 +116,7 @@ mod tests {
         assert_eq!(PolicyKind::from_name("LRU"), Ok(PolicyKind::Lru));
         assert_eq!(PolicyKind::from_name("W_TinyLFU"), Ok(PolicyKind::WTinyLfu));
         assert_eq!(PolicyKind::from_name("s3_fifo"), Ok(PolicyKind::S3Fifo));
-        let err = PolicyKind::from_name("nope").unwrap_err();
+        let Err(err) = PolicyKind::from_name("nope") else { panic!("\"nope\" is not a policy") };
         assert!(err.to_string().contains("lru"));
     }
 }

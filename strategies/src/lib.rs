@@ -14,16 +14,87 @@
 //! assert_eq!(lru.evict(), Some(2));
 //! # Ok::<(), ttlkit_strategies::UnknownPolicy>(())
 //! ```
+//!
+//! Policies: [`Fifo`], [`Lru`], [`Clock`], [`Sieve`], [`S3Fifo`], [`Arc`] and
+//! [`WTinyLfu`]. The [`trace`] module reads published cache traces as a
+//! stream of keys and the [`sim`] module replays them against policies (and
+//! against Belady's offline optimum, [`opt`]) to measure hit ratios:
+//!
+//! ```
+//! use ttlkit_strategies::sim::{simulate, SimPolicy};
+//!
+//! // A loop over 3 keys in a cache of 2: LRU always misses, OPT does not.
+//! let trace = [1u64, 2, 3, 1, 2, 3, 1, 2, 3].map(Ok);
+//! let runs = [(SimPolicy::from_name("lru")?, 2), (SimPolicy::Opt, 2)];
+//! let results = simulate(trace, &runs, |_| {})?;
+//! assert_eq!(results[0].hits, 0);
+//! assert_eq!(results[1].hits, 4);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # The protocol
+//!
+//! The owner calls [`EvictionPolicy::on_insert`] when an entry becomes
+//! resident, [`EvictionPolicy::on_hit`] when it is read, and then, while it
+//! holds more than it has room for, [`EvictionPolicy::evict`], which may
+//! return the entry just inserted (admission refused).
 
+mod arc;
+mod clock;
+mod fifo;
+mod ghost;
 mod kind;
 mod lru;
+mod minisim;
+pub mod opt;
 mod policy;
-#[allow(dead_code)] // the full policy set uses every list operation
+mod s3fifo;
+mod sieve;
+pub mod sim;
+mod sketch;
+#[allow(dead_code)] // not every policy uses every list operation
 mod slab_list;
+pub mod trace;
+mod wtinylfu;
 
+pub use arc::Arc;
+pub use clock::Clock;
+pub use fifo::Fifo;
 pub use kind::{PolicyKind, UnknownPolicy};
 pub use lru::Lru;
 pub use policy::{EntryId, EvictionPolicy};
+pub use s3fifo::S3Fifo;
+pub use sieve::Sieve;
+pub use sketch::FrequencySketch;
+pub use wtinylfu::{WTinyLfu, WTinyLfuConfig};
 
 /// A map from entry ids, with a fixed (reproducible) fast hasher.
 pub(crate) type IdMap<T> = hashbrown::HashMap<EntryId, T, foldhash::fast::FixedState>;
+
+/// A well-mixed, reproducible 64-bit hash of a key (the SplitMix64
+/// finalizer: a bijection, so distinct keys never collide).
+pub fn mix64(key: u64) -> u64 {
+    let mut z = key.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Checks that the linked resident nodes and the id index agree exactly.
+pub(crate) fn check_index<T, const N: usize>(
+    name: &str,
+    nodes: &slab_list::SlabList<T, N>,
+    linked: &[u32],
+    index: &IdMap<u32>,
+) -> Result<(), String> {
+    if linked.len() != index.len() {
+        return Err(format!("{name}: {} linked but {} indexed", linked.len(), index.len()));
+    }
+    for &idx in linked {
+        let id = nodes.node(idx).id;
+        if index.get(&id) != Some(&idx) {
+            return Err(format!("{name}: node {idx} (id {id}) is not indexed"));
+        }
+    }
+    Ok(())
+}

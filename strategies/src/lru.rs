@@ -97,6 +97,6 @@ mod tests {
         assert_eq!(p.evict(), Some(3));
         p.on_remove(1);
         assert_eq!(p.evict(), None);
-        p.validate().unwrap();
+        assert_eq!(p.validate(), Ok(()));
     }
 }

@@ -38,9 +38,14 @@ impl FrequencySketch {
     /// doorkeeper bits per entry (rounded up to powers of two), aged every
     /// `10 × capacity` accesses.
     pub fn new(capacity: usize) -> Self {
+        FrequencySketch::with_sample_size(capacity, 10 * capacity.max(1) as u64)
+    }
+
+    /// Like [`new`](Self::new), aged every `sample_size` accesses instead.
+    pub fn with_sample_size(capacity: usize, sample_size: u64) -> Self {
         let cap = capacity.max(1) as u64;
         let counters = (cap * PER_WORD as u64).next_power_of_two();
-        let sample_size = 10 * cap;
+        let sample_size = sample_size.max(1);
         let door_bits = (8 * sample_size).next_power_of_two().max(64);
         FrequencySketch {
             table: vec![0; (counters / PER_WORD as u64) as usize],
