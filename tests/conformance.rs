@@ -67,3 +67,19 @@ macro_rules! conformance {
 // One line per backend (and policy).
 conformance!(mutex => "mutex", "lru");
 conformance!(sharded => "sharded", "lru");
+
+// Every other policy on the backends that take one.
+conformance!(mutex_fifo => "mutex", "fifo");
+conformance!(mutex_clock => "mutex", "clock");
+conformance!(mutex_sieve => "mutex", "sieve");
+conformance!(mutex_s3_fifo => "mutex", "s3-fifo");
+conformance!(mutex_arc => "mutex", "arc");
+conformance!(mutex_w_tinylfu => "mutex", "w-tinylfu");
+conformance!(mutex_w_tinylfu_climb => "mutex", "w-tinylfu-climb");
+conformance!(sharded_fifo => "sharded", "fifo");
+conformance!(sharded_clock => "sharded", "clock");
+conformance!(sharded_sieve => "sharded", "sieve");
+conformance!(sharded_s3_fifo => "sharded", "s3-fifo");
+conformance!(sharded_arc => "sharded", "arc");
+conformance!(sharded_w_tinylfu => "sharded", "w-tinylfu");
+conformance!(sharded_w_tinylfu_climb => "sharded", "w-tinylfu-climb");

@@ -500,13 +500,15 @@ pub fn stats_consistent_with_operations(t: &Target) {
     f.cache.get_or_insert_with(2, || 2); // miss 2, insert 2
     f.cache.get_or_insert_with(2, || 0); // hit 2
     f.cache.insert(2, 3); // insert 3, Replaced 1
-    f.cache.insert(3, 3); // insert 4, Capacity 1
-    f.cache.remove(&3); // Explicit 1 (if 3 was admitted) — see below
+    f.cache.insert(3, 3); // insert 4, Capacity 1 (the policy may pick 3 itself)
+    let admitted = f.cache.contains_key(&3);
+    f.cache.remove(&3); // Explicit 1 if 3 is still there
     let s = f.cache.stats();
     assert_eq!((s.hits, s.misses, s.inserts), (2, 2, 4));
     assert!((s.hit_ratio() - 0.5).abs() < 1e-9);
     assert_eq!(s.removals(RemovalCause::Replaced), 1);
-    assert_eq!(s.removals(RemovalCause::Capacity) + s.removals(RemovalCause::Explicit), 2);
+    assert_eq!(s.removals(RemovalCause::Capacity), 1);
+    assert_eq!(s.removals(RemovalCause::Explicit), u64::from(admitted));
     assert_eq!(s.total_removals(), f.removals().len() as u64);
 }
 
