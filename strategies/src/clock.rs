@@ -66,11 +66,23 @@ impl EvictionPolicy for Clock {
     }
 
     fn evict(&mut self) -> Option<EntryId> {
-        // Terminates: every pass clears bits, so the second lap finds one clear.
+        self.evict_with_bits(&mut |_| false)
+    }
+
+    fn reads_reference_bits(&self) -> bool {
+        true
+    }
+
+    fn evict_with_bits(&mut self, owner_bit: &mut dyn FnMut(EntryId) -> bool) -> Option<EntryId> {
+        // Terminates: every pass clears bits (ours, and the owner's through
+        // `owner_bit`), so the second lap finds one clear unless hits keep
+        // landing during the sweep.
         loop {
             let hand = self.nodes.head(RING)?;
-            let referenced = &mut self.nodes.node_mut(hand).data;
-            if *referenced {
+            let node = self.nodes.node_mut(hand);
+            let owner = owner_bit(node.id);
+            let referenced = &mut node.data;
+            if *referenced || owner {
                 *referenced = false;
                 self.nodes.move_to_tail(hand, RING);
             } else {

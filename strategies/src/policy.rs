@@ -55,6 +55,23 @@ pub trait EvictionPolicy: Send + fmt::Debug {
     /// Picks a resident entry to evict and forgets it; `None` only when empty.
     fn evict(&mut self) -> Option<EntryId>;
 
+    /// Whether this policy's hits are reference bits (CLOCK, SIEVE), so an
+    /// owner whose hits cannot reach the policy at once (lock-free reads)
+    /// may keep the bits itself and hand them over with
+    /// [`evict_with_bits`](Self::evict_with_bits).
+    fn reads_reference_bits(&self) -> bool {
+        false
+    }
+
+    /// Like [`evict`](Self::evict), but wherever the policy reads an
+    /// entry's reference bit it also reads the owner's: `referenced(id)`
+    /// returns whether the entry was hit since last asked, and clears that.
+    /// Policies without reference bits ignore `referenced`.
+    fn evict_with_bits(&mut self, referenced: &mut dyn FnMut(EntryId) -> bool) -> Option<EntryId> {
+        let _ = referenced;
+        self.evict()
+    }
+
     /// Forgets every resident entry (ghost and frequency memory may be kept).
     fn clear(&mut self);
 

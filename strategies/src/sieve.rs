@@ -69,13 +69,23 @@ impl EvictionPolicy for Sieve {
     }
 
     fn evict(&mut self) -> Option<EntryId> {
+        self.evict_with_bits(&mut |_| false)
+    }
+
+    fn reads_reference_bits(&self) -> bool {
+        true
+    }
+
+    fn evict_with_bits(&mut self, owner_bit: &mut dyn FnMut(EntryId) -> bool) -> Option<EntryId> {
         let mut cur = match self.hand {
             Some(h) => h,
             None => self.nodes.head(QUEUE)?,
         };
         loop {
-            let visited = &mut self.nodes.node_mut(cur).data;
-            if !*visited {
+            let node = self.nodes.node_mut(cur);
+            let owner = owner_bit(node.id);
+            let visited = &mut node.data;
+            if !*visited && !owner {
                 break;
             }
             *visited = false;

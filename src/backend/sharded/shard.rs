@@ -392,14 +392,25 @@ impl<K, V> State<K, V> {
         u64::from(std::mem::replace(&mut self.weights[i], u32::try_from(weight).unwrap_or(u32::MAX)))
     }
 
-    /// The policy's victim, giving entries hit since the policy last saw
-    /// them (their reference bit) a second chance: the bit is cleared and the
-    /// entry goes back to the policy as if just inserted.
+    /// The policy's victim. A reference-bit policy (CLOCK, SIEVE) reads the
+    /// entries' bits itself; any other policy's victim that was hit since
+    /// the policy last saw it gets a second chance: its bit is cleared and it
+    /// goes back to the policy as if just inserted.
     fn victim(&mut self, s: &Settings<K, V>) -> Option<u32>
     where
         K: Hash,
     {
         let policy = self.policy.as_mut()?;
+        if policy.reads_reference_bits() {
+            let entries = &self.entries;
+            let victim = policy.evict_with_bits(&mut |id| {
+                let p = usize::try_from(id).ok().and_then(|i| entries.get(i)).copied().unwrap_or(ptr::null_mut());
+                // SAFETY: the policy names resident ids, whose entries are
+                // live (under the lock); a null is a policy bug, read as clear.
+                !p.is_null() && unsafe { &*p }.take_referenced()
+            })?;
+            return u32::try_from(victim).ok();
+        }
         for _ in 0..SECOND_CHANCES {
             let id = u32::try_from(policy.evict()?).ok()?;
             let p = self.entries.get(id as usize).copied().unwrap_or(ptr::null_mut());
