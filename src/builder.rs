@@ -100,7 +100,7 @@ pub struct CacheBuilder<K, V> {
     weigher: Option<Weigher<K, V>>,
     policy: Option<String>,
     sweep: SweepSetting,
-    clock: ClockSource,
+    clock: Option<ClockSource>,
     listener: Option<RemovalListener<K, V>>,
     granularity: Option<Duration>,
     shards: Option<usize>,
@@ -151,7 +151,7 @@ impl<K, V> CacheBuilder<K, V> {
             weigher: None,
             policy: None,
             sweep: SweepSetting::Default,
-            clock: ClockSource::System(SystemClock::new()),
+            clock: None,
             listener: None,
             granularity: None,
             shards: None,
@@ -204,7 +204,7 @@ impl<K, V> CacheBuilder<K, V> {
 
     /// Reads time from `clock` (a [`crate::MockClock`] in tests).
     pub fn clock<C: Clock>(mut self, clock: C) -> Self {
-        self.clock = ClockSource::from_clock(clock);
+        self.clock = Some(ClockSource::from_clock(clock));
         self
     }
 
@@ -269,7 +269,8 @@ impl<K, V> CacheBuilder<K, V> {
             weigher: self.weigher,
             policy,
             sweep_interval,
-            clock: self.clock,
+            // The system clock is made only when needed (it calibrates).
+            clock: self.clock.unwrap_or_else(|| ClockSource::System(SystemClock::new())),
             listener: self.listener,
             shards: self.shards,
         })

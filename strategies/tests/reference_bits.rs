@@ -79,6 +79,7 @@ proptest! {
 
 #[test]
 fn clock_and_sieve_read_reference_bits() {
-    let readers: Vec<_> = PolicyKind::ALL.iter().filter(|k| k.build(4).reads_reference_bits()).map(|k| k.name()).collect();
+    let readers: Vec<_> =
+        PolicyKind::ALL.iter().filter(|k| k.build(4).reads_reference_bits()).map(|k| k.name()).collect();
     assert_eq!(readers, vec!["clock", "sieve"]);
 }

@@ -33,6 +33,8 @@
 mod entry;
 mod shard;
 mod table;
+#[cfg(test)]
+mod tests;
 mod wheel;
 
 use std::borrow::Borrow;
