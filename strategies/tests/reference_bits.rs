@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use proptest::prelude::*;
-use ttlkit_strategies::{EvictionPolicy, PolicyKind};
+use ttlkit_strategies::PolicyKind;
 
 #[derive(Debug, Clone, Copy)]
 enum Op {
