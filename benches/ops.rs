@@ -4,6 +4,8 @@
 //!
 //! Run: `cargo bench --bench ops` (one group: `cargo bench --bench ops -- get_hit`).
 
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::time::Duration;
 
