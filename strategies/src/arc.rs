@@ -1,5 +1,6 @@
 //! ARC, the adaptive replacement cache (Megiddo & Modha, FAST 2003).
 
+use crate::id_index::IdIndex;
 use crate::slab_list::SlabList;
 use crate::{EntryId, EvictionPolicy, IdMap};
 
@@ -41,7 +42,7 @@ pub struct Arc {
     /// All four lists. Resident node ids are entry ids; ghost node ids are
     /// hashes. Node data: the hash.
     nodes: SlabList<u64, 4>,
-    index: IdMap<u32>,
+    index: IdIndex,
     ghosts: IdMap<u32>,
     /// The newest resident, not yet counted by `evict`'s REPLACE.
     newcomer: Option<u32>,
@@ -56,7 +57,7 @@ impl Arc {
             capacity,
             p: 0,
             nodes: SlabList::with_capacity(reserve),
-            index: IdMap::default(),
+            index: IdIndex::default(),
             ghosts: IdMap::default(),
             newcomer: None,
             pending: Pending::None,

@@ -1,7 +1,8 @@
 //! CLOCK (second chance).
 
+use crate::id_index::IdIndex;
 use crate::slab_list::SlabList;
-use crate::{EntryId, EvictionPolicy, IdMap};
+use crate::{EntryId, EvictionPolicy};
 
 const RING: usize = 0;
 
@@ -20,14 +21,14 @@ pub struct Clock {
     capacity: usize,
     /// Node data: the reference bit.
     nodes: SlabList<bool, 1>,
-    index: IdMap<u32>,
+    index: IdIndex,
 }
 
 impl Clock {
     /// A CLOCK policy sized for `capacity` entries.
     pub fn new(capacity: usize) -> Self {
         let reserve = capacity.min(1 << 16);
-        Clock { capacity, nodes: SlabList::with_capacity(reserve), index: IdMap::default() }
+        Clock { capacity, nodes: SlabList::with_capacity(reserve), index: IdIndex::default() }
     }
 }
 

@@ -1,7 +1,8 @@
 //! First in, first out.
 
+use crate::id_index::IdIndex;
 use crate::slab_list::SlabList;
-use crate::{EntryId, EvictionPolicy, IdMap};
+use crate::{EntryId, EvictionPolicy};
 
 const LIST: usize = 0;
 
@@ -11,14 +12,14 @@ const LIST: usize = 0;
 pub struct Fifo {
     capacity: usize,
     nodes: SlabList<(), 1>,
-    index: IdMap<u32>,
+    index: IdIndex,
 }
 
 impl Fifo {
     /// A FIFO policy sized for `capacity` entries.
     pub fn new(capacity: usize) -> Self {
         let reserve = capacity.min(1 << 16);
-        Fifo { capacity, nodes: SlabList::with_capacity(reserve), index: IdMap::default() }
+        Fifo { capacity, nodes: SlabList::with_capacity(reserve), index: IdIndex::default() }
     }
 }
 

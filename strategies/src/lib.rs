@@ -43,6 +43,7 @@ mod arc;
 mod clock;
 mod fifo;
 mod ghost;
+mod id_index;
 mod kind;
 mod lru;
 mod minisim;
@@ -85,7 +86,7 @@ pub(crate) fn check_index<T, const N: usize>(
     name: &str,
     nodes: &slab_list::SlabList<T, N>,
     linked: &[u32],
-    index: &IdMap<u32>,
+    index: &id_index::IdIndex,
 ) -> Result<(), String> {
     if linked.len() != index.len() {
         return Err(format!("{name}: {} linked but {} indexed", linked.len(), index.len()));

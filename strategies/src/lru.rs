@@ -1,7 +1,8 @@
 //! Least recently used.
 
+use crate::id_index::IdIndex;
 use crate::slab_list::SlabList;
-use crate::{EntryId, EvictionPolicy, IdMap};
+use crate::{EntryId, EvictionPolicy};
 
 const LIST: usize = 0;
 
@@ -10,14 +11,14 @@ const LIST: usize = 0;
 pub struct Lru {
     capacity: usize,
     nodes: SlabList<(), 1>,
-    index: IdMap<u32>,
+    index: IdIndex,
 }
 
 impl Lru {
     /// An LRU policy sized for `capacity` entries.
     pub fn new(capacity: usize) -> Self {
         let reserve = capacity.min(1 << 16);
-        Lru { capacity, nodes: SlabList::with_capacity(reserve), index: IdMap::default() }
+        Lru { capacity, nodes: SlabList::with_capacity(reserve), index: IdIndex::default() }
     }
 }
 

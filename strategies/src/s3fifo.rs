@@ -1,8 +1,9 @@
 //! S3-FIFO (Yang et al., SOSP 2023).
 
 use crate::ghost::GhostFifo;
+use crate::id_index::IdIndex;
 use crate::slab_list::SlabList;
-use crate::{EntryId, EvictionPolicy, IdMap};
+use crate::{EntryId, EvictionPolicy};
 
 const SMALL: usize = 0;
 const MAIN: usize = 1;
@@ -31,7 +32,7 @@ pub struct S3Fifo {
     capacity: usize,
     small_target: usize,
     nodes: SlabList<Meta, 2>,
-    index: IdMap<u32>,
+    index: IdIndex,
     ghost: GhostFifo,
 }
 
@@ -44,7 +45,7 @@ impl S3Fifo {
             capacity,
             small_target,
             nodes: SlabList::with_capacity(reserve),
-            index: IdMap::default(),
+            index: IdIndex::default(),
             ghost: GhostFifo::new(capacity.saturating_sub(small_target).max(1)),
         }
     }

@@ -1,7 +1,8 @@
 //! SIEVE (Zhang et al., NSDI 2024).
 
+use crate::id_index::IdIndex;
 use crate::slab_list::SlabList;
-use crate::{EntryId, EvictionPolicy, IdMap};
+use crate::{EntryId, EvictionPolicy};
 
 const QUEUE: usize = 0;
 
@@ -18,7 +19,7 @@ pub struct Sieve {
     capacity: usize,
     /// Head = oldest, tail = newest; node data: the visited bit.
     nodes: SlabList<bool, 1>,
-    index: IdMap<u32>,
+    index: IdIndex,
     /// Where the next sweep starts; `None` means at the oldest entry.
     hand: Option<u32>,
 }
@@ -27,7 +28,7 @@ impl Sieve {
     /// A SIEVE policy sized for `capacity` entries.
     pub fn new(capacity: usize) -> Self {
         let reserve = capacity.min(1 << 16);
-        Sieve { capacity, nodes: SlabList::with_capacity(reserve), index: IdMap::default(), hand: None }
+        Sieve { capacity, nodes: SlabList::with_capacity(reserve), index: IdIndex::default(), hand: None }
     }
 }
 

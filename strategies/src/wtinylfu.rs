@@ -3,10 +3,11 @@
 //! climbing ([`WTinyLfuConfig::caffeine`]).
 
 use crate::ghost::GhostFifo;
+use crate::id_index::IdIndex;
 use crate::minisim::WindowTuner;
 use crate::sketch::FrequencySketch;
 use crate::slab_list::SlabList;
-use crate::{EntryId, EvictionPolicy, IdMap};
+use crate::{EntryId, EvictionPolicy};
 
 /// Newcomers, in LRU order.
 const WINDOW: usize = 0;
@@ -131,7 +132,7 @@ pub struct WTinyLfu {
     protected_max: usize,
     /// Node data: the key hash.
     nodes: SlabList<u64, 3>,
-    index: IdMap<u32>,
+    index: IdIndex,
     sketch: FrequencySketch,
     climber: HillClimber,
     tuner: Option<Box<WindowTuner>>,
@@ -163,7 +164,7 @@ impl WTinyLfu {
             window_max,
             protected_max: 0,
             nodes: SlabList::with_capacity(reserve),
-            index: IdMap::default(),
+            index: IdIndex::default(),
             sketch,
             climber: HillClimber::new(capacity, &config),
             tuner: (!config.mini_shares.is_empty())

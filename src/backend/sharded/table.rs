@@ -7,7 +7,7 @@
 //! slot of its probe chain; a removal stores a tombstone so chains stay
 //! intact; an overwrite stores the new entry in the old one's slot. When
 //! live entries plus tombstones pass 3/4 of the slots, the writer builds a
-//! fresh table (load at most 3/8), publishes it and retires the old one;
+//! fresh table (load at most 1/2), publishes it and retires the old one;
 //! a reader still probing the old table sees only entries that were live
 //! at the swap, and the entry's removal flag tells it about later removals.
 
@@ -38,9 +38,10 @@ pub(crate) enum Probe<K, V> {
 }
 
 impl<K, V> Table<K, V> {
-    /// An empty table with room for `entries` at load 3/8 (at least 8 slots).
+    /// An empty table with room for `entries` at load at most 1/2 (at least
+    /// 8 slots), so it grows by at least half before its next rebuild.
     pub(crate) fn with_room_for(entries: usize) -> Self {
-        let len = (entries.saturating_mul(8) / 3).max(8).next_power_of_two();
+        let len = entries.saturating_mul(2).max(8).next_power_of_two();
         Table { mask: len - 1, slots: (0..len).map(|_| AtomicPtr::new(ptr::null_mut())).collect() }
     }
 
