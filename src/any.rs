@@ -4,6 +4,7 @@ use std::borrow::Borrow;
 use std::hash::Hash;
 use std::sync::Arc;
 
+use crate::backend::moka::MokaCache;
 use crate::backend::mutex::MutexCache;
 use crate::builder::{BuildError, CacheBuilder};
 use crate::cache::{CacheStats, SlidingTtlCache};
@@ -26,18 +27,21 @@ use crate::cache::{CacheStats, SlidingTtlCache};
 pub enum AnyCache<K, V> {
     /// The [`MutexCache`] backend.
     Mutex(MutexCache<K, V>),
+    /// The [`MokaCache`] backend.
+    Moka(MokaCache<K, V>),
 }
 
 impl<K, V> Clone for AnyCache<K, V> {
     fn clone(&self) -> Self {
         match self {
             AnyCache::Mutex(c) => AnyCache::Mutex(c.clone()),
+            AnyCache::Moka(c) => AnyCache::Moka(c.clone()),
         }
     }
 }
 
 /// The backend names [`AnyCache::from_name`] accepts.
-pub const BACKEND_NAMES: &[&str] = &["mutex"];
+pub const BACKEND_NAMES: &[&str] = &["mutex", "moka"];
 
 impl<K, V> AnyCache<K, V>
 where
@@ -48,6 +52,7 @@ where
     pub fn from_name(name: &str, builder: CacheBuilder<K, V>) -> Result<Self, BuildError> {
         match name.trim().to_ascii_lowercase().as_str() {
             "mutex" => Ok(AnyCache::Mutex(builder.build()?)),
+            "moka" => Ok(AnyCache::Moka(builder.build()?)),
             _ => Err(BuildError::UnknownBackend { name: name.to_owned(), known: BACKEND_NAMES.join(", ") }),
         }
     }
@@ -58,6 +63,7 @@ macro_rules! dispatch {
     ($self:ident, $c:ident => $call:expr) => {
         match $self {
             AnyCache::Mutex($c) => $call,
+            AnyCache::Moka($c) => $call,
         }
     };
 }

@@ -66,3 +66,4 @@ macro_rules! conformance {
 
 // One line per backend (and policy).
 conformance!(mutex => "mutex", "lru");
+conformance!(moka => "moka", "lru");
