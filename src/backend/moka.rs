@@ -84,6 +84,8 @@
 mod deadlines;
 mod inner;
 mod slot;
+#[cfg(test)]
+mod tests;
 
 use std::borrow::Borrow;
 use std::convert::Infallible;

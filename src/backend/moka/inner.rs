@@ -98,6 +98,12 @@ impl<K, V> Shared<K, V> {
 }
 
 impl<K, V> Inner<K, V> {
+    /// Items in all deadline queues (live or not yet compacted).
+    #[cfg(test)]
+    pub(super) fn queued(&self) -> usize {
+        self.stripes.iter().map(|s| s.0.lock().len()).sum()
+    }
+
     /// Entries held (see the module docs of [`super`]).
     pub(super) fn len(&self) -> usize {
         usize::try_from(self.shared.len.load(Ordering::Acquire)).unwrap_or(usize::MAX)
