@@ -75,20 +75,24 @@ impl<K, V> Shared<K, V> {
         if !slot.mark_reported() {
             return;
         }
-        let derived = match cause {
-            MokaCause::Expired => RemovalCause::Expired,
-            _ if slot.is_expired(self.clock.now(), &self.rules) => RemovalCause::Expired,
-            MokaCause::Size => RemovalCause::Capacity,
-            MokaCause::Replaced => RemovalCause::Replaced,
-            MokaCause::Explicit => RemovalCause::Explicit,
-        };
-        let cause = if slot.try_settle(derived) {
-            if cause == MokaCause::Expired {
-                self.moka_expired.fetch_add(1, Ordering::Relaxed);
+        // A cause our code settled before asking moka to drop the entry
+        // stands; otherwise map moka's, with our stamps overriding.
+        let cause = match slot.fate() {
+            Some(decided) => decided,
+            None => {
+                let derived = match cause {
+                    MokaCause::Expired => RemovalCause::Expired,
+                    _ if slot.is_expired(self.clock.now(), &self.rules) => RemovalCause::Expired,
+                    MokaCause::Size => RemovalCause::Capacity,
+                    MokaCause::Replaced => RemovalCause::Replaced,
+                    MokaCause::Explicit => RemovalCause::Explicit,
+                };
+                let won = slot.try_settle(derived);
+                if won && cause == MokaCause::Expired {
+                    self.moka_expired.fetch_add(1, Ordering::Relaxed);
+                }
+                slot.settle(derived)
             }
-            derived
-        } else {
-            slot.fate().unwrap_or(derived)
         };
         self.len.fetch_sub(1, Ordering::AcqRel);
         self.weight.fetch_sub(u64::from(slot.weight), Ordering::AcqRel);
@@ -405,7 +409,8 @@ where
 
     /// Hands queued removals to the listener; call with no lock held.
     pub(super) fn deliver(&self) {
-        if !self.shared.has_pending.swap(false, Ordering::AcqRel) {
+        // A plain load first: the hit path must not write a shared line.
+        if !self.shared.has_pending.load(Ordering::Acquire) || !self.shared.has_pending.swap(false, Ordering::AcqRel) {
             return;
         }
         let batch = mem::take(&mut *self.shared.pending.lock());
