@@ -4,6 +4,7 @@ use std::borrow::Borrow;
 use std::hash::Hash;
 use std::sync::Arc;
 
+use crate::backend::moka::MokaCache;
 use crate::backend::mutex::MutexCache;
 use crate::backend::sharded::ShardedCache;
 use crate::builder::{BuildError, CacheBuilder};
@@ -29,6 +30,8 @@ pub enum AnyCache<K, V> {
     Mutex(MutexCache<K, V>),
     /// The [`ShardedCache`] backend.
     Sharded(ShardedCache<K, V>),
+    /// The [`MokaCache`] backend.
+    Moka(MokaCache<K, V>),
 }
 
 impl<K, V> Clone for AnyCache<K, V> {
@@ -36,12 +39,13 @@ impl<K, V> Clone for AnyCache<K, V> {
         match self {
             AnyCache::Mutex(c) => AnyCache::Mutex(c.clone()),
             AnyCache::Sharded(c) => AnyCache::Sharded(c.clone()),
+            AnyCache::Moka(c) => AnyCache::Moka(c.clone()),
         }
     }
 }
 
 /// The backend names [`AnyCache::from_name`] accepts.
-pub const BACKEND_NAMES: &[&str] = &["mutex", "sharded"];
+pub const BACKEND_NAMES: &[&str] = &["mutex", "moka", "sharded"];
 
 impl<K, V> AnyCache<K, V>
 where
@@ -53,6 +57,7 @@ where
         match name.trim().to_ascii_lowercase().as_str() {
             "mutex" => Ok(AnyCache::Mutex(builder.build()?)),
             "sharded" => Ok(AnyCache::Sharded(builder.build()?)),
+            "moka" => Ok(AnyCache::Moka(builder.build()?)),
             _ => Err(BuildError::UnknownBackend { name: name.to_owned(), known: BACKEND_NAMES.join(", ") }),
         }
     }
@@ -64,6 +69,7 @@ macro_rules! dispatch {
         match $self {
             AnyCache::Mutex($c) => $call,
             AnyCache::Sharded($c) => $call,
+            AnyCache::Moka($c) => $call,
         }
     };
 }

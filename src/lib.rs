@@ -82,6 +82,7 @@ mod sweeper;
 mod sync;
 
 pub use any::{AnyCache, BACKEND_NAMES};
+pub use backend::moka::MokaCache;
 pub use backend::mutex::MutexCache;
 pub use backend::sharded::ShardedCache;
 pub use builder::{BuildError, CacheBuilder, Config, FromConfig, SweepSetting, Weigher, MAX_DURATION};

@@ -83,3 +83,4 @@ conformance!(sharded_s3_fifo => "sharded", "s3-fifo");
 conformance!(sharded_arc => "sharded", "arc");
 conformance!(sharded_w_tinylfu => "sharded", "w-tinylfu");
 conformance!(sharded_w_tinylfu_climb => "sharded", "w-tinylfu-climb");
+conformance!(moka => "moka", "lru");

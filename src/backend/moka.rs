@@ -1,0 +1,250 @@
+//! The `moka` backend: [`MokaCache`] maps the ttlkit contract onto
+//! [`moka::sync::Cache`], and closes the places where moka's semantics differ.
+//!
+//! moka stores an `Arc<Slot>` per key: the user's key and value plus our own
+//! stamps (`inserted_at`, `last_access`). moka keeps the map, the concurrency,
+//! the capacity bound with its eviction policy, single-flight loads and the
+//! real-time expiry backstop; the wrapper keeps time, decides expiry and
+//! reports removals.
+//!
+//! # Where moka differs, and how the wrapper closes the gap
+//!
+//! * **No injectable clock** (moka issue 522: moka's clock is a test-only
+//!   setting). Every read checks our stamps with the [`Clock`](crate::Clock)
+//!   of the [`Config`], so an expired entry is never returned under any clock,
+//!   `MockClock` included. moka's own `time_to_idle`/`time_to_live` are set
+//!   (one millisecond longer than ours) only when the clock is the
+//!   [`SystemClock`](crate::SystemClock), as a real-time backstop that lets
+//!   moka reclaim entries during its own maintenance; under any other clock
+//!   real time means nothing to the cache, so moka's expiry is off.
+//! * **moka's timer wheels cannot find *our* expired entries**, so the wrapper
+//!   keeps its own deadline queues (a min-heap per write stripe, see
+//!   `deadlines.rs`): purging pops due items only, never scans the map.
+//! * **No background thread** (moka issues 349, 379, 544: expired entries
+//!   linger and listeners stay silent until the cache is touched). Our
+//!   sweeper thread drives it: each batch purges the entries our stamps
+//!   say are expired (at most 256 per stripe lock hold) and then runs moka's
+//!   `run_pending_tasks` (capacity evictions, moka's own expiry), then
+//!   delivers the removals to the listener. Dropping the last handle stops
+//!   and joins it.
+//! * **Removal causes.** moka reports `Explicit` for everything removed by
+//!   `remove`/`invalidate`, including entries we purge as expired or remove
+//!   in `clear`, and `Replaced`/`Size` even for entries our stamps say are
+//!   expired. Each slot records its cause once (first decision wins): the
+//!   wrapper decides `Expired` or `Cleared` just before asking moka to drop
+//!   the entry, and the removal hook otherwise maps moka's cause one to one
+//!   (`Expired` → `Expired`, `Size` → `Capacity`, `Explicit` → `Explicit`,
+//!   `Replaced` → `Replaced`), except that an entry past its deadline by our
+//!   stamps is always reported `Expired`. A per-slot flag makes the hook
+//!   idempotent, so every entry is counted and reported exactly once.
+//! * **moka calls its listener while holding its own locks** (a key lock,
+//!   maintenance locks) and disables a listener that panics. Our hook only
+//!   queues the removal; the queue is delivered to the user's listener after
+//!   the operation returns from moka, with no lock held, and a panicking
+//!   listener is contained by ttlkit. A removal moka makes inside another
+//!   thread's call is delivered by the next operation (or sweep) to look.
+//! * **`clear`.** moka's `invalidate_all` is lazy and reports `Explicit`.
+//!   `clear` instead walks moka's iterator and removes each entry (reported
+//!   `Cleared`, or `Expired` if past its deadline). Like moka's iterator it
+//!   is weakly consistent: an entry inserted while `clear` runs may survive.
+//! * **Conditional removal.** moka has no "remove this key only if it still
+//!   holds this value" (its `and_compute_with` is not atomic with a plain
+//!   `insert`). Purging an expired entry must never remove a newer value that
+//!   raced in, so every write that can *add* a value for a key (insert, the
+//!   store step of a load, the removals made by purge and `clear`) holds one
+//!   of 64 striped locks chosen by the key's hash. Reads take no lock of ours.
+//!   `remove` needs none (it removes whatever is there).
+//! * **`peek` and `contains_key`** must read the slot to check our stamps,
+//!   and moka's only public value read is `get`, which moka counts as an
+//!   access: they do not refresh our deadline, but they do move the entry in
+//!   moka's eviction order (and reset moka's real-time idle backstop).
+//! * **Eviction policy.** moka brings its own: the builder's `lru` selects
+//!   moka's LRU; every other policy name runs on moka's default TinyLFU
+//!   (which may refuse to admit a new entry; that is reported `Capacity`).
+//!   Policies from `ttlkit-strategies` are not plugged into moka.
+//! * **Capacity bound.** moka evicts during maintenance, so between runs the
+//!   cache may hold more than `max_capacity`. The wrapper tracks the exact
+//!   held weight and, when an insert takes it above `max_capacity +
+//!   max_capacity / 64`, first purges due expired entries (expired entries
+//!   go first) and then runs moka's maintenance in the inserting thread. So
+//!   the documented slack is `max_capacity / 64` (zero below 64), plus one
+//!   entry per thread inserting at that moment.
+//! * **`len()`** is our own exact count of the entries moka holds (moka's
+//!   `entry_count` is eventually consistent), including expired entries not
+//!   yet purged and entries moka has not run admission on yet.
+//! * **Loads** use moka's `get_with`/`try_get_with` (single-flight; an error
+//!   is shared with the waiting callers as `Arc<E>` and not cached; per its
+//!   docs, when `init` panics only that caller gets the panic and a waiting
+//!   caller restarts with its own `init`). A value moka hands back that our
+//!   stamps say is expired is purged and the load retried.
+//! * **Expiry precision**: as for every backend, a hit rewrites the access
+//!   stamp only when it lags by more than the refresh granularity, so an entry
+//!   may expire up to one granularity early, never late.
+
+mod deadlines;
+mod inner;
+mod slot;
+#[cfg(test)]
+mod tests;
+
+use std::borrow::Borrow;
+use std::convert::Infallible;
+use std::fmt;
+use std::hash::Hash;
+
+use self::inner::Inner;
+use crate::builder::{BuildError, Config, FromConfig};
+use crate::cache::{CacheStats, SlidingTtlCache};
+use crate::sweeper::Sweeper;
+use crate::sync::Arc;
+
+/// A cache backed by [`moka::sync::Cache`], with ttlkit's clock, deadlines,
+/// removal causes and sweeper. See the [module docs](self) for every place
+/// where moka's semantics differ and how this wrapper closes the gap.
+///
+/// ```
+/// use std::time::Duration;
+/// use ttlkit::{CacheBuilder, MockClock, MokaCache, SlidingTtlCache};
+///
+/// let clock = MockClock::new();
+/// let cache: MokaCache<&str, u32> =
+///     CacheBuilder::new(Duration::from_secs(60)).clock(clock.clone()).build()?;
+/// cache.insert("a", 1);
+/// clock.advance(Duration::from_secs(59));
+/// assert_eq!(cache.get("a"), Some(1));
+/// clock.advance(Duration::from_secs(60));
+/// assert_eq!(cache.get("a"), None, "expired by ttlkit's clock, not moka's");
+/// # Ok::<(), ttlkit::BuildError>(())
+/// ```
+pub struct MokaCache<K, V> {
+    inner: Arc<Inner<K, V>>,
+    /// Shared by user handles only; the last one to drop stops the sweeper.
+    sweeper: Option<Arc<Sweeper>>,
+}
+
+impl<K, V> Clone for MokaCache<K, V> {
+    fn clone(&self) -> Self {
+        MokaCache { inner: Arc::clone(&self.inner), sweeper: self.sweeper.clone() }
+    }
+}
+
+impl<K, V> fmt::Debug for MokaCache<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MokaCache")
+            .field("len", &self.inner.len())
+            .field("sweeper", &self.sweeper.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V> FromConfig<K, V> for MokaCache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn from_config(config: Config<K, V>) -> Result<Self, BuildError> {
+        let sweep_interval = config.sweep_interval;
+        let inner = Arc::new(Inner::new(config));
+        let sweeper = match sweep_interval {
+            Some(every) => {
+                Some(Arc::new(Sweeper::start(Arc::downgrade(&inner), every).map_err(BuildError::SpawnSweeper)?))
+            }
+            None => None,
+        };
+        Ok(MokaCache { inner, sweeper })
+    }
+}
+
+impl<K, V> SlidingTtlCache<K, V> for MokaCache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn backend_name(&self) -> &'static str {
+        "moka"
+    }
+
+    fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let value = self.inner.lookup(key);
+        self.inner.stats.lookup(value.is_some());
+        value
+    }
+
+    fn peek<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        match self.inner.read(key, false) {
+            Some((slot, true)) => Some(slot.value.clone()),
+            _ => None,
+        }
+    }
+
+    fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        matches!(self.inner.read(key, false), Some((_, true)))
+    }
+
+    fn insert(&self, key: K, value: V) {
+        self.inner.insert(key, value);
+    }
+
+    fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.inner.remove(key)
+    }
+
+    fn get_or_insert_with<F>(&self, key: K, init: F) -> V
+    where
+        F: FnOnce() -> V,
+    {
+        match self.try_get_or_insert_with(key, || Ok::<V, Infallible>(init())) {
+            Ok(v) => v,
+            Err(never) => match *never {},
+        }
+    }
+
+    fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, Arc<E>>
+    where
+        F: FnOnce() -> Result<V, E>,
+        E: Send + Sync + 'static,
+    {
+        if let Some(v) = self.inner.lookup(&key) {
+            self.inner.stats.lookup(true);
+            return Ok(v);
+        }
+        self.inner.stats.lookup(false);
+        self.inner.load(key, init)
+    }
+
+    /// Our exact count of entries moka holds, including expired entries not
+    /// yet purged and entries moka has not yet run admission on (see the
+    /// [module docs](self)).
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn clear(&self) {
+        self.inner.clear();
+    }
+
+    fn purge_expired(&self) -> usize {
+        self.inner.purge_all()
+    }
+
+    fn stats(&self) -> CacheStats {
+        self.inner.deliver();
+        self.inner.stats.snapshot()
+    }
+}

@@ -1,0 +1,503 @@
+//! The moka backend's state and maintenance: moka itself, our counts and
+//! removal queue (shared with moka's removal hook), the write stripes with
+//! their deadline queues, and the purge, capacity and load paths.
+
+use std::borrow::Borrow;
+use std::hash::{BuildHasher, Hash};
+use std::mem;
+use std::ops::DerefMut;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use ::moka::notification::RemovalCause as MokaCause;
+use ::moka::policy::EvictionPolicy;
+use ttlkit_strategies::PolicyKind;
+
+use super::deadlines::{Deadlines, Stripe};
+use super::slot::{Judged, Seen, Slot};
+use crate::builder::{Config, Weigher};
+use crate::cache::RemovalCause;
+use crate::clock::{ClockSource, Ticks};
+use crate::expiry::ExpiryRules;
+use crate::listener::{notify, RemovalListener, Removed};
+use crate::stats::StatsCounter;
+use crate::sweeper::Sweep;
+use crate::sync::{Arc, Mutex};
+
+/// The number of write stripes (a power of two).
+const STRIPES: usize = 64;
+/// Entries purged per stripe lock hold.
+const PURGE_BATCH: usize = 256;
+/// Due entries of its own stripe an insert purges on the way.
+const INSERT_PURGE: usize = 4;
+/// How much longer than ours moka's real-time backstop deadlines are.
+const BACKSTOP_MARGIN: Duration = Duration::from_millis(1);
+/// Maintenance runs `purge_expired` allows moka to get back within bound.
+const MAX_MAINTENANCE_RUNS: usize = 16;
+
+/// Removals reported by moka, waiting for delivery: the slot and its cause.
+type Pending<K, V> = Vec<(Arc<Slot<K, V>>, RemovalCause)>;
+
+type Moka<K, V> = ::moka::sync::Cache<K, Arc<Slot<K, V>>, foldhash::fast::RandomState>;
+
+/// What moka's removal hook shares with the cache (no cycle: the hook lives
+/// inside moka, which lives in [`Inner`]).
+pub(super) struct Shared<K, V> {
+    clock: ClockSource,
+    rules: ExpiryRules,
+    /// Entries held (inserted and not yet reported removed).
+    len: AtomicU64,
+    /// Their total weight.
+    weight: AtomicU64,
+    /// Entries moka itself expired on its real-time backstop.
+    moka_expired: AtomicU64,
+    /// Removals waiting to be delivered outside moka's locks.
+    pending: Mutex<Pending<K, V>>,
+    has_pending: AtomicBool,
+}
+
+pub(super) struct Inner<K, V> {
+    pub(super) moka: Moka<K, V>,
+    pub(super) shared: Arc<Shared<K, V>>,
+    stripes: Box<[Stripe<K, V>]>,
+    hasher: foldhash::fast::RandomState,
+    max_capacity: Option<u64>,
+    weigher: Option<Weigher<K, V>>,
+    pub(super) stats: StatsCounter,
+    listener: Option<RemovalListener<K, V>>,
+}
+
+impl<K, V> Shared<K, V> {
+    /// moka's eviction listener: settles the cause, updates the counts and
+    /// queues the removal. Runs under moka's locks: takes none but the
+    /// queue's own, calls no user code.
+    fn on_removal(&self, slot: Arc<Slot<K, V>>, cause: MokaCause) {
+        if !slot.mark_reported() {
+            return;
+        }
+        // A cause our code settled before asking moka to drop the entry
+        // stands; otherwise map moka's, with our stamps overriding.
+        let cause = match slot.fate() {
+            Some(decided) => decided,
+            None => {
+                let derived = match cause {
+                    MokaCause::Expired => RemovalCause::Expired,
+                    _ if slot.is_expired(self.clock.now(), &self.rules) => RemovalCause::Expired,
+                    MokaCause::Size => RemovalCause::Capacity,
+                    MokaCause::Replaced => RemovalCause::Replaced,
+                    MokaCause::Explicit => RemovalCause::Explicit,
+                };
+                let won = slot.try_settle(derived);
+                if won && cause == MokaCause::Expired {
+                    self.moka_expired.fetch_add(1, Ordering::Relaxed);
+                }
+                slot.settle(derived)
+            }
+        };
+        self.len.fetch_sub(1, Ordering::AcqRel);
+        self.weight.fetch_sub(u64::from(slot.weight), Ordering::AcqRel);
+        self.pending.lock().push((slot, cause));
+        self.has_pending.store(true, Ordering::Release);
+    }
+}
+
+impl<K, V> Inner<K, V> {
+    /// Items in all deadline queues (live or not yet compacted).
+    #[cfg(test)]
+    pub(super) fn queued(&self) -> usize {
+        self.stripes.iter().map(|s| s.0.lock().len()).sum()
+    }
+
+    /// Entries held (see the module docs of [`super`]).
+    pub(super) fn len(&self) -> usize {
+        usize::try_from(self.shared.len.load(Ordering::Acquire)).unwrap_or(usize::MAX)
+    }
+}
+
+/// Why purging one entry did not remove it.
+enum Purge {
+    Removed,
+    /// Refreshed by a hit: live until then.
+    LiveUntil(Ticks),
+    /// It left (or is leaving) for another reason.
+    Gone,
+}
+
+impl<K, V> Inner<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// Builds moka and our state around it from a validated config.
+    pub(super) fn new(config: Config<K, V>) -> Self {
+        let backstop = matches!(config.clock, ClockSource::System(_));
+        let shared = Arc::new(Shared {
+            clock: config.clock,
+            rules: config.rules,
+            len: AtomicU64::new(0),
+            weight: AtomicU64::new(0),
+            moka_expired: AtomicU64::new(0),
+            pending: Mutex::new(Vec::new()),
+            has_pending: AtomicBool::new(false),
+        });
+        let hook = Arc::clone(&shared);
+        let policy = match config.policy {
+            PolicyKind::Lru => EvictionPolicy::lru(),
+            // PolicyKind is non-exhaustive: anything else runs on TinyLFU.
+            _ => EvictionPolicy::tiny_lfu(),
+        };
+        let mut builder = ::moka::sync::Cache::builder()
+            .eviction_policy(policy)
+            .eviction_listener(move |_key, slot, cause| hook.on_removal(slot, cause));
+        if let Some(cap) = config.max_capacity {
+            builder = builder.max_capacity(cap);
+        }
+        if config.weigher.is_some() {
+            builder = builder.weigher(|_key, slot: &Arc<Slot<K, V>>| slot.weight);
+        }
+        if backstop {
+            builder = builder.time_to_idle(config.time_to_idle + BACKSTOP_MARGIN);
+            if let Some(life) = config.max_lifetime {
+                builder = builder.time_to_live(life + BACKSTOP_MARGIN);
+            }
+        }
+        Inner {
+            moka: builder.build_with_hasher(foldhash::fast::RandomState::default()),
+            shared,
+            stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
+            hasher: foldhash::fast::RandomState::default(),
+            max_capacity: config.max_capacity,
+            weigher: config.weigher,
+            stats: StatsCounter::default(),
+            listener: config.listener,
+        }
+    }
+
+    pub(super) fn now(&self) -> Ticks {
+        self.shared.clock.now()
+    }
+
+    pub(super) fn rules(&self) -> &ExpiryRules {
+        &self.shared.rules
+    }
+
+    fn stripe(&self, index: usize) -> impl DerefMut<Target = Deadlines<K, V>> + '_ {
+        self.stripes[index & (STRIPES - 1)].0.lock()
+    }
+
+    fn new_slot(&self, key: K, value: V, now: Ticks) -> Arc<Slot<K, V>> {
+        let weight = self.weigher.as_ref().map_or(1, |w| w(&key, &value));
+        // Low bits pick the stripe; foldhash mixes them well.
+        let stripe = (self.hasher.hash_one(&key) as usize) & (STRIPES - 1);
+        Arc::new(Slot::new(key, value, now, weight, stripe))
+    }
+
+    /// Counts a slot about to enter moka and schedules its deadline. The
+    /// caller holds the slot's stripe lock (`deadlines`).
+    fn admit(&self, deadlines: &mut Deadlines<K, V>, slot: &Arc<Slot<K, V>>) {
+        self.shared.len.fetch_add(1, Ordering::AcqRel);
+        self.shared.weight.fetch_add(u64::from(slot.weight), Ordering::AcqRel);
+        if let Some(at) = slot.deadline(self.rules()) {
+            deadlines.push(at, slot);
+        }
+        self.stats.insert();
+    }
+
+    /// A read: the slot and whether it is live (refreshing it on a hit when
+    /// `refresh`), or `None` if moka holds nothing.
+    pub(super) fn read<Q>(&self, key: &Q, refresh: bool) -> Option<(Arc<Slot<K, V>>, bool)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let slot = self.moka.get(key)?;
+        let live = matches!(slot.read(self.now(), self.rules(), refresh), Seen::Live);
+        Some((slot, live))
+    }
+
+    /// A counted lookup's core: the live value, purging a stale entry.
+    pub(super) fn lookup<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let value = match self.read(key, true) {
+            Some((slot, true)) => Some(slot.value.clone()),
+            Some((slot, false)) => {
+                self.purge_one(&slot);
+                None
+            }
+            None => None,
+        };
+        self.deliver();
+        value
+    }
+
+    /// Removes `slot` if our stamps say it is expired (taking its stripe).
+    fn purge_one(&self, slot: &Arc<Slot<K, V>>) {
+        let mut deadlines = self.stripe(slot.stripe);
+        if let Purge::LiveUntil(at) = self.purge_locked(slot, self.now()) {
+            deadlines.push(at, slot);
+        }
+    }
+
+    /// Removes `slot` if expired at `now`. The caller holds its stripe, so
+    /// no other value for the key can be stored meanwhile: while `slot` is
+    /// unsettled it is the key's current value (or moka is evicting it right
+    /// now), and `moka.remove` can only remove `slot` itself.
+    fn purge_locked(&self, slot: &Slot<K, V>, now: Ticks) -> Purge {
+        if slot.is_settled() {
+            return Purge::Gone;
+        }
+        match slot.judge(now, self.rules()) {
+            Judged::LiveUntil(at) => Purge::LiveUntil(at),
+            Judged::Expired if slot.try_settle(RemovalCause::Expired) => {
+                let removed = self.moka.remove(&slot.key);
+                debug_assert!(removed.as_deref().map_or(true, |r| std::ptr::eq(r, slot)));
+                Purge::Removed
+            }
+            Judged::Expired => Purge::Gone,
+        }
+    }
+
+    /// Purges up to `max` due entries of one stripe; returns how many it
+    /// removed and whether more are due.
+    fn purge_stripe(&self, index: usize, now: Ticks, max: usize) -> (usize, bool) {
+        let mut deadlines = self.stripe(index);
+        let mut removed = 0;
+        for _ in 0..max {
+            let Some(slot) = deadlines.pop_due(now) else { break };
+            match self.purge_locked(&slot, now) {
+                Purge::Removed => removed += 1,
+                Purge::LiveUntil(at) => deadlines.push(at, &slot),
+                Purge::Gone => {}
+            }
+        }
+        (removed, deadlines.has_due(now))
+    }
+
+    /// Purges every entry due at `now`, one bounded batch per lock hold.
+    fn purge_due(&self, now: Ticks) -> usize {
+        let mut total = 0;
+        for index in 0..STRIPES {
+            loop {
+                let (n, more) = self.purge_stripe(index, now, PURGE_BATCH);
+                total += n;
+                if !more {
+                    break;
+                }
+                self.deliver();
+            }
+        }
+        total
+    }
+
+    pub(super) fn insert(&self, key: K, value: V) {
+        let now = self.now();
+        let slot = self.new_slot(key.clone(), value, now);
+        {
+            let mut deadlines = self.stripe(slot.stripe);
+            for _ in 0..INSERT_PURGE {
+                let Some(due) = deadlines.pop_due(now) else { break };
+                if let Purge::LiveUntil(at) = self.purge_locked(&due, now) {
+                    deadlines.push(at, &due);
+                }
+            }
+            self.admit(&mut deadlines, &slot);
+            // Reports the old value (Replaced, or Expired) synchronously.
+            self.moka.insert(key, slot);
+        }
+        self.keep_bound();
+        self.deliver();
+    }
+
+    /// The over-bound path of an insert: expired entries make room first,
+    /// then moka's maintenance evicts by policy.
+    fn keep_bound(&self) {
+        let Some(cap) = self.max_capacity else { return };
+        let limit = cap.saturating_add(cap / 64);
+        if self.shared.weight.load(Ordering::Acquire) <= limit {
+            return;
+        }
+        let now = self.now();
+        for index in 0..STRIPES {
+            self.purge_stripe(index, now, PURGE_BATCH);
+            if self.shared.weight.load(Ordering::Acquire) <= cap {
+                return;
+            }
+        }
+        if self.shared.weight.load(Ordering::Acquire) > limit {
+            self.moka.run_pending_tasks();
+        }
+    }
+
+    /// Loads through moka's single-flight `try_get_with`.
+    pub(super) fn load<F, E>(&self, key: K, init: F) -> Result<V, Arc<E>>
+    where
+        F: FnOnce() -> Result<V, E>,
+        E: Send + Sync + 'static,
+    {
+        let mut init = Some(init);
+        loop {
+            // The stripe lock taken after `init` succeeds is held until moka
+            // has stored the value (see `purge_locked`).
+            let mut held = None;
+            let mut mine = false;
+            let result = self.moka.try_get_with(key.clone(), || {
+                let Some(init) = init.take() else {
+                    // Each pass that runs this closure returns below.
+                    unreachable!("a load's init runs at most once")
+                };
+                let failure = FailureCount { stats: &self.stats, armed: true };
+                let outcome = init();
+                failure.disarm();
+                match outcome {
+                    Ok(value) => {
+                        let now = self.now();
+                        let slot = self.new_slot(key.clone(), value, now);
+                        let mut deadlines = self.stripe(slot.stripe);
+                        self.admit(&mut deadlines, &slot);
+                        held = Some(deadlines);
+                        mine = true;
+                        Ok(slot)
+                    }
+                    Err(e) => {
+                        self.stats.load_failure();
+                        Err(e)
+                    }
+                }
+            });
+            drop(held);
+            match result {
+                Ok(slot) if mine => {
+                    self.keep_bound();
+                    self.deliver();
+                    return Ok(slot.value.clone());
+                }
+                Ok(slot) => match slot.read(self.now(), self.rules(), true) {
+                    Seen::Live => {
+                        self.deliver();
+                        return Ok(slot.value.clone());
+                    }
+                    // Another caller's value, already past its deadline.
+                    Seen::Expired => self.purge_one(&slot),
+                },
+                Err(e) => {
+                    self.deliver();
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Removes the key's entry; its value if it was live.
+    pub(super) fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        // moka reports the removal to our hook before `remove` returns; the
+        // hook (or, failing that, this call) settles Explicit vs Expired.
+        let value = self.moka.remove(key).and_then(|slot| {
+            let live = !slot.is_expired(self.now(), self.rules());
+            let cause = slot.settle(if live { RemovalCause::Explicit } else { RemovalCause::Expired });
+            (cause == RemovalCause::Explicit).then(|| slot.value.clone())
+        });
+        self.deliver();
+        value
+    }
+
+    /// Hands queued removals to the listener; call with no lock held.
+    pub(super) fn deliver(&self) {
+        // A plain load first: the hit path must not write a shared line.
+        if !self.shared.has_pending.load(Ordering::Acquire) || !self.shared.has_pending.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let batch = mem::take(&mut *self.shared.pending.lock());
+        let removed: Vec<Removed<K, V>> = batch
+            .into_iter()
+            .map(|(slot, cause)| match Arc::try_unwrap(slot) {
+                Ok(slot) => (slot.key, slot.value, cause),
+                Err(slot) => (slot.key.clone(), slot.value.clone(), cause),
+            })
+            .collect();
+        notify(self.listener.as_ref(), &self.stats, removed);
+    }
+
+    pub(super) fn purge_all(&self) -> usize {
+        let before = self.shared.moka_expired.load(Ordering::Acquire);
+        let purged = self.purge_due(self.now());
+        self.moka.run_pending_tasks();
+        if let Some(cap) = self.max_capacity {
+            for _ in 0..MAX_MAINTENANCE_RUNS {
+                if self.shared.weight.load(Ordering::Acquire) <= cap {
+                    break;
+                }
+                self.moka.run_pending_tasks();
+            }
+        }
+        self.deliver();
+        let by_moka = self.shared.moka_expired.load(Ordering::Acquire).saturating_sub(before);
+        purged + usize::try_from(by_moka).unwrap_or(usize::MAX)
+    }
+
+    pub(super) fn clear(&self) {
+        let now = self.now();
+        for (n, (_, slot)) in self.moka.iter().enumerate() {
+            {
+                let _stripe = self.stripe(slot.stripe);
+                let cause =
+                    if slot.is_expired(now, self.rules()) { RemovalCause::Expired } else { RemovalCause::Cleared };
+                if slot.try_settle(cause) {
+                    self.moka.remove(&slot.key);
+                }
+            }
+            if n % PURGE_BATCH == PURGE_BATCH - 1 {
+                self.deliver();
+            }
+        }
+        // Reaps entries moka's backstop already expired (iter skips them).
+        self.moka.run_pending_tasks();
+        for index in 0..STRIPES {
+            self.stripe(index).compact();
+        }
+        self.deliver();
+    }
+}
+
+/// Counts a load failure if `init` unwinds.
+struct FailureCount<'a> {
+    stats: &'a StatsCounter,
+    armed: bool,
+}
+
+impl FailureCount<'_> {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for FailureCount<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.stats.load_failure();
+        }
+    }
+}
+
+impl<K, V> Sweep for Inner<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn sweep_batch(&self) -> bool {
+        let now = self.now();
+        let mut more = false;
+        for index in 0..STRIPES {
+            more |= self.purge_stripe(index, now, PURGE_BATCH).1;
+        }
+        self.moka.run_pending_tasks();
+        self.deliver();
+        more
+    }
+}
