@@ -84,3 +84,4 @@ conformance!(sharded_arc => "sharded", "arc");
 conformance!(sharded_w_tinylfu => "sharded", "w-tinylfu");
 conformance!(sharded_w_tinylfu_climb => "sharded", "w-tinylfu-climb");
 conformance!(moka => "moka", "lru");
+conformance!(moka_tinylfu => "moka", "w-tinylfu");
