@@ -1,15 +1,18 @@
 //! Time as data: a [`Clock`] yields [`Ticks`], a `u64` count of nanoseconds
 //! since the clock's origin, small enough to live in an `AtomicU64`.
 //!
-//! [`SystemClock`] reads the CPU's time-stamp counter through `quanta` where
-//! it is reliable (a few nanoseconds a read) and the OS monotonic clock
-//! elsewhere. [`MockClock`] only moves when told to, so tests of expiry run in
-//! microseconds without sleeping.
+//! [`SystemClock`] (the default) is a millisecond-coarse clock read with one
+//! atomic load; [`PreciseClock`] reads the CPU's time-stamp counter through
+//! `quanta` where it is reliable (about 10 ns a read) and the OS monotonic
+//! clock elsewhere. [`MockClock`] only moves when told to, so tests of expiry
+//! run in microseconds without sleeping.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+use crate::ticker::{self, TickerUser};
 
 /// A point in time: nanoseconds since a clock's origin.
 ///
@@ -56,19 +59,23 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     fn now(&self) -> Ticks;
 }
 
-/// The real monotonic clock (TSC-backed via `quanta` where reliable).
+/// The real monotonic clock, read cheaply: about one millisecond coarse.
+///
+/// A read is one relaxed atomic load of the time that a process-wide
+/// ticker thread publishes every millisecond (the thread runs while any
+/// `SystemClock` lives, and is joined when the last one drops). So readings
+/// lag real time by about a millisecond; every stamp and deadline of a cache
+/// comes from the same clock, so expiry stays exact *in its time*. Use
+/// [`PreciseClock`] for a full hardware-clock read each time (~10 ns).
 #[derive(Clone)]
 pub struct SystemClock {
-    clock: quanta::Clock,
-    origin: quanta::Instant,
+    user: Arc<TickerUser>,
 }
 
 impl SystemClock {
-    /// A clock whose origin is now.
+    /// The system clock (starting the ticker if it is not running).
     pub fn new() -> SystemClock {
-        let clock = quanta::Clock::new();
-        let origin = clock.now();
-        SystemClock { clock, origin }
+        SystemClock { user: Arc::new(TickerUser::register()) }
     }
 }
 
@@ -80,14 +87,36 @@ impl Default for SystemClock {
 
 impl fmt::Debug for SystemClock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SystemClock").field("now", &self.now()).finish()
+        f.debug_struct("SystemClock").field("now", &self.now()).field("coarse", &self.user.coarse).finish()
     }
 }
 
 impl Clock for SystemClock {
     #[inline]
     fn now(&self) -> Ticks {
-        Ticks(duration_to_nanos(self.clock.now().saturating_duration_since(self.origin)))
+        if self.user.coarse {
+            Ticks(ticker::recent())
+        } else {
+            Ticks(ticker::precise_now())
+        }
+    }
+}
+
+/// The hardware clock read on every call (TSC via `quanta` where reliable,
+/// else the OS monotonic clock): exact to the nanosecond, ~10 ns a read.
+#[derive(Clone, Copy, Default)]
+pub struct PreciseClock;
+
+impl fmt::Debug for PreciseClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreciseClock").field("now", &self.now()).finish()
+    }
+}
+
+impl Clock for PreciseClock {
+    #[inline]
+    fn now(&self) -> Ticks {
+        Ticks(ticker::precise_now())
     }
 }
 
@@ -193,11 +222,13 @@ mod tests {
     }
 
     #[test]
-    fn system_clock_is_monotonic() {
+    fn system_clocks_are_monotonic_and_close_to_precise() {
         let c = SystemClock::new();
         let a = c.now();
         let b = c.now();
         assert!(b >= a);
+        let p = PreciseClock.now();
+        assert!(p >= a, "the coarse clock never runs ahead of the precise one");
     }
 
     #[test]

@@ -80,6 +80,7 @@ mod loader;
 mod stats;
 mod sweeper;
 mod sync;
+mod ticker;
 
 pub use any::{AnyCache, BACKEND_NAMES};
 pub use backend::moka::MokaCache;
@@ -87,7 +88,7 @@ pub use backend::mutex::MutexCache;
 pub use backend::sharded::ShardedCache;
 pub use builder::{BuildError, CacheBuilder, Config, FromConfig, SweepSetting, Weigher, MAX_DURATION};
 pub use cache::{CacheStats, RemovalCause, SlidingTtlCache};
-pub use clock::{Clock, MockClock, SystemClock, Ticks};
+pub use clock::{Clock, MockClock, PreciseClock, SystemClock, Ticks};
 pub use listener::RemovalListener;
 pub use ttlkit_strategies::{PolicyKind, UnknownPolicy};
 

@@ -253,7 +253,7 @@ where
             Judged::LiveUntil(at) => Purge::LiveUntil(at),
             Judged::Expired if slot.try_settle(RemovalCause::Expired) => {
                 let removed = self.moka.remove(&slot.key);
-                debug_assert!(removed.as_deref().map_or(true, |r| std::ptr::eq(r, slot)));
+                debug_assert!(removed.as_deref().is_none_or(|r| std::ptr::eq(r, slot)));
                 Purge::Removed
             }
             Judged::Expired => Purge::Gone,

@@ -90,7 +90,7 @@ impl<K, V> Slot<K, V> {
 
     /// Whether it is expired (or tombstoned) at `now`.
     pub(super) fn is_expired(&self, now: Ticks, rules: &ExpiryRules) -> bool {
-        self.deadline(rules).map_or(true, |d| now >= d)
+        self.deadline(rules).is_none_or(|d| now >= d)
     }
 
     /// A read at `now`: is it live? With `refresh`, a live entry's access

@@ -164,7 +164,7 @@ where
                 let fresh = Box::into_raw(Box::new(Entry::new(key, value, now, id)));
                 // Publish the new entry before flagging the old one, so a
                 // reader that sees the flag and looks again finds the new.
-                table.replace(slot, fresh);
+                table.replace(slot, hash, fresh);
                 old_e.mark_removed();
                 st.entries[id as usize] = fresh;
                 let old_weight = st.swap_weight(id, weight, s.weigher.is_some());
@@ -200,7 +200,7 @@ where
                 if let Some(p) = st.policy.as_mut() {
                     p.on_insert(u64::from(id), hash);
                 }
-                if table.put(slot, fresh) {
+                if table.put(slot, hash, fresh) {
                     st.used += 1;
                 }
                 self.len.fetch_add(1, Ordering::Relaxed);

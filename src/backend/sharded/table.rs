@@ -23,6 +23,30 @@ fn tombstone<K, V>() -> *mut Entry<K, V> {
     ptr::dangling_mut()
 }
 
+/// Low pointer bits free in an entry address (entries are 8-aligned).
+const TAG_MASK: usize = 0b111;
+
+/// Three bits of the hash, kept in the slot's low pointer bits: a probe
+/// dereferences (and so takes a cache miss on) only entries whose tag
+/// matches, one in eight of the others.
+#[inline]
+fn tag(hash: u64) -> usize {
+    (hash >> 29) as usize & TAG_MASK
+}
+
+/// A slot value for `entry` under `hash`.
+#[inline]
+fn pack<K, V>(entry: *mut Entry<K, V>, hash: u64) -> *mut Entry<K, V> {
+    debug_assert_eq!(entry.addr() & TAG_MASK, 0, "entries are 8-aligned");
+    entry.map_addr(|a| a | tag(hash))
+}
+
+/// The entry pointer in a (non-null, non-tombstone) slot value.
+#[inline]
+fn unpack<K, V>(slot: *mut Entry<K, V>) -> *mut Entry<K, V> {
+    slot.map_addr(|a| a & !TAG_MASK)
+}
+
 /// An array of slots; its length is a power of two.
 pub(crate) struct Table<K, V> {
     mask: usize,
@@ -60,6 +84,7 @@ impl<K, V> Table<K, V> {
         Q: Eq + ?Sized,
     {
         let mut i = hash as usize & self.mask;
+        let want = tag(hash);
         // The writer keeps some slots empty, so the chain ends; the bound
         // guards against an impossible full table all the same.
         for _ in 0..=self.mask {
@@ -67,7 +92,8 @@ impl<K, V> Table<K, V> {
             if p.is_null() {
                 return None;
             }
-            if p != tombstone() {
+            if p != tombstone() && p.addr() & TAG_MASK == want {
+                let p = unpack(p);
                 // SAFETY: non-null, non-tombstone slot values are entries
                 // published with Release by the writer and retired only
                 // through the reclamation guard the caller holds.
@@ -96,7 +122,8 @@ impl<K, V> Table<K, V> {
             }
             if p == tombstone() {
                 first_free.get_or_insert(i);
-            } else {
+            } else if p.addr() & TAG_MASK == tag(hash) {
+                let p = unpack(p);
                 // SAFETY: the caller holds the shard lock, so no writer can
                 // retire this entry concurrently.
                 let e = unsafe { &*p };
@@ -116,17 +143,18 @@ impl<K, V> Table<K, V> {
         (used + 1) * 4 <= self.slots() * 3
     }
 
-    /// Publishes `entry` in slot `i` (from `probe`; writer only). Returns
-    /// whether it took an empty slot (rather than a tombstone).
-    pub(crate) fn put(&self, i: usize, entry: *mut Entry<K, V>) -> bool {
+    /// Publishes `entry` (of key hash `hash`) in slot `i` (from `probe`;
+    /// writer only). Returns whether it took an empty slot (not a tombstone).
+    pub(crate) fn put(&self, i: usize, hash: u64, entry: *mut Entry<K, V>) -> bool {
         let was_empty = self.slots[i].load(Ordering::Relaxed).is_null();
-        self.slots[i].store(entry, Ordering::Release);
+        self.slots[i].store(pack(entry, hash), Ordering::Release);
         was_empty
     }
 
-    /// Replaces the entry in slot `i` (an overwrite; writer only).
-    pub(crate) fn replace(&self, i: usize, entry: *mut Entry<K, V>) {
-        self.slots[i].store(entry, Ordering::Release);
+    /// Replaces the entry in slot `i` by one of the same key (an overwrite;
+    /// writer only).
+    pub(crate) fn replace(&self, i: usize, hash: u64, entry: *mut Entry<K, V>) {
+        self.slots[i].store(pack(entry, hash), Ordering::Release);
     }
 
     /// Stores a tombstone in slot `i` (writer only).
@@ -142,7 +170,7 @@ impl<K, V> Table<K, V> {
             if p.is_null() {
                 return None;
             }
-            if p == entry {
+            if p != tombstone() && unpack(p) == entry {
                 return Some(i);
             }
             i = (i + 1) & self.mask;
@@ -152,7 +180,7 @@ impl<K, V> Table<K, V> {
 
     /// The live entries (writer only).
     pub(crate) fn entries(&self) -> impl Iterator<Item = *mut Entry<K, V>> + '_ {
-        self.slots.iter().map(|s| s.load(Ordering::Relaxed)).filter(|p| !p.is_null() && *p != tombstone())
+        self.slots.iter().map(|s| s.load(Ordering::Relaxed)).filter(|p| !p.is_null() && *p != tombstone()).map(unpack)
     }
 
     /// A fresh table holding this one's live entries, with room for `extra`
@@ -163,11 +191,12 @@ impl<K, V> Table<K, V> {
         for p in self.entries() {
             // SAFETY: writer-only, under the shard lock; see `probe`.
             let e = unsafe { &*p };
-            let mut i = hash_of(&e.key) as usize & fresh.mask;
+            let hash = hash_of(&e.key);
+            let mut i = hash as usize & fresh.mask;
             while !fresh.slots[i].load(Ordering::Relaxed).is_null() {
                 i = (i + 1) & fresh.mask;
             }
-            fresh.slots[i].store(p, Ordering::Relaxed);
+            fresh.slots[i].store(pack(p, hash), Ordering::Relaxed);
         }
         fresh
     }
