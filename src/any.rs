@@ -119,13 +119,6 @@ where
         dispatch!(self, c => c.remove(key))
     }
 
-    fn get_or_insert_with<F>(&self, key: K, init: F) -> V
-    where
-        F: FnOnce() -> V,
-    {
-        dispatch!(self, c => c.get_or_insert_with(key, init))
-    }
-
     fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, Arc<E>>
     where
         F: FnOnce() -> Result<V, E>,

@@ -1,6 +1,7 @@
 //! The [`SlidingTtlCache`] contract, removal causes and statistics.
 
 use std::borrow::Borrow;
+use std::convert::Infallible;
 use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -193,7 +194,13 @@ where
     /// poisoned and a waiting caller retries.
     fn get_or_insert_with<F>(&self, key: K, init: F) -> V
     where
-        F: FnOnce() -> V;
+        F: FnOnce() -> V,
+    {
+        match self.try_get_or_insert_with(key, || Ok::<V, Infallible>(init())) {
+            Ok(v) => v,
+            Err(never) => match *never {},
+        }
+    }
 
     /// Like [`get_or_insert_with`](Self::get_or_insert_with) with a fallible
     /// `init`. An error is not cached: it is returned (as `Arc<E>`) to this

@@ -88,7 +88,6 @@ mod slot;
 mod tests;
 
 use std::borrow::Borrow;
-use std::convert::Infallible;
 use std::fmt;
 use std::hash::Hash;
 
@@ -203,16 +202,6 @@ where
         Q: Hash + Eq + ?Sized,
     {
         self.inner.remove(key)
-    }
-
-    fn get_or_insert_with<F>(&self, key: K, init: F) -> V
-    where
-        F: FnOnce() -> V,
-    {
-        match self.try_get_or_insert_with(key, || Ok::<V, Infallible>(init())) {
-            Ok(v) => v,
-            Err(never) => match *never {},
-        }
     }
 
     fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, Arc<E>>

@@ -7,7 +7,6 @@
 //! cache is never above its bound (zero slack).
 
 use std::borrow::Borrow;
-use std::convert::Infallible;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 
@@ -208,16 +207,6 @@ where
         let value = self.inner.store.lock().remove(hash, key, now, &mut removed);
         self.inner.notify(removed);
         value
-    }
-
-    fn get_or_insert_with<F>(&self, key: K, init: F) -> V
-    where
-        F: FnOnce() -> V,
-    {
-        match self.try_get_or_insert_with(key, || Ok::<V, Infallible>(init())) {
-            Ok(v) => v,
-            Err(never) => match *never {},
-        }
     }
 
     fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, Arc<E>>

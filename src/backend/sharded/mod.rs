@@ -38,7 +38,6 @@ mod tests;
 mod wheel;
 
 use std::borrow::Borrow;
-use std::convert::Infallible;
 use std::fmt;
 use std::hash::Hash;
 use std::sync::atomic::Ordering;
@@ -327,16 +326,6 @@ where
         inner.adjust_weight(before, shard.weight());
         inner.notify(removed);
         value
-    }
-
-    fn get_or_insert_with<F>(&self, key: K, init: F) -> V
-    where
-        F: FnOnce() -> V,
-    {
-        match self.try_get_or_insert_with(key, || Ok::<V, Infallible>(init())) {
-            Ok(v) => v,
-            Err(never) => match *never {},
-        }
     }
 
     fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, Arc<E>>
