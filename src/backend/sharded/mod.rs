@@ -19,10 +19,12 @@
 //!   (recency is refreshed lazily, at eviction time); W-TinyLFU's sketch
 //!   counts at most one hit per entry between two looks at it.
 //! * **Capacity** is global: a cache-wide weight counter. An insert that
-//!   takes it over the bound evicts (expired entries first, then policy
-//!   victims) from its own shard if that holds more than its share, else
-//!   from the next shards in turn, until the bound holds again. Concurrent
-//!   inserts may overshoot by at most one entry each until they finish.
+//!   takes it over the bound first removes expired entries from any shard
+//!   (each shard keeps a lower bound of its deadlines, so shards with
+//!   nothing due are skipped without a lock), then policy victims from its
+//!   own shard if that holds more than its share, else from the next shards
+//!   in turn, until the bound holds again. Concurrent inserts may overshoot
+//!   by at most one entry each until they finish.
 //! * **Expiry** runs on a timer wheel per shard (see `wheel.rs`): cost
 //!   follows the expired entries (plus one refile per read entry per idle
 //!   window), never the map size.
@@ -200,13 +202,19 @@ where
         }
     }
 
-    /// Evicts until the total weight is within the bound.
+    /// Evicts until the total weight is within the bound: expired entries
+    /// first, from any shard (a shard whose due hint is in the future is
+    /// skipped without locking it), then policy victims.
     fn enforce_capacity(&self, own: usize, removed: &mut Vec<Removed<K, V>>) {
         let Some(max) = self.max_weight else { return };
         let n = self.shards.len();
         let fair_share = max.div_ceil(n as u64);
         let mut fruitless = 0;
         while self.weight.load(Ordering::Relaxed) > max && fruitless < 2 * n {
+            if self.expire_anywhere(own, removed) {
+                fruitless = 0;
+                continue;
+            }
             let i = if self.shards[own].weight() > fair_share {
                 own
             } else {
@@ -214,13 +222,34 @@ where
             };
             let shard = &self.shards[i];
             let before = shard.weight();
-            if before > 0 && shard.evict_one(&self.settings, self.clock.now(), removed) {
+            if before > 0 && shard.evict_one(&self.settings, removed) {
                 self.adjust_weight(before, shard.weight());
                 fruitless = 0;
             } else {
                 fruitless += 1;
             }
         }
+    }
+
+    /// Removes a batch of expired entries from the first shard (own first)
+    /// that has any; returns whether it removed something.
+    fn expire_anywhere(&self, own: usize, removed: &mut Vec<Removed<K, V>>) -> bool {
+        let n = self.shards.len();
+        let now = self.clock.now();
+        for k in 0..n {
+            let i = (own + k) % n;
+            let shard = &self.shards[i];
+            if !shard.may_have_expired(now) {
+                continue;
+            }
+            let before = shard.weight();
+            let (expired, _) = shard.expire(&self.settings, now, 64, removed);
+            self.adjust_weight(before, shard.weight());
+            if expired > 0 {
+                return true;
+            }
+        }
+        false
     }
 
     /// One bounded batch of expiry on one shard; returns (removed, more

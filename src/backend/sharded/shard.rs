@@ -66,6 +66,10 @@ pub(crate) struct Shard<K, V> {
     len: AtomicUsize,
     /// Total weight held; updated under the lock.
     weight: AtomicU64,
+    /// A lower bound of every deadline in the shard (nanoseconds): while
+    /// `now` is below it nothing here can be expired, so capacity eviction
+    /// can skip the shard without locking it.
+    next_due: AtomicU64,
     graveyard: Graveyard,
 }
 
@@ -94,6 +98,7 @@ where
             }),
             len: AtomicUsize::new(0),
             weight: AtomicU64::new(0),
+            next_due: AtomicU64::new(u64::MAX),
             graveyard: Graveyard::default(),
         }
     }
@@ -104,6 +109,21 @@ where
 
     pub(crate) fn weight(&self) -> u64 {
         self.weight.load(Ordering::Relaxed)
+    }
+
+    /// Whether something in the shard may be expired at `now`.
+    pub(crate) fn may_have_expired(&self, now: Ticks) -> bool {
+        now.as_nanos() >= self.next_due.load(Ordering::Relaxed)
+    }
+
+    /// Files `id` in the wheel and lowers the shard's due hint to match.
+    fn schedule(&self, st: &mut State<K, V>, id: u32, deadline: Ticks, fresh: bool) {
+        if fresh {
+            st.wheel.schedule(id, deadline);
+        } else {
+            st.wheel.reschedule(id, deadline);
+        }
+        self.next_due.fetch_min(st.wheel.bucket_start(deadline).as_nanos(), Ordering::Relaxed);
     }
 
     /// The lock-free read path: no lock, and no shared write unless the
@@ -169,7 +189,7 @@ where
                 st.entries[id as usize] = fresh;
                 let old_weight = st.swap_weight(id, weight, s.weigher.is_some());
                 self.add_weight(weight, old_weight);
-                st.wheel.reschedule(id, s.rules.deadline(now, now));
+                self.schedule(&mut st, id, s.rules.deadline(now, now), false);
                 if let Some(p) = st.policy.as_mut() {
                     p.on_hit(u64::from(id));
                 }
@@ -196,7 +216,7 @@ where
                 let fresh = Box::into_raw(Box::new(Entry::new(key, value, now, id)));
                 st.entries[id as usize] = fresh;
                 st.swap_weight(id, weight, s.weigher.is_some());
-                st.wheel.schedule(id, s.rules.deadline(now, now));
+                self.schedule(&mut st, id, s.rules.deadline(now, now), true);
                 if let Some(p) = st.policy.as_mut() {
                     p.on_insert(u64::from(id), hash);
                 }
@@ -275,6 +295,7 @@ where
             // SAFETY: scheduled ids always name live entries (under the lock).
             unsafe { &*entries[id as usize] }.deadline(&s.rules)
         });
+        self.next_due.store(st.wheel.next_due().as_nanos(), Ordering::Relaxed);
         if walk.expired.is_empty() {
             return (0, walk.more);
         }
@@ -287,15 +308,10 @@ where
         (walk.expired.len(), walk.more)
     }
 
-    /// Makes room: removes one expired entry if the wheel has one due, else
-    /// the policy's victim. Returns whether anything was removed.
-    pub(crate) fn evict_one(&self, s: &Settings<K, V>, now: Ticks, out: &mut Vec<Removed<K, V>>) -> bool {
+    /// Makes room by removing the policy's victim (the caller has already
+    /// looked for expired entries everywhere). Returns whether it removed one.
+    pub(crate) fn evict_one(&self, s: &Settings<K, V>, out: &mut Vec<Removed<K, V>>) -> bool {
         let mut st = self.state.lock();
-        st.latest = st.latest.max(now);
-        let now = st.latest;
-        if self.expire_locked(&mut st, s, now, 64, out).0 > 0 {
-            return true;
-        }
         let Some(id) = st.victim(s) else { return false };
         let guard = self.graveyard.pin();
         // SAFETY: stable under the lock (see `insert`).

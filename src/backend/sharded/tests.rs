@@ -107,3 +107,26 @@ fn capacity_eviction_uses_reference_bits() {
     assert_eq!(c.peek(&2), None, "the unreferenced entry went");
     assert!(c.contains_key(&0) && c.contains_key(&1) && c.contains_key(&3));
 }
+
+#[test]
+fn capacity_takes_expired_entries_from_other_shards_first() {
+    // Found by the model test: with capacity 1 and two shards, an insert
+    // into one shard must reclaim the expired entry in the other, not evict
+    // a live one.
+    for key in 0..64u64 {
+        let clock = MockClock::new();
+        let c: ShardedCache<u64, u64> = CacheBuilder::new(Duration::from_secs(1))
+            .clock(clock.clone())
+            .no_sweeper()
+            .shards(2)
+            .max_capacity(1)
+            .policy("fifo")
+            .build()
+            .unwrap();
+        c.insert(1_000, 0);
+        clock.advance(Duration::from_secs(1));
+        c.insert(key, 1);
+        assert_eq!(c.get(&key), Some(1), "live key {key} evicted while an expired entry remained");
+        assert_eq!(c.stats().removals(RemovalCause::Expired), 1);
+    }
+}

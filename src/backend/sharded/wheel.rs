@@ -155,6 +155,21 @@ impl Wheel {
         walk
     }
 
+    /// A lower bound of every scheduled deadline (and so of every real
+    /// one): the start of the first non-empty bucket, `Ticks::MAX` if none.
+    pub(crate) fn next_due(&self) -> Ticks {
+        (0..BUCKETS)
+            .map(|step| self.cursor + step)
+            .find(|abs| self.heads[(abs % BUCKETS) as usize] != NIL)
+            .map_or(Ticks::MAX, |abs| Ticks::from_nanos(abs.saturating_mul(self.width)))
+    }
+
+    /// The start of the bucket `deadline` is filed under (a lower bound).
+    pub(crate) fn bucket_start(&self, deadline: Ticks) -> Ticks {
+        let abs = (deadline.as_nanos() / self.width).max(self.cursor);
+        Ticks::from_nanos(abs.saturating_mul(self.width))
+    }
+
     /// Checks the link structure (tests only).
     #[cfg(test)]
     pub(crate) fn scheduled(&self) -> usize {
@@ -230,8 +245,10 @@ mod tests {
         for id in 0..10 {
             w.schedule(id, t(1 + id as u64));
         }
+        assert!(w.next_due() <= t(1));
         let walk = w.walk(t(10_000), usize::MAX, |id| t(1 + id as u64));
         assert_eq!(walk.expired.len(), 10);
+        assert_eq!(w.next_due(), Ticks::MAX);
         assert_eq!(w.scheduled(), 0);
     }
 
