@@ -70,9 +70,12 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod any;
+#[cfg(feature = "async")]
+mod async_loader;
 pub mod backend;
 mod builder;
 mod cache;
+pub mod client_store;
 mod clock;
 mod expiry;
 mod listener;
@@ -82,9 +85,12 @@ mod sweeper;
 mod sync;
 
 pub use any::{AnyCache, BACKEND_NAMES};
+#[cfg(feature = "async")]
+pub use async_loader::AsyncLoader;
 pub use backend::mutex::MutexCache;
 pub use builder::{BuildError, CacheBuilder, Config, FromConfig, SweepSetting, Weigher, MAX_DURATION};
 pub use cache::{CacheStats, RemovalCause, SlidingTtlCache};
+pub use client_store::{ApiKey, ClientStore};
 pub use clock::{Clock, MockClock, SystemClock, Ticks};
 pub use listener::RemovalListener;
 pub use ttlkit_strategies::{PolicyKind, UnknownPolicy};
