@@ -14,6 +14,7 @@
 //! (`cargo test --test client_store -- --list`). No test sleeps: time is a
 //! `MockClock` and expiry is made visible with `purge_expired`.
 
+#![cfg(feature = "async")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "client_store/cases.rs"]

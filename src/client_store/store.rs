@@ -205,6 +205,7 @@ where
     }
 
     /// The backend.
+    #[cfg(feature = "async")]
     pub(super) fn cache(&self) -> &B {
         &self.cache
     }
