@@ -25,7 +25,8 @@ use hashbrown::HashMap;
 use tokio::sync::watch;
 
 use crate::cache::SlidingTtlCache;
-use crate::sync::Mutex;
+// Not a loom target: parking_lot directly, whatever `crate::sync` maps to.
+use parking_lot::Mutex;
 
 type SharedError = Arc<dyn Any + Send + Sync>;
 

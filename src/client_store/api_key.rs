@@ -62,6 +62,10 @@ impl ApiKey {
     /// Takes `secret` as an API key. Rejects an empty key, one longer than
     /// [`MAX_API_KEY_LEN`] and one with a byte outside printable ASCII; a
     /// rejected string is zeroized before the error is returned.
+    ///
+    /// A `String` is taken over (and wiped later); from a `&str` the key is
+    /// copied, and the buffer it came from (a request's header, say) is the
+    /// caller's to wipe.
     pub fn new(secret: impl Into<String>) -> Result<ApiKey, InvalidApiKey> {
         let mut secret = secret.into();
         match check(&secret) {

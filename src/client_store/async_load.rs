@@ -29,6 +29,11 @@ where
     /// later caller proceeds as if nothing happened. `create` receives its
     /// own copy of the key (zeroized when dropped) so its future can own it.
     ///
+    /// Async and sync ([`get_or_create`](Self::get_or_create)) creations are
+    /// single-flight among themselves, not with each other: if both kinds
+    /// race on a new key, two clients may be made and the one stored first
+    /// reaches the hook as [`RemovalCause::Replaced`](crate::RemovalCause).
+    ///
     /// ```
     /// use std::sync::Arc;
     /// use ttlkit::client_store::{ApiKey, ClientStore};

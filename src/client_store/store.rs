@@ -275,3 +275,63 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::clock::MockClock;
+
+    struct Client(u32);
+
+    fn store(hook: impl Fn(&Fingerprint, Arc<Client>, RemovalCause) + Send + Sync + 'static) -> ClientStore<Client> {
+        ClientStore::builder().clock(MockClock::new()).no_sweeper().on_leave(hook).build_backend("mutex").unwrap()
+    }
+
+    fn make(n: u32) -> impl FnOnce(&ApiKey) -> Result<Client, Infallible> {
+        move |_| Ok(Client(n))
+    }
+
+    #[test]
+    fn remove_clear_and_contains() {
+        let left = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&left);
+        let s = store(move |_, c: Arc<Client>, cause| log.lock().unwrap().push((c.0, cause)));
+        let (a, b) = (ApiKey::new("sk-a").unwrap(), ApiKey::new("sk-b").unwrap());
+        assert!(!s.contains(&a) && s.is_empty());
+        s.get_or_create(&a, make(1)).unwrap();
+        s.get_or_create(&b, make(2)).unwrap();
+        assert!(s.contains(&a));
+        assert_eq!(s.remove(&a).map(|c| c.0), Some(1));
+        assert_eq!(s.remove(&a).map(|c| c.0), None);
+        s.clear();
+        assert_eq!(*left.lock().unwrap(), vec![(1, RemovalCause::Explicit), (2, RemovalCause::Cleared)]);
+        let stats = s.stats();
+        assert_eq!((stats.created, stats.removed, stats.held), (2, 2, 0));
+        assert_eq!(s.backend_name(), "mutex");
+    }
+
+    #[test]
+    fn panicking_hook_is_contained_and_counted() {
+        let s = store(|_, _, _| panic!("hook failed"));
+        let key = ApiKey::new("sk-a").unwrap();
+        s.get_or_create(&key, make(1)).unwrap();
+        assert!(s.remove(&key).is_some());
+        assert_eq!(s.stats().hook_panics, 1);
+        assert_eq!(s.get_or_create(&key, make(2)).unwrap().0, 2, "the store carries on");
+    }
+
+    #[test]
+    fn failures_are_counted_not_cached() {
+        let s = store(|_, _, _| {});
+        let key = ApiKey::new("sk-a").unwrap();
+        let err = s.get_or_create(&key, |_| Err::<Client, _>("no route"));
+        assert_eq!(err.err().as_deref(), Some(&"no route"));
+        assert_eq!(s.get_or_create(&key, make(7)).map(|c| c.0).ok(), Some(7));
+        let stats = s.stats();
+        assert_eq!((stats.creation_failures, stats.created, stats.reused), (1, 1, 0));
+        assert!(stats.to_string().contains("creation_failures 1"));
+    }
+}
