@@ -38,7 +38,7 @@ enum Outcome<V> {
     Failed(SharedError),
 }
 
-/// A registered load: its id (so a stale guard never unregisters a newer
+/// A registered load: its id (so a stale registration never unregisters a newer
 /// flight) and a receiver that followers clone to wait on.
 struct Flight<V> {
     id: u64,
@@ -106,23 +106,24 @@ impl<K, V> std::fmt::Debug for AsyncLoader<K, V> {
 
 /// This task's part in a load.
 enum Role<V> {
-    Leader(Guard<V>),
+    Leader(Lead<V>),
     Follower(watch::Receiver<Outcome<V>>),
 }
 
-/// Held by the leader's future. Publishing consumes it; dropping it
-/// unpublished (cancellation or a panic in `init`) unregisters the flight and
-/// closes the channel, which wakes the followers to retry.
-struct Guard<V> {
+/// The leader's side of a flight: its id and the channel's only sender.
+struct Lead<V> {
     id: u64,
     sender: watch::Sender<Outcome<V>>,
 }
 
-/// Unregisters a flight when dropped, if it is still the registered one.
+/// Held by the leader's future while it loads. Publishing consumes it;
+/// dropping it unpublished (the future was cancelled, or `init` panicked)
+/// unregisters the flight and drops the sender, closing the channel, which
+/// wakes the followers to retry.
 struct Registration<'a, K: Hash + Eq, V> {
     loader: &'a AsyncLoader<K, V>,
     key: &'a K,
-    guard: Option<Guard<V>>,
+    lead: Option<Lead<V>>,
 }
 
 impl<K: Hash + Eq, V> Registration<'_, K, V> {
@@ -136,19 +137,19 @@ impl<K: Hash + Eq, V> Registration<'_, K, V> {
     /// Unregisters first (so a task arriving later starts afresh or finds
     /// the stored value), then wakes the followers with `outcome`.
     fn publish(mut self, outcome: Outcome<V>) {
-        if let Some(guard) = self.guard.take() {
-            self.unregister(guard.id);
-            guard.sender.send_replace(outcome);
+        if let Some(lead) = self.lead.take() {
+            self.unregister(lead.id);
+            lead.sender.send_replace(outcome);
         }
     }
 }
 
 impl<K: Hash + Eq, V> Drop for Registration<'_, K, V> {
     fn drop(&mut self) {
-        if let Some(guard) = self.guard.take() {
-            self.unregister(guard.id);
+        if let Some(lead) = self.lead.take() {
+            self.unregister(lead.id);
             // Dropping the only sender closes the channel: followers retry.
-            drop(guard);
+            drop(lead);
         }
     }
 }
@@ -219,8 +220,8 @@ where
                         Ok(Outcome::Running) | Err(_) => {}
                     }
                 }
-                Role::Leader(guard) => {
-                    let registration = Registration { loader: self, key: &key, guard: Some(guard) };
+                Role::Leader(lead) => {
+                    let registration = Registration { loader: self, key: &key, lead: Some(lead) };
                     // A load that finished between our miss and our
                     // registration has stored its value already.
                     if let Some(v) = cache.peek(&key) {
@@ -262,7 +263,7 @@ where
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (sender, outcome) = watch::channel(Outcome::Running);
         flights.insert(key.clone(), Flight { id, outcome });
-        Role::Leader(Guard { id, sender })
+        Role::Leader(Lead { id, sender })
     }
 }
 
