@@ -64,7 +64,8 @@ async fn completions(
     Json(request): Json<Value>,
 ) -> (StatusCode, Json<Value>) {
     let bearer = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    if !bearer.is_some_and(|b| !b.is_empty()) {
+    let has_key = matches!(bearer, Some(key) if !key.is_empty());
+    if !has_key {
         let error = json!({"error": {"message": "missing bearer key", "type": "invalid_request_error"}});
         return (StatusCode::UNAUTHORIZED, Json(error));
     }
