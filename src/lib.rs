@@ -70,9 +70,12 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod any;
+#[cfg(feature = "async")]
+mod async_loader;
 pub mod backend;
 mod builder;
 mod cache;
+pub mod client_store;
 mod clock;
 mod expiry;
 mod listener;
@@ -83,11 +86,14 @@ mod sync;
 mod ticker;
 
 pub use any::{AnyCache, BACKEND_NAMES};
+#[cfg(feature = "async")]
+pub use async_loader::AsyncLoader;
 pub use backend::moka::MokaCache;
 pub use backend::mutex::MutexCache;
 pub use backend::sharded::ShardedCache;
 pub use builder::{BuildError, CacheBuilder, Config, FromConfig, SweepSetting, Weigher, MAX_DURATION};
 pub use cache::{CacheStats, RemovalCause, SlidingTtlCache};
+pub use client_store::{ApiKey, ClientStore};
 pub use clock::{Clock, MockClock, PreciseClock, SystemClock, Ticks};
 pub use listener::RemovalListener;
 pub use ttlkit_strategies::{PolicyKind, UnknownPolicy};

@@ -1,0 +1,272 @@
+//! Single-flight loading for async code: one `init` future per missing key,
+//! however many tasks ask, over any [`SlidingTtlCache`].
+//!
+//! The first task to miss a key becomes the *leader*: it registers a flight
+//! for the key and awaits `init`. Tasks that miss while the flight is
+//! registered become *followers* and wait on a [`tokio::sync::watch`] channel
+//! whose only sender the leader holds. When `init` finishes, the leader
+//! stores the value in the cache, unregisters the flight and publishes the
+//! outcome.
+//!
+//! Cancellation safety: the sender and the flight's registration live in a
+//! guard inside the leader's future. If that future is dropped (the task
+//! was aborted, a `select!` took another branch, a timeout fired) or `init`
+//! panics, the guard unregisters the flight and drops the sender; every
+//! follower wakes, sees a closed channel and retries, and one of them leads
+//! a new attempt. No caller can be left waiting on a load nobody runs.
+
+use std::any::Any;
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+use tokio::sync::watch;
+
+use crate::cache::SlidingTtlCache;
+// Not a loom target: parking_lot directly, whatever `crate::sync` maps to.
+use parking_lot::Mutex;
+
+type SharedError = Arc<dyn Any + Send + Sync>;
+
+/// What followers see on the channel.
+#[derive(Clone)]
+enum Outcome<V> {
+    Running,
+    Done(V),
+    Failed(SharedError),
+}
+
+/// A registered load: its id (so a stale registration never unregisters a newer
+/// flight) and a receiver that followers clone to wait on.
+struct Flight<V> {
+    id: u64,
+    outcome: watch::Receiver<Outcome<V>>,
+}
+
+/// Async single-flight loads in front of any [`SlidingTtlCache`].
+///
+/// Keep one `AsyncLoader` per cache (for example next to it in a struct) and
+/// load through it: concurrent tasks asking for the same missing key share
+/// one `init` future; an error is shared with the waiters but never cached;
+/// a leader that is cancelled or panics wedges no one.
+///
+/// Sync loads through the cache's own [`SlidingTtlCache::get_or_insert_with`]
+/// are single-flight among themselves; the two are not coordinated, so a sync
+/// and an async load of the same key at the same instant may both run, and
+/// the later store is reported to the removal listener as `Replaced`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use ttlkit::{AsyncLoader, CacheBuilder, MutexCache, SlidingTtlCache};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let cache: MutexCache<u32, String> = CacheBuilder::new(Duration::from_secs(60)).build()?;
+/// let loader = Arc::new(AsyncLoader::new());
+///
+/// let mut tasks = Vec::new();
+/// for _ in 0..8 {
+///     let (cache, loader) = (cache.clone(), Arc::clone(&loader));
+///     tasks.push(tokio::spawn(async move {
+///         loader.get_or_insert_with(&cache, 7, || async { "seven".to_string() }).await
+///     }));
+/// }
+/// for task in tasks {
+///     assert_eq!(task.await?, "seven");
+/// }
+/// assert_eq!(cache.stats().inserts, 1, "one init for eight tasks");
+///
+/// // An error is returned, not cached: the next call runs its init.
+/// let failed = loader.try_get_or_insert_with(&cache, 8, || async { Err::<String, _>("upstream down") }).await;
+/// assert_eq!(failed.err().as_deref(), Some(&"upstream down"));
+/// let ok = loader.try_get_or_insert_with(&cache, 8, || async { Ok::<_, &str>("eight".to_string()) }).await;
+/// assert_eq!(ok.ok().as_deref(), Some("eight"));
+/// # Ok(())
+/// # }
+/// ```
+pub struct AsyncLoader<K, V> {
+    flights: Mutex<HashMap<K, Flight<V>, foldhash::fast::RandomState>>,
+    next_id: AtomicU64,
+}
+
+impl<K, V> Default for AsyncLoader<K, V> {
+    fn default() -> Self {
+        AsyncLoader { flights: Mutex::new(HashMap::default()), next_id: AtomicU64::new(0) }
+    }
+}
+
+impl<K, V> std::fmt::Debug for AsyncLoader<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncLoader").field("in_flight", &self.flights.lock().len()).finish()
+    }
+}
+
+/// This task's part in a load.
+enum Role<V> {
+    Leader(Lead<V>),
+    Follower(watch::Receiver<Outcome<V>>),
+}
+
+/// The leader's side of a flight: its id and the channel's only sender.
+struct Lead<V> {
+    id: u64,
+    sender: watch::Sender<Outcome<V>>,
+}
+
+/// Held by the leader's future while it loads. Publishing consumes it;
+/// dropping it unpublished (the future was cancelled, or `init` panicked)
+/// unregisters the flight and drops the sender, closing the channel, which
+/// wakes the followers to retry.
+struct Registration<'a, K: Hash + Eq, V> {
+    loader: &'a AsyncLoader<K, V>,
+    key: &'a K,
+    lead: Option<Lead<V>>,
+}
+
+impl<K: Hash + Eq, V> Registration<'_, K, V> {
+    fn unregister(&self, id: u64) {
+        let mut flights = self.loader.flights.lock();
+        if flights.get(self.key).is_some_and(|f| f.id == id) {
+            flights.remove(self.key);
+        }
+    }
+
+    /// Unregisters first (so a task arriving later starts afresh or finds
+    /// the stored value), then wakes the followers with `outcome`.
+    fn publish(mut self, outcome: Outcome<V>) {
+        if let Some(lead) = self.lead.take() {
+            self.unregister(lead.id);
+            lead.sender.send_replace(outcome);
+        }
+    }
+}
+
+impl<K: Hash + Eq, V> Drop for Registration<'_, K, V> {
+    fn drop(&mut self) {
+        if let Some(lead) = self.lead.take() {
+            self.unregister(lead.id);
+            // Dropping the only sender closes the channel: followers retry.
+            drop(lead);
+        }
+    }
+}
+
+impl<K, V> AsyncLoader<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// A loader with no load in flight.
+    pub fn new() -> Self {
+        AsyncLoader::default()
+    }
+
+    /// How many keys have a load in flight right now.
+    pub fn in_flight(&self) -> usize {
+        self.flights.lock().len()
+    }
+
+    /// Returns the live value for `key` from `cache`, or awaits `init` (once
+    /// for all concurrent callers), stores its value with
+    /// [`SlidingTtlCache::insert`] and returns it.
+    ///
+    /// Cancellation-safe: dropping this future at any await point leaves no
+    /// flight registered and no follower waiting forever.
+    pub async fn get_or_insert_with<C, F, Fut>(&self, cache: &C, key: K, init: F) -> V
+    where
+        C: SlidingTtlCache<K, V>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = V>,
+    {
+        let loaded =
+            self.try_get_or_insert_with(cache, key, || async { Ok::<V, std::convert::Infallible>(init().await) });
+        match loaded.await {
+            Ok(v) => v,
+            Err(never) => match *never {},
+        }
+    }
+
+    /// Like [`get_or_insert_with`](Self::get_or_insert_with) with a fallible
+    /// `init`. An error is not cached: it is returned (as `Arc<E>`) to this
+    /// caller and to every follower of the same load, and the next caller
+    /// runs its own `init`. A follower whose leader failed with an error of
+    /// another type retries with its own `init`.
+    pub async fn try_get_or_insert_with<C, F, Fut, E>(&self, cache: &C, key: K, init: F) -> Result<V, Arc<E>>
+    where
+        C: SlidingTtlCache<K, V>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+        E: Send + Sync + 'static,
+    {
+        let mut init = Some(init);
+        loop {
+            if let Some(v) = cache.get(&key) {
+                return Ok(v);
+            }
+            match self.join(&key) {
+                Role::Follower(mut outcome) => {
+                    let seen = outcome.wait_for(|o| !matches!(o, Outcome::Running)).await.map(|o| o.clone());
+                    match seen {
+                        Ok(Outcome::Done(v)) => return Ok(v),
+                        Ok(Outcome::Failed(e)) => {
+                            if let Ok(e) = e.downcast::<E>() {
+                                return Err(e);
+                            }
+                        }
+                        // The leader was cancelled or panicked: try again.
+                        Ok(Outcome::Running) | Err(_) => {}
+                    }
+                }
+                Role::Leader(lead) => {
+                    let registration = Registration { loader: self, key: &key, lead: Some(lead) };
+                    // A load that finished between our miss and our
+                    // registration has stored its value already.
+                    if let Some(v) = cache.peek(&key) {
+                        registration.publish(Outcome::Done(v.clone()));
+                        return Ok(v);
+                    }
+                    let Some(init) = init.take() else {
+                        // Unreachable (a leader always returns); dropping
+                        // the registration releases any follower.
+                        continue;
+                    };
+                    // The only await of a leader: if this future is dropped
+                    // here, `registration` is dropped with it.
+                    let result = init().await;
+                    return match result {
+                        Ok(v) => {
+                            cache.insert(key.clone(), v.clone());
+                            registration.publish(Outcome::Done(v.clone()));
+                            Ok(v)
+                        }
+                        Err(e) => {
+                            let e = Arc::new(e);
+                            registration.publish(Outcome::Failed(Arc::clone(&e) as SharedError));
+                            Err(e)
+                        }
+                    };
+                }
+            }
+        }
+    }
+
+    /// Joins the flight for `key`, registering a new one (as its leader) if
+    /// there is none.
+    fn join(&self, key: &K) -> Role<V> {
+        let mut flights = self.flights.lock();
+        if let Some(flight) = flights.get(key) {
+            return Role::Follower(flight.outcome.clone());
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (sender, outcome) = watch::channel(Outcome::Running);
+        flights.insert(key.clone(), Flight { id, outcome });
+        Role::Leader(Lead { id, sender })
+    }
+}
+
+#[cfg(test)]
+#[path = "async_loader_tests.rs"]
+mod tests;

@@ -1,0 +1,165 @@
+//! Tests of the async single-flight loader over the `mutex` backend (the
+//! client store's HTTP tests run it over every backend).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{oneshot, Notify};
+
+use super::AsyncLoader;
+use crate::{CacheBuilder, MutexCache, SlidingTtlCache};
+
+type Cache = MutexCache<u32, String>;
+
+fn cache() -> Cache {
+    CacheBuilder::new(Duration::from_secs(60)).no_sweeper().build().unwrap()
+}
+
+/// Lets the other tasks of a current-thread runtime run until they block.
+async fn settle() {
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn one_init_for_many_waiting_tasks() {
+    let (cache, loader) = (cache(), Arc::new(AsyncLoader::new()));
+    let (inits, gate) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (cache, loader, inits, gate) = (cache.clone(), Arc::clone(&loader), Arc::clone(&inits), Arc::clone(&gate));
+        tasks.push(tokio::spawn(async move {
+            loader
+                .get_or_insert_with(&cache, 1, || async move {
+                    inits.fetch_add(1, Ordering::SeqCst);
+                    gate.notified().await;
+                    "one".to_string()
+                })
+                .await
+        }));
+    }
+    settle().await;
+    assert_eq!(loader.in_flight(), 1, "all sixteen tasks are on one flight");
+    gate.notify_one();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), "one");
+    }
+    assert_eq!(inits.load(Ordering::SeqCst), 1);
+    assert_eq!(loader.in_flight(), 0);
+    assert_eq!(cache.stats().inserts, 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn error_is_shared_with_waiters_and_not_cached() {
+    let (cache, loader) = (cache(), Arc::new(AsyncLoader::new()));
+    let gate = Arc::new(Notify::new());
+    let leader = {
+        let (cache, loader, gate) = (cache.clone(), Arc::clone(&loader), Arc::clone(&gate));
+        tokio::spawn(async move {
+            loader
+                .try_get_or_insert_with(&cache, 2, || async move {
+                    gate.notified().await;
+                    Err::<String, _>("refused")
+                })
+                .await
+        })
+    };
+    settle().await;
+    let follower = {
+        let (cache, loader) = (cache.clone(), Arc::clone(&loader));
+        tokio::spawn(async move {
+            loader.try_get_or_insert_with(&cache, 2, || async { Ok::<_, &str>("unused".to_string()) }).await
+        })
+    };
+    settle().await;
+    gate.notify_one();
+    assert_eq!(leader.await.unwrap().err().as_deref(), Some(&"refused"));
+    assert_eq!(follower.await.unwrap().err().as_deref(), Some(&"refused"), "the waiter shares the error");
+    assert!(!cache.contains_key(&2));
+    let ok = loader.try_get_or_insert_with(&cache, 2, || async { Ok::<_, &str>("two".to_string()) }).await;
+    assert_eq!(ok.ok().as_deref(), Some("two"), "the next caller runs its own init");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn cancelled_leader_wedges_no_one() {
+    let (cache, loader) = (cache(), Arc::new(AsyncLoader::new()));
+    let (started_tx, started) = oneshot::channel();
+    let leader = {
+        let (cache, loader) = (cache.clone(), Arc::clone(&loader));
+        tokio::spawn(async move {
+            loader
+                .get_or_insert_with(&cache, 3, || async move {
+                    let _ = started_tx.send(());
+                    std::future::pending::<String>().await
+                })
+                .await
+        })
+    };
+    started.await.unwrap();
+    let follower = {
+        let (cache, loader) = (cache.clone(), Arc::clone(&loader));
+        tokio::spawn(async move { loader.get_or_insert_with(&cache, 3, || async { "follower".to_string() }).await })
+    };
+    settle().await;
+    assert!(!follower.is_finished(), "the follower waits on the leader");
+    leader.abort();
+    assert!(leader.await.unwrap_err().is_cancelled());
+    assert_eq!(follower.await.unwrap(), "follower", "the follower ran its own init");
+    assert_eq!(loader.in_flight(), 0);
+    let later = loader.get_or_insert_with(&cache, 3, || async { "later".to_string() }).await;
+    assert_eq!(later, "follower", "the value the follower stored is served");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn dropped_future_mid_init_then_next_caller_proceeds() {
+    let (cache, loader) = (cache(), AsyncLoader::new());
+    // Poll the load once (it parks in init), then drop it.
+    let load = loader.get_or_insert_with(&cache, 4, std::future::pending::<String>);
+    tokio::select! {
+        biased;
+        _ = load => unreachable!("init never finishes"),
+        _ = tokio::task::yield_now() => {}
+    }
+    assert_eq!(loader.in_flight(), 0, "dropping the future unregistered its flight");
+    let v = loader.get_or_insert_with(&cache, 4, || async { "four".to_string() }).await;
+    assert_eq!(v, "four");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panicking_init_releases_waiters() {
+    let (cache, loader) = (cache(), Arc::new(AsyncLoader::new()));
+    let (started_tx, started) = oneshot::channel();
+    let boom = Arc::new(Notify::new());
+    let leader = {
+        let (cache, loader, boom) = (cache.clone(), Arc::clone(&loader), Arc::clone(&boom));
+        tokio::spawn(async move {
+            loader
+                .get_or_insert_with(&cache, 5, || async move {
+                    let _ = started_tx.send(());
+                    boom.notified().await;
+                    panic!("init failed hard");
+                })
+                .await
+        })
+    };
+    started.await.unwrap();
+    let follower = {
+        let (cache, loader) = (cache.clone(), Arc::clone(&loader));
+        tokio::spawn(async move { loader.get_or_insert_with(&cache, 5, || async { "five".to_string() }).await })
+    };
+    boom.notify_one();
+    assert!(leader.await.unwrap_err().is_panic());
+    assert_eq!(follower.await.unwrap(), "five");
+    assert_eq!(loader.in_flight(), 0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn hit_skips_init_and_refreshes() {
+    let (cache, loader) = (cache(), AsyncLoader::new());
+    cache.insert(6, "six".to_string());
+    let v = loader.get_or_insert_with(&cache, 6, || async { unreachable!("a hit runs no init") }).await;
+    assert_eq!(v, "six");
+    assert_eq!(cache.stats().hits, 1);
+}

@@ -1,0 +1,74 @@
+//! [`ClientStore::get_or_create_async`]: creation with an async factory,
+//! single-flight across tasks and cancellation-safe.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+
+use crate::cache::SlidingTtlCache;
+use crate::client_store::api_key::ApiKey;
+use crate::client_store::fingerprint::Fingerprint;
+use crate::client_store::store::ClientStore;
+
+impl<C, B> ClientStore<C, B>
+where
+    C: Send + Sync + 'static,
+    B: SlidingTtlCache<Fingerprint, Arc<C>>,
+{
+    /// Returns the client for `key`, creating it with the async factory
+    /// `create` if the store has none (or only an expired one).
+    ///
+    /// Single-flight across tasks: concurrent callers for the same key await
+    /// one `create` (the first caller's) and share its client; waiting does
+    /// not block a thread. An error from `create` goes to this caller and to
+    /// those that waited, and is not cached.
+    ///
+    /// Cancellation-safe: if the caller running `create` is dropped before
+    /// it finishes (an aborted task, a lost `select!`, a timeout), the
+    /// callers waiting on it wake and one of them runs its own `create`; a
+    /// later caller proceeds as if nothing happened. `create` receives its
+    /// own copy of the key (zeroized when dropped) so its future can own it.
+    ///
+    /// Async and sync ([`get_or_create`](Self::get_or_create)) creations are
+    /// single-flight among themselves, not with each other: if both kinds
+    /// race on a new key, two clients may be made and the one stored first
+    /// reaches the hook as [`RemovalCause::Replaced`](crate::RemovalCause).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ttlkit::client_store::{ApiKey, ClientStore};
+    ///
+    /// struct Client { authorization: String }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = ClientStore::<Client>::with_backend("mutex")?;
+    /// let key = ApiKey::new("sk-demo-2")?;
+    /// let make = |key: ApiKey| async move {
+    ///     // e.g. a TLS handshake or a token exchange
+    ///     Ok::<_, std::io::Error>(Client { authorization: key.bearer().to_string() })
+    /// };
+    /// let client = store.get_or_create_async(&key, make).await?;
+    /// let again = store.get_or_create_async(&key, make).await?;
+    /// assert!(Arc::ptr_eq(&client, &again));
+    /// assert_eq!(store.stats().created, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn get_or_create_async<F, Fut, E>(&self, key: &ApiKey, create: F) -> Result<Arc<C>, Arc<E>>
+    where
+        F: FnOnce(ApiKey) -> Fut,
+        Fut: Future<Output = Result<C, E>>,
+        E: Send + Sync + 'static,
+    {
+        let ran = AtomicBool::new(false);
+        let init = || {
+            ran.store(true, Relaxed);
+            let creating = create(key.clone());
+            async move { creating.await.map(Arc::new) }
+        };
+        let result = self.loader().try_get_or_insert_with(self.cache(), self.fingerprint(key), init).await;
+        self.count(ran.load(Relaxed), result.is_ok());
+        result
+    }
+}

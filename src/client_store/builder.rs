@@ -1,0 +1,311 @@
+//! [`ClientStoreBuilder`]: the store's settings, their defaults and checks.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::any::AnyCache;
+use crate::builder::{BuildError, CacheBuilder, FromConfig, MAX_DURATION};
+use crate::cache::{RemovalCause, SlidingTtlCache};
+use crate::client_store::fingerprint::{Fingerprint, Fingerprinter, NoRandomness};
+use crate::client_store::store::ClientStore;
+use crate::clock::{Clock, ClockSource, Ticks};
+
+/// Idle timeout by default: one hour, as in the original service.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+/// Sweep interval by default: five minutes, as in the original service.
+pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(5 * 60);
+/// Max lifetime by default: a day, so a rotated key's client dies even if it
+/// is used every second.
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+/// Max clients by default.
+pub const DEFAULT_MAX_CLIENTS: u64 = 10_000;
+
+/// Called with each client that leaves the store, so the app can drain or
+/// close it: its key's fingerprint, the client, and why it left
+/// ([`RemovalCause::Expired`], [`RemovalCause::Capacity`] for an eviction,
+/// [`RemovalCause::Explicit`] for [`ClientStore::remove`], ...).
+pub type LeaveHook<C> = Arc<dyn Fn(&Fingerprint, Arc<C>, RemovalCause) + Send + Sync + 'static>;
+
+/// Why a [`ClientStore`] could not be built. Never contains key material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreBuildError {
+    /// A setting was out of range, or the backend name is unknown (the
+    /// settings are named as on [`ClientStoreBuilder`]).
+    #[error(transparent)]
+    Config(#[from] BuildError),
+    /// `max_clients(0)`: a store that can hold no client.
+    #[error("max_clients must be at least 1")]
+    ZeroMaxClients,
+    /// No random key for the fingerprints.
+    #[error(transparent)]
+    Randomness(#[from] NoRandomness),
+}
+
+/// The settings a store was built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreSettings {
+    /// A client unused this long leaves.
+    pub idle_timeout: Duration,
+    /// A client leaves this long after it was created, however busy.
+    pub max_lifetime: Option<Duration>,
+    /// At most this many clients are held; the least recently used leaves.
+    pub max_clients: u64,
+    /// The background sweeper's interval, or `None` for no sweeper.
+    pub sweep_interval: Option<Duration>,
+}
+
+/// Configures a [`ClientStore`]. Every setting has the default of the
+/// service the store was written for (see the constants in this module).
+///
+/// ```
+/// use std::time::Duration;
+/// use ttlkit::client_store::{ClientStore, StoreBuildError};
+/// use ttlkit::BuildError;
+///
+/// struct Client;
+/// let store = ClientStore::<Client>::builder()
+///     .idle_timeout(Duration::from_secs(15 * 60))
+///     .max_lifetime(Duration::from_secs(6 * 3600))
+///     .max_clients(500)
+///     .on_leave(|fingerprint, _client, cause| eprintln!("client {fingerprint} left ({cause})"))
+///     .build_backend("mutex")?;
+/// assert_eq!(store.settings().max_clients, 500);
+///
+/// let zero = ClientStore::<Client>::builder().idle_timeout(Duration::ZERO).build_backend("mutex");
+/// assert!(matches!(zero, Err(StoreBuildError::Config(BuildError::ZeroDuration { what: "idle_timeout" }))));
+/// # Ok::<(), StoreBuildError>(())
+/// ```
+pub struct ClientStoreBuilder<C> {
+    settings: StoreSettings,
+    clock: Option<ClockSource>,
+    hook: Option<LeaveHook<C>>,
+    fingerprinter: Option<Fingerprinter>,
+}
+
+impl<C> fmt::Debug for ClientStoreBuilder<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientStoreBuilder")
+            .field("settings", &self.settings)
+            .field("clock", &self.clock)
+            .field("on_leave", &self.hook.is_some())
+            .field("fingerprinter", &self.fingerprinter)
+            .finish()
+    }
+}
+
+impl<C> Default for ClientStoreBuilder<C> {
+    fn default() -> Self {
+        ClientStoreBuilder {
+            settings: StoreSettings {
+                idle_timeout: DEFAULT_IDLE_TIMEOUT,
+                max_lifetime: Some(DEFAULT_MAX_LIFETIME),
+                max_clients: DEFAULT_MAX_CLIENTS,
+                sweep_interval: Some(DEFAULT_SWEEP_INTERVAL),
+            },
+            clock: None,
+            hook: None,
+            fingerprinter: None,
+        }
+    }
+}
+
+/// Lets a custom clock given to the store builder reach the cache builder.
+#[derive(Debug)]
+struct SharedClock(Arc<dyn Clock>);
+
+impl Clock for SharedClock {
+    fn now(&self) -> Ticks {
+        self.0.now()
+    }
+}
+
+impl<C> ClientStoreBuilder<C>
+where
+    C: Send + Sync + 'static,
+{
+    /// A builder with every default.
+    pub fn new() -> Self {
+        ClientStoreBuilder::default()
+    }
+
+    /// A client unused for `d` leaves (default 1 h).
+    pub fn idle_timeout(mut self, d: Duration) -> Self {
+        self.settings.idle_timeout = d;
+        self
+    }
+
+    /// A client leaves `d` after it was created, however busy (default
+    /// 24 h): how long a revoked or rotated key's client can live on.
+    pub fn max_lifetime(mut self, d: Duration) -> Self {
+        self.settings.max_lifetime = Some(d);
+        self
+    }
+
+    /// No max lifetime: a client in constant use lives forever.
+    pub fn no_max_lifetime(mut self) -> Self {
+        self.settings.max_lifetime = None;
+        self
+    }
+
+    /// At most `n` clients (default 10,000); beyond it the least recently
+    /// used leaves ([`RemovalCause::Capacity`]).
+    pub fn max_clients(mut self, n: u64) -> Self {
+        self.settings.max_clients = n;
+        self
+    }
+
+    /// A background sweeper removes expired clients every `d` (default
+    /// 5 min), so they leave (and reach the hook) without traffic.
+    pub fn sweep_interval(mut self, d: Duration) -> Self {
+        self.settings.sweep_interval = Some(d);
+        self
+    }
+
+    /// No background sweeper: expired clients leave when the store is used
+    /// or on [`ClientStore::purge_expired`] (and are never handed out).
+    pub fn no_sweeper(mut self) -> Self {
+        self.settings.sweep_interval = None;
+        self
+    }
+
+    /// Reads time from `clock` (a [`crate::MockClock`] in tests).
+    pub fn clock<K: Clock>(mut self, clock: K) -> Self {
+        self.clock = Some(ClockSource::from_clock(clock));
+        self
+    }
+
+    /// Calls `hook` with each client that leaves, exactly once, never while
+    /// a store lock is held. A panic in it is contained and counted in
+    /// [`ClientStoreStats::hook_panics`](crate::client_store::ClientStoreStats).
+    pub fn on_leave(mut self, hook: impl Fn(&Fingerprint, Arc<C>, RemovalCause) + Send + Sync + 'static) -> Self {
+        self.hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Fingerprints keys with `fingerprinter` instead of a fresh random one.
+    pub fn fingerprinter(mut self, fingerprinter: Fingerprinter) -> Self {
+        self.fingerprinter = Some(fingerprinter);
+        self
+    }
+
+    /// Builds the store on backend `B`.
+    pub fn build<B>(self) -> Result<ClientStore<C, B>, StoreBuildError>
+    where
+        B: FromConfig<Fingerprint, Arc<C>> + SlidingTtlCache<Fingerprint, Arc<C>>,
+    {
+        let parts = self.into_parts()?;
+        Ok(ClientStore::from_parts(parts.cache.build()?, parts.fingerprinter, parts.settings))
+    }
+
+    /// Builds the store on the backend called `name` (see
+    /// [`BACKEND_NAMES`](crate::BACKEND_NAMES)).
+    pub fn build_backend(self, name: &str) -> Result<ClientStore<C>, StoreBuildError> {
+        let parts = self.into_parts()?;
+        Ok(ClientStore::from_parts(AnyCache::from_name(name, parts.cache)?, parts.fingerprinter, parts.settings))
+    }
+
+    /// Checks the settings and turns them into a cache builder.
+    fn into_parts(self) -> Result<Parts<C>, StoreBuildError> {
+        let s = self.settings;
+        check("idle_timeout", s.idle_timeout)?;
+        if let Some(d) = s.max_lifetime {
+            check("max_lifetime", d)?;
+        }
+        if let Some(d) = s.sweep_interval {
+            check("sweep_interval", d)?;
+        }
+        if s.max_clients == 0 {
+            return Err(StoreBuildError::ZeroMaxClients);
+        }
+        let mut b = CacheBuilder::new(s.idle_timeout).max_capacity(s.max_clients);
+        if let Some(d) = s.max_lifetime {
+            b = b.max_lifetime(d);
+        }
+        b = match s.sweep_interval {
+            Some(d) => b.sweep_interval(d),
+            None => b.no_sweeper(),
+        };
+        b = match self.clock {
+            None => b,
+            Some(ClockSource::System(c)) => b.clock(c),
+            Some(ClockSource::Mock(c)) => b.clock(c),
+            Some(ClockSource::Custom(c)) => b.clock(SharedClock(c)),
+        };
+        if let Some(hook) = self.hook {
+            b = b.removal_listener(move |fp: &Fingerprint, client: Arc<C>, cause| hook(fp, client, cause));
+        }
+        let fingerprinter = match self.fingerprinter {
+            Some(f) => f,
+            None => Fingerprinter::random()?,
+        };
+        Ok(Parts { cache: b, fingerprinter, settings: s })
+    }
+}
+
+/// A checked configuration, ready to build on a backend.
+struct Parts<C> {
+    cache: CacheBuilder<Fingerprint, Arc<C>>,
+    fingerprinter: Fingerprinter,
+    settings: StoreSettings,
+}
+
+fn check(what: &'static str, d: Duration) -> Result<(), BuildError> {
+    if d.is_zero() {
+        Err(BuildError::ZeroDuration { what })
+    } else if d > MAX_DURATION {
+        Err(BuildError::DurationTooLong { what, value: d, max: MAX_DURATION })
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Client;
+
+    fn b() -> ClientStoreBuilder<Client> {
+        ClientStoreBuilder::new()
+    }
+
+    #[test]
+    fn defaults_follow_the_original_service() {
+        let store = b().build_backend("mutex").unwrap();
+        let s = store.settings();
+        assert_eq!(s.idle_timeout, Duration::from_secs(3600));
+        assert_eq!(s.sweep_interval, Some(Duration::from_secs(300)));
+        assert_eq!(s.max_lifetime, Some(Duration::from_secs(86_400)));
+        assert_eq!(s.max_clients, 10_000);
+    }
+
+    #[test]
+    fn bad_values_are_typed_errors() {
+        let err = |b: ClientStoreBuilder<Client>| b.build_backend("mutex").err();
+        assert!(matches!(
+            err(b().idle_timeout(Duration::ZERO)),
+            Some(StoreBuildError::Config(BuildError::ZeroDuration { what: "idle_timeout" }))
+        ));
+        assert!(matches!(
+            err(b().max_lifetime(Duration::ZERO)),
+            Some(StoreBuildError::Config(BuildError::ZeroDuration { what: "max_lifetime" }))
+        ));
+        assert!(matches!(
+            err(b().sweep_interval(Duration::ZERO)),
+            Some(StoreBuildError::Config(BuildError::ZeroDuration { what: "sweep_interval" }))
+        ));
+        assert!(matches!(
+            err(b().idle_timeout(MAX_DURATION + Duration::from_secs(1))),
+            Some(StoreBuildError::Config(BuildError::DurationTooLong { what: "idle_timeout", .. }))
+        ));
+        assert!(matches!(err(b().max_clients(0)), Some(StoreBuildError::ZeroMaxClients)));
+        let unknown = b().build_backend("redis").err();
+        assert!(matches!(unknown, Some(StoreBuildError::Config(BuildError::UnknownBackend { .. }))));
+        let msg = unknown.map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.contains("redis") && msg.contains("mutex"), "{msg}");
+        assert!(b().no_max_lifetime().no_sweeper().build_backend("mutex").is_ok());
+    }
+}
