@@ -11,15 +11,20 @@
 //! each entry that was read — never the size of the map.
 //!
 //! Every effective deadline is at most `time_to_idle` ahead of the time it
-//! is computed, so `BUCKETS` buckets of width `time_to_idle / (BUCKETS - 2)`
-//! span every possible deadline. A walk at `now` covers every bucket up to
-//! the one holding `now`, so it finds every entry expired by then.
+//! is computed. One revolution of the wheel spans *twice* that, so as long
+//! as the wheel is walked at least once per idle window (the sweeper, or any
+//! purge) no deadline lands in a bucket the cursor will reach before its
+//! time. When walks stop for longer, far deadlines alias onto nearer
+//! buckets: a walk then visits them early and rotates them in place, which
+//! costs a visit but never misses or early-expires anything. A walk at
+//! `now` covers every bucket up to the one holding `now`, so it finds every
+//! entry expired by then.
 
 use crate::clock::Ticks;
 
 const NIL: u32 = u32::MAX;
 /// Buckets per revolution (a power of two).
-const BUCKETS: u64 = 128;
+const BUCKETS: u64 = 256;
 
 #[derive(Debug, Clone, Copy)]
 struct Link {
@@ -47,20 +52,35 @@ pub(crate) struct Wheel {
     heads: Vec<u32>,
     tails: Vec<u32>,
     links: Vec<Link>,
+    /// Entries per bucket.
+    lens: Vec<u32>,
     /// Absolute index of the next bucket to walk.
     cursor: u64,
+    /// The pass over the cursor's bucket in progress: how many of its
+    /// entries are still to visit. Live entries that stay in the bucket are
+    /// rotated to its tail, so a pass visits each entry once and a walk
+    /// split into budgeted batches always finishes.
+    pass: Option<Pass>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pass {
+    bucket: u64,
+    left: u32,
 }
 
 impl Wheel {
     /// A wheel for deadlines at most `span_nanos` ahead, starting at `now`.
     pub(crate) fn new(span_nanos: u64, now: Ticks) -> Wheel {
-        let width = (span_nanos / (BUCKETS - 2)).max(1) + 1;
+        let width = (span_nanos.saturating_mul(2) / (BUCKETS - 2)).max(1) + 1;
         Wheel {
             width,
             heads: vec![NIL; BUCKETS as usize],
             tails: vec![NIL; BUCKETS as usize],
             links: Vec::new(),
+            lens: vec![0; BUCKETS as usize],
             cursor: now.as_nanos() / width,
+            pass: None,
         }
     }
 
@@ -86,6 +106,7 @@ impl Wheel {
             self.links[tail as usize].next = id;
         }
         self.tails[b as usize] = id;
+        self.lens[b as usize] += 1;
     }
 
     /// Removes `id` from the wheel (no-op if it is not scheduled).
@@ -106,6 +127,7 @@ impl Wheel {
             self.links[next as usize].prev = prev;
         }
         self.links[id as usize] = UNLINKED;
+        self.lens[b] -= 1;
     }
 
     /// Files `id` under a new deadline.
@@ -116,37 +138,54 @@ impl Wheel {
 
     /// Walks the buckets due at `now`, visiting at most `budget` entries.
     /// `deadline(id)` gives an entry's real deadline; entries past it are
-    /// unscheduled and returned, the others are refiled under it. The bucket
-    /// containing `now` is walked too, so every expired entry is found; its
-    /// live entries are revisited by the next walk (at most one bucket's
-    /// worth: the entries due within one bucket width).
+    /// unscheduled and returned, the others are refiled under it (or, if it
+    /// falls in the same bucket, rotated to that bucket's tail). The bucket
+    /// containing `now` is walked too, so every expired entry is found.
+    ///
+    /// Each call makes at most one pass over each due bucket: `more` is set
+    /// only when the budget ran out mid-pass, and the next call resumes that
+    /// pass. Once the current bucket's pass is done, the walk ends; the next
+    /// walk (a later sweep or purge) starts a fresh pass over it.
     pub(crate) fn walk(&mut self, now: Ticks, budget: usize, mut deadline: impl FnMut(u32) -> Ticks) -> Walk {
         let mut walk = Walk::default();
         let target = now.as_nanos() / self.width;
         if target >= self.cursor + BUCKETS {
             // Far behind: one revolution visits every bucket.
             self.cursor = target + 1 - BUCKETS;
+            self.pass = None;
         }
         let mut visited = 0usize;
         while self.cursor <= target {
             let b = (self.cursor % BUCKETS) as u32;
-            let mut id = self.heads[b as usize];
-            while id != NIL {
+            let mut pass = match self.pass {
+                // A pass cut short by the budget resumes.
+                Some(p) if p.bucket == self.cursor && p.left > 0 => p,
+                _ => Pass { bucket: self.cursor, left: self.lens[b as usize] },
+            };
+            while pass.left > 0 {
                 if visited == budget {
+                    self.pass = Some(pass);
                     walk.more = true;
                     return walk;
                 }
+                let id = self.heads[b as usize];
+                if id == NIL {
+                    // Writers removed entries since the pass began.
+                    pass.left = 0;
+                    break;
+                }
                 visited += 1;
-                let next = self.links[id as usize].next;
+                pass.left -= 1;
                 let d = deadline(id);
                 if d <= now {
                     self.unschedule(id);
                     walk.expired.push(id);
-                } else if self.bucket_of(d) != b {
+                } else {
+                    // Refiled elsewhere, or rotated behind the rest of the pass.
                     self.reschedule(id, d);
                 }
-                id = next;
             }
+            self.pass = Some(pass);
             if self.cursor == target {
                 break;
             }
@@ -177,17 +216,20 @@ impl Wheel {
         for b in 0..BUCKETS as usize {
             let mut id = self.heads[b];
             let mut prev = NIL;
+            let mut here = 0;
             while id != NIL {
                 let l = self.links[id as usize];
                 assert_eq!(l.bucket as usize, b);
                 assert_eq!(l.prev, prev);
                 prev = id;
                 id = l.next;
-                n += 1;
+                here += 1;
             }
             assert_eq!(self.tails[b], prev);
+            assert_eq!(self.lens[b], here);
+            n += here;
         }
-        n
+        n as usize
     }
 }
 
@@ -250,6 +292,45 @@ mod tests {
         assert_eq!(walk.expired.len(), 10);
         assert_eq!(w.next_due(), Ticks::MAX);
         assert_eq!(w.scheduled(), 0);
+    }
+
+    #[test]
+    fn live_entries_in_a_due_bucket_never_stall_a_budgeted_walk() {
+        // 300 live entries due later within the current bucket, and 300
+        // aliased ones from a later revolution filed in a past bucket.
+        let mut w = Wheel::new(10 * SEC, t(0));
+        let width = w.width;
+        let now = Ticks::from_nanos(width * 3 + width / 2);
+        let later_in_bucket = Ticks::from_nanos(width * 3 + width - 1);
+        let next_revolution = Ticks::from_nanos(width * (BUCKETS + 1));
+        for id in 0..300 {
+            w.schedule(id, later_in_bucket);
+        }
+        for id in 300..600 {
+            w.schedule(id, Ticks::from_nanos(width));
+        }
+        let deadline = |id: u32| if id < 300 { later_in_bucket } else { next_revolution };
+        let mut calls = 0;
+        loop {
+            let walk = w.walk(now, 64, deadline);
+            assert!(walk.expired.is_empty());
+            calls += 1;
+            assert!(calls < 100, "walk does not finish");
+            if !walk.more {
+                break;
+            }
+        }
+        assert_eq!(w.scheduled(), 600);
+        // Once the time comes, all of them are found.
+        let mut expired = 0;
+        loop {
+            let walk = w.walk(next_revolution, 64, deadline);
+            expired += walk.expired.len();
+            if !walk.more {
+                break;
+            }
+        }
+        assert_eq!(expired, 600);
     }
 
     #[test]
