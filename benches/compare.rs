@@ -80,6 +80,9 @@ fn rows(plan: &Plan) -> Vec<RowKind> {
         }
     }
     rows.extend([RowKind::MokaDirect, RowKind::QuickDirect, RowKind::Original]);
+    if !plan.backends.is_empty() {
+        rows.retain(|r| plan.backends.contains(&r.backend()));
+    }
     rows
 }
 
@@ -113,9 +116,14 @@ fn workloads(plan: &Plan, bar: &ProgressBar) -> Result<Vec<Workload>, String> {
         workloads::scan_mix(shape)?,
         workloads::hits(shape)?,
     ];
-    if let Some(path) = &plan.trace {
+    let wanted = |name: &str| plan.workloads.is_empty() || plan.workloads.iter().any(|w| name.starts_with(w.as_str()));
+    if let Some(path) = plan.trace.as_ref().filter(|_| wanted("trace")) {
         bar.set_message(format!("reading {}", path.display()));
         out.push(workloads::trace(path)?);
+    }
+    out.retain(|w| wanted(&w.name));
+    if out.is_empty() {
+        return Err(format!("--workload {:?} matches no workload", plan.workloads.join(",")));
     }
     Ok(out)
 }
@@ -141,14 +149,17 @@ fn memory(kind: &RowKind, n: u64) -> Result<Memory, String> {
 fn compare(plan: &Plan, shown: &str) -> Result<(), String> {
     let began = Instant::now();
     let rows = rows(plan);
+    if rows.is_empty() {
+        return Err(format!("--backend {:?} matches no row", plan.backends.join(",")));
+    }
+    let bar = progress(0);
+    let workloads = workloads(plan, &bar)?;
     let expiry_names = if plan.expiry { BACKEND_NAMES.len() } else { 0 };
-    let wl_count = 5 + usize::from(plan.trace.is_some());
-    let total = rows.len() * wl_count * plan.threads.len() + rows.len() + expiry_names * 3 + usize::from(plan.expiry);
-    let bar = progress(total as u64);
+    let total =
+        rows.len() * workloads.len() * plan.threads.len() + rows.len() + expiry_names * 3 + usize::from(plan.expiry);
+    bar.set_length(total as u64);
     let clock = quanta::Clock::new();
     let mut report = Report::default();
-
-    let workloads = workloads(plan, &bar)?;
 
     for kind in &rows {
         bar.set_message(format!("heap: {} / {}", kind.backend(), kind.policy()));
@@ -171,9 +182,9 @@ fn compare(plan: &Plan, shown: &str) -> Result<(), String> {
                 }
             };
             with_target!(&built, t => {
-                let mut cursor = run::warm(t, w, plan.warmup_ops);
+                let cursor = run::warm(t, w, plan.warmup_ops);
                 for &threads in &plan.threads {
-                    let m = run::timed(t, w, threads, plan.cell, &clock, &mut cursor)?;
+                    let m = run::timed(t, w, threads, plan.cell, &clock, &cursor)?;
                     report.cells.push(Cell {
                         kind: kind.clone(),
                         workload: w.name.clone(),
@@ -216,7 +227,7 @@ fn compare(plan: &Plan, shown: &str) -> Result<(), String> {
             "trace".into(),
             match &plan.trace {
                 Some(p) => format!("{}, looped (ARC trace: Megiddo & Modha, FAST'03; cite when shown)", p.display()),
-                None => "none (--trace PATH)".into(),
+                None => "none (--no-trace, or no --trace PATH and ../shared/traces/arc/OLTP.lis.zst not found)".into(),
             },
         ),
         ("timer overhead".into(), format!("{} ns per timed op, included in latencies", run::timer_overhead_ns(&clock))),

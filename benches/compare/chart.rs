@@ -50,7 +50,7 @@ pub fn write(cells: &[Cell], path: &Path) -> Result<(), String> {
     let band = 0.8 / threads.len() as f64;
     for (area, workload) in panels.iter().zip(&workloads) {
         let mine: Vec<&Cell> = cells.iter().filter(|c| c.workload == *workload).collect();
-        let xmax = mine.iter().map(|c| c.m.mops()).fold(0.0, f64::max).max(0.01) * 1.1;
+        let xmax = mine.iter().map(|c| c.m.mops()).fold(0.0, f64::max).max(0.01) * 1.3;
         let mut chart = ChartBuilder::on(area)
             .caption(format!("{workload}: Mops/s by thread count"), ("sans-serif", 18))
             .margin(12)
@@ -69,6 +69,7 @@ pub fn write(cells: &[Cell], path: &Path) -> Result<(), String> {
         chart
             .configure_mesh()
             .disable_y_mesh()
+            .light_line_style(TRANSPARENT)
             .y_labels(2 * n + 1)
             .y_label_formatter(&row_name)
             .x_desc("Mops/s (higher is better)")
@@ -79,8 +80,8 @@ pub fn write(cells: &[Cell], path: &Path) -> Result<(), String> {
             let bars = mine.iter().filter(|c| c.threads == t).filter_map(|c| {
                 let label = format!("{} / {}", c.kind.backend(), c.kind.policy());
                 let i = labels.iter().position(|l| *l == label)?;
-                // Row 0 at the top.
-                let y0 = (n - 1 - i) as f64 + 0.1 + band * j as f64;
+                // Row 0 at the top, and within a row the fewest threads on top.
+                let y0 = (n - i) as f64 - 0.1 - band * (j + 1) as f64;
                 Some(Rectangle::new([(0.0, y0), (c.m.mops(), y0 + band)], color.filled()))
             });
             chart

@@ -10,9 +10,9 @@ use ttlkit::PolicyKind;
 /// directly) and the original Mutex<HashMap> design, on the same workloads,
 /// in one run.
 #[derive(Debug, Parser)]
-#[command(name = "compare", after_help = AFTER_HELP)]
+#[command(name = "compare", bin_name = "cargo bench --bench compare --", after_help = AFTER_HELP)]
 pub struct Args {
-    /// Finish in under 30 s (CI): fewer workloads' time, one policy, 1 and 2×cores threads.
+    /// Finish in under 30 s (CI): 40 ms cells, lru only, 1 and 2×cores threads, one purge run.
     #[arg(long)]
     pub quick: bool,
 
@@ -45,6 +45,16 @@ pub struct Args {
     /// Where compare.md and compare.svg go (default: <target dir>/ttlkit).
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
+
+    /// Only these workloads (comma-separated names as in the table, e.g.
+    /// `zipf-1.1,trace`; a name matches by prefix).
+    #[arg(long, value_name = "NAME,..")]
+    pub workload: Option<String>,
+
+    /// Only these rows (comma-separated backend names as in the table, e.g.
+    /// `sharded,quick_cache-direct`). The ratio columns need both anchors.
+    #[arg(long, value_name = "NAME,..")]
+    pub backend: Option<String>,
 
     /// Skip the expiry figures.
     #[arg(long)]
@@ -86,6 +96,10 @@ pub struct Plan {
     /// How long one `purge_expired()` may take before it is abandoned.
     pub purge_limit: Duration,
     pub expiry: bool,
+    /// Workload name prefixes to run (all when empty).
+    pub workloads: Vec<String>,
+    /// Row backend names to run (all when empty).
+    pub backends: Vec<String>,
     pub out_dir: PathBuf,
     pub format: Format,
 }
@@ -136,6 +150,11 @@ fn parse_policies(s: &str, quick: bool) -> Result<(Vec<PolicyKind>, String), Str
             Ok((out, names.join(", ")))
         }
     }
+}
+
+fn list(s: Option<&str>) -> Vec<String> {
+    s.map(|s| s.split(',').map(|p| p.trim().to_ascii_lowercase()).filter(|p| !p.is_empty()).collect())
+        .unwrap_or_default()
 }
 
 /// The default trace, if it is where CI and the developers keep it.
@@ -191,6 +210,8 @@ impl Args {
             purge_reps: if quick { 1 } else { 3 },
             purge_limit: Duration::from_secs(if quick { 3 } else { 10 }),
             expiry: !self.no_expiry,
+            workloads: list(self.workload.as_deref()),
+            backends: list(self.backend.as_deref()),
             out_dir: self.out_dir.unwrap_or_else(default_out_dir),
             format: self.format,
         })

@@ -2,7 +2,7 @@
 //! fixed time; every `SAMPLE`th operation is timed into an hdrhistogram.
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ use crate::workloads::{Op, Workload};
 /// only, or never, the slow operations.
 pub const SAMPLE: u64 = 32;
 /// Operations between looks at the stop flag.
-const CHUNK: u64 = 1024;
+const CHUNK: usize = 1024;
 
 /// What one timed run measured.
 #[derive(Debug, Clone)]
@@ -58,22 +58,25 @@ fn next_gap(state: &mut u64) -> u64 {
     1 + *state % (2 * SAMPLE - 1)
 }
 
-/// Runs `op` over the stream from `start`, wrapping, until `stop` is set.
+/// Runs `op` over the stream until `stop` is set, taking `CHUNK` keys at a
+/// time from the shared `cursor`, so the threads together read the stream
+/// in order and no key is re-read before the whole stream has gone by.
 /// Returns (ops, misses, latency samples).
 fn drive<T: Target>(
     target: &T,
     workload: &Workload,
-    start: usize,
+    cursor: &AtomicUsize,
+    seed: u64,
     stop: &AtomicBool,
     clock: &quanta::Clock,
 ) -> Result<(u64, u64, Histogram<u64>), String> {
     let keys = &workload.keys[..];
     let mut hist = histogram()?;
-    let mut i = start % keys.len();
     let (mut ops, mut misses) = (0u64, 0u64);
-    let mut rng = 0x9e37_79b9_7f4a_7c15 ^ start as u64;
+    let mut rng = 0x9e37_79b9_7f4a_7c15 ^ seed;
     let mut gap = next_gap(&mut rng);
     loop {
+        let mut i = cursor.fetch_add(CHUNK, Ordering::Relaxed) % keys.len();
         for _ in 0..CHUNK {
             let key = keys[i];
             i += 1;
@@ -102,7 +105,7 @@ fn drive<T: Target>(
                 hist.saturating_record(ns);
             }
         }
-        ops += CHUNK;
+        ops += CHUNK as u64;
         if stop.load(Ordering::Relaxed) {
             return Ok((ops, misses, hist));
         }
@@ -111,9 +114,9 @@ fn drive<T: Target>(
 
 /// Untimed, single-threaded: `ops` operations from the stream's start, to
 /// bring the cache to its steady state (or, for `Op::Get`, the prefill).
-/// Returns where in the stream the timed runs continue, so that they never
+/// Returns the stream cursor the timed runs continue from, so they never
 /// replay keys the cache has just seen (which would inflate the hit ratio).
-pub fn warm<T: Target>(target: &T, workload: &Workload, ops: usize) -> usize {
+pub fn warm<T: Target>(target: &T, workload: &Workload, ops: usize) -> AtomicUsize {
     match workload.op {
         Op::Get => {
             for k in 0..workload.prefill {
@@ -128,31 +131,28 @@ pub fn warm<T: Target>(target: &T, workload: &Workload, ops: usize) -> usize {
         }
     }
     target.settle();
-    ops % workload.keys.len()
+    AtomicUsize::new(ops)
 }
 
-/// `threads` threads drive the stream for `time`. Thread `t` starts at
-/// `cursor + t * len / threads`; `cursor` then moves past what thread 0
-/// read, so the next run continues the stream.
+/// `threads` threads drive the stream for `time`, continuing it from
+/// `cursor` (shared by all runs on one cache).
 pub fn timed<T: Target>(
     target: &T,
     workload: &Workload,
     threads: usize,
     time: Duration,
     clock: &quanta::Clock,
-    cursor: &mut usize,
+    cursor: &AtomicUsize,
 ) -> Result<Measured, String> {
     let stop = AtomicBool::new(false);
     let barrier = Barrier::new(threads + 1);
-    let len = workload.keys.len();
-    let base = *cursor;
     let (results, elapsed) = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let (stop, barrier) = (&stop, &barrier);
                 s.spawn(move || {
                     barrier.wait();
-                    drive(target, workload, base + t * len / threads, stop, clock)
+                    drive(target, workload, cursor, t as u64 + 1, stop, clock)
                 })
             })
             .collect();
@@ -165,11 +165,8 @@ pub fn timed<T: Target>(
     });
     let mut all = histogram()?;
     let (mut ops, mut misses) = (0, 0);
-    for (t, r) in results.into_iter().enumerate() {
+    for r in results {
         let (o, m, h) = r.map_err(|_| "a bench thread panicked".to_string())??;
-        if t == 0 {
-            *cursor = (*cursor + o as usize) % len;
-        }
         ops += o;
         misses += m;
         all.add(&h).map_err(|e| e.to_string())?;
