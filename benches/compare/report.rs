@@ -215,7 +215,8 @@ pub fn purge_table(purges: &[Purge], md: bool) -> String {
             ]
         })
         .collect();
-    let headers = ["backend", "expired", "of total", "purge ms", "ns/expired", "vs 10k-of-10k", "longest lock hold ms"];
+    let headers =
+        ["backend", "expired", "of total", "purge ms", "ns/expired", "vs 10k-of-10k", "longest lock hold ms (bound)"];
     render(&headers, &rows, 1, md)
 }
 
