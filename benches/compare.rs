@@ -114,22 +114,29 @@ fn progress(total: u64) -> ProgressBar {
     bar
 }
 
+/// The workload generators by name, so a `--workload` filter skips the
+/// generation of the others.
+type Generator = fn(Shape) -> Result<Workload, String>;
+const GENERATORS: &[(&str, Generator)] = &[
+    ("zipf-0.9", |s| workloads::zipf(s, 0.9)),
+    ("zipf-1.1", |s| workloads::zipf(s, 1.1)),
+    ("uniform", |s| Ok(workloads::uniform(s))),
+    ("scan+zipf-0.9", workloads::scan_mix),
+    ("get-hit-zipf-1.1", workloads::hits),
+];
+
 fn workloads(plan: &Plan, bar: &ProgressBar) -> Result<Vec<Workload>, String> {
     let shape = Shape { keys: plan.keys, len: plan.stream_len, capacity: plan.capacity };
-    bar.set_message("generating key streams");
-    let mut out = vec![
-        workloads::zipf(shape, 0.9)?,
-        workloads::zipf(shape, 1.1)?,
-        workloads::uniform(shape),
-        workloads::scan_mix(shape)?,
-        workloads::hits(shape)?,
-    ];
     let wanted = |name: &str| plan.workloads.is_empty() || plan.workloads.iter().any(|w| name.starts_with(w.as_str()));
+    let mut out = Vec::new();
+    for (name, generate) in GENERATORS.iter().filter(|(name, _)| wanted(name)) {
+        bar.set_message(format!("generating {name}"));
+        out.push(generate(shape)?);
+    }
     if let Some(path) = plan.trace.as_ref().filter(|_| wanted("trace")) {
         bar.set_message(format!("reading {}", path.display()));
         out.push(workloads::trace(path)?);
     }
-    out.retain(|w| wanted(&w.name));
     if out.is_empty() {
         return Err(format!("--workload {:?} matches no workload", plan.workloads.join(",")));
     }
@@ -180,33 +187,7 @@ fn compare(plan: &Plan, shown: &str) -> Result<(), String> {
     }
 
     for w in &workloads {
-        for kind in &rows {
-            bar.set_message(format!("{}: {} / {}", w.name, kind.backend(), kind.policy()));
-            let built = match Built::new(kind, plan.capacity) {
-                Ok(b) => b,
-                Err(e) => {
-                    report.skipped.push(format!("{} on {}: {e}", kind.backend(), w.name));
-                    bar.inc(plan.threads.len() as u64);
-                    continue;
-                }
-            };
-            with_target!(&built, t => {
-                let cursor = run::warm(t, w, plan.warmup_ops);
-                for &threads in &plan.threads {
-                    let m = run::timed(t, w, threads, plan.cell, &clock, &cursor)?;
-                    report.cells.push(Cell {
-                        kind: kind.clone(),
-                        workload: w.name.clone(),
-                        threads,
-                        m,
-                        bytes_per_entry: None,
-                        vs_quick: None,
-                        vs_moka: None,
-                    });
-                    bar.inc(1);
-                }
-            });
-        }
+        measure_workload(plan, w, &rows, &clock, &mut report, &bar)?;
     }
 
     if plan.expiry {
@@ -252,6 +233,65 @@ fn compare(plan: &Plan, shown: &str) -> Result<(), String> {
         Format::Table => print!("{}", text(&report)),
     }
     write_files(plan, &report)
+}
+
+/// Every row on one workload. All rows are built and warmed first; then,
+/// per thread count, each row runs half the cell time in row order and the
+/// other half in reverse order (ABBA), so a drift in the machine's
+/// background load biases neither the rows nor their ratios to the anchors.
+fn measure_workload(
+    plan: &Plan,
+    w: &Workload,
+    rows: &[RowKind],
+    clock: &quanta::Clock,
+    report: &mut Report,
+    bar: &ProgressBar,
+) -> Result<(), String> {
+    let mut live = Vec::with_capacity(rows.len());
+    for kind in rows {
+        bar.set_message(format!("{}: warming {} / {}", w.name, kind.backend(), kind.policy()));
+        match Built::new(kind, plan.capacity) {
+            Ok(built) => {
+                let cursor = with_target!(&built, t => run::warm(t, w, plan.warmup_ops));
+                live.push((kind, built, cursor));
+            }
+            Err(e) => {
+                report.skipped.push(format!("{} on {}: {e}", kind.backend(), w.name));
+                bar.inc(plan.threads.len() as u64);
+            }
+        }
+    }
+    let half = plan.cell / 2;
+    for &threads in &plan.threads {
+        bar.set_message(format!("{}: {threads} thread(s)", w.name));
+        let mut runs: Vec<Option<run::Run>> = live.iter().map(|_| None).collect();
+        let order: Vec<usize> = (0..live.len()).chain((0..live.len()).rev()).collect();
+        for i in order {
+            let (_, built, cursor) = &live[i];
+            let r = with_target!(built, t => run::timed(t, w, threads, half, clock, cursor))?;
+            match &mut runs[i] {
+                Some(acc) => {
+                    acc.add(&r)?;
+                    bar.inc(1);
+                }
+                None => runs[i] = Some(r),
+            }
+        }
+        for ((kind, _, _), r) in live.iter().zip(runs) {
+            if let Some(r) = r {
+                report.cells.push(Cell {
+                    kind: (*kind).clone(),
+                    workload: w.name.clone(),
+                    threads,
+                    m: r.measured(),
+                    bytes_per_entry: None,
+                    vs_quick: None,
+                    vs_moka: None,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn expiry_figures(plan: &Plan, report: &mut Report, bar: &ProgressBar) {
@@ -419,19 +459,20 @@ fn markdown(report: &Report) -> String {
 
 const EXPIRY_METHOD: &str = "\
 Purge: a MockClock makes exactly 10,000 entries expire (inserted 61 s ago
-with a 60 s idle timeout) among 10,000 or among 1,000,000 (the rest inserted
-31 s ago); then one `purge_expired()` is timed (median of the runs). Its cost
-must follow the expired count, not the map size. Longest lock hold: an
-upper bound through the public API only. Backends purge in batches (lock,
-remove up to 256, unlock, then call the removal listener for each); a
-listener stamps each call with the TSC, and every lock hold lies inside one
-gap of `start, call 1, ..., call n, end`, so the longest gap bounds it
-(listener and bookkeeping cost included). For the original design the scan
-is one lock hold, timed directly. Lateness: 10,000 entries inserted over two
-sweep intervals with a 100 ms idle timeout and the default sweeper (every
-50 ms); a listener stamps each expiry; lateness = stamp - (insert time +
-100 ms). Negative means
-early, which the refresh granularity allows (up to idle/64).";
+with a 60 s idle timeout) among 10,000 or among 1,000,000 (250,000 with
+--quick; the rest inserted 31 s ago); then one `purge_expired()` is timed (median of the runs). Its cost
+must follow the expired count, not the map size. Longest lock hold: an upper
+bound through the public API only. Backends purge in batches (lock, remove up
+to 256, unlock, then call the removal listener for each); a listener stamps
+each call with the TSC, and every lock hold lies inside one gap of `start,
+call 1, ..., call n, end`, so the longest gap bounds it (listener and
+bookkeeping cost included). For the original design the scan is one lock
+hold, timed directly (the longest of the runs). A purge that does not return
+within 10 s (2 s with --quick) is abandoned and shown as DID NOT FINISH.
+Lateness: 10,000 entries inserted over two sweep intervals with a 100 ms idle
+timeout and the default sweeper (every 50 ms); a listener stamps each expiry;
+lateness = stamp - (insert time + 100 ms). Negative means early, which the
+refresh granularity allows (up to idle/64).";
 
 fn write_files(plan: &Plan, report: &Report) -> Result<(), String> {
     let dir = &plan.out_dir;

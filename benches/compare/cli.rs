@@ -12,7 +12,8 @@ use ttlkit::PolicyKind;
 #[derive(Debug, Parser)]
 #[command(name = "compare", bin_name = "cargo bench --bench compare --", after_help = AFTER_HELP)]
 pub struct Args {
-    /// Finish in under 30 s (CI): 40 ms cells, lru only, 1 and 2×cores threads, one purge run.
+    /// Finish in under 30 s (CI): 40 ms cells, lru only, 1 and 2×cores threads,
+    /// heap and purge figures at 250,000 entries, one purge run.
     #[arg(long)]
     pub quick: bool,
 
@@ -200,15 +201,15 @@ impl Args {
             keys: 1_000_000,
             capacity: 100_000,
             stream_len: if quick { 1 << 20 } else { 1 << 22 },
-            warmup_ops: if quick { 200_000 } else { 500_000 },
+            warmup_ops: if quick { 100_000 } else { 500_000 },
             cell,
             threads,
             policies,
             policy_note,
             trace,
-            mem_entries: 1_000_000,
+            mem_entries: if quick { 250_000 } else { 1_000_000 },
             purge_reps: if quick { 1 } else { 3 },
-            purge_limit: Duration::from_secs(if quick { 3 } else { 10 }),
+            purge_limit: Duration::from_secs(if quick { 2 } else { 10 }),
             expiry: !self.no_expiry,
             workloads: list(self.workload.as_deref()),
             backends: list(self.backend.as_deref()),

@@ -268,12 +268,14 @@ pub fn checks_table(checks: &[Check], md: bool) -> String {
 pub const HOW_TO_READ: &str = "\
 How to read it: each row is one cache on one workload at one thread count,
 driving get_or_insert (get-hit-zipf-1.1: plain get on resident keys) for a
-fixed time after an untimed warm-up. Mops/s is total operations over wall
-time across all threads. Latencies come from every 32nd operation, timed with
+fixed time after an untimed warm-up, in two halves: all rows in order, then
+in reverse, so a drift in background load biases no row against another.
+Mops/s is total operations over wall time across all threads. Latencies come from every 32nd operation, timed with
 the TSC, and include the timer's own cost (shown in the header). hit % is
 over the timed window (1 - init calls / operations). B/entry is heap bytes
-requested per entry held after 1,000,000 inserts into a cache of capacity
-1,000,000 (a counting global allocator; malloc's own overhead excluded).
+requested per entry held after N inserts into a cache of capacity N (N =
+1,000,000; 250,000 with --quick), by a counting global allocator (malloc's
+own per-block overhead excluded).
 vs quick_cache / vs moka divide this row's Mops/s by quick_cache's / moka's
 (used directly, not through our trait) on the same workload and threads:
 above 1 is faster. quick_cache tracks no time at all (expiry NONE), so it is

@@ -21,7 +21,37 @@ pub const SAMPLE: u64 = 32;
 /// Operations between looks at the stop flag.
 const CHUNK: usize = 1024;
 
-/// What one timed run measured.
+/// The raw outcome of timed runs on one cache; runs add up.
+#[derive(Debug, Clone)]
+pub struct Run {
+    ops: u64,
+    misses: u64,
+    elapsed: Duration,
+    hist: Histogram<u64>,
+}
+
+impl Run {
+    /// Adds `other` (another run of the same cell) to this one.
+    pub fn add(&mut self, other: &Run) -> Result<(), String> {
+        self.ops += other.ops;
+        self.misses += other.misses;
+        self.elapsed += other.elapsed;
+        self.hist.add(&other.hist).map_err(|e| e.to_string())
+    }
+
+    pub fn measured(&self) -> Measured {
+        Measured {
+            ops: self.ops,
+            misses: self.misses,
+            elapsed: self.elapsed,
+            p50_ns: self.hist.value_at_quantile(0.5),
+            p99_ns: self.hist.value_at_quantile(0.99),
+            p999_ns: self.hist.value_at_quantile(0.999),
+        }
+    }
+}
+
+/// What the timed runs of one cell measured.
 #[derive(Debug, Clone)]
 pub struct Measured {
     pub ops: u64,
@@ -143,7 +173,7 @@ pub fn timed<T: Target>(
     time: Duration,
     clock: &quanta::Clock,
     cursor: &AtomicUsize,
-) -> Result<Measured, String> {
+) -> Result<Run, String> {
     let stop = AtomicBool::new(false);
     let barrier = Barrier::new(threads + 1);
     let (results, elapsed) = std::thread::scope(|s| {
@@ -171,14 +201,7 @@ pub fn timed<T: Target>(
         misses += m;
         all.add(&h).map_err(|e| e.to_string())?;
     }
-    Ok(Measured {
-        ops,
-        misses,
-        elapsed,
-        p50_ns: all.value_at_quantile(0.5),
-        p99_ns: all.value_at_quantile(0.99),
-        p999_ns: all.value_at_quantile(0.999),
-    })
+    Ok(Run { ops, misses, elapsed, hist: all })
 }
 
 /// The median cost of the two clock reads around a timed operation: it is
