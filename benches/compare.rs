@@ -482,7 +482,14 @@ fn write_files(plan: &Plan, report: &Report) -> Result<(), String> {
     let svg = dir.join("compare.svg");
     match chart::write(&report.cells, &svg) {
         Ok(()) => eprintln!("wrote {} and {}", md.display(), svg.display()),
-        Err(e) => eprintln!("wrote {}; no chart: {e}", md.display()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&svg);
+            // A workspace-wide build unifies plotters' features with the
+            // strategies crate's, whose font backend needs a registered font.
+            let hint =
+                if e.contains("Font") { " (run it as `cargo bench --bench compare`, not --workspace)" } else { "" };
+            eprintln!("wrote {}; no chart: {e}{hint}", md.display());
+        }
     }
     Ok(())
 }
