@@ -1,0 +1,495 @@
+//! `cargo bench --bench compare`: every backend and policy side by side with
+//! moka and quick_cache (used directly) and the original `Mutex<HashMap>`
+//! design, on the same workloads, in one process.
+//!
+//! Prints a table (or `--format csv`), writes `target/ttlkit/compare.md` and
+//! `compare.svg`. `--quick` is the CI mode (under 30 s); `--help` lists the
+//! flags. The parts live in `benches/compare/`.
+
+#![allow(missing_docs)] // clap's derive and the bench-only modules
+
+#[path = "compare/alloc.rs"]
+mod alloc;
+#[path = "compare/chart.rs"]
+mod chart;
+#[path = "compare/cli.rs"]
+mod cli;
+#[path = "compare/expiry.rs"]
+mod expiry;
+#[path = "compare/report.rs"]
+mod report;
+#[path = "compare/run.rs"]
+mod run;
+#[path = "compare/targets.rs"]
+mod targets;
+#[path = "compare/workloads.rs"]
+mod workloads;
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use ttlkit::BACKEND_NAMES;
+
+use cli::{Args, Format, Plan};
+use report::{Cell, Check, Memory, Report};
+use targets::{with_target, Built, RowKind, Target};
+use workloads::{Shape, Workload};
+
+#[global_allocator]
+static ALLOC: alloc::Counting = alloc::Counting;
+
+/// Expired entries in the purge figures.
+const PURGE_EXPIRED: usize = 10_000;
+/// Idle timeout of the lateness figure (real time).
+const LATE_TTI: Duration = Duration::from_millis(100);
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => e.exit(),
+    };
+    let shown = shown_command();
+    match args.plan().and_then(|plan| compare(&plan, &shown)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("compare: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The command as a user would type it.
+fn shown_command() -> String {
+    let flags: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    if flags.is_empty() {
+        "cargo bench --bench compare".into()
+    } else {
+        format!("cargo bench --bench compare -- {}", flags.join(" "))
+    }
+}
+
+fn rows(plan: &Plan) -> Vec<RowKind> {
+    let mut rows = Vec::new();
+    for &backend in BACKEND_NAMES {
+        if RowKind::takes_policy(backend) {
+            rows.extend(plan.policies.iter().map(|&p| RowKind::Ours { backend, policy: Some(p) }));
+        } else {
+            rows.push(RowKind::Ours { backend, policy: None });
+        }
+    }
+    rows.extend([RowKind::MokaDirect, RowKind::QuickDirect, RowKind::Original]);
+    if !plan.backends.is_empty() {
+        rows.retain(|r| plan.backends.contains(&r.backend()));
+    }
+    rows
+}
+
+/// The 1-minute load average: other processes share the cores.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn progress(total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    if let Ok(style) = ProgressStyle::with_template("{elapsed:>4} [{bar:32}] {pos}/{len} {msg}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// The workload generators by name, so a `--workload` filter skips the
+/// generation of the others.
+type Generator = fn(Shape) -> Result<Workload, String>;
+const GENERATORS: &[(&str, Generator)] = &[
+    ("zipf-0.9", |s| workloads::zipf(s, 0.9)),
+    ("zipf-1.1", |s| workloads::zipf(s, 1.1)),
+    ("uniform", |s| Ok(workloads::uniform(s))),
+    ("scan+zipf-0.9", workloads::scan_mix),
+    ("get-hit-zipf-1.1", workloads::hits),
+];
+
+fn workloads(plan: &Plan, bar: &ProgressBar) -> Result<Vec<Workload>, String> {
+    let shape = Shape { keys: plan.keys, len: plan.stream_len, capacity: plan.capacity };
+    let wanted = |name: &str| plan.workloads.is_empty() || plan.workloads.iter().any(|w| name.starts_with(w.as_str()));
+    let mut out = Vec::new();
+    for (name, generate) in GENERATORS.iter().filter(|(name, _)| wanted(name)) {
+        bar.set_message(format!("generating {name}"));
+        out.push(generate(shape)?);
+    }
+    if let Some(path) = plan.trace.as_ref().filter(|_| wanted("trace")) {
+        bar.set_message(format!("reading {}", path.display()));
+        out.push(workloads::trace(path)?);
+    }
+    if out.is_empty() {
+        return Err(format!("--workload {:?} matches no workload", plan.workloads.join(",")));
+    }
+    Ok(out)
+}
+
+/// Heap bytes per entry held after `n` inserts into a cache of capacity `n`.
+fn memory(kind: &RowKind, n: u64) -> Result<Memory, String> {
+    let (bytes, held) = alloc::measure(|| -> Result<(Built, usize), String> {
+        let built = Built::new(kind, n)?;
+        let held = with_target!(&built, t => {
+            for k in 0..n {
+                t.insert(k, k);
+            }
+            t.settle();
+            t.len()
+        });
+        Ok((built, held))
+    });
+    let (built, held) = held?;
+    drop(built);
+    Ok(Memory { kind: kind.clone(), entries: held, bytes_per_entry: bytes as f64 / held.max(1) as f64 })
+}
+
+fn compare(plan: &Plan, shown: &str) -> Result<(), String> {
+    let began = Instant::now();
+    let load_before = load_average();
+    let rows = rows(plan);
+    if rows.is_empty() {
+        return Err(format!("--backend {:?} matches no row", plan.backends.join(",")));
+    }
+    let bar = progress(0);
+    let workloads = workloads(plan, &bar)?;
+    let expiry_names = if plan.expiry { BACKEND_NAMES.len() } else { 0 };
+    let total =
+        rows.len() * workloads.len() * plan.threads.len() + rows.len() + expiry_names * 3 + usize::from(plan.expiry);
+    bar.set_length(total as u64);
+    let clock = quanta::Clock::new();
+    let mut report = Report::default();
+
+    for kind in &rows {
+        bar.set_message(format!("heap: {} / {}", kind.backend(), kind.policy()));
+        match memory(kind, plan.mem_entries) {
+            Ok(m) => report.memory.push(m),
+            Err(e) => report.skipped.push(format!("heap bytes for {}: {e}", kind.backend())),
+        }
+        bar.inc(1);
+    }
+
+    for w in &workloads {
+        measure_workload(plan, w, &rows, &clock, &mut report, &bar)?;
+    }
+
+    if plan.expiry {
+        expiry_figures(plan, &mut report, &bar);
+    }
+    report.derive();
+    report.checks = checks(&report, plan);
+    bar.finish_and_clear();
+
+    report.header = vec![
+        ("command".into(), shown.to_owned()),
+        ("machine".into(), format!("{} cores (nproc), {}", cli::cores(), cpu_model())),
+        ("mode".into(), if plan.quick { "--quick (CI)".into() } else { "default".to_owned() }),
+        ("policies (mutex, sharded)".into(), plan.policy_note.clone()),
+        (
+            "workloads".into(),
+            format!(
+                "{} keys, capacity {}, idle timeout 1 h, sweepers on; {} ms per cell after {} warm-up ops; threads {:?}",
+                plan.keys,
+                plan.capacity,
+                plan.cell.as_millis(),
+                plan.warmup_ops,
+                plan.threads
+            ),
+        ),
+        (
+            "trace".into(),
+            match &plan.trace {
+                Some(p) => format!("{}, looped (ARC trace: Megiddo & Modha, FAST'03; cite when shown)", p.display()),
+                None => "none (--no-trace, or no --trace PATH and ../shared/traces/arc/OLTP.lis.zst not found)".into(),
+            },
+        ),
+        ("timer overhead".into(), format!("{} ns per timed op, included in latencies", run::timer_overhead_ns(&clock))),
+        ("run took".into(), format!("{:.0} s", began.elapsed().as_secs_f64())),
+        (
+            "load average (1 min)".into(),
+            format!("{load_before} at the start, {} at the end (other processes share the cores)", load_average()),
+        ),
+    ];
+
+    match plan.format {
+        Format::Csv => print!("{}", report::csv(&report.cells)),
+        Format::Table => print!("{}", text(&report)),
+    }
+    write_files(plan, &report)
+}
+
+/// Every row on one workload. All rows are built and warmed first; then,
+/// per thread count, each row runs half the cell time in row order and the
+/// other half in reverse order (ABBA), so a drift in the machine's
+/// background load biases neither the rows nor their ratios to the anchors.
+fn measure_workload(
+    plan: &Plan,
+    w: &Workload,
+    rows: &[RowKind],
+    clock: &quanta::Clock,
+    report: &mut Report,
+    bar: &ProgressBar,
+) -> Result<(), String> {
+    let mut live = Vec::with_capacity(rows.len());
+    for kind in rows {
+        bar.set_message(format!("{}: warming {} / {}", w.name, kind.backend(), kind.policy()));
+        match Built::new(kind, plan.capacity) {
+            Ok(built) => {
+                let cursor = with_target!(&built, t => run::warm(t, w, plan.warmup_ops));
+                live.push((kind, built, cursor));
+            }
+            Err(e) => {
+                report.skipped.push(format!("{} on {}: {e}", kind.backend(), w.name));
+                bar.inc(plan.threads.len() as u64);
+            }
+        }
+    }
+    let half = plan.cell / 2;
+    for &threads in &plan.threads {
+        bar.set_message(format!("{}: {threads} thread(s)", w.name));
+        let mut runs: Vec<Option<run::Run>> = live.iter().map(|_| None).collect();
+        let order: Vec<usize> = (0..live.len()).chain((0..live.len()).rev()).collect();
+        for i in order {
+            let (_, built, cursor) = &live[i];
+            let r = with_target!(built, t => run::timed(t, w, threads, half, clock, cursor))?;
+            match &mut runs[i] {
+                Some(acc) => {
+                    acc.add(&r)?;
+                    bar.inc(1);
+                }
+                None => runs[i] = Some(r),
+            }
+        }
+        for ((kind, _, _), r) in live.iter().zip(runs) {
+            if let Some(r) = r {
+                report.cells.push(Cell {
+                    kind: (*kind).clone(),
+                    workload: w.name.clone(),
+                    threads,
+                    m: r.measured(),
+                    bytes_per_entry: None,
+                    vs_quick: None,
+                    vs_moka: None,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn expiry_figures(plan: &Plan, report: &mut Report, bar: &ProgressBar) {
+    // Lateness first: a purge that hangs leaves a spinning thread behind,
+    // which would skew later real-time figures.
+    for &name in BACKEND_NAMES {
+        bar.set_message(format!("sweeper lateness: {name}"));
+        match expiry::lateness(name, PURGE_EXPIRED, LATE_TTI) {
+            Ok(l) => report.lateness.push(l),
+            Err(e) => report.skipped.push(format!("lateness figure: {e}")),
+        }
+        bar.inc(1);
+    }
+    let sizes = [PURGE_EXPIRED, plan.mem_entries as usize];
+    bar.set_message("purge: original design");
+    for total in sizes {
+        match expiry::purge_original(PURGE_EXPIRED, total, plan.purge_reps) {
+            Ok(p) => report.purges.push(p),
+            Err(e) => report.skipped.push(format!("purge figure: {e}")),
+        }
+    }
+    bar.inc(1);
+    for &name in BACKEND_NAMES {
+        for total in sizes {
+            bar.set_message(format!("purge {PURGE_EXPIRED} of {total}: {name}"));
+            let result = expiry::purge(name, PURGE_EXPIRED, total, plan.purge_reps, plan.purge_limit);
+            bar.inc(1);
+            match result {
+                Ok(p) => report.purges.push(p),
+                Err(expiry::PurgeError::Other(e)) => report.skipped.push(format!("purge figure: {e}")),
+                Err(expiry::PurgeError::Hung(e)) => {
+                    report.purges.push(expiry::Purge {
+                        backend: name.to_owned(),
+                        expired: PURGE_EXPIRED,
+                        total,
+                        time: None,
+                        longest_hold: None,
+                    });
+                    report.skipped.push(format!(
+                        "{name}: purging {PURGE_EXPIRED} expired of {total}: {e}; abandoned (its thread keeps a core \
+                         busy until the process exits), so the rest of {name}'s purge figures were skipped"
+                    ));
+                    bar.inc((sizes.len() - 1) as u64);
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The issue's targets, evaluated on this run.
+fn checks(report: &Report, plan: &Plan) -> Vec<Check> {
+    let mut out = Vec::new();
+    let hit = report.cells.iter().filter(|c| c.workload == "get-hit-zipf-1.1" && c.threads == 2);
+    for c in hit.filter(|c| matches!(c.kind, RowKind::Ours { backend: "sharded", .. })) {
+        let policy = c.kind.policy();
+        for (anchor, ratio, goal) in [("quick_cache", c.vs_quick, 1.0), ("moka", c.vs_moka, 5.0)] {
+            out.push(Check {
+                target: format!("sharded/{policy} get-hit, 2 threads, Zipf 1.1: >= {goal:.1}x {anchor}"),
+                figure: match ratio {
+                    Some(r) => format!("{:.2} Mops/s = {r:.2}x {anchor}", c.m.mops()),
+                    None => format!("no {anchor} row in this run"),
+                },
+                met: ratio.map(|r| r >= goal),
+            });
+        }
+    }
+    for &backend in BACKEND_NAMES {
+        let mine: Vec<&Memory> = report
+            .memory
+            .iter()
+            .filter(|m| matches!(m.kind, RowKind::Ours { backend: b, .. } if b == backend))
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let figure: Vec<String> =
+            mine.iter().map(|m| format!("{} {:.0}", m.kind.policy(), m.bytes_per_entry)).collect();
+        out.push(Check {
+            target: format!("{backend}: heap <= 100 B/entry (u64 -> u64, expiry on, {} entries)", plan.mem_entries),
+            figure: figure.join(", "),
+            met: Some(mine.iter().all(|m| m.bytes_per_entry <= 100.0)),
+        });
+    }
+    let find = |total: usize| report.purges.iter().find(|p| p.backend == "mutex" && p.total == total);
+    if let (Some(small), Some(big)) = (find(PURGE_EXPIRED), find(plan.mem_entries as usize)) {
+        let target = format!("mutex: purge 10k of {} within 2x of 10k of 10k", big.total);
+        out.push(match (small.time, big.time) {
+            (Some(s), Some(b)) => {
+                let ratio = b.as_secs_f64() / s.as_secs_f64();
+                let figure =
+                    format!("{:.3} ms vs {:.3} ms = {ratio:.2}x", b.as_secs_f64() * 1e3, s.as_secs_f64() * 1e3);
+                Check { target, figure, met: Some(ratio <= 2.0) }
+            }
+            _ => Check { target, figure: "a purge did not finish".into(), met: Some(false) },
+        });
+        let target = "mutex: longest lock hold during the purge < 1 ms".to_owned();
+        out.push(match (small.longest_hold, big.longest_hold) {
+            (Some(s), Some(b)) => {
+                let hold = s.max(b);
+                let figure = format!("<= {:.3} ms (upper bound)", hold.as_secs_f64() * 1e3);
+                Check { target, figure, met: Some(hold < Duration::from_millis(1)) }
+            }
+            _ => Check { target, figure: "a purge did not finish".into(), met: Some(false) },
+        });
+    }
+    out
+}
+
+fn text(report: &Report) -> String {
+    let mut s = String::new();
+    for (k, v) in &report.header {
+        s += &format!("{k}: {v}\n");
+    }
+    s += "\n";
+    s += &report::main_table(&report.cells, false);
+    s += &format!("\n{}\n", report::HOW_TO_READ);
+    s += "\nHeap per entry (a counting allocator):\n";
+    s += &report::memory_table(&report.memory, false);
+    if !report.purges.is_empty() {
+        s += &format!(
+            "\nPurge of {PURGE_EXPIRED} expired entries (MockClock; median wall time; lock hold: see compare.md):\n"
+        );
+        s += &report::purge_table(&report.purges, false);
+    }
+    if !report.lateness.is_empty() {
+        s += "\nHow late the sweeper reclaims an entry after its deadline (real clock, listener stamps):\n";
+        s += &report::lateness_table(&report.lateness, false);
+    }
+    if !report.checks.is_empty() {
+        s += "\nTargets:\n";
+        s += &report::checks_table(&report.checks, false);
+    }
+    for skipped in &report.skipped {
+        s += &format!("skipped: {skipped}\n");
+    }
+    s
+}
+
+fn markdown(report: &Report) -> String {
+    let mut s = String::from("# ttlkit compare\n\n");
+    for (k, v) in &report.header {
+        s += &format!("- **{k}**: {v}\n");
+    }
+    s += "\n## Throughput, latency, hit ratio\n\n";
+    s += &report::main_table(&report.cells, true);
+    s += &format!("\n{}\n", report::HOW_TO_READ);
+    s += "\n## Heap per entry\n\n";
+    s += &report::memory_table(&report.memory, true);
+    s += "\n## Expiry\n\n";
+    s += &format!("{}\n\n", EXPIRY_METHOD);
+    s += &report::purge_table(&report.purges, true);
+    s += "\n";
+    s += &report::lateness_table(&report.lateness, true);
+    s += "\n## Targets (issue 6)\n\n";
+    s += &report::checks_table(&report.checks, true);
+    if !report.skipped.is_empty() {
+        s += "\n## Skipped\n\n";
+        for skipped in &report.skipped {
+            s += &format!("- {skipped}\n");
+        }
+    }
+    s
+}
+
+const EXPIRY_METHOD: &str = "\
+Purge: a MockClock makes exactly 10,000 entries expire (inserted 61 s ago
+with a 60 s idle timeout) among 10,000 or among 1,000,000 (250,000 with
+--quick; the rest inserted 31 s ago); then one `purge_expired()` is timed (median of the runs). Its cost
+must follow the expired count, not the map size. Longest lock hold: an upper
+bound through the public API only. Backends purge in batches (lock, remove up
+to 256, unlock, then call the removal listener for each); a listener stamps
+each call with the TSC, and every lock hold lies inside one gap of `start,
+call 1, ..., call n, end`, so the longest gap bounds it (listener and
+bookkeeping cost included). For the original design the scan is one lock
+hold, timed directly (the longest of the runs). A purge that does not return
+within 10 s (2 s with --quick) is abandoned and shown as DID NOT FINISH.
+Lateness: 10,000 entries inserted over two sweep intervals with a 100 ms idle
+timeout and the default sweeper (every 50 ms); a listener stamps each expiry;
+lateness = stamp - (insert time + 100 ms). Negative means early, which the
+refresh granularity allows (up to idle/64).";
+
+fn write_files(plan: &Plan, report: &Report) -> Result<(), String> {
+    let dir = &plan.out_dir;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let md = dir.join("compare.md");
+    std::fs::write(&md, markdown(report)).map_err(|e| format!("cannot write {}: {e}", md.display()))?;
+    let svg = dir.join("compare.svg");
+    match chart::write(&report.cells, &svg) {
+        Ok(()) => eprintln!("wrote {} and {}", md.display(), svg.display()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&svg);
+            // A workspace-wide build unifies plotters' features with the
+            // strategies crate's, whose font backend needs a registered font.
+            let hint =
+                if e.contains("Font") { " (run it as `cargo bench --bench compare`, not --workspace)" } else { "" };
+            eprintln!("wrote {}; no chart: {e}{hint}", md.display());
+        }
+    }
+    Ok(())
+}
