@@ -62,9 +62,10 @@ where
 {
     fn from_config(config: Config<K, V>) -> Result<Self, BuildError> {
         let policy = config.max_capacity.map(|cap| config.policy.build(usize::try_from(cap).unwrap_or(usize::MAX)));
+        let hasher = crate::sync::RandomState::default();
         let inner = Arc::new(Inner {
-            store: Mutex::new(Store::new(config.rules, config.max_capacity, config.weigher, policy)),
-            hasher: crate::sync::RandomState::default(),
+            store: Mutex::new(Store::new(config.rules, config.max_capacity, config.weigher, policy, hasher.clone())),
+            hasher,
             clock: config.clock,
             stats: StatsCounter::default(),
             listener: config.listener,

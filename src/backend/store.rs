@@ -11,6 +11,7 @@
 //! entries, never scans the map.
 
 use std::borrow::Borrow;
+use std::hash::{BuildHasher, Hash};
 
 use hashbrown::HashTable;
 use ttlkit_strategies::EvictionPolicy;
@@ -20,6 +21,7 @@ use crate::cache::RemovalCause;
 use crate::clock::Ticks;
 use crate::expiry::ExpiryRules;
 use crate::listener::Removed;
+use crate::sync::RandomState;
 
 const NIL: u32 = u32::MAX;
 const ACCESS: usize = 0;
@@ -40,10 +42,8 @@ struct Ends {
 struct Entry<K, V> {
     key: K,
     value: V,
-    hash: u64,
     last_access: Ticks,
     inserted_at: Ticks,
-    weight: u32,
     links: [Link; 2],
 }
 
@@ -58,18 +58,39 @@ pub(crate) struct Store<K, V> {
     max_weight: Option<u64>,
     weigher: Option<Weigher<K, V>>,
     total_weight: u64,
+    /// Each slot's weight, kept only with a weigher (otherwise every entry
+    /// weighs 1 and the 4 bytes per entry are saved).
+    weights: Vec<u32>,
+    /// Rehashes keys when the table grows and finds an entry's bucket on
+    /// removal (hashes are not stored: 8 bytes per entry saved).
+    hasher: RandomState,
     /// The latest time seen: stamps never go backwards even when callers
     /// read the clock in one order and take the lock in another.
     latest: Ticks,
 }
 
 impl<K, V> Store<K, V> {
-    /// An empty store. `policy` is used only when `max_weight` is set.
+    /// Entries held, expired or not.
+    pub(crate) fn len(&self) -> usize {
+        self.table.len()
+    }
+}
+
+impl<K: Hash + Eq, V> Store<K, V> {
+    /// The hash callers pass for `key` (tests only).
+    #[cfg(test)]
+    pub(crate) fn h<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// An empty store. `policy` is used only when `max_weight` is set;
+    /// `hasher` must be the one callers hash keys with.
     pub(crate) fn new(
         rules: ExpiryRules,
         max_weight: Option<u64>,
         weigher: Option<Weigher<K, V>>,
         policy: Option<Box<dyn EvictionPolicy>>,
+        hasher: RandomState,
     ) -> Self {
         let policy = if max_weight.is_some() { policy } else { None };
         Store {
@@ -82,13 +103,10 @@ impl<K, V> Store<K, V> {
             max_weight,
             weigher,
             total_weight: 0,
+            weights: Vec::new(),
+            hasher,
             latest: Ticks::ZERO,
         }
-    }
-
-    /// Entries held, expired or not.
-    pub(crate) fn len(&self) -> usize {
-        self.table.len()
     }
 
     /// Total weight held (the entry count without a weigher).
@@ -176,9 +194,9 @@ impl<K, V> Store<K, V> {
             let cause = if self.is_expired(idx, now) { RemovalCause::Expired } else { RemovalCause::Replaced };
             let e = self.entry_mut(idx);
             let old = std::mem::replace(&mut e.value, value);
-            let old_weight = std::mem::replace(&mut e.weight, weight);
             e.last_access = now;
             e.inserted_at = now;
+            let old_weight = self.swap_weight(idx, weight);
             self.total_weight = self.total_weight - u64::from(old_weight) + u64::from(weight);
             self.move_to_tail(ACCESS, idx);
             self.move_to_tail(WRITE, idx);
@@ -188,15 +206,8 @@ impl<K, V> Store<K, V> {
             // The stored key stays; the caller's equal key reports the removal.
             out.push((key, old, cause));
         } else {
-            let entry = Entry {
-                key,
-                value,
-                hash,
-                last_access: now,
-                inserted_at: now,
-                weight,
-                links: [Link { prev: NIL, next: NIL }; 2],
-            };
+            let entry =
+                Entry { key, value, last_access: now, inserted_at: now, links: [Link { prev: NIL, next: NIL }; 2] };
             let idx = match self.free.pop() {
                 Some(i) => {
                     self.slots[i as usize] = Some(entry);
@@ -209,10 +220,11 @@ impl<K, V> Store<K, V> {
                     i
                 }
             };
-            let slots = &self.slots;
-            self.table.insert_unique(hash, idx, |&i| slots[i as usize].as_ref().map_or(0, |e| e.hash));
+            let (slots, hasher) = (&self.slots, &self.hasher);
+            self.table.insert_unique(hash, idx, |&i| slots[i as usize].as_ref().map_or(0, |e| hasher.hash_one(&e.key)));
             self.push_tail(ACCESS, idx);
             self.push_tail(WRITE, idx);
+            self.swap_weight(idx, weight);
             self.total_weight += u64::from(weight);
             if let Some(p) = self.policy.as_mut() {
                 p.on_insert(u64::from(idx), hash);
@@ -270,6 +282,7 @@ impl<K, V> Store<K, V> {
         self.table.clear();
         self.lists = [Ends { head: NIL, tail: NIL }; 2];
         self.total_weight = 0;
+        self.weights.clear();
         if let Some(p) = self.policy.as_mut() {
             p.clear();
         }
@@ -310,7 +323,7 @@ impl<K, V> Store<K, V> {
     fn remove_at(&mut self, idx: u32, cause: RemovalCause, out: &mut Vec<Removed<K, V>>, tell_policy: bool) {
         self.unlink(ACCESS, idx);
         self.unlink(WRITE, idx);
-        let hash = self.entry(idx).hash;
+        let hash = self.hasher.hash_one(&self.entry(idx).key);
         if let Ok(found) = self.table.find_entry(hash, |&i| i == idx) {
             found.remove();
         }
@@ -319,11 +332,25 @@ impl<K, V> Store<K, V> {
                 p.on_remove(u64::from(idx));
             }
         }
+        let weight = self.swap_weight(idx, 0);
         if let Some(e) = self.slots[idx as usize].take() {
-            self.total_weight -= u64::from(e.weight);
+            self.total_weight -= u64::from(weight);
             out.push((e.key, e.value, cause));
         }
         self.free.push(idx);
+    }
+
+    /// Records slot `idx`'s weight and returns the previous one (always 1
+    /// without a weigher, when nothing is stored).
+    fn swap_weight(&mut self, idx: u32, weight: u32) -> u32 {
+        if self.weigher.is_none() {
+            return 1;
+        }
+        let i = idx as usize;
+        if self.weights.len() <= i {
+            self.weights.resize(i + 1, 0);
+        }
+        std::mem::replace(&mut self.weights[i], weight)
     }
 
     fn push_tail(&mut self, l: usize, idx: u32) {

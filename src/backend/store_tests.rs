@@ -3,6 +3,7 @@ use std::time::Duration;
 use ttlkit_strategies::PolicyKind;
 
 use super::*;
+use crate::sync::RandomState;
 
 const SEC: u64 = 1_000_000_000;
 
@@ -12,7 +13,7 @@ fn at(secs: u64) -> Ticks {
 
 fn store(cap: Option<u64>, lifetime: Option<u64>) -> Store<u64, u64> {
     let rules = ExpiryRules::new(Duration::from_secs(10), lifetime.map(Duration::from_secs), Duration::ZERO);
-    Store::new(rules, cap, None, Some(PolicyKind::Lru.build(cap.unwrap_or(0) as usize)))
+    Store::new(rules, cap, None, Some(PolicyKind::Lru.build(cap.unwrap_or(0) as usize)), RandomState::default())
 }
 
 fn causes(out: &[Removed<u64, u64>]) -> Vec<(u64, RemovalCause)> {
@@ -24,10 +25,10 @@ fn purge_pops_only_expired_in_deadline_order() {
     let mut s = store(None, None);
     let mut out = Vec::new();
     for k in 0..5 {
-        s.insert(k, k, k * 100, at(k), &mut out);
+        s.insert(s.h(&k), k, k * 100, at(k), &mut out);
     }
     // Key 0 refreshed at t=4: now the last to expire.
-    assert!(s.get(0, &0, at(4), &mut out).is_some());
+    assert!(s.get(s.h(&0), &0, at(4), &mut out).is_some());
     let (n, more) = s.purge_expired(at(12), 100, &mut out);
     // Deadlines: key 1 at 11, key 2 at 12, key 3 at 13, key 4 at 14, key 0 at 14.
     assert_eq!((n, more), (2, false));
@@ -40,7 +41,7 @@ fn purge_respects_its_batch_limit() {
     let mut s = store(None, None);
     let mut out = Vec::new();
     for k in 0..10 {
-        s.insert(k, k, k, at(0), &mut out);
+        s.insert(s.h(&k), k, k, at(0), &mut out);
     }
     assert_eq!(s.purge_expired(at(10), 4, &mut out), (4, true));
     assert_eq!(s.purge_expired(at(10), 4, &mut out), (4, true));
@@ -53,9 +54,9 @@ fn purge_respects_its_batch_limit() {
 fn lifetime_list_expires_hot_entries() {
     let mut s = store(None, Some(25));
     let mut out = Vec::new();
-    s.insert(1, 1, 1, at(0), &mut out);
+    s.insert(s.h(&1), 1, 1, at(0), &mut out);
     for t in (5..25).step_by(5) {
-        assert!(s.get(1, &1, at(t), &mut out).is_some());
+        assert!(s.get(s.h(&1), &1, at(t), &mut out).is_some());
     }
     assert_eq!(s.purge_expired(at(24), 10, &mut out), (0, false));
     assert_eq!(s.purge_expired(at(25), 10, &mut out), (1, false));
@@ -66,16 +67,16 @@ fn lifetime_list_expires_hot_entries() {
 fn capacity_evicts_expired_first_then_lru() {
     let mut s = store(Some(3), None);
     let mut out = Vec::new();
-    s.insert(1, 1, 1, at(0), &mut out);
-    s.insert(2, 2, 2, at(5), &mut out);
-    s.insert(3, 3, 3, at(6), &mut out);
-    s.get(2, &2, at(7), &mut out);
+    s.insert(s.h(&1), 1, 1, at(0), &mut out);
+    s.insert(s.h(&2), 2, 2, at(5), &mut out);
+    s.insert(s.h(&3), 3, 3, at(6), &mut out);
+    s.get(s.h(&2), &2, at(7), &mut out);
     // At t=11 key 1 is expired: it goes first, though LRU would pick it too.
-    s.insert(4, 4, 4, at(11), &mut out);
+    s.insert(s.h(&4), 4, 4, at(11), &mut out);
     assert_eq!(causes(&out), vec![(1, RemovalCause::Expired)]);
     out.clear();
     // Nothing expired now: LRU victim is 3 (2 was read at t=7).
-    s.insert(5, 5, 5, at(12), &mut out);
+    s.insert(s.h(&5), 5, 5, at(12), &mut out);
     assert_eq!(causes(&out), vec![(3, RemovalCause::Capacity)]);
     assert_eq!(s.len(), 3);
     assert_eq!(s.weight(), 3);
@@ -86,15 +87,15 @@ fn capacity_evicts_expired_first_then_lru() {
 fn overwrite_reports_replaced_or_expired() {
     let mut s = store(Some(10), None);
     let mut out = Vec::new();
-    s.insert(1, 1, 10, at(0), &mut out);
-    s.insert(1, 1, 11, at(1), &mut out);
-    s.insert(1, 1, 12, at(20), &mut out);
+    s.insert(s.h(&1), 1, 10, at(0), &mut out);
+    s.insert(s.h(&1), 1, 11, at(1), &mut out);
+    s.insert(s.h(&1), 1, 12, at(20), &mut out);
     assert_eq!(
         out.iter().map(|(k, v, c)| (*k, *v, *c)).collect::<Vec<_>>(),
         vec![(1, 10, RemovalCause::Replaced), (1, 11, RemovalCause::Expired)]
     );
-    assert_eq!(s.peek(1, &1, at(29)), Some(&12));
-    assert_eq!(s.peek(1, &1, at(30)), None);
+    assert_eq!(s.peek(s.h(&1), &1, at(29)), Some(&12));
+    assert_eq!(s.peek(s.h(&1), &1, at(30)), None);
     s.validate().unwrap();
 }
 
@@ -102,9 +103,9 @@ fn overwrite_reports_replaced_or_expired() {
 fn stamps_never_go_backwards() {
     let mut s = store(None, None);
     let mut out = Vec::new();
-    s.insert(1, 1, 1, at(5), &mut out);
+    s.insert(s.h(&1), 1, 1, at(5), &mut out);
     // A caller that read the clock earlier but took the lock later.
-    s.insert(2, 2, 2, at(3), &mut out);
+    s.insert(s.h(&2), 2, 2, at(3), &mut out);
     s.validate().unwrap();
     assert_eq!(s.purge_expired(at(15), 10, &mut out), (2, false));
 }
@@ -113,13 +114,13 @@ fn stamps_never_go_backwards() {
 fn clear_reports_each_entry_once() {
     let mut s = store(Some(5), None);
     let mut out = Vec::new();
-    s.insert(1, 1, 1, at(0), &mut out);
-    s.insert(2, 2, 2, at(5), &mut out);
+    s.insert(s.h(&1), 1, 1, at(0), &mut out);
+    s.insert(s.h(&2), 2, 2, at(5), &mut out);
     s.clear(at(12), &mut out);
     let mut got = causes(&out);
     got.sort();
     assert_eq!(got, vec![(1, RemovalCause::Expired), (2, RemovalCause::Cleared)]);
     assert_eq!(s.len(), 0);
-    s.insert(3, 3, 3, at(13), &mut out);
+    s.insert(s.h(&3), 3, 3, at(13), &mut out);
     s.validate().unwrap();
 }

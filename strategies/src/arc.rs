@@ -79,7 +79,7 @@ impl Arc {
     /// Moves resident node `idx` to the MRU end of ghost list `list`.
     fn demote_to_ghost(&mut self, idx: u32, list: usize) -> EntryId {
         let node = self.nodes.node(idx);
-        let (id, hash) = (node.id, node.data);
+        let (id, hash) = (node.id(), node.data);
         self.index.remove(&id);
         if let Some(old) = self.ghosts.insert(hash, idx) {
             // Hash collision with an older ghost: forget the older one.
@@ -88,7 +88,7 @@ impl Arc {
             }
         }
         self.nodes.move_to_tail(idx, list);
-        self.nodes.node_mut(idx).id = hash;
+        self.nodes.node_mut(idx).set_id(hash);
         id
     }
 }
@@ -126,7 +126,7 @@ impl EvictionPolicy for Arc {
                 self.pending = Pending::FromB2;
             }
             self.nodes.move_to_tail(idx, T2);
-            self.nodes.node_mut(idx).id = id;
+            self.nodes.node_mut(idx).set_id(id);
             idx
         } else {
             // Case IV: a brand-new key.
@@ -214,7 +214,7 @@ impl EvictionPolicy for Arc {
         }
         for &idx in b1.iter().chain(&b2) {
             let n = self.nodes.node(idx);
-            if n.id != n.data || self.ghosts.get(&n.data) != Some(&idx) {
+            if n.id() != n.data || self.ghosts.get(&n.data) != Some(&idx) {
                 return Err(format!("arc: ghost node {idx} is not indexed by its hash"));
             }
         }

@@ -81,7 +81,7 @@ impl EvictionPolicy for Clock {
         loop {
             let hand = self.nodes.head(RING)?;
             let node = self.nodes.node_mut(hand);
-            let owner = owner_bit(node.id);
+            let owner = owner_bit(node.id());
             let referenced = &mut node.data;
             if *referenced || owner {
                 *referenced = false;

@@ -92,7 +92,7 @@ pub(crate) fn check_index<T, const N: usize>(
         return Err(format!("{name}: {} linked but {} indexed", linked.len(), index.len()));
     }
     for &idx in linked {
-        let id = nodes.node(idx).id;
+        let id = nodes.node(idx).id();
         if index.get(&id) != Some(&idx) {
             return Err(format!("{name}: node {idx} (id {id}) is not indexed"));
         }

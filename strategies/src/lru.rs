@@ -74,7 +74,7 @@ impl EvictionPolicy for Lru {
             return Err(format!("lru: {} linked but {} indexed", linked.len(), self.index.len()));
         }
         for idx in linked {
-            let id = self.nodes.node(idx).id;
+            let id = self.nodes.node(idx).id();
             if self.index.get(&id) != Some(&idx) {
                 return Err(format!("lru: node {idx} (id {id}) is not indexed"));
             }

@@ -84,7 +84,7 @@ impl EvictionPolicy for Sieve {
         };
         loop {
             let node = self.nodes.node_mut(cur);
-            let owner = owner_bit(node.id);
+            let owner = owner_bit(node.id());
             let visited = &mut node.data;
             if !*visited && !owner {
                 break;

@@ -204,6 +204,9 @@ where
                     // SAFETY: unpublished by the swap; guarded readers of it
                     // keep it alive until they unpin.
                     unsafe { guard.retire(old_table) };
+                    // A whole table is large: hand it to the collector now
+                    // rather than when this thread's garbage bag fills.
+                    guard.flush();
                     // SAFETY: just published by us, under the lock.
                     table = unsafe { &*fresh };
                     st.used = live;

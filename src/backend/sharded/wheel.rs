@@ -26,15 +26,19 @@ const NIL: u32 = u32::MAX;
 /// Buckets per revolution (a power of two).
 const BUCKETS: u64 = 256;
 
+/// Packed to 10 bytes (one per entry): fields are only ever copied, never
+/// borrowed.
 #[derive(Debug, Clone, Copy)]
+#[repr(C, packed)]
 struct Link {
     prev: u32,
     next: u32,
-    /// Physical bucket, or `NIL` when not scheduled.
-    bucket: u32,
+    /// Physical bucket, or `UNFILED` when not scheduled.
+    bucket: u16,
 }
 
-const UNLINKED: Link = Link { prev: NIL, next: NIL, bucket: NIL };
+const UNFILED: u16 = u16::MAX;
+const UNLINKED: Link = Link { prev: NIL, next: NIL, bucket: UNFILED };
 
 /// What a walk over due buckets did.
 #[derive(Debug, Default)]
@@ -84,10 +88,10 @@ impl Wheel {
         }
     }
 
-    fn bucket_of(&self, deadline: Ticks) -> u32 {
+    fn bucket_of(&self, deadline: Ticks) -> u16 {
         // Never file behind the cursor: a past deadline goes to the next walk.
         let abs = (deadline.as_nanos() / self.width).max(self.cursor);
-        (abs % BUCKETS) as u32
+        (abs % BUCKETS) as u16
     }
 
     /// Files `id` under `deadline`. `id` must not be scheduled.
@@ -96,7 +100,7 @@ impl Wheel {
         if self.links.len() <= i {
             self.links.resize(i + 1, UNLINKED);
         }
-        debug_assert_eq!(self.links[i].bucket, NIL, "id {id} scheduled twice");
+        debug_assert!({ self.links[i].bucket } == UNFILED, "id {id} scheduled twice");
         let b = self.bucket_of(deadline);
         let tail = self.tails[b as usize];
         self.links[i] = Link { prev: tail, next: NIL, bucket: b };
@@ -112,7 +116,7 @@ impl Wheel {
     /// Removes `id` from the wheel (no-op if it is not scheduled).
     pub(crate) fn unschedule(&mut self, id: u32) {
         let Some(&Link { prev, next, bucket }) = self.links.get(id as usize) else { return };
-        if bucket == NIL {
+        if bucket == UNFILED {
             return;
         }
         let b = bucket as usize;
@@ -219,8 +223,8 @@ impl Wheel {
             let mut here = 0;
             while id != NIL {
                 let l = self.links[id as usize];
-                assert_eq!(l.bucket as usize, b);
-                assert_eq!(l.prev, prev);
+                assert_eq!({ l.bucket } as usize, b);
+                assert_eq!({ l.prev }, prev);
                 prev = id;
                 id = l.next;
                 here += 1;
