@@ -64,7 +64,7 @@ where
         let policy = config.max_capacity.map(|cap| config.policy.build(usize::try_from(cap).unwrap_or(usize::MAX)));
         let hasher = crate::sync::RandomState::default();
         let inner = Arc::new(Inner {
-            store: Mutex::new(Store::new(config.rules, config.max_capacity, config.weigher, policy, hasher.clone())),
+            store: Mutex::new(Store::new(config.rules, config.max_capacity, config.weigher, policy, hasher)),
             hasher,
             clock: config.clock,
             stats: StatsCounter::default(),
