@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 
 use crate::backend::redis::conn::Manager;
+use crate::backend::redis::record::decode_exact;
 use crate::cache::SlidingTtlCache;
 
 /// How often a blocked subscriber wakes up to check for shutdown even when
@@ -161,7 +162,7 @@ where
         match (payload[n], &payload[n + 1..]) {
             (b'k', key) => {
                 self.shared.epoch.fetch_add(1, SeqCst);
-                match postcard::from_bytes::<K>(key) {
+                match decode_exact::<K>(&self.channel, key) {
                     Ok(k) => {
                         self.l1.remove(&k);
                     }

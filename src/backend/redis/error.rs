@@ -23,7 +23,9 @@ pub enum RedisCacheError {
     /// written by an incompatible type under the same prefix).
     #[error("codec: {0}")]
     Codec(#[from] postcard::Error),
-    /// A stored record does not have the backend's layout.
+    /// A stored record does not have the backend's layout, or its key or
+    /// value does not decode exactly as this cache's types (another type
+    /// wrote it under the same prefix).
     #[error("malformed record under {key}")]
     Malformed {
         /// The Redis key.

@@ -75,7 +75,7 @@ pub(crate) mod conn;
 mod error;
 mod load;
 mod options;
-mod record;
+pub(crate) mod record;
 mod scripts;
 
 use std::borrow::Borrow;

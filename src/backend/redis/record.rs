@@ -121,6 +121,18 @@ pub(crate) struct Record<K, V> {
     pub(crate) value: V,
 }
 
+/// Decodes exactly `bytes`: bytes left over mean another type wrote them
+/// (postcard is not self-describing, so this is how most type mismatches
+/// under one prefix show up).
+pub(crate) fn decode_exact<T: DeserializeOwned>(redis_key: &str, bytes: &[u8]) -> Result<T, RedisCacheError> {
+    let (t, rest) = postcard::take_from_bytes(bytes)?;
+    if rest.is_empty() {
+        Ok(t)
+    } else {
+        Err(RedisCacheError::Malformed { key: redis_key.to_owned() })
+    }
+}
+
 /// Splits and decodes a record.
 pub(crate) fn decode<K: DeserializeOwned, V: DeserializeOwned>(
     redis_key: &str,
@@ -129,8 +141,8 @@ pub(crate) fn decode<K: DeserializeOwned, V: DeserializeOwned>(
     let raw = split(record).ok_or_else(|| RedisCacheError::Malformed { key: redis_key.to_owned() })?;
     Ok(Record {
         created_ms: raw.created_ms,
-        key: postcard::from_bytes(raw.key)?,
-        value: postcard::from_bytes(raw.value)?,
+        key: decode_exact(redis_key, raw.key)?,
+        value: decode_exact(redis_key, raw.value)?,
     })
 }
 

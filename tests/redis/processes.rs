@@ -1,0 +1,126 @@
+//! Two (and three) processes sharing one Redis: the test binary re-invokes
+//! itself with `TTLKIT_REDIS_CHILD` set, running `child_process` only.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ttlkit::{RedisCache, SlidingTtlCache};
+
+use crate::common::{options, prefix, wait_for};
+use crate::need_redis;
+
+const ROLE: &str = "TTLKIT_REDIS_CHILD";
+const PREFIX: &str = "TTLKIT_REDIS_PREFIX";
+/// How many processes race for the same load.
+const RACERS: usize = 3;
+
+fn cache(url: &str, prefix: &str) -> RedisCache<String, String> {
+    options(url, prefix)
+        .load_lock_timeout(Duration::from_millis(500))
+        .build(ttlkit::CacheBuilder::new(Duration::from_secs(30)))
+        .unwrap()
+}
+
+fn redis(url: &str) -> redis::Connection {
+    redis::Client::open(url).unwrap().get_connection().unwrap()
+}
+
+/// The racing load every process runs: wait until all have arrived, then
+/// ask for the same key; `init` counts its runs in Redis.
+fn race(url: &str, p: &str) -> String {
+    let cache = cache(url, p);
+    let mut con = redis(url);
+    let (arrived, runs) = (format!("{p}:arrived"), format!("{p}:runs"));
+    let _: i64 = redis::cmd("INCR").arg(&arrived).query(&mut con).unwrap();
+    let _: i64 = redis::cmd("PEXPIRE").arg(&arrived).arg(60_000).query(&mut con).unwrap();
+    wait_for("every racer", Duration::from_secs(30), || {
+        redis::cmd("GET").arg(&arrived).query::<Option<usize>>(&mut con).unwrap().unwrap_or(0) >= RACERS
+    });
+    cache.get_or_insert_with("shared".to_string(), || {
+        let mut con = redis(url);
+        let _: i64 = redis::cmd("INCR").arg(&runs).query(&mut con).unwrap();
+        let _: i64 = redis::cmd("PEXPIRE").arg(&runs).arg(60_000).query(&mut con).unwrap();
+        // Long enough that the others are waiting on the lock.
+        thread::sleep(Duration::from_millis(200));
+        format!("loaded by pid {}", std::process::id())
+    })
+}
+
+/// Not a test of its own: the body of the spawned processes (a no-op when
+/// run directly).
+#[test]
+fn child_process() {
+    let Ok(role) = std::env::var(ROLE) else { return };
+    let (Ok(url), Ok(p)) = (std::env::var("REDIS_URL"), std::env::var(PREFIX)) else { return };
+    match role.as_str() {
+        "race" => println!("VALUE={}", race(&url, &p)),
+        "crash" => {
+            let cache = cache(&url, &p);
+            cache.get_or_insert_with("crash".to_string(), || {
+                println!("LOCKED");
+                let _ = std::io::stdout().flush();
+                // Killed here, holding the load lock.
+                thread::sleep(Duration::from_secs(60));
+                "never".to_string()
+            });
+        }
+        _ => {}
+    }
+}
+
+fn spawn(role: &str, url: &str, p: &str) -> std::process::Child {
+    let exe = std::env::current_exe().unwrap();
+    Command::new(exe)
+        .args(["--exact", "processes::child_process", "--nocapture", "--test-threads=1", "-q"])
+        .env(ROLE, role)
+        .env("REDIS_URL", url)
+        .env(PREFIX, p)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+fn value_line(out: &[u8]) -> Option<String> {
+    String::from_utf8_lossy(out).lines().find_map(|l| l.strip_prefix("VALUE=").map(str::to_owned))
+}
+
+#[test]
+fn init_runs_once_across_processes() {
+    let url = need_redis!("init_runs_once_across_processes");
+    let p = prefix("processes");
+    let children: Vec<_> = (0..RACERS - 1).map(|_| spawn("race", &url, &p)).collect();
+    let mine = race(&url, &p);
+    let mut values = vec![mine];
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "child failed: {:?}", out.status);
+        values.push(value_line(&out.stdout).expect("the child printed its value"));
+    }
+    let runs: usize = redis::cmd("GET").arg(format!("{p}:runs")).query(&mut redis(&url)).unwrap();
+    eprintln!("{RACERS} processes asked at once; init ran {runs} time(s): {values:?}");
+    assert_eq!(runs, 1, "init ran once across {RACERS} processes");
+    assert!(values.iter().all(|v| v == &values[0]), "every process got the same value: {values:?}");
+}
+
+#[test]
+fn a_killed_lock_holder_does_not_wedge_other_processes() {
+    let url = need_redis!("a_killed_lock_holder_does_not_wedge_other_processes");
+    let p = prefix("crash");
+    let mut child = spawn("crash", &url, &p);
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let locked = lines.any(|l| l.map(|l| l == "LOCKED").unwrap_or(false));
+    assert!(locked, "the child took the lock");
+    child.kill().unwrap();
+    let _ = child.wait();
+    let cache = Arc::new(cache(&url, &p));
+    let start = Instant::now();
+    let v = cache.get_or_insert_with("crash".to_string(), || "recovered".to_string());
+    eprintln!("a load behind a killed holder (lock expiry 500 ms) returned after {:?}", start.elapsed());
+    assert_eq!(v, "recovered");
+    assert_eq!(cache.get("crash").as_deref(), Some("recovered"));
+}
