@@ -52,8 +52,22 @@ pub fn options(url: &str, prefix: &str) -> RedisOptions {
         .load_poll_interval(Duration::from_millis(5))
 }
 
-/// A Redis cache under `prefix`, configured further by `f`.
+/// The idle timeout of the cases that do not test expiry (long enough that
+/// nothing idles out on a slow machine).
+pub const LONG_TTI: Duration = Duration::from_secs(30);
+
+/// A Redis cache under `prefix` (idle timeout [`LONG_TTI`]), configured
+/// further by `f`.
 pub fn redis_cache<K, V>(
+    url: &str,
+    prefix: &str,
+    f: impl FnOnce(CacheBuilder<K, V>) -> CacheBuilder<K, V>,
+) -> RedisCache<K, V> {
+    options(url, prefix).build(f(CacheBuilder::new(LONG_TTI))).unwrap()
+}
+
+/// A Redis cache under `prefix` with the real-time cases' idle timeout [`TTI`].
+pub fn timed_cache<K, V>(
     url: &str,
     prefix: &str,
     f: impl FnOnce(CacheBuilder<K, V>) -> CacheBuilder<K, V>,

@@ -31,7 +31,8 @@ use std::time::{Duration, Instant};
 use ttlkit::{CacheBuilder, RedisBuildError, RedisCache, RemovalCause, SlidingTtlCache};
 
 use crate::common::{
-    conclusive, prefix, redis_cache, require, sleep_until, tiered, timed, wait_for, Timed, SLACK, TTI,
+    conclusive, prefix, redis_cache, require, sleep_until, tiered, timed, timed_cache, wait_for, Timed, LONG_TTI,
+    SLACK, TTI,
 };
 use crate::need_redis;
 
@@ -39,7 +40,7 @@ type Log = Arc<Mutex<Vec<(u64, u64, RemovalCause)>>>;
 
 /// A Redis cache with a recording listener.
 fn logged(url: &str, f: impl FnOnce(CacheBuilder<u64, u64>) -> CacheBuilder<u64, u64>) -> (RedisCache<u64, u64>, Log) {
-    logged_tti(url, TTI, f)
+    logged_tti(url, LONG_TTI, f)
 }
 
 /// [`logged`] with its own idle timeout.
@@ -81,9 +82,9 @@ fn sliding(cache: &RedisCache<u64, u64>) -> Timed {
 #[test]
 fn sliding_refresh_on_get() {
     let url = need_redis!("sliding_refresh_on_get");
-    conclusive("sliding (GETEX)", || sliding(&redis_cache(&url, &prefix("slide"), |b| b)));
+    conclusive("sliding (GETEX)", || sliding(&timed_cache(&url, &prefix("slide"), |b| b)));
     // With a lifetime the read is a Lua script: the same rule holds.
-    conclusive("sliding (script)", || sliding(&redis_cache(&url, &prefix("slide"), |b| b.max_lifetime(TTI * 10))));
+    conclusive("sliding (script)", || sliding(&timed_cache(&url, &prefix("slide"), |b| b.max_lifetime(TTI * 10))));
 }
 
 fn no_refresh(cache: &RedisCache<u64, u64>, look: &dyn Fn() -> bool) -> Timed {
@@ -102,7 +103,7 @@ fn no_refresh(cache: &RedisCache<u64, u64>, look: &dyn Fn() -> bool) -> Timed {
 fn peek_and_contains_key_do_not_refresh() {
     let url = need_redis!("peek_and_contains_key_do_not_refresh");
     for lifetime in [None, Some(TTI * 10)] {
-        let cache = redis_cache(&url, &prefix("peek"), |b| match lifetime {
+        let cache = timed_cache(&url, &prefix("peek"), |b| match lifetime {
             Some(l) => b.max_lifetime(l),
             None => b,
         });
@@ -116,7 +117,7 @@ fn overwrite_refreshes_idle_and_lifetime() {
     let url = need_redis!("overwrite_refreshes_idle_and_lifetime");
     // Lifetime 300 ms, idle 200 ms; reads every 50 ms keep it from idling.
     let life = ms(300);
-    let cache = redis_cache(&url, &prefix("overwrite"), |b| b.max_lifetime(life));
+    let cache = timed_cache(&url, &prefix("overwrite"), |b| b.max_lifetime(life));
     conclusive("overwrite", || {
         let (a0, (), _) = timed(|| cache.insert(1, 10));
         sleep_until(a0 + ms(150));
@@ -148,7 +149,7 @@ fn overwrite_refreshes_idle_and_lifetime() {
 fn lifetime_not_extended_by_reads() {
     let url = need_redis!("lifetime_not_extended_by_reads");
     let life = ms(350);
-    let cache = redis_cache(&url, &prefix("lifetime"), |b| b.max_lifetime(life));
+    let cache = timed_cache(&url, &prefix("lifetime"), |b| b.max_lifetime(life));
     conclusive("lifetime", || {
         let (a0, (), a1) = timed(|| cache.insert(1, 10));
         let mut last = a0;
@@ -176,40 +177,49 @@ fn lifetime_not_extended_by_reads() {
 #[test]
 fn expired_entry_never_returned_and_reclaimed_by_redis() {
     let url = need_redis!("expired_entry_never_returned_and_reclaimed_by_redis");
-    let (cache, log) = logged(&url, |b| b);
-    let (_, (), t1) = timed(|| {
+    conclusive("expired entries", || {
+        let (cache, log) = logged_tti(&url, TTI, |b| b);
+        let (t0, (), t1) = timed(|| {
+            for k in 0..10 {
+                cache.insert(k, k);
+            }
+        });
+        let (_, held, l1) = timed(|| cache.len());
+        require(l1 < t0 + TTI, "the inserts took longer than the idle timeout")?;
+        assert_eq!(held, 10);
+        sleep_until(t1 + TTI + SLACK);
         for k in 0..10 {
-            cache.insert(k, k);
+            assert_eq!(cache.peek(&k), None);
+            assert!(!cache.contains_key(&k));
+            assert_eq!(cache.get(&k), None);
         }
+        let loaded: u64 = (0..10).map(|k| cache.get_or_insert_with(k, || k + 100)).sum();
+        assert_eq!(loaded, (100..110).sum::<u64>(), "loads see a miss, not the stale value");
+        // Redis reclaims idle keys with no call on the cache (len drops to 0).
+        sleep_until(Instant::now() + TTI + SLACK);
+        assert_eq!(cache.len(), 0, "Redis dropped them itself");
+        assert_eq!(cache.purge_expired(), 0, "nothing left for purge to do");
+        assert!(log.lock().unwrap().is_empty(), "Redis-side expiry is not reported");
+        Ok(())
     });
-    assert_eq!(cache.len(), 10);
-    sleep_until(t1 + TTI + SLACK);
-    for k in 0..10 {
-        assert_eq!(cache.peek(&k), None);
-        assert!(!cache.contains_key(&k));
-        assert_eq!(cache.get(&k), None);
-    }
-    let loaded: u64 = (0..10).map(|k| cache.get_or_insert_with(k, || k + 100)).sum();
-    assert_eq!(loaded, (100..110).sum::<u64>(), "loads see a miss, not the stale value");
-    // Redis reclaims idle keys with no call on the cache (len drops to 0).
-    let (_, (), t2) = timed(|| ());
-    sleep_until(t2 + TTI + SLACK);
-    assert_eq!(cache.len(), 0, "Redis dropped them itself");
-    assert_eq!(cache.purge_expired(), 0, "nothing left for purge to do");
-    assert!(log.lock().unwrap().is_empty(), "Redis-side expiry is not reported");
 }
 
 #[test]
 fn remove_returns_only_live_values() {
     let url = need_redis!("remove_returns_only_live_values");
-    let (cache, log) = logged(&url, |b| b);
-    cache.insert(1, 10);
-    let (_, (), t1) = timed(|| cache.insert(2, 20));
-    assert_eq!(cache.remove(&1), Some(10));
-    assert_eq!(cache.remove(&1), None);
-    sleep_until(t1 + TTI + SLACK);
-    assert_eq!(cache.remove(&2), None, "an expired entry is not handed back");
-    assert_eq!(*log.lock().unwrap(), vec![(1, 10, RemovalCause::Explicit)]);
+    conclusive("remove", || {
+        let (cache, log) = logged_tti(&url, TTI, |b| b);
+        let (t0, (), _) = timed(|| cache.insert(1, 10));
+        let (_, (), t1) = timed(|| cache.insert(2, 20));
+        let (_, first, r1) = timed(|| cache.remove(&1));
+        require(r1 < t0 + TTI, "the remove came after the idle timeout")?;
+        assert_eq!(first, Some(10));
+        assert_eq!(cache.remove(&1), None);
+        sleep_until(t1 + TTI + SLACK);
+        assert_eq!(cache.remove(&2), None, "an expired entry is not handed back");
+        assert_eq!(*log.lock().unwrap(), vec![(1, 10, RemovalCause::Explicit)]);
+        Ok(())
+    });
 }
 
 #[test]
