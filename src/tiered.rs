@@ -1,43 +1,7 @@
 //! Two tiers: a local cache (L1) in front of a [`RedisCache`] (L2), with the
 //! L1 copies of other processes invalidated through Redis pub/sub.
 //!
-//! # How it works
-//!
-//! * **Reads** go to L1; an L1 miss reads L2 (`GETEX`, sliding the shared
-//!   idle deadline) and keeps a copy in L1. An L1 hit does not touch Redis,
-//!   so L1 must be short-lived: [`TieredCache::new`] gives L1 a max lifetime
-//!   equal to its idle timeout unless one is set. A key read every L1
-//!   lifetime refreshes L2 at least that often, so its L2 idle deadline
-//!   lags the last read by at most the L1 lifetime (an entry may expire from
-//!   L2 up to one L1 lifetime early, never late), and an L1 copy can be
-//!   served at most one L1 lifetime after the L2 entry expired or a lost
-//!   invalidation.
-//! * **Writes** (`insert`, `remove`, `clear`) go to L2 first; the same Lua
-//!   script that writes publishes `<origin>k<key>` (or `<origin>*`) on
-//!   `<prefix>:inv`, then this cache updates its own L1.
-//! * **Invalidation.** Each tiered cache runs one subscriber thread on a
-//!   connection of its own. A message from another cache removes that key
-//!   from L1; the thread skips its own cache's messages. Any fill of L1 that
-//!   raced with an invalidation (or with this process's own write) drops its
-//!   copy, so a stale value is never left behind by a race. Pub/sub is
-//!   at-most-once: while the subscription is down (Redis restart, network)
-//!   L1 is cleared and not used, and it is cleared again on resubscribing,
-//!   so missed messages cannot leave stale copies. The delay from a write
-//!   in one process to the L1 copy leaving another is one Redis hop plus
-//!   the subscriber's wake-up (about 0.1 ms on loopback; see the tests,
-//!   which measure it).
-//! * **Drop.** The last handle stops the subscriber (a wake-up message makes
-//!   its blocking read return at once; a 100 ms read timeout is the
-//!   backstop when Redis is down) and joins it.
-//! * **The removal listener** is L2's (the one given to the L2 builder): L1
-//!   copies come and go without being reported.
-//! * **Statistics**: `hits` and `misses` are the tiered cache's (a hit in
-//!   either tier is a hit); inserts, load failures and removals are L2's.
-//!   [`TieredCache::l1`] and [`TieredCache::l2`] give each tier's own.
-//!
-//! Build each tiered cache from its own [`RedisCache`] (not a clone of one
-//! that another tiered cache uses): a cache skips the invalidations that
-//! carry its L2's identity.
+//! The details are on [`TieredCache`].
 
 #[path = "tiered/subscriber.rs"]
 mod subscriber;
@@ -59,8 +23,45 @@ use crate::stats::StatsCounter;
 use subscriber::{Shared, Subscriber};
 
 /// A local L1 (by default a [`MutexCache`]) in front of a shared
-/// [`RedisCache`] L2, with cross-process invalidation of L1 copies. See the
-/// [module docs](self).
+/// [`RedisCache`] L2, with cross-process invalidation of L1 copies.
+///
+/// # How it works
+///
+/// * **Reads** go to L1; an L1 miss reads L2 (`GETEX`, sliding the shared
+///   idle deadline) and keeps a copy in L1. An L1 hit does not touch Redis,
+///   so L1 must be short-lived: [`TieredCache::new`] gives L1 a max lifetime
+///   equal to its idle timeout unless one is set. A key read every L1
+///   lifetime refreshes L2 at least that often, so its L2 idle deadline
+///   lags the last read by at most the L1 lifetime (an entry may expire from
+///   L2 up to one L1 lifetime early, never late), and an L1 copy can be
+///   served at most one L1 lifetime after the L2 entry expired or a lost
+///   invalidation.
+/// * **Writes** (`insert`, `remove`, `clear`) go to L2 first; the same Lua
+///   script that writes publishes `<origin>k<key>` (or `<origin>*`) on
+///   `<prefix>:inv`, then this cache updates its own L1.
+/// * **Invalidation.** Each tiered cache runs one subscriber thread on a
+///   connection of its own. A message from another cache removes that key
+///   from L1; the thread skips its own cache's messages. Any fill of L1 that
+///   raced with an invalidation (or with this process's own write) drops its
+///   copy, so a stale value is never left behind by a race. Pub/sub is
+///   at-most-once: while the subscription is down (Redis restart, network)
+///   L1 is cleared and not used, and it is cleared again on resubscribing,
+///   so missed messages cannot leave stale copies. The delay from a write
+///   in one process to the L1 copy leaving another is one Redis hop plus
+///   the subscriber's wake-up (about 0.1 ms on loopback; see the tests,
+///   which measure it).
+/// * **Drop.** The last handle stops the subscriber (a wake-up message makes
+///   its blocking read return at once; a 100 ms read timeout is the
+///   backstop when Redis is down) and joins it.
+/// * **The removal listener** is L2's (the one given to the L2 builder): L1
+///   copies come and go without being reported.
+/// * **Statistics**: `hits` and `misses` are the tiered cache's (a hit in
+///   either tier is a hit); inserts, load failures and removals are L2's.
+///   [`TieredCache::l1`] and [`TieredCache::l2`] give each tier's own.
+///
+/// Build each tiered cache from its own [`RedisCache`] (not a clone of one
+/// that another tiered cache uses): a cache skips the invalidations that
+/// carry its L2's identity.
 ///
 /// ```no_run
 /// use std::time::Duration;
