@@ -18,6 +18,8 @@
 mod common;
 #[path = "redis/down.rs"]
 mod down;
+#[path = "redis/loads.rs"]
+mod loads;
 #[path = "redis/processes.rs"]
 mod processes;
 #[path = "redis/realtime.rs"]

@@ -1,5 +1,6 @@
 //! Finding the server, unique prefixes, and timing helpers.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -12,15 +13,20 @@ pub const TTI: Duration = Duration::from_millis(200);
 /// keeps expiry in whole milliseconds).
 pub const SLACK: Duration = Duration::from_millis(15);
 
-/// `REDIS_URL`, or `None` after printing why the test is skipped.
+/// `REDIS_URL`, or `None` after printing why the test is skipped (once per
+/// test binary, straight to stderr so the test harness does not hide it).
 pub fn url(test: &str) -> Option<String> {
     match std::env::var("REDIS_URL") {
         Ok(u) if !u.trim().is_empty() => Some(u),
         _ => {
-            eprintln!(
-                "note: REDIS_URL is not set; skipping {test} \
-                 (run: REDIS_URL=redis://127.0.0.1:PORT cargo test --features redis)"
-            );
+            static NOTE: std::sync::Once = std::sync::Once::new();
+            NOTE.call_once(|| {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "note: REDIS_URL is not set: skipping the tests that need a Redis server (first: {test}); \
+                     run them with REDIS_URL=redis://127.0.0.1:PORT cargo test --features redis"
+                );
+            });
             None
         }
     }
