@@ -54,6 +54,9 @@ fn race(url: &str, p: &str) -> String {
 #[test]
 fn child_process() {
     let Ok(role) = std::env::var(ROLE) else { return };
+    if role == "threads" {
+        return churn_caches();
+    }
     let (Ok(url), Ok(p)) = (std::env::var("REDIS_URL"), std::env::var(PREFIX)) else { return };
     match role.as_str() {
         "race" => println!("VALUE={}", race(&url, &p)),
@@ -69,6 +72,56 @@ fn child_process() {
         }
         _ => {}
     }
+}
+
+/// Threads of this process (Linux).
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
+}
+
+/// Builds and drops many redis and tiered caches (against a dead Redis: no
+/// server needed) and checks that their threads (the pool's, the
+/// subscriber) are gone afterwards. Runs alone in a child process so no
+/// other test's threads are counted.
+fn churn_caches() {
+    let before = threads();
+    for i in 0..100 {
+        let l2: RedisCache<u64, u64> = ttlkit::RedisOptions::new("redis://127.0.0.1:1")
+            .connect_timeout(Duration::from_millis(5))
+            .build(ttlkit::CacheBuilder::new(Duration::from_secs(1)))
+            .unwrap();
+        l2.insert(1, 1);
+        if i % 10 == 0 {
+            let t: ttlkit::TieredCache<u64, u64> =
+                ttlkit::TieredCache::new(ttlkit::CacheBuilder::new(Duration::from_millis(50)), l2).unwrap();
+            t.insert(1, 1);
+        }
+    }
+    // Pool threads are told to stop when their pool drops; give them a moment.
+    let start = Instant::now();
+    while threads() > before && start.elapsed() < Duration::from_secs(20) {
+        thread::sleep(Duration::from_millis(10));
+    }
+    println!("THREADS before={before} after={}", threads());
+}
+
+#[test]
+fn dropped_caches_leave_no_threads() {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "processes::child_process", "--nocapture", "--test-threads=1", "-q"])
+        .env(ROLE, "threads")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(child.wait().unwrap().success());
+    let line = out.lines().find(|l| l.starts_with("THREADS")).expect("the child reported its threads");
+    eprintln!("{line}");
+    let n = |key: &str| -> usize {
+        line.split_whitespace().find_map(|w| w.strip_prefix(key)).and_then(|v| v.parse().ok()).unwrap()
+    };
+    assert!(n("after=") <= n("before="), "threads left behind: {line}");
 }
 
 fn spawn(role: &str, url: &str, p: &str) -> std::process::Child {

@@ -110,9 +110,13 @@ impl Pool {
     }
 }
 
+/// The pool's one helper thread. Pending scheduled work (the idle reaper,
+/// connection retries) is discarded when the pool drops, so the thread
+/// exits at once instead of at the reaper's next tick.
 fn r2d2_threads() -> scheduled_thread_pool::ScheduledThreadPool {
     scheduled_thread_pool::ScheduledThreadPool::builder()
         .num_threads(1)
         .thread_name_pattern("ttlkit-redis-pool")
+        .on_drop_behavior(scheduled_thread_pool::OnPoolDropBehavior::DiscardPendingScheduled)
         .build()
 }

@@ -70,6 +70,9 @@
 //!   Redis restart operations recover on their own.
 //! * **Statistics** are this handle's process only: hits, misses and
 //!   inserts it made, removals it reported.
+//! * **Threads.** Each built cache (not each clone) has one helper thread
+//!   for its connection pool (opening and reaping connections); it exits
+//!   when the last handle drops.
 
 pub(crate) mod conn;
 mod error;
