@@ -12,7 +12,10 @@
 //! * `get-hit`: uniform random `get`s (every one a hit),
 //! * `mixed-90-10`: 90% `get`, 10% `insert` of a new value.
 //!
-//! Latencies are sampled (every 32nd operation is timed). `bytes_per_entry`
+//! Every subject reads all keys once before each run (the tiered cache's L1
+//! starts warm; its 5 s lifetime means one Redis read per hot key every 5 s
+//! in a steady state, which a 1 s run does not include). Latencies are
+//! sampled (every 32nd operation is timed). `bytes_per_entry`
 //! is Redis's `used_memory` growth per entry for `redis` and `tiered` (L2
 //! only; L1 copies are extra) and is left empty for the in-process caches.
 //! The measurement functions live in `redis_rows/measure.rs` so the compare
