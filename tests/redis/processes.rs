@@ -60,6 +60,7 @@ fn child_process() {
     let (Ok(url), Ok(p)) = (std::env::var("REDIS_URL"), std::env::var(PREFIX)) else { return };
     match role.as_str() {
         "race" => println!("VALUE={}", race(&url, &p)),
+        "writer" => write_on_cue(&url, &p),
         "crash" => {
             let cache = cache(&url, &p);
             cache.get_or_insert_with("crash".to_string(), || {
@@ -72,6 +73,66 @@ fn child_process() {
         }
         _ => {}
     }
+}
+
+/// Nanoseconds since the Unix epoch (one clock for both processes).
+fn wall_ns() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
+
+const WRITES: u64 = 50;
+
+/// The writing process: on each cue from the reader, overwrites key 1 with
+/// the wall-clock time just before the write.
+fn write_on_cue(url: &str, p: &str) {
+    let writer: RedisCache<u64, u64> =
+        options(url, p).build(ttlkit::CacheBuilder::new(Duration::from_secs(30))).unwrap();
+    let mut con = redis(url);
+    let cue = format!("{p}:cue");
+    for i in 0..WRITES {
+        wait_for("the reader's cue", Duration::from_secs(30), || {
+            redis::cmd("GET").arg(&cue).query::<Option<u64>>(&mut con).unwrap() == Some(i)
+        });
+        writer.insert(1, wall_ns());
+    }
+}
+
+#[test]
+fn l1_invalidation_across_processes() {
+    let url = need_redis!("l1_invalidation_across_processes");
+    let p = prefix("inv-processes");
+    let l2 = options(&url, &p).build(ttlkit::CacheBuilder::new(Duration::from_secs(30))).unwrap();
+    let reader: ttlkit::TieredCache<u64, u64> =
+        ttlkit::TieredCache::new(ttlkit::CacheBuilder::new(Duration::from_secs(10)), l2).unwrap();
+    wait_for("the subscription", Duration::from_secs(10), || reader.is_subscribed());
+    reader.insert(1, 0);
+    let child = spawn("writer", &url, &p);
+    let mut con = redis(&url);
+    let cue = format!("{p}:cue");
+    let mut delays = Vec::new();
+    let mut current = 0;
+    for i in 0..WRITES {
+        wait_for("an L1 copy", Duration::from_secs(10), || {
+            reader.get(&1) == Some(current) && reader.l1().peek(&1) == Some(current)
+        });
+        let _: () = redis::cmd("SET").arg(&cue).arg(i).arg("PX").arg(60_000).query(&mut con).unwrap();
+        let cued = Instant::now();
+        while reader.l1().peek(&1).is_some() {
+            assert!(cued.elapsed() < Duration::from_secs(10), "write {i} never invalidated the L1 copy");
+            thread::yield_now();
+        }
+        let gone = wall_ns();
+        current = reader.get(&1).unwrap();
+        delays.push(Duration::from_nanos(gone.saturating_sub(current)));
+    }
+    assert!(child.wait_with_output().unwrap().status.success());
+    delays.sort();
+    eprintln!(
+        "L1 invalidation across processes ({WRITES} writes; write issued in the child -> copy gone from \
+         the parent's L1): p50 {:?} max {:?}",
+        delays[delays.len() / 2],
+        delays[delays.len() - 1]
+    );
 }
 
 /// Threads of this process (Linux).

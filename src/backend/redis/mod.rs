@@ -12,10 +12,13 @@
 //!   it (`stored == q`): two unequal keys whose `Hash` streams are equal (a
 //!   hand-written `Hash` that skips fields `Eq` compares; std types and
 //!   derives never do this) share one slot, so a write of one displaces the
-//!   other (reported as `Capacity`), but a read never returns the wrong
-//!   key's value. Processes that share a prefix must use the same key and
-//!   value types (a record that does not decode is an error, counted, and a
-//!   miss).
+//!   other (reported as `Capacity`) and a `remove` of one removes the
+//!   other's entry (reported, `None` returned), but a read never returns
+//!   the wrong key's value. The `Hash` stream of std types is the same on
+//!   every platform of one endianness; processes sharing a prefix should
+//!   run builds of the same key type. They must also use the same value
+//!   type and the same `time_to_idle`/`max_lifetime` (a record that does
+//!   not decode exactly is an error, counted, and a miss).
 //! * **Values.** `postcard` (compact binary serde), after a header with the
 //!   creation stamp: `<created_ms>:<key_len>:<key><value>`.
 //! * **Idle expiry.** Every write sets the Redis TTL to the idle timeout;
@@ -70,6 +73,9 @@
 //!   Redis restart operations recover on their own.
 //! * **Statistics** are this handle's process only: hits, misses and
 //!   inserts it made, removals it reported.
+//! * **Deployment.** One Redis server (>= 6.2; replicas are fine, writes go
+//!   to the URL given), not Redis Cluster: `clear` deletes many keys in one
+//!   script.
 //! * **Threads.** Each built cache (not each clone) has one helper thread
 //!   for its connection pool (opening and reaping connections); it exits
 //!   when the last handle drops.
