@@ -84,18 +84,24 @@ mod stats;
 mod sweeper;
 mod sync;
 mod ticker;
+#[cfg(feature = "redis")]
+mod tiered;
 
 pub use any::{AnyCache, BACKEND_NAMES};
 #[cfg(feature = "async")]
 pub use async_loader::AsyncLoader;
 pub use backend::moka::MokaCache;
 pub use backend::mutex::MutexCache;
+#[cfg(feature = "redis")]
+pub use backend::redis::{RedisBuildError, RedisCache, RedisCacheError, RedisOptions};
 pub use backend::sharded::ShardedCache;
 pub use builder::{BuildError, CacheBuilder, Config, FromConfig, SweepSetting, Weigher, MAX_DURATION};
 pub use cache::{CacheStats, RemovalCause, SlidingTtlCache};
 pub use client_store::{ApiKey, ClientStore};
 pub use clock::{Clock, MockClock, PreciseClock, SystemClock, Ticks};
 pub use listener::RemovalListener;
+#[cfg(feature = "redis")]
+pub use tiered::TieredCache;
 pub use ttlkit_strategies::{PolicyKind, UnknownPolicy};
 
 #[cfg(doctest)]

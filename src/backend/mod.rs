@@ -3,5 +3,7 @@
 
 pub mod moka;
 pub mod mutex;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod sharded;
 mod store;
