@@ -200,7 +200,7 @@ fn soak(backend: &str) -> Soak {
     let mut rng = Rng(0x5eed);
     let mut now = 0;
     let mut out = Soak { max_len: 0, bound_at_max: 0, max_bound: 0, heap_by_day: Vec::new(), distinct_keys: 0 };
-    let mut check = |cache: &AnyCache<String, Client>, window: &mut Window, now: u64, out: &mut Soak| {
+    let check = |cache: &AnyCache<String, Client>, window: &mut Window, now: u64, out: &mut Soak| {
         let (len, bound) = (cache.len(), window.count(now));
         assert!(len <= bound, "{backend} at {now} s: {len} entries held, above the {bound} keys touched in the window");
         out.max_bound = out.max_bound.max(bound);
