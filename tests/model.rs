@@ -250,3 +250,49 @@ fn sharded_evicts_live_entry_before_expired() {
         }
     }
 }
+
+/// The sequence behind both `moka` findings below: capacity 1, a TinyLFU
+/// policy (moka runs its TinyLFU for every policy name but `lru`), key 0
+/// written twice, then expired and replaced by key 1 (moka has not applied
+/// the removal of 0 yet when it admits 1). The model's probe after each step
+/// reads every key, which moka counts as accesses, so 0 looks hot to TinyLFU.
+fn moka_case(last: Op) -> Option<(ModelConfig, Vec<Op>)> {
+    if !BACKEND_NAMES.contains(&"moka") {
+        return None;
+    }
+    let config = ModelConfig {
+        idle: Duration::from_secs(1),
+        lifetime: None,
+        capacity: Some(1),
+        policy: PolicyKind::Clock,
+        shards: None,
+    };
+    let ops = vec![Op::Insert(0), Op::Insert(0), Op::Advance(Duration::from_secs(1)), Op::Insert(1), Op::Get(0), last];
+    Some((config, ops))
+}
+
+/// BUG (moka backend, from the moka branch; found by this model before the
+/// merge): moka's maintenance evicts a live entry for `Capacity` while the
+/// cache holds no more than its capacity, leaving it empty: step 5 reports
+/// `(1, 3, Capacity)` with 1 of 1 held. Fails every run.
+#[test]
+#[ignore = "moka backend bug: Capacity eviction while within the bound (TinyLFU)"]
+fn moka_evicts_while_within_capacity() {
+    let Some((config, ops)) = moka_case(Op::Purge) else { return };
+    if let Err(e) = check("moka", &config, &ops) {
+        panic!("{e}");
+    }
+}
+
+/// BUG (moka backend): a removal that moka makes inside a read
+/// (`peek`/`contains_key` can run its maintenance) is not reported until a
+/// later write, so for a while the entry is gone (`len()` 0) but the
+/// listener has not been told. Fails every run.
+#[test]
+#[ignore = "moka backend bug: removals made during reads are reported late"]
+fn moka_reports_read_time_removals_late() {
+    let Some((config, ops)) = moka_case(Op::Advance(Duration::ZERO)) else { return };
+    if let Err(e) = check("moka", &config, &ops) {
+        panic!("{e}");
+    }
+}
