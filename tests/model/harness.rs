@@ -110,6 +110,9 @@ pub struct Profile {
     /// Whether a `Capacity` eviction only happens once no expired entry is
     /// held (expired entries make room first, cache-wide).
     pub expired_first: bool,
+    /// Configurations with a known bug (reproduced by an ignored test), and
+    /// why: the randomized runs skip them until the bug is fixed.
+    pub known_broken: fn(&ModelConfig) -> Option<&'static str>,
 }
 
 /// The documented allowances of each backend; unknown backends get the
@@ -120,7 +123,19 @@ pub fn profile(backend: &str) -> Profile {
         // runs the cache may hold up to `max_capacity / 64` more (plus one
         // per concurrent inserter, none here), and moka's own eviction order
         // does not know ttlkit's deadlines.
-        "moka" => Profile { capacity_slack: |cap| cap / 64, expired_first: false },
+        "moka" => Profile {
+            capacity_slack: |cap| cap / 64,
+            expired_first: false,
+            // Known bugs, reproduced by the ignored `moka_*` tests in
+            // tests/model.rs: with a capacity and moka's TinyLFU (every
+            // policy name but `lru`), moka evicts a live entry while the
+            // cache is within its bound, and a removal made inside
+            // `peek`/`contains_key` is reported only at a later call.
+            known_broken: |c| {
+                (c.capacity.is_some() && c.policy != PolicyKind::Lru)
+                    .then_some("moka TinyLFU mode: over-eviction and late reports (ignored moka_* tests)")
+            },
+        },
         // Known deviation (tests/model.rs `sharded_evicts_live_entry_before_expired`,
         // ignored until fixed): an insert makes room in one shard, so a live
         // entry (even the newcomer) can go for Capacity while another shard
@@ -132,7 +147,7 @@ pub fn profile(backend: &str) -> Profile {
 
 impl Profile {
     /// The contract with no allowance.
-    pub const STRICT: Profile = Profile { capacity_slack: |_| 0, expired_first: true };
+    pub const STRICT: Profile = Profile { capacity_slack: |_| 0, expired_first: true, known_broken: |_| None };
 }
 
 type Log = Arc<Mutex<Vec<(Key, Value, RemovalCause)>>>;
