@@ -67,7 +67,8 @@ fn step() -> impl Strategy<Value = Step> {
         2 => key.clone().prop_map(|k| Step::Op(Op::Peek(k))),
         1 => key.clone().prop_map(|k| Step::Op(Op::Contains(k))),
         2 => key.clone().prop_map(|k| Step::Op(Op::Remove(k))),
-        3 => key.prop_map(|k| Step::Op(Op::GetOrInsert(k))),
+        3 => key.clone().prop_map(|k| Step::Op(Op::GetOrInsert(k))),
+        1 => (key, any::<bool>()).prop_map(|(k, ok)| Step::Op(Op::TryGetOrInsert(k, ok))),
         1 => Just(Step::Op(Op::Clear)),
         2 => Just(Step::Op(Op::Purge)),
         // Quarters of the idle timeout land exactly on deadlines; single
@@ -186,6 +187,8 @@ fn model_walkthroughs() {
         (&plain, &[Op::Insert(1), Op::Advance(secs(9)), Op::Get(1), Op::Peek(1), Op::Advance(secs(9)), Op::Purge]),
         (&plain, &[Op::Insert(1), Op::Advance(secs(10)), Op::Remove(1), Op::Insert(2), Op::Clear]),
         (&plain, &[Op::GetOrInsert(1), Op::GetOrInsert(1), Op::Advance(secs(10)), Op::GetOrInsert(1), Op::Purge]),
+        // A failed load caches nothing and leaves an expired entry to expiry.
+        (&plain, &[Op::Insert(1), Op::Advance(secs(10)), Op::TryGetOrInsert(1, false), Op::TryGetOrInsert(1, true)]),
         // Capacity 2: the third key evicts one (expired ones first); the
         // lifetime caps a key read every 9 s.
         (&capped, &[Op::Insert(1), Op::Insert(2), Op::Insert(3), Op::Purge, Op::Get(3)]),

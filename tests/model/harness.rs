@@ -92,6 +92,9 @@ pub enum Op {
     Remove(Key),
     /// `get_or_insert_with(key, || next serial)`.
     GetOrInsert(Key),
+    /// `try_get_or_insert_with(key, ..)` whose `init` succeeds (`true`) or
+    /// fails (`false`; nothing is cached).
+    TryGetOrInsert(Key, bool),
     /// `clear()`.
     Clear,
     /// `MockClock::advance`.
@@ -172,6 +175,7 @@ struct Model {
     hits: u64,
     misses: u64,
     inserts: u64,
+    load_failures: u64,
     /// Removals seen by the listener, by `RemovalCause::ALL` index.
     removals: [u64; 5],
     next_value: Value,
@@ -319,6 +323,7 @@ pub fn check_with(backend: &str, profile: Profile, config: &ModelConfig, ops: &[
         hits: 0,
         misses: 0,
         inserts: 0,
+        load_failures: 0,
         removals: [0; 5],
         next_value: 0,
     };
@@ -408,6 +413,46 @@ fn step(s: &Subject, m: &mut Model, op: Op) -> Result<(), String> {
                 }
             }
         }
+        Op::TryGetOrInsert(k, succeed) => {
+            let live = m.live_value(k);
+            let fresh = if live.is_none() && succeed { m.fresh() } else { 0 };
+            let mut calls = 0;
+            let got = cache.try_get_or_insert_with(k, || {
+                calls += 1;
+                if succeed {
+                    Ok(fresh)
+                } else {
+                    Err("init failed")
+                }
+            });
+            let got = got.map_err(|e| *e);
+            match live {
+                Some(v) => {
+                    if (got, calls) != (Ok(v), 0) {
+                        return Err(format!("a hit on {v} returned {got:?} after {calls} init calls"));
+                    }
+                    m.touch(k);
+                }
+                None if succeed => {
+                    if (got, calls) != (Ok(fresh), 1) {
+                        return Err(format!("a load returned {got:?} after {calls} init calls (want {fresh}, 1)"));
+                    }
+                    m.misses += 1;
+                    if let Some(old) = m.held.get(&k) {
+                        predicted.push((k, old.value, RemovalCause::Expired));
+                    }
+                    m.store(k, fresh);
+                }
+                None => {
+                    // Not cached: an expired old entry stays until reported.
+                    if (got, calls) != (Err("init failed"), 1) {
+                        return Err(format!("a failing load returned {got:?} after {calls} init calls"));
+                    }
+                    m.misses += 1;
+                    m.load_failures += 1;
+                }
+            }
+        }
         Op::Clear => {
             for (&k, e) in &m.held {
                 let cause = if m.is_live(e) { RemovalCause::Cleared } else { RemovalCause::Expired };
@@ -490,8 +535,11 @@ fn step(s: &Subject, m: &mut Model, op: Op) -> Result<(), String> {
             ));
         }
     }
-    if (st.load_failures, st.listener_panics) != (0, 0) {
-        return Err(format!("stats count {} load failures, {} listener panics", st.load_failures, st.listener_panics));
+    if (st.load_failures, st.listener_panics) != (m.load_failures, 0) {
+        return Err(format!(
+            "stats count {} load failures (the model {}), {} listener panics",
+            st.load_failures, m.load_failures, st.listener_panics
+        ));
     }
     Ok(())
 }
@@ -528,7 +576,8 @@ pub fn decode(bytes: &[u8]) -> (ModelConfig, Vec<Op>) {
             6 => Op::Peek(key),
             7 => Op::Contains(key),
             8 => Op::Remove(key),
-            9 | 10 => Op::GetOrInsert(key),
+            9 => Op::GetOrInsert(key),
+            10 => Op::TryGetOrInsert(key, tag & 0x10 == 0),
             11 => Op::Clear,
             12 => Op::Purge,
             // Advances: a fraction or multiple of the idle timeout, or a
