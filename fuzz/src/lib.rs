@@ -1,0 +1,33 @@
+//! The fuzz targets' bodies (each target in `fuzz_targets/` is one line).
+//!
+//! * `model_<backend>`: operation sequences decoded from the input, run
+//!   against the reference model shared with `tests/model.rs`.
+//! * `trace_<format>`: the trace readers on arbitrary bytes, checked against
+//!   an independent parser (`oracle.rs`).
+//! * `policies`: every eviction policy, `validate()` after each step.
+
+#[path = "../../tests/model/harness.rs"]
+pub mod harness;
+mod oracle;
+mod policy;
+
+pub use oracle::trace;
+pub use policy::policies;
+
+/// Decodes `data` into a configuration and an operation sequence and checks
+/// `backend` against the model; panics (a crash for libFuzzer) on the first
+/// broken rule. A backend this build does not have is skipped, so a target
+/// can exist before its backend is merged, and so are configurations with a
+/// known bug (`Profile::known_broken`, each reproduced by an ignored test).
+pub fn model(backend: &str, data: &[u8]) {
+    if !ttlkit::BACKEND_NAMES.contains(&backend) {
+        return;
+    }
+    let (config, ops) = harness::decode(data);
+    if (harness::profile(backend).known_broken)(&config).is_some() {
+        return;
+    }
+    if let Err(e) = harness::check(backend, &config, &ops) {
+        panic!("{e}\n  config: {config:?}\n  ops: {ops:?}");
+    }
+}
