@@ -1,6 +1,5 @@
-//! Minimal reproductions of what the fuzz targets (`fuzz/`) found, each
-//! ignored until fixed, with the target that found it. Run them with
-//! `cargo test --test fuzz_findings -- --ignored`.
+//! Minimal reproductions of what the fuzz targets (`fuzz/`) found, with the
+//! target that found it (kept as regression tests once fixed).
 
 #![allow(clippy::unwrap_used)]
 
@@ -14,12 +13,10 @@ fn keys(format: TraceFormat, text: &str) -> Result<Vec<u64>, String> {
     reader.collect::<Result<Vec<u64>, _>>().map_err(|e| e.to_string())
 }
 
-/// BUG (trace readers), found by `trace_lirs` and `trace_arc`: a number
-/// written with more than 20 digits is reported malformed even when it fits
-/// a `u64` (leading zeros): `parse_u64` in strategies/src/trace.rs rejects
-/// by length before parsing. The fuzz oracle mirrors the limit until fixed.
+/// Was a BUG (trace readers), found by `trace_lirs` and `trace_arc`: a
+/// number written with more than 20 digits was reported malformed even when
+/// it fits a `u64` (leading zeros). Fixed: overflow alone decides.
 #[test]
-#[ignore = "trace reader bug: zero-padded numbers longer than 20 digits are rejected"]
 fn zero_padded_keys_longer_than_20_digits() {
     assert_eq!(keys(TraceFormat::Lirs, "000000000000000000007\n"), Ok(vec![7]));
     assert_eq!(keys(TraceFormat::Arc, "000000000000000000007 2 0 0\n"), Ok(vec![7, 8]));

@@ -242,7 +242,7 @@ fn decoded_bytes_match_the_model() {
     }
 }
 
-/// BUG (sharded), found by this model: an insert that takes the cache over
+/// Was a BUG (sharded), found by this model: an insert that takes the cache over
 /// its capacity makes room in one shard only, so a live entry (here the
 /// newcomer itself) is evicted for `Capacity` while another shard still
 /// holds an expired entry. The contract says expired entries go first; the
@@ -255,10 +255,9 @@ fn decoded_bytes_match_the_model() {
 /// on the per-cache random hash seed, so the sequence is tried 200 times
 /// (each try fails with probability about 1/4).
 ///
-/// The model allows this for `sharded` (`Profile::expired_first`) until
-/// fixed; then remove the allowance in `model/harness.rs` and the `#[ignore]`.
+/// Fixed: capacity eviction now reclaims expired entries from every shard
+/// (using each shard's lock-free due hint) before evicting a live one.
 #[test]
-#[ignore = "sharded backend bug: capacity eviction ignores expired entries in other shards"]
 fn sharded_evicts_live_entry_before_expired() {
     let config = ModelConfig {
         idle: Duration::from_secs(1),
@@ -295,12 +294,12 @@ fn moka_case(last: Op) -> Option<(ModelConfig, Vec<Op>)> {
     Some((config, ops))
 }
 
-/// BUG (moka backend, from the moka branch; found by this model before the
-/// merge): moka's maintenance evicts a live entry for `Capacity` while the
+/// Was a BUG (moka backend; found by this model before the merge), fixed by
+/// making room (and letting moka apply the removals) before an insert that
+/// would pass the bound: moka's maintenance evicted a live entry for `Capacity` while the
 /// cache holds no more than its capacity, leaving it empty: step 5 reports
 /// `(1, 3, Capacity)` with 1 of 1 held. Fails every run.
 #[test]
-#[ignore = "moka backend bug: Capacity eviction while within the bound (TinyLFU)"]
 fn moka_evicts_while_within_capacity() {
     let Some((config, ops)) = moka_case(Op::Purge) else { return };
     if let Err(e) = check("moka", &config, &ops) {
@@ -308,12 +307,12 @@ fn moka_evicts_while_within_capacity() {
     }
 }
 
-/// BUG (moka backend): a removal that moka makes inside a read
+/// Was a BUG (moka backend), fixed by delivering queued removals on every
+/// read: a removal that moka makes inside a read
 /// (`peek`/`contains_key` can run its maintenance) is not reported until a
 /// later write, so for a while the entry is gone (`len()` 0) but the
 /// listener has not been told. Fails every run.
 #[test]
-#[ignore = "moka backend bug: removals made during reads are reported late"]
 fn moka_reports_read_time_removals_late() {
     let Some((config, ops)) = moka_case(Op::Advance(Duration::ZERO)) else { return };
     if let Err(e) = check("moka", &config, &ops) {

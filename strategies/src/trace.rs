@@ -282,7 +282,13 @@ impl TraceReader {
             Compression::None => Box::new(BufReader::with_capacity(BUF, input)),
             Compression::Zstd => Box::new(BufReader::with_capacity(BUF, zstd::Decoder::new(input).map_err(read_err)?)),
             Compression::Gzip => Box::new(BufReader::with_capacity(BUF, flate2::read::MultiGzDecoder::new(input))),
-            Compression::Xz => Box::new(BufReader::with_capacity(BUF, xz2::read::XzDecoder::new_multi_decoder(input))),
+            Compression::Xz => {
+                // A memory limit: a crafted header may otherwise ask liblzma
+                // for gigabytes of dictionary (real traces use a few MiB).
+                let stream = xz2::stream::Stream::new_stream_decoder(XZ_MEMORY_LIMIT, xz2::stream::CONCATENATED)
+                    .map_err(|e| read_err(io::Error::other(e)))?;
+                Box::new(BufReader::with_capacity(BUF, xz2::read::XzDecoder::new_stream(input, stream)))
+            }
         };
         Ok(TraceReader { input, format, progress: None, count: 0, line: Vec::new(), block: (0, 0), done: false })
     }
@@ -408,10 +414,15 @@ impl Iterator for TraceReader {
 }
 
 /// Parses ASCII decimal digits (at least one, nothing else) into a `u64`.
+/// The most memory the xz decoder may use (real traces need a few MiB).
+const XZ_MEMORY_LIMIT: u64 = 256 << 20;
+
 fn parse_u64(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || s.len() > 20 {
+    if s.is_empty() {
         return None;
     }
+    // No length limit: leading zeros are fine, and the checked arithmetic
+    // catches any value past u64::MAX.
     let mut v: u64 = 0;
     for &b in s {
         if !b.is_ascii_digit() {

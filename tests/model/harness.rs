@@ -129,21 +129,8 @@ pub fn profile(backend: &str) -> Profile {
         "moka" => Profile {
             capacity_slack: |cap| cap / 64,
             expired_first: false,
-            // Known bugs, reproduced by the ignored `moka_*` tests in
-            // tests/model.rs: with a capacity and moka's TinyLFU (every
-            // policy name but `lru`), moka evicts a live entry while the
-            // cache is within its bound, and a removal made inside
-            // `peek`/`contains_key` is reported only at a later call.
-            known_broken: |c| {
-                (c.capacity.is_some() && c.policy != PolicyKind::Lru)
-                    .then_some("moka TinyLFU mode: over-eviction and late reports (ignored moka_* tests)")
-            },
+            known_broken: |_| None,
         },
-        // Known deviation (tests/model.rs `sharded_evicts_live_entry_before_expired`,
-        // ignored until fixed): an insert makes room in one shard, so a live
-        // entry (even the newcomer) can go for Capacity while another shard
-        // still holds an expired one. Set back to `true` once fixed.
-        "sharded" => Profile { expired_first: false, ..Profile::STRICT },
         _ => Profile::STRICT,
     }
 }

@@ -210,7 +210,11 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let slot = self.moka.get(key)?;
+        let slot = self.moka.get(key);
+        // moka may run its maintenance inside a read; report what it
+        // removed now, not at some later write (a plain load when idle).
+        self.deliver();
+        let slot = slot?;
         let live = matches!(slot.read(self.now(), self.rules(), refresh), Seen::Live);
         Some((slot, live))
     }
@@ -294,6 +298,7 @@ where
 
     pub(super) fn insert(&self, key: K, value: V) {
         let now = self.now();
+        self.make_room_first(now);
         let slot = self.new_slot(key.clone(), value, now);
         {
             let mut deadlines = self.stripe(slot.stripe);
@@ -309,6 +314,28 @@ where
         }
         self.keep_bound();
         self.deliver();
+    }
+
+    /// Before an insert that would take the cache past its bound: removes
+    /// expired entries and has moka apply those removals *before* it sees
+    /// the new entry. Otherwise moka would process the insert first, find
+    /// itself over capacity, and (TinyLFU) reject the newcomer or evict a
+    /// live entry for room the expired ones were about to free.
+    fn make_room_first(&self, now: Ticks) {
+        let Some(cap) = self.max_capacity else { return };
+        if self.shared.weight.load(Ordering::Acquire) < cap {
+            return;
+        }
+        let mut removed = 0;
+        for index in 0..STRIPES {
+            removed += self.purge_stripe(index, now, PURGE_BATCH).0;
+            if self.shared.weight.load(Ordering::Acquire) < cap {
+                break;
+            }
+        }
+        if removed > 0 {
+            self.moka.run_pending_tasks();
+        }
     }
 
     /// The over-bound path of an insert: expired entries make room first,
@@ -354,6 +381,9 @@ where
                 match outcome {
                     Ok(value) => {
                         let now = self.now();
+                        // As for an insert: room first, so moka applies the
+                        // expired entries' removal before it sees this one.
+                        self.make_room_first(now);
                         let slot = self.new_slot(key.clone(), value, now);
                         let mut deadlines = self.stripe(slot.stripe);
                         self.admit(&mut deadlines, &slot);
