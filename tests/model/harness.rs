@@ -126,11 +126,7 @@ pub fn profile(backend: &str) -> Profile {
         // runs the cache may hold up to `max_capacity / 64` more (plus one
         // per concurrent inserter, none here), and moka's own eviction order
         // does not know ttlkit's deadlines.
-        "moka" => Profile {
-            capacity_slack: |cap| cap / 64,
-            expired_first: false,
-            known_broken: |_| None,
-        },
+        "moka" => Profile { capacity_slack: |cap| cap / 64, expired_first: false, known_broken: |_| None },
         _ => Profile::STRICT,
     }
 }
