@@ -25,6 +25,20 @@ fn parse(spec: &str) -> (String, WTinyLfuConfig) {
     let mut c = WTinyLfuConfig::default();
     for kv in rest.split(',').filter(|s| !s.is_empty()) {
         let (k, v) = kv.split_once('=').unwrap_or_else(|| panic!("{kv}: expected knob=value"));
+        if k == "shares" || k == "ushares" {
+            let v: Vec<f64> = v
+                .split('/')
+                .filter(|x| !x.is_empty())
+                .map(|x| x.parse().unwrap_or_else(|e| panic!("{kv}: {e}")))
+                .collect();
+            let v: &'static [f64] = Box::leak(v.into_boxed_slice());
+            if k == "shares" {
+                c.mini_shares = v;
+            } else {
+                c.mini_unfiltered = v;
+            }
+            continue;
+        }
         let f: f64 = v.parse().unwrap_or_else(|e| panic!("{kv}: {e}"));
         match k {
             "window" => c.initial_window = f,
@@ -37,6 +51,12 @@ fn parse(spec: &str) -> (String, WTinyLfuConfig) {
             "sketch" => c.sketch_sample = f,
             "cons" => c.conservative = f != 0.0,
             "rand" => c.random_admit = f != 0.0,
+            "filter" => c.filter = f != 0.0,
+            "scan" => c.victim_scan = f as usize,
+            "tie" => c.tie_admit = f != 0.0,
+            "mtarget" => c.mini_target = f as usize,
+            "mperiod" => c.mini_period = f,
+            "mdecay" => c.mini_decay = f,
             "mini" => {
                 c.mini_shares = match f as u32 {
                     0 => &[],
@@ -62,6 +82,9 @@ fn main() {
     ];
     if !skip_p12 {
         traces.push(("p12", load("arc/P12.lis.zst"), vec![32_768]));
+    }
+    if let Ok(only) = std::env::var("ONLY") {
+        traces.retain(|t| t.0 == only);
     }
     println!("goal:     oltp@1000>=41.9 oltp@2000>=47.6 gli@1000>=51.3 scarab>=75.91 p12>=18.5");
     let results: Vec<String> = std::thread::scope(|s| {

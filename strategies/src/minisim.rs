@@ -9,14 +9,10 @@
 use crate::sim::Run;
 use crate::{mix64, WTinyLfu, WTinyLfuConfig};
 
-/// Entries a miniature aims for: smaller is cheaper, larger is more faithful.
-const MINI_TARGET: usize = 256;
-/// Sampled requests per miniature entry between two decisions.
-const PERIOD_PER_ENTRY: u64 = 3;
-
 #[derive(Debug)]
 struct Mini {
     share: f64,
+    filter: bool,
     run: Run,
     last_hits: u64,
     score: f64,
@@ -30,29 +26,43 @@ pub(crate) struct WindowTuner {
     sampled: u64,
     period: u64,
     best: usize,
+    decay: f64,
 }
 
 impl WindowTuner {
-    pub(crate) fn new(capacity: usize, shares: &[f64], base: WTinyLfuConfig) -> WindowTuner {
-        let rate = (capacity / MINI_TARGET).max(1);
+    pub(crate) fn new(capacity: usize, base: WTinyLfuConfig) -> WindowTuner {
+        let rate = (capacity / base.mini_target.max(1)).max(1);
         let size = (capacity / rate).max(1);
-        let minis = shares
-            .iter()
-            .map(|&share| {
-                let config = WTinyLfuConfig { initial_window: share, climb_sample: 0.0, mini_shares: &[], ..base };
+        let variants =
+            base.mini_shares.iter().map(|&s| (s, true)).chain(base.mini_unfiltered.iter().map(|&s| (s, false)));
+        let minis: Vec<Mini> = variants
+            .map(|(share, filter)| {
+                let config = WTinyLfuConfig {
+                    initial_window: share,
+                    climb_sample: 0.0,
+                    mini_shares: &[],
+                    mini_unfiltered: &[],
+                    filter,
+                    ..base
+                };
                 Mini {
                     share,
+                    filter,
                     run: Run::with_policy(Box::new(WTinyLfu::with_config(size, config)), size),
                     last_hits: 0,
                     score: 0.0,
                 }
             })
             .collect();
-        WindowTuner { rate: rate as u64, minis, sampled: 0, period: PERIOD_PER_ENTRY * size as u64, best: 0 }
+        let period = ((base.mini_period * size as f64) as u64).max(1);
+        // Start from the miniature that matches the full cache's own start.
+        let best =
+            minis.iter().position(|m: &Mini| m.filter == base.filter && m.share == base.initial_window).unwrap_or(0);
+        WindowTuner { rate: rate as u64, minis, sampled: 0, period, best, decay: base.mini_decay }
     }
 
     /// Feeds one request; at the end of a period returns the best share.
-    pub(crate) fn record(&mut self, hash: u64) -> Option<f64> {
+    pub(crate) fn record(&mut self, hash: u64) -> Option<(f64, bool)> {
         if self.rate > 1 && mix64(hash ^ 0x5bd1_e995) % self.rate != 0 {
             return None;
         }
@@ -68,7 +78,7 @@ impl WindowTuner {
         self.sampled = 0;
         for m in &mut self.minis {
             let hits = m.run.counts().1;
-            m.score = m.score / 2.0 + (hits - m.last_hits) as f64;
+            m.score = m.score * self.decay + (hits - m.last_hits) as f64;
             m.last_hits = hits;
         }
         let current = self.minis.get(self.best).map_or(0.0, |m| m.score);
@@ -77,6 +87,16 @@ impl WindowTuner {
                 self.best = i;
             }
         }
-        self.minis.get(self.best).map(|m| m.share)
+        if std::env::var("MINIDBG").is_ok() {
+            let sc: Vec<String> = self.minis.iter().map(|m| format!("{:.0}", m.score)).collect();
+            eprintln!(
+                "decide rate {} best {} {} scores {}",
+                self.rate,
+                self.minis[self.best].share,
+                self.minis[self.best].filter,
+                sc.join(" ")
+            );
+        }
+        self.minis.get(self.best).map(|m| (m.share, m.filter))
     }
 }

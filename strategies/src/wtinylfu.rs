@@ -45,6 +45,23 @@ pub struct WTinyLfuConfig {
     /// Window shares tried by miniature simulations; the best one recently
     /// is followed (empty = off).
     pub mini_shares: &'static [f64],
+    /// Filter main's admission by frequency (TinyLFU); `false` admits every
+    /// window overflow (a segmented LRU behind the window).
+    pub filter: bool,
+    /// Window shares of extra miniatures that admit without the filter; when
+    /// one of them is best, the full cache stops filtering too.
+    pub mini_unfiltered: &'static [f64],
+    /// The main area's victim is the least frequent of this many entries at
+    /// probation's LRU end (1 = plain LRU order).
+    pub victim_scan: usize,
+    /// A candidate as frequent as the victim is admitted.
+    pub tie_admit: bool,
+    /// Entries each miniature aims for (the sampling rate follows).
+    pub mini_target: usize,
+    /// Sampled requests per miniature entry between two decisions.
+    pub mini_period: f64,
+    /// Each decision keeps this much of a miniature's earlier score.
+    pub mini_decay: f64,
 }
 
 impl Default for WTinyLfuConfig {
@@ -66,6 +83,13 @@ impl Default for WTinyLfuConfig {
             conservative: true,
             random_admit: true,
             mini_shares: &[0.01, 0.2, 0.99],
+            filter: true,
+            mini_unfiltered: &[],
+            victim_scan: 1,
+            tie_admit: false,
+            mini_target: 256,
+            mini_period: 3.0,
+            mini_decay: 0.5,
         }
     }
 }
@@ -87,6 +111,13 @@ impl WTinyLfuConfig {
             conservative: false,
             random_admit: true,
             mini_shares: &[],
+            filter: true,
+            mini_unfiltered: &[],
+            victim_scan: 1,
+            tie_admit: false,
+            mini_target: 256,
+            mini_period: 3.0,
+            mini_decay: 0.5,
         }
     }
 }
@@ -141,6 +172,8 @@ pub struct WTinyLfu {
     window_ghost: GhostFifo,
     main_ghost: GhostFifo,
     rng: u64,
+    /// Whether main's admission is filtered now.
+    filtering: bool,
 }
 
 impl WTinyLfu {
@@ -167,12 +200,12 @@ impl WTinyLfu {
             index: IdIndex::default(),
             sketch,
             climber: HillClimber::new(capacity, &config),
-            tuner: (!config.mini_shares.is_empty())
-                .then(|| Box::new(WindowTuner::new(capacity, config.mini_shares, config))),
+            tuner: (!config.mini_shares.is_empty()).then(|| Box::new(WindowTuner::new(capacity, config))),
             config,
             window_ghost: GhostFifo::new(ghosts),
             main_ghost: GhostFifo::new(ghosts),
             rng: 0x2545_f491_4f6c_dd1d,
+            filtering: config.filter,
         };
         p.set_window(window_max);
         p
@@ -204,7 +237,8 @@ impl WTinyLfu {
         if let Some(step) = self.climber.record(hit) {
             self.resize_window(step);
         }
-        if let Some(share) = self.tuner.as_mut().and_then(|t| t.record(hash)) {
+        if let Some((share, filter)) = self.tuner.as_mut().and_then(|t| t.record(hash)) {
+            self.filtering = filter;
             self.set_window((self.capacity as f64 * share) as usize);
         }
     }
@@ -216,13 +250,32 @@ impl WTinyLfu {
 
     /// The main area's victim: probation's LRU entry, else protected's.
     fn main_victim(&self) -> Option<u32> {
-        self.nodes.head(PROBATION).or_else(|| self.nodes.head(PROTECTED))
+        let Some(head) = self.nodes.head(PROBATION) else {
+            return self.nodes.head(PROTECTED);
+        };
+        if self.config.victim_scan <= 1 || !self.filtering {
+            return Some(head);
+        }
+        let mut best = (self.sketch.frequency(self.nodes.node(head).data), head);
+        let mut cur = head;
+        for _ in 1..self.config.victim_scan {
+            let Some(n) = self.nodes.next(cur) else { break };
+            let f = self.sketch.frequency(self.nodes.node(n).data);
+            if f < best.0 {
+                best = (f, n);
+            }
+            cur = n;
+        }
+        Some(best.1)
     }
 
     fn admit(&mut self, candidate: u64, victim: u64) -> bool {
+        if !self.filtering {
+            return true;
+        }
         let c = self.sketch.frequency(candidate);
         let v = self.sketch.frequency(victim);
-        if c > v {
+        if c > v || (c == v && self.config.tie_admit) {
             return true;
         }
         if c <= 5 || !self.config.random_admit {
