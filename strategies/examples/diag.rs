@@ -8,10 +8,9 @@ fn main() {
     let size: usize = args[2].parse().expect("size");
     let mut run = if args[3] == "exp" {
         let mut c = WTinyLfuConfig::default();
-        c.mini_unfiltered = &[0.01];
-        c.mini_period = 0.5;
-        c.mini_decay = 0.9;
-        c.mini_target = 1024;
+        c.mini_shares = &[];
+        c.stale_age = args[4].parse().expect("stale");
+        c.victim_scan = args[5].parse().expect("scan");
         Run::with_policy(Box::new(WTinyLfu::with_config(size, c)), size)
     } else {
         Run::new(PolicyKind::from_name(&args[3]).expect("policy"), size)

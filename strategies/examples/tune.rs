@@ -25,7 +25,7 @@ fn parse(spec: &str) -> (String, WTinyLfuConfig) {
     let mut c = WTinyLfuConfig::default();
     for kv in rest.split(',').filter(|s| !s.is_empty()) {
         let (k, v) = kv.split_once('=').unwrap_or_else(|| panic!("{kv}: expected knob=value"));
-        if k == "shares" || k == "ushares" {
+        if k == "shares" || k == "ushares" || k == "nshares" {
             let v: Vec<f64> = v
                 .split('/')
                 .filter(|x| !x.is_empty())
@@ -34,6 +34,8 @@ fn parse(spec: &str) -> (String, WTinyLfuConfig) {
             let v: &'static [f64] = Box::leak(v.into_boxed_slice());
             if k == "shares" {
                 c.mini_shares = v;
+            } else if k == "nshares" {
+                c.mini_no_stale = v;
             } else {
                 c.mini_unfiltered = v;
             }
@@ -54,9 +56,14 @@ fn parse(spec: &str) -> (String, WTinyLfuConfig) {
             "filter" => c.filter = f != 0.0,
             "scan" => c.victim_scan = f as usize,
             "tie" => c.tie_admit = f != 0.0,
+            "stale" => c.stale_age = f,
+            "wide" => c.wide_counters = f as usize,
+            "ceil" => c.sketch_ceiling = f as u64,
+            "door" => c.door_bits = f,
             "mtarget" => c.mini_target = f as usize,
             "mperiod" => c.mini_period = f,
             "mdecay" => c.mini_decay = f,
+            "margin" => c.mini_margin = f,
             "mini" => {
                 c.mini_shares = match f as u32 {
                     0 => &[],

@@ -13,6 +13,7 @@ use crate::{mix64, WTinyLfu, WTinyLfuConfig};
 struct Mini {
     share: f64,
     filter: bool,
+    stale: bool,
     run: Run,
     last_hits: u64,
     score: f64,
@@ -27,27 +28,37 @@ pub(crate) struct WindowTuner {
     period: u64,
     best: usize,
     decay: f64,
+    margin: f64,
 }
 
 impl WindowTuner {
     pub(crate) fn new(capacity: usize, base: WTinyLfuConfig) -> WindowTuner {
         let rate = (capacity / base.mini_target.max(1)).max(1);
         let size = (capacity / rate).max(1);
-        let variants =
-            base.mini_shares.iter().map(|&s| (s, true)).chain(base.mini_unfiltered.iter().map(|&s| (s, false)));
+        // On equal scores the first variant wins: unfiltered ones first, then
+        // filtered ones without stale ties, then the plain ones.
+        let variants = base
+            .mini_unfiltered
+            .iter()
+            .map(|&s| (s, false, true))
+            .chain(base.mini_no_stale.iter().map(|&s| (s, true, false)))
+            .chain(base.mini_shares.iter().map(|&s| (s, true, true)));
         let minis: Vec<Mini> = variants
-            .map(|(share, filter)| {
+            .map(|(share, filter, stale)| {
                 let config = WTinyLfuConfig {
                     initial_window: share,
                     climb_sample: 0.0,
                     mini_shares: &[],
                     mini_unfiltered: &[],
+                    mini_no_stale: &[],
                     filter,
+                    stale_age: if stale { base.stale_age } else { 0.0 },
                     ..base
                 };
                 Mini {
                     share,
                     filter,
+                    stale,
                     run: Run::with_policy(Box::new(WTinyLfu::with_config(size, config)), size),
                     last_hits: 0,
                     score: 0.0,
@@ -56,13 +67,23 @@ impl WindowTuner {
             .collect();
         let period = ((base.mini_period * size as f64) as u64).max(1);
         // Start from the miniature that matches the full cache's own start.
-        let best =
-            minis.iter().position(|m: &Mini| m.filter == base.filter && m.share == base.initial_window).unwrap_or(0);
-        WindowTuner { rate: rate as u64, minis, sampled: 0, period, best, decay: base.mini_decay }
+        let best = minis
+            .iter()
+            .position(|m: &Mini| m.filter == base.filter && m.stale && m.share == base.initial_window)
+            .unwrap_or(0);
+        WindowTuner {
+            rate: rate as u64,
+            minis,
+            sampled: 0,
+            period,
+            best,
+            decay: base.mini_decay,
+            margin: base.mini_margin,
+        }
     }
 
     /// Feeds one request; at the end of a period returns the best share.
-    pub(crate) fn record(&mut self, hash: u64) -> Option<(f64, bool)> {
+    pub(crate) fn record(&mut self, hash: u64) -> Option<(f64, bool, bool)> {
         if self.rate > 1 && mix64(hash ^ 0x5bd1_e995) % self.rate != 0 {
             return None;
         }
@@ -82,8 +103,9 @@ impl WindowTuner {
             m.last_hits = hits;
         }
         let current = self.minis.get(self.best).map_or(0.0, |m| m.score);
+        let bar = current * (1.0 + self.margin);
         for (i, m) in self.minis.iter().enumerate() {
-            if m.score > current && m.score > self.minis[self.best].score {
+            if m.score > bar && m.score > self.minis[self.best].score {
                 self.best = i;
             }
         }
@@ -97,6 +119,6 @@ impl WindowTuner {
                 sc.join(" ")
             );
         }
-        self.minis.get(self.best).map(|m| (m.share, m.filter))
+        self.minis.get(self.best).map(|m| (m.share, m.filter, m.stale))
     }
 }

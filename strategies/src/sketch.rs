@@ -31,6 +31,9 @@ pub struct FrequencySketch {
     additions: u64,
     resets: u64,
     conservative: bool,
+    /// log2 of the counter width in bits (2 = 4-bit, 3 = 8-bit).
+    width_log: u32,
+    max_count: u64,
 }
 
 impl FrequencySketch {
@@ -56,7 +59,20 @@ impl FrequencySketch {
             additions: 0,
             resets: 0,
             conservative: true,
+            width_log: 2,
+            max_count: MAX_COUNT,
         }
+    }
+
+    /// Uses 8-bit counters (ceiling 255) and `per_entry` of them per entry
+    /// of capacity instead of sixteen 4-bit ones.
+    pub fn with_wide_counters(mut self, capacity: usize, per_entry: usize) -> Self {
+        let counters = (capacity.max(1) as u64 * per_entry.max(1) as u64).next_power_of_two().max(8);
+        self.table = vec![0; (counters / 8) as usize];
+        self.counter_mask = counters - 1;
+        self.width_log = 3;
+        self.max_count = 255;
+        self
     }
 
     /// Uses the standard count-min update (every counter of the key is
@@ -64,6 +80,21 @@ impl FrequencySketch {
     /// smallest ones are). Conservative update over-counts less.
     pub fn with_standard_update(mut self) -> Self {
         self.conservative = false;
+        self
+    }
+
+    /// Sizes the doorkeeper at `bits` bits (rounded up to a power of two)
+    /// instead of eight per access of the sample.
+    pub fn with_door_bits(mut self, bits: u64) -> Self {
+        let bits = bits.next_power_of_two().max(64);
+        self.door = vec![0; (bits / 64) as usize];
+        self.door_mask = bits - 1;
+        self
+    }
+
+    /// Caps the counters at `max` (below their width's ceiling).
+    pub fn with_ceiling(mut self, max: u64) -> Self {
+        self.max_count = max.clamp(1, self.max_count);
         self
     }
 
@@ -80,18 +111,18 @@ impl FrequencySketch {
     /// The estimated number of recent accesses of `hash`, at most 16.
     pub fn frequency(&self, hash: u64) -> u8 {
         let (a, b) = spread(hash);
-        let mut min = MAX_COUNT;
+        let mut min = self.max_count;
         for i in 0..DEPTH {
             min = min.min(self.counter(a.wrapping_add(i.wrapping_mul(b))));
         }
-        (min + u64::from(self.door_contains(a, b))) as u8
+        (min + u64::from(self.door_contains(a, b))).min(255) as u8
     }
 
     /// Records one access of `hash`, aging the sketch when the sample is full.
     pub fn increment(&mut self, hash: u64) {
         let (a, b) = spread(hash);
         if self.door_contains(a, b) {
-            let mut min = MAX_COUNT;
+            let mut min = self.max_count;
             if self.conservative {
                 for i in 0..DEPTH {
                     min = min.min(self.counter(a.wrapping_add(i.wrapping_mul(b))));
@@ -100,7 +131,7 @@ impl FrequencySketch {
             for i in 0..DEPTH {
                 let at = a.wrapping_add(i.wrapping_mul(b));
                 let c = self.counter(at);
-                if c < MAX_COUNT && (!self.conservative || c == min) {
+                if c < self.max_count && (!self.conservative || c == min) {
                     self.add_one(at);
                 }
             }
@@ -115,8 +146,9 @@ impl FrequencySketch {
 
     /// Halves every counter and empties the doorkeeper.
     pub fn age(&mut self) {
+        let keep = if self.width_log == 2 { 0x7777_7777_7777_7777 } else { 0x7f7f_7f7f_7f7f_7f7f };
         for w in &mut self.table {
-            *w = (*w >> 1) & 0x7777_7777_7777_7777;
+            *w = (*w >> 1) & keep;
         }
         self.door.fill(0);
         self.additions /= 2;
@@ -132,12 +164,16 @@ impl FrequencySketch {
 
     fn counter(&self, at: u64) -> u64 {
         let c = at & self.counter_mask;
-        (self.table[(c >> 4) as usize] >> ((c & 15) * 4)) & 0xf
+        let per_word_log = 6 - self.width_log;
+        let slot = c & ((1 << per_word_log) - 1);
+        (self.table[(c >> per_word_log) as usize] >> (slot << self.width_log)) & ((1 << (1 << self.width_log)) - 1)
     }
 
     fn add_one(&mut self, at: u64) {
         let c = at & self.counter_mask;
-        self.table[(c >> 4) as usize] += 1 << ((c & 15) * 4);
+        let per_word_log = 6 - self.width_log;
+        let slot = c & ((1 << per_word_log) - 1);
+        self.table[(c >> per_word_log) as usize] += 1 << (slot << self.width_log);
     }
 
     fn door_contains(&self, a: u64, b: u64) -> bool {

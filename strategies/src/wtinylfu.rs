@@ -51,17 +51,33 @@ pub struct WTinyLfuConfig {
     /// Window shares of extra miniatures that admit without the filter; when
     /// one of them is best, the full cache stops filtering too.
     pub mini_unfiltered: &'static [f64],
+    /// Window shares of extra filtered miniatures without stale-victim
+    /// ties ([`stale_age`](Self::stale_age) 0); when one of them is best,
+    /// the full cache drops them too.
+    pub mini_no_stale: &'static [f64],
     /// The main area's victim is the least frequent of this many entries at
     /// probation's LRU end (1 = plain LRU order).
     pub victim_scan: usize,
     /// A candidate as frequent as the victim is admitted.
     pub tie_admit: bool,
+    /// A victim not accessed for this many accesses per entry of capacity
+    /// loses frequency ties (0 = never).
+    pub stale_age: f64,
+    /// 8-bit sketch counters, this many per entry (0 = sixteen 4-bit ones).
+    pub wide_counters: usize,
+    /// Counter ceiling (0 = the width's own).
+    pub sketch_ceiling: u64,
+    /// Doorkeeper bits per entry of capacity (0 = eight per sampled access).
+    pub door_bits: f64,
     /// Entries each miniature aims for (the sampling rate follows).
     pub mini_target: usize,
     /// Sampled requests per miniature entry between two decisions.
     pub mini_period: f64,
     /// Each decision keeps this much of a miniature's earlier score.
     pub mini_decay: f64,
+    /// Another miniature is followed only when its score beats the current
+    /// one's by more than this fraction.
+    pub mini_margin: f64,
 }
 
 impl Default for WTinyLfuConfig {
@@ -85,11 +101,17 @@ impl Default for WTinyLfuConfig {
             mini_shares: &[0.01, 0.2, 0.99],
             filter: true,
             mini_unfiltered: &[],
+            mini_no_stale: &[],
             victim_scan: 1,
             tie_admit: false,
+            stale_age: 0.0,
+            wide_counters: 0,
+            sketch_ceiling: 0,
+            door_bits: 0.0,
             mini_target: 256,
             mini_period: 3.0,
             mini_decay: 0.5,
+            mini_margin: 0.0,
         }
     }
 }
@@ -113,11 +135,17 @@ impl WTinyLfuConfig {
             mini_shares: &[],
             filter: true,
             mini_unfiltered: &[],
+            mini_no_stale: &[],
             victim_scan: 1,
             tie_admit: false,
+            stale_age: 0.0,
+            wide_counters: 0,
+            sketch_ceiling: 0,
+            door_bits: 0.0,
             mini_target: 256,
             mini_period: 3.0,
             mini_decay: 0.5,
+            mini_margin: 0.0,
         }
     }
 }
@@ -162,7 +190,7 @@ pub struct WTinyLfu {
     window_max: usize,
     protected_max: usize,
     /// Node data: the key hash.
-    nodes: SlabList<u64, 3>,
+    nodes: SlabList<Meta, 3>,
     index: IdIndex,
     sketch: FrequencySketch,
     climber: HillClimber,
@@ -174,6 +202,30 @@ pub struct WTinyLfu {
     rng: u64,
     /// Whether main's admission is filtered now.
     filtering: bool,
+    /// Accesses so far (wrapping): the time stamps of entries.
+    clock: u32,
+    /// A victim untouched for longer than this many accesses loses ties (0 = never).
+    stale_age: u32,
+    /// The configured `stale_age`, in accesses.
+    stale_limit: u32,
+}
+
+/// What a node holds: the key hash (split to keep the node 4-aligned) and
+/// when the entry was last accessed.
+#[derive(Debug, Clone, Copy)]
+struct Meta {
+    hash: [u32; 2],
+    stamp: u32,
+}
+
+impl Meta {
+    fn new(hash: u64, stamp: u32) -> Meta {
+        Meta { hash: [hash as u32, (hash >> 32) as u32], stamp }
+    }
+
+    fn hash(self) -> u64 {
+        u64::from(self.hash[0]) | u64::from(self.hash[1]) << 32
+    }
 }
 
 impl WTinyLfu {
@@ -191,6 +243,15 @@ impl WTinyLfu {
         if !config.conservative {
             sketch = sketch.with_standard_update();
         }
+        if config.wide_counters > 0 {
+            sketch = sketch.with_wide_counters(capacity, config.wide_counters);
+        }
+        if config.door_bits > 0.0 {
+            sketch = sketch.with_door_bits((capacity.max(1) as f64 * config.door_bits) as u64);
+        }
+        if config.sketch_ceiling > 0 {
+            sketch = sketch.with_ceiling(config.sketch_ceiling);
+        }
         let reserve = capacity.min(1 << 16);
         let mut p = WTinyLfu {
             capacity,
@@ -206,7 +267,11 @@ impl WTinyLfu {
             main_ghost: GhostFifo::new(ghosts),
             rng: 0x2545_f491_4f6c_dd1d,
             filtering: config.filter,
+            clock: 0,
+            stale_age: 0,
+            stale_limit: (capacity as f64 * config.stale_age).min(f64::from(u32::MAX / 2)) as u32,
         };
+        p.stale_age = p.stale_limit;
         p.set_window(window_max);
         p
     }
@@ -237,8 +302,9 @@ impl WTinyLfu {
         if let Some(step) = self.climber.record(hit) {
             self.resize_window(step);
         }
-        if let Some((share, filter)) = self.tuner.as_mut().and_then(|t| t.record(hash)) {
+        if let Some((share, filter, stale)) = self.tuner.as_mut().and_then(|t| t.record(hash)) {
             self.filtering = filter;
+            self.stale_age = if stale { self.stale_limit } else { 0 };
             self.set_window((self.capacity as f64 * share) as usize);
         }
     }
@@ -256,11 +322,11 @@ impl WTinyLfu {
         if self.config.victim_scan <= 1 || !self.filtering {
             return Some(head);
         }
-        let mut best = (self.sketch.frequency(self.nodes.node(head).data), head);
+        let mut best = (self.sketch.frequency(self.nodes.node(head).data.hash()), head);
         let mut cur = head;
         for _ in 1..self.config.victim_scan {
             let Some(n) = self.nodes.next(cur) else { break };
-            let f = self.sketch.frequency(self.nodes.node(n).data);
+            let f = self.sketch.frequency(self.nodes.node(n).data.hash());
             if f < best.0 {
                 best = (f, n);
             }
@@ -269,13 +335,16 @@ impl WTinyLfu {
         Some(best.1)
     }
 
-    fn admit(&mut self, candidate: u64, victim: u64) -> bool {
+    fn admit(&mut self, candidate: u64, victim: u64, victim_age: u32) -> bool {
         if !self.filtering {
             return true;
         }
         let c = self.sketch.frequency(candidate);
         let v = self.sketch.frequency(victim);
         if c > v || (c == v && self.config.tie_admit) {
+            return true;
+        }
+        if c == v && self.stale_age > 0 && victim_age > self.stale_age {
             return true;
         }
         if c <= 5 || !self.config.random_admit {
@@ -326,7 +395,8 @@ impl EvictionPolicy for WTinyLfu {
                 self.resize_window(-step);
             }
         }
-        let idx = self.nodes.push_tail(WINDOW, id, hash);
+        self.clock = self.clock.wrapping_add(1);
+        let idx = self.nodes.push_tail(WINDOW, id, Meta::new(hash, self.clock));
         self.index.insert(id, idx);
         self.record(false, hash);
     }
@@ -335,7 +405,9 @@ impl EvictionPolicy for WTinyLfu {
         let Some(&idx) = self.index.get(&id) else {
             return;
         };
-        let hash = self.nodes.node(idx).data;
+        self.clock = self.clock.wrapping_add(1);
+        let hash = self.nodes.node(idx).data.hash();
+        self.nodes.node_mut(idx).data.stamp = self.clock;
         self.sketch.increment(hash);
         match self.nodes.list_of(idx) {
             PROBATION => {
@@ -369,11 +441,24 @@ impl EvictionPolicy for WTinyLfu {
         }
         if self.nodes.len(WINDOW) > self.window_max {
             let candidate = self.nodes.head(WINDOW)?;
-            let Some(victim) = self.main_victim() else {
+            let Some(mut victim) = self.main_victim() else {
                 return Some(self.remove_node(candidate));
             };
-            let (ch, vh) = (self.nodes.node(candidate).data, self.nodes.node(victim).data);
-            if self.admit(ch, vh) {
+            // A stale probation head (untouched for long) is the victim
+            // instead if the candidate is at least as frequent.
+            if let Some(head) = self.nodes.head(PROBATION) {
+                let age = self.clock.wrapping_sub(self.nodes.node(head).data.stamp);
+                if self.stale_age > 0 && self.filtering && age > self.stale_age {
+                    let ch = self.nodes.node(candidate).data.hash();
+                    let hh = self.nodes.node(head).data.hash();
+                    if self.sketch.frequency(ch) >= self.sketch.frequency(hh) {
+                        victim = head;
+                    }
+                }
+            }
+            let (ch, vh) = (self.nodes.node(candidate).data.hash(), self.nodes.node(victim).data.hash());
+            let victim_age = self.clock.wrapping_sub(self.nodes.node(victim).data.stamp);
+            if self.admit(ch, vh, victim_age) {
                 self.nodes.move_to_tail(candidate, PROBATION);
                 self.main_ghost.insert(vh);
                 return Some(self.remove_node(victim));
