@@ -22,7 +22,11 @@ fn load(path: &str) -> Vec<u64> {
 
 fn parse(spec: &str) -> (String, WTinyLfuConfig) {
     let (name, rest) = spec.split_once(':').unwrap_or((spec, ""));
-    let mut c = WTinyLfuConfig::default();
+    let (base, rest) = match rest.strip_prefix("v2") {
+        Some(r) => (WTinyLfuConfig::v2(), r.trim_start_matches(',')),
+        None => (WTinyLfuConfig::default(), rest),
+    };
+    let mut c = base;
     for kv in rest.split(',').filter(|s| !s.is_empty()) {
         let (k, v) = kv.split_once('=').unwrap_or_else(|| panic!("{kv}: expected knob=value"));
         if k == "shares" || k == "ushares" || k == "nshares" {
@@ -54,14 +58,12 @@ fn parse(spec: &str) -> (String, WTinyLfuConfig) {
             "cons" => c.conservative = f != 0.0,
             "rand" => c.random_admit = f != 0.0,
             "filter" => c.filter = f != 0.0,
-            "scan" => c.victim_scan = f as usize,
-            "tie" => c.tie_admit = f != 0.0,
             "stale" => c.stale_age = f,
-            "wide" => c.wide_counters = f as usize,
             "ceil" => c.sketch_ceiling = f as u64,
             "door" => c.door_bits = f,
             "mtarget" => c.mini_target = f as usize,
             "mperiod" => c.mini_period = f,
+            "mrate" => c.mini_min_rate = f as usize,
             "mdecay" => c.mini_decay = f,
             "margin" => c.mini_margin = f,
             "mini" => {
@@ -89,6 +91,21 @@ fn main() {
     ];
     if !skip_p12 {
         traces.push(("p12", load("arc/P12.lis.zst"), vec![32_768]));
+    }
+    if std::env::var("EXTRA").is_ok() {
+        traces = vec![
+            ("oltp", load("arc/OLTP.lis.zst"), vec![500, 5000, 10000]),
+            ("gli", load("lirs/gli.trace.gz"), vec![500, 1500, 2000]),
+            ("multi1", load("lirs/multi1.trace.gz"), vec![500, 1000]),
+            ("cpp", load("lirs/cpp.trace.gz"), vec![100, 300]),
+            ("cs", load("lirs/cs.trace.gz"), vec![500, 1000]),
+            ("web07", load("cache2k/web07.trace.xz"), vec![1000, 3000]),
+            ("web12", load("cache2k/web12.trace.xz"), vec![1000, 3000]),
+            ("corda", load("corda/trace_vaultservice.gz"), vec![1000, 10000]),
+            ("scarab", load("scarab/scarab-recs.trace.xz"), vec![10_000, 50_000]),
+            ("loop", load("lirs/loop.trace.gz"), vec![500]),
+            ("zigzag", load("lirs/zigzag.trace.gz"), vec![500]),
+        ];
     }
     if let Ok(only) = std::env::var("ONLY") {
         traces.retain(|t| t.0 == only);

@@ -33,7 +33,7 @@ pub(crate) struct WindowTuner {
 
 impl WindowTuner {
     pub(crate) fn new(capacity: usize, base: WTinyLfuConfig) -> WindowTuner {
-        let rate = (capacity / base.mini_target.max(1)).max(1);
+        let rate = (capacity / base.mini_target.max(1)).max(base.mini_min_rate).max(1);
         let size = (capacity / rate).max(1);
         // On equal scores the first variant wins: unfiltered ones first, then
         // filtered ones without stale ties, then the plain ones.
@@ -108,16 +108,6 @@ impl WindowTuner {
             if m.score > bar && m.score > self.minis[self.best].score {
                 self.best = i;
             }
-        }
-        if std::env::var("MINIDBG").is_ok() {
-            let sc: Vec<String> = self.minis.iter().map(|m| format!("{:.0}", m.score)).collect();
-            eprintln!(
-                "decide rate {} best {} {} scores {}",
-                self.rate,
-                self.minis[self.best].share,
-                self.minis[self.best].filter,
-                sc.join(" ")
-            );
         }
         self.minis.get(self.best).map(|m| (m.share, m.filter, m.stale))
     }

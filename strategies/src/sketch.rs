@@ -31,8 +31,7 @@ pub struct FrequencySketch {
     additions: u64,
     resets: u64,
     conservative: bool,
-    /// log2 of the counter width in bits (2 = 4-bit, 3 = 8-bit).
-    width_log: u32,
+    /// The counters' ceiling (15, or lower by [`with_ceiling`](Self::with_ceiling)).
     max_count: u64,
 }
 
@@ -59,20 +58,8 @@ impl FrequencySketch {
             additions: 0,
             resets: 0,
             conservative: true,
-            width_log: 2,
             max_count: MAX_COUNT,
         }
-    }
-
-    /// Uses 8-bit counters (ceiling 255) and `per_entry` of them per entry
-    /// of capacity instead of sixteen 4-bit ones.
-    pub fn with_wide_counters(mut self, capacity: usize, per_entry: usize) -> Self {
-        let counters = (capacity.max(1) as u64 * per_entry.max(1) as u64).next_power_of_two().max(8);
-        self.table = vec![0; (counters / 8) as usize];
-        self.counter_mask = counters - 1;
-        self.width_log = 3;
-        self.max_count = 255;
-        self
     }
 
     /// Uses the standard count-min update (every counter of the key is
@@ -92,7 +79,9 @@ impl FrequencySketch {
         self
     }
 
-    /// Caps the counters at `max` (below their width's ceiling).
+    /// Caps the counters at `max` (1 to 15). A low ceiling keeps very hot
+    /// keys from looking far hotter than warm ones, and makes a longer
+    /// sample (slower aging) pay off.
     pub fn with_ceiling(mut self, max: u64) -> Self {
         self.max_count = max.clamp(1, self.max_count);
         self
@@ -108,14 +97,15 @@ impl FrequencySketch {
         self.resets
     }
 
-    /// The estimated number of recent accesses of `hash`, at most 16.
+    /// The estimated number of recent accesses of `hash`, at most the
+    /// ceiling plus one (16 by default).
     pub fn frequency(&self, hash: u64) -> u8 {
         let (a, b) = spread(hash);
         let mut min = self.max_count;
         for i in 0..DEPTH {
             min = min.min(self.counter(a.wrapping_add(i.wrapping_mul(b))));
         }
-        (min + u64::from(self.door_contains(a, b))).min(255) as u8
+        (min + u64::from(self.door_contains(a, b))) as u8
     }
 
     /// Records one access of `hash`, aging the sketch when the sample is full.
@@ -146,9 +136,8 @@ impl FrequencySketch {
 
     /// Halves every counter and empties the doorkeeper.
     pub fn age(&mut self) {
-        let keep = if self.width_log == 2 { 0x7777_7777_7777_7777 } else { 0x7f7f_7f7f_7f7f_7f7f };
         for w in &mut self.table {
-            *w = (*w >> 1) & keep;
+            *w = (*w >> 1) & 0x7777_7777_7777_7777;
         }
         self.door.fill(0);
         self.additions /= 2;
@@ -164,16 +153,12 @@ impl FrequencySketch {
 
     fn counter(&self, at: u64) -> u64 {
         let c = at & self.counter_mask;
-        let per_word_log = 6 - self.width_log;
-        let slot = c & ((1 << per_word_log) - 1);
-        (self.table[(c >> per_word_log) as usize] >> (slot << self.width_log)) & ((1 << (1 << self.width_log)) - 1)
+        (self.table[(c >> 4) as usize] >> ((c & 15) * 4)) & 0xf
     }
 
     fn add_one(&mut self, at: u64) {
         let c = at & self.counter_mask;
-        let per_word_log = 6 - self.width_log;
-        let slot = c & ((1 << per_word_log) - 1);
-        self.table[(c >> per_word_log) as usize] += 1 << (slot << self.width_log);
+        self.table[(c >> 4) as usize] += 1 << ((c & 15) * 4);
     }
 
     fn door_contains(&self, a: u64, b: u64) -> bool {
