@@ -4,11 +4,17 @@
 //! cargo run --release -p ttlkit-strategies --example tune -- 'default' 'fixed20:window=0.2,sample=0'
 //! ```
 //!
-//! Each argument is `name:knob=value,...` over [`WTinyLfuConfig::default`];
-//! knobs: window, protected, sample (hill-climber sample, 0 = off), step,
-//! decay, restart, ghost, sketch, cons, rand, mini (0 = off, 1..3 = share
-//! sets). `NO_P12=1` skips the 13-million-request P12 trace. Traces are read
-//! from `shared/traces` beside the repository and held in memory.
+//! Each argument is `name:knob=value,...` over [`WTinyLfuConfig::default`]
+//! (or over [`WTinyLfuConfig::v2`] when the knobs start with `v2`, as in
+//! `'x:v2,stale=3'`); knobs: window, protected, sample (hill-climber sample,
+//! 0 = off), step, decay, restart, ghost, sketch, cons, rand, mini (0 = off,
+//! 1..3 = share sets), shares / ushares / nshares (`/`-separated window
+//! shares of filtered, unfiltered and no-stale-tie miniatures), filter,
+//! stale, ceil, door, mtarget, mrate, mperiod, mdecay, margin.
+//! `NO_P12=1` skips the 13-million-request P12 trace; `EXTRA=1` runs other
+//! traces and sizes instead (a check against over-fitting); `ONLY=name`
+//! keeps one trace. Traces are read from `shared/traces` beside the
+//! repository and held in memory.
 
 use ttlkit_strategies::sim::Run;
 use ttlkit_strategies::trace::TraceReader;

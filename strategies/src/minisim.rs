@@ -1,10 +1,12 @@
 //! Window sizing by miniature simulation (after Waldspurger et al.,
 //! "Cache Modeling and Optimization using Miniature Simulations", ATC 2017).
 //!
-//! A few scaled-down copies of W-TinyLFU, each with a fixed window share,
-//! replay a hash-sampled subset of the requests (one key in `rate`, with
-//! `1/rate` of the capacity). Every period the share whose miniature has hit
-//! most recently (exponentially decayed) is proposed to the full cache.
+//! A few scaled-down copies of W-TinyLFU, each with a fixed window share
+//! (and, as variants, without the frequency filter or without stale-victim
+//! ties), replay a hash-sampled subset of the requests (one key in `rate`,
+//! with `1/rate` of the capacity). Every period the variant whose miniature
+//! has hit most recently (exponentially decayed) is proposed to the full
+//! cache, if it beats the current one by the configured margin.
 
 use crate::sim::Run;
 use crate::{mix64, WTinyLfu, WTinyLfuConfig};
@@ -82,7 +84,8 @@ impl WindowTuner {
         }
     }
 
-    /// Feeds one request; at the end of a period returns the best share.
+    /// Feeds one request; at the end of a period returns the best variant:
+    /// its window share, whether it filters, whether stale victims lose ties.
     pub(crate) fn record(&mut self, hash: u64) -> Option<(f64, bool, bool)> {
         if self.rate > 1 && mix64(hash ^ 0x5bd1_e995) % self.rate != 0 {
             return None;

@@ -199,4 +199,13 @@ mod tests {
         s.age();
         assert!(s.frequency(42) <= 3, "halved and doorkeeper cleared");
     }
+
+    #[test]
+    fn ceiling_caps_counts() {
+        let mut s = FrequencySketch::new(64).with_ceiling(3);
+        for _ in 0..20 {
+            s.increment(42);
+        }
+        assert_eq!(s.frequency(42), 4, "ceiling 3 plus the doorkeeper");
+    }
 }

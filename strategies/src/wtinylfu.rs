@@ -1,6 +1,7 @@
 //! W-TinyLFU (Einziger, Friedman & Manes, ACM ToS 2017), with an adaptive
-//! window: by miniature simulation (the default) or by Caffeine's hill
-//! climbing ([`WTinyLfuConfig::caffeine`]).
+//! window: by miniature simulation (the default, and
+//! [`WTinyLfuConfig::v2`], whose miniatures also choose whether to filter at
+//! all) or by Caffeine's hill climbing ([`WTinyLfuConfig::caffeine`]).
 
 use crate::ghost::GhostFifo;
 use crate::id_index::IdIndex;
@@ -204,6 +205,18 @@ impl WTinyLfuConfig {
 ///   moving the same way, else it turns round. The step starts at 6.25% of
 ///   the capacity, decays by 2% each period and restarts when the hit ratio
 ///   jumps by 5 points.
+///
+/// [`WTinyLfuConfig::v2`] ([`PolicyKind::WTinyLfuV2`](crate::PolicyKind::WTinyLfuV2))
+/// adds three things. Each node stamps its last access (in the node's
+/// padding, so nodes stay 32 bytes), and a probation victim untouched for
+/// 2.5 × capacity accesses loses a frequency tie: per-entry aging, which
+/// lets a cache full of once-seen keys from long ago take newer ones (glimpse,
+/// OLTP). Its sketch remembers longer (aged every 80 accesses per entry) with
+/// counters capped at 10, so warm keys are not dwarfed by hot ones. And its
+/// miniatures include segmented LRUs without the filter and a filtered one
+/// without stale ties: where frequency is a negative signal (scarab) the full
+/// cache stops filtering and beats LRU; where stale ties hurt (P12) it drops
+/// them.
 ///
 /// As in Caffeine, a warm candidate (frequency above 5) that loses the duel
 /// is still admitted once in 128 times, chosen by a fixed-seed generator, so
@@ -486,6 +499,12 @@ impl EvictionPolicy for WTinyLfu {
                 self.window_max, self.protected_max, self.capacity
             ));
         }
+        if self.stale_age != 0 && self.stale_age != self.stale_limit {
+            return Err(format!("w-tinylfu: stale age {} is neither off nor {}", self.stale_age, self.stale_limit));
+        }
+        if self.tuner.is_none() && (self.filtering != self.config.filter) {
+            return Err("w-tinylfu: filter changed without miniatures".to_owned());
+        }
         linked.extend(protected);
         crate::check_index("w-tinylfu", &self.nodes, &linked, &self.index)
     }
@@ -563,6 +582,50 @@ mod tests {
         let out = p.evict();
         assert_eq!(out.map(|id| id == 100 || id < 10), Some(true));
         assert_eq!(p.len(), 10);
+        assert!(p.validate().is_ok());
+    }
+
+    /// A stale probation victim loses a tie that a fresh one wins.
+    #[test]
+    fn stale_victims_lose_ties() {
+        for (stale_age, expect_admitted) in [(0.0, false), (2.0, true)] {
+            let config = WTinyLfuConfig { mini_shares: &[], stale_age, ..WTinyLfuConfig::default() };
+            let mut p = WTinyLfu::with_config(10, config); // window 1, main 9
+            for id in 0..=10 {
+                p.on_insert(id, id);
+            }
+            // Main takes 0..=8; 9 loses its duel (a tie with 0).
+            assert_eq!(p.evict(), Some(9));
+            // 30 accesses to 1..=8; 0 stays at probation's head, untouched.
+            for _ in 0..4 {
+                for id in 1..=8 {
+                    p.on_hit(id);
+                }
+            }
+            // 10 (seen once) duels 0 (seen once, long ago): a tie.
+            p.on_insert(100, 100);
+            let out = p.evict();
+            let expected = if expect_admitted { Some(0) } else { Some(10) };
+            assert_eq!(out, expected, "stale age {stale_age}");
+            assert!(p.validate().is_ok());
+        }
+    }
+
+    #[test]
+    fn v2_is_named_and_valid() {
+        let mut p = WTinyLfu::with_config(64, WTinyLfuConfig::v2());
+        assert_eq!(p.name(), "w-tinylfu-v2");
+        for i in 0..1000u64 {
+            let id = crate::mix64(i) % 200;
+            if p.index.contains_key(&id) {
+                p.on_hit(id);
+            } else {
+                p.on_insert(id, id);
+                while p.len() > 64 {
+                    assert!(p.evict().is_some());
+                }
+            }
+        }
         assert!(p.validate().is_ok());
     }
 }
