@@ -26,6 +26,10 @@ pub enum PolicyKind {
     /// Window TinyLFU, window sized by Caffeine's hill climber
     /// ([`WTinyLfuConfig::caffeine`]).
     WTinyLfuClimb,
+    /// Window TinyLFU with stale-victim ties, a longer-memory sketch and
+    /// miniatures that may also turn the frequency filter off
+    /// ([`WTinyLfuConfig::v2`]).
+    WTinyLfuV2,
 }
 
 /// A policy name that [`PolicyKind::from_name`] does not know.
@@ -49,6 +53,7 @@ impl PolicyKind {
         PolicyKind::Arc,
         PolicyKind::WTinyLfu,
         PolicyKind::WTinyLfuClimb,
+        PolicyKind::WTinyLfuV2,
     ];
 
     /// The policy's canonical name (lower case, e.g. `"lru"`).
@@ -62,6 +67,7 @@ impl PolicyKind {
             PolicyKind::Arc => "arc",
             PolicyKind::WTinyLfu => "w-tinylfu",
             PolicyKind::WTinyLfuClimb => "w-tinylfu-climb",
+            PolicyKind::WTinyLfuV2 => "w-tinylfu-v2",
         }
     }
 
@@ -85,6 +91,7 @@ impl PolicyKind {
             PolicyKind::Arc => Box::new(Arc::new(capacity)),
             PolicyKind::WTinyLfu => Box::new(WTinyLfu::new(capacity)),
             PolicyKind::WTinyLfuClimb => Box::new(WTinyLfu::with_config(capacity, WTinyLfuConfig::caffeine())),
+            PolicyKind::WTinyLfuV2 => Box::new(WTinyLfu::with_config(capacity, WTinyLfuConfig::v2())),
         }
     }
 }

@@ -16,7 +16,8 @@
 //! ```
 //!
 //! Policies: [`Fifo`], [`Lru`], [`Clock`], [`Sieve`], [`S3Fifo`], [`Arc`] and
-//! [`WTinyLfu`]. The [`trace`] module reads published cache traces as a
+//! [`WTinyLfu`] (three settings: `w-tinylfu`, `w-tinylfu-climb` and
+//! `w-tinylfu-v2`, the best on the published traces). The [`trace`] module reads published cache traces as a
 //! stream of keys and the [`sim`] module replays them against policies (and
 //! against Belady's offline optimum, [`opt`]) to measure hit ratios:
 //!

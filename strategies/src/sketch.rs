@@ -31,6 +31,8 @@ pub struct FrequencySketch {
     additions: u64,
     resets: u64,
     conservative: bool,
+    /// The counters' ceiling (15, or lower by [`with_ceiling`](Self::with_ceiling)).
+    max_count: u64,
 }
 
 impl FrequencySketch {
@@ -56,6 +58,7 @@ impl FrequencySketch {
             additions: 0,
             resets: 0,
             conservative: true,
+            max_count: MAX_COUNT,
         }
     }
 
@@ -64,6 +67,23 @@ impl FrequencySketch {
     /// smallest ones are). Conservative update over-counts less.
     pub fn with_standard_update(mut self) -> Self {
         self.conservative = false;
+        self
+    }
+
+    /// Sizes the doorkeeper at `bits` bits (rounded up to a power of two)
+    /// instead of eight per access of the sample.
+    pub fn with_door_bits(mut self, bits: u64) -> Self {
+        let bits = bits.next_power_of_two().max(64);
+        self.door = vec![0; (bits / 64) as usize];
+        self.door_mask = bits - 1;
+        self
+    }
+
+    /// Caps the counters at `max` (1 to 15). A low ceiling keeps very hot
+    /// keys from looking far hotter than warm ones, and makes a longer
+    /// sample (slower aging) pay off.
+    pub fn with_ceiling(mut self, max: u64) -> Self {
+        self.max_count = max.clamp(1, self.max_count);
         self
     }
 
@@ -77,10 +97,11 @@ impl FrequencySketch {
         self.resets
     }
 
-    /// The estimated number of recent accesses of `hash`, at most 16.
+    /// The estimated number of recent accesses of `hash`, at most the
+    /// ceiling plus one (16 by default).
     pub fn frequency(&self, hash: u64) -> u8 {
         let (a, b) = spread(hash);
-        let mut min = MAX_COUNT;
+        let mut min = self.max_count;
         for i in 0..DEPTH {
             min = min.min(self.counter(a.wrapping_add(i.wrapping_mul(b))));
         }
@@ -91,7 +112,7 @@ impl FrequencySketch {
     pub fn increment(&mut self, hash: u64) {
         let (a, b) = spread(hash);
         if self.door_contains(a, b) {
-            let mut min = MAX_COUNT;
+            let mut min = self.max_count;
             if self.conservative {
                 for i in 0..DEPTH {
                     min = min.min(self.counter(a.wrapping_add(i.wrapping_mul(b))));
@@ -100,7 +121,7 @@ impl FrequencySketch {
             for i in 0..DEPTH {
                 let at = a.wrapping_add(i.wrapping_mul(b));
                 let c = self.counter(at);
-                if c < MAX_COUNT && (!self.conservative || c == min) {
+                if c < self.max_count && (!self.conservative || c == min) {
                     self.add_one(at);
                 }
             }
@@ -177,5 +198,14 @@ mod tests {
         assert!(s.frequency(7) <= 1);
         s.age();
         assert!(s.frequency(42) <= 3, "halved and doorkeeper cleared");
+    }
+
+    #[test]
+    fn ceiling_caps_counts() {
+        let mut s = FrequencySketch::new(64).with_ceiling(3);
+        for _ in 0..20 {
+            s.increment(42);
+        }
+        assert_eq!(s.frequency(42), 4, "ceiling 3 plus the doorkeeper");
     }
 }
