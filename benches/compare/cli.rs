@@ -22,7 +22,7 @@ pub struct Args {
     pub format: Format,
 
     /// Policies for `mutex` and `sharded`: `default` (lru, sieve, s3-fifo,
-    /// w-tinylfu; `--quick`: lru), `all`, or a comma-separated list.
+    /// w-tinylfu-v2; `--quick`: lru), `all`, or a comma-separated list.
     #[arg(long, default_value = "default")]
     pub policy: String,
 
@@ -106,7 +106,7 @@ pub struct Plan {
 }
 
 pub const DEFAULT_POLICIES: &[PolicyKind] =
-    &[PolicyKind::Lru, PolicyKind::Sieve, PolicyKind::S3Fifo, PolicyKind::WTinyLfu];
+    &[PolicyKind::Lru, PolicyKind::Sieve, PolicyKind::S3Fifo, PolicyKind::WTinyLfuV2];
 
 fn parse_threads(s: &str) -> Result<Vec<usize>, String> {
     let mut out = Vec::new();
