@@ -31,7 +31,9 @@ const TAG_MASK: usize = 0b111;
 /// matches, one in eight of the others.
 #[inline]
 fn tag(hash: u64) -> usize {
-    (hash >> 29) as usize & TAG_MASK
+    // Bits 32..35: independent of the low 32 bits that pick the slot and of
+    // the top bits that pick the shard.
+    (hash >> 32) as usize & TAG_MASK
 }
 
 /// A slot value for `entry` under `hash`.
@@ -49,7 +51,9 @@ fn unpack<K, V>(slot: *mut Entry<K, V>) -> *mut Entry<K, V> {
 
 /// An array of slots; its length is a power of two.
 pub(crate) struct Table<K, V> {
-    mask: usize,
+    /// Number of slots (any size: the table grows by 3/2, not by powers of
+    /// two, which keeps the average load higher and the bytes per entry lower).
+    len: usize,
     slots: Box<[AtomicPtr<Entry<K, V>>]>,
 }
 
@@ -65,13 +69,30 @@ impl<K, V> Table<K, V> {
     /// An empty table with room for `entries` at load at most 1/2 (at least
     /// 8 slots), so it grows by at least half before its next rebuild.
     pub(crate) fn with_room_for(entries: usize) -> Self {
-        let len = entries.saturating_mul(2).max(8).next_power_of_two();
-        Table { mask: len - 1, slots: (0..len).map(|_| AtomicPtr::new(ptr::null_mut())).collect() }
+        let len = entries.saturating_mul(2).clamp(8, u32::MAX as usize);
+        Table { len, slots: (0..len).map(|_| AtomicPtr::new(ptr::null_mut())).collect() }
     }
 
     /// Number of slots.
     pub(crate) fn slots(&self) -> usize {
-        self.mask + 1
+        self.len
+    }
+
+    /// The slot a probe for `hash` starts at: the low 32 bits scaled to the
+    /// length (a multiply and a shift, no division).
+    #[inline]
+    fn home(&self, hash: u64) -> usize {
+        ((hash & 0xffff_ffff) * self.len as u64 >> 32) as usize
+    }
+
+    /// The slot after `i`, wrapping.
+    #[inline]
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.len {
+            0
+        } else {
+            i + 1
+        }
     }
 
     /// Lock-free lookup: the entry for `key`, if any.
@@ -83,11 +104,11 @@ impl<K, V> Table<K, V> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        let mut i = hash as usize & self.mask;
+        let mut i = self.home(hash);
         let want = tag(hash);
         // The writer keeps some slots empty, so the chain ends; the bound
         // guards against an impossible full table all the same.
-        for _ in 0..=self.mask {
+        for _ in 0..self.len {
             let p = self.slots[i].load(Ordering::Acquire);
             if p.is_null() {
                 return None;
@@ -102,7 +123,7 @@ impl<K, V> Table<K, V> {
                     return Some(p);
                 }
             }
-            i = (i + 1) & self.mask;
+            i = self.next(i);
         }
         None
     }
@@ -113,9 +134,9 @@ impl<K, V> Table<K, V> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        let mut i = hash as usize & self.mask;
+        let mut i = self.home(hash);
         let mut first_free = None;
-        for _ in 0..=self.mask {
+        for _ in 0..self.len {
             let p = self.slots[i].load(Ordering::Relaxed);
             if p.is_null() {
                 return Probe::Vacant(first_free.unwrap_or(i));
@@ -131,7 +152,7 @@ impl<K, V> Table<K, V> {
                     return Probe::Found(i, p);
                 }
             }
-            i = (i + 1) & self.mask;
+            i = self.next(i);
         }
         // Unreachable while the load bound holds; `first_free` exists then.
         Probe::Vacant(first_free.unwrap_or(0))
@@ -164,8 +185,8 @@ impl<K, V> Table<K, V> {
 
     /// Finds the slot holding exactly `entry` (writer only).
     pub(crate) fn slot_of(&self, hash: u64, entry: *mut Entry<K, V>) -> Option<usize> {
-        let mut i = hash as usize & self.mask;
-        for _ in 0..=self.mask {
+        let mut i = self.home(hash);
+        for _ in 0..self.len {
             let p = self.slots[i].load(Ordering::Relaxed);
             if p.is_null() {
                 return None;
@@ -173,7 +194,7 @@ impl<K, V> Table<K, V> {
             if p != tombstone() && unpack(p) == entry {
                 return Some(i);
             }
-            i = (i + 1) & self.mask;
+            i = self.next(i);
         }
         None
     }
@@ -192,9 +213,9 @@ impl<K, V> Table<K, V> {
             // SAFETY: writer-only, under the shard lock; see `probe`.
             let e = unsafe { &*p };
             let hash = hash_of(&e.key);
-            let mut i = hash as usize & fresh.mask;
+            let mut i = fresh.home(hash);
             while !fresh.slots[i].load(Ordering::Relaxed).is_null() {
-                i = (i + 1) & fresh.mask;
+                i = fresh.next(i);
             }
             fresh.slots[i].store(pack(p, hash), Ordering::Relaxed);
         }
