@@ -82,7 +82,7 @@ impl<K, V> Table<K, V> {
     /// length (a multiply and a shift, no division).
     #[inline]
     fn home(&self, hash: u64) -> usize {
-        ((hash & 0xffff_ffff) * self.len as u64 >> 32) as usize
+        (((hash & 0xffff_ffff) * self.len as u64) >> 32) as usize
     }
 
     /// The slot after `i`, wrapping.
