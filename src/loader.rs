@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use hashbrown::HashMap;
 
+use crate::stats::StatsCounter;
 use crate::sync::{Condvar, Mutex};
 
 type SharedError = Arc<dyn Any + Send + Sync>;
@@ -107,6 +108,22 @@ where
     K: Hash + Eq + Clone,
     V: Clone,
 {
+    /// A whole `try_get_or_insert_with`: a lookup counted as a hit or a
+    /// miss in `stats`, then, on a miss, [`load`](Self::load).
+    pub(crate) fn get_or_load<T, F, E>(&self, target: &T, stats: &StatsCounter, key: K, init: F) -> Result<V, Arc<E>>
+    where
+        T: LoadTarget<K, V>,
+        F: FnOnce() -> Result<V, E>,
+        E: Send + Sync + 'static,
+    {
+        let found = target.lookup(&key);
+        stats.lookup(found.is_some());
+        match found {
+            Some(v) => Ok(v),
+            None => self.load(target, key, init),
+        }
+    }
+
     /// Returns the value for `key`: from the cache, from a load already in
     /// flight, or by running `init` as the leader. The caller has already
     /// looked the key up (and counted the miss).

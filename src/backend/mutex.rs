@@ -215,12 +215,7 @@ where
         F: FnOnce() -> Result<V, E>,
         E: Send + Sync + 'static,
     {
-        if let Some(v) = self.inner.lookup(&key) {
-            self.inner.stats.lookup(true);
-            return Ok(v);
-        }
-        self.inner.stats.lookup(false);
-        self.inner.loader.load(&*self.inner, key, init)
+        self.inner.loader.get_or_load(&*self.inner, &self.inner.stats, key, init)
     }
 
     fn len(&self) -> usize {
