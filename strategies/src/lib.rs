@@ -42,14 +42,13 @@
 
 mod arc;
 mod clock;
-mod fifo;
 mod ghost;
 mod id_index;
 mod kind;
-mod lru;
 mod minisim;
 pub mod opt;
 mod policy;
+mod queue;
 mod s3fifo;
 mod sieve;
 pub mod sim;
@@ -61,10 +60,9 @@ mod wtinylfu;
 
 pub use arc::Arc;
 pub use clock::Clock;
-pub use fifo::Fifo;
 pub use kind::{PolicyKind, UnknownPolicy};
-pub use lru::Lru;
 pub use policy::{EntryId, EvictionPolicy};
+pub use queue::{Fifo, Lru, Queue};
 pub use s3fifo::S3Fifo;
 pub use sieve::Sieve;
 pub use sketch::FrequencySketch;

@@ -1,4 +1,4 @@
-//! First in, first out.
+//! FIFO and LRU: one queue, differing only in what a hit does.
 
 use crate::id_index::IdIndex;
 use crate::slab_list::SlabList;
@@ -6,26 +6,46 @@ use crate::{EntryId, EvictionPolicy};
 
 const LIST: usize = 0;
 
-/// First in, first out: evicts the entry inserted longest ago; hits change
-/// nothing.
+/// A single queue of residents, evicted from its head. With `RECENCY` a hit
+/// (or a re-insert) moves the entry to the tail (LRU); without, hits change
+/// nothing (FIFO).
 #[derive(Debug, Clone)]
-pub struct Fifo {
+pub struct Queue<const RECENCY: bool> {
     capacity: usize,
     nodes: SlabList<(), 1>,
     index: IdIndex,
 }
 
-impl Fifo {
-    /// A FIFO policy sized for `capacity` entries.
+/// First in, first out: evicts the entry inserted longest ago; hits change
+/// nothing.
+pub type Fifo = Queue<false>;
+
+/// Least recently used: evicts the entry whose last insert or hit is oldest.
+pub type Lru = Queue<true>;
+
+impl<const RECENCY: bool> Queue<RECENCY> {
+    /// A policy sized for `capacity` entries.
     pub fn new(capacity: usize) -> Self {
         let reserve = capacity.min(1 << 16);
-        Fifo { capacity, nodes: SlabList::with_capacity(reserve), index: IdIndex::default() }
+        Queue { capacity, nodes: SlabList::with_capacity(reserve), index: IdIndex::default() }
+    }
+
+    fn touch(&mut self, id: EntryId) {
+        if RECENCY {
+            if let Some(&idx) = self.index.get(&id) {
+                self.nodes.move_to_tail(idx, LIST);
+            }
+        }
     }
 }
 
-impl EvictionPolicy for Fifo {
+impl<const RECENCY: bool> EvictionPolicy for Queue<RECENCY> {
     fn name(&self) -> &'static str {
-        "fifo"
+        if RECENCY {
+            "lru"
+        } else {
+            "fifo"
+        }
     }
 
     fn capacity(&self) -> usize {
@@ -38,13 +58,16 @@ impl EvictionPolicy for Fifo {
 
     fn on_insert(&mut self, id: EntryId, _hash: u64) {
         if self.index.contains_key(&id) {
+            self.touch(id);
             return;
         }
         let idx = self.nodes.push_tail(LIST, id, ());
         self.index.insert(id, idx);
     }
 
-    fn on_hit(&mut self, _id: EntryId) {}
+    fn on_hit(&mut self, id: EntryId) {
+        self.touch(id);
+    }
 
     fn on_remove(&mut self, id: EntryId) {
         if let Some(idx) = self.index.remove(&id) {
@@ -66,7 +89,7 @@ impl EvictionPolicy for Fifo {
 
     fn validate(&self) -> Result<(), String> {
         let linked = self.nodes.validate_list(LIST)?;
-        crate::check_index("fifo", &self.nodes, &linked, &self.index)
+        crate::check_index(self.name(), &self.nodes, &linked, &self.index)
     }
 }
 
@@ -75,7 +98,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn evicts_in_insertion_order() {
+    fn fifo_evicts_in_insertion_order() {
         let mut p = Fifo::new(3);
         for id in 1..=3 {
             p.on_insert(id, id);
@@ -86,5 +109,19 @@ mod tests {
         assert_eq!(p.evict(), Some(3));
         assert_eq!(p.evict(), None);
         assert!(p.validate().is_ok());
+    }
+
+    #[test]
+    fn lru_evicts_least_recently_used() {
+        let mut p = Lru::new(3);
+        for id in 1..=3 {
+            p.on_insert(id, id);
+        }
+        p.on_hit(1);
+        assert_eq!(p.evict(), Some(2));
+        assert_eq!(p.evict(), Some(3));
+        p.on_remove(1);
+        assert_eq!(p.evict(), None);
+        assert_eq!(p.validate(), Ok(()));
     }
 }
