@@ -48,7 +48,7 @@ use shard::{Settings, Shard};
 
 use crate::builder::{BuildError, Config, FromConfig};
 use crate::cache::{CacheStats, SlidingTtlCache};
-use crate::clock::{duration_to_nanos, ClockSource};
+use crate::clock::{duration_to_nanos, ClockSource, Ticks};
 use crate::listener::{notify, RemovalListener, Removed};
 use crate::loader::{LoadTarget, Loader};
 use crate::stats::StatsCounter;
@@ -186,10 +186,11 @@ where
         let mut removed = Vec::new();
         let shard = &self.shards[own];
         let before = shard.weight();
-        shard.insert(&self.settings, hash, key, value, self.clock.now(), &mut removed);
+        let now = self.clock.now();
+        shard.insert(&self.settings, hash, key, value, now, &mut removed);
         self.adjust_weight(before, shard.weight());
         self.stats.insert();
-        self.enforce_capacity(own, &mut removed);
+        self.enforce_capacity(own, now, &mut removed);
         self.notify(removed);
     }
 
@@ -205,13 +206,13 @@ where
     /// Evicts until the total weight is within the bound: expired entries
     /// first, from any shard (a shard whose due hint is in the future is
     /// skipped without locking it), then policy victims.
-    fn enforce_capacity(&self, own: usize, removed: &mut Vec<Removed<K, V>>) {
+    fn enforce_capacity(&self, own: usize, now: Ticks, removed: &mut Vec<Removed<K, V>>) {
         let Some(max) = self.max_weight else { return };
         let n = self.shards.len();
         let fair_share = max.div_ceil(n as u64);
         let mut fruitless = 0;
         while self.weight.load(Ordering::Relaxed) > max && fruitless < 2 * n {
-            if self.expire_anywhere(own, removed) {
+            if self.expire_anywhere(own, now, removed) {
                 fruitless = 0;
                 continue;
             }
@@ -233,9 +234,8 @@ where
 
     /// Removes a batch of expired entries from the first shard (own first)
     /// that has any; returns whether it removed something.
-    fn expire_anywhere(&self, own: usize, removed: &mut Vec<Removed<K, V>>) -> bool {
+    fn expire_anywhere(&self, own: usize, now: Ticks, removed: &mut Vec<Removed<K, V>>) -> bool {
         let n = self.shards.len();
-        let now = self.clock.now();
         for k in 0..n {
             let i = (own + k) % n;
             let shard = &self.shards[i];
