@@ -14,8 +14,7 @@
 #[path = "model/harness.rs"]
 mod harness;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use harness::{check, check_with, decode, ModelConfig, Op, Profile, KEYS};
@@ -125,15 +124,7 @@ fn every_backend_matches_the_model() {
     for &backend in BACKEND_NAMES {
         let mut runner = runner();
         let failed = AtomicBool::new(false);
-        let skipped = AtomicUsize::new(0);
-        let why_skipped = OnceLock::new();
-        let known_broken = harness::profile(backend).known_broken;
         let result = runner.run(&case(), |(config, ops)| {
-            if let Some(why) = known_broken(&config) {
-                skipped.fetch_add(1, Ordering::Relaxed);
-                why_skipped.get_or_init(|| why);
-                return Err(TestCaseError::reject(why));
-            }
             let tries = if failed.load(Ordering::Relaxed) { SHRINK_TRIES } else { 1 };
             for _ in 0..tries {
                 if let Err(e) = check(backend, &config, &ops) {
@@ -144,13 +135,7 @@ fn every_backend_matches_the_model() {
             Ok(())
         });
         match result {
-            Ok(()) => {
-                let skipped = skipped.load(Ordering::Relaxed);
-                println!("{backend}: {} cases passed", runner.config().cases);
-                if skipped > 0 {
-                    println!("{backend}: {skipped} more skipped: {}", why_skipped.get().unwrap_or(&""));
-                }
-            }
+            Ok(()) => println!("{backend}: {} cases passed", runner.config().cases),
             Err(TestError::Fail(why, (config, ops))) => {
                 panic!("{backend}: {why}\nminimal failing case:\n  config: {config:?}\n  ops: {ops:?}")
             }
@@ -232,9 +217,6 @@ fn decoded_bytes_match_the_model() {
             .collect();
         let (config, ops) = decode(&bytes);
         for &backend in BACKEND_NAMES {
-            if (harness::profile(backend).known_broken)(&config).is_some() {
-                continue;
-            }
             if let Err(e) = check(backend, &config, &ops) {
                 panic!("{e}\n  ops: {ops:?}");
             }

@@ -17,16 +17,12 @@ pub use policy::policies;
 /// Decodes `data` into a configuration and an operation sequence and checks
 /// `backend` against the model; panics (a crash for libFuzzer) on the first
 /// broken rule. A backend this build does not have is skipped, so a target
-/// can exist before its backend is merged, and so are configurations with a
-/// known bug (`Profile::known_broken`, each reproduced by an ignored test).
+/// can exist before its backend is merged.
 pub fn model(backend: &str, data: &[u8]) {
     if !ttlkit::BACKEND_NAMES.contains(&backend) {
         return;
     }
     let (config, ops) = harness::decode(data);
-    if (harness::profile(backend).known_broken)(&config).is_some() {
-        return;
-    }
     if let Err(e) = harness::check(backend, &config, &ops) {
         panic!("{e}\n  config: {config:?}\n  ops: {ops:?}");
     }

@@ -113,9 +113,6 @@ pub struct Profile {
     /// Whether a `Capacity` eviction only happens once no expired entry is
     /// held (expired entries make room first, cache-wide).
     pub expired_first: bool,
-    /// Configurations with a known bug (reproduced by an ignored test), and
-    /// why: the randomized runs skip them until the bug is fixed.
-    pub known_broken: fn(&ModelConfig) -> Option<&'static str>,
 }
 
 /// The documented allowances of each backend; unknown backends get the
@@ -124,16 +121,16 @@ pub fn profile(backend: &str) -> Profile {
     match backend {
         // src/backend/moka.rs: moka evicts during its maintenance, so between
         // runs the cache may hold up to `max_capacity / 64` more (plus one
-        // per concurrent inserter, none here), and moka's own eviction order
-        // does not know ttlkit's deadlines.
-        "moka" => Profile { capacity_slack: |cap| cap / 64, expired_first: false, known_broken: |_| None },
+        // per concurrent inserter, none here). Expired entries still go
+        // first: the wrapper purges them before an insert passes the bound.
+        "moka" => Profile { capacity_slack: |cap| cap / 64, expired_first: true },
         _ => Profile::STRICT,
     }
 }
 
 impl Profile {
     /// The contract with no allowance.
-    pub const STRICT: Profile = Profile { capacity_slack: |_| 0, expired_first: true, known_broken: |_| None };
+    pub const STRICT: Profile = Profile { capacity_slack: |_| 0, expired_first: true };
 }
 
 type Log = Arc<Mutex<Vec<(Key, Value, RemovalCause)>>>;
