@@ -364,6 +364,15 @@ mod tests {
     }
 
     #[test]
+    fn explicit_sweep_intervals_have_a_floor() {
+        let interval = |d| b().sweep_interval(d).validate().ok().and_then(|c| c.sweep_interval());
+        assert_eq!(interval(Duration::from_nanos(1)), Some(Duration::from_millis(1)), "1 ns would spin a core");
+        assert_eq!(interval(Duration::from_micros(999)), Some(Duration::from_millis(1)));
+        assert_eq!(interval(Duration::from_millis(1)), Some(Duration::from_millis(1)));
+        assert_eq!(interval(Duration::from_millis(3)), Some(Duration::from_millis(3)), "above the floor: as asked");
+    }
+
+    #[test]
     fn defaults_resolve() {
         let c = CacheBuilder::<u32, u32>::new(Duration::from_secs(3600)).validate().ok();
         let c = c.as_ref();

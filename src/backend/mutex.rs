@@ -244,3 +244,7 @@ where
         self.inner.stats.snapshot()
     }
 }
+
+#[cfg(test)]
+#[path = "mutex_tests.rs"]
+mod tests;

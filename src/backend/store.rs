@@ -428,6 +428,9 @@ fn unreachable_slot(idx: u32) -> ! {
     panic!("ttlkit store: slot {idx} is empty")
 }
 
+#[path = "store_reclaim.rs"]
+mod reclaim;
+
 #[cfg(test)]
 #[path = "store_tests.rs"]
 mod tests;

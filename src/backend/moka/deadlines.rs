@@ -96,6 +96,12 @@ impl<K, V> Deadlines<K, V> {
     pub(super) fn len(&self) -> usize {
         self.heap.len()
     }
+
+    /// Items the heap has room for (tests only).
+    #[cfg(test)]
+    pub(super) fn room(&self) -> usize {
+        self.heap.capacity()
+    }
 }
 
 /// One write stripe: its lock serialises every write of the keys that hash
