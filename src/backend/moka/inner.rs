@@ -283,6 +283,7 @@ where
                 Purge::Gone => {}
             }
         }
+        deadlines.shrink_if_sparse();
         (removed, deadlines.has_due(now))
     }
 
