@@ -15,6 +15,12 @@ use crate::listener::RemovalListener;
 /// The longest duration the builder accepts: about 100 years.
 pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
+/// The shortest sweep interval: one tick of the [`SystemClock`], the
+/// default clock. An explicit [`CacheBuilder::sweep_interval`] below it is
+/// raised to it; sweeping more often finds nothing new and, at a nanosecond,
+/// keeps a core busy on an idle cache.
+const MIN_SWEEP_INTERVAL: Duration = Duration::from_millis(1);
+
 /// Gives an entry its weight for a weight-bounded cache.
 pub type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> u32 + Send + Sync + 'static>;
 
@@ -65,7 +71,7 @@ pub enum BuildError {
 pub enum SweepSetting {
     /// Every `time_to_idle / 2`, clamped to 10 ms ..= 1 s.
     Default,
-    /// At this interval.
+    /// At this interval (at least 1 ms).
     Every(Duration),
     /// No sweeper: expired entries are purged by writes, by
     /// `purge_expired`, and never returned by reads.
@@ -190,7 +196,10 @@ impl<K, V> CacheBuilder<K, V> {
         self.policy(kind.name())
     }
 
-    /// Runs the background sweeper at this interval.
+    /// Runs the background sweeper at this interval, at least 1 ms (a
+    /// shorter one is raised to 1 ms; zero is a [`BuildError::ZeroDuration`]).
+    /// A sweep that finds more expired entries than one batch keeps going,
+    /// batch by batch, without waiting for the next tick.
     pub fn sweep_interval(mut self, d: Duration) -> Self {
         self.sweep = SweepSetting::Every(d);
         self
@@ -250,7 +259,7 @@ impl<K, V> CacheBuilder<K, V> {
         let sweep_interval = match self.sweep {
             SweepSetting::Off => None,
             SweepSetting::Default => Some((tti / 2).clamp(Duration::from_millis(10), Duration::from_secs(1))),
-            SweepSetting::Every(d) => Some(check_duration("sweep_interval", d, MAX_DURATION)?),
+            SweepSetting::Every(d) => Some(check_duration("sweep_interval", d, MAX_DURATION)?.max(MIN_SWEEP_INTERVAL)),
         };
         let policy = match &self.policy {
             Some(name) => PolicyKind::from_name(name)?,
@@ -361,6 +370,15 @@ mod tests {
         assert!(matches!(g, Err(BuildError::DurationTooLong { what: "refresh_granularity", .. })));
         let msg = b().policy("nope").validate().err().map(|e| e.to_string()).unwrap_or_default();
         assert!(msg.contains("nope") && msg.contains("lru"), "{msg}");
+    }
+
+    #[test]
+    fn explicit_sweep_intervals_have_a_floor() {
+        let interval = |d| b().sweep_interval(d).validate().ok().and_then(|c| c.sweep_interval());
+        assert_eq!(interval(Duration::from_nanos(1)), Some(Duration::from_millis(1)), "1 ns would spin a core");
+        assert_eq!(interval(Duration::from_micros(999)), Some(Duration::from_millis(1)));
+        assert_eq!(interval(Duration::from_millis(1)), Some(Duration::from_millis(1)));
+        assert_eq!(interval(Duration::from_millis(3)), Some(Duration::from_millis(3)), "above the floor: as asked");
     }
 
     #[test]

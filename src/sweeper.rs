@@ -141,6 +141,26 @@ mod tests {
     }
 
     #[test]
+    fn a_tick_that_finds_more_work_keeps_going_until_done() {
+        // Work appears after the first (empty) sweep. One batch per 50 ms
+        // tick would take 50 s for 1,000 batches; continuing while a batch
+        // reports more takes about one tick.
+        let target = Arc::new(Counting { batches: AtomicUsize::new(0), pending: AtomicUsize::new(0) });
+        let sweeper = Sweeper::start(Arc::downgrade(&target), Duration::from_millis(50)).unwrap();
+        while target.batches.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        target.pending.store(1000, Ordering::SeqCst);
+        let start = std::time::Instant::now();
+        while target.pending.load(Ordering::SeqCst) > 0 {
+            assert!(start.elapsed() < Duration::from_secs(10), "the sweeper waited a tick between due batches");
+            std::thread::yield_now();
+        }
+        drop(sweeper);
+        assert!(target.batches.load(Ordering::SeqCst) > 1000);
+    }
+
+    #[test]
     fn wake_runs_batches_until_done_and_drop_joins_promptly() {
         let target = Arc::new(Counting { batches: AtomicUsize::new(0), pending: AtomicUsize::new(3) });
         // An hour-long interval: only wake() can make it sweep, and only a

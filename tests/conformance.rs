@@ -9,6 +9,8 @@
 
 #[path = "conformance/cases.rs"]
 mod cases;
+#[path = "conformance/sweeping.rs"]
+mod sweeping;
 
 /// A backend (and policy) to run the suite against.
 pub struct Target {
@@ -52,13 +54,20 @@ macro_rules! conformance {
                 sweeper_purges_without_traffic,
                 borrowed_key_lookups,
             );
+            conformance!(@in sweeping:
+                entries_stored_at_the_end_of_time_are_purged,
+                deadlines_near_the_end_of_time_saturate,
+            );
         }
     };
     (@cases $($case:ident),* $(,)?) => {
+        conformance!(@in cases: $($case),*);
+    };
+    (@in $file:ident: $($case:ident),* $(,)?) => {
         $(
             #[test]
             fn $case() {
-                crate::cases::$case(&TARGET);
+                crate::$file::$case(&TARGET);
             }
         )*
     };

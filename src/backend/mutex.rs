@@ -120,7 +120,12 @@ where
     fn purge_batch(&self) -> (usize, bool) {
         let now = self.clock.now();
         let mut removed = Vec::new();
-        let done = self.store.lock().purge_expired(now, PURGE_BATCH, &mut removed);
+        let done = {
+            let mut store = self.store.lock();
+            let done = store.purge_expired(now, PURGE_BATCH, &mut removed);
+            store.shrink_if_sparse();
+            done
+        };
         self.notify(removed);
         done
     }
@@ -205,7 +210,12 @@ where
         let hash = self.inner.hasher.hash_one(key);
         let now = self.inner.clock.now();
         let mut removed = Vec::new();
-        let value = self.inner.store.lock().remove(hash, key, now, &mut removed);
+        let value = {
+            let mut store = self.inner.store.lock();
+            let value = store.remove(hash, key, now, &mut removed);
+            store.shrink_if_sparse();
+            value
+        };
         self.inner.notify(removed);
         value
     }
@@ -225,7 +235,11 @@ where
     fn clear(&self) {
         let now = self.inner.clock.now();
         let mut removed = Vec::new();
-        self.inner.store.lock().clear(now, &mut removed);
+        {
+            let mut store = self.inner.store.lock();
+            store.clear(now, &mut removed);
+            store.shrink_if_sparse();
+        }
         self.inner.notify(removed);
     }
 
@@ -244,3 +258,7 @@ where
         self.inner.stats.snapshot()
     }
 }
+
+#[cfg(test)]
+#[path = "mutex_tests.rs"]
+mod tests;

@@ -181,7 +181,8 @@ impl<K: Hash + Eq, V> Store<K, V> {
         (!self.is_expired(idx, now)).then(|| &self.entry(idx).value)
     }
 
-    /// Stores `value` under `key` (whose hash is `hash`), then evicts until
+    /// Stores `value` under `key` (whose hash is `hash`), after reclaiming
+    /// a few expired entries (see `store_reclaim.rs`), then evicts until
     /// the capacity bound holds again: expired entries first, then the
     /// policy's victims.
     pub(crate) fn insert(&mut self, hash: u64, key: K, value: V, now: Ticks, out: &mut Vec<Removed<K, V>>)
@@ -189,6 +190,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
         K: Eq,
     {
         let now = self.advance(now);
+        self.reclaim_on_write(now, out);
         let weight = self.weigher.as_ref().map_or(1, |w| w(&key, &value));
         if let Some(idx) = self.find(hash, &key) {
             let cause = if self.is_expired(idx, now) { RemovalCause::Expired } else { RemovalCause::Replaced };
@@ -427,6 +429,9 @@ fn unreachable_slot(idx: u32) -> ! {
     // with the slots; reaching this is a bug in this file.
     panic!("ttlkit store: slot {idx} is empty")
 }
+
+#[path = "store_reclaim.rs"]
+mod reclaim;
 
 #[cfg(test)]
 #[path = "store_tests.rs"]

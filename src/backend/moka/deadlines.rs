@@ -10,7 +10,10 @@
 //!
 //! Items of entries that left before their deadline linger until it comes;
 //! a heap that doubles past its live items is compacted, so it holds at most
-//! about twice the live entries of its stripe (plus [`MIN_COMPACT`]).
+//! about twice the live entries of its stripe (plus [`MIN_COMPACT`]). A heap
+//! whose items fill less than a quarter of its allocation (after a purge or
+//! a compaction) gives the memory back down to twice its items, so a burst
+//! of expired entries does not pin its peak for ever.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -74,6 +77,15 @@ impl<K, V> Deadlines<K, V> {
     pub(super) fn compact(&mut self) {
         self.heap.retain(|d| d.slot.upgrade().is_some_and(|s| !s.is_settled()));
         self.compact_at = (self.heap.len() * 2).max(MIN_COMPACT);
+        self.shrink_if_sparse();
+    }
+
+    /// Frees most of the allocation if the items fill under a quarter of it.
+    pub(super) fn shrink_if_sparse(&mut self) {
+        let (len, room) = (self.heap.len(), self.heap.capacity());
+        if room > MIN_COMPACT && len < room / 4 {
+            self.heap.shrink_to((len * 2).max(MIN_COMPACT));
+        }
     }
 
     /// Pops the next item due at `now` whose entry is still in the cache.
@@ -95,6 +107,12 @@ impl<K, V> Deadlines<K, V> {
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.heap.len()
+    }
+
+    /// Items the heap has room for (tests only).
+    #[cfg(test)]
+    pub(super) fn room(&self) -> usize {
+        self.heap.capacity()
     }
 }
 

@@ -108,6 +108,12 @@ impl<K, V> Inner<K, V> {
         self.stripes.iter().map(|s| s.0.lock().len()).sum()
     }
 
+    /// Items all deadline queues have room for.
+    #[cfg(test)]
+    pub(super) fn queue_room(&self) -> usize {
+        self.stripes.iter().map(|s| s.0.lock().room()).sum()
+    }
+
     /// Entries held (see the module docs of [`super`]).
     pub(super) fn len(&self) -> usize {
         usize::try_from(self.shared.len.load(Ordering::Acquire)).unwrap_or(usize::MAX)
@@ -277,6 +283,7 @@ where
                 Purge::Gone => {}
             }
         }
+        deadlines.shrink_if_sparse();
         (removed, deadlines.has_due(now))
     }
 

@@ -29,9 +29,19 @@ use crate::cache::RemovalCause;
 use crate::clock::Ticks;
 use crate::expiry::ExpiryRules;
 
-/// `last_access` of an entry already judged expired. `u64::MAX` is never a
-/// live stamp: at `now == Ticks::MAX` every entry is expired.
+/// `last_access` of an entry already judged expired. No real stamp is ever
+/// stored as it: see [`stamp`].
 const TOMBSTONE: u64 = u64::MAX;
+
+/// The stored form of a real time: `now`, but never [`TOMBSTONE`]. A clock
+/// saturated at [`Ticks::MAX`] would otherwise store the tombstone as an
+/// access stamp, and the entry would look judged (no deadline, never queued
+/// for purging) while still in moka. One nanosecond earlier changes no
+/// deadline: every timeout is at least a nanosecond, so `MAX - 1 + idle`
+/// saturates to `MAX` just as `MAX + idle` does.
+fn stamp(now: Ticks) -> u64 {
+    now.as_nanos().min(TOMBSTONE - 1)
+}
 
 /// `fate` of an entry still in the cache.
 const IN_CACHE: u8 = 0;
@@ -72,7 +82,7 @@ impl<K, V> Slot<K, V> {
             key,
             value,
             inserted_at: now,
-            last_access: AtomicU64::new(now.as_nanos()),
+            last_access: AtomicU64::new(stamp(now)),
             fate: AtomicU8::new(IN_CACHE),
             reported: AtomicBool::new(false),
             weight,
@@ -106,7 +116,7 @@ impl<K, V> Slot<K, V> {
             if !refresh || !rules.needs_refresh(now, Ticks::from_nanos(la)) {
                 return Seen::Live;
             }
-            match self.last_access.compare_exchange_weak(la, now.as_nanos(), Ordering::AcqRel, Ordering::Acquire) {
+            match self.last_access.compare_exchange_weak(la, stamp(now), Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return Seen::Live,
                 Err(current) => la = current,
             }
@@ -193,6 +203,16 @@ mod tests {
         assert!(matches!(s.judge(t(15), &r), Judged::Expired));
         assert!(s.deadline(&r).is_none());
         assert!(matches!(s.read(t(15), &r, true), Seen::Expired), "a tombstone is never live again");
+    }
+
+    #[test]
+    fn a_stamp_at_the_end_of_time_is_not_a_tombstone() {
+        let r = rules();
+        let s = Slot::new(1u32, 10u32, Ticks::MAX, 1, 0);
+        assert_eq!(s.deadline(&r), Some(Ticks::MAX), "a real deadline, so it is queued for purging");
+        assert!(s.is_expired(Ticks::MAX, &r));
+        assert!(matches!(s.judge(Ticks::MAX, &r), Judged::Expired));
+        assert!(s.deadline(&r).is_none(), "judged: now it is the tombstone");
     }
 
     #[test]

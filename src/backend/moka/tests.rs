@@ -74,6 +74,53 @@ fn deadline_queues_stay_bounded_under_churn() {
     assert_eq!(cache.inner.queued(), 0, "clear compacts the queues");
 }
 
+#[test]
+fn writes_reclaim_expired_entries_without_a_bound() {
+    // Two writers, no sweeper, no capacity bound; each moves the clock one
+    // idle timeout before each batch, so every earlier entry expires.
+    const IDLE: Duration = Duration::from_millis(1);
+    const BATCH: u64 = 500;
+    const BATCHES: u64 = 100;
+    let clock = MockClock::new();
+    let cache: MokaCache<u64, u64> = CacheBuilder::new(IDLE).clock(clock.clone()).no_sweeper().build().unwrap();
+    let start = Arc::new(Barrier::new(2));
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let (cache, clock, start) = (cache.clone(), clock.clone(), Arc::clone(&start));
+            thread::spawn(move || {
+                start.wait();
+                let mut peak = 0;
+                for b in 0..BATCHES {
+                    clock.advance(IDLE);
+                    for i in 0..BATCH {
+                        cache.insert((w * BATCHES + b) * BATCH + i, i);
+                    }
+                    peak = peak.max(cache.len());
+                }
+                peak
+            })
+        })
+        .collect();
+    let peak = writers.into_iter().map(|w| w.join().unwrap()).max().unwrap_or(0);
+    // Each insert purges due entries of its own stripe only, so the lag is
+    // per stripe: a few batches' worth, never the whole history.
+    assert!(peak <= 8 * BATCH as usize, "{peak} entries held at a peak: writes did not reclaim");
+}
+
+#[test]
+fn deadline_queues_give_memory_back() {
+    let clock = MockClock::new();
+    let cache: MokaCache<u64, u64> = CacheBuilder::new(TTI).clock(clock.clone()).no_sweeper().build().unwrap();
+    for k in 0..50_000 {
+        cache.insert(k, k);
+    }
+    assert!(cache.inner.queue_room() >= 50_000);
+    clock.advance(TTI);
+    assert_eq!(cache.purge_expired(), 50_000);
+    let room = cache.inner.queue_room();
+    assert!(room <= 64 * 2 * 64, "the emptied queues still have room for {room} items");
+}
+
 /// Writers, readers, a purger moving mock time and an occasional `clear`,
 /// all on 32 hot keys; then everything expires. Every value ever stored is
 /// reported exactly once, with a cause that the operations can explain (a
