@@ -130,3 +130,45 @@ fn capacity_takes_expired_entries_from_other_shards_first() {
         assert_eq!(c.stats().removals(RemovalCause::Expired), 1);
     }
 }
+
+/// Checks the cache-wide weight against its shards' (call when no write is
+/// in flight).
+fn assert_accounting<V: Clone + Send + Sync + 'static>(c: &ShardedCache<u64, V>, phase: &str) {
+    let shards: u64 = c.inner.shards.iter().map(|s| s.weight()).sum();
+    let total = c.inner.weight.load(Ordering::Relaxed);
+    assert_eq!(total, shards, "{phase}: cache-wide weight {total} != sum of shard weights {shards}");
+}
+
+#[test]
+fn concurrent_writers_on_one_shard_keep_the_weight_exact() {
+    const CAP: u64 = 2_000;
+    for run in 0..20 {
+        let c: ShardedCache<u64, u64> =
+            CacheBuilder::new(Duration::from_secs(60)).no_sweeper().shards(1).max_capacity(CAP).build().unwrap();
+        let writers: Vec<_> = (0..4u64)
+            .map(|t| {
+                let c = c.clone();
+                thread::spawn(move || {
+                    for i in 0..1_500u64 {
+                        let k = t * 1_000_000 + i;
+                        c.insert(k, i);
+                        if i % 3 == 0 {
+                            c.remove(&(k - i / 2));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        assert_accounting(&c, "after the writers");
+        c.purge_expired();
+        assert_accounting(&c, "after purge");
+        for k in 0..20_000u64 {
+            c.insert(10_000_000 + k, k);
+        }
+        assert_accounting(&c, "after the refill");
+        assert_eq!(c.len() as u64, CAP, "run {run}: a refill of 20,000 keys must leave the cache full");
+    }
+}
