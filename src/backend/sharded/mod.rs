@@ -37,6 +37,7 @@ mod shard;
 mod table;
 #[cfg(test)]
 mod tests;
+mod weight;
 mod wheel;
 
 use std::borrow::Borrow;
@@ -73,8 +74,6 @@ struct Inner<K, V> {
     listener: Option<RemovalListener<K, V>>,
     loader: Loader<K, V>,
     max_weight: Option<u64>,
-    /// Total weight held by all shards.
-    weight: AtomicU64,
     /// Where capacity eviction and the sweeper look next.
     evict_cursor: AtomicUsize,
     sweep_cursor: AtomicUsize,
@@ -128,13 +127,17 @@ where
         let inner = Arc::new(Inner {
             shards,
             shift: u64::BITS - n.trailing_zeros(),
-            settings: Settings { rules: config.rules, hasher: Default::default(), weigher: config.weigher },
+            settings: Settings {
+                rules: config.rules,
+                hasher: Default::default(),
+                weigher: config.weigher,
+                total_weight: AtomicU64::new(0),
+            },
             clock: config.clock,
             stats: StatsCounter::default(),
             listener: config.listener,
             loader: Loader::default(),
             max_weight: config.max_capacity,
-            weight: AtomicU64::new(0),
             evict_cursor: AtomicUsize::new(0),
             sweep_cursor: AtomicUsize::new(0),
         });
@@ -184,23 +187,16 @@ where
         let hash = self.settings.hash(&key);
         let own = self.shard_index(hash);
         let mut removed = Vec::new();
-        let shard = &self.shards[own];
-        let before = shard.weight();
         let now = self.clock.now();
-        shard.insert(&self.settings, hash, key, value, now, &mut removed);
-        self.adjust_weight(before, shard.weight());
+        self.shards[own].insert(&self.settings, hash, key, value, now, &mut removed);
         self.stats.insert();
         self.enforce_capacity(own, now, &mut removed);
         self.notify(removed);
     }
 
-    /// Adds a shard's weight change (old → new) to the total.
-    fn adjust_weight(&self, before: u64, after: u64) {
-        if after >= before {
-            self.weight.fetch_add(after - before, Ordering::Relaxed);
-        } else {
-            self.weight.fetch_sub(before - after, Ordering::Relaxed);
-        }
+    /// The weight all shards hold (as of their last write).
+    fn weight(&self) -> u64 {
+        self.settings.total_weight.load(Ordering::Relaxed)
     }
 
     /// Evicts until the total weight is within the bound: expired entries
@@ -211,7 +207,7 @@ where
         let n = self.shards.len();
         let fair_share = max.div_ceil(n as u64);
         let mut fruitless = 0;
-        while self.weight.load(Ordering::Relaxed) > max && fruitless < 2 * n {
+        while self.weight() > max && fruitless < 2 * n {
             if self.expire_anywhere(own, now, removed) {
                 fruitless = 0;
                 continue;
@@ -222,9 +218,7 @@ where
                 self.evict_cursor.fetch_add(1, Ordering::Relaxed) % n
             };
             let shard = &self.shards[i];
-            let before = shard.weight();
-            if before > 0 && shard.evict_one(&self.settings, removed) {
-                self.adjust_weight(before, shard.weight());
+            if shard.len() > 0 && shard.evict_one(&self.settings, removed) {
                 fruitless = 0;
             } else {
                 fruitless += 1;
@@ -242,9 +236,7 @@ where
             if !shard.may_have_expired(now) {
                 continue;
             }
-            let before = shard.weight();
             let (expired, _) = shard.expire(&self.settings, now, 64, removed);
-            self.adjust_weight(before, shard.weight());
             if expired > 0 {
                 return true;
             }
@@ -256,10 +248,7 @@ where
     /// pending there).
     fn expire_batch(&self, shard: usize) -> (usize, bool) {
         let mut removed = Vec::new();
-        let s = &self.shards[shard];
-        let before = s.weight();
-        let done = s.expire(&self.settings, self.clock.now(), BATCH, &mut removed);
-        self.adjust_weight(before, s.weight());
+        let done = self.shards[shard].expire(&self.settings, self.clock.now(), BATCH, &mut removed);
         self.notify(removed);
         done
     }
@@ -350,9 +339,7 @@ where
         let hash = inner.settings.hash(key);
         let shard = inner.shard(hash);
         let mut removed = Vec::new();
-        let before = shard.weight();
         let value = shard.remove(&inner.settings, hash, key, inner.clock.now(), &mut removed);
-        inner.adjust_weight(before, shard.weight());
         inner.notify(removed);
         value
     }
@@ -372,9 +359,7 @@ where
     fn clear(&self) {
         for shard in self.inner.shards.iter() {
             let mut removed = Vec::new();
-            let before = shard.weight();
             shard.clear(&self.inner.settings, self.inner.clock.now(), &mut removed);
-            self.inner.adjust_weight(before, shard.weight());
             self.inner.notify(removed);
         }
     }

@@ -10,6 +10,7 @@ use ttlkit_strategies::EvictionPolicy;
 
 use super::entry::{Entry, Read};
 use super::table::{Probe, Table};
+use super::weight::Ledger;
 use super::wheel::Wheel;
 use crate::builder::Weigher;
 use crate::cache::RemovalCause;
@@ -23,11 +24,14 @@ use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Mutex};
 /// heard of yet before the next victim is taken regardless.
 const SECOND_CHANCES: usize = 16;
 
-/// Settings every shard of one cache shares.
+/// What every shard of one cache shares: its settings and its total weight.
 pub(crate) struct Settings<K, V> {
     pub(crate) rules: ExpiryRules,
     pub(crate) hasher: crate::sync::RandomState,
     pub(crate) weigher: Option<Weigher<K, V>>,
+    /// Total weight held by all shards; changed only through a [`Ledger`],
+    /// under the lock of the shard whose weight changed.
+    pub(crate) total_weight: AtomicU64,
 }
 
 impl<K: Hash, V> Settings<K, V> {
@@ -111,6 +115,11 @@ where
         self.weight.load(Ordering::Relaxed)
     }
 
+    /// The weight accounting of one critical section (see `weight.rs`).
+    fn ledger<'a>(&'a self, s: &'a Settings<K, V>) -> Ledger<'a> {
+        Ledger::new(&self.weight, &s.total_weight)
+    }
+
     /// Whether something in the shard may be expired at `now`.
     pub(crate) fn may_have_expired(&self, now: Ticks) -> bool {
         now.as_nanos() >= self.next_due.load(Ordering::Relaxed)
@@ -166,6 +175,7 @@ where
     ) {
         let weight = s.weight(&key, &value);
         let mut st = self.state.lock();
+        let mut ledger = self.ledger(s);
         st.latest = st.latest.max(now);
         let now = st.latest;
         let guard = self.graveyard.pin();
@@ -188,7 +198,8 @@ where
                 old_e.mark_removed();
                 st.entries[id as usize] = fresh;
                 let old_weight = st.swap_weight(id, weight, s.weigher.is_some());
-                self.add_weight(weight, old_weight);
+                ledger.add(weight);
+                ledger.remove(old_weight);
                 self.schedule(&mut st, id, s.rules.deadline(now, now), false);
                 if let Some(p) = st.policy.as_mut() {
                     p.on_hit(u64::from(id));
@@ -227,16 +238,8 @@ where
                     st.used += 1;
                 }
                 self.len.fetch_add(1, Ordering::Relaxed);
-                self.add_weight(weight, 0);
+                ledger.add(weight);
             }
-        }
-    }
-
-    fn add_weight(&self, added: u64, removed: u64) {
-        if added >= removed {
-            self.weight.fetch_add(added - removed, Ordering::Relaxed);
-        } else {
-            self.weight.fetch_sub(removed - added, Ordering::Relaxed);
         }
     }
 
@@ -254,6 +257,7 @@ where
         Q: Eq + ?Sized,
     {
         let mut st = self.state.lock();
+        let mut ledger = self.ledger(s);
         st.latest = st.latest.max(now);
         let now = st.latest;
         let guard = self.graveyard.pin();
@@ -265,7 +269,7 @@ where
         let live = !s.rules.is_expired(now, e.last_access(), e.inserted_at);
         let value = live.then(|| e.value.clone());
         let cause = if live { RemovalCause::Explicit } else { RemovalCause::Expired };
-        self.remove_at(&mut st, &guard, table, Some(slot), e.id, cause, true, s, out);
+        ledger.remove(self.remove_at(&mut st, &guard, table, Some(slot), e.id, cause, true, s, out));
         value
     }
 
@@ -280,14 +284,16 @@ where
         out: &mut Vec<Removed<K, V>>,
     ) -> (usize, bool) {
         let mut st = self.state.lock();
+        let mut ledger = self.ledger(s);
         st.latest = st.latest.max(now);
         let now = st.latest;
-        self.expire_locked(&mut st, s, now, budget, out)
+        self.expire_locked(&mut st, &mut ledger, s, now, budget, out)
     }
 
     fn expire_locked(
         &self,
         st: &mut State<K, V>,
+        ledger: &mut Ledger<'_>,
         s: &Settings<K, V>,
         now: Ticks,
         budget: usize,
@@ -306,7 +312,7 @@ where
         // SAFETY: stable under the lock (see `insert`).
         let table = unsafe { &*self.table.load(Ordering::Relaxed) };
         for &id in &walk.expired {
-            self.remove_at(st, &guard, table, None, id, RemovalCause::Expired, true, s, out);
+            ledger.remove(self.remove_at(st, &guard, table, None, id, RemovalCause::Expired, true, s, out));
         }
         (walk.expired.len(), walk.more)
     }
@@ -315,17 +321,19 @@ where
     /// looked for expired entries everywhere). Returns whether it removed one.
     pub(crate) fn evict_one(&self, s: &Settings<K, V>, out: &mut Vec<Removed<K, V>>) -> bool {
         let mut st = self.state.lock();
+        let mut ledger = self.ledger(s);
         let Some(id) = st.victim(s) else { return false };
         let guard = self.graveyard.pin();
         // SAFETY: stable under the lock (see `insert`).
         let table = unsafe { &*self.table.load(Ordering::Relaxed) };
-        self.remove_at(&mut st, &guard, table, None, id, RemovalCause::Capacity, false, s, out);
+        ledger.remove(self.remove_at(&mut st, &guard, table, None, id, RemovalCause::Capacity, false, s, out));
         true
     }
 
     /// Removes everything.
     pub(crate) fn clear(&self, s: &Settings<K, V>, now: Ticks, out: &mut Vec<Removed<K, V>>) {
         let mut st = self.state.lock();
+        let mut ledger = self.ledger(s);
         st.latest = st.latest.max(now);
         let now = st.latest;
         let guard = self.graveyard.pin();
@@ -338,7 +346,7 @@ where
             let e = unsafe { &*st.entries[id as usize] };
             let expired = s.rules.is_expired(now, e.last_access(), e.inserted_at);
             let cause = if expired { RemovalCause::Expired } else { RemovalCause::Cleared };
-            self.remove_at(&mut st, &guard, table, None, id, cause, true, s, out);
+            ledger.remove(self.remove_at(&mut st, &guard, table, None, id, cause, true, s, out));
         }
         if let Some(p) = st.policy.as_mut() {
             p.clear();
@@ -346,7 +354,8 @@ where
     }
 
     /// Unlinks entry `id` from the table, the wheel and (if `tell_policy`)
-    /// the policy, reports it and retires it.
+    /// the policy, reports it and retires it; returns its weight, for the
+    /// caller's [`Ledger`].
     #[allow(clippy::too_many_arguments)]
     fn remove_at(
         &self,
@@ -359,7 +368,7 @@ where
         tell_policy: bool,
         s: &Settings<K, V>,
         out: &mut Vec<Removed<K, V>>,
-    ) {
+    ) -> u64 {
         let p = std::mem::replace(&mut st.entries[id as usize], ptr::null_mut());
         // SAFETY: ids map to live entries until this very line's caller
         // retires them below.
@@ -377,11 +386,11 @@ where
         let weight = st.swap_weight(id, 0, s.weigher.is_some());
         st.free_ids.push(id);
         self.len.fetch_sub(1, Ordering::Relaxed);
-        self.add_weight(0, weight);
         out.push((e.key.clone(), e.value.clone(), cause));
         // SAFETY: unlinked from the table and from `entries`; readers that
         // found it earlier are pinned.
         unsafe { guard.retire(p) };
+        weight
     }
 }
 
