@@ -24,7 +24,9 @@
 //!   nothing due are skipped without a lock), then policy victims from its
 //!   own shard if that holds more than its share, else from the next shards
 //!   in turn, until the bound holds again. Concurrent inserts may overshoot
-//!   by at most one entry each until they finish.
+//!   by at most one entry each until they finish. An entry heavier than the
+//!   whole bound is refused at once (reported as evicted) instead of
+//!   flushing everything else.
 //! * **Expiry** runs on a timer wheel per shard (see `wheel.rs`): cost
 //!   follows the expired entries (plus one refile per read entry per idle
 //!   window), never the map size.
@@ -73,7 +75,6 @@ struct Inner<K, V> {
     stats: StatsCounter,
     listener: Option<RemovalListener<K, V>>,
     loader: Loader<K, V>,
-    max_weight: Option<u64>,
     /// Where capacity eviction and the sweeper look next.
     evict_cursor: AtomicUsize,
     sweep_cursor: AtomicUsize,
@@ -131,13 +132,13 @@ where
                 rules: config.rules,
                 hasher: Default::default(),
                 weigher: config.weigher,
+                max_weight: config.max_capacity,
                 total_weight: AtomicU64::new(0),
             },
             clock: config.clock,
             stats: StatsCounter::default(),
             listener: config.listener,
             loader: Loader::default(),
-            max_weight: config.max_capacity,
             evict_cursor: AtomicUsize::new(0),
             sweep_cursor: AtomicUsize::new(0),
         });
@@ -203,7 +204,7 @@ where
     /// first, from any shard (a shard whose due hint is in the future is
     /// skipped without locking it), then policy victims.
     fn enforce_capacity(&self, own: usize, now: Ticks, removed: &mut Vec<Removed<K, V>>) {
-        let Some(max) = self.max_weight else { return };
+        let Some(max) = self.settings.max_weight else { return };
         let n = self.shards.len();
         let fair_share = max.div_ceil(n as u64);
         let mut fruitless = 0;

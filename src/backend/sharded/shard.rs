@@ -29,6 +29,8 @@ pub(crate) struct Settings<K, V> {
     pub(crate) rules: ExpiryRules,
     pub(crate) hasher: crate::sync::RandomState,
     pub(crate) weigher: Option<Weigher<K, V>>,
+    /// The capacity bound (total weight), if any.
+    pub(crate) max_weight: Option<u64>,
     /// Total weight held by all shards; changed only through a [`Ledger`],
     /// under the lock of the shard whose weight changed.
     pub(crate) total_weight: AtomicU64,
@@ -174,6 +176,10 @@ where
         out: &mut Vec<Removed<K, V>>,
     ) {
         let weight = s.weight(&key, &value);
+        if s.max_weight.is_some_and(|max| weight > max) {
+            self.refuse(s, hash, key, value, now, out);
+            return;
+        }
         let mut st = self.state.lock();
         let mut ledger = self.ledger(s);
         st.latest = st.latest.max(now);
@@ -241,6 +247,28 @@ where
                 ledger.add(weight);
             }
         }
+    }
+
+    /// Turns away an entry heavier than the whole capacity: it could never
+    /// fit, and making room for it would only flush the cache. It is
+    /// reported as evicted at once; an older value of its key leaves too, as
+    /// replaced, so no later read returns that stale value.
+    fn refuse(&self, s: &Settings<K, V>, hash: u64, key: K, value: V, now: Ticks, out: &mut Vec<Removed<K, V>>) {
+        let mut st = self.state.lock();
+        let mut ledger = self.ledger(s);
+        st.latest = st.latest.max(now);
+        let now = st.latest;
+        let guard = self.graveyard.pin();
+        // SAFETY: stable under the lock (see `insert`).
+        let table = unsafe { &*self.table.load(Ordering::Relaxed) };
+        if let Probe::Found(slot, old) = table.probe(hash, &key) {
+            // SAFETY: published entry, retired only under the lock we hold.
+            let e = unsafe { &*old };
+            let expired = s.rules.is_expired(now, e.last_access(), e.inserted_at);
+            let cause = if expired { RemovalCause::Expired } else { RemovalCause::Replaced };
+            ledger.remove(self.remove_at(&mut st, &guard, table, Some(slot), e.id, cause, true, s, out));
+        }
+        out.push((key, value, RemovalCause::Capacity));
     }
 
     /// Removes `key`; returns its value if it was live.
