@@ -35,6 +35,8 @@
 //!   policy sees enough entries to choose well.
 
 mod entry;
+#[cfg(test)]
+mod panic_tests;
 mod shard;
 mod table;
 #[cfg(test)]

@@ -109,6 +109,12 @@ where
         }
     }
 
+    /// Swaps in another eviction policy (tests: one that panics on cue).
+    #[cfg(test)]
+    pub(crate) fn set_policy(&self, policy: Box<dyn EvictionPolicy>) {
+        self.state.lock().policy = Some(policy);
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)
     }

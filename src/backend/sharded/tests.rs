@@ -133,7 +133,7 @@ fn capacity_takes_expired_entries_from_other_shards_first() {
 
 /// Checks the cache-wide weight against its shards' (call when no write is
 /// in flight).
-fn assert_accounting<V: Clone + Send + Sync + 'static>(c: &ShardedCache<u64, V>, phase: &str) {
+pub(super) fn assert_accounting<V: Clone + Send + Sync + 'static>(c: &ShardedCache<u64, V>, phase: &str) {
     let shards: u64 = c.inner.shards.iter().map(|s| s.weight()).sum();
     let total = c.inner.weight();
     assert_eq!(total, shards, "{phase}: cache-wide weight {total} != sum of shard weights {shards}");
