@@ -47,6 +47,7 @@ mod wheel;
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::Hash;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
 use shard::{Settings, Shard};
@@ -176,6 +177,17 @@ where
         }
     }
 
+    /// Runs a write with a list for what it removes, then reports that list
+    /// (after every lock is released), even when the write panicked (a
+    /// weigher or policy bug): what it removed before the panic is gone and
+    /// must be heard of. The panic then carries on.
+    fn reporting<R>(&self, write: impl FnOnce(&mut Vec<Removed<K, V>>) -> R) -> R {
+        let mut removed = Vec::new();
+        let outcome = catch_unwind(AssertUnwindSafe(|| write(&mut removed)));
+        self.notify(removed);
+        outcome.unwrap_or_else(|panic| resume_unwind(panic))
+    }
+
     #[inline]
     fn read<Q>(&self, key: &Q, refresh: bool) -> Option<V>
     where
@@ -189,12 +201,12 @@ where
     fn insert(&self, key: K, value: V) {
         let hash = self.settings.hash(&key);
         let own = self.shard_index(hash);
-        let mut removed = Vec::new();
         let now = self.clock.now();
-        self.shards[own].insert(&self.settings, hash, key, value, now, &mut removed);
-        self.stats.insert();
-        self.enforce_capacity(own, now, &mut removed);
-        self.notify(removed);
+        self.reporting(|removed| {
+            self.shards[own].insert(&self.settings, hash, key, value, now, removed);
+            self.stats.insert();
+            self.enforce_capacity(own, now, removed);
+        });
     }
 
     /// The weight all shards hold (as of their last write).
@@ -250,10 +262,7 @@ where
     /// One bounded batch of expiry on one shard; returns (removed, more
     /// pending there).
     fn expire_batch(&self, shard: usize) -> (usize, bool) {
-        let mut removed = Vec::new();
-        let done = self.shards[shard].expire(&self.settings, self.clock.now(), BATCH, &mut removed);
-        self.notify(removed);
-        done
+        self.reporting(|removed| self.shards[shard].expire(&self.settings, self.clock.now(), BATCH, removed))
     }
 }
 
@@ -341,10 +350,7 @@ where
         let inner = &self.inner;
         let hash = inner.settings.hash(key);
         let shard = inner.shard(hash);
-        let mut removed = Vec::new();
-        let value = shard.remove(&inner.settings, hash, key, inner.clock.now(), &mut removed);
-        inner.notify(removed);
-        value
+        inner.reporting(|removed| shard.remove(&inner.settings, hash, key, inner.clock.now(), removed))
     }
 
     fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, Arc<E>>
@@ -360,10 +366,9 @@ where
     }
 
     fn clear(&self) {
-        for shard in self.inner.shards.iter() {
-            let mut removed = Vec::new();
-            shard.clear(&self.inner.settings, self.inner.clock.now(), &mut removed);
-            self.inner.notify(removed);
+        let inner = &self.inner;
+        for shard in inner.shards.iter() {
+            inner.reporting(|removed| shard.clear(&inner.settings, inner.clock.now(), removed));
         }
     }
 

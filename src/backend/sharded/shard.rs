@@ -3,6 +3,7 @@
 
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::atomic::Ordering;
 
@@ -202,7 +203,12 @@ where
                 let id = old_e.id;
                 let expired = s.rules.is_expired(now, old_e.last_access(), old_e.inserted_at);
                 let cause = if expired { RemovalCause::Expired } else { RemovalCause::Replaced };
-                out.push((key.clone(), old_e.value.clone(), cause));
+                // User and policy code first: if it panics, nothing changed.
+                let report = (key.clone(), old_e.value.clone(), cause);
+                if let Some(p) = st.policy.as_mut() {
+                    p.on_hit(u64::from(id));
+                }
+                out.push(report);
                 let fresh = Box::into_raw(Box::new(Entry::new(key, value, now, id)));
                 // Publish the new entry before flagging the old one, so a
                 // reader that sees the flag and looks again finds the new.
@@ -213,9 +219,6 @@ where
                 ledger.add(weight);
                 ledger.remove(old_weight);
                 self.schedule(&mut st, id, s.rules.deadline(now, now), false);
-                if let Some(p) = st.policy.as_mut() {
-                    p.on_hit(u64::from(id));
-                }
                 // SAFETY: unlinked above; readers still holding it are pinned.
                 unsafe { guard.retire(old) };
             }
@@ -238,14 +241,17 @@ where
                         Probe::Found(i, _) => i,
                     };
                 }
-                let id = st.alloc_id();
+                // The policy hears of the id before anything is published: if
+                // it panics, the shard is as it was.
+                let id = st.next_id();
+                if let Some(p) = st.policy.as_mut() {
+                    p.on_insert(u64::from(id), hash);
+                }
+                st.take_id(id);
                 let fresh = Box::into_raw(Box::new(Entry::new(key, value, now, id)));
                 st.entries[id as usize] = fresh;
                 st.swap_weight(id, weight, s.weigher.is_some());
                 self.schedule(&mut st, id, s.rules.deadline(now, now), true);
-                if let Some(p) = st.policy.as_mut() {
-                    p.on_insert(u64::from(id), hash);
-                }
                 if table.put(slot, hash, fresh) {
                     st.used += 1;
                 }
@@ -345,8 +351,23 @@ where
         let guard = self.graveyard.pin();
         // SAFETY: stable under the lock (see `insert`).
         let table = unsafe { &*self.table.load(Ordering::Relaxed) };
-        for &id in &walk.expired {
-            ledger.remove(self.remove_at(st, &guard, table, None, id, RemovalCause::Expired, true, s, out));
+        let mut done = 0;
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            for &id in &walk.expired {
+                ledger.remove(self.remove_at(st, &guard, table, None, id, RemovalCause::Expired, true, s, out));
+                done += 1;
+            }
+        }));
+        if let Err(panic) = outcome {
+            // A policy panicked mid-batch. The wheel had already unfiled
+            // the entries not yet removed: file them again, so the next
+            // walk still finds them.
+            for &id in &walk.expired[done..] {
+                // SAFETY: not removed, so a live entry (under the lock).
+                let deadline = unsafe { &*st.entries[id as usize] }.deadline(&s.rules);
+                self.schedule(st, id, deadline, true);
+            }
+            resume_unwind(panic);
         }
         (walk.expired.len(), walk.more)
     }
@@ -403,24 +424,28 @@ where
         s: &Settings<K, V>,
         out: &mut Vec<Removed<K, V>>,
     ) -> u64 {
-        let p = std::mem::replace(&mut st.entries[id as usize], ptr::null_mut());
-        // SAFETY: ids map to live entries until this very line's caller
-        // retires them below.
+        let p = st.entries[id as usize];
+        // SAFETY: ids map to live entries until this function retires them.
         let e = unsafe { &*p };
-        e.mark_removed();
-        if let Some(slot) = slot.or_else(|| table.slot_of(s.hash(&e.key), p)) {
-            table.vacate(slot);
-        }
-        st.wheel.unschedule(id);
+        // User code (clone, hash) and the policy first: if one panics, the
+        // entry is still wholly in place.
+        let report = (e.key.clone(), e.value.clone(), cause);
+        let slot = slot.or_else(|| table.slot_of(s.hash(&e.key), p));
         if tell_policy {
             if let Some(pol) = st.policy.as_mut() {
                 pol.on_remove(u64::from(id));
             }
         }
+        st.entries[id as usize] = ptr::null_mut();
+        e.mark_removed();
+        if let Some(slot) = slot {
+            table.vacate(slot);
+        }
+        st.wheel.unschedule(id);
         let weight = st.swap_weight(id, 0, s.weigher.is_some());
         st.free_ids.push(id);
         self.len.fetch_sub(1, Ordering::Relaxed);
-        out.push((e.key.clone(), e.value.clone(), cause));
+        out.push(report);
         // SAFETY: unlinked from the table and from `entries`; readers that
         // found it earlier are pinned.
         unsafe { guard.retire(p) };
@@ -429,15 +454,25 @@ where
 }
 
 impl<K, V> State<K, V> {
-    fn alloc_id(&mut self) -> u32 {
-        match self.free_ids.pop() {
-            Some(id) => id,
+    /// The id the next entry gets (`take_id` takes it).
+    fn next_id(&self) -> u32 {
+        match self.free_ids.last() {
+            Some(&id) => id,
             None => {
                 let id = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
                 assert!(id != u32::MAX, "a shard holds at most u32::MAX - 1 entries");
-                self.entries.push(ptr::null_mut());
                 id
             }
+        }
+    }
+
+    /// Takes `id`, which `next_id` just returned.
+    fn take_id(&mut self, id: u32) {
+        if self.free_ids.last() == Some(&id) {
+            self.free_ids.pop();
+        } else {
+            debug_assert_eq!(id as usize, self.entries.len());
+            self.entries.push(ptr::null_mut());
         }
     }
 
@@ -462,6 +497,17 @@ impl<K, V> State<K, V> {
     where
         K: Hash,
     {
+        let id = self.pick(s)?;
+        // Only a resident id can be removed. A policy naming another (a bug,
+        // or what a panic inside one left behind) makes no room.
+        self.entries.get(id as usize).is_some_and(|p| !p.is_null()).then_some(id)
+    }
+
+    /// The policy's candidate victim, after second chances.
+    fn pick(&mut self, s: &Settings<K, V>) -> Option<u32>
+    where
+        K: Hash,
+    {
         let policy = self.policy.as_mut()?;
         if policy.reads_reference_bits() {
             let entries = &self.entries;
@@ -477,7 +523,6 @@ impl<K, V> State<K, V> {
             let id = u32::try_from(policy.evict()?).ok()?;
             let p = self.entries.get(id as usize).copied().unwrap_or(ptr::null_mut());
             if p.is_null() {
-                debug_assert!(false, "policy evicted unknown id {id}");
                 return None;
             }
             // SAFETY: a live entry (under the lock).
