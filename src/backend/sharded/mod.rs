@@ -37,6 +37,8 @@
 mod entry;
 #[cfg(test)]
 mod panic_tests;
+#[cfg(test)]
+mod reclaim_tests;
 mod shard;
 mod table;
 #[cfg(test)]

@@ -116,6 +116,15 @@ where
         self.state.lock().policy = Some(policy);
     }
 
+    /// The current table's slot count and address (tests: to see rebuilds).
+    #[cfg(test)]
+    pub(crate) fn table_shape(&self) -> (usize, usize) {
+        let _st = self.state.lock();
+        let table = self.table.load(Ordering::Acquire);
+        // SAFETY: stable while we hold the lock (see `insert`).
+        (unsafe { &*table }.slots(), table.addr())
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)
     }
