@@ -25,6 +25,9 @@ use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Mutex};
 /// heard of yet before the next victim is taken regardless.
 const SECOND_CHANCES: usize = 16;
 
+/// Entries a write visits, at most, to reclaim its shard's expired ones.
+const RECLAIM_PER_WRITE: usize = 8;
+
 /// What every shard of one cache shares: its settings and its total weight.
 pub(crate) struct Settings<K, V> {
     pub(crate) rules: ExpiryRules,
@@ -200,6 +203,11 @@ where
         let mut ledger = self.ledger(s);
         st.latest = st.latest.max(now);
         let now = st.latest;
+        // Each write takes a few of its shard's expired entries with it, so
+        // they do not pile up between sweeps, or with no sweeper at all.
+        if self.may_have_expired(now) {
+            self.expire_locked(&mut st, &mut ledger, s, now, RECLAIM_PER_WRITE, out);
+        }
         let guard = self.graveyard.pin();
         // SAFETY: only writers (holding the lock, as we do) store the table
         // pointer, so it is stable for this critical section.
@@ -233,18 +241,7 @@ where
             }
             Probe::Vacant(mut slot) => {
                 if !table.has_room(st.used) {
-                    let live = self.len();
-                    let fresh = Box::into_raw(Box::new(table.rebuilt(live, 1, |k| s.hash(k))));
-                    let old_table = self.table.swap(fresh, Ordering::AcqRel);
-                    // SAFETY: unpublished by the swap; guarded readers of it
-                    // keep it alive until they unpin.
-                    unsafe { guard.retire(old_table) };
-                    // A whole table is large: hand it to the collector now
-                    // rather than when this thread's garbage bag fills.
-                    guard.flush();
-                    // SAFETY: just published by us, under the lock.
-                    table = unsafe { &*fresh };
-                    st.used = live;
+                    table = self.rebuild(&mut st, &guard, s, table, 1);
                     slot = match table.probe(hash, &key) {
                         Probe::Vacant(i) => i,
                         Probe::Found(i, _) => i,
@@ -267,6 +264,42 @@ where
                 self.len.fetch_add(1, Ordering::Relaxed);
                 ledger.add(weight);
             }
+        }
+    }
+
+    /// Replaces `table` by a fresh one holding its live entries with room
+    /// for `extra` more (at load at most 1/2, tombstones dropped), publishes
+    /// it and retires the old one; returns the new one.
+    fn rebuild<'t>(
+        &'t self,
+        st: &mut State<K, V>,
+        guard: &Guard,
+        s: &Settings<K, V>,
+        table: &Table<K, V>,
+        extra: usize,
+    ) -> &'t Table<K, V> {
+        let live = self.len();
+        let fresh = Box::into_raw(Box::new(table.rebuilt(live, extra, |k| s.hash(k))));
+        let old_table = self.table.swap(fresh, Ordering::AcqRel);
+        // SAFETY: unpublished by the swap; guarded readers of it keep it
+        // alive until they unpin.
+        unsafe { guard.retire(old_table) };
+        // A whole table is large: hand it to the collector now rather than
+        // when this thread's garbage bag fills.
+        guard.flush();
+        st.used = live;
+        // SAFETY: just published by us, under the lock; only writers replace it.
+        unsafe { &*fresh }
+    }
+
+    /// After removals: rebuilds a table whose live entries fill less than
+    /// 1/8 of it at a size for them (load 1/2). Growth waits for 3/4, so a
+    /// shard hovering at either boundary does not rebuild on every write.
+    fn shrink_if_sparse(&self, st: &mut State<K, V>, guard: &Guard, s: &Settings<K, V>) {
+        // SAFETY: stable under the lock (see `insert`).
+        let table = unsafe { &*self.table.load(Ordering::Relaxed) };
+        if table.slots() > Table::<K, V>::MIN_SLOTS && self.len() * 8 < table.slots() {
+            self.rebuild(st, guard, s, table, 0);
         }
     }
 
@@ -319,6 +352,7 @@ where
         let value = live.then(|| e.value.clone());
         let cause = if live { RemovalCause::Explicit } else { RemovalCause::Expired };
         ledger.remove(self.remove_at(&mut st, &guard, table, Some(slot), e.id, cause, true, s, out));
+        self.shrink_if_sparse(&mut st, &guard, s);
         value
     }
 
@@ -378,6 +412,7 @@ where
             }
             resume_unwind(panic);
         }
+        self.shrink_if_sparse(st, &guard, s);
         (walk.expired.len(), walk.more)
     }
 
@@ -415,6 +450,7 @@ where
         if let Some(p) = st.policy.as_mut() {
             p.clear();
         }
+        self.shrink_if_sparse(&mut st, &guard, s);
     }
 
     /// Unlinks entry `id` from the table, the wheel and (if `tell_policy`)

@@ -66,10 +66,13 @@ pub(crate) enum Probe<K, V> {
 }
 
 impl<K, V> Table<K, V> {
+    /// The smallest table.
+    pub(crate) const MIN_SLOTS: usize = 8;
+
     /// An empty table with room for `entries` at load at most 1/2 (at least
-    /// 8 slots), so it grows by at least half before its next rebuild.
+    /// `MIN_SLOTS`), so it grows by at least half before its next rebuild.
     pub(crate) fn with_room_for(entries: usize) -> Self {
-        let len = entries.saturating_mul(2).clamp(8, u32::MAX as usize);
+        let len = entries.saturating_mul(2).clamp(Self::MIN_SLOTS, u32::MAX as usize);
         Table { len, slots: (0..len).map(|_| AtomicPtr::new(ptr::null_mut())).collect() }
     }
 
