@@ -109,3 +109,20 @@ fn a_mostly_empty_table_is_rebuilt_smaller_without_thrashing() {
     assert!(rebuilds <= 2, "{rebuilds} rebuilds for churn on two keys");
     assert_eq!(c.len(), 11);
 }
+
+#[test]
+fn a_walk_that_found_nothing_due_quiets_the_due_hint() {
+    // Writes reclaim only when the hint says something may be due; a hint
+    // stuck at the start of the current bucket would make every write walk
+    // the same not-yet-due entries again.
+    let clock = MockClock::new();
+    let c = cache(&clock, 1);
+    c.insert(1, 1);
+    clock.advance(TTI - Duration::from_nanos(1));
+    assert_eq!(c.purge_expired(), 0);
+    let now = c.inner.clock.now();
+    assert!(!c.inner.shards[0].may_have_expired(now), "nothing is due, yet the hint says so");
+    clock.advance(Duration::from_nanos(1));
+    assert!(c.inner.shards[0].may_have_expired(c.inner.clock.now()));
+    assert_eq!(c.purge_expired(), 1);
+}
