@@ -153,7 +153,7 @@ where
         } else {
             st.wheel.reschedule(id, deadline);
         }
-        self.next_due.fetch_min(st.wheel.bucket_start(deadline).as_nanos(), Ordering::Relaxed);
+        self.next_due.fetch_min(deadline.as_nanos(), Ordering::Relaxed);
     }
 
     /// The lock-free read path: no lock, and no shared write unless the
