@@ -29,7 +29,14 @@
 //!   flushing everything else.
 //! * **Expiry** runs on a timer wheel per shard (see `wheel.rs`): cost
 //!   follows the expired entries (plus one refile per read entry per idle
-//!   window), never the map size.
+//!   window), never the map size. Besides the sweeper and purges, every
+//!   insert whose shard may hold something due removes a few expired
+//!   entries (`RECLAIM_PER_WRITE`), so they cannot pile up under writes.
+//! * **Accounting** (`weight.rs`): a write sums its weight change under the
+//!   shard lock and commits it, in that critical section, to the shard's and
+//!   the cache-wide totals. Policy and user code (weigher, clone, hash) run
+//!   before a write mutates anything, so a panic there leaves the shard as
+//!   it was, and what a write removed before panicking is still reported.
 //! * **Shards**: `CacheBuilder::shards`, else four per core; a cache with a
 //!   small `max_capacity` uses fewer (one per 64 entries of capacity), so its
 //!   policy sees enough entries to choose well.

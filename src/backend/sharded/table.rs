@@ -7,7 +7,9 @@
 //! slot of its probe chain; a removal stores a tombstone so chains stay
 //! intact; an overwrite stores the new entry in the old one's slot. When
 //! live entries plus tombstones pass 3/4 of the slots, the writer builds a
-//! fresh table (load at most 1/2), publishes it and retires the old one;
+//! fresh table (load at most 1/2), publishes it and retires the old one
+//! (removals that leave live entries under 1/8 of the slots rebuild it
+//! smaller the same way);
 //! a reader still probing the old table sees only entries that were live
 //! at the swap, and the entry's removal flag tells it about later removals.
 
