@@ -220,3 +220,69 @@ fn dropping_the_last_handle_during_a_sweep() {
         });
     }
 }
+
+/// A sharded cache of one shard and capacity 2, holding `keys`.
+fn bounded_sharded(clock: &MockClock, keys: &[u64]) -> AnyCache<u64, u64> {
+    let cache = AnyCache::from_name("sharded", builder::<u64>(clock).max_capacity(2)).unwrap();
+    for &k in keys {
+        cache.insert(k, k);
+    }
+    cache
+}
+
+/// After the racing threads joined: within the bound, and the weight the
+/// cache believes it holds is the weight it does hold — a refill of fresh
+/// keys leaves it exactly full (a total that drifted up would leave fewer
+/// entries, one that drifted down more).
+fn assert_exact_accounting(cache: &AnyCache<u64, u64>) {
+    assert!(cache.len() <= 2, "above the bound after the writers joined: {}", cache.len());
+    cache.purge_expired();
+    for k in 100..103 {
+        cache.insert(k, k);
+    }
+    assert_eq!(cache.len(), 2, "the cache-wide weight drifted from the shards'");
+}
+
+#[test]
+fn two_inserts_and_a_remove_race_on_one_bounded_shard() {
+    model(|| {
+        let clock = MockClock::new();
+        let cache = bounded_sharded(&clock, &[1]);
+        let (a, b) = (cache.clone(), cache.clone());
+        let ta = thread::spawn(move || a.insert(2, 2));
+        let tb = thread::spawn(move || b.insert(3, 3));
+        cache.remove(&1);
+        ta.join().unwrap();
+        tb.join().unwrap();
+        assert_exact_accounting(&cache);
+    });
+}
+
+#[test]
+fn insert_races_a_purge_of_the_same_shard() {
+    model(|| {
+        let clock = MockClock::new();
+        let cache = bounded_sharded(&clock, &[1, 2]);
+        clock.advance(TTI);
+        let other = cache.clone();
+        let t = thread::spawn(move || {
+            other.purge_expired();
+        });
+        cache.insert(3, 3);
+        t.join().unwrap();
+        assert_exact_accounting(&cache);
+    });
+}
+
+#[test]
+fn clear_races_an_insert() {
+    model(|| {
+        let clock = MockClock::new();
+        let cache = bounded_sharded(&clock, &[1]);
+        let other = cache.clone();
+        let t = thread::spawn(move || other.clear());
+        cache.insert(2, 2);
+        t.join().unwrap();
+        assert_exact_accounting(&cache);
+    });
+}

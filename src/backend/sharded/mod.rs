@@ -24,24 +24,39 @@
 //!   nothing due are skipped without a lock), then policy victims from its
 //!   own shard if that holds more than its share, else from the next shards
 //!   in turn, until the bound holds again. Concurrent inserts may overshoot
-//!   by at most one entry each until they finish.
+//!   by at most one entry each until they finish. An entry heavier than the
+//!   whole bound is refused at once (reported as evicted) instead of
+//!   flushing everything else.
 //! * **Expiry** runs on a timer wheel per shard (see `wheel.rs`): cost
 //!   follows the expired entries (plus one refile per read entry per idle
-//!   window), never the map size.
+//!   window), never the map size. Besides the sweeper and purges, every
+//!   insert whose shard may hold something due removes a few expired
+//!   entries (`RECLAIM_PER_WRITE`), so they cannot pile up under writes.
+//! * **Accounting** (`weight.rs`): a write sums its weight change under the
+//!   shard lock and commits it, in that critical section, to the shard's and
+//!   the cache-wide totals. Policy and user code (weigher, clone, hash) run
+//!   before a write mutates anything, so a panic there leaves the shard as
+//!   it was, and what a write removed before panicking is still reported.
 //! * **Shards**: `CacheBuilder::shards`, else four per core; a cache with a
 //!   small `max_capacity` uses fewer (one per 64 entries of capacity), so its
 //!   policy sees enough entries to choose well.
 
 mod entry;
+#[cfg(test)]
+mod panic_tests;
+#[cfg(test)]
+mod reclaim_tests;
 mod shard;
 mod table;
 #[cfg(test)]
 mod tests;
+mod weight;
 mod wheel;
 
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::Hash;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
 use shard::{Settings, Shard};
@@ -72,9 +87,6 @@ struct Inner<K, V> {
     stats: StatsCounter,
     listener: Option<RemovalListener<K, V>>,
     loader: Loader<K, V>,
-    max_weight: Option<u64>,
-    /// Total weight held by all shards.
-    weight: AtomicU64,
     /// Where capacity eviction and the sweeper look next.
     evict_cursor: AtomicUsize,
     sweep_cursor: AtomicUsize,
@@ -128,13 +140,17 @@ where
         let inner = Arc::new(Inner {
             shards,
             shift: u64::BITS - n.trailing_zeros(),
-            settings: Settings { rules: config.rules, hasher: Default::default(), weigher: config.weigher },
+            settings: Settings {
+                rules: config.rules,
+                hasher: Default::default(),
+                weigher: config.weigher,
+                max_weight: config.max_capacity,
+                total_weight: AtomicU64::new(0),
+            },
             clock: config.clock,
             stats: StatsCounter::default(),
             listener: config.listener,
             loader: Loader::default(),
-            max_weight: config.max_capacity,
-            weight: AtomicU64::new(0),
             evict_cursor: AtomicUsize::new(0),
             sweep_cursor: AtomicUsize::new(0),
         });
@@ -170,6 +186,17 @@ where
         }
     }
 
+    /// Runs a write with a list for what it removes, then reports that list
+    /// (after every lock is released), even when the write panicked (a
+    /// weigher or policy bug): what it removed before the panic is gone and
+    /// must be heard of. The panic then carries on.
+    fn reporting<R>(&self, write: impl FnOnce(&mut Vec<Removed<K, V>>) -> R) -> R {
+        let mut removed = Vec::new();
+        let outcome = catch_unwind(AssertUnwindSafe(|| write(&mut removed)));
+        self.notify(removed);
+        outcome.unwrap_or_else(|panic| resume_unwind(panic))
+    }
+
     #[inline]
     fn read<Q>(&self, key: &Q, refresh: bool) -> Option<V>
     where
@@ -183,35 +210,28 @@ where
     fn insert(&self, key: K, value: V) {
         let hash = self.settings.hash(&key);
         let own = self.shard_index(hash);
-        let mut removed = Vec::new();
-        let shard = &self.shards[own];
-        let before = shard.weight();
         let now = self.clock.now();
-        shard.insert(&self.settings, hash, key, value, now, &mut removed);
-        self.adjust_weight(before, shard.weight());
-        self.stats.insert();
-        self.enforce_capacity(own, now, &mut removed);
-        self.notify(removed);
+        self.reporting(|removed| {
+            self.shards[own].insert(&self.settings, hash, key, value, now, removed);
+            self.stats.insert();
+            self.enforce_capacity(own, now, removed);
+        });
     }
 
-    /// Adds a shard's weight change (old → new) to the total.
-    fn adjust_weight(&self, before: u64, after: u64) {
-        if after >= before {
-            self.weight.fetch_add(after - before, Ordering::Relaxed);
-        } else {
-            self.weight.fetch_sub(before - after, Ordering::Relaxed);
-        }
+    /// The weight all shards hold (as of their last write).
+    fn weight(&self) -> u64 {
+        self.settings.total_weight.load(Ordering::Relaxed)
     }
 
     /// Evicts until the total weight is within the bound: expired entries
     /// first, from any shard (a shard whose due hint is in the future is
     /// skipped without locking it), then policy victims.
     fn enforce_capacity(&self, own: usize, now: Ticks, removed: &mut Vec<Removed<K, V>>) {
-        let Some(max) = self.max_weight else { return };
+        let Some(max) = self.settings.max_weight else { return };
         let n = self.shards.len();
         let fair_share = max.div_ceil(n as u64);
         let mut fruitless = 0;
-        while self.weight.load(Ordering::Relaxed) > max && fruitless < 2 * n {
+        while self.weight() > max && fruitless < 2 * n {
             if self.expire_anywhere(own, now, removed) {
                 fruitless = 0;
                 continue;
@@ -222,9 +242,7 @@ where
                 self.evict_cursor.fetch_add(1, Ordering::Relaxed) % n
             };
             let shard = &self.shards[i];
-            let before = shard.weight();
-            if before > 0 && shard.evict_one(&self.settings, removed) {
-                self.adjust_weight(before, shard.weight());
+            if shard.len() > 0 && shard.evict_one(&self.settings, removed) {
                 fruitless = 0;
             } else {
                 fruitless += 1;
@@ -242,9 +260,7 @@ where
             if !shard.may_have_expired(now) {
                 continue;
             }
-            let before = shard.weight();
             let (expired, _) = shard.expire(&self.settings, now, 64, removed);
-            self.adjust_weight(before, shard.weight());
             if expired > 0 {
                 return true;
             }
@@ -255,13 +271,7 @@ where
     /// One bounded batch of expiry on one shard; returns (removed, more
     /// pending there).
     fn expire_batch(&self, shard: usize) -> (usize, bool) {
-        let mut removed = Vec::new();
-        let s = &self.shards[shard];
-        let before = s.weight();
-        let done = s.expire(&self.settings, self.clock.now(), BATCH, &mut removed);
-        self.adjust_weight(before, s.weight());
-        self.notify(removed);
-        done
+        self.reporting(|removed| self.shards[shard].expire(&self.settings, self.clock.now(), BATCH, removed))
     }
 }
 
@@ -349,12 +359,7 @@ where
         let inner = &self.inner;
         let hash = inner.settings.hash(key);
         let shard = inner.shard(hash);
-        let mut removed = Vec::new();
-        let before = shard.weight();
-        let value = shard.remove(&inner.settings, hash, key, inner.clock.now(), &mut removed);
-        inner.adjust_weight(before, shard.weight());
-        inner.notify(removed);
-        value
+        inner.reporting(|removed| shard.remove(&inner.settings, hash, key, inner.clock.now(), removed))
     }
 
     fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, Arc<E>>
@@ -370,12 +375,9 @@ where
     }
 
     fn clear(&self) {
-        for shard in self.inner.shards.iter() {
-            let mut removed = Vec::new();
-            let before = shard.weight();
-            shard.clear(&self.inner.settings, self.inner.clock.now(), &mut removed);
-            self.inner.adjust_weight(before, shard.weight());
-            self.inner.notify(removed);
+        let inner = &self.inner;
+        for shard in inner.shards.iter() {
+            inner.reporting(|removed| shard.clear(&inner.settings, inner.clock.now(), removed));
         }
     }
 

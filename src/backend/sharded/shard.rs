@@ -3,6 +3,7 @@
 
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::atomic::Ordering;
 
@@ -10,6 +11,7 @@ use ttlkit_strategies::EvictionPolicy;
 
 use super::entry::{Entry, Read};
 use super::table::{Probe, Table};
+use super::weight::Ledger;
 use super::wheel::Wheel;
 use crate::builder::Weigher;
 use crate::cache::RemovalCause;
@@ -23,11 +25,19 @@ use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Mutex};
 /// heard of yet before the next victim is taken regardless.
 const SECOND_CHANCES: usize = 16;
 
-/// Settings every shard of one cache shares.
+/// Entries a write visits, at most, to reclaim its shard's expired ones.
+const RECLAIM_PER_WRITE: usize = 8;
+
+/// What every shard of one cache shares: its settings and its total weight.
 pub(crate) struct Settings<K, V> {
     pub(crate) rules: ExpiryRules,
     pub(crate) hasher: crate::sync::RandomState,
     pub(crate) weigher: Option<Weigher<K, V>>,
+    /// The capacity bound (total weight), if any.
+    pub(crate) max_weight: Option<u64>,
+    /// Total weight held by all shards; changed only through a [`Ledger`],
+    /// under the lock of the shard whose weight changed.
+    pub(crate) total_weight: AtomicU64,
 }
 
 impl<K: Hash, V> Settings<K, V> {
@@ -103,12 +113,32 @@ where
         }
     }
 
+    /// Swaps in another eviction policy (tests: one that panics on cue).
+    #[cfg(test)]
+    pub(crate) fn set_policy(&self, policy: Box<dyn EvictionPolicy>) {
+        self.state.lock().policy = Some(policy);
+    }
+
+    /// The current table's slot count and address (tests: to see rebuilds).
+    #[cfg(test)]
+    pub(crate) fn table_shape(&self) -> (usize, usize) {
+        let _st = self.state.lock();
+        let table = self.table.load(Ordering::Acquire);
+        // SAFETY: stable while we hold the lock (see `insert`).
+        (unsafe { &*table }.slots(), table.addr())
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)
     }
 
     pub(crate) fn weight(&self) -> u64 {
         self.weight.load(Ordering::Relaxed)
+    }
+
+    /// The weight accounting of one critical section (see `weight.rs`).
+    fn ledger<'a>(&'a self, s: &'a Settings<K, V>) -> Ledger<'a> {
+        Ledger::new(&self.weight, &s.total_weight)
     }
 
     /// Whether something in the shard may be expired at `now`.
@@ -123,7 +153,7 @@ where
         } else {
             st.wheel.reschedule(id, deadline);
         }
-        self.next_due.fetch_min(st.wheel.bucket_start(deadline).as_nanos(), Ordering::Relaxed);
+        self.next_due.fetch_min(deadline.as_nanos(), Ordering::Relaxed);
     }
 
     /// The lock-free read path: no lock, and no shared write unless the
@@ -165,9 +195,19 @@ where
         out: &mut Vec<Removed<K, V>>,
     ) {
         let weight = s.weight(&key, &value);
+        if s.max_weight.is_some_and(|max| weight > max) {
+            self.refuse(s, hash, key, value, now, out);
+            return;
+        }
         let mut st = self.state.lock();
+        let mut ledger = self.ledger(s);
         st.latest = st.latest.max(now);
         let now = st.latest;
+        // Each write takes a few of its shard's expired entries with it, so
+        // they do not pile up between sweeps, or with no sweeper at all.
+        if self.may_have_expired(now) {
+            self.expire_locked(&mut st, &mut ledger, s, now, RECLAIM_PER_WRITE, out);
+        }
         let guard = self.graveyard.pin();
         // SAFETY: only writers (holding the lock, as we do) store the table
         // pointer, so it is stable for this critical section.
@@ -180,7 +220,12 @@ where
                 let id = old_e.id;
                 let expired = s.rules.is_expired(now, old_e.last_access(), old_e.inserted_at);
                 let cause = if expired { RemovalCause::Expired } else { RemovalCause::Replaced };
-                out.push((key.clone(), old_e.value.clone(), cause));
+                // User and policy code first: if it panics, nothing changed.
+                let report = (key.clone(), old_e.value.clone(), cause);
+                if let Some(p) = st.policy.as_mut() {
+                    p.on_hit(u64::from(id));
+                }
+                out.push(report);
                 let fresh = Box::into_raw(Box::new(Entry::new(key, value, now, id)));
                 // Publish the new entry before flagging the old one, so a
                 // reader that sees the flag and looks again finds the new.
@@ -188,56 +233,96 @@ where
                 old_e.mark_removed();
                 st.entries[id as usize] = fresh;
                 let old_weight = st.swap_weight(id, weight, s.weigher.is_some());
-                self.add_weight(weight, old_weight);
+                ledger.add(weight);
+                ledger.remove(old_weight);
                 self.schedule(&mut st, id, s.rules.deadline(now, now), false);
-                if let Some(p) = st.policy.as_mut() {
-                    p.on_hit(u64::from(id));
-                }
                 // SAFETY: unlinked above; readers still holding it are pinned.
                 unsafe { guard.retire(old) };
             }
             Probe::Vacant(mut slot) => {
                 if !table.has_room(st.used) {
-                    let live = self.len();
-                    let fresh = Box::into_raw(Box::new(table.rebuilt(live, 1, |k| s.hash(k))));
-                    let old_table = self.table.swap(fresh, Ordering::AcqRel);
-                    // SAFETY: unpublished by the swap; guarded readers of it
-                    // keep it alive until they unpin.
-                    unsafe { guard.retire(old_table) };
-                    // A whole table is large: hand it to the collector now
-                    // rather than when this thread's garbage bag fills.
-                    guard.flush();
-                    // SAFETY: just published by us, under the lock.
-                    table = unsafe { &*fresh };
-                    st.used = live;
+                    table = self.rebuild(&mut st, &guard, s, table, 1);
                     slot = match table.probe(hash, &key) {
                         Probe::Vacant(i) => i,
                         Probe::Found(i, _) => i,
                     };
                 }
-                let id = st.alloc_id();
+                // The policy hears of the id before anything is published: if
+                // it panics, the shard is as it was.
+                let id = st.next_id();
+                if let Some(p) = st.policy.as_mut() {
+                    p.on_insert(u64::from(id), hash);
+                }
+                st.take_id(id);
                 let fresh = Box::into_raw(Box::new(Entry::new(key, value, now, id)));
                 st.entries[id as usize] = fresh;
                 st.swap_weight(id, weight, s.weigher.is_some());
                 self.schedule(&mut st, id, s.rules.deadline(now, now), true);
-                if let Some(p) = st.policy.as_mut() {
-                    p.on_insert(u64::from(id), hash);
-                }
                 if table.put(slot, hash, fresh) {
                     st.used += 1;
                 }
                 self.len.fetch_add(1, Ordering::Relaxed);
-                self.add_weight(weight, 0);
+                ledger.add(weight);
             }
         }
     }
 
-    fn add_weight(&self, added: u64, removed: u64) {
-        if added >= removed {
-            self.weight.fetch_add(added - removed, Ordering::Relaxed);
-        } else {
-            self.weight.fetch_sub(removed - added, Ordering::Relaxed);
+    /// Replaces `table` by a fresh one holding its live entries with room
+    /// for `extra` more (at load at most 1/2, tombstones dropped), publishes
+    /// it and retires the old one; returns the new one.
+    fn rebuild<'t>(
+        &'t self,
+        st: &mut State<K, V>,
+        guard: &Guard,
+        s: &Settings<K, V>,
+        table: &Table<K, V>,
+        extra: usize,
+    ) -> &'t Table<K, V> {
+        let live = self.len();
+        let fresh = Box::into_raw(Box::new(table.rebuilt(live, extra, |k| s.hash(k))));
+        let old_table = self.table.swap(fresh, Ordering::AcqRel);
+        // SAFETY: unpublished by the swap; guarded readers of it keep it
+        // alive until they unpin.
+        unsafe { guard.retire(old_table) };
+        // A whole table is large: hand it to the collector now rather than
+        // when this thread's garbage bag fills.
+        guard.flush();
+        st.used = live;
+        // SAFETY: just published by us, under the lock; only writers replace it.
+        unsafe { &*fresh }
+    }
+
+    /// After removals: rebuilds a table whose live entries fill less than
+    /// 1/8 of it at a size for them (load 1/2). Growth waits for 3/4, so a
+    /// shard hovering at either boundary does not rebuild on every write.
+    fn shrink_if_sparse(&self, st: &mut State<K, V>, guard: &Guard, s: &Settings<K, V>) {
+        // SAFETY: stable under the lock (see `insert`).
+        let table = unsafe { &*self.table.load(Ordering::Relaxed) };
+        if table.slots() > Table::<K, V>::MIN_SLOTS && self.len() * 8 < table.slots() {
+            self.rebuild(st, guard, s, table, 0);
         }
+    }
+
+    /// Turns away an entry heavier than the whole capacity: it could never
+    /// fit, and making room for it would only flush the cache. It is
+    /// reported as evicted at once; an older value of its key leaves too, as
+    /// replaced, so no later read returns that stale value.
+    fn refuse(&self, s: &Settings<K, V>, hash: u64, key: K, value: V, now: Ticks, out: &mut Vec<Removed<K, V>>) {
+        let mut st = self.state.lock();
+        let mut ledger = self.ledger(s);
+        st.latest = st.latest.max(now);
+        let now = st.latest;
+        let guard = self.graveyard.pin();
+        // SAFETY: stable under the lock (see `insert`).
+        let table = unsafe { &*self.table.load(Ordering::Relaxed) };
+        if let Probe::Found(slot, old) = table.probe(hash, &key) {
+            // SAFETY: published entry, retired only under the lock we hold.
+            let e = unsafe { &*old };
+            let expired = s.rules.is_expired(now, e.last_access(), e.inserted_at);
+            let cause = if expired { RemovalCause::Expired } else { RemovalCause::Replaced };
+            ledger.remove(self.remove_at(&mut st, &guard, table, Some(slot), e.id, cause, true, s, out));
+        }
+        out.push((key, value, RemovalCause::Capacity));
     }
 
     /// Removes `key`; returns its value if it was live.
@@ -254,6 +339,7 @@ where
         Q: Eq + ?Sized,
     {
         let mut st = self.state.lock();
+        let mut ledger = self.ledger(s);
         st.latest = st.latest.max(now);
         let now = st.latest;
         let guard = self.graveyard.pin();
@@ -265,7 +351,8 @@ where
         let live = !s.rules.is_expired(now, e.last_access(), e.inserted_at);
         let value = live.then(|| e.value.clone());
         let cause = if live { RemovalCause::Explicit } else { RemovalCause::Expired };
-        self.remove_at(&mut st, &guard, table, Some(slot), e.id, cause, true, s, out);
+        ledger.remove(self.remove_at(&mut st, &guard, table, Some(slot), e.id, cause, true, s, out));
+        self.shrink_if_sparse(&mut st, &guard, s);
         value
     }
 
@@ -280,14 +367,16 @@ where
         out: &mut Vec<Removed<K, V>>,
     ) -> (usize, bool) {
         let mut st = self.state.lock();
+        let mut ledger = self.ledger(s);
         st.latest = st.latest.max(now);
         let now = st.latest;
-        self.expire_locked(&mut st, s, now, budget, out)
+        self.expire_locked(&mut st, &mut ledger, s, now, budget, out)
     }
 
     fn expire_locked(
         &self,
         st: &mut State<K, V>,
+        ledger: &mut Ledger<'_>,
         s: &Settings<K, V>,
         now: Ticks,
         budget: usize,
@@ -305,9 +394,25 @@ where
         let guard = self.graveyard.pin();
         // SAFETY: stable under the lock (see `insert`).
         let table = unsafe { &*self.table.load(Ordering::Relaxed) };
-        for &id in &walk.expired {
-            self.remove_at(st, &guard, table, None, id, RemovalCause::Expired, true, s, out);
+        let mut done = 0;
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            for &id in &walk.expired {
+                ledger.remove(self.remove_at(st, &guard, table, None, id, RemovalCause::Expired, true, s, out));
+                done += 1;
+            }
+        }));
+        if let Err(panic) = outcome {
+            // A policy panicked mid-batch. The wheel had already unfiled
+            // the entries not yet removed: file them again, so the next
+            // walk still finds them.
+            for &id in &walk.expired[done..] {
+                // SAFETY: not removed, so a live entry (under the lock).
+                let deadline = unsafe { &*st.entries[id as usize] }.deadline(&s.rules);
+                self.schedule(st, id, deadline, true);
+            }
+            resume_unwind(panic);
         }
+        self.shrink_if_sparse(st, &guard, s);
         (walk.expired.len(), walk.more)
     }
 
@@ -315,17 +420,19 @@ where
     /// looked for expired entries everywhere). Returns whether it removed one.
     pub(crate) fn evict_one(&self, s: &Settings<K, V>, out: &mut Vec<Removed<K, V>>) -> bool {
         let mut st = self.state.lock();
+        let mut ledger = self.ledger(s);
         let Some(id) = st.victim(s) else { return false };
         let guard = self.graveyard.pin();
         // SAFETY: stable under the lock (see `insert`).
         let table = unsafe { &*self.table.load(Ordering::Relaxed) };
-        self.remove_at(&mut st, &guard, table, None, id, RemovalCause::Capacity, false, s, out);
+        ledger.remove(self.remove_at(&mut st, &guard, table, None, id, RemovalCause::Capacity, false, s, out));
         true
     }
 
     /// Removes everything.
     pub(crate) fn clear(&self, s: &Settings<K, V>, now: Ticks, out: &mut Vec<Removed<K, V>>) {
         let mut st = self.state.lock();
+        let mut ledger = self.ledger(s);
         st.latest = st.latest.max(now);
         let now = st.latest;
         let guard = self.graveyard.pin();
@@ -338,15 +445,17 @@ where
             let e = unsafe { &*st.entries[id as usize] };
             let expired = s.rules.is_expired(now, e.last_access(), e.inserted_at);
             let cause = if expired { RemovalCause::Expired } else { RemovalCause::Cleared };
-            self.remove_at(&mut st, &guard, table, None, id, cause, true, s, out);
+            ledger.remove(self.remove_at(&mut st, &guard, table, None, id, cause, true, s, out));
         }
         if let Some(p) = st.policy.as_mut() {
             p.clear();
         }
+        self.shrink_if_sparse(&mut st, &guard, s);
     }
 
     /// Unlinks entry `id` from the table, the wheel and (if `tell_policy`)
-    /// the policy, reports it and retires it.
+    /// the policy, reports it and retires it; returns its weight, for the
+    /// caller's [`Ledger`].
     #[allow(clippy::too_many_arguments)]
     fn remove_at(
         &self,
@@ -359,42 +468,56 @@ where
         tell_policy: bool,
         s: &Settings<K, V>,
         out: &mut Vec<Removed<K, V>>,
-    ) {
-        let p = std::mem::replace(&mut st.entries[id as usize], ptr::null_mut());
-        // SAFETY: ids map to live entries until this very line's caller
-        // retires them below.
+    ) -> u64 {
+        let p = st.entries[id as usize];
+        // SAFETY: ids map to live entries until this function retires them.
         let e = unsafe { &*p };
-        e.mark_removed();
-        if let Some(slot) = slot.or_else(|| table.slot_of(s.hash(&e.key), p)) {
-            table.vacate(slot);
-        }
-        st.wheel.unschedule(id);
+        // User code (clone, hash) and the policy first: if one panics, the
+        // entry is still wholly in place.
+        let report = (e.key.clone(), e.value.clone(), cause);
+        let slot = slot.or_else(|| table.slot_of(s.hash(&e.key), p));
         if tell_policy {
             if let Some(pol) = st.policy.as_mut() {
                 pol.on_remove(u64::from(id));
             }
         }
+        st.entries[id as usize] = ptr::null_mut();
+        e.mark_removed();
+        if let Some(slot) = slot {
+            table.vacate(slot);
+        }
+        st.wheel.unschedule(id);
         let weight = st.swap_weight(id, 0, s.weigher.is_some());
         st.free_ids.push(id);
         self.len.fetch_sub(1, Ordering::Relaxed);
-        self.add_weight(0, weight);
-        out.push((e.key.clone(), e.value.clone(), cause));
+        out.push(report);
         // SAFETY: unlinked from the table and from `entries`; readers that
         // found it earlier are pinned.
         unsafe { guard.retire(p) };
+        weight
     }
 }
 
 impl<K, V> State<K, V> {
-    fn alloc_id(&mut self) -> u32 {
-        match self.free_ids.pop() {
-            Some(id) => id,
+    /// The id the next entry gets (`take_id` takes it).
+    fn next_id(&self) -> u32 {
+        match self.free_ids.last() {
+            Some(&id) => id,
             None => {
                 let id = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
                 assert!(id != u32::MAX, "a shard holds at most u32::MAX - 1 entries");
-                self.entries.push(ptr::null_mut());
                 id
             }
+        }
+    }
+
+    /// Takes `id`, which `next_id` just returned.
+    fn take_id(&mut self, id: u32) {
+        if self.free_ids.last() == Some(&id) {
+            self.free_ids.pop();
+        } else {
+            debug_assert_eq!(id as usize, self.entries.len());
+            self.entries.push(ptr::null_mut());
         }
     }
 
@@ -419,6 +542,17 @@ impl<K, V> State<K, V> {
     where
         K: Hash,
     {
+        let id = self.pick(s)?;
+        // Only a resident id can be removed. A policy naming another (a bug,
+        // or what a panic inside one left behind) makes no room.
+        self.entries.get(id as usize).is_some_and(|p| !p.is_null()).then_some(id)
+    }
+
+    /// The policy's candidate victim, after second chances.
+    fn pick(&mut self, s: &Settings<K, V>) -> Option<u32>
+    where
+        K: Hash,
+    {
         let policy = self.policy.as_mut()?;
         if policy.reads_reference_bits() {
             let entries = &self.entries;
@@ -434,7 +568,6 @@ impl<K, V> State<K, V> {
             let id = u32::try_from(policy.evict()?).ok()?;
             let p = self.entries.get(id as usize).copied().unwrap_or(ptr::null_mut());
             if p.is_null() {
-                debug_assert!(false, "policy evicted unknown id {id}");
                 return None;
             }
             // SAFETY: a live entry (under the lock).

@@ -7,7 +7,9 @@
 //! slot of its probe chain; a removal stores a tombstone so chains stay
 //! intact; an overwrite stores the new entry in the old one's slot. When
 //! live entries plus tombstones pass 3/4 of the slots, the writer builds a
-//! fresh table (load at most 1/2), publishes it and retires the old one;
+//! fresh table (load at most 1/2), publishes it and retires the old one
+//! (removals that leave live entries under 1/8 of the slots rebuild it
+//! smaller the same way);
 //! a reader still probing the old table sees only entries that were live
 //! at the swap, and the entry's removal flag tells it about later removals.
 
@@ -66,10 +68,13 @@ pub(crate) enum Probe<K, V> {
 }
 
 impl<K, V> Table<K, V> {
+    /// The smallest table.
+    pub(crate) const MIN_SLOTS: usize = 8;
+
     /// An empty table with room for `entries` at load at most 1/2 (at least
-    /// 8 slots), so it grows by at least half before its next rebuild.
+    /// `MIN_SLOTS`), so it grows by at least half before its next rebuild.
     pub(crate) fn with_room_for(entries: usize) -> Self {
-        let len = entries.saturating_mul(2).clamp(8, u32::MAX as usize);
+        let len = entries.saturating_mul(2).clamp(Self::MIN_SLOTS, u32::MAX as usize);
         Table { len, slots: (0..len).map(|_| AtomicPtr::new(ptr::null_mut())).collect() }
     }
 

@@ -5,7 +5,7 @@
 //! garbage when the process exits).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -128,5 +128,96 @@ fn capacity_takes_expired_entries_from_other_shards_first() {
         c.insert(key, 1);
         assert_eq!(c.get(&key), Some(1), "live key {key} evicted while an expired entry remained");
         assert_eq!(c.stats().removals(RemovalCause::Expired), 1);
+    }
+}
+
+/// Checks the cache-wide weight against its shards' (call when no write is
+/// in flight).
+pub(super) fn assert_accounting<V: Clone + Send + Sync + 'static>(c: &ShardedCache<u64, V>, phase: &str) {
+    let shards: u64 = c.inner.shards.iter().map(|s| s.weight()).sum();
+    let total = c.inner.weight();
+    assert_eq!(total, shards, "{phase}: cache-wide weight {total} != sum of shard weights {shards}");
+}
+
+#[test]
+fn concurrent_writers_on_one_shard_keep_the_weight_exact() {
+    const CAP: u64 = 2_000;
+    for run in 0..16 {
+        let c: ShardedCache<u64, u64> =
+            CacheBuilder::new(Duration::from_secs(60)).no_sweeper().shards(1).max_capacity(CAP).build().unwrap();
+        let writers: Vec<_> = (0..4u64)
+            .map(|t| {
+                let c = c.clone();
+                thread::spawn(move || {
+                    for i in 0..1_500u64 {
+                        let k = t * 1_000_000 + i;
+                        c.insert(k, i);
+                        if i % 3 == 0 {
+                            c.remove(&(k - i / 2));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        assert_accounting(&c, "after the writers");
+        c.purge_expired();
+        assert_accounting(&c, "after purge");
+        for k in 0..20_000u64 {
+            c.insert(10_000_000 + k, k);
+        }
+        assert_accounting(&c, "after the refill");
+        assert_eq!(c.len() as u64, CAP, "run {run}: a refill of 20,000 keys must leave the cache full");
+    }
+}
+
+const POLICIES: [&str; 9] =
+    ["lru", "fifo", "clock", "sieve", "s3-fifo", "arc", "w-tinylfu", "w-tinylfu-climb", "w-tinylfu-v2"];
+
+type Reports = Arc<Mutex<Vec<(u64, u64, RemovalCause)>>>;
+
+/// A cache weighing each entry by its value, with a listener that records.
+fn weighed(policy: &str, capacity: u64) -> (ShardedCache<u64, u64>, Reports) {
+    let reports = Reports::default();
+    let sink = Arc::clone(&reports);
+    let c = CacheBuilder::new(Duration::from_secs(60))
+        .clock(MockClock::new())
+        .no_sweeper()
+        .shards(1)
+        .max_capacity(capacity)
+        .policy(policy)
+        .weigher(|_, v: &u64| u32::try_from(*v).unwrap_or(u32::MAX))
+        .removal_listener(move |k, v, cause| sink.lock().unwrap().push((*k, v, cause)))
+        .build()
+        .unwrap();
+    (c, reports)
+}
+
+#[test]
+fn an_entry_heavier_than_the_capacity_is_refused_alone() {
+    for policy in POLICIES {
+        let (c, reports) = weighed(policy, 100);
+        for k in 0..50 {
+            c.insert(k, 1);
+        }
+        c.insert(1_000, 1_000);
+        assert_eq!(c.len(), 50, "{policy}: an oversized newcomer flushed the cache");
+        assert_eq!(c.get(&1_000), None, "{policy}");
+        assert_eq!(*reports.lock().unwrap(), vec![(1_000, 1_000, RemovalCause::Capacity)], "{policy}");
+        // Over an older value: the older one leaves as Replaced, the
+        // newcomer as Capacity, and nothing else goes.
+        reports.lock().unwrap().clear();
+        c.insert(7, 1_000);
+        assert_eq!(c.get(&7), None, "{policy}: the stale older value is still readable");
+        assert_eq!(c.len(), 49, "{policy}");
+        assert_eq!(
+            *reports.lock().unwrap(),
+            vec![(7, 1, RemovalCause::Replaced), (7, 1_000, RemovalCause::Capacity)],
+            "{policy}"
+        );
+        assert_accounting(&c, policy);
+        assert_eq!(c.inner.weight(), 49, "{policy}");
     }
 }

@@ -65,6 +65,12 @@ pub(crate) struct Wheel {
     /// rotated to its tail, so a pass visits each entry once and a walk
     /// split into budgeted batches always finishes.
     pass: Option<Pass>,
+    /// The least real deadline filed in the cursor's bucket since its pass
+    /// began (every refile and every new filing there lowers it). Once that
+    /// pass is complete it bounds every entry there, which makes
+    /// `next_due` exact enough that a walk finding nothing due is not
+    /// repeated until something is.
+    cursor_floor: Ticks,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -85,6 +91,7 @@ impl Wheel {
             lens: vec![0; BUCKETS as usize],
             cursor: now.as_nanos() / width,
             pass: None,
+            cursor_floor: Ticks::MAX,
         }
     }
 
@@ -102,6 +109,9 @@ impl Wheel {
         }
         debug_assert!({ self.links[i].bucket } == UNFILED, "id {id} scheduled twice");
         let b = self.bucket_of(deadline);
+        if u64::from(b) == self.cursor % BUCKETS {
+            self.cursor_floor = self.cursor_floor.min(deadline);
+        }
         let tail = self.tails[b as usize];
         self.links[i] = Link { prev: tail, next: NIL, bucket: b };
         if tail == NIL {
@@ -164,7 +174,10 @@ impl Wheel {
             let mut pass = match self.pass {
                 // A pass cut short by the budget resumes.
                 Some(p) if p.bucket == self.cursor && p.left > 0 => p,
-                _ => Pass { bucket: self.cursor, left: self.lens[b as usize] },
+                _ => {
+                    self.cursor_floor = Ticks::MAX;
+                    Pass { bucket: self.cursor, left: self.lens[b as usize] }
+                }
             };
             while pass.left > 0 {
                 if visited == budget {
@@ -201,16 +214,19 @@ impl Wheel {
     /// A lower bound of every scheduled deadline (and so of every real
     /// one): the start of the first non-empty bucket, `Ticks::MAX` if none.
     pub(crate) fn next_due(&self) -> Ticks {
-        (0..BUCKETS)
-            .map(|step| self.cursor + step)
-            .find(|abs| self.heads[(abs % BUCKETS) as usize] != NIL)
-            .map_or(Ticks::MAX, |abs| Ticks::from_nanos(abs.saturating_mul(self.width)))
-    }
-
-    /// The start of the bucket `deadline` is filed under (a lower bound).
-    pub(crate) fn bucket_start(&self, deadline: Ticks) -> Ticks {
-        let abs = (deadline.as_nanos() / self.width).max(self.cursor);
-        Ticks::from_nanos(abs.saturating_mul(self.width))
+        let first = |from: u64| {
+            (from..self.cursor + BUCKETS)
+                .find(|abs| self.heads[(abs % BUCKETS) as usize] != NIL)
+                .map_or(Ticks::MAX, |abs| Ticks::from_nanos(abs.saturating_mul(self.width)))
+        };
+        let passed = matches!(self.pass, Some(p) if p.bucket == self.cursor && p.left == 0);
+        if passed && self.heads[(self.cursor % BUCKETS) as usize] != NIL {
+            // The cursor's bucket was walked through: its entries are bound
+            // by the floor, not by the bucket's start.
+            self.cursor_floor.min(first(self.cursor + 1))
+        } else {
+            first(self.cursor)
+        }
     }
 
     /// Checks the link structure (tests only).
@@ -335,6 +351,25 @@ mod tests {
             }
         }
         assert_eq!(expired, 600);
+    }
+
+    #[test]
+    fn after_a_pass_next_due_is_the_least_deadline_left_in_the_bucket() {
+        let mut w = Wheel::new(10 * SEC, t(0));
+        let width = w.width;
+        let late = Ticks::from_nanos(width * 3 + width - 1);
+        w.schedule(0, late);
+        assert!(w.walk(Ticks::from_nanos(width * 3), usize::MAX, |_| late).expired.is_empty());
+        assert_eq!(w.next_due(), late);
+        // A filing there after the pass lowers it.
+        let sooner = Ticks::from_nanos(width * 3 + 1);
+        w.schedule(1, sooner);
+        assert_eq!(w.next_due(), sooner);
+        // A pass cut short bounds nothing: back to the bucket's start.
+        w.schedule(2, late);
+        let walk = w.walk(Ticks::from_nanos(width * 3), 1, |id| if id == 1 { sooner } else { late });
+        assert!(walk.more);
+        assert_eq!(w.next_due(), Ticks::from_nanos(width * 3));
     }
 
     #[test]
