@@ -9,6 +9,8 @@
 
 #[path = "conformance/cases.rs"]
 mod cases;
+#[path = "conformance/loads.rs"]
+mod loads;
 
 /// A backend (and policy) to run the suite against.
 pub struct Target {
@@ -52,7 +54,23 @@ macro_rules! conformance {
                 sweeper_purges_without_traffic,
                 borrowed_key_lookups,
             );
+            conformance!(@in loads:
+                insert_during_load_wins,
+                remove_during_load_wins,
+                clear_during_load_wins,
+                waiters_get_the_value_of_an_invalidated_load,
+                single_flight_across_error_types,
+                recursive_load_of_one_key_panics,
+            );
         }
+    };
+    (@in $file:ident: $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                crate::$file::$case(&TARGET);
+            }
+        )*
     };
     (@cases $($case:ident),* $(,)?) => {
         $(
