@@ -227,7 +227,10 @@ async fn recursive_load_of_one_key_panics() {
     task.abort();
     assert!(finished, "the recursive load deadlocked");
     let payload = task.await.unwrap_err().into_panic();
-    let msg = payload.downcast_ref::<&str>().copied().unwrap_or_default();
+    let msg = match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(p) => p.downcast_ref::<&str>().map(|s| s.to_string()).unwrap_or_default(),
+    };
     assert!(msg.contains("recursive load of the same key"), "panic message: {msg:?}");
     assert_eq!(loader.in_flight(), 0);
     assert_eq!(loader.get_or_insert_with(&cache, 1, || async { "one".to_string() }).await, "one");

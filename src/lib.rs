@@ -78,6 +78,7 @@ mod cache;
 pub mod client_store;
 mod clock;
 mod expiry;
+mod invalidation;
 mod listener;
 mod loader;
 mod stats;
@@ -99,6 +100,7 @@ pub use builder::{BuildError, CacheBuilder, Config, FromConfig, SweepSetting, We
 pub use cache::{CacheStats, RemovalCause, SlidingTtlCache};
 pub use client_store::{ApiKey, ClientStore};
 pub use clock::{Clock, MockClock, PreciseClock, SystemClock, Ticks};
+pub use invalidation::LoadTicket;
 pub use listener::RemovalListener;
 #[cfg(feature = "redis")]
 pub use tiered::TieredCache;

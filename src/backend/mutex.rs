@@ -14,6 +14,7 @@ use crate::backend::store::Store;
 use crate::builder::{BuildError, Config, FromConfig};
 use crate::cache::{CacheStats, SlidingTtlCache};
 use crate::clock::ClockSource;
+use crate::invalidation::{Gate, LoadTicket};
 use crate::listener::{notify, RemovalListener, Removed};
 use crate::loader::{LoadTarget, Loader};
 use crate::stats::StatsCounter;
@@ -109,11 +110,25 @@ where
 
     fn insert(&self, key: K, value: V) {
         let hash = self.hasher.hash_one(&key);
+        self.store_gated(hash, key, value, Gate::Write(self.loader.marks(), hash));
+    }
+
+    /// Stores unless `gate` refuses (an invalidated load); returns whether
+    /// it stored.
+    fn store_gated(&self, hash: u64, key: K, value: V, gate: Gate<'_>) -> bool {
         let now = self.clock.now();
         let mut removed = Vec::new();
-        self.store.lock().insert(hash, key, value, now, &mut removed);
+        {
+            let mut store = self.store.lock();
+            if !gate.admits() {
+                return false;
+            }
+            store.insert(hash, key, value, now, &mut removed);
+            gate.after_change();
+        }
         self.stats.insert();
         self.notify(removed);
+        true
     }
 
     /// One batch of expiry; returns (removed, more pending).
@@ -145,8 +160,13 @@ where
         Inner::lookup(self, key)
     }
 
-    fn store(&self, key: K, value: V) {
-        self.insert(key, value);
+    fn begin(&self, key: &K) -> LoadTicket<'_> {
+        self.loader.marks().register(self.hasher.hash_one(key))
+    }
+
+    fn commit(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool {
+        let hash = self.hasher.hash_one(&key);
+        self.store_gated(hash, key, value, Gate::Commit(ticket))
     }
 
     fn load_failed(&self) {
@@ -205,7 +225,12 @@ where
         let hash = self.inner.hasher.hash_one(key);
         let now = self.inner.clock.now();
         let mut removed = Vec::new();
-        let value = self.inner.store.lock().remove(hash, key, now, &mut removed);
+        let value = {
+            let mut store = self.inner.store.lock();
+            let value = store.remove(hash, key, now, &mut removed);
+            self.inner.loader.marks().invalidate(hash);
+            value
+        };
         self.inner.notify(removed);
         value
     }
@@ -225,7 +250,11 @@ where
     fn clear(&self) {
         let now = self.inner.clock.now();
         let mut removed = Vec::new();
-        self.inner.store.lock().clear(now, &mut removed);
+        {
+            let mut store = self.inner.store.lock();
+            store.clear(now, &mut removed);
+            self.inner.loader.marks().invalidate_all();
+        }
         self.inner.notify(removed);
     }
 
@@ -242,5 +271,13 @@ where
 
     fn stats(&self) -> CacheStats {
         self.inner.stats.snapshot()
+    }
+
+    fn begin_load(&self, key: &K) -> LoadTicket<'_> {
+        self.inner.begin(key)
+    }
+
+    fn commit_load(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool {
+        self.inner.commit(key, value, ticket)
     }
 }

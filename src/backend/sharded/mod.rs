@@ -49,6 +49,7 @@ use shard::{Settings, Shard};
 use crate::builder::{BuildError, Config, FromConfig};
 use crate::cache::{CacheStats, SlidingTtlCache};
 use crate::clock::{duration_to_nanos, ClockSource, Ticks};
+use crate::invalidation::{Gate, LoadTicket};
 use crate::listener::{notify, RemovalListener, Removed};
 use crate::loader::{LoadTarget, Loader};
 use crate::stats::StatsCounter;
@@ -180,18 +181,27 @@ where
         self.shard(hash).read(hash, key, &self.settings.rules, self.clock.now(), refresh)
     }
 
-    fn insert(&self, key: K, value: V) {
+    /// An explicit insert (`ticket` is `None`) or a load's store (which
+    /// `ticket` may refuse); returns whether it stored.
+    fn insert(&self, key: K, value: V, ticket: Option<&LoadTicket<'_>>) -> bool {
         let hash = self.settings.hash(&key);
+        let gate = match ticket {
+            Some(ticket) => Gate::Commit(ticket),
+            None => Gate::Write(self.loader.marks(), hash),
+        };
         let own = self.shard_index(hash);
         let mut removed = Vec::new();
         let shard = &self.shards[own];
         let before = shard.weight();
         let now = self.clock.now();
-        shard.insert(&self.settings, hash, key, value, now, &mut removed);
+        if !shard.insert(&self.settings, hash, key, value, now, &mut removed, &gate) {
+            return false;
+        }
         self.adjust_weight(before, shard.weight());
         self.stats.insert();
         self.enforce_capacity(own, now, &mut removed);
         self.notify(removed);
+        true
     }
 
     /// Adds a shard's weight change (old → new) to the total.
@@ -292,8 +302,12 @@ where
         self.read(key, true)
     }
 
-    fn store(&self, key: K, value: V) {
-        self.insert(key, value);
+    fn begin(&self, key: &K) -> LoadTicket<'_> {
+        self.loader.marks().register(self.settings.hash(key))
+    }
+
+    fn commit(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool {
+        self.insert(key, value, Some(ticket))
     }
 
     fn load_failed(&self) {
@@ -338,7 +352,7 @@ where
     }
 
     fn insert(&self, key: K, value: V) {
-        self.inner.insert(key, value);
+        self.inner.insert(key, value, None);
     }
 
     fn remove<Q>(&self, key: &Q) -> Option<V>
@@ -351,7 +365,8 @@ where
         let shard = inner.shard(hash);
         let mut removed = Vec::new();
         let before = shard.weight();
-        let value = shard.remove(&inner.settings, hash, key, inner.clock.now(), &mut removed);
+        let gate = Gate::Write(inner.loader.marks(), hash);
+        let value = shard.remove(&inner.settings, hash, key, inner.clock.now(), &mut removed, &gate);
         inner.adjust_weight(before, shard.weight());
         inner.notify(removed);
         value
@@ -373,7 +388,12 @@ where
         for shard in self.inner.shards.iter() {
             let mut removed = Vec::new();
             let before = shard.weight();
-            shard.clear(&self.inner.settings, self.inner.clock.now(), &mut removed);
+            shard.clear(
+                &self.inner.settings,
+                self.inner.clock.now(),
+                &mut removed,
+                &Gate::Clear(self.inner.loader.marks()),
+            );
             self.inner.adjust_weight(before, shard.weight());
             self.inner.notify(removed);
         }
@@ -395,5 +415,13 @@ where
 
     fn stats(&self) -> CacheStats {
         self.inner.stats.snapshot()
+    }
+
+    fn begin_load(&self, key: &K) -> LoadTicket<'_> {
+        self.inner.begin(key)
+    }
+
+    fn commit_load(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool {
+        self.inner.commit(key, value, ticket)
     }
 }

@@ -15,6 +15,7 @@ use crate::builder::Weigher;
 use crate::cache::RemovalCause;
 use crate::clock::Ticks;
 use crate::expiry::ExpiryRules;
+use crate::invalidation::Gate;
 use crate::listener::Removed;
 use crate::sync::reclaim::{Graveyard, Guard};
 use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Mutex};
@@ -154,7 +155,9 @@ where
         None
     }
 
-    /// Inserts or overwrites (an overwrite publishes a new entry).
+    /// Inserts or overwrites (an overwrite publishes a new entry), unless
+    /// `gate` refuses; returns whether it stored.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn insert(
         &self,
         s: &Settings<K, V>,
@@ -163,9 +166,13 @@ where
         value: V,
         now: Ticks,
         out: &mut Vec<Removed<K, V>>,
-    ) {
+        gate: &Gate<'_>,
+    ) -> bool {
         let weight = s.weight(&key, &value);
         let mut st = self.state.lock();
+        if !gate.admits() {
+            return false;
+        }
         st.latest = st.latest.max(now);
         let now = st.latest;
         let guard = self.graveyard.pin();
@@ -230,6 +237,8 @@ where
                 self.add_weight(weight, 0);
             }
         }
+        gate.after_change();
+        true
     }
 
     fn add_weight(&self, added: u64, removed: u64) {
@@ -240,7 +249,9 @@ where
         }
     }
 
-    /// Removes `key`; returns its value if it was live.
+    /// Removes `key`; returns its value if it was live. `gate` runs after,
+    /// whether or not the key was there.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn remove<Q>(
         &self,
         s: &Settings<K, V>,
@@ -248,6 +259,7 @@ where
         key: &Q,
         now: Ticks,
         out: &mut Vec<Removed<K, V>>,
+        gate: &Gate<'_>,
     ) -> Option<V>
     where
         K: Borrow<Q>,
@@ -259,13 +271,17 @@ where
         let guard = self.graveyard.pin();
         // SAFETY: stable under the lock (see `insert`).
         let table = unsafe { &*self.table.load(Ordering::Relaxed) };
-        let Probe::Found(slot, p) = table.probe(hash, key) else { return None };
+        let Probe::Found(slot, p) = table.probe(hash, key) else {
+            gate.after_change();
+            return None;
+        };
         // SAFETY: published entry, retired only under the lock we hold.
         let e = unsafe { &*p };
         let live = !s.rules.is_expired(now, e.last_access(), e.inserted_at);
         let value = live.then(|| e.value.clone());
         let cause = if live { RemovalCause::Explicit } else { RemovalCause::Expired };
         self.remove_at(&mut st, &guard, table, Some(slot), e.id, cause, true, s, out);
+        gate.after_change();
         value
     }
 
@@ -323,8 +339,8 @@ where
         true
     }
 
-    /// Removes everything.
-    pub(crate) fn clear(&self, s: &Settings<K, V>, now: Ticks, out: &mut Vec<Removed<K, V>>) {
+    /// Removes everything; `gate` runs after.
+    pub(crate) fn clear(&self, s: &Settings<K, V>, now: Ticks, out: &mut Vec<Removed<K, V>>, gate: &Gate<'_>) {
         let mut st = self.state.lock();
         st.latest = st.latest.max(now);
         let now = st.latest;
@@ -343,6 +359,7 @@ where
         if let Some(p) = st.policy.as_mut() {
             p.clear();
         }
+        gate.after_change();
     }
 
     /// Unlinks entry `id` from the table, the wheel and (if `tell_policy`)
