@@ -10,7 +10,8 @@
 //! on each side (between registering and the lookup; between the change and
 //! reading `active`), either the lookup sees the write's change or the
 //! write sees the ticket. With no load in flight a write pays one fence and
-//! one load of `active`; reads pay nothing.
+//! one load of `active` (just the load where lookups take the write's own
+//! lock, which orders them instead); reads pay nothing.
 //!
 //! Marks are filed by the cache's 64-bit key hash, so a write to another
 //! key with the same hash also marks a load (it is then not stored: a lost
@@ -72,6 +73,24 @@ impl Marks {
     #[inline]
     pub(crate) fn invalidate_all(&self) {
         if self.any_active() {
+            self.mark(None);
+        }
+    }
+
+    /// Like [`invalidate`](Self::invalidate), for a cache whose lookups
+    /// take the very lock this write holds: the lock orders the write with
+    /// the leader's lookup, so no fence is needed (the `mutex` backend).
+    #[inline]
+    pub(crate) fn invalidate_locked(&self, hash: u64) {
+        if self.active.load(Ordering::Relaxed) > 0 {
+            self.mark(Some(hash));
+        }
+    }
+
+    /// [`invalidate_all`](Self::invalidate_all) under the lookups' lock.
+    #[inline]
+    pub(crate) fn invalidate_all_locked(&self) {
+        if self.active.load(Ordering::Relaxed) > 0 {
             self.mark(None);
         }
     }

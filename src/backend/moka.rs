@@ -53,7 +53,8 @@
 //!   raced in, so every write that can *add* a value for a key (insert, the
 //!   store step of a load, the removals made by purge and `clear`) holds one
 //!   of 64 striped locks chosen by the key's hash. Reads take no lock of ours.
-//!   `remove` needs none (it removes whatever is there).
+//!   `remove` takes it too, though it removes whatever is there: writes
+//!   mark the key's loads in flight under the stripe a load stores under.
 //! * **`peek` and `contains_key`** must read the slot to check our stamps,
 //!   and moka's only public value read is `get`, which moka counts as an
 //!   access: they do not refresh our deadline, but they do move the entry in

@@ -14,7 +14,7 @@ use crate::backend::store::Store;
 use crate::builder::{BuildError, Config, FromConfig};
 use crate::cache::{CacheStats, SlidingTtlCache};
 use crate::clock::ClockSource;
-use crate::invalidation::{Gate, LoadTicket};
+use crate::invalidation::LoadTicket;
 use crate::listener::{notify, RemovalListener, Removed};
 use crate::loader::{LoadTarget, Loader};
 use crate::stats::StatsCounter;
@@ -109,22 +109,25 @@ where
     }
 
     fn insert(&self, key: K, value: V) {
-        let hash = self.hasher.hash_one(&key);
-        self.store_gated(hash, key, value, Gate::Write(self.loader.marks(), hash));
+        self.store_gated(key, value, None);
     }
 
-    /// Stores unless `gate` refuses (an invalidated load); returns whether
+    /// An explicit insert (`ticket` is `None`), which marks the key's loads,
+    /// or a load's store, refused if its ticket was marked; returns whether
     /// it stored.
-    fn store_gated(&self, hash: u64, key: K, value: V, gate: Gate<'_>) -> bool {
+    fn store_gated(&self, key: K, value: V, ticket: Option<&LoadTicket<'_>>) -> bool {
+        let hash = self.hasher.hash_one(&key);
         let now = self.clock.now();
         let mut removed = Vec::new();
         {
             let mut store = self.store.lock();
-            if !gate.admits() {
+            if ticket.is_some_and(LoadTicket::invalidated) {
                 return false;
             }
             store.insert(hash, key, value, now, &mut removed);
-            gate.after_change();
+            if ticket.is_none() {
+                self.loader.marks().invalidate_locked(hash);
+            }
         }
         self.stats.insert();
         self.notify(removed);
@@ -165,8 +168,7 @@ where
     }
 
     fn commit(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool {
-        let hash = self.hasher.hash_one(&key);
-        self.store_gated(hash, key, value, Gate::Commit(ticket))
+        self.store_gated(key, value, Some(ticket))
     }
 
     fn load_failed(&self) {
@@ -228,7 +230,7 @@ where
         let value = {
             let mut store = self.inner.store.lock();
             let value = store.remove(hash, key, now, &mut removed);
-            self.inner.loader.marks().invalidate(hash);
+            self.inner.loader.marks().invalidate_locked(hash);
             value
         };
         self.inner.notify(removed);
@@ -253,7 +255,7 @@ where
         {
             let mut store = self.inner.store.lock();
             store.clear(now, &mut removed);
-            self.inner.loader.marks().invalidate_all();
+            self.inner.loader.marks().invalidate_all_locked();
         }
         self.inner.notify(removed);
     }

@@ -173,6 +173,12 @@ where
     /// `create` runs). An error from `create` goes to this caller and to
     /// those that waited, as `Arc<E>`, and is not cached: the next call
     /// runs `create` again. `create` runs with no store lock held.
+    ///
+    /// A [`remove`](Self::remove) or [`clear`](Self::clear) made while
+    /// `create` runs wins (the key was revoked meanwhile): the new client is
+    /// handed to this caller and those that waited, but is not stored. It
+    /// never enters the store, so the leave hook never receives it; it is
+    /// dropped with the callers' last `Arc`, and the next call creates anew.
     pub fn get_or_create<F, E>(&self, key: &ApiKey, create: F) -> Result<Arc<C>, Arc<E>>
     where
         F: FnOnce(&ApiKey) -> Result<C, E>,
@@ -222,12 +228,15 @@ where
 
     /// Takes the client for `key` out (say the key was revoked) and returns
     /// it if it was live; the leave hook receives it with
-    /// [`RemovalCause::Explicit`].
+    /// [`RemovalCause::Explicit`]. A client being created for `key` at that
+    /// moment is not stored (see [`get_or_create`](Self::get_or_create)).
     pub fn remove(&self, key: &ApiKey) -> Option<Arc<C>> {
         self.cache.remove(&self.fingerprint(key))
     }
 
-    /// Takes every client out (hook cause [`RemovalCause::Cleared`]).
+    /// Takes every client out (hook cause [`RemovalCause::Cleared`]). Clients
+    /// being created at that moment are not stored (see
+    /// [`get_or_create`](Self::get_or_create)).
     pub fn clear(&self) {
         self.cache.clear();
     }
