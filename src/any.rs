@@ -9,6 +9,7 @@ use crate::backend::mutex::MutexCache;
 use crate::backend::sharded::ShardedCache;
 use crate::builder::{BuildError, CacheBuilder};
 use crate::cache::{CacheStats, SlidingTtlCache};
+use crate::invalidation::LoadTicket;
 
 /// Any backend, picked by name at run time (from a config file or a flag).
 ///
@@ -141,5 +142,13 @@ where
 
     fn stats(&self) -> CacheStats {
         dispatch!(self, c => c.stats())
+    }
+
+    fn begin_load(&self, key: &K) -> LoadTicket<'_> {
+        dispatch!(self, c => c.begin_load(key))
+    }
+
+    fn commit_load(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool {
+        dispatch!(self, c => c.commit_load(key, value, ticket))
     }
 }

@@ -8,6 +8,19 @@
 //! stores the value in the cache, unregisters the flight and publishes the
 //! outcome.
 //!
+//! Writes win: the leader takes the cache's load ticket
+//! ([`SlidingTtlCache::begin_load`]) before its last lookup and stores with
+//! [`SlidingTtlCache::commit_load`], so an `insert`, `remove` or `clear` of
+//! the key made while `init` runs keeps its effect; the loaded value still
+//! goes to the leader and its followers.
+//!
+//! Recursion: a leader's `init` future that awaits a load of its own key
+//! through the same flight would wait for itself. While the leader polls
+//! `init`, the flight's id is on a thread-local stack; a task that finds
+//! the flight while its id is on that stack is inside that very poll, and
+//! panics instead of waiting forever. (An `init` that spawns another task
+//! for the key and awaits it is an ordinary wait, and is not detected.)
+//!
 //! Cancellation safety: the sender and the flight's registration live in a
 //! guard inside the leader's future. If that future is dropped (the task
 //! was aborted, a `select!` took another branch, a timeout fired) or `init`
@@ -16,19 +29,58 @@
 //! a new attempt. No caller can be left waiting on a load nobody runs.
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::future::Future;
 use std::hash::Hash;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use hashbrown::HashMap;
 use tokio::sync::watch;
 
 use crate::cache::SlidingTtlCache;
+use crate::loader::RECURSIVE_LOAD;
 // Not a loom target: parking_lot directly, whatever `crate::sync` maps to.
 use parking_lot::Mutex;
 
 type SharedError = Arc<dyn Any + Send + Sync>;
+
+/// Flight ids, unique across loaders so the recursion check never mistakes
+/// one loader's flight for another's.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// The flights whose `init` this thread is polling, innermost last.
+    static POLLING: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A leader's `init` future, polled with its flight's id on [`POLLING`].
+struct Leading<F> {
+    id: u64,
+    init: Pin<Box<F>>,
+}
+
+/// Pops the id pushed for one poll, also if the poll panics.
+struct Polled;
+
+impl Drop for Polled {
+    fn drop(&mut self) {
+        POLLING.with(|p| p.borrow_mut().pop());
+    }
+}
+
+impl<F: Future> Future for Leading<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        POLLING.with(|p| p.borrow_mut().push(this.id));
+        let _polled = Polled;
+        this.init.as_mut().poll(cx)
+    }
+}
 
 /// What followers see on the channel.
 #[derive(Clone)]
@@ -55,7 +107,14 @@ struct Flight<V> {
 /// Sync loads through the cache's own [`SlidingTtlCache::get_or_insert_with`]
 /// are single-flight among themselves; the two are not coordinated, so a sync
 /// and an async load of the same key at the same instant may both run, and
-/// the later store is reported to the removal listener as `Replaced`.
+/// the later store is reported to the removal listener as `Replaced`. Both
+/// kinds yield to writes: an `insert`, `remove` or `clear` of the key made
+/// while `init` runs wins, and the loaded value is returned but not stored
+/// (on backends that track loads; see [`SlidingTtlCache::begin_load`]).
+///
+/// An `init` future that awaits a load of its own key through the same
+/// loader panics ("recursive load of the same key") rather than wait for
+/// itself forever.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -89,12 +148,11 @@ struct Flight<V> {
 /// ```
 pub struct AsyncLoader<K, V> {
     flights: Mutex<HashMap<K, Flight<V>, foldhash::fast::RandomState>>,
-    next_id: AtomicU64,
 }
 
 impl<K, V> Default for AsyncLoader<K, V> {
     fn default() -> Self {
-        AsyncLoader { flights: Mutex::new(HashMap::default()), next_id: AtomicU64::new(0) }
+        AsyncLoader { flights: Mutex::new(HashMap::default()) }
     }
 }
 
@@ -171,10 +229,16 @@ where
 
     /// Returns the live value for `key` from `cache`, or awaits `init` (once
     /// for all concurrent callers), stores its value with
-    /// [`SlidingTtlCache::insert`] and returns it.
+    /// [`SlidingTtlCache::commit_load`] and returns it. A write of the key
+    /// made while `init` runs wins: the value is returned, not stored.
     ///
     /// Cancellation-safe: dropping this future at any await point leaves no
     /// flight registered and no follower waiting forever.
+    ///
+    /// # Panics
+    ///
+    /// If `init` awaits a load of the same key through this loader (a
+    /// recursive load), that inner load panics instead of waiting forever.
     pub async fn get_or_insert_with<C, F, Fut>(&self, cache: &C, key: K, init: F) -> V
     where
         C: SlidingTtlCache<K, V>,
@@ -221,7 +285,10 @@ where
                     }
                 }
                 Role::Leader(lead) => {
+                    let id = lead.id;
                     let registration = Registration { loader: self, key: &key, lead: Some(lead) };
+                    // Before the lookup, so a write after it is seen by the ticket.
+                    let ticket = cache.begin_load(&key);
                     // A load that finished between our miss and our
                     // registration has stored its value already.
                     if let Some(v) = cache.peek(&key) {
@@ -235,10 +302,12 @@ where
                     };
                     // The only await of a leader: if this future is dropped
                     // here, `registration` is dropped with it.
-                    let result = init().await;
+                    let result = Leading { id, init: Box::pin(init()) }.await;
                     return match result {
                         Ok(v) => {
-                            cache.insert(key.clone(), v.clone());
+                            // Not stored if a write of the key came during
+                            // `init`; the callers get the value all the same.
+                            cache.commit_load(key.clone(), v.clone(), &ticket);
                             registration.publish(Outcome::Done(v.clone()));
                             Ok(v)
                         }
@@ -255,12 +324,22 @@ where
 
     /// Joins the flight for `key`, registering a new one (as its leader) if
     /// there is none.
+    ///
+    /// # Panics
+    ///
+    /// If the flight's own `init` is being polled on this thread.
     fn join(&self, key: &K) -> Role<V> {
         let mut flights = self.flights.lock();
         if let Some(flight) = flights.get(key) {
-            return Role::Follower(flight.outcome.clone());
+            let id = flight.id;
+            let outcome = flight.outcome.clone();
+            drop(flights);
+            if POLLING.with(|p| p.borrow().contains(&id)) {
+                panic!("{RECURSIVE_LOAD}");
+            }
+            return Role::Follower(outcome);
         }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let (sender, outcome) = watch::channel(Outcome::Running);
         flights.insert(key.clone(), Flight { id, outcome });
         Role::Leader(Lead { id, sender })

@@ -163,3 +163,75 @@ async fn hit_skips_init_and_refreshes() {
     assert_eq!(v, "six");
     assert_eq!(cache.stats().hits, 1);
 }
+
+/// Every in-memory backend, behind `AnyCache`.
+fn every_backend() -> Vec<crate::AnyCache<u32, String>> {
+    crate::BACKEND_NAMES
+        .iter()
+        .map(|name| {
+            let b = CacheBuilder::new(Duration::from_secs(60)).clock(crate::MockClock::new()).no_sweeper();
+            crate::AnyCache::from_name(name, b).unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn write_during_load_wins() {
+    type Write = fn(&crate::AnyCache<u32, String>);
+    let writes: [(&str, Write, Option<&str>); 3] = [
+        ("insert", |c| c.insert(3, "written".to_string()), Some("written")),
+        ("remove", |c| assert_eq!(c.remove(&3), None), None),
+        ("clear", |c| c.clear(), None),
+    ];
+    for cache in every_backend() {
+        for (what, write, after) in writes {
+            let loader = Arc::new(AsyncLoader::new());
+            let (entered_tx, entered) = oneshot::channel();
+            let gate = Arc::new(Notify::new());
+            let load = {
+                let (cache, loader, gate) = (cache.clone(), Arc::clone(&loader), Arc::clone(&gate));
+                tokio::spawn(async move {
+                    loader
+                        .get_or_insert_with(&cache, 3, || async move {
+                            let _ = entered_tx.send(());
+                            gate.notified().await;
+                            "loaded".to_string()
+                        })
+                        .await
+                })
+            };
+            entered.await.unwrap();
+            write(&cache);
+            gate.notify_one();
+            assert_eq!(load.await.unwrap(), "loaded", "the load's value goes to its caller");
+            let backend = cache.backend_name();
+            assert_eq!(cache.get(&3).as_deref(), after, "{backend}: the {what} made during the load wins");
+            assert_eq!(loader.in_flight(), 0);
+            cache.clear();
+        }
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn recursive_load_of_one_key_panics() {
+    let (cache, loader) = (cache(), Arc::new(AsyncLoader::new()));
+    let task = {
+        let (cache, loader) = (cache.clone(), Arc::clone(&loader));
+        tokio::spawn(async move {
+            let inner = || async { loader.get_or_insert_with(&cache, 1, || async { "inner".to_string() }).await };
+            loader.get_or_insert_with(&cache, 1, inner).await
+        })
+    };
+    settle().await;
+    let finished = task.is_finished();
+    task.abort();
+    assert!(finished, "the recursive load deadlocked");
+    let payload = task.await.unwrap_err().into_panic();
+    let msg = match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(p) => p.downcast_ref::<&str>().map(|s| s.to_string()).unwrap_or_default(),
+    };
+    assert!(msg.contains("recursive load of the same key"), "panic message: {msg:?}");
+    assert_eq!(loader.in_flight(), 0);
+    assert_eq!(loader.get_or_insert_with(&cache, 1, || async { "one".to_string() }).await, "one");
+}

@@ -6,6 +6,8 @@ use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
 
+use crate::invalidation::LoadTicket;
+
 /// Why an entry left the cache; given to the removal listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RemovalCause {
@@ -192,6 +194,20 @@ where
     /// at once, `init` runs once and they all get its value. If `init`
     /// panics, the panic propagates to this caller only; nothing is cached or
     /// poisoned and a waiting caller retries.
+    ///
+    /// An `insert`, `remove` or `clear` of the key made while `init` runs
+    /// wins: `init`'s value is returned to this caller and to those waiting
+    /// on the same load, but it is not stored.
+    ///
+    /// # Panics
+    ///
+    /// If `init` itself asks for the same key on the same thread (a
+    /// recursive load), that inner call panics with "recursive load of the
+    /// same key on the loading thread" instead of waiting forever for the
+    /// load it is part of; like a `RefCell` borrowed twice, it is a
+    /// programming error. Loads of *other* keys from inside `init` are fine.
+    /// (An `init` that hands the same key to another thread and waits for it
+    /// cannot be told apart from any other wait, and deadlocks.)
     fn get_or_insert_with<F>(&self, key: K, init: F) -> V
     where
         F: FnOnce() -> V,
@@ -206,6 +222,17 @@ where
     /// `init`. An error is not cached: it is returned (as `Arc<E>`) to this
     /// caller and to every caller that waited on the same load, and the next
     /// caller runs `init` again.
+    ///
+    /// Single-flight by key alone: callers with different error types share
+    /// one load; a caller whose leader failed with an error of another type
+    /// runs its own `init`. Writes during the load win as for
+    /// `get_or_insert_with`.
+    ///
+    /// # Panics
+    ///
+    /// On a recursive load of the same key, as
+    /// [`get_or_insert_with`](Self::get_or_insert_with) does (the error type
+    /// is the caller's, so a programming error is not smuggled into it).
     fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, Arc<E>>
     where
         F: FnOnce() -> Result<V, E>,
@@ -233,4 +260,30 @@ where
 
     /// Counters since the cache was built.
     fn stats(&self) -> CacheStats;
+
+    /// Starts a load of `key` made outside the cache (as
+    /// [`AsyncLoader`](crate::AsyncLoader) does): until the ticket is
+    /// dropped, every `insert`, `remove` and `clear` of the key marks it, so
+    /// that [`commit_load`](Self::commit_load) will not store a value they
+    /// made stale. Take it *before* the last lookup that decides to load.
+    ///
+    /// The default, for a backend that cannot track its writes (Redis,
+    /// where other processes write too), is an untracked ticket:
+    /// `commit_load` then always stores, and a write during the load may be
+    /// overwritten by it.
+    fn begin_load(&self, key: &K) -> LoadTicket<'_> {
+        let _ = key;
+        LoadTicket::untracked()
+    }
+
+    /// Stores a value loaded under `ticket`, unless a write, remove or clear
+    /// of its key happened since [`begin_load`](Self::begin_load); returns
+    /// whether it stored it. The check and the store are one atomic step.
+    ///
+    /// The default inserts unconditionally (see `begin_load`).
+    fn commit_load(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool {
+        let _ = ticket;
+        self.insert(key, value);
+        true
+    }
 }

@@ -44,7 +44,8 @@
 //!   [`CacheStats::listener_panics`].
 //! * **Loads.** [`SlidingTtlCache::get_or_insert_with`] is single-flight;
 //!   `init` runs with no lock held; an error is not cached; a panicking
-//!   `init` poisons nothing.
+//!   `init` poisons nothing. An `insert`, `remove` or `clear` of the key
+//!   made while `init` runs wins: the loaded value is returned, not stored.
 //! * **Sweeper.** A background thread (on by default; `no_sweeper()` turns
 //!   it off) purges expired entries in batches of 256 per lock hold. It holds
 //!   only a weak reference: dropping the last handle stops and joins it at
@@ -78,6 +79,7 @@ mod cache;
 pub mod client_store;
 mod clock;
 mod expiry;
+mod invalidation;
 mod listener;
 mod loader;
 mod stats;
@@ -99,6 +101,7 @@ pub use builder::{BuildError, CacheBuilder, Config, FromConfig, SweepSetting, We
 pub use cache::{CacheStats, RemovalCause, SlidingTtlCache};
 pub use client_store::{ApiKey, ClientStore};
 pub use clock::{Clock, MockClock, PreciseClock, SystemClock, Ticks};
+pub use invalidation::LoadTicket;
 pub use listener::RemovalListener;
 #[cfg(feature = "redis")]
 pub use tiered::TieredCache;

@@ -6,6 +6,14 @@
 //! and waited on it. A leader that panics publishes `Abandoned` from a drop
 //! guard, so followers wake and one of them leads a new attempt; a leader's
 //! error is shared with the followers (as `Arc<E>`) and is not cached.
+//!
+//! The leader holds a [`LoadTicket`] from before its last lookup until it
+//! has stored: a write, remove or clear of the key meanwhile wins, and the
+//! loaded value goes to the callers without being stored (see
+//! `invalidation.rs`).
+//!
+//! A caller on the leader's own thread that finds the flight can only be
+//! `init` asking for its own key: waiting would never end, so it panics.
 
 use std::any::Any;
 use std::hash::Hash;
@@ -14,8 +22,18 @@ use std::sync::Arc;
 
 use hashbrown::HashMap;
 
+use crate::invalidation::{LoadTicket, Marks};
 use crate::stats::StatsCounter;
-use crate::sync::{Condvar, Mutex};
+use crate::sync::{thread, Condvar, Mutex};
+
+#[cfg(ttlkit_loom)]
+type ThreadId = loom::thread::ThreadId;
+#[cfg(not(ttlkit_loom))]
+type ThreadId = std::thread::ThreadId;
+
+/// The panic of a load that would wait for itself.
+pub(crate) const RECURSIVE_LOAD: &str = "ttlkit: recursive load of the same key on the loading thread \
+     (`init` asked the cache for the key it is loading; it would wait for itself forever)";
 
 type SharedError = Arc<dyn Any + Send + Sync>;
 
@@ -29,11 +47,13 @@ enum Outcome<V> {
 struct Flight<V> {
     outcome: Mutex<Outcome<V>>,
     done: Condvar,
+    /// The thread running `init`.
+    leader: ThreadId,
 }
 
 impl<V: Clone> Flight<V> {
-    fn new() -> Self {
-        Flight { outcome: Mutex::new(Outcome::Running), done: Condvar::new() }
+    fn new(leader: ThreadId) -> Self {
+        Flight { outcome: Mutex::new(Outcome::Running), done: Condvar::new(), leader }
     }
 
     /// Blocks until the leader publishes, then returns a copy of the outcome.
@@ -53,21 +73,33 @@ impl<V: Clone> Flight<V> {
 /// The in-flight loads of one cache, keyed by the cache's keys.
 pub(crate) struct Loader<K, V> {
     flights: Mutex<HashMap<K, Arc<Flight<V>>, crate::sync::RandomState>>,
+    /// The tickets of loads in flight, which the cache's writes mark.
+    marks: Marks,
 }
 
 impl<K, V> Default for Loader<K, V> {
     fn default() -> Self {
-        Loader { flights: Mutex::new(HashMap::default()) }
+        Loader { flights: Mutex::new(HashMap::default()), marks: Marks::default() }
     }
 }
 
-/// What the cache lends the loader: a lookup and a store, both of which take
-/// and release the cache's own locks.
+impl<K, V> Loader<K, V> {
+    /// The tickets the cache's writes mark and its loads register with.
+    pub(crate) fn marks(&self) -> &Marks {
+        &self.marks
+    }
+}
+
+/// What the cache lends the loader: a lookup, a ticket and a store, each of
+/// which takes and releases the cache's own locks.
 pub(crate) trait LoadTarget<K, V> {
     /// Looks the key up as a hit would (refreshing it), without counting stats.
     fn lookup(&self, key: &K) -> Option<V>;
-    /// Stores a loaded value.
-    fn store(&self, key: K, value: V);
+    /// Registers a load of `key` (see [`Marks::register`]).
+    fn begin(&self, key: &K) -> LoadTicket<'_>;
+    /// Stores a loaded value unless `ticket` was invalidated; returns
+    /// whether it stored it.
+    fn commit(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool;
     /// Counts a failed load.
     fn load_failed(&self);
 }
@@ -127,6 +159,10 @@ where
     /// Returns the value for `key`: from the cache, from a load already in
     /// flight, or by running `init` as the leader. The caller has already
     /// looked the key up (and counted the miss).
+    ///
+    /// # Panics
+    ///
+    /// With [`RECURSIVE_LOAD`] if this thread is the one loading `key`.
     pub(crate) fn load<T, F, E>(&self, target: &T, key: K, init: F) -> Result<V, Arc<E>>
     where
         T: LoadTarget<K, V>,
@@ -135,18 +171,22 @@ where
     {
         let mut init = Some(init);
         loop {
+            let me = thread::current().id();
             let (flight, leader) = {
                 let mut flights = self.flights.lock();
                 match flights.get(&key) {
                     Some(flight) => (Arc::clone(flight), false),
                     None => {
-                        let flight = Arc::new(Flight::new());
+                        let flight = Arc::new(Flight::new(me));
                         flights.insert(key.clone(), Arc::clone(&flight));
                         (flight, true)
                     }
                 }
             };
             if !leader {
+                if flight.leader == me {
+                    panic!("{RECURSIVE_LOAD}");
+                }
                 match flight.wait() {
                     Outcome::Done(v) => return Ok(v),
                     Outcome::Failed(e) => match e.downcast::<E>() {
@@ -159,6 +199,8 @@ where
                 }
             }
             let guard = LeaderGuard { loader: self, key: &key, flight, published: false };
+            // Before the lookup, so a write after it is seen by the ticket.
+            let ticket = target.begin(&key);
             // A flight that finished between our miss and our registration
             // may have stored the value already.
             if let Some(v) = target.lookup(&key) {
@@ -181,7 +223,9 @@ where
             };
             return match result {
                 Ok(v) => {
-                    target.store(key.clone(), v.clone());
+                    // Not stored if a write of the key came during `init`;
+                    // the callers get the value all the same.
+                    target.commit(key.clone(), v.clone(), &ticket);
                     guard.publish(Outcome::Done(v.clone()));
                     Ok(v)
                 }

@@ -9,6 +9,8 @@
 
 #[path = "conformance/cases.rs"]
 mod cases;
+#[path = "conformance/loads.rs"]
+mod loads;
 #[path = "conformance/sweeping.rs"]
 mod sweeping;
 
@@ -58,10 +60,15 @@ macro_rules! conformance {
                 entries_stored_at_the_end_of_time_are_purged,
                 deadlines_near_the_end_of_time_saturate,
             );
+            conformance!(@in loads:
+                insert_during_load_wins,
+                remove_during_load_wins,
+                clear_during_load_wins,
+                waiters_get_the_value_of_an_invalidated_load,
+                single_flight_across_error_types,
+                recursive_load_of_one_key_panics,
+            );
         }
-    };
-    (@cases $($case:ident),* $(,)?) => {
-        conformance!(@in cases: $($case),*);
     };
     (@in $file:ident: $($case:ident),* $(,)?) => {
         $(
@@ -70,6 +77,9 @@ macro_rules! conformance {
                 crate::$file::$case(&TARGET);
             }
         )*
+    };
+    (@cases $($case:ident),* $(,)?) => {
+        conformance!(@in cases: $($case),*);
     };
 }
 

@@ -183,6 +183,25 @@ fn single_flight_two_threads() {
     }
 }
 
+/// An insert racing a load of its key: whatever the interleaving, the
+/// insert's value is what stays (it came before the load's lookup, during
+/// the load, which then stores nothing, or after the load's store).
+#[test]
+fn insert_races_a_load() {
+    for backend in BACKENDS {
+        model(move || {
+            let clock = MockClock::new();
+            let cache = AnyCache::from_name(backend, builder::<u64>(&clock)).unwrap();
+            let other = cache.clone();
+            let t = thread::spawn(move || other.insert(3, 999));
+            let loaded = cache.get_or_insert_with(3, || 111);
+            t.join().unwrap();
+            assert!(loaded == 111 || loaded == 999, "{loaded}");
+            assert_eq!(cache.get(&3), Some(999), "the insert wins");
+        });
+    }
+}
+
 #[test]
 fn panicking_init_lets_the_other_thread_load() {
     for backend in BACKENDS {

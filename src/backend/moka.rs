@@ -3,9 +3,9 @@
 //!
 //! moka stores an `Arc<Slot>` per key: the user's key and value plus our own
 //! stamps (`inserted_at`, `last_access`). moka keeps the map, the concurrency,
-//! the capacity bound with its eviction policy, single-flight loads and the
-//! real-time expiry backstop; the wrapper keeps time, decides expiry and
-//! reports removals.
+//! the capacity bound with its eviction policy and the real-time expiry
+//! backstop; the wrapper keeps time, decides expiry, reports removals and
+//! runs single-flight loads.
 //!
 //! # Where moka differs, and how the wrapper closes the gap
 //!
@@ -53,7 +53,8 @@
 //!   raced in, so every write that can *add* a value for a key (insert, the
 //!   store step of a load, the removals made by purge and `clear`) holds one
 //!   of 64 striped locks chosen by the key's hash. Reads take no lock of ours.
-//!   `remove` needs none (it removes whatever is there).
+//!   `remove` takes it too, though it removes whatever is there: writes
+//!   mark the key's loads in flight under the stripe a load stores under.
 //! * **`peek` and `contains_key`** must read the slot to check our stamps,
 //!   and moka's only public value read is `get`, which moka counts as an
 //!   access: they do not refresh our deadline, but they do move the entry in
@@ -72,17 +73,19 @@
 //! * **`len()`** is our own exact count of the entries moka holds (moka's
 //!   `entry_count` is eventually consistent), including expired entries not
 //!   yet purged and entries moka has not run admission on yet.
-//! * **Loads** use moka's `get_with`/`try_get_with` (single-flight; an error
-//!   is shared with the waiting callers as `Arc<E>` and not cached; per its
-//!   docs, when `init` panics only that caller gets the panic and a waiting
-//!   caller restarts with its own `init`). A value moka hands back that our
-//!   stamps say is expired is purged and the load retried.
+//! * **Loads** do not use moka's `get_with`/`try_get_with`: moka keys its
+//!   waiters by key *and* error type, so callers of one missing key with
+//!   different error types each ran `init`. The wrapper runs ttlkit's own
+//!   single-flight loader, keyed by the key alone, like the other backends
+//!   (see `load.rs`); its store takes the key's stripe, as do `insert`,
+//!   `remove` and `clear`, so a write made during a load wins.
 //! * **Expiry precision**: as for every backend, a hit rewrites the access
 //!   stamp only when it lags by more than the refresh granularity, so an entry
 //!   may expire up to one granularity early, never late.
 
 mod deadlines;
 mod inner;
+mod load;
 mod slot;
 #[cfg(test)]
 mod tests;
@@ -94,6 +97,8 @@ use std::hash::Hash;
 use self::inner::Inner;
 use crate::builder::{BuildError, Config, FromConfig};
 use crate::cache::{CacheStats, SlidingTtlCache};
+use crate::invalidation::LoadTicket;
+use crate::loader::LoadTarget;
 use crate::sweeper::Sweeper;
 use crate::sync::Arc;
 
@@ -209,12 +214,7 @@ where
         F: FnOnce() -> Result<V, E>,
         E: Send + Sync + 'static,
     {
-        if let Some(v) = self.inner.lookup(&key) {
-            self.inner.stats.lookup(true);
-            return Ok(v);
-        }
-        self.inner.stats.lookup(false);
-        self.inner.load(key, init)
+        self.inner.loader.get_or_load(&*self.inner, &self.inner.stats, key, init)
     }
 
     /// Our exact count of entries moka holds, including expired entries not
@@ -235,5 +235,13 @@ where
     fn stats(&self) -> CacheStats {
         self.inner.deliver();
         self.inner.stats.snapshot()
+    }
+
+    fn begin_load(&self, key: &K) -> LoadTicket<'_> {
+        self.inner.begin(key)
+    }
+
+    fn commit_load(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool {
+        self.inner.commit(key, value, ticket)
     }
 }

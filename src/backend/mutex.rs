@@ -14,6 +14,7 @@ use crate::backend::store::Store;
 use crate::builder::{BuildError, Config, FromConfig};
 use crate::cache::{CacheStats, SlidingTtlCache};
 use crate::clock::ClockSource;
+use crate::invalidation::LoadTicket;
 use crate::listener::{notify, RemovalListener, Removed};
 use crate::loader::{LoadTarget, Loader};
 use crate::stats::StatsCounter;
@@ -108,12 +109,29 @@ where
     }
 
     fn insert(&self, key: K, value: V) {
+        self.store_gated(key, value, None);
+    }
+
+    /// An explicit insert (`ticket` is `None`), which marks the key's loads,
+    /// or a load's store, refused if its ticket was marked; returns whether
+    /// it stored.
+    fn store_gated(&self, key: K, value: V, ticket: Option<&LoadTicket<'_>>) -> bool {
         let hash = self.hasher.hash_one(&key);
         let now = self.clock.now();
         let mut removed = Vec::new();
-        self.store.lock().insert(hash, key, value, now, &mut removed);
+        {
+            let mut store = self.store.lock();
+            if ticket.is_some_and(LoadTicket::invalidated) {
+                return false;
+            }
+            store.insert(hash, key, value, now, &mut removed);
+            if ticket.is_none() {
+                self.loader.marks().invalidate_locked(hash);
+            }
+        }
         self.stats.insert();
         self.notify(removed);
+        true
     }
 
     /// One batch of expiry; returns (removed, more pending).
@@ -150,8 +168,12 @@ where
         Inner::lookup(self, key)
     }
 
-    fn store(&self, key: K, value: V) {
-        self.insert(key, value);
+    fn begin(&self, key: &K) -> LoadTicket<'_> {
+        self.loader.marks().register(self.hasher.hash_one(key))
+    }
+
+    fn commit(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool {
+        self.store_gated(key, value, Some(ticket))
     }
 
     fn load_failed(&self) {
@@ -213,6 +235,7 @@ where
         let value = {
             let mut store = self.inner.store.lock();
             let value = store.remove(hash, key, now, &mut removed);
+            self.inner.loader.marks().invalidate_locked(hash);
             store.shrink_if_sparse();
             value
         };
@@ -238,6 +261,7 @@ where
         {
             let mut store = self.inner.store.lock();
             store.clear(now, &mut removed);
+            self.inner.loader.marks().invalidate_all_locked();
             store.shrink_if_sparse();
         }
         self.inner.notify(removed);
@@ -256,6 +280,14 @@ where
 
     fn stats(&self) -> CacheStats {
         self.inner.stats.snapshot()
+    }
+
+    fn begin_load(&self, key: &K) -> LoadTicket<'_> {
+        self.inner.begin(key)
+    }
+
+    fn commit_load(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool {
+        self.inner.commit(key, value, ticket)
     }
 }
 

@@ -34,6 +34,9 @@ where
     /// race on a new key, two clients may be made and the one stored first
     /// reaches the hook as [`RemovalCause::Replaced`](crate::RemovalCause).
     ///
+    /// As for `get_or_create`, a `remove` or `clear` made while `create` runs
+    /// wins: the client is returned to the callers but not stored.
+    ///
     /// ```
     /// use std::sync::Arc;
     /// use ttlkit::client_store::{ApiKey, ClientStore};

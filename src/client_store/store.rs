@@ -173,6 +173,12 @@ where
     /// `create` runs). An error from `create` goes to this caller and to
     /// those that waited, as `Arc<E>`, and is not cached: the next call
     /// runs `create` again. `create` runs with no store lock held.
+    ///
+    /// A [`remove`](Self::remove) or [`clear`](Self::clear) made while
+    /// `create` runs wins (the key was revoked meanwhile): the new client is
+    /// handed to this caller and those that waited, but is not stored. It
+    /// never enters the store, so the leave hook never receives it; it is
+    /// dropped with the callers' last `Arc`, and the next call creates anew.
     pub fn get_or_create<F, E>(&self, key: &ApiKey, create: F) -> Result<Arc<C>, Arc<E>>
     where
         F: FnOnce(&ApiKey) -> Result<C, E>,
@@ -222,12 +228,15 @@ where
 
     /// Takes the client for `key` out (say the key was revoked) and returns
     /// it if it was live; the leave hook receives it with
-    /// [`RemovalCause::Explicit`].
+    /// [`RemovalCause::Explicit`]. A client being created for `key` at that
+    /// moment is not stored (see [`get_or_create`](Self::get_or_create)).
     pub fn remove(&self, key: &ApiKey) -> Option<Arc<C>> {
         self.cache.remove(&self.fingerprint(key))
     }
 
-    /// Takes every client out (hook cause [`RemovalCause::Cleared`]).
+    /// Takes every client out (hook cause [`RemovalCause::Cleared`]). Clients
+    /// being created at that moment are not stored (see
+    /// [`get_or_create`](Self::get_or_create)).
     pub fn clear(&self) {
         self.cache.clear();
     }
@@ -321,6 +330,69 @@ mod tests {
         assert!(s.remove(&key).is_some());
         assert_eq!(s.stats().hook_panics, 1);
         assert_eq!(s.get_or_create(&key, make(2)).unwrap().0, 2, "the store carries on");
+    }
+
+    /// A store on `backend` with a mock clock and no sweeper.
+    fn on(backend: &str) -> ClientStore<Client> {
+        ClientStore::builder().clock(MockClock::new()).no_sweeper().build_backend(backend).unwrap()
+    }
+
+    #[test]
+    fn remove_or_clear_during_creation_wins() {
+        for backend in crate::BACKEND_NAMES {
+            for clear in [false, true] {
+                let s = on(backend);
+                let key = ApiKey::new("sk-a").unwrap();
+                let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+                let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+                let (s2, k2) = (s.clone(), key.clone());
+                let creator = std::thread::spawn(move || {
+                    let create = move |_: &ApiKey| {
+                        entered_tx.send(()).unwrap();
+                        release_rx.recv().unwrap();
+                        Ok::<_, Infallible>(Client(1))
+                    };
+                    s2.get_or_create(&k2, create).unwrap().0
+                });
+                entered_rx.recv().unwrap();
+                if clear {
+                    s.clear();
+                } else {
+                    assert!(s.remove(&key).is_none());
+                }
+                release_tx.send(()).unwrap();
+                assert_eq!(creator.join().unwrap(), 1, "the caller gets the client it made");
+                assert!(!s.contains(&key), "{backend}: the revocation made during creation wins (clear: {clear})");
+                assert_eq!(s.get_or_create(&key, make(2)).unwrap().0, 2, "the next call creates afresh");
+            }
+        }
+    }
+
+    #[cfg(feature = "async")]
+    #[tokio::test(flavor = "current_thread")]
+    async fn remove_during_async_creation_wins() {
+        for backend in crate::BACKEND_NAMES {
+            let s = on(backend);
+            let key = ApiKey::new("sk-a").unwrap();
+            let (entered_tx, entered) = tokio::sync::oneshot::channel();
+            let gate = Arc::new(tokio::sync::Notify::new());
+            let creator = {
+                let (s, key, gate) = (s.clone(), key.clone(), Arc::clone(&gate));
+                tokio::spawn(async move {
+                    let create = |_: ApiKey| async move {
+                        let _ = entered_tx.send(());
+                        gate.notified().await;
+                        Ok::<_, Infallible>(Client(1))
+                    };
+                    s.get_or_create_async(&key, create).await.unwrap().0
+                })
+            };
+            entered.await.unwrap();
+            assert!(s.remove(&key).is_none());
+            gate.notify_one();
+            assert_eq!(creator.await.unwrap(), 1);
+            assert!(!s.contains(&key), "{backend}: the remove made during creation wins");
+        }
     }
 
     #[test]

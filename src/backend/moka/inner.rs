@@ -1,6 +1,6 @@
 //! The moka backend's state and maintenance: moka itself, our counts and
 //! removal queue (shared with moka's removal hook), the write stripes with
-//! their deadline queues, and the purge, capacity and load paths.
+//! their deadline queues, and the purge and capacity paths (loads: `load.rs`).
 
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
@@ -20,6 +20,7 @@ use crate::cache::RemovalCause;
 use crate::clock::{ClockSource, Ticks};
 use crate::expiry::ExpiryRules;
 use crate::listener::{notify, RemovalListener, Removed};
+use crate::loader::Loader;
 use crate::stats::StatsCounter;
 use crate::sweeper::Sweep;
 use crate::sync::{Arc, Mutex};
@@ -65,6 +66,9 @@ pub(super) struct Inner<K, V> {
     weigher: Option<Weigher<K, V>>,
     pub(super) stats: StatsCounter,
     listener: Option<RemovalListener<K, V>>,
+    /// Single-flight loads, by key only (moka's own loads are keyed by key
+    /// and error type, so callers with different error types each ran one).
+    pub(super) loader: Loader<K, V>,
 }
 
 impl<K, V> Shared<K, V> {
@@ -176,6 +180,7 @@ where
             weigher: config.weigher,
             stats: StatsCounter::default(),
             listener: config.listener,
+            loader: Loader::default(),
         }
     }
 
@@ -187,20 +192,26 @@ where
         &self.shared.rules
     }
 
-    fn stripe(&self, index: usize) -> impl DerefMut<Target = Deadlines<K, V>> + '_ {
+    pub(super) fn stripe(&self, index: usize) -> impl DerefMut<Target = Deadlines<K, V>> + '_ {
         self.stripes[index & (STRIPES - 1)].0.lock()
     }
 
-    fn new_slot(&self, key: K, value: V, now: Ticks) -> Arc<Slot<K, V>> {
+    /// The hash that picks a key's stripe and files its loads' tickets.
+    pub(super) fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// A slot for `key`, whose hash is `hash`.
+    pub(super) fn new_slot(&self, hash: u64, key: K, value: V, now: Ticks) -> Arc<Slot<K, V>> {
         let weight = self.weigher.as_ref().map_or(1, |w| w(&key, &value));
         // Low bits pick the stripe; foldhash mixes them well.
-        let stripe = (self.hasher.hash_one(&key) as usize) & (STRIPES - 1);
+        let stripe = (hash as usize) & (STRIPES - 1);
         Arc::new(Slot::new(key, value, now, weight, stripe))
     }
 
     /// Counts a slot about to enter moka and schedules its deadline. The
     /// caller holds the slot's stripe lock (`deadlines`).
-    fn admit(&self, deadlines: &mut Deadlines<K, V>, slot: &Arc<Slot<K, V>>) {
+    pub(super) fn admit(&self, deadlines: &mut Deadlines<K, V>, slot: &Arc<Slot<K, V>>) {
         self.shared.len.fetch_add(1, Ordering::AcqRel);
         self.shared.weight.fetch_add(u64::from(slot.weight), Ordering::AcqRel);
         if let Some(at) = slot.deadline(self.rules()) {
@@ -306,7 +317,8 @@ where
     pub(super) fn insert(&self, key: K, value: V) {
         let now = self.now();
         self.make_room_first(now);
-        let slot = self.new_slot(key.clone(), value, now);
+        let hash = self.hash(&key);
+        let slot = self.new_slot(hash, key.clone(), value, now);
         {
             let mut deadlines = self.stripe(slot.stripe);
             for _ in 0..INSERT_PURGE {
@@ -318,6 +330,7 @@ where
             self.admit(&mut deadlines, &slot);
             // Reports the old value (Replaced, or Expired) synchronously.
             self.moka.insert(key, slot);
+            self.loader.marks().invalidate(hash);
         }
         self.keep_bound();
         self.deliver();
@@ -328,7 +341,7 @@ where
     /// the new entry. Otherwise moka would process the insert first, find
     /// itself over capacity, and (TinyLFU) reject the newcomer or evict a
     /// live entry for room the expired ones were about to free.
-    fn make_room_first(&self, now: Ticks) {
+    pub(super) fn make_room_first(&self, now: Ticks) {
         let Some(cap) = self.max_capacity else { return };
         if self.shared.weight.load(Ordering::Acquire) < cap {
             return;
@@ -347,7 +360,7 @@ where
 
     /// The over-bound path of an insert: expired entries make room first,
     /// then moka's maintenance evicts by policy.
-    fn keep_bound(&self) {
+    pub(super) fn keep_bound(&self) {
         let Some(cap) = self.max_capacity else { return };
         let limit = cap.saturating_add(cap / 64);
         if self.shared.weight.load(Ordering::Acquire) <= limit {
@@ -365,68 +378,6 @@ where
         }
     }
 
-    /// Loads through moka's single-flight `try_get_with`.
-    pub(super) fn load<F, E>(&self, key: K, init: F) -> Result<V, Arc<E>>
-    where
-        F: FnOnce() -> Result<V, E>,
-        E: Send + Sync + 'static,
-    {
-        let mut init = Some(init);
-        loop {
-            // The stripe lock taken after `init` succeeds is held until moka
-            // has stored the value (see `purge_locked`).
-            let mut held = None;
-            let mut mine = false;
-            let result = self.moka.try_get_with(key.clone(), || {
-                let Some(init) = init.take() else {
-                    // Each pass that runs this closure returns below.
-                    unreachable!("a load's init runs at most once")
-                };
-                let failure = FailureCount { stats: &self.stats, armed: true };
-                let outcome = init();
-                failure.disarm();
-                match outcome {
-                    Ok(value) => {
-                        let now = self.now();
-                        // As for an insert: room first, so moka applies the
-                        // expired entries' removal before it sees this one.
-                        self.make_room_first(now);
-                        let slot = self.new_slot(key.clone(), value, now);
-                        let mut deadlines = self.stripe(slot.stripe);
-                        self.admit(&mut deadlines, &slot);
-                        held = Some(deadlines);
-                        mine = true;
-                        Ok(slot)
-                    }
-                    Err(e) => {
-                        self.stats.load_failure();
-                        Err(e)
-                    }
-                }
-            });
-            drop(held);
-            match result {
-                Ok(slot) if mine => {
-                    self.keep_bound();
-                    self.deliver();
-                    return Ok(slot.value.clone());
-                }
-                Ok(slot) => match slot.read(self.now(), self.rules(), true) {
-                    Seen::Live => {
-                        self.deliver();
-                        return Ok(slot.value.clone());
-                    }
-                    // Another caller's value, already past its deadline.
-                    Seen::Expired => self.purge_one(&slot),
-                },
-                Err(e) => {
-                    self.deliver();
-                    return Err(e);
-                }
-            }
-        }
-    }
-
     /// Removes the key's entry; its value if it was live.
     pub(super) fn remove<Q>(&self, key: &Q) -> Option<V>
     where
@@ -435,7 +386,15 @@ where
     {
         // moka reports the removal to our hook before `remove` returns; the
         // hook (or, failing that, this call) settles Explicit vs Expired.
-        let value = self.moka.remove(key).and_then(|slot| {
+        // The stripe is held only to order the removal with the key's loads.
+        let hash = self.hash(key);
+        let removed = {
+            let _stripe = self.stripe(hash as usize);
+            let removed = self.moka.remove(key);
+            self.loader.marks().invalidate(hash);
+            removed
+        };
+        let value = removed.and_then(|slot| {
             let live = !slot.is_expired(self.now(), self.rules());
             let cause = slot.settle(if live { RemovalCause::Explicit } else { RemovalCause::Expired });
             (cause == RemovalCause::Explicit).then(|| slot.value.clone())
@@ -480,6 +439,9 @@ where
 
     pub(super) fn clear(&self) {
         let now = self.now();
+        // The walk below is not atomic: loads in flight now are marked
+        // before it, and those registered during it, stripe by stripe after.
+        self.loader.marks().invalidate_all();
         for (n, (_, slot)) in self.moka.iter().enumerate() {
             {
                 let _stripe = self.stripe(slot.stripe);
@@ -496,29 +458,11 @@ where
         // Reaps entries moka's backstop already expired (iter skips them).
         self.moka.run_pending_tasks();
         for index in 0..STRIPES {
-            self.stripe(index).compact();
+            let mut stripe = self.stripe(index);
+            stripe.compact();
+            self.loader.marks().invalidate_all();
         }
         self.deliver();
-    }
-}
-
-/// Counts a load failure if `init` unwinds.
-struct FailureCount<'a> {
-    stats: &'a StatsCounter,
-    armed: bool,
-}
-
-impl FailureCount<'_> {
-    fn disarm(mut self) {
-        self.armed = false;
-    }
-}
-
-impl Drop for FailureCount<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.stats.load_failure();
-        }
     }
 }
 

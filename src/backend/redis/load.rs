@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::record::key_digest;
 use super::Inner;
+use crate::invalidation::LoadTicket;
 use crate::loader::LoadTarget;
 
 /// Releases a held load lock when dropped, also while `init` unwinds.
@@ -47,9 +48,16 @@ where
         }
     }
 
-    fn store(&self, _key: K, _value: V) {
+    fn begin(&self, _key: &K) -> LoadTicket<'_> {
+        // Other processes write too, and the value is stored inside `init`
+        // (below): nothing in this process could refuse it.
+        LoadTicket::untracked()
+    }
+
+    fn commit(&self, _key: K, _value: V, _ticket: &LoadTicket<'_>) -> bool {
         // Stored by `load_shared` while it still holds the cross-process
         // lock, so that waiting processes find the value when it is freed.
+        true
     }
 
     fn load_failed(&self) {

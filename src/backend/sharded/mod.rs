@@ -64,6 +64,7 @@ use shard::{Settings, Shard};
 use crate::builder::{BuildError, Config, FromConfig};
 use crate::cache::{CacheStats, SlidingTtlCache};
 use crate::clock::{duration_to_nanos, ClockSource, Ticks};
+use crate::invalidation::{Gate, LoadTicket};
 use crate::listener::{notify, RemovalListener, Removed};
 use crate::loader::{LoadTarget, Loader};
 use crate::stats::StatsCounter;
@@ -207,15 +208,24 @@ where
         self.shard(hash).read(hash, key, &self.settings.rules, self.clock.now(), refresh)
     }
 
-    fn insert(&self, key: K, value: V) {
+    /// An explicit insert (`ticket` is `None`) or a load's store (which
+    /// `ticket` may refuse); returns whether it stored.
+    fn insert(&self, key: K, value: V, ticket: Option<&LoadTicket<'_>>) -> bool {
         let hash = self.settings.hash(&key);
+        let gate = match ticket {
+            Some(ticket) => Gate::Commit(ticket),
+            None => Gate::Write(self.loader.marks(), hash),
+        };
         let own = self.shard_index(hash);
         let now = self.clock.now();
         self.reporting(|removed| {
-            self.shards[own].insert(&self.settings, hash, key, value, now, removed);
+            if !self.shards[own].insert(&self.settings, hash, key, value, now, removed, &gate) {
+                return false;
+            }
             self.stats.insert();
             self.enforce_capacity(own, now, removed);
-        });
+            true
+        })
     }
 
     /// The weight all shards hold (as of their last write).
@@ -302,8 +312,12 @@ where
         self.read(key, true)
     }
 
-    fn store(&self, key: K, value: V) {
-        self.insert(key, value);
+    fn begin(&self, key: &K) -> LoadTicket<'_> {
+        self.loader.marks().register(self.settings.hash(key))
+    }
+
+    fn commit(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool {
+        self.insert(key, value, Some(ticket))
     }
 
     fn load_failed(&self) {
@@ -348,7 +362,7 @@ where
     }
 
     fn insert(&self, key: K, value: V) {
-        self.inner.insert(key, value);
+        self.inner.insert(key, value, None);
     }
 
     fn remove<Q>(&self, key: &Q) -> Option<V>
@@ -359,7 +373,8 @@ where
         let inner = &self.inner;
         let hash = inner.settings.hash(key);
         let shard = inner.shard(hash);
-        inner.reporting(|removed| shard.remove(&inner.settings, hash, key, inner.clock.now(), removed))
+        let gate = Gate::Write(inner.loader.marks(), hash);
+        inner.reporting(|removed| shard.remove(&inner.settings, hash, key, inner.clock.now(), removed, &gate))
     }
 
     fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, Arc<E>>
@@ -377,7 +392,9 @@ where
     fn clear(&self) {
         let inner = &self.inner;
         for shard in inner.shards.iter() {
-            inner.reporting(|removed| shard.clear(&inner.settings, inner.clock.now(), removed));
+            inner.reporting(|removed| {
+                shard.clear(&inner.settings, inner.clock.now(), removed, &Gate::Clear(inner.loader.marks()))
+            });
         }
     }
 
@@ -397,5 +414,13 @@ where
 
     fn stats(&self) -> CacheStats {
         self.inner.stats.snapshot()
+    }
+
+    fn begin_load(&self, key: &K) -> LoadTicket<'_> {
+        self.inner.begin(key)
+    }
+
+    fn commit_load(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool {
+        self.inner.commit(key, value, ticket)
     }
 }

@@ -17,6 +17,7 @@ use crate::builder::Weigher;
 use crate::cache::RemovalCause;
 use crate::clock::Ticks;
 use crate::expiry::ExpiryRules;
+use crate::invalidation::Gate;
 use crate::listener::Removed;
 use crate::sync::reclaim::{Graveyard, Guard};
 use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Mutex};
@@ -184,7 +185,9 @@ where
         None
     }
 
-    /// Inserts or overwrites (an overwrite publishes a new entry).
+    /// Inserts or overwrites (an overwrite publishes a new entry), unless
+    /// `gate` refuses; returns whether it stored.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn insert(
         &self,
         s: &Settings<K, V>,
@@ -193,13 +196,16 @@ where
         value: V,
         now: Ticks,
         out: &mut Vec<Removed<K, V>>,
-    ) {
+        gate: &Gate<'_>,
+    ) -> bool {
         let weight = s.weight(&key, &value);
         if s.max_weight.is_some_and(|max| weight > max) {
-            self.refuse(s, hash, key, value, now, out);
-            return;
+            return self.refuse(s, hash, key, value, now, out, gate);
         }
         let mut st = self.state.lock();
+        if !gate.admits() {
+            return false;
+        }
         let mut ledger = self.ledger(s);
         st.latest = st.latest.max(now);
         let now = st.latest;
@@ -265,6 +271,8 @@ where
                 ledger.add(weight);
             }
         }
+        gate.after_change();
+        true
     }
 
     /// Replaces `table` by a fresh one holding its live entries with room
@@ -306,9 +314,23 @@ where
     /// Turns away an entry heavier than the whole capacity: it could never
     /// fit, and making room for it would only flush the cache. It is
     /// reported as evicted at once; an older value of its key leaves too, as
-    /// replaced, so no later read returns that stale value.
-    fn refuse(&self, s: &Settings<K, V>, hash: u64, key: K, value: V, now: Ticks, out: &mut Vec<Removed<K, V>>) {
+    /// replaced, so no later read returns that stale value. Returns false
+    /// only when `gate` refuses the write (a load overtaken by a write).
+    #[allow(clippy::too_many_arguments)]
+    fn refuse(
+        &self,
+        s: &Settings<K, V>,
+        hash: u64,
+        key: K,
+        value: V,
+        now: Ticks,
+        out: &mut Vec<Removed<K, V>>,
+        gate: &Gate<'_>,
+    ) -> bool {
         let mut st = self.state.lock();
+        if !gate.admits() {
+            return false;
+        }
         let mut ledger = self.ledger(s);
         st.latest = st.latest.max(now);
         let now = st.latest;
@@ -323,9 +345,13 @@ where
             ledger.remove(self.remove_at(&mut st, &guard, table, Some(slot), e.id, cause, true, s, out));
         }
         out.push((key, value, RemovalCause::Capacity));
+        gate.after_change();
+        true
     }
 
-    /// Removes `key`; returns its value if it was live.
+    /// Removes `key`; returns its value if it was live. `gate` runs after,
+    /// whether or not the key was there.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn remove<Q>(
         &self,
         s: &Settings<K, V>,
@@ -333,6 +359,7 @@ where
         key: &Q,
         now: Ticks,
         out: &mut Vec<Removed<K, V>>,
+        gate: &Gate<'_>,
     ) -> Option<V>
     where
         K: Borrow<Q>,
@@ -345,7 +372,10 @@ where
         let guard = self.graveyard.pin();
         // SAFETY: stable under the lock (see `insert`).
         let table = unsafe { &*self.table.load(Ordering::Relaxed) };
-        let Probe::Found(slot, p) = table.probe(hash, key) else { return None };
+        let Probe::Found(slot, p) = table.probe(hash, key) else {
+            gate.after_change();
+            return None;
+        };
         // SAFETY: published entry, retired only under the lock we hold.
         let e = unsafe { &*p };
         let live = !s.rules.is_expired(now, e.last_access(), e.inserted_at);
@@ -353,6 +383,7 @@ where
         let cause = if live { RemovalCause::Explicit } else { RemovalCause::Expired };
         ledger.remove(self.remove_at(&mut st, &guard, table, Some(slot), e.id, cause, true, s, out));
         self.shrink_if_sparse(&mut st, &guard, s);
+        gate.after_change();
         value
     }
 
@@ -429,8 +460,8 @@ where
         true
     }
 
-    /// Removes everything.
-    pub(crate) fn clear(&self, s: &Settings<K, V>, now: Ticks, out: &mut Vec<Removed<K, V>>) {
+    /// Removes everything; `gate` runs after.
+    pub(crate) fn clear(&self, s: &Settings<K, V>, now: Ticks, out: &mut Vec<Removed<K, V>>, gate: &Gate<'_>) {
         let mut st = self.state.lock();
         let mut ledger = self.ledger(s);
         st.latest = st.latest.max(now);
@@ -451,6 +482,7 @@ where
             p.clear();
         }
         self.shrink_if_sparse(&mut st, &guard, s);
+        gate.after_change();
     }
 
     /// Unlinks entry `id` from the table, the wheel and (if `tell_policy`)

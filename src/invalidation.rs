@@ -1,0 +1,225 @@
+//! Loads versus writes: an `insert`, `remove` or `clear` that happens while a
+//! load of its key is in flight wins. The load's value still goes to the
+//! callers that asked for it, but it is not stored over the newer write.
+//!
+//! A load registers a [`LoadTicket`] (a mark under its key's hash) *before*
+//! its leader looks the key up one last time; every explicit write marks
+//! the tickets of its key *after* its change, inside the critical section
+//! that made the change; the load stores its value in the same kind of
+//! critical section, only if its ticket is unmarked. With a `SeqCst` fence
+//! on each side (between registering and the lookup; between the change and
+//! reading `active`), either the lookup sees the write's change or the
+//! write sees the ticket. With no load in flight a write pays one fence and
+//! one load of `active` (just the load where lookups take the write's own
+//! lock, which orders them instead); reads pay nothing.
+//!
+//! Marks are filed by the cache's 64-bit key hash, so a write to another
+//! key with the same hash also marks a load (it is then not stored: a lost
+//! cache fill, never a wrong value).
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[cfg(ttlkit_loom)]
+use loom::sync::atomic::fence;
+#[cfg(not(ttlkit_loom))]
+use std::sync::atomic::fence;
+
+use hashbrown::HashMap;
+
+use crate::sync::{Arc, AtomicUsize, Mutex};
+
+type Mark = Arc<AtomicBool>;
+
+/// The tickets of one cache's loads in flight, by key hash.
+pub(crate) struct Marks {
+    /// Tickets registered; a write with none to mark stops at reading it.
+    active: AtomicUsize,
+    by_hash: Mutex<HashMap<u64, Vec<Mark>, crate::sync::RandomState>>,
+}
+
+impl Default for Marks {
+    fn default() -> Self {
+        Marks { active: AtomicUsize::new(0), by_hash: Mutex::new(HashMap::default()) }
+    }
+}
+
+impl Marks {
+    /// Registers a load of the key whose hash is `hash`. Call it before the
+    /// lookup that decides whether to run `init`.
+    pub(crate) fn register(&self, hash: u64) -> LoadTicket<'_> {
+        let mark = Mark::default();
+        {
+            let mut by_hash = self.by_hash.lock();
+            by_hash.entry(hash).or_default().push(Arc::clone(&mark));
+            self.active.fetch_add(1, Ordering::SeqCst);
+        }
+        // Pairs with the fence in `invalidate`: the caller's lookup, which
+        // follows, cannot be ordered before the registration.
+        fence(Ordering::SeqCst);
+        LoadTicket { registered: Some(Registered { marks: self, hash, mark }) }
+    }
+
+    /// Marks the loads of `hash` in flight. Call it after the write's
+    /// change, inside the critical section that made it.
+    #[inline]
+    pub(crate) fn invalidate(&self, hash: u64) {
+        if self.any_active() {
+            self.mark(Some(hash));
+        }
+    }
+
+    /// Marks every load in flight (a `clear`).
+    #[inline]
+    pub(crate) fn invalidate_all(&self) {
+        if self.any_active() {
+            self.mark(None);
+        }
+    }
+
+    /// Like [`invalidate`](Self::invalidate), for a cache whose lookups
+    /// take the very lock this write holds: the lock orders the write with
+    /// the leader's lookup, so no fence is needed (the `mutex` backend).
+    #[inline]
+    pub(crate) fn invalidate_locked(&self, hash: u64) {
+        if self.active.load(Ordering::Relaxed) > 0 {
+            self.mark(Some(hash));
+        }
+    }
+
+    /// [`invalidate_all`](Self::invalidate_all) under the lookups' lock.
+    #[inline]
+    pub(crate) fn invalidate_all_locked(&self) {
+        if self.active.load(Ordering::Relaxed) > 0 {
+            self.mark(None);
+        }
+    }
+
+    #[inline]
+    fn any_active(&self) -> bool {
+        // Pairs with the fence in `register`: the change before this point
+        // is visible to a lookup made after a registration this misses.
+        fence(Ordering::SeqCst);
+        self.active.load(Ordering::Relaxed) > 0
+    }
+
+    #[cold]
+    fn mark(&self, hash: Option<u64>) {
+        let by_hash = self.by_hash.lock();
+        let set = |mark: &Mark| mark.store(true, Ordering::Release);
+        match hash {
+            Some(h) => by_hash.get(&h).into_iter().flatten().for_each(set),
+            None => by_hash.values().flatten().for_each(set),
+        }
+    }
+
+    fn release(&self, hash: u64, mark: &Mark) {
+        let mut by_hash = self.by_hash.lock();
+        if let hashbrown::hash_map::Entry::Occupied(mut marks) = by_hash.entry(hash) {
+            marks.get_mut().retain(|m| !Arc::ptr_eq(m, mark));
+            if marks.get().is_empty() {
+                marks.remove();
+            }
+        }
+        self.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A load in flight, as its cache tracks it: from
+/// [`SlidingTtlCache::begin_load`](crate::SlidingTtlCache::begin_load) until
+/// dropped, every `insert`, `remove` and `clear` of its key marks it, and
+/// [`SlidingTtlCache::commit_load`](crate::SlidingTtlCache::commit_load)
+/// then refuses to store its value.
+pub struct LoadTicket<'a> {
+    registered: Option<Registered<'a>>,
+}
+
+struct Registered<'a> {
+    marks: &'a Marks,
+    hash: u64,
+    mark: Mark,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.marks.release(self.hash, &self.mark);
+    }
+}
+
+impl LoadTicket<'_> {
+    /// A ticket nothing marks, for a backend that cannot track writes: a
+    /// load under it is always stored.
+    pub fn untracked() -> Self {
+        LoadTicket { registered: None }
+    }
+
+    /// Whether a write, remove or clear of the key happened since the
+    /// ticket was taken. Read it in the critical section of the store.
+    pub(crate) fn invalidated(&self) -> bool {
+        self.registered.as_ref().is_some_and(|r| r.mark.load(Ordering::Acquire))
+    }
+}
+
+impl fmt::Debug for LoadTicket<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadTicket")
+            .field("tracked", &self.registered.is_some())
+            .field("invalidated", &self.invalidated())
+            .finish()
+    }
+}
+
+/// What a store does, inside its critical section, about loads in flight.
+pub(crate) enum Gate<'a> {
+    /// An explicit write of the key with this hash: marks its loads.
+    Write(&'a Marks, u64),
+    /// A `clear`: marks every load.
+    Clear(&'a Marks),
+    /// A load's own store: happens only if its ticket is unmarked, and
+    /// marks nothing.
+    Commit(&'a LoadTicket<'a>),
+}
+
+impl Gate<'_> {
+    /// Checked before the change: whether it may be made.
+    #[inline]
+    pub(crate) fn admits(&self) -> bool {
+        match self {
+            Gate::Commit(ticket) => !ticket.invalidated(),
+            Gate::Write(..) | Gate::Clear(_) => true,
+        }
+    }
+
+    /// Run after the change, before the critical section ends.
+    #[inline]
+    pub(crate) fn after_change(&self) {
+        match self {
+            Gate::Write(marks, hash) => marks.invalidate(*hash),
+            Gate::Clear(marks) => marks.invalidate_all(),
+            Gate::Commit(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_mark_only_their_key_and_only_while_registered() {
+        let marks = Marks::default();
+        marks.invalidate(1); // nothing in flight: a no-op
+        let (one, two) = (marks.register(1), marks.register(2));
+        assert!(!one.invalidated() && !two.invalidated());
+        marks.invalidate(1);
+        assert!(one.invalidated() && !two.invalidated());
+        let again = marks.register(1);
+        assert!(!again.invalidated(), "a ticket sees only the writes made after it");
+        marks.invalidate_all();
+        assert!(two.invalidated() && again.invalidated());
+        drop((one, two, again));
+        assert_eq!(marks.active.load(Ordering::SeqCst), 0);
+        assert!(marks.by_hash.lock().is_empty());
+        assert!(!LoadTicket::untracked().invalidated());
+    }
+}
