@@ -32,7 +32,7 @@
 //!
 //! A watchdog aborts a case that hangs, naming each thread's current op.
 //!
-//! Budget: `CONCURRENT_CASES` cases per backend (default 12) of
+//! Budget: `CONCURRENT_CASES` cases per backend (default 16) of
 //! `CONCURRENT_OPS` operations per thread (default 150), or, with
 //! `CONCURRENT_SECS`, as many cases as fit in that many seconds per
 //! backend. `CONCURRENT_SEED` sets the first case's seed (each failure
@@ -122,7 +122,7 @@ fn run_case(backend: &str, case: Arc<Case>) -> Result<(), String> {
 #[test]
 fn every_backend_keeps_the_contract_under_concurrency() {
     let base = env_u64("CONCURRENT_SEED").unwrap_or(0x7710_c0de);
-    let cases = env_u64("CONCURRENT_CASES").unwrap_or(12);
+    let cases = env_u64("CONCURRENT_CASES").unwrap_or(16);
     let ops = env_u64("CONCURRENT_OPS").unwrap_or(150) as usize;
     let budget = env_u64("CONCURRENT_SECS").map(Duration::from_secs);
     let mut failures = Vec::new();
