@@ -10,12 +10,12 @@
 //!
 //! # What is linearizable where
 //!
-//! | operation              | mutex | sharded, 1 shard | sharded, 2 shards | moka |
-//! |------------------------|-------|------------------|-------------------|------|
-//! | insert, get, peek      | yes   | yes              | yes               | yes  |
-//! | remove                 | yes   | yes              | yes               | yes  |
-//! | get_or_insert_with     | load  | load             | load              | load |
-//! | clear                  | yes   | yes              | per key           | per key |
+//! | operation              | mutex | sharded (1 or 2 shards) | moka    |
+//! |------------------------|-------|-------------------------|---------|
+//! | insert, get, peek      | yes   | yes                     | yes     |
+//! | remove                 | yes   | yes                     | yes     |
+//! | get_or_insert_with     | load  | load                    | load    |
+//! | clear                  | yes   | per key                 | per key |
 //!
 //! * **yes**: one point inside the call. `mutex` takes its one lock once per
 //!   call; `sharded` writes under the key's shard lock and publishes with one
@@ -29,9 +29,12 @@
 //!   value whether or not it was stored. A caller that finds the value is
 //!   a plain hit. With no racing write this is "get, and if absent insert".
 //! * **per key**: `clear` removes each key at its own point inside the call.
-//!   The sharded backend clears one shard at a time; moka walks its map with
-//!   a weakly consistent iterator (documented in `src/backend/moka.rs`). A
-//!   thread that inserts `a` then `b` while another clears may see `a`
+//!   The sharded backend clears one shard at a time, and even within one
+//!   shard's lock hold its lock-free readers see the removals one by one
+//!   (found by this test: with one shard, a reader saw key 1 gone and then
+//!   key 0 still there, both cleared by the same `clear`); moka walks its map
+//!   with a weakly consistent iterator (documented in `src/backend/moka.rs`).
+//!   A thread that inserts `a` then `b` while another clears may see `a`
 //!   survive and `b` go, which no single point allows.
 //!
 //! `LIN_HISTORIES` histories per target (default 600); the release run in
@@ -65,7 +68,7 @@ struct Target {
 
 const TARGETS: &[Target] = &[
     Target { backend: "mutex", shards: None, relaxed_clear: false },
-    Target { backend: "sharded", shards: Some(1), relaxed_clear: false },
+    Target { backend: "sharded", shards: Some(1), relaxed_clear: true },
     Target { backend: "sharded", shards: Some(2), relaxed_clear: true },
     Target { backend: "moka", shards: None, relaxed_clear: true },
 ];
@@ -185,19 +188,19 @@ fn small_histories_are_linearizable() {
         let started = Instant::now();
         let mut checked = 0;
         'target: while checked < histories {
-            for (i, events) in run_batch(target, base + checked).into_iter().enumerate() {
+            for events in run_batch(target, base + checked) {
                 if !leaders_return_their_own(&events) || !linearizable(&events, target.relaxed_clear) {
                     failures.push(format!(
                         "{} (shards {:?}): history seed {} is not linearizable:\n{}",
                         target.backend,
                         target.shards,
-                        base + checked + i as u64,
+                        base + checked,
                         show(&events)
                     ));
                     break 'target;
                 }
+                checked += 1;
             }
-            checked += BATCH as u64;
         }
         println!("{} (shards {:?}): {checked} histories in {:.1?}", target.backend, target.shards, started.elapsed());
     }
