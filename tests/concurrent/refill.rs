@@ -6,7 +6,7 @@
 
 use ttlkit::SlidingTtlCache;
 
-use crate::case::{weight, Case};
+use crate::case::{Case, Weights};
 use crate::run::{value_id, Subject};
 
 /// Keys no worker uses.
@@ -16,7 +16,7 @@ const FRESH_KEYS: u64 = 1 << 40;
 /// checks the weight held against the bound.
 pub fn check(s: &Subject, case: &Case, backend: &str, live: &[(u64, u64)]) -> Result<(), String> {
     let Some(cap) = case.config.capacity else { return Ok(()) };
-    let w = case.weigher;
+    let w = Weights::new(case, backend);
     let slack = (crate::harness::profile(backend).capacity_slack)(cap);
     let mut keys: Vec<u64> = live.iter().map(|&(k, _)| k).collect();
     let told = s.reports().len();
@@ -26,30 +26,26 @@ pub fn check(s: &Subject, case: &Case, backend: &str, live: &[(u64, u64)]) -> Re
         let (key, value) = (FRESH_KEYS + n, value_id(case.threads, n));
         s.cache.insert(key, value);
         keys.push(key);
-        if weight(w, value) <= cap {
-            storable += weight(w, value);
+        if w.of(key, value) <= cap {
+            storable += w.of(key, value);
         }
         n += 1;
     }
-    let held: Vec<u64> = keys.iter().filter_map(|k| s.cache.peek(k)).collect();
-    let total: u64 = held.iter().map(|&v| weight(w, v)).sum();
+    let held: Vec<(u64, u64)> = keys.iter().filter_map(|&k| s.cache.peek(&k).map(|v| (k, v))).collect();
+    let total: u64 = held.iter().map(|&(k, v)| w.of(k, v)).sum();
     if s.cache.len() != held.len() {
         return Err(format!("after the refill len() is {} but {} entries are live", s.cache.len(), held.len()));
     }
     // Without concurrency the bound holds up to the documented slack, and
-    // the cache is full up to less than one entry's weight. moka evicts by
-    // weight on its own books, and after a concurrent run those hold less
-    // than ours (seen: 43 of 51): for moka with a weigher only a gross
-    // shortfall fails.
-    let heaviest = w.unwrap_or(1).min(cap);
-    let spare = match (backend, w) {
-        ("moka", Some(_)) => cap / 2,
-        _ => heaviest - 1,
-    };
+    // the cache is full up to less than one entry's weight (if enough
+    // storable weight went in: with a small capacity most values may weigh
+    // more than it).
+    let heaviest = case.weigher.unwrap_or(1).min(cap);
+    let spare = if storable < 2 * cap { cap } else { heaviest - 1 };
     let floor = cap.saturating_sub(slack + spare);
     if total < floor || total > cap + slack {
-        let weights: Vec<u64> = (0..n).map(|i| weight(w, value_id(case.threads, i))).collect();
-        let reports: Vec<_> = s.reports()[told..].iter().map(|r| (r.key, weight(w, r.value), r.cause)).collect();
+        let weights: Vec<u64> = (0..n).map(|i| w.of(FRESH_KEYS + i, value_id(case.threads, i))).collect();
+        let reports: Vec<_> = s.reports()[told..].iter().map(|r| (r.key, w.of(r.key, r.value), r.cause)).collect();
         return Err(format!(
             "refill of {n} fresh keys: live weight {total} in {} entries, want {floor}..={} (capacity {cap}); \
              {} entries live before, weights inserted {weights:?}, then removed (key, weight, cause) {reports:?}",
@@ -59,7 +55,7 @@ pub fn check(s: &Subject, case: &Case, backend: &str, live: &[(u64, u64)]) -> Re
         ));
     }
     s.cache.purge_expired();
-    let total: u64 = keys.iter().filter_map(|k| s.cache.peek(k)).map(|v| weight(w, v)).sum();
+    let total: u64 = keys.iter().filter_map(|&k| s.cache.peek(&k).map(|v| w.of(k, v))).sum();
     if total > cap {
         return Err(format!("after the refill and a purge the live weight is {total}, above the capacity {cap}"));
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ttlkit::{AnyCache, CacheBuilder, Clock, MockClock, RemovalCause, SlidingTtlCache};
 
-use crate::case::{weight, Act, Case};
+use crate::case::{Act, Case, Weights};
 use crate::harness::Op;
 
 /// A global order of events: calls, returns, `init` runs and reports.
@@ -100,8 +100,9 @@ impl Subject {
         if let Some(s) = c.shards {
             b = b.shards(s);
         }
-        if let Some(w) = case.weigher {
-            b = b.weigher(move |_: &u64, &v: &u64| u32::try_from(weight(Some(w), v)).unwrap_or(u32::MAX));
+        if case.weigher.is_some() {
+            let w = Weights::new(case, backend);
+            b = b.weigher(move |&k: &u64, &v: &u64| u32::try_from(w.of(k, v)).unwrap_or(u32::MAX));
         }
         let cache = AnyCache::from_name(backend, b).map_err(|e| format!("build {backend}: {e}"))?;
         Ok(Subject { cache, clock, stamps, reports })

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use ttlkit::{RemovalCause, SlidingTtlCache};
 
-use crate::case::{weight, Act, Case};
+use crate::case::{Act, Case, Weights};
 use crate::harness::Op;
 use crate::run::{Out, Rec, Report, Subject};
 
@@ -294,9 +294,10 @@ impl<'a> History<'a> {
             return Err(format!("after the final purge len() is {len} but {} entries are live", live.len()));
         }
         if let Some(cap) = self.case.config.capacity {
-            let held: u64 = live.iter().map(|&(_, v)| weight(self.case.weigher, v)).sum();
+            let held: u64 = live.iter().map(|&(k, v)| Weights::new(self.case, self.backend).of(k, v)).sum();
             if held > cap {
-                let weights: Vec<_> = live.iter().map(|&(k, v)| (k, weight(self.case.weigher, v))).collect();
+                let weights: Vec<_> =
+                    live.iter().map(|&(k, v)| (k, Weights::new(self.case, self.backend).of(k, v))).collect();
                 return Err(format!(
                     "after the final purge the live weight is {held}, above the capacity {cap}: (key, weight) {weights:?}"
                 ));
