@@ -1,8 +1,9 @@
 //! The refill: after the concurrent run, one thread inserts fresh keys
 //! until twice the capacity of storable weight went in. A cache whose
 //! bookkeeping drifted during the run (a weight counter that counts more
-//! than it holds) then holds far less than its bound; one that flushes on
-//! an entry it cannot hold is caught too, when such an entry comes last.
+//! than it holds) then holds far less than its bound. Last comes one entry
+//! heavier than the capacity (when the weigher makes one), which must be
+//! refused alone rather than flush the cache.
 
 use ttlkit::SlidingTtlCache;
 
@@ -21,15 +22,24 @@ pub fn check(s: &Subject, case: &Case, backend: &str, live: &[(u64, u64)]) -> Re
     let mut keys: Vec<u64> = live.iter().map(|&(k, _)| k).collect();
     let told = s.reports().len();
     let mut storable = 0;
+    let mut inserted = Vec::new();
     let mut n = 0;
     while storable < 2 * cap && n < 4 * cap + 16 {
         let (key, value) = (FRESH_KEYS + n, value_id(case.threads, n));
         s.cache.insert(key, value);
         keys.push(key);
+        inserted.push(w.of(key, value));
         if w.of(key, value) <= cap {
             storable += w.of(key, value);
         }
         n += 1;
+    }
+    // Last, one entry heavier than the whole capacity, if the weigher makes
+    // one: it must be refused alone, not flush the cache.
+    if let Some(i) = (n..n + 64).find(|&i| w.of(FRESH_KEYS + i, value_id(case.threads, i)) > cap) {
+        s.cache.insert(FRESH_KEYS + i, value_id(case.threads, i));
+        keys.push(FRESH_KEYS + i);
+        inserted.push(w.of(FRESH_KEYS + i, value_id(case.threads, i)));
     }
     let held: Vec<(u64, u64)> = keys.iter().filter_map(|&k| s.cache.peek(&k).map(|v| (k, v))).collect();
     let total: u64 = held.iter().map(|&(k, v)| w.of(k, v)).sum();
@@ -44,11 +54,11 @@ pub fn check(s: &Subject, case: &Case, backend: &str, live: &[(u64, u64)]) -> Re
     let spare = if storable < 2 * cap { cap } else { heaviest - 1 };
     let floor = cap.saturating_sub(slack + spare);
     if total < floor || total > cap + slack {
-        let weights: Vec<u64> = (0..n).map(|i| w.of(FRESH_KEYS + i, value_id(case.threads, i))).collect();
         let reports: Vec<_> = s.reports()[told..].iter().map(|r| (r.key, w.of(r.key, r.value), r.cause)).collect();
         return Err(format!(
-            "refill of {n} fresh keys: live weight {total} in {} entries, want {floor}..={} (capacity {cap}); \
-             {} entries live before, weights inserted {weights:?}, then removed (key, weight, cause) {reports:?}",
+            "refill of {} fresh keys: live weight {total} in {} entries, want {floor}..={} (capacity {cap}); \
+             {} entries live before, weights inserted {inserted:?}, then removed (key, weight, cause) {reports:?}",
+            inserted.len(),
             held.len(),
             cap + slack,
             live.len(),
