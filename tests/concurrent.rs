@@ -31,6 +31,8 @@
 //!   failing `init`s, removals by cause what the listener was told.
 //!
 //! A watchdog aborts a case that hangs, naming each thread's current op.
+//! Two fixed shapes run beside the random cases: writers racing in one
+//! shard, then the refill; and a load whose `init` loads the same key.
 //!
 //! Budget: `CONCURRENT_CASES` cases per backend (default 16) of
 //! `CONCURRENT_OPS` operations per thread (default 150), or, with
@@ -189,4 +191,37 @@ fn one_shard_writers_then_refill() {
             }
         }
     }
+}
+
+/// A load whose `init` loads the same key on the same thread must end
+/// (the contract: it panics with a clear message) rather than wait for
+/// itself forever. Each backend's call runs on its own thread, so a hang
+/// fails this test after a few seconds instead of stalling the run (the
+/// stuck thread is left behind; it holds no cache lock).
+#[test]
+fn a_recursive_load_of_the_same_key_does_not_hang() {
+    let waits: Vec<_> = BACKEND_NAMES
+        .iter()
+        .map(|&backend| {
+            let b = ttlkit::CacheBuilder::<u64, u64>::new(Duration::from_secs(60))
+                .clock(ttlkit::MockClock::new())
+                .no_sweeper();
+            let cache = ttlkit::AnyCache::from_name(backend, b).unwrap();
+            let (done, finished) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    cache.get_or_insert_with(7, || cache.get_or_insert_with(7, || 1))
+                }));
+                let _ = done.send(outcome.is_ok());
+            });
+            (backend, finished)
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let hung: Vec<_> = waits
+        .into_iter()
+        .filter(|(_, finished)| finished.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err())
+        .map(|(backend, _)| backend)
+        .collect();
+    assert!(hung.is_empty(), "get_or_insert_with(7) whose init loads 7 again hung (deadlock) on: {hung:?}");
 }
