@@ -1,0 +1,222 @@
+//! Runs a case: builds the cache, runs one worker thread per operation list
+//! and records what each call was given and returned, stamped with a global
+//! counter at call and at return (so real-time order between calls is
+//! known), and what the removal listener was told.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, Mutex, PoisonError};
+use std::thread;
+use std::time::Duration;
+
+use ttlkit::{AnyCache, CacheBuilder, Clock, MockClock, RemovalCause, SlidingTtlCache};
+
+use crate::case::{Act, Case, Weights};
+use crate::harness::Op;
+
+/// A global order of events: calls, returns, `init` runs and reports.
+#[derive(Default)]
+pub struct Stamps(AtomicU64);
+
+impl Stamps {
+    pub fn next(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::SeqCst)
+    }
+}
+
+/// What a call returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Out {
+    Nothing,
+    Value(Option<u64>),
+    Bool(bool),
+    Count(usize),
+    /// A load: what it returned (`Err` carries the failing `init`'s value
+    /// id), the value its own `init` would have made, and, if `init` ran,
+    /// the stamps taken when it started and just before it returned.
+    Load {
+        got: Result<u64, u64>,
+        fresh: u64,
+        init: Option<(u64, u64)>,
+        ok: bool,
+    },
+}
+
+/// One call of a worker.
+#[derive(Debug, Clone, Copy)]
+pub struct Rec {
+    pub thread: usize,
+    pub index: usize,
+    pub act: Act,
+    /// The value an insert stores or a load's `init` returns.
+    pub value: u64,
+    pub call: u64,
+    pub ret: u64,
+    /// The mock clock (nanoseconds) read just before the call.
+    pub clock: u64,
+    pub out: Out,
+}
+
+/// One removal-listener call.
+#[derive(Debug, Clone, Copy)]
+pub struct Report {
+    pub key: u64,
+    pub value: u64,
+    pub cause: RemovalCause,
+    pub stamp: u64,
+    /// The mock clock (nanoseconds) when the listener ran.
+    pub clock: u64,
+}
+
+/// The cache under test and what observes it.
+pub struct Subject {
+    pub cache: AnyCache<u64, u64>,
+    pub clock: MockClock,
+    pub stamps: Arc<Stamps>,
+    pub reports: Arc<Mutex<Vec<Report>>>,
+}
+
+impl Subject {
+    pub fn build(backend: &str, case: &Case) -> Result<Subject, String> {
+        let c = &case.config;
+        let clock = MockClock::new();
+        let stamps = Arc::new(Stamps::default());
+        let reports: Arc<Mutex<Vec<Report>>> = Arc::default();
+        let (sink, at, seen) = (Arc::clone(&reports), Arc::clone(&stamps), clock.clone());
+        let mut b = CacheBuilder::<u64, u64>::new(c.idle)
+            .clock(clock.clone())
+            .no_sweeper()
+            .refresh_granularity(Duration::ZERO)
+            .policy_kind(c.policy)
+            .removal_listener(move |&key: &u64, value: u64, cause| {
+                let report = Report { key, value, cause, stamp: at.next(), clock: seen.now().as_nanos() };
+                sink.lock().unwrap_or_else(PoisonError::into_inner).push(report);
+            });
+        if let Some(l) = c.lifetime {
+            b = b.max_lifetime(l);
+        }
+        if let Some(cap) = c.capacity {
+            b = b.max_capacity(cap);
+        }
+        if let Some(s) = c.shards {
+            b = b.shards(s);
+        }
+        if case.weigher.is_some() {
+            let w = Weights::new(case, backend);
+            b = b.weigher(move |&k: &u64, &v: &u64| u32::try_from(w.of(k, v)).unwrap_or(u32::MAX));
+        }
+        let cache = AnyCache::from_name(backend, b).map_err(|e| format!("build {backend}: {e}"))?;
+        Ok(Subject { cache, clock, stamps, reports })
+    }
+
+    pub fn reports(&self) -> Vec<Report> {
+        self.reports.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    pub fn now(&self) -> u64 {
+        self.clock.now().as_nanos()
+    }
+}
+
+/// The op each worker is in, for the watchdog (`usize::MAX`: finished).
+pub struct Progress(pub Vec<AtomicUsize>);
+
+impl Progress {
+    pub fn new(threads: usize) -> Progress {
+        Progress((0..threads).map(|_| AtomicUsize::new(0)).collect())
+    }
+}
+
+/// A value id unique in the run: the thread (plus one) and a serial number.
+pub fn value_id(thread: usize, serial: u64) -> u64 {
+    ((thread as u64 + 1) << 40) | serial
+}
+
+/// Runs every worker to completion; returns their records, thread by thread.
+pub fn run_workers(s: &Subject, case: &Case, progress: &Progress) -> Vec<Vec<Rec>> {
+    let start = Barrier::new(case.threads);
+    thread::scope(|scope| {
+        let handles: Vec<_> = case
+            .acts
+            .iter()
+            .enumerate()
+            .map(|(t, acts)| {
+                let start = &start;
+                scope.spawn(move || {
+                    start.wait();
+                    worker(s, t, acts, &progress.0[t])
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    })
+}
+
+fn worker(s: &Subject, t: usize, acts: &[Act], at: &AtomicUsize) -> Vec<Rec> {
+    let mut recs = Vec::with_capacity(acts.len());
+    for (index, &act) in acts.iter().enumerate() {
+        at.store(index, Ordering::Relaxed);
+        let fresh = value_id(t, index as u64);
+        let clock = s.now();
+        let call = s.stamps.next();
+        let out = match act {
+            Act::Op(op) => apply(s, op, fresh),
+            Act::SlowLoad(k, spins) => load(s, k, fresh, spins),
+            Act::Len => Out::Count(s.cache.len()),
+        };
+        let ret = s.stamps.next();
+        recs.push(Rec { thread: t, index, act, value: fresh, call, ret, clock, out });
+    }
+    at.store(usize::MAX, Ordering::Relaxed);
+    recs
+}
+
+/// A `get_or_insert_with` whose `init` yields `spins` times before returning `fresh`.
+fn load(s: &Subject, k: u64, fresh: u64, spins: u32) -> Out {
+    let mut init = None;
+    let got = s.cache.get_or_insert_with(k, || {
+        let started = s.stamps.next();
+        for _ in 0..spins {
+            thread::yield_now();
+        }
+        init = Some((started, s.stamps.next()));
+        fresh
+    });
+    Out::Load { got: Ok(got), fresh, init, ok: true }
+}
+
+fn apply(s: &Subject, op: Op, fresh: u64) -> Out {
+    let cache = &s.cache;
+    match op {
+        Op::Insert(k) => {
+            cache.insert(k, fresh);
+            Out::Nothing
+        }
+        Op::Get(k) => Out::Value(cache.get(&k)),
+        Op::Peek(k) => Out::Value(cache.peek(&k)),
+        Op::Contains(k) => Out::Bool(cache.contains_key(&k)),
+        Op::Remove(k) => Out::Value(cache.remove(&k)),
+        Op::GetOrInsert(k) => load(s, k, fresh, 0),
+        Op::TryGetOrInsert(k, ok) => {
+            let mut init = None;
+            let got = cache.try_get_or_insert_with(k, || {
+                let started = s.stamps.next();
+                init = Some((started, s.stamps.next()));
+                if ok {
+                    Ok(fresh)
+                } else {
+                    Err(fresh)
+                }
+            });
+            Out::Load { got: got.map_err(|e| *e), fresh, init, ok }
+        }
+        Op::Clear => {
+            cache.clear();
+            Out::Nothing
+        }
+        Op::Purge => Out::Count(cache.purge_expired()),
+        Op::Advance(d) => {
+            s.clock.advance(d);
+            Out::Nothing
+        }
+    }
+}
