@@ -260,3 +260,7 @@ impl<T: LoadTarget<K, V>, K, V> Drop for FailureCount<'_, T, K, V> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "loader_tests.rs"]
+mod tests;
