@@ -290,9 +290,12 @@ where
                     // Before the lookup, so a write after it is seen by the ticket.
                     let ticket = cache.begin_load(&key);
                     // A load that finished between our miss and our
-                    // registration has stored its value already.
+                    // registration has stored its value already. It is only
+                    // read, not loaded: followers that joined after a write
+                    // or remove of it must not be handed it, so dropping the
+                    // registration sends them to look again themselves.
                     if let Some(v) = cache.peek(&key) {
-                        registration.publish(Outcome::Done(v.clone()));
+                        drop(registration);
                         return Ok(v);
                     }
                     let Some(init) = init.take() else {

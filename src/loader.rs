@@ -202,9 +202,11 @@ where
             // Before the lookup, so a write after it is seen by the ticket.
             let ticket = target.begin(&key);
             // A flight that finished between our miss and our registration
-            // may have stored the value already.
+            // may have stored the value already. That value is only read,
+            // not loaded: a follower that joined after a write or remove of
+            // it must not be handed it, so followers look again themselves.
             if let Some(v) = target.lookup(&key) {
-                guard.publish(Outcome::Done(v.clone()));
+                guard.publish(Outcome::Abandoned);
                 return Ok(v);
             }
             let Some(init) = init.take() else {
