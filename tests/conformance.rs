@@ -9,6 +9,10 @@
 
 #[path = "conformance/cases.rs"]
 mod cases;
+#[path = "conformance/bad_input.rs"]
+mod bad_input;
+#[path = "conformance/oversized.rs"]
+mod oversized;
 
 /// A backend (and policy) to run the suite against.
 pub struct Target {
@@ -52,6 +56,17 @@ macro_rules! conformance {
                 sweeper_purges_without_traffic,
                 borrowed_key_lookups,
             );
+            conformance!(@cases_in bad_input:
+                max_capacity_u64_max_works,
+                byte_weighted_capacity_works,
+                extreme_weights_work,
+                capacity_one_holds_one,
+                zero_capacity_is_a_typed_error,
+            );
+            conformance!(@cases_in oversized:
+                oversized_entry_is_refused_alone,
+                oversized_overwrite_drops_the_old_value,
+            );
         }
     };
     (@cases $($case:ident),* $(,)?) => {
@@ -59,6 +74,14 @@ macro_rules! conformance {
             #[test]
             fn $case() {
                 crate::cases::$case(&TARGET);
+            }
+        )*
+    };
+    (@cases_in $file:ident: $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                crate::$file::$case(&TARGET);
             }
         )*
     };

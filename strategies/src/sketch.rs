@@ -208,4 +208,20 @@ mod tests {
         }
         assert_eq!(s.frequency(42), 4, "ceiling 3 plus the doorkeeper");
     }
+
+    /// The sketch for any capacity stays within a few MiB (a weight bound
+    /// or `u64::MAX` must not size it) and indexes only inside its table.
+    #[test]
+    fn huge_capacities_are_bounded() {
+        for capacity in [usize::MAX, usize::MAX / 3, 1 << 40, (1 << 28) + 1] {
+            let mut s = FrequencySketch::new(capacity).with_door_bits(u64::MAX);
+            let bytes = 8 * (s.table.len() + s.door.len());
+            assert!(bytes <= 32 << 20, "capacity {capacity}: {bytes} bytes");
+            for h in 0..1_000 {
+                s.increment(h);
+                s.increment(h);
+            }
+            assert!(s.frequency(7) >= 2);
+        }
+    }
 }
