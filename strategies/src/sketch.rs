@@ -9,6 +9,9 @@ const DEPTH: u64 = 4;
 const DOOR_PROBES: u64 = 3;
 /// A 4-bit counter's ceiling.
 const MAX_COUNT: u64 = 15;
+/// The doorkeeper's largest size: 4 MiB. Eight bits per sampled access
+/// would give a sketch aged every 80 accesses per entry 640 bits per entry.
+const MAX_DOOR_BITS: u64 = 1 << 25;
 
 /// Approximate access counts of key hashes in a recent window.
 ///
@@ -38,17 +41,18 @@ pub struct FrequencySketch {
 impl FrequencySketch {
     /// A sketch for a cache of `capacity` entries: 16 counters and 80
     /// doorkeeper bits per entry (rounded up to powers of two), aged every
-    /// `10 × capacity` accesses.
+    /// `10 × capacity` accesses. Memory is sized for at most
+    /// [`MAX_SIZED_ENTRIES`](crate::MAX_SIZED_ENTRIES) entries (8 MiB of
+    /// counters) and 4 MiB of doorkeeper, whatever the capacity.
     pub fn new(capacity: usize) -> Self {
-        FrequencySketch::with_sample_size(capacity, 10 * capacity.max(1) as u64)
+        FrequencySketch::with_sample_size(capacity, 10 * crate::sized(capacity))
     }
 
     /// Like [`new`](Self::new), aged every `sample_size` accesses instead.
     pub fn with_sample_size(capacity: usize, sample_size: u64) -> Self {
-        let cap = capacity.max(1) as u64;
-        let counters = (cap * PER_WORD as u64).next_power_of_two();
+        let counters = (crate::sized(capacity) * PER_WORD as u64).next_power_of_two();
         let sample_size = sample_size.max(1);
-        let door_bits = (8 * sample_size).next_power_of_two().max(64);
+        let door_bits = door_size(sample_size.saturating_mul(8));
         FrequencySketch {
             table: vec![0; (counters / PER_WORD as u64) as usize],
             counter_mask: counters - 1,
@@ -70,10 +74,10 @@ impl FrequencySketch {
         self
     }
 
-    /// Sizes the doorkeeper at `bits` bits (rounded up to a power of two)
-    /// instead of eight per access of the sample.
+    /// Sizes the doorkeeper at `bits` bits (rounded up to a power of two,
+    /// at most 4 MiB) instead of eight per access of the sample.
     pub fn with_door_bits(mut self, bits: u64) -> Self {
-        let bits = bits.next_power_of_two().max(64);
+        let bits = door_size(bits);
         self.door = vec![0; (bits / 64) as usize];
         self.door_mask = bits - 1;
         self
@@ -174,6 +178,12 @@ impl FrequencySketch {
             self.door[(bit >> 6) as usize] |= 1 << (bit & 63);
         }
     }
+}
+
+/// A doorkeeper of about `bits` bits: a power of two from 64 to
+/// [`MAX_DOOR_BITS`].
+fn door_size(bits: u64) -> u64 {
+    bits.clamp(64, MAX_DOOR_BITS).next_power_of_two()
 }
 
 /// Two independent 64-bit hashes of `hash` (the second odd), for double

@@ -123,13 +123,16 @@ impl WTinyLfu {
     pub fn with_config(capacity: usize, config: WTinyLfuConfig) -> Self {
         let window_max = ((capacity as f64 * config.initial_window) as usize).max(1).min(capacity);
         let ghosts = if config.ghost_step > 0 { capacity } else { 0 };
-        let sketch_sample = (capacity.max(1) as f64 * config.sketch_sample).max(1.0) as u64;
+        // The sketch ages by its own size, not the capacity's: a sketch
+        // sized for fewer entries than the capacity must age as often.
+        let sized = crate::sized(capacity) as f64;
+        let sketch_sample = (sized * config.sketch_sample).max(1.0) as u64;
         let mut sketch = FrequencySketch::with_sample_size(capacity, sketch_sample);
         if !config.conservative {
             sketch = sketch.with_standard_update();
         }
         if config.door_bits > 0.0 {
-            sketch = sketch.with_door_bits((capacity.max(1) as f64 * config.door_bits) as u64);
+            sketch = sketch.with_door_bits((sized * config.door_bits) as u64);
         }
         if config.sketch_ceiling > 0 {
             sketch = sketch.with_ceiling(config.sketch_ceiling);
@@ -192,8 +195,9 @@ impl WTinyLfu {
     }
 
     fn resize_window(&mut self, by: i64) {
-        let w = self.window_max as i64 + by;
-        self.set_window(w.max(0) as usize);
+        let step = usize::try_from(by.unsigned_abs()).unwrap_or(usize::MAX);
+        let w = if by < 0 { self.window_max.saturating_sub(step) } else { self.window_max.saturating_add(step) };
+        self.set_window(w);
     }
 
     /// The main area's victim: probation's LRU entry, else protected's.
