@@ -431,3 +431,7 @@ fn unreachable_slot(idx: u32) -> ! {
 #[cfg(test)]
 #[path = "store_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "store_panic_tests.rs"]
+mod panic_tests;
