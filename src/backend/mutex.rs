@@ -61,7 +61,7 @@ where
     V: Clone + Send + Sync + 'static,
 {
     fn from_config(config: Config<K, V>) -> Result<Self, BuildError> {
-        let policy = config.max_capacity.map(|cap| config.policy.build(usize::try_from(cap).unwrap_or(usize::MAX)));
+        let policy = config.policy_entries.map(|n| config.policy.build(usize::try_from(n).unwrap_or(usize::MAX)));
         let hasher = crate::sync::RandomState::default();
         let inner = Arc::new(Inner {
             store: Mutex::new(Store::new(config.rules, config.max_capacity, config.weigher, policy, hasher)),
