@@ -9,6 +9,7 @@
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use crate::backend::store::Store;
 use crate::builder::{BuildError, Config, FromConfig};
@@ -91,6 +92,18 @@ where
         }
     }
 
+    /// Runs `op` on the locked store, then reports what it removed, even
+    /// when `op` panics (a weigher, or a policy the store has since
+    /// repaired): what left the store is reported, then the panic goes on.
+    fn locked<R>(&self, op: impl FnOnce(&mut Store<K, V>, &mut Vec<Removed<K, V>>) -> R) -> R {
+        let mut removed = Vec::new();
+        // Unwind safety: the store is consistent after a panic in `op`
+        // (store_repair.rs), and the lock is released by the unwind.
+        let result = catch_unwind(AssertUnwindSafe(|| op(&mut self.store.lock(), &mut removed)));
+        self.notify(removed);
+        result.unwrap_or_else(|panic| resume_unwind(panic))
+    }
+
     /// A hit-path lookup: refreshes, tells the policy, removes the entry if
     /// it turned out expired.
     fn lookup<Q>(&self, key: &Q) -> Option<V>
@@ -101,28 +114,20 @@ where
     {
         let hash = self.hasher.hash_one(key);
         let now = self.clock.now();
-        let mut removed = Vec::new();
-        let value = self.store.lock().get(hash, key, now, &mut removed).cloned();
-        self.notify(removed);
-        value
+        self.locked(|store, removed| store.get(hash, key, now, removed).cloned())
     }
 
     fn insert(&self, key: K, value: V) {
         let hash = self.hasher.hash_one(&key);
         let now = self.clock.now();
-        let mut removed = Vec::new();
-        self.store.lock().insert(hash, key, value, now, &mut removed);
+        self.locked(|store, removed| store.insert(hash, key, value, now, removed));
         self.stats.insert();
-        self.notify(removed);
     }
 
     /// One batch of expiry; returns (removed, more pending).
     fn purge_batch(&self) -> (usize, bool) {
         let now = self.clock.now();
-        let mut removed = Vec::new();
-        let done = self.store.lock().purge_expired(now, PURGE_BATCH, &mut removed);
-        self.notify(removed);
-        done
+        self.locked(|store, removed| store.purge_expired(now, PURGE_BATCH, removed))
     }
 }
 
@@ -204,10 +209,7 @@ where
     {
         let hash = self.inner.hasher.hash_one(key);
         let now = self.inner.clock.now();
-        let mut removed = Vec::new();
-        let value = self.inner.store.lock().remove(hash, key, now, &mut removed);
-        self.inner.notify(removed);
-        value
+        self.inner.locked(|store, removed| store.remove(hash, key, now, removed))
     }
 
     fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, Arc<E>>
@@ -224,9 +226,7 @@ where
 
     fn clear(&self) {
         let now = self.inner.clock.now();
-        let mut removed = Vec::new();
-        self.inner.store.lock().clear(now, &mut removed);
-        self.inner.notify(removed);
+        self.inner.locked(|store, removed| store.clear(now, removed));
     }
 
     fn purge_expired(&self) -> usize {
