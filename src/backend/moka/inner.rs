@@ -298,8 +298,12 @@ where
 
     pub(super) fn insert(&self, key: K, value: V) {
         let now = self.now();
-        self.make_room_first(now);
         let slot = self.new_slot(key.clone(), value, now);
+        if self.max_capacity.is_some_and(|cap| u64::from(slot.weight) > cap) {
+            self.refuse(slot, now);
+            return;
+        }
+        self.make_room_first(now);
         {
             let mut deadlines = self.stripe(slot.stripe);
             for _ in 0..INSERT_PURGE {
@@ -313,6 +317,29 @@ where
             self.moka.insert(key, slot);
         }
         self.keep_bound();
+        self.deliver();
+    }
+
+    /// An entry heavier than the whole capacity can never fit. moka would
+    /// take it and then evict every other entry for it (an update is never
+    /// refused admission), so it never reaches moka: it is reported as
+    /// evicted at once, and an older value under the key is removed
+    /// (`Replaced`, or `Expired` by our stamps).
+    fn refuse(&self, slot: Arc<Slot<K, V>>, now: Ticks) {
+        {
+            // The key's stripe: no other value for it is stored meanwhile.
+            let _deadlines = self.stripe(slot.stripe);
+            if let Some(old) = self.moka.get(&slot.key) {
+                let cause = if old.is_expired(now, self.rules()) { RemovalCause::Expired } else { RemovalCause::Replaced };
+                if old.try_settle(cause) {
+                    self.moka.remove(&slot.key);
+                }
+            }
+        }
+        self.stats.insert();
+        slot.settle(RemovalCause::Capacity);
+        self.shared.pending.lock().push((slot, RemovalCause::Capacity));
+        self.shared.has_pending.store(true, Ordering::Release);
         self.deliver();
     }
 
