@@ -62,6 +62,7 @@ macro_rules! conformance {
                 extreme_weights_work,
                 capacity_one_holds_one,
                 zero_capacity_is_a_typed_error,
+                panicking_weigher_changes_nothing,
             );
             conformance!(@cases_in oversized:
                 oversized_entry_is_refused_alone,

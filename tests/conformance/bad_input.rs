@@ -79,3 +79,35 @@ pub fn zero_capacity_is_a_typed_error(t: &Target) {
     let b = CacheBuilder::<u64, u64>::new(TTI).no_sweeper().policy(t.policy).max_capacity(0);
     assert!(matches!(AnyCache::from_name(t.backend, b), Err(BuildError::ZeroCapacity)));
 }
+
+/// A weigher that panics on one value: the insert panics (the caller's own
+/// panic, propagated), changes nothing, and reports nothing; the cache
+/// goes on working and counting right.
+pub fn panicking_weigher_changes_nothing(t: &Target) {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&log);
+    let cache = build(t, |b| {
+        b.max_capacity(10)
+            .weigher(|_, v: &u64| {
+                assert!(*v != 13, "weigher fault");
+                1
+            })
+            .removal_listener(move |k: &u64, v, c| sink.lock().unwrap().push((*k, v, c)))
+    });
+    for k in 0..5 {
+        cache.insert(k, k);
+    }
+    let insert = |k, v| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cache.insert(k, v)));
+    assert!(insert(99, 13).is_err());
+    assert!(insert(1, 13).is_err());
+    assert_eq!(cache.peek(&1), Some(1), "a failed overwrite keeps the old value");
+    assert_eq!(cache.peek(&99), None);
+    assert_eq!(cache.len(), 5);
+    assert!(log.lock().unwrap().is_empty(), "nothing left, yet the listener heard: {:?}", log.lock().unwrap());
+    for k in 5..20 {
+        cache.insert(k, k + 100);
+    }
+    cache.purge_expired();
+    assert!(cache.len() <= 10);
+    assert_eq!(cache.len() + log.lock().unwrap().len(), 20);
+}
