@@ -122,7 +122,8 @@ where
     fn from_config(config: Config<K, V>) -> Result<Self, BuildError> {
         let n = shard_count(config.shards, config.max_capacity);
         let span = duration_to_nanos(config.time_to_idle);
-        let per_shard = config.max_capacity.map(|cap| usize::try_from(cap.div_ceil(n as u64)).unwrap_or(usize::MAX));
+        // Entries, not weight: see `CacheBuilder::expected_entries`.
+        let per_shard = config.policy_entries.map(|e| usize::try_from(e.div_ceil(n as u64)).unwrap_or(usize::MAX));
         let shards: Box<[Shard<K, V>]> =
             (0..n).map(|_| Shard::new(span, per_shard.map(|cap| config.policy.build(cap)))).collect();
         let inner = Arc::new(Inner {
