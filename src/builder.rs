@@ -272,7 +272,8 @@ impl<K, V> CacheBuilder<K, V> {
         if self.expected_entries == Some(0) {
             return Err(BuildError::ZeroExpectedEntries);
         }
-        let policy_entries = self.max_capacity.map(|cap| policy_entries(cap, self.weigher.is_some(), self.expected_entries));
+        let policy_entries =
+            self.max_capacity.map(|cap| policy_entries(cap, self.weigher.is_some(), self.expected_entries));
         let granularity = match self.granularity {
             Some(g) if g > tti => {
                 return Err(BuildError::DurationTooLong { what: "refresh_granularity", value: g, max: tti })

@@ -7,10 +7,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "conformance/cases.rs"]
-mod cases;
 #[path = "conformance/bad_input.rs"]
 mod bad_input;
+#[path = "conformance/cases.rs"]
+mod cases;
 #[path = "conformance/oversized.rs"]
 mod oversized;
 

@@ -112,7 +112,8 @@ fn panicking_weigher_changes_nothing() {
         assert!(*v != 13, "weigher fault");
         1
     });
-    let mut s = Store::new(rules(), Some(CAP), Some(weigher), Some(Box::new(Lru::new(CAP as usize))), RandomState::default());
+    let mut s =
+        Store::new(rules(), Some(CAP), Some(weigher), Some(Box::new(Lru::new(CAP as usize))), RandomState::default());
     let mut out = Vec::new();
     for k in 0..CAP {
         s.insert(s.h(&k), k, k, at(k), &mut out);

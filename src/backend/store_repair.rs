@@ -46,8 +46,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
         let Some(torn) = self.policy.take() else { return };
         while self.over_capacity() {
             let Some(idx) = self.fallback_victim() else { break };
-            let cause =
-                if self.is_expired(idx, self.latest) { RemovalCause::Expired } else { RemovalCause::Capacity };
+            let cause = if self.is_expired(idx, self.latest) { RemovalCause::Expired } else { RemovalCause::Capacity };
             self.remove_at(idx, cause, out, false);
         }
         let Ok(kind) = PolicyKind::from_name(torn.name()) else { return };

@@ -330,7 +330,8 @@ where
             // The key's stripe: no other value for it is stored meanwhile.
             let _deadlines = self.stripe(slot.stripe);
             if let Some(old) = self.moka.get(&slot.key) {
-                let cause = if old.is_expired(now, self.rules()) { RemovalCause::Expired } else { RemovalCause::Replaced };
+                let cause =
+                    if old.is_expired(now, self.rules()) { RemovalCause::Expired } else { RemovalCause::Replaced };
                 if old.try_settle(cause) {
                     self.moka.remove(&slot.key);
                 }
