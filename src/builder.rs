@@ -194,7 +194,7 @@ impl<K, V> CacheBuilder<K, V> {
     /// `min(max_capacity, `[`DEFAULT_WEIGHTED_ENTRIES`]`)` entries. Either
     /// way a policy allocates for at most
     /// [`MAX_SIZED_ENTRIES`](ttlkit_strategies::MAX_SIZED_ENTRIES) entries
-    /// (a W-TinyLFU sketch of at most 12 MiB); a larger value still bounds
+    /// (a W-TinyLFU sketch of at most 12 MiB, grown with the residents); a larger value still bounds
     /// its segments. Zero is a [`BuildError::ZeroExpectedEntries`].
     pub fn expected_entries(mut self, n: u64) -> Self {
         self.expected_entries = Some(n);

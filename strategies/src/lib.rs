@@ -72,8 +72,9 @@ pub use wtinylfu::{WTinyLfu, WTinyLfuConfig};
 /// doorkeeper and preallocations). A policy accepts any capacity, including
 /// `usize::MAX` or a bound in bytes, but allocates as if the capacity were
 /// at most this: a W-TinyLFU sketch then takes at most 8 MiB of counters
-/// and 4 MiB of doorkeeper. Above it the sketch's estimates are those of a
-/// cache of 2^20 entries (more collisions); eviction order is unaffected.
+/// and 4 MiB of doorkeeper, and for a capacity above 2^17 it starts far
+/// smaller and grows with the residents. Above this bound the sketch's
+/// estimates are those of a cache of 2^20 entries (more collisions).
 pub const MAX_SIZED_ENTRIES: usize = 1 << 20;
 
 /// `capacity` as the policy's memory sees it: at least 1, at most

@@ -91,6 +91,31 @@ impl FrequencySketch {
         self
     }
 
+    /// Grows to at least the size [`with_sample_size`](Self::with_sample_size)
+    /// gives for `capacity` entries, with a doorkeeper of at least
+    /// `door_bits` bits, aged every `sample_size` accesses (or as before, if
+    /// that was more). Never shrinks, and keeps every estimate: a table
+    /// twice as large is the old one twice over, and a key indexes it by one
+    /// more bit of the same hash, so it reads a copy of its old counters.
+    pub fn grow(&mut self, capacity: usize, sample_size: u64, door_bits: u64) {
+        let counters = (crate::sized(capacity) * PER_WORD as u64).next_power_of_two();
+        while self.counter_mask < counters - 1 {
+            self.table.extend_from_within(..);
+            self.counter_mask = (self.counter_mask << 1) | 1;
+        }
+        let bits = door_size(door_bits);
+        while self.door_mask < bits - 1 {
+            self.door.extend_from_within(..);
+            self.door_mask = (self.door_mask << 1) | 1;
+        }
+        self.sample_size = self.sample_size.max(sample_size);
+    }
+
+    /// Bytes of counters and doorkeeper.
+    pub fn heap_bytes(&self) -> usize {
+        8 * (self.table.len() + self.door.len())
+    }
+
     /// Accesses between two agings.
     pub fn sample_size(&self) -> u64 {
         self.sample_size
@@ -217,6 +242,24 @@ mod tests {
             s.increment(42);
         }
         assert_eq!(s.frequency(42), 4, "ceiling 3 plus the doorkeeper");
+    }
+
+    #[test]
+    fn growing_keeps_every_estimate() {
+        let mut s = FrequencySketch::new(64);
+        for h in 0..200u64 {
+            for _ in 0..h % 7 {
+                s.increment(h);
+            }
+        }
+        let before: Vec<u8> = (0..400).map(|h| s.frequency(h)).collect();
+        let bytes = s.heap_bytes();
+        s.grow(1 << 12, 10 << 12, 80 << 12);
+        assert!(s.heap_bytes() >= 32 * bytes, "{} -> {}", bytes, s.heap_bytes());
+        assert_eq!((0..400).map(|h| s.frequency(h)).collect::<Vec<_>>(), before);
+        assert_eq!(s.sample_size(), 10 << 12);
+        s.grow(16, 1, 64); // never shrinks
+        assert_eq!((0..400).map(|h| s.frequency(h)).collect::<Vec<_>>(), before);
     }
 
     /// The sketch for any capacity stays within a few MiB (a weight bound
