@@ -144,7 +144,7 @@ where
         dispatch!(self, c => c.stats())
     }
 
-    fn begin_load(&self, key: &K) -> LoadTicket<'_> {
+    fn begin_load(&self, key: &K) -> (LoadTicket<'_>, Option<V>) {
         dispatch!(self, c => c.begin_load(key))
     }
 

@@ -33,7 +33,7 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::hash::Hash;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -95,6 +95,8 @@ enum Outcome<V> {
 struct Flight<V> {
     id: u64,
     outcome: watch::Receiver<Outcome<V>>,
+    /// Set just before the leader stores its value (see `Lead::settled`).
+    settled: Arc<AtomicBool>,
 }
 
 /// Async single-flight loads in front of any [`SlidingTtlCache`].
@@ -165,13 +167,19 @@ impl<K, V> std::fmt::Debug for AsyncLoader<K, V> {
 /// This task's part in a load.
 enum Role<V> {
     Leader(Lead<V>),
-    Follower(watch::Receiver<Outcome<V>>),
+    /// The channel, and whether the leader had begun to store its value
+    /// when this follower joined.
+    Follower(watch::Receiver<Outcome<V>>, bool),
 }
 
 /// The leader's side of a flight: its id and the channel's only sender.
 struct Lead<V> {
     id: u64,
     sender: watch::Sender<Outcome<V>>,
+    /// Set just before the value is stored: a follower that finds it set
+    /// may have missed the stored value because a write removed it since,
+    /// so it is not handed the value and looks again instead.
+    settled: Arc<AtomicBool>,
 }
 
 /// Held by the leader's future while it loads. Publishing consumes it;
@@ -271,9 +279,11 @@ where
                 return Ok(v);
             }
             match self.join(&key) {
-                Role::Follower(mut outcome) => {
+                Role::Follower(mut outcome, late) => {
                     let seen = outcome.wait_for(|o| !matches!(o, Outcome::Running)).await.map(|o| o.clone());
                     match seen {
+                        // Look again: the loop re-checks the cache first.
+                        Ok(Outcome::Done(_)) if late => {}
                         Ok(Outcome::Done(v)) => return Ok(v),
                         Ok(Outcome::Failed(e)) => {
                             if let Ok(e) = e.downcast::<E>() {
@@ -286,15 +296,15 @@ where
                 }
                 Role::Leader(lead) => {
                     let id = lead.id;
+                    let settled = Arc::clone(&lead.settled);
                     let registration = Registration { loader: self, key: &key, lead: Some(lead) };
-                    // Before the lookup, so a write after it is seen by the ticket.
-                    let ticket = cache.begin_load(&key);
                     // A load that finished between our miss and our
                     // registration has stored its value already. It is only
                     // read, not loaded: followers that joined after a write
                     // or remove of it must not be handed it, so dropping the
                     // registration sends them to look again themselves.
-                    if let Some(v) = cache.peek(&key) {
+                    let (ticket, found) = cache.begin_load(&key);
+                    if let Some(v) = found {
                         drop(registration);
                         return Ok(v);
                     }
@@ -310,6 +320,7 @@ where
                         Ok(v) => {
                             // Not stored if a write of the key came during
                             // `init`; the callers get the value all the same.
+                            settled.store(true, Ordering::SeqCst);
                             cache.commit_load(key.clone(), v.clone(), &ticket);
                             registration.publish(Outcome::Done(v.clone()));
                             Ok(v)
@@ -336,16 +347,18 @@ where
         if let Some(flight) = flights.get(key) {
             let id = flight.id;
             let outcome = flight.outcome.clone();
+            let late = flight.settled.load(Ordering::SeqCst);
             drop(flights);
             if POLLING.with(|p| p.borrow().contains(&id)) {
                 panic!("{RECURSIVE_LOAD}");
             }
-            return Role::Follower(outcome);
+            return Role::Follower(outcome, late);
         }
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let (sender, outcome) = watch::channel(Outcome::Running);
-        flights.insert(key.clone(), Flight { id, outcome });
-        Role::Leader(Lead { id, sender })
+        let settled = Arc::new(AtomicBool::new(false));
+        flights.insert(key.clone(), Flight { id, outcome, settled: Arc::clone(&settled) });
+        Role::Leader(Lead { id, sender, settled })
     }
 }
 

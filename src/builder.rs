@@ -21,6 +21,10 @@ pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60)
 /// keeps a core busy on an idle cache.
 const MIN_SWEEP_INTERVAL: Duration = Duration::from_millis(1);
 
+/// The entries a weighted cache's eviction policy is sized for when
+/// [`CacheBuilder::expected_entries`] is not set.
+pub const DEFAULT_WEIGHTED_ENTRIES: u64 = 65_536;
+
 /// Gives an entry its weight for a weight-bounded cache.
 pub type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> u32 + Send + Sync + 'static>;
 
@@ -47,6 +51,9 @@ pub enum BuildError {
     /// `max_capacity(0)`: a cache that can hold nothing.
     #[error("max_capacity must be at least 1")]
     ZeroCapacity,
+    /// `expected_entries(0)`.
+    #[error("expected_entries must be at least 1")]
+    ZeroExpectedEntries,
     /// The shard count was zero or not a power of two.
     #[error("shard count must be a power of two between 1 and 65536, got {0}")]
     InvalidShards(usize),
@@ -110,6 +117,7 @@ pub struct CacheBuilder<K, V> {
     listener: Option<RemovalListener<K, V>>,
     granularity: Option<Duration>,
     shards: Option<usize>,
+    expected_entries: Option<u64>,
 }
 
 impl<K, V> fmt::Debug for CacheBuilder<K, V> {
@@ -125,6 +133,7 @@ impl<K, V> fmt::Debug for CacheBuilder<K, V> {
             .field("listener", &self.listener.is_some())
             .field("granularity", &self.granularity)
             .field("shards", &self.shards)
+            .field("expected_entries", &self.expected_entries)
             .finish()
     }
 }
@@ -142,6 +151,7 @@ impl<K, V> Clone for CacheBuilder<K, V> {
             listener: self.listener.clone(),
             granularity: self.granularity,
             shards: self.shards,
+            expected_entries: self.expected_entries,
         }
     }
 }
@@ -161,6 +171,7 @@ impl<K, V> CacheBuilder<K, V> {
             listener: None,
             granularity: None,
             shards: None,
+            expected_entries: None,
         }
     }
 
@@ -175,6 +186,24 @@ impl<K, V> CacheBuilder<K, V> {
     /// [`weigher`](Self::weigher)).
     pub fn max_capacity(mut self, n: u64) -> Self {
         self.max_capacity = Some(n);
+        self
+    }
+
+    /// How many entries the cache is expected to hold, for sizing its
+    /// eviction policy (segment sizes, frequency sketch, ghost lists).
+    ///
+    /// Without a weigher the capacity is the entry count and this only
+    /// lowers it (a smaller sketch for a cache rarely full). With a weigher
+    /// the capacity is in weight units (bytes, say), which say nothing of the
+    /// entry count, so set this to the capacity divided by the typical
+    /// weight; otherwise the policy is sized for
+    /// `min(max_capacity, `[`DEFAULT_WEIGHTED_ENTRIES`]`)` entries. Either
+    /// way a policy allocates for at most
+    /// [`MAX_SIZED_ENTRIES`](ttlkit_strategies::MAX_SIZED_ENTRIES) entries
+    /// (a W-TinyLFU sketch of at most 12 MiB, grown with the residents); a larger value still bounds
+    /// its segments. Zero is a [`BuildError::ZeroExpectedEntries`].
+    pub fn expected_entries(mut self, n: u64) -> Self {
+        self.expected_entries = Some(n);
         self
     }
 
@@ -249,6 +278,11 @@ impl<K, V> CacheBuilder<K, V> {
         if self.max_capacity == Some(0) {
             return Err(BuildError::ZeroCapacity);
         }
+        if self.expected_entries == Some(0) {
+            return Err(BuildError::ZeroExpectedEntries);
+        }
+        let policy_entries =
+            self.max_capacity.map(|cap| policy_entries(cap, self.weigher.is_some(), self.expected_entries));
         let granularity = match self.granularity {
             Some(g) if g > tti => {
                 return Err(BuildError::DurationTooLong { what: "refresh_granularity", value: g, max: tti })
@@ -282,7 +316,19 @@ impl<K, V> CacheBuilder<K, V> {
             clock: self.clock.unwrap_or_else(|| ClockSource::System(SystemClock::new())),
             listener: self.listener,
             shards: self.shards,
+            policy_entries,
         })
+    }
+}
+
+/// The entry count a policy is sized for (see
+/// [`CacheBuilder::expected_entries`]).
+fn policy_entries(max_capacity: u64, weighted: bool, expected: Option<u64>) -> u64 {
+    match (weighted, expected) {
+        (false, Some(n)) => n.min(max_capacity),
+        (false, None) => max_capacity,
+        (true, Some(n)) => n,
+        (true, None) => max_capacity.min(DEFAULT_WEIGHTED_ENTRIES),
     }
 }
 
@@ -308,6 +354,7 @@ pub struct Config<K, V> {
     pub(crate) clock: ClockSource,
     pub(crate) listener: Option<RemovalListener<K, V>>,
     pub(crate) shards: Option<usize>,
+    pub(crate) policy_entries: Option<u64>,
 }
 
 impl<K, V> Config<K, V> {
@@ -324,6 +371,13 @@ impl<K, V> Config<K, V> {
     /// The capacity bound, if any.
     pub fn max_capacity(&self) -> Option<u64> {
         self.max_capacity
+    }
+
+    /// The entries the eviction policy is to be sized for (`None` without a
+    /// capacity bound): see [`CacheBuilder::expected_entries`]. A sharded
+    /// backend gives each shard its share.
+    pub fn policy_entries(&self) -> Option<u64> {
+        self.policy_entries
     }
 
     /// The eviction policy.
@@ -363,6 +417,7 @@ mod tests {
         let long = b().max_lifetime(MAX_DURATION + Duration::from_secs(1)).validate();
         assert!(matches!(long, Err(BuildError::DurationTooLong { what: "max_lifetime", .. })));
         assert!(matches!(b().max_capacity(0).validate(), Err(BuildError::ZeroCapacity)));
+        assert!(matches!(b().expected_entries(0).validate(), Err(BuildError::ZeroExpectedEntries)));
         assert!(matches!(b().policy("mru-ish").validate(), Err(BuildError::UnknownPolicy(_))));
         assert!(matches!(b().sweep_interval(Duration::ZERO).validate(), Err(BuildError::ZeroDuration { .. })));
         assert!(matches!(b().shards(3).validate(), Err(BuildError::InvalidShards(3))));
@@ -388,5 +443,18 @@ mod tests {
         assert_eq!(c.map(|c| c.sweep_interval()), Some(Some(Duration::from_secs(1))));
         assert_eq!(c.map(|c| c.policy()), Some(PolicyKind::Lru));
         assert_eq!(c.map(|c| c.shards()), Some(None));
+    }
+
+    #[test]
+    fn policies_are_sized_by_entries_not_weight() {
+        let entries = |b: CacheBuilder<u32, u32>| b.validate().ok().and_then(|c| c.policy_entries());
+        assert_eq!(entries(b().max_capacity(u64::MAX)), Some(u64::MAX), "unweighted: the entry bound");
+        assert_eq!(entries(b().max_capacity(1_000).expected_entries(10)), Some(10));
+        assert_eq!(entries(b().max_capacity(10).expected_entries(1_000)), Some(10), "never above the bound");
+        let weighted = || b().max_capacity(1 << 30).weigher(|_, _| 1_024);
+        assert_eq!(entries(weighted()), Some(DEFAULT_WEIGHTED_ENTRIES));
+        assert_eq!(entries(weighted().expected_entries(1 << 20)), Some(1 << 20));
+        assert_eq!(entries(b().max_capacity(100).weigher(|_, _| 10)), Some(100), "small bounds stay as they were");
+        assert_eq!(entries(b()), None);
     }
 }

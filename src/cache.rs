@@ -262,22 +262,25 @@ where
     fn stats(&self) -> CacheStats;
 
     /// Starts a load of `key` made outside the cache (as
-    /// [`AsyncLoader`](crate::AsyncLoader) does): until the ticket is
-    /// dropped, every `insert`, `remove` and `clear` of the key marks it, so
-    /// that [`commit_load`](Self::commit_load) will not store a value they
-    /// made stale. Take it *before* the last lookup that decides to load.
+    /// [`AsyncLoader`](crate::AsyncLoader) does) and looks the key up once
+    /// more (refreshing it on a hit, as `get` does, but not counted in the
+    /// stats). If that lookup finds nothing, the caller loads: until the
+    /// ticket is dropped, every `insert`, `remove` and `clear` of the key
+    /// made after that lookup marks it, so that
+    /// [`commit_load`](Self::commit_load) will not store a value they made
+    /// stale. Writes before the lookup do not count against it: the lookup
+    /// already saw them.
     ///
     /// The default, for a backend that cannot track its writes (Redis,
-    /// where other processes write too), is an untracked ticket:
-    /// `commit_load` then always stores, and a write during the load may be
-    /// overwritten by it.
-    fn begin_load(&self, key: &K) -> LoadTicket<'_> {
-        let _ = key;
-        LoadTicket::untracked()
+    /// where other processes write too), is an untracked ticket and a
+    /// `peek`: `commit_load` then always stores, and a write during the load
+    /// may be overwritten by it.
+    fn begin_load(&self, key: &K) -> (LoadTicket<'_>, Option<V>) {
+        (LoadTicket::untracked(), self.peek(key))
     }
 
     /// Stores a value loaded under `ticket`, unless a write, remove or clear
-    /// of its key happened since [`begin_load`](Self::begin_load); returns
+    /// of its key happened since [`begin_load`](Self::begin_load)'s lookup; returns
     /// whether it stored it. The check and the store are one atomic step.
     ///
     /// The default inserts unconditionally (see `begin_load`).

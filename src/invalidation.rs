@@ -2,14 +2,19 @@
 //! load of its key is in flight wins. The load's value still goes to the
 //! callers that asked for it, but it is not stored over the newer write.
 //!
-//! A load registers a [`LoadTicket`] (a mark under its key's hash) *before*
-//! its leader looks the key up one last time; every explicit write marks
-//! the tickets of its key *after* its change, inside the critical section
-//! that made the change; the load stores its value in the same kind of
-//! critical section, only if its ticket is unmarked. With a `SeqCst` fence
-//! on each side (between registering and the lookup; between the change and
-//! reading `active`), either the lookup sees the write's change or the
-//! write sees the ticket. With no load in flight a write pays one fence and
+//! A load registers a [`LoadTicket`] (a mark counter under its key's hash)
+//! *before* its leader looks the key up one last time; every explicit write
+//! bumps the counters of its key *after* its change, inside the critical
+//! section that made the change. The leader's last lookup runs inside that
+//! same kind of critical section and *arms* the ticket there (notes the
+//! counter), and the load stores its value, again in that critical section,
+//! only if the counter has not moved since. So a write is either wholly
+//! before the lookup (the lookup sees its change, and its mark is not held
+//! against the load) or wholly after it (its mark refuses the store): the
+//! load is linearizable as "miss, then store unless overtaken". With a
+//! `SeqCst` fence on each side (between registering and the lookup; between
+//! the change and reading `active`), a write that finds no load registered
+//! is seen by the lookup. With no load in flight a write pays one fence and
 //! one load of `active` (just the load where lookups take the write's own
 //! lock, which orders them instead); reads pay nothing.
 //!
@@ -18,7 +23,7 @@
 //! cache fill, never a wrong value).
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 #[cfg(ttlkit_loom)]
 use loom::sync::atomic::fence;
@@ -29,7 +34,7 @@ use hashbrown::HashMap;
 
 use crate::sync::{Arc, AtomicUsize, Mutex};
 
-type Mark = Arc<AtomicBool>;
+type Mark = Arc<AtomicU64>;
 
 /// The tickets of one cache's loads in flight, by key hash.
 pub(crate) struct Marks {
@@ -57,7 +62,7 @@ impl Marks {
         // Pairs with the fence in `invalidate`: the caller's lookup, which
         // follows, cannot be ordered before the registration.
         fence(Ordering::SeqCst);
-        LoadTicket { registered: Some(Registered { marks: self, hash, mark }) }
+        LoadTicket { registered: Some(Registered { marks: self, hash, mark, seen: AtomicU64::new(0) }) }
     }
 
     /// Marks the loads of `hash` in flight. Call it after the write's
@@ -74,6 +79,18 @@ impl Marks {
     pub(crate) fn invalidate_all(&self) {
         if self.any_active() {
             self.mark(None);
+        }
+    }
+
+    /// Marks the loads in flight whose key hash passes `clears` (a `clear`
+    /// of one shard: loads of keys it does not hold are not overtaken by it).
+    #[inline]
+    pub(crate) fn invalidate_where(&self, clears: &dyn Fn(u64) -> bool) {
+        if self.any_active() {
+            let by_hash = self.by_hash.lock();
+            by_hash.iter().filter(|(h, _)| clears(**h)).flat_map(|(_, m)| m).for_each(|mark| {
+                mark.fetch_add(1, Ordering::Release);
+            });
         }
     }
 
@@ -106,7 +123,9 @@ impl Marks {
     #[cold]
     fn mark(&self, hash: Option<u64>) {
         let by_hash = self.by_hash.lock();
-        let set = |mark: &Mark| mark.store(true, Ordering::Release);
+        let set = |mark: &Mark| {
+            mark.fetch_add(1, Ordering::Release);
+        };
         match hash {
             Some(h) => by_hash.get(&h).into_iter().flatten().for_each(set),
             None => by_hash.values().flatten().for_each(set),
@@ -138,6 +157,8 @@ struct Registered<'a> {
     marks: &'a Marks,
     hash: u64,
     mark: Mark,
+    /// The mark count when the ticket was armed.
+    seen: AtomicU64,
 }
 
 impl Drop for Registered<'_> {
@@ -153,10 +174,18 @@ impl LoadTicket<'_> {
         LoadTicket { registered: None }
     }
 
+    /// Notes the marks so far as seen: call it inside the critical section
+    /// of the leader's last lookup, whose result already reflects them.
+    pub(crate) fn arm(&self) {
+        if let Some(r) = &self.registered {
+            r.seen.store(r.mark.load(Ordering::Acquire), Ordering::Relaxed);
+        }
+    }
+
     /// Whether a write, remove or clear of the key happened since the
-    /// ticket was taken. Read it in the critical section of the store.
+    /// ticket was armed. Read it in the critical section of the store.
     pub(crate) fn invalidated(&self) -> bool {
-        self.registered.as_ref().is_some_and(|r| r.mark.load(Ordering::Acquire))
+        self.registered.as_ref().is_some_and(|r| r.mark.load(Ordering::Acquire) != r.seen.load(Ordering::Relaxed))
     }
 }
 
@@ -173,8 +202,8 @@ impl fmt::Debug for LoadTicket<'_> {
 pub(crate) enum Gate<'a> {
     /// An explicit write of the key with this hash: marks its loads.
     Write(&'a Marks, u64),
-    /// A `clear`: marks every load.
-    Clear(&'a Marks),
+    /// A `clear` of the keys whose hash passes the test: marks their loads.
+    Clear(&'a Marks, &'a dyn Fn(u64) -> bool),
     /// A load's own store: happens only if its ticket is unmarked, and
     /// marks nothing.
     Commit(&'a LoadTicket<'a>),
@@ -186,7 +215,7 @@ impl Gate<'_> {
     pub(crate) fn admits(&self) -> bool {
         match self {
             Gate::Commit(ticket) => !ticket.invalidated(),
-            Gate::Write(..) | Gate::Clear(_) => true,
+            Gate::Write(..) | Gate::Clear(..) => true,
         }
     }
 
@@ -195,7 +224,7 @@ impl Gate<'_> {
     pub(crate) fn after_change(&self) {
         match self {
             Gate::Write(marks, hash) => marks.invalidate(*hash),
-            Gate::Clear(marks) => marks.invalidate_all(),
+            Gate::Clear(marks, clears) => marks.invalidate_where(*clears),
             Gate::Commit(_) => {}
         }
     }
@@ -221,5 +250,17 @@ mod tests {
         assert_eq!(marks.active.load(Ordering::SeqCst), 0);
         assert!(marks.by_hash.lock().is_empty());
         assert!(!LoadTicket::untracked().invalidated());
+    }
+
+    #[test]
+    fn marks_before_arming_are_not_held_against_the_load() {
+        let marks = Marks::default();
+        let ticket = marks.register(1);
+        // A write between registering and the lookup: the lookup sees it.
+        marks.invalidate(1);
+        ticket.arm();
+        assert!(!ticket.invalidated(), "the armed lookup already saw that write");
+        marks.invalidate(1);
+        assert!(ticket.invalidated(), "a write after the lookup refuses the store");
     }
 }

@@ -97,6 +97,7 @@ pub use backend::mutex::MutexCache;
 #[cfg(feature = "redis")]
 pub use backend::redis::{RedisBuildError, RedisCache, RedisCacheError, RedisOptions};
 pub use backend::sharded::ShardedCache;
+pub use builder::DEFAULT_WEIGHTED_ENTRIES;
 pub use builder::{BuildError, CacheBuilder, Config, FromConfig, SweepSetting, Weigher, MAX_DURATION};
 pub use cache::{CacheStats, RemovalCause, SlidingTtlCache};
 pub use client_store::{ApiKey, ClientStore};

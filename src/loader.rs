@@ -18,13 +18,14 @@
 use std::any::Any;
 use std::hash::Hash;
 use std::marker::PhantomData;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use hashbrown::HashMap;
 
 use crate::invalidation::{LoadTicket, Marks};
 use crate::stats::StatsCounter;
-use crate::sync::{thread, Condvar, Mutex};
+use crate::sync::{thread, AtomicU8, Condvar, Mutex};
 
 #[cfg(ttlkit_loom)]
 type ThreadId = loom::thread::ThreadId;
@@ -49,11 +50,17 @@ struct Flight<V> {
     done: Condvar,
     /// The thread running `init`.
     leader: ThreadId,
+    /// Set (1) just before the leader stores its value: a caller that
+    /// finds it set may have missed the stored value because a write
+    /// removed it since, so it must not be handed it (it looks again). One
+    /// that finds it clear missed before the store, so the store falls
+    /// within its call.
+    settled: AtomicU8,
 }
 
 impl<V: Clone> Flight<V> {
     fn new(leader: ThreadId) -> Self {
-        Flight { outcome: Mutex::new(Outcome::Running), done: Condvar::new(), leader }
+        Flight { outcome: Mutex::new(Outcome::Running), done: Condvar::new(), leader, settled: AtomicU8::new(0) }
     }
 
     /// Blocks until the leader publishes, then returns a copy of the outcome.
@@ -95,8 +102,10 @@ impl<K, V> Loader<K, V> {
 pub(crate) trait LoadTarget<K, V> {
     /// Looks the key up as a hit would (refreshing it), without counting stats.
     fn lookup(&self, key: &K) -> Option<V>;
-    /// Registers a load of `key` (see [`Marks::register`]).
-    fn begin(&self, key: &K) -> LoadTicket<'_>;
+    /// Registers a load of `key` (see [`Marks::register`]), then looks the
+    /// key up as `lookup` does, arming the ticket inside the critical
+    /// section of that lookup (the one the key's writes mark it in).
+    fn begin(&self, key: &K) -> (LoadTicket<'_>, Option<V>);
     /// Stores a loaded value unless `ticket` was invalidated; returns
     /// whether it stored it.
     fn commit(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool;
@@ -187,7 +196,12 @@ where
                 if flight.leader == me {
                     panic!("{RECURSIVE_LOAD}");
                 }
+                // Read after our own miss: if the value was stored before
+                // this, that miss means a write removed it since.
+                let late = flight.settled.load(Ordering::SeqCst) != 0;
                 match flight.wait() {
+                    // Look again (a retry re-checks the cache first).
+                    Outcome::Done(_) if late => continue,
                     Outcome::Done(v) => return Ok(v),
                     Outcome::Failed(e) => match e.downcast::<E>() {
                         Ok(e) => return Err(e),
@@ -199,13 +213,12 @@ where
                 }
             }
             let guard = LeaderGuard { loader: self, key: &key, flight, published: false };
-            // Before the lookup, so a write after it is seen by the ticket.
-            let ticket = target.begin(&key);
             // A flight that finished between our miss and our registration
             // may have stored the value already. That value is only read,
             // not loaded: a follower that joined after a write or remove of
             // it must not be handed it, so followers look again themselves.
-            if let Some(v) = target.lookup(&key) {
+            let (ticket, found) = target.begin(&key);
+            if let Some(v) = found {
                 guard.publish(Outcome::Abandoned);
                 return Ok(v);
             }
@@ -227,6 +240,7 @@ where
                 Ok(v) => {
                     // Not stored if a write of the key came during `init`;
                     // the callers get the value all the same.
+                    guard.flight.settled.store(1, Ordering::SeqCst);
                     target.commit(key.clone(), v.clone(), &ticket);
                     guard.publish(Outcome::Done(v.clone()));
                     Ok(v)

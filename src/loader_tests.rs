@@ -32,8 +32,8 @@ impl LoadTarget<u32, u32> for Scripted {
         *self.value.lock()
     }
 
-    fn begin(&self, _key: &u32) -> LoadTicket<'_> {
-        LoadTicket::untracked()
+    fn begin(&self, key: &u32) -> (LoadTicket<'_>, Option<u32>) {
+        (LoadTicket::untracked(), self.lookup(key))
     }
 
     fn commit(&self, _key: u32, value: u32, _ticket: &LoadTicket<'_>) -> bool {

@@ -7,10 +7,14 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "conformance/bad_input.rs"]
+mod bad_input;
 #[path = "conformance/cases.rs"]
 mod cases;
 #[path = "conformance/loads.rs"]
 mod loads;
+#[path = "conformance/oversized.rs"]
+mod oversized;
 #[path = "conformance/sweeping.rs"]
 mod sweeping;
 
@@ -67,6 +71,18 @@ macro_rules! conformance {
                 waiters_get_the_value_of_an_invalidated_load,
                 single_flight_across_error_types,
                 recursive_load_of_one_key_panics,
+            );
+            conformance!(@in bad_input:
+                max_capacity_u64_max_works,
+                byte_weighted_capacity_works,
+                extreme_weights_work,
+                capacity_one_holds_one,
+                zero_capacity_is_a_typed_error,
+                panicking_weigher_changes_nothing,
+            );
+            conformance!(@in oversized:
+                oversized_entry_is_refused_alone,
+                oversized_overwrite_drops_the_old_value,
             );
         }
     };

@@ -5,12 +5,16 @@
 //! * `trace_<format>`: the trace readers on arbitrary bytes, checked against
 //!   an independent parser (`oracle.rs`).
 //! * `policies`: every eviction policy, `validate()` after each step.
+//! * `builder_inputs`: extreme builder settings and weights, and a weigher
+//!   that panics, over every backend.
 
 #[path = "../../tests/model/harness.rs"]
 pub mod harness;
+mod builder_inputs;
 mod oracle;
 mod policy;
 
+pub use builder_inputs::builder_inputs;
 pub use oracle::trace;
 pub use policy::policies;
 

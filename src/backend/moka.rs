@@ -237,7 +237,7 @@ where
         self.inner.stats.snapshot()
     }
 
-    fn begin_load(&self, key: &K) -> LoadTicket<'_> {
+    fn begin_load(&self, key: &K) -> (LoadTicket<'_>, Option<V>) {
         self.inner.begin(key)
     }
 

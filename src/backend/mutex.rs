@@ -9,6 +9,7 @@
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use crate::backend::store::Store;
 use crate::builder::{BuildError, Config, FromConfig};
@@ -62,7 +63,7 @@ where
     V: Clone + Send + Sync + 'static,
 {
     fn from_config(config: Config<K, V>) -> Result<Self, BuildError> {
-        let policy = config.max_capacity.map(|cap| config.policy.build(usize::try_from(cap).unwrap_or(usize::MAX)));
+        let policy = config.policy_entries.map(|n| config.policy.build(usize::try_from(n).unwrap_or(usize::MAX)));
         let hasher = crate::sync::RandomState::default();
         let inner = Arc::new(Inner {
             store: Mutex::new(Store::new(config.rules, config.max_capacity, config.weigher, policy, hasher)),
@@ -92,6 +93,18 @@ where
         }
     }
 
+    /// Runs `op` on the locked store, then reports what it removed, even
+    /// when `op` panics (a weigher, or a policy the store has since
+    /// repaired): what left the store is reported, then the panic goes on.
+    fn locked<R>(&self, op: impl FnOnce(&mut Store<K, V>, &mut Vec<Removed<K, V>>) -> R) -> R {
+        let mut removed = Vec::new();
+        // Unwind safety: the store is consistent after a panic in `op`
+        // (store_repair.rs), and the lock is released by the unwind.
+        let result = catch_unwind(AssertUnwindSafe(|| op(&mut self.store.lock(), &mut removed)));
+        self.notify(removed);
+        result.unwrap_or_else(|panic| resume_unwind(panic))
+    }
+
     /// A hit-path lookup: refreshes, tells the policy, removes the entry if
     /// it turned out expired.
     fn lookup<Q>(&self, key: &Q) -> Option<V>
@@ -102,10 +115,7 @@ where
     {
         let hash = self.hasher.hash_one(key);
         let now = self.clock.now();
-        let mut removed = Vec::new();
-        let value = self.store.lock().get(hash, key, now, &mut removed).cloned();
-        self.notify(removed);
-        value
+        self.locked(|store, removed| store.get(hash, key, now, removed).cloned())
     }
 
     fn insert(&self, key: K, value: V) {
@@ -118,34 +128,30 @@ where
     fn store_gated(&self, key: K, value: V, ticket: Option<&LoadTicket<'_>>) -> bool {
         let hash = self.hasher.hash_one(&key);
         let now = self.clock.now();
-        let mut removed = Vec::new();
-        {
-            let mut store = self.store.lock();
+        let stored = self.locked(|store, removed| {
             if ticket.is_some_and(LoadTicket::invalidated) {
                 return false;
             }
-            store.insert(hash, key, value, now, &mut removed);
+            store.insert(hash, key, value, now, removed);
             if ticket.is_none() {
                 self.loader.marks().invalidate_locked(hash);
             }
+            true
+        });
+        if stored {
+            self.stats.insert();
         }
-        self.stats.insert();
-        self.notify(removed);
-        true
+        stored
     }
 
     /// One batch of expiry; returns (removed, more pending).
     fn purge_batch(&self) -> (usize, bool) {
         let now = self.clock.now();
-        let mut removed = Vec::new();
-        let done = {
-            let mut store = self.store.lock();
-            let done = store.purge_expired(now, PURGE_BATCH, &mut removed);
+        self.locked(|store, removed| {
+            let done = store.purge_expired(now, PURGE_BATCH, removed);
             store.shrink_if_sparse();
             done
-        };
-        self.notify(removed);
-        done
+        })
     }
 }
 
@@ -168,8 +174,16 @@ where
         Inner::lookup(self, key)
     }
 
-    fn begin(&self, key: &K) -> LoadTicket<'_> {
-        self.loader.marks().register(self.hasher.hash_one(key))
+    fn begin(&self, key: &K) -> (LoadTicket<'_>, Option<V>) {
+        let hash = self.hasher.hash_one(key);
+        let ticket = self.loader.marks().register(hash);
+        let now = self.clock.now();
+        let found = self.locked(|store, removed| {
+            let found = store.get(hash, key, now, removed).cloned();
+            ticket.arm();
+            found
+        });
+        (ticket, found)
     }
 
     fn commit(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool {
@@ -231,16 +245,12 @@ where
     {
         let hash = self.inner.hasher.hash_one(key);
         let now = self.inner.clock.now();
-        let mut removed = Vec::new();
-        let value = {
-            let mut store = self.inner.store.lock();
-            let value = store.remove(hash, key, now, &mut removed);
+        self.inner.locked(|store, removed| {
+            let value = store.remove(hash, key, now, removed);
             self.inner.loader.marks().invalidate_locked(hash);
             store.shrink_if_sparse();
             value
-        };
-        self.inner.notify(removed);
-        value
+        })
     }
 
     fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, Arc<E>>
@@ -257,14 +267,11 @@ where
 
     fn clear(&self) {
         let now = self.inner.clock.now();
-        let mut removed = Vec::new();
-        {
-            let mut store = self.inner.store.lock();
-            store.clear(now, &mut removed);
+        self.inner.locked(|store, removed| {
+            store.clear(now, removed);
             self.inner.loader.marks().invalidate_all_locked();
             store.shrink_if_sparse();
-        }
-        self.inner.notify(removed);
+        });
     }
 
     fn purge_expired(&self) -> usize {
@@ -282,7 +289,7 @@ where
         self.inner.stats.snapshot()
     }
 
-    fn begin_load(&self, key: &K) -> LoadTicket<'_> {
+    fn begin_load(&self, key: &K) -> (LoadTicket<'_>, Option<V>) {
         self.inner.begin(key)
     }
 

@@ -164,9 +164,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
             self.entry_mut(idx).last_access = now;
             self.move_to_tail(ACCESS, idx);
         }
-        if let Some(p) = self.policy.as_mut() {
-            p.on_hit(u64::from(idx));
-        }
+        self.with_policy(out, |p| p.on_hit(u64::from(idx)));
         Some(&self.entry(idx).value)
     }
 
@@ -190,8 +188,14 @@ impl<K: Hash + Eq, V> Store<K, V> {
         K: Eq,
     {
         let now = self.advance(now);
-        self.reclaim_on_write(now, out);
+        // The user's weigher runs before anything changes: if it panics,
+        // the store is as it was.
         let weight = self.weigher.as_ref().map_or(1, |w| w(&key, &value));
+        self.reclaim_on_write(now, out);
+        if self.max_weight.is_some_and(|max| u64::from(weight) > max) {
+            self.refuse(hash, key, value, now, out);
+            return;
+        }
         if let Some(idx) = self.find(hash, &key) {
             let cause = if self.is_expired(idx, now) { RemovalCause::Expired } else { RemovalCause::Replaced };
             let e = self.entry_mut(idx);
@@ -202,11 +206,9 @@ impl<K: Hash + Eq, V> Store<K, V> {
             self.total_weight = self.total_weight - u64::from(old_weight) + u64::from(weight);
             self.move_to_tail(ACCESS, idx);
             self.move_to_tail(WRITE, idx);
-            if let Some(p) = self.policy.as_mut() {
-                p.on_hit(u64::from(idx));
-            }
             // The stored key stays; the caller's equal key reports the removal.
             out.push((key, old, cause));
+            self.with_policy(out, |p| p.on_hit(u64::from(idx)));
         } else {
             let entry =
                 Entry { key, value, last_access: now, inserted_at: now, links: [Link { prev: NIL, next: NIL }; 2] };
@@ -228,11 +230,20 @@ impl<K: Hash + Eq, V> Store<K, V> {
             self.push_tail(WRITE, idx);
             self.swap_weight(idx, weight);
             self.total_weight += u64::from(weight);
-            if let Some(p) = self.policy.as_mut() {
-                p.on_insert(u64::from(idx), hash);
-            }
+            self.with_policy(out, |p| p.on_insert(u64::from(idx), hash));
         }
         self.enforce_capacity(now, out);
+    }
+
+    /// An entry heavier than the whole capacity can never fit: it is
+    /// reported as evicted at once and nothing else is evicted for it. An
+    /// older value under the key is removed too (the caller overwrote it).
+    fn refuse(&mut self, hash: u64, key: K, value: V, now: Ticks, out: &mut Vec<Removed<K, V>>) {
+        if let Some(idx) = self.find(hash, &key) {
+            let cause = if self.is_expired(idx, now) { RemovalCause::Expired } else { RemovalCause::Replaced };
+            self.remove_at(idx, cause, out, true);
+        }
+        out.push((key, value, RemovalCause::Capacity));
     }
 
     /// Removes `key`; returns its value if it was live. The removal (as
@@ -285,9 +296,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
         self.lists = [Ends { head: NIL, tail: NIL }; 2];
         self.total_weight = 0;
         self.weights.clear();
-        if let Some(p) = self.policy.as_mut() {
-            p.clear();
-        }
+        self.with_policy(out, |p| p.clear());
     }
 
     /// The oldest entry of either list, if it is expired.
@@ -305,7 +314,11 @@ impl<K: Hash + Eq, V> Store<K, V> {
                 self.remove_at(idx, RemovalCause::Expired, out, true);
                 continue;
             }
-            match self.policy.as_mut().and_then(|p| p.evict()) {
+            let victim = match self.with_policy(out, |p| p.evict()) {
+                Some(choice) => choice,
+                None => self.fallback_victim().map(u64::from),
+            };
+            match victim {
                 Some(id) => match u32::try_from(id) {
                     Ok(idx) if self.slots.get(idx as usize).is_some_and(Option::is_some) => {
                         self.remove_at(idx, RemovalCause::Capacity, out, false);
@@ -323,16 +336,16 @@ impl<K: Hash + Eq, V> Store<K, V> {
     }
 
     fn remove_at(&mut self, idx: u32, cause: RemovalCause, out: &mut Vec<Removed<K, V>>, tell_policy: bool) {
+        // The policy first, while the entry is still whole: if the call
+        // panics the repair finds the entry resident.
+        if tell_policy {
+            self.with_policy(out, |p| p.on_remove(u64::from(idx)));
+        }
         self.unlink(ACCESS, idx);
         self.unlink(WRITE, idx);
         let hash = self.hasher.hash_one(&self.entry(idx).key);
         if let Ok(found) = self.table.find_entry(hash, |&i| i == idx) {
             found.remove();
-        }
-        if tell_policy {
-            if let Some(p) = self.policy.as_mut() {
-                p.on_remove(u64::from(idx));
-            }
         }
         let weight = self.swap_weight(idx, 0);
         if let Some(e) = self.slots[idx as usize].take() {
@@ -436,3 +449,10 @@ mod reclaim;
 #[cfg(test)]
 #[path = "store_tests.rs"]
 mod tests;
+
+#[path = "store_repair.rs"]
+mod repair;
+
+#[cfg(test)]
+#[path = "store_panic_tests.rs"]
+mod panic_tests;

@@ -139,7 +139,7 @@ impl EvictionPolicy for Arc {
                 } else {
                     self.pending = Pending::DropT1;
                 }
-            } else if total >= c && total >= 2 * c {
+            } else if total >= c && total >= c.saturating_mul(2) {
                 self.drop_ghost_lru(B2);
             }
             self.nodes.push_tail(T1, id, hash)
@@ -205,11 +205,11 @@ impl EvictionPolicy for Arc {
         if self.p > c {
             return Err(format!("arc: p = {} over capacity {c}", self.p));
         }
-        if t1.len() + b1.len() > c + 1 {
+        if t1.len() + b1.len() > c.saturating_add(1) {
             return Err(format!("arc: |T1| + |B1| = {} over c + 1", t1.len() + b1.len()));
         }
         let all = t1.len() + t2.len() + b1.len() + b2.len();
-        if all > 2 * c + 1 {
+        if all > c.saturating_mul(2).saturating_add(1) {
             return Err(format!("arc: {all} entries and ghosts over 2c + 1"));
         }
         for &idx in b1.iter().chain(&b2) {

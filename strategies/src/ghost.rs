@@ -58,7 +58,7 @@ impl GhostFifo {
             return Err(format!("ghost: {} live hashes over capacity {}", self.live.len(), self.cap));
         }
         for (&h, &s) in &self.live {
-            if s >= self.next || s + (self.cap as u64) < self.next {
+            if s >= self.next || s.saturating_add(self.cap as u64) < self.next {
                 return Err(format!("ghost: hash {h:#x} has stale sequence {s} (next {})", self.next));
             }
             if self.ring.get((s % self.cap as u64) as usize) != Some(&h) {

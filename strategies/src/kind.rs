@@ -126,4 +126,34 @@ mod tests {
         let Err(err) = PolicyKind::from_name("nope") else { panic!("\"nope\" is not a policy") };
         assert!(err.to_string().contains("lru"));
     }
+
+    /// Drives a policy as an owner holding at most `room` entries would.
+    fn churn(p: &mut dyn EvictionPolicy, room: usize) {
+        for id in 0..2_000u64 {
+            p.on_insert(id, crate::mix64(id));
+            p.on_hit(id / 2);
+            while p.len() > room {
+                assert!(p.evict().is_some(), "{}: over room but nothing to evict", p.name());
+            }
+            if id % 7 == 0 {
+                p.on_remove(id / 3);
+            }
+        }
+        assert!(p.validate().is_ok(), "{}: {:?}", p.name(), p.validate());
+        p.clear();
+        assert_eq!(p.len(), 0);
+    }
+
+    /// Any capacity builds a working policy: huge ones (a weight bound, or
+    /// `u64::MAX`) must neither overflow nor allocate in proportion.
+    #[test]
+    fn extreme_capacities_build_and_work() {
+        for &k in PolicyKind::ALL {
+            for (capacity, room) in [(usize::MAX, 3_000), (usize::MAX / 3, 3_000), (1 << 40, 500), (1, 1), (0, 0)] {
+                let mut p = k.build(capacity);
+                assert_eq!(p.capacity(), capacity);
+                churn(p.as_mut(), room);
+            }
+        }
+    }
 }

@@ -68,6 +68,21 @@ pub use sieve::Sieve;
 pub use sketch::FrequencySketch;
 pub use wtinylfu::{WTinyLfu, WTinyLfuConfig};
 
+/// The most entries a policy sizes its memory for (its frequency sketch,
+/// doorkeeper and preallocations). A policy accepts any capacity, including
+/// `usize::MAX` or a bound in bytes, but allocates as if the capacity were
+/// at most this: a W-TinyLFU sketch then takes at most 8 MiB of counters
+/// and 4 MiB of doorkeeper, and for a capacity above 2^17 it starts far
+/// smaller and grows with the residents. Above this bound the sketch's
+/// estimates are those of a cache of 2^20 entries (more collisions).
+pub const MAX_SIZED_ENTRIES: usize = 1 << 20;
+
+/// `capacity` as the policy's memory sees it: at least 1, at most
+/// [`MAX_SIZED_ENTRIES`].
+pub(crate) fn sized(capacity: usize) -> u64 {
+    capacity.clamp(1, MAX_SIZED_ENTRIES) as u64
+}
+
 /// A map from entry ids, with a fixed (reproducible) fast hasher.
 pub(crate) type IdMap<T> = hashbrown::HashMap<EntryId, T, foldhash::fast::FixedState>;
 

@@ -9,6 +9,9 @@ const DEPTH: u64 = 4;
 const DOOR_PROBES: u64 = 3;
 /// A 4-bit counter's ceiling.
 const MAX_COUNT: u64 = 15;
+/// The doorkeeper's largest size: 4 MiB. Eight bits per sampled access
+/// would give a sketch aged every 80 accesses per entry 640 bits per entry.
+const MAX_DOOR_BITS: u64 = 1 << 25;
 
 /// Approximate access counts of key hashes in a recent window.
 ///
@@ -38,17 +41,18 @@ pub struct FrequencySketch {
 impl FrequencySketch {
     /// A sketch for a cache of `capacity` entries: 16 counters and 80
     /// doorkeeper bits per entry (rounded up to powers of two), aged every
-    /// `10 × capacity` accesses.
+    /// `10 × capacity` accesses. Memory is sized for at most
+    /// [`MAX_SIZED_ENTRIES`](crate::MAX_SIZED_ENTRIES) entries (8 MiB of
+    /// counters) and 4 MiB of doorkeeper, whatever the capacity.
     pub fn new(capacity: usize) -> Self {
-        FrequencySketch::with_sample_size(capacity, 10 * capacity.max(1) as u64)
+        FrequencySketch::with_sample_size(capacity, 10 * crate::sized(capacity))
     }
 
     /// Like [`new`](Self::new), aged every `sample_size` accesses instead.
     pub fn with_sample_size(capacity: usize, sample_size: u64) -> Self {
-        let cap = capacity.max(1) as u64;
-        let counters = (cap * PER_WORD as u64).next_power_of_two();
+        let counters = (crate::sized(capacity) * PER_WORD as u64).next_power_of_two();
         let sample_size = sample_size.max(1);
-        let door_bits = (8 * sample_size).next_power_of_two().max(64);
+        let door_bits = door_size(sample_size.saturating_mul(8));
         FrequencySketch {
             table: vec![0; (counters / PER_WORD as u64) as usize],
             counter_mask: counters - 1,
@@ -70,10 +74,10 @@ impl FrequencySketch {
         self
     }
 
-    /// Sizes the doorkeeper at `bits` bits (rounded up to a power of two)
-    /// instead of eight per access of the sample.
+    /// Sizes the doorkeeper at `bits` bits (rounded up to a power of two,
+    /// at most 4 MiB) instead of eight per access of the sample.
     pub fn with_door_bits(mut self, bits: u64) -> Self {
-        let bits = bits.next_power_of_two().max(64);
+        let bits = door_size(bits);
         self.door = vec![0; (bits / 64) as usize];
         self.door_mask = bits - 1;
         self
@@ -85,6 +89,31 @@ impl FrequencySketch {
     pub fn with_ceiling(mut self, max: u64) -> Self {
         self.max_count = max.clamp(1, self.max_count);
         self
+    }
+
+    /// Grows to at least the size [`with_sample_size`](Self::with_sample_size)
+    /// gives for `capacity` entries, with a doorkeeper of at least
+    /// `door_bits` bits, aged every `sample_size` accesses (or as before, if
+    /// that was more). Never shrinks, and keeps every estimate: a table
+    /// twice as large is the old one twice over, and a key indexes it by one
+    /// more bit of the same hash, so it reads a copy of its old counters.
+    pub fn grow(&mut self, capacity: usize, sample_size: u64, door_bits: u64) {
+        let counters = (crate::sized(capacity) * PER_WORD as u64).next_power_of_two();
+        while self.counter_mask < counters - 1 {
+            self.table.extend_from_within(..);
+            self.counter_mask = (self.counter_mask << 1) | 1;
+        }
+        let bits = door_size(door_bits);
+        while self.door_mask < bits - 1 {
+            self.door.extend_from_within(..);
+            self.door_mask = (self.door_mask << 1) | 1;
+        }
+        self.sample_size = self.sample_size.max(sample_size);
+    }
+
+    /// Bytes of counters and doorkeeper.
+    pub fn heap_bytes(&self) -> usize {
+        8 * (self.table.len() + self.door.len())
     }
 
     /// Accesses between two agings.
@@ -176,6 +205,12 @@ impl FrequencySketch {
     }
 }
 
+/// A doorkeeper of about `bits` bits: a power of two from 64 to
+/// [`MAX_DOOR_BITS`].
+fn door_size(bits: u64) -> u64 {
+    bits.clamp(64, MAX_DOOR_BITS).next_power_of_two()
+}
+
 /// Two independent 64-bit hashes of `hash` (the second odd), for double
 /// hashing into the counters and the doorkeeper.
 fn spread(hash: u64) -> (u64, u64) {
@@ -207,5 +242,39 @@ mod tests {
             s.increment(42);
         }
         assert_eq!(s.frequency(42), 4, "ceiling 3 plus the doorkeeper");
+    }
+
+    #[test]
+    fn growing_keeps_every_estimate() {
+        let mut s = FrequencySketch::new(64);
+        for h in 0..200u64 {
+            for _ in 0..h % 7 {
+                s.increment(h);
+            }
+        }
+        let before: Vec<u8> = (0..400).map(|h| s.frequency(h)).collect();
+        let bytes = s.heap_bytes();
+        s.grow(1 << 12, 10 << 12, 80 << 12);
+        assert!(s.heap_bytes() >= 32 * bytes, "{} -> {}", bytes, s.heap_bytes());
+        assert_eq!((0..400).map(|h| s.frequency(h)).collect::<Vec<_>>(), before);
+        assert_eq!(s.sample_size(), 10 << 12);
+        s.grow(16, 1, 64); // never shrinks
+        assert_eq!((0..400).map(|h| s.frequency(h)).collect::<Vec<_>>(), before);
+    }
+
+    /// The sketch for any capacity stays within a few MiB (a weight bound
+    /// or `u64::MAX` must not size it) and indexes only inside its table.
+    #[test]
+    fn huge_capacities_are_bounded() {
+        for capacity in [usize::MAX, usize::MAX / 3, 1 << 40, (1 << 28) + 1] {
+            let mut s = FrequencySketch::new(capacity).with_door_bits(u64::MAX);
+            let bytes = 8 * (s.table.len() + s.door.len());
+            assert!(bytes <= 32 << 20, "capacity {capacity}: {bytes} bytes");
+            for h in 0..1_000 {
+                s.increment(h);
+                s.increment(h);
+            }
+            assert!(s.frequency(7) >= 2);
+        }
     }
 }

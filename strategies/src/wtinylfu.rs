@@ -16,6 +16,16 @@ mod hill_climber;
 pub use config::WTinyLfuConfig;
 use hill_climber::HillClimber;
 
+/// A policy for at most this many entries sizes its sketch for its
+/// capacity at once (at most 1 MiB of counters and 4 MiB of doorkeeper).
+const SKETCH_FULL: usize = 1 << 17;
+/// A policy for more starts with a sketch for this many entries (32 KiB
+/// of counters, 256 KiB of doorkeeper) and doubles it as residents outgrow
+/// it, up to the capacity (and [`MAX_SIZED_ENTRIES`](crate::MAX_SIZED_ENTRIES)):
+/// a huge capacity (`usize::MAX`, a bound in bytes) costs only what the
+/// residents need.
+const SKETCH_START: usize = 1 << 12;
+
 /// Newcomers, in LRU order.
 const WINDOW: usize = 0;
 /// Main area, seen once there (or demoted from protected), LRU order.
@@ -78,6 +88,8 @@ pub struct WTinyLfu {
     nodes: SlabList<Meta, 3>,
     index: IdIndex,
     sketch: FrequencySketch,
+    /// The entries the sketch is sized for now.
+    sketch_entries: usize,
     climber: HillClimber,
     tuner: Option<Box<WindowTuner>>,
     config: WTinyLfuConfig,
@@ -123,13 +135,11 @@ impl WTinyLfu {
     pub fn with_config(capacity: usize, config: WTinyLfuConfig) -> Self {
         let window_max = ((capacity as f64 * config.initial_window) as usize).max(1).min(capacity);
         let ghosts = if config.ghost_step > 0 { capacity } else { 0 };
-        let sketch_sample = (capacity.max(1) as f64 * config.sketch_sample).max(1.0) as u64;
-        let mut sketch = FrequencySketch::with_sample_size(capacity, sketch_sample);
+        let sketch_entries = if capacity <= SKETCH_FULL { capacity } else { SKETCH_START };
+        let (sample, door_bits) = sketch_sizes(&config, sketch_entries);
+        let mut sketch = FrequencySketch::with_sample_size(sketch_entries, sample).with_door_bits(door_bits);
         if !config.conservative {
             sketch = sketch.with_standard_update();
-        }
-        if config.door_bits > 0.0 {
-            sketch = sketch.with_door_bits((capacity.max(1) as f64 * config.door_bits) as u64);
         }
         if config.sketch_ceiling > 0 {
             sketch = sketch.with_ceiling(config.sketch_ceiling);
@@ -142,6 +152,7 @@ impl WTinyLfu {
             nodes: SlabList::with_capacity(reserve),
             index: IdIndex::default(),
             sketch,
+            sketch_entries,
             climber: HillClimber::new(capacity, &config),
             tuner: (!config.mini_shares.is_empty()).then(|| Box::new(WindowTuner::new(capacity, config))),
             config,
@@ -161,6 +172,23 @@ impl WTinyLfu {
     /// The window's current maximum size.
     pub fn window_size(&self) -> usize {
         self.window_max
+    }
+
+    /// Bytes of frequency sketch (counters and doorkeeper), which grow with
+    /// the residents up to what the capacity needs.
+    pub fn sketch_bytes(&self) -> usize {
+        self.sketch.heap_bytes()
+    }
+
+    /// Doubles the sketch once residents outnumber what it is sized for.
+    fn grow_sketch(&mut self) {
+        let most = self.capacity.min(crate::MAX_SIZED_ENTRIES);
+        if self.index.len() <= self.sketch_entries || self.sketch_entries >= most {
+            return;
+        }
+        self.sketch_entries = self.sketch_entries.saturating_mul(2).min(most);
+        let (sample, door_bits) = sketch_sizes(&self.config, self.sketch_entries);
+        self.sketch.grow(self.sketch_entries, sample, door_bits);
     }
 
     fn set_window(&mut self, window: usize) {
@@ -192,8 +220,9 @@ impl WTinyLfu {
     }
 
     fn resize_window(&mut self, by: i64) {
-        let w = self.window_max as i64 + by;
-        self.set_window(w.max(0) as usize);
+        let step = usize::try_from(by.unsigned_abs()).unwrap_or(usize::MAX);
+        let w = if by < 0 { self.window_max.saturating_sub(step) } else { self.window_max.saturating_add(step) };
+        self.set_window(w);
     }
 
     /// The main area's victim: probation's LRU entry, else protected's.
@@ -232,6 +261,14 @@ impl WTinyLfu {
     }
 }
 
+/// The sketch's aging period and doorkeeper size for `entries` entries.
+fn sketch_sizes(config: &WTinyLfuConfig, entries: usize) -> (u64, u64) {
+    let sized = crate::sized(entries) as f64;
+    let sample = (sized * config.sketch_sample).max(1.0) as u64;
+    let door_bits = if config.door_bits > 0.0 { sized * config.door_bits } else { 8.0 * sample as f64 };
+    (sample, door_bits as u64)
+}
+
 impl EvictionPolicy for WTinyLfu {
     fn name(&self) -> &'static str {
         if self.config.mini_shares.is_empty() && self.config.climb_sample > 0.0 {
@@ -268,6 +305,7 @@ impl EvictionPolicy for WTinyLfu {
         self.clock = self.clock.wrapping_add(1);
         let idx = self.nodes.push_tail(WINDOW, id, Meta::new(hash, self.clock));
         self.index.insert(id, idx);
+        self.grow_sketch();
         self.record(false, hash);
     }
 
@@ -360,6 +398,32 @@ impl EvictionPolicy for WTinyLfu {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A huge capacity costs only what the residents need: the sketch
+    /// starts small and doubles with them, up to its bound.
+    #[test]
+    fn sketch_grows_with_residents_not_capacity() {
+        for config in [WTinyLfuConfig::default(), WTinyLfuConfig::v2(), WTinyLfuConfig::caffeine()] {
+            let mut p = WTinyLfu::with_config(usize::MAX, config);
+            let start = p.sketch_bytes();
+            assert!(start <= 512 << 10, "{start} bytes for an empty policy");
+            for id in 0..20_000 {
+                p.on_insert(id, crate::mix64(id));
+            }
+            let grown = p.sketch_bytes();
+            assert!(grown > start && grown <= 4 << 20, "{start} -> {grown} bytes for 20,000 residents");
+            assert!(p.validate().is_ok());
+        }
+        // Once full, a cache has the sketch it would have had from the start.
+        let cap = SKETCH_FULL + 70_000;
+        let mut p = WTinyLfu::new(cap);
+        for id in 0..cap as u64 {
+            p.on_insert(id, id);
+        }
+        let full = FrequencySketch::with_sample_size(cap, 40 * cap as u64).with_door_bits(8 * 40 * cap as u64);
+        assert_eq!(p.sketch_bytes(), full.heap_bytes());
+        assert_eq!(p.sketch.sample_size(), full.sample_size());
+    }
 
     #[test]
     fn frequent_main_entries_beat_newcomers() {

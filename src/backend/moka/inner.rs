@@ -254,6 +254,29 @@ where
         value
     }
 
+    /// [`lookup`](Self::lookup) made while holding the stripe of `hash`,
+    /// with `then` run before it is released.
+    pub(super) fn lookup_in_stripe(&self, hash: u64, key: &K, then: impl FnOnce()) -> Option<V> {
+        let value = {
+            // Low bits pick the stripe, as in `new_slot`.
+            let mut deadlines = self.stripe(hash as usize);
+            let value = match self.read(key, true) {
+                Some((slot, true)) => Some(slot.value.clone()),
+                Some((slot, false)) => {
+                    if let Purge::LiveUntil(at) = self.purge_locked(&slot, self.now()) {
+                        deadlines.push(at, &slot);
+                    }
+                    None
+                }
+                None => None,
+            };
+            then();
+            value
+        };
+        self.deliver();
+        value
+    }
+
     /// Removes `slot` if our stamps say it is expired (taking its stripe).
     fn purge_one(&self, slot: &Arc<Slot<K, V>>) {
         let mut deadlines = self.stripe(slot.stripe);
@@ -316,9 +339,13 @@ where
 
     pub(super) fn insert(&self, key: K, value: V) {
         let now = self.now();
-        self.make_room_first(now);
         let hash = self.hash(&key);
         let slot = self.new_slot(hash, key.clone(), value, now);
+        if self.max_capacity.is_some_and(|cap| u64::from(slot.weight) > cap) {
+            self.refuse(slot, hash, now);
+            return;
+        }
+        self.make_room_first(now);
         {
             let mut deadlines = self.stripe(slot.stripe);
             for _ in 0..INSERT_PURGE {
@@ -333,6 +360,33 @@ where
             self.loader.marks().invalidate(hash);
         }
         self.keep_bound();
+        self.deliver();
+    }
+
+    /// An entry heavier than the whole capacity can never fit. moka would
+    /// take it and then evict every other entry for it (an update is never
+    /// refused admission), so it never reaches moka: it is reported as
+    /// evicted at once, and an older value under the key is removed
+    /// (`Replaced`, or `Expired` by our stamps).
+    fn refuse(&self, slot: Arc<Slot<K, V>>, hash: u64, now: Ticks) {
+        {
+            // The key's stripe: no other value for it is stored meanwhile.
+            let _deadlines = self.stripe(slot.stripe);
+            if let Some(old) = self.moka.get(&slot.key) {
+                let cause =
+                    if old.is_expired(now, self.rules()) { RemovalCause::Expired } else { RemovalCause::Replaced };
+                if old.try_settle(cause) {
+                    self.moka.remove(&slot.key);
+                }
+            }
+            // An explicit write all the same: a load in flight must not
+            // bring the older value back.
+            self.loader.marks().invalidate(hash);
+        }
+        self.stats.insert();
+        slot.settle(RemovalCause::Capacity);
+        self.shared.pending.lock().push((slot, RemovalCause::Capacity));
+        self.shared.has_pending.store(true, Ordering::Release);
         self.deliver();
     }
 
@@ -439,8 +493,10 @@ where
 
     pub(super) fn clear(&self) {
         let now = self.now();
-        // The walk below is not atomic: loads in flight now are marked
-        // before it, and those registered during it, stripe by stripe after.
+        // Loads in flight now are marked before the walk. One that arms
+        // (looks its key up) after this point and misses may store its value
+        // during or after the walk: that key's clear came before its lookup,
+        // as the walk, like moka's iterator, is per key, not one point.
         self.loader.marks().invalidate_all();
         for (n, (_, slot)) in self.moka.iter().enumerate() {
             {
@@ -460,7 +516,6 @@ where
         for index in 0..STRIPES {
             let mut stripe = self.stripe(index);
             stripe.compact();
-            self.loader.marks().invalidate_all();
         }
         self.deliver();
     }

@@ -23,8 +23,12 @@ where
         Inner::lookup(self, key)
     }
 
-    fn begin(&self, key: &K) -> LoadTicket<'_> {
-        self.loader.marks().register(self.hash(key))
+    fn begin(&self, key: &K) -> (LoadTicket<'_>, Option<V>) {
+        let hash = self.hash(key);
+        let ticket = self.loader.marks().register(hash);
+        // Under the key's stripe, where its writes mark the ticket.
+        let found = self.lookup_in_stripe(hash, key, || ticket.arm());
+        (ticket, found)
     }
 
     fn commit(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool {

@@ -48,10 +48,10 @@ where
         }
     }
 
-    fn begin(&self, _key: &K) -> LoadTicket<'_> {
+    fn begin(&self, key: &K) -> (LoadTicket<'_>, Option<V>) {
         // Other processes write too, and the value is stored inside `init`
         // (below): nothing in this process could refuse it.
-        LoadTicket::untracked()
+        (LoadTicket::untracked(), self.lookup(key))
     }
 
     fn commit(&self, _key: K, _value: V, _ticket: &LoadTicket<'_>) -> bool {

@@ -135,7 +135,8 @@ where
     fn from_config(config: Config<K, V>) -> Result<Self, BuildError> {
         let n = shard_count(config.shards, config.max_capacity);
         let span = duration_to_nanos(config.time_to_idle);
-        let per_shard = config.max_capacity.map(|cap| usize::try_from(cap.div_ceil(n as u64)).unwrap_or(usize::MAX));
+        // Entries, not weight: see `CacheBuilder::expected_entries`.
+        let per_shard = config.policy_entries.map(|e| usize::try_from(e.div_ceil(n as u64)).unwrap_or(usize::MAX));
         let shards: Box<[Shard<K, V>]> =
             (0..n).map(|_| Shard::new(span, per_shard.map(|cap| config.policy.build(cap)))).collect();
         let inner = Arc::new(Inner {
@@ -312,8 +313,11 @@ where
         self.read(key, true)
     }
 
-    fn begin(&self, key: &K) -> LoadTicket<'_> {
-        self.loader.marks().register(self.settings.hash(key))
+    fn begin(&self, key: &K) -> (LoadTicket<'_>, Option<V>) {
+        let hash = self.settings.hash(key);
+        let ticket = self.loader.marks().register(hash);
+        let found = self.shard(hash).read_locked(hash, key, &self.settings.rules, self.clock.now(), || ticket.arm());
+        (ticket, found)
     }
 
     fn commit(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool {
@@ -391,9 +395,12 @@ where
 
     fn clear(&self) {
         let inner = &self.inner;
-        for shard in inner.shards.iter() {
+        for (i, shard) in inner.shards.iter().enumerate() {
+            // Only this shard's keys: a load of a key in a shard cleared
+            // earlier, which looked after that, is not overtaken by this one.
+            let in_shard = |hash: u64| inner.shard_index(hash) == i;
             inner.reporting(|removed| {
-                shard.clear(&inner.settings, inner.clock.now(), removed, &Gate::Clear(inner.loader.marks()))
+                shard.clear(&inner.settings, inner.clock.now(), removed, &Gate::Clear(inner.loader.marks(), &in_shard))
             });
         }
     }
@@ -416,7 +423,7 @@ where
         self.inner.stats.snapshot()
     }
 
-    fn begin_load(&self, key: &K) -> LoadTicket<'_> {
+    fn begin_load(&self, key: &K) -> (LoadTicket<'_>, Option<V>) {
         self.inner.begin(key)
     }
 

@@ -185,6 +185,23 @@ where
         None
     }
 
+    /// A read hit (refreshing) made under the shard lock, with `then` run
+    /// before the lock is released: a load's last lookup, which must be
+    /// ordered with the shard's writes (see `invalidation.rs`).
+    pub(crate) fn read_locked(
+        &self,
+        hash: u64,
+        key: &K,
+        rules: &ExpiryRules,
+        now: Ticks,
+        then: impl FnOnce(),
+    ) -> Option<V> {
+        let _writers = self.state.lock();
+        let found = self.read(hash, key, rules, now, true);
+        then();
+        found
+    }
+
     /// Inserts or overwrites (an overwrite publishes a new entry), unless
     /// `gate` refuses; returns whether it stored.
     #[allow(clippy::too_many_arguments)]

@@ -1,0 +1,69 @@
+//! What the store does when its eviction policy panics.
+//!
+//! The store calls its policy only at points where its own structures (map,
+//! lists, weights) are consistent, so a panicking call can tear nothing but
+//! the policy. The store then drops that policy, restores its bound by
+//! access order, builds a fresh policy of the same kind told of every
+//! resident entry, and lets the panic go on to the caller. Frequency and
+//! ghost memory are lost; correctness is not.
+
+use std::hash::{BuildHasher, Hash};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
+use ttlkit_strategies::{EvictionPolicy, PolicyKind};
+
+use super::{Store, ACCESS, NIL};
+use crate::cache::RemovalCause;
+use crate::listener::Removed;
+
+impl<K: Hash + Eq, V> Store<K, V> {
+    /// Runs `f` on the policy, if there is one; a panic in it is repaired
+    /// (see the module docs) and then resumed. Removals the repair makes go
+    /// to `out`.
+    pub(super) fn with_policy<R>(
+        &mut self,
+        out: &mut Vec<Removed<K, V>>,
+        f: impl FnOnce(&mut dyn EvictionPolicy) -> R,
+    ) -> Option<R> {
+        let p = self.policy.as_mut()?;
+        // Unwind safety: on a panic `p` is dropped unread (below).
+        match catch_unwind(AssertUnwindSafe(|| f(p.as_mut()))) {
+            Ok(r) => Some(r),
+            Err(panic) => {
+                self.repair(out);
+                resume_unwind(panic)
+            }
+        }
+    }
+
+    /// The entry to evict when there is no policy to ask: an expired one,
+    /// else the least recently accessed.
+    pub(super) fn fallback_victim(&self) -> Option<u32> {
+        self.expired_head(self.latest).or(Some(self.lists[ACCESS].head).filter(|&h| h != NIL))
+    }
+
+    fn repair(&mut self, out: &mut Vec<Removed<K, V>>) {
+        let Some(torn) = self.policy.take() else { return };
+        while self.over_capacity() {
+            let Some(idx) = self.fallback_victim() else { break };
+            let cause = if self.is_expired(idx, self.latest) { RemovalCause::Expired } else { RemovalCause::Capacity };
+            self.remove_at(idx, cause, out, false);
+        }
+        let Ok(kind) = PolicyKind::from_name(torn.name()) else { return };
+        let mut fresh = kind.build(torn.capacity());
+        drop(torn);
+        let told = catch_unwind(AssertUnwindSafe(|| {
+            let mut cur = self.lists[ACCESS].head;
+            while cur != NIL {
+                let e = self.entry(cur);
+                fresh.on_insert(u64::from(cur), self.hasher.hash_one(&e.key));
+                cur = e.links[ACCESS].next;
+            }
+        }));
+        // A fresh policy that panics too is left out: the store then evicts
+        // by access order.
+        if told.is_ok() {
+            self.policy = Some(fresh);
+        }
+    }
+}

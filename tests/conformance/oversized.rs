@@ -1,0 +1,61 @@
+//! An entry heavier than the whole capacity can never fit: its insert is
+//! refused at once (the new value reported as `Capacity`) and nothing else
+//! is evicted to make room that could never suffice. If the key held an
+//! older value, that value is gone too (`Replaced`): the cache must not go
+//! on serving what the caller just overwrote.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ttlkit::{AnyCache, CacheBuilder, MockClock, RemovalCause, SlidingTtlCache};
+
+use crate::Target;
+
+type Log = Arc<Mutex<Vec<(u64, u32, RemovalCause)>>>;
+
+/// 50 entries of weight 1 in a cache of capacity 100 (values are weights).
+fn half_full(t: &Target) -> (AnyCache<u64, u32>, Log) {
+    let log: Log = Arc::default();
+    let sink = Arc::clone(&log);
+    let b = CacheBuilder::new(Duration::from_secs(60))
+        .clock(MockClock::new())
+        .no_sweeper()
+        .policy(t.policy)
+        .max_capacity(100)
+        .weigher(|_, v: &u32| *v)
+        .removal_listener(move |k: &u64, v, c| sink.lock().unwrap().push((*k, v, c)));
+    let cache = AnyCache::from_name(t.backend, b).unwrap();
+    for k in 0..50 {
+        cache.insert(k, 1);
+    }
+    cache.purge_expired();
+    assert_eq!(cache.len(), 50);
+    (cache, log)
+}
+
+fn resident(cache: &AnyCache<u64, u32>) -> HashSet<u64> {
+    (0..1_000).filter(|k| cache.peek(k).is_some()).collect()
+}
+
+pub fn oversized_entry_is_refused_alone(t: &Target) {
+    let (cache, log) = half_full(t);
+    cache.insert(1_000, 1_000);
+    cache.purge_expired();
+    assert_eq!(cache.get(&1_000), None, "an entry over the whole capacity was kept");
+    assert_eq!(resident(&cache), (0..50).collect(), "others were evicted for an entry that cannot fit");
+    assert_eq!(cache.len(), 50);
+    assert_eq!(*log.lock().unwrap(), vec![(1_000, 1_000, RemovalCause::Capacity)]);
+}
+
+pub fn oversized_overwrite_drops_the_old_value(t: &Target) {
+    let (cache, log) = half_full(t);
+    cache.insert(7, 101);
+    cache.purge_expired();
+    assert_eq!(cache.get(&7), None, "the overwritten value (or the oversized one) is still served");
+    assert_eq!(resident(&cache), (0..50).filter(|&k| k != 7).collect());
+    assert_eq!(cache.len(), 49);
+    let mut removed = log.lock().unwrap().clone();
+    removed.sort_by_key(|&(_, v, _)| v);
+    assert_eq!(removed, vec![(7, 1, RemovalCause::Replaced), (7, 101, RemovalCause::Capacity)]);
+}
