@@ -158,8 +158,11 @@ impl Wheel {
     ///
     /// Each call makes at most one pass over each due bucket: `more` is set
     /// only when the budget ran out mid-pass, and the next call resumes that
-    /// pass. Once the current bucket's pass is done, the walk ends; the next
-    /// walk (a later sweep or purge) starts a fresh pass over it.
+    /// pass while nothing the pass has already been through is due (else it
+    /// starts afresh, so a pass cut short by a write's small budget never
+    /// strands an entry that expired before the next walk). Once the
+    /// current bucket's pass is done, the walk ends; the next walk (a later
+    /// sweep or purge) starts a fresh pass over it.
     pub(crate) fn walk(&mut self, now: Ticks, budget: usize, mut deadline: impl FnMut(u32) -> Ticks) -> Walk {
         let mut walk = Walk::default();
         let target = now.as_nanos() / self.width;
@@ -172,8 +175,11 @@ impl Wheel {
         while self.cursor <= target {
             let b = (self.cursor % BUCKETS) as u32;
             let mut pass = match self.pass {
-                // A pass cut short by the budget resumes.
-                Some(p) if p.bucket == self.cursor && p.left > 0 => p,
+                // A pass cut short by the budget resumes, unless something
+                // it rotated (or a writer filed) there since has come due:
+                // those sit behind the entries still to visit, so only a
+                // fresh pass reaches them.
+                Some(p) if p.bucket == self.cursor && p.left > 0 && now < self.cursor_floor => p,
                 _ => {
                     self.cursor_floor = Ticks::MAX;
                     Pass { bucket: self.cursor, left: self.lens[b as usize] }
