@@ -82,6 +82,7 @@ mod expiry;
 mod invalidation;
 mod listener;
 mod loader;
+mod maintenance;
 mod stats;
 mod sweeper;
 mod sync;

@@ -1,19 +1,22 @@
-//! The background sweeper: a thread that runs a cache's maintenance in
-//! bounded batches.
+//! A cache's sweeps: the task the process's maintenance thread runs for it.
 //!
-//! It holds only a [`Weak`] reference to the cache, upgrading it for one
-//! batch at a time, so it never keeps a cache alive. The [`Sweeper`] handle
-//! lives in the cache's user-facing handles (never in the shared state the
-//! thread upgrades); when the last user handle drops, the handle's `Drop`
-//! wakes the thread at once (it does not wait for the next tick) and joins
-//! it. If that drop happens on the sweeper thread itself (a listener dropped
-//! the last handle), it detaches instead of joining itself.
+//! A [`Task`] holds only a [`Weak`] reference to the cache, upgrading it for
+//! one bounded batch at a time, so it never keeps a cache alive. The
+//! [`Sweeper`] handle lives in the cache's user-facing handles (never in the
+//! shared state the task upgrades); when the last user handle drops, the
+//! handle's `Drop` stops the task and waits for a batch of this cache that
+//! is running, so no sweep of a cache runs after its last handle is gone.
+//! If that drop happens inside such a batch (a listener dropped the last
+//! handle), it does not wait for itself.
+//!
+//! Normally `maintenance.rs` runs every cache's tasks on one thread. Under
+//! `--cfg ttlkit_loom` each task gets a model thread of its own instead, so
+//! loom explores a drop racing a batch.
 
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use crate::sync::thread::{self, JoinHandle};
 use crate::sync::{Arc, Condvar, Mutex, Weak};
 
 /// Maintenance a sweeper can run.
@@ -23,100 +26,137 @@ pub(crate) trait Sweep: Send + Sync + 'static {
     fn sweep_batch(&self) -> bool;
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    Sleeping,
-    #[allow(dead_code)] // set by wake()
-    Woken,
-    Stopping,
+#[derive(Debug, Default)]
+struct TaskState {
+    running: bool,
+    stopped: bool,
 }
 
-#[derive(Debug)]
-struct Signal {
-    state: Mutex<State>,
+/// One cache's sweeps, as the maintenance thread sees them.
+pub(crate) struct Task {
+    target: Weak<dyn Sweep>,
+    state: Mutex<TaskState>,
     changed: Condvar,
+    /// How often its model thread sweeps (loom only; the maintenance thread
+    /// keeps the interval in its schedule).
+    #[cfg(ttlkit_loom)]
+    interval: Duration,
 }
 
-impl Signal {
-    fn set(&self, to: State) {
-        let mut state = self.state.lock();
-        if *state != State::Stopping {
-            *state = to;
-        }
-        self.changed.notify_all();
-    }
-
-    fn stopping(&self) -> bool {
-        *self.state.lock() == State::Stopping
-    }
-
-    /// Sleeps until the interval passes or someone wakes it; returns false
-    /// when it must stop.
-    fn wait(&self, interval: Duration) -> bool {
-        let mut state = self.state.lock();
-        if *state == State::Sleeping {
-            let _ = self.changed.wait_for(&mut state, interval);
-        }
-        match *state {
-            State::Stopping => false,
-            _ => {
-                *state = State::Sleeping;
-                true
+impl Task {
+    /// Runs one batch; `None` once the task is stopped or its cache gone,
+    /// else whether more work is pending.
+    pub(crate) fn run(&self) -> Option<bool> {
+        {
+            let mut state = self.state.lock();
+            if state.stopped {
+                return None;
             }
+            state.running = true;
+        }
+        let outcome = self.target.upgrade().map(|cache| {
+            // A bug in maintenance must not stop a cache's sweeps for ever;
+            // listener panics are already contained below this.
+            catch_unwind(AssertUnwindSafe(|| cache.sweep_batch())).unwrap_or(false)
+        });
+        let mut state = self.state.lock();
+        state.running = false;
+        self.changed.notify_all();
+        outcome
+    }
+
+    /// Stops the task; with `wait`, also waits out a batch in progress.
+    fn stop(&self, wait: bool) {
+        let mut state = self.state.lock();
+        state.stopped = true;
+        self.changed.notify_all();
+        while wait && state.running {
+            self.changed.wait(&mut state);
         }
     }
 }
 
-/// A running sweeper thread; dropping it stops and joins the thread.
-#[derive(Debug)]
+/// A cache's registration for sweeps; dropping it stops them.
 pub(crate) struct Sweeper {
-    signal: Arc<Signal>,
-    thread: Option<JoinHandle<()>>,
+    task: Arc<Task>,
+    driver: Driver,
+}
+
+impl std::fmt::Debug for Sweeper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sweeper").finish_non_exhaustive()
+    }
 }
 
 impl Sweeper {
-    /// Starts a thread that sweeps `target` every `interval` until the
-    /// target is gone or this handle is dropped.
+    /// Sweeps `target` every `interval` until the target is gone or this
+    /// handle is dropped.
     pub(crate) fn start<T: Sweep>(target: Weak<T>, interval: Duration) -> io::Result<Sweeper> {
-        let signal = Arc::new(Signal { state: Mutex::new(State::Sleeping), changed: Condvar::new() });
-        let thread_signal = Arc::clone(&signal);
-        let thread = thread::spawn_named("ttlkit-sweeper", move || run(&target, &thread_signal, interval))?;
-        Ok(Sweeper { signal, thread: Some(thread) })
-    }
-
-    /// Asks for a sweep now instead of at the next tick.
-    #[allow(dead_code)] // used by backends whose maintenance is deferred
-    pub(crate) fn wake(&self) {
-        self.signal.set(State::Woken);
-    }
-}
-
-fn run<T: Sweep>(target: &Weak<T>, signal: &Signal, interval: Duration) {
-    loop {
-        loop {
-            if signal.stopping() {
-                return;
-            }
-            let Some(cache) = target.upgrade() else { return };
-            // A bug in maintenance must not kill the sweeper silently for
-            // ever; listener panics are already contained below this.
-            let more = catch_unwind(AssertUnwindSafe(|| cache.sweep_batch())).unwrap_or(false);
-            drop(cache);
-            if !more {
-                break;
-            }
-        }
-        if !signal.wait(interval) {
-            return;
-        }
+        let task = Arc::new(Task {
+            target,
+            state: Mutex::new(TaskState::default()),
+            changed: Condvar::new(),
+            #[cfg(ttlkit_loom)]
+            interval,
+        });
+        let driver = Driver::start(&task, interval)?;
+        Ok(Sweeper { task, driver })
     }
 }
 
+/// The maintenance thread's registration of a task.
+#[cfg(not(ttlkit_loom))]
+struct Driver {
+    id: u64,
+}
+
+#[cfg(not(ttlkit_loom))]
+impl Driver {
+    fn start(task: &Arc<Task>, interval: Duration) -> io::Result<Driver> {
+        crate::maintenance::register_sweep(Arc::clone(task), interval).map(|id| Driver { id })
+    }
+}
+
+#[cfg(not(ttlkit_loom))]
 impl Drop for Sweeper {
     fn drop(&mut self) {
-        self.signal.set(State::Stopping);
-        if let Some(thread) = self.thread.take() {
-            if thread.thread().id() != thread::current().id() {
+        self.task.stop(!crate::maintenance::on_worker());
+        crate::maintenance::deregister_sweep(self.driver.id);
+    }
+}
+
+/// A model thread of the task's own.
+#[cfg(ttlkit_loom)]
+struct Driver {
+    thread: Option<crate::sync::thread::JoinHandle<()>>,
+}
+
+#[cfg(ttlkit_loom)]
+impl Driver {
+    fn start(task: &Arc<Task>, _interval: Duration) -> io::Result<Driver> {
+        let task = Arc::clone(task);
+        let thread = crate::sync::thread::spawn_named("ttlkit-sweeper", move || loop {
+            match task.run() {
+                None => return,
+                Some(true) => continue,
+                Some(false) => {
+                    let mut state = task.state.lock();
+                    if !state.stopped {
+                        task.changed.wait_for(&mut state, task.interval);
+                    }
+                }
+            }
+        })?;
+        Ok(Driver { thread: Some(thread) })
+    }
+}
+
+#[cfg(ttlkit_loom)]
+impl Drop for Sweeper {
+    fn drop(&mut self) {
+        self.task.stop(false);
+        if let Some(thread) = self.driver.thread.take() {
+            if thread.thread().id() != crate::sync::thread::current().id() {
                 let _ = thread.join();
             }
         }
@@ -160,17 +200,76 @@ mod tests {
         assert!(target.batches.load(Ordering::SeqCst) > 1000);
     }
 
-    #[test]
-    fn wake_runs_batches_until_done_and_drop_joins_promptly() {
-        let target = Arc::new(Counting { batches: AtomicUsize::new(0), pending: AtomicUsize::new(3) });
-        // An hour-long interval: only wake() can make it sweep, and only a
-        // prompt stop lets drop() return.
-        let sweeper = Sweeper::start(Arc::downgrade(&target), Duration::from_secs(3600)).unwrap();
-        sweeper.wake();
-        while target.pending.load(Ordering::SeqCst) > 0 {
-            std::thread::yield_now();
+    /// Blocks in its first batch until released.
+    struct Blocking {
+        entered: std::sync::Barrier,
+        release: std::sync::Mutex<bool>,
+        released: std::sync::Condvar,
+        batches: AtomicUsize,
+    }
+
+    impl Sweep for Blocking {
+        fn sweep_batch(&self) -> bool {
+            if self.batches.fetch_add(1, Ordering::SeqCst) == 0 {
+                self.entered.wait();
+                let mut go = self.release.lock().unwrap();
+                while !*go {
+                    go = self.released.wait(go).unwrap();
+                }
+            }
+            false
         }
-        drop(sweeper);
-        assert!(target.batches.load(Ordering::SeqCst) >= 3);
+    }
+
+    #[test]
+    fn drop_waits_out_a_running_batch_and_no_batch_runs_after() {
+        let target = Arc::new(Blocking {
+            entered: std::sync::Barrier::new(2),
+            release: std::sync::Mutex::new(false),
+            released: std::sync::Condvar::new(),
+            batches: AtomicUsize::new(0),
+        });
+        let sweeper = Sweeper::start(Arc::downgrade(&target), Duration::from_millis(1)).unwrap();
+        target.entered.wait();
+        let dropper = std::thread::spawn(move || drop(sweeper));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!dropper.is_finished(), "the drop returned while its cache's batch still ran");
+        *target.release.lock().unwrap() = true;
+        target.released.notify_all();
+        dropper.join().unwrap();
+        let after = target.batches.load(Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(target.batches.load(Ordering::SeqCst), after, "a batch ran after the drop");
+    }
+
+    #[test]
+    fn a_hundred_sweepers_share_one_thread_and_a_drop_returns_at_once() {
+        let targets: Vec<_> = (0..100)
+            .map(|_| Arc::new(Counting { batches: AtomicUsize::new(0), pending: AtomicUsize::new(0) }))
+            .collect();
+        // Hour-long intervals: a drop that waited for a sleeping sweep
+        // would hang here.
+        let sweepers: Vec<_> =
+            targets.iter().map(|t| Sweeper::start(Arc::downgrade(t), Duration::from_secs(3600)).unwrap()).collect();
+        let named = |name: &str| {
+            std::fs::read_dir("/proc/self/task")
+                .map(|tasks| {
+                    tasks
+                        .filter_map(Result::ok)
+                        .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == name))
+                        .count()
+                })
+                .unwrap_or(1)
+        };
+        assert_eq!(named("ttlkit-sweeper"), 0);
+        // Other tests in this binary start and stop it too: a thread just
+        // spawned may not have its name yet, and one retired may still be
+        // exiting, so look until the count settles.
+        let start = std::time::Instant::now();
+        while named("ttlkit-maintena") != 1 {
+            assert!(start.elapsed() < Duration::from_secs(10), "not one maintenance thread for every sweeper");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(sweepers);
     }
 }

@@ -26,16 +26,9 @@ mod imp {
     pub(crate) use parking_lot::{Condvar, Mutex};
     pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize};
 
-    /// Threads (named where the platform allows).
+    /// Threads.
     pub(crate) mod thread {
-        pub(crate) use std::thread::{current, JoinHandle};
-
-        pub(crate) fn spawn_named<F>(name: &str, f: F) -> std::io::Result<JoinHandle<()>>
-        where
-            F: FnOnce() + Send + 'static,
-        {
-            std::thread::Builder::new().name(name.into()).spawn(f)
-        }
+        pub(crate) use std::thread::current;
     }
 }
 

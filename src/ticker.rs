@@ -1,29 +1,32 @@
-//! The process-wide time ticker behind [`SystemClock`](crate::SystemClock).
+//! The coarse time behind [`SystemClock`](crate::SystemClock).
 //!
 //! Reading the hardware clock costs ~10 ns here (and far more when a VM
 //! traps `rdtsc`), a large share of a ~20 ns cache hit. So while any
-//! `SystemClock` is alive, one thread per process publishes the time every
-//! millisecond into an atomic, and a clock read is one relaxed load. The
-//! thread starts with the first `SystemClock` and is stopped and joined when
-//! the last one drops, so no thread outlives the caches that need it.
+//! `SystemClock` is alive, the process's maintenance thread
+//! (`maintenance.rs`) publishes the time every millisecond into an atomic,
+//! and a clock read is one relaxed load.
+//!
+//! That thread also runs caches' sweeps, and a sweep may call a slow
+//! removal listener. So that the time never freezes meanwhile, the thread
+//! marks the published time *busy* (its lowest bit) around each batch;
+//! a read that sees the mark reads the hardware clock and raises the
+//! published time to it. Every reading is the published value (mark
+//! cleared) at some point of its one modification order, and that value
+//! only grows, so readings never go backwards, across threads too.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::thread::{self, JoinHandle};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// How often the ticker publishes the time.
 pub(crate) const TICK: Duration = Duration::from_millis(1);
 
-/// Nanoseconds since [`base`]'s origin, as last published.
-static RECENT: AtomicU64 = AtomicU64::new(0);
-static RUNNING: Mutex<Option<Running>> = Mutex::new(None);
+/// The lowest bit of [`RECENT`]: set while the maintenance thread may not
+/// publish for a while.
+const BUSY: u64 = 1;
 
-struct Running {
-    users: usize,
-    stop: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
-}
+/// Nanoseconds since [`base`]'s origin, as last published (see [`BUSY`]).
+static RECENT: AtomicU64 = AtomicU64::new(0);
 
 fn base() -> &'static (quanta::Clock, quanta::Instant) {
     static BASE: OnceLock<(quanta::Clock, quanta::Instant)> = OnceLock::new();
@@ -43,63 +46,48 @@ pub(crate) fn precise_now() -> u64 {
 /// The last published time: at most about one [`TICK`] behind.
 #[inline]
 pub(crate) fn recent() -> u64 {
-    RECENT.load(Ordering::Relaxed)
+    let published = RECENT.load(Ordering::Relaxed);
+    if published & BUSY == 0 {
+        published
+    } else {
+        recent_while_busy()
+    }
 }
 
-/// A registration that keeps the ticker running while it lives.
+#[cold]
+fn recent_while_busy() -> u64 {
+    let now = precise_now() | BUSY;
+    RECENT.fetch_max(now, Ordering::Relaxed).max(now) & !BUSY
+}
+
+/// Publishes the time now (clearing the busy mark unless a reader has
+/// already published a later one).
+pub(crate) fn publish() {
+    RECENT.fetch_max(precise_now() & !BUSY, Ordering::Relaxed);
+}
+
+/// Marks the published time busy until the next [`publish`].
+pub(crate) fn mark_busy() {
+    RECENT.fetch_or(BUSY, Ordering::Relaxed);
+}
+
+/// A registration that keeps the time published while it lives.
 #[derive(Debug)]
 pub(crate) struct TickerUser {
-    /// False if the ticker thread could not be started: read precisely.
+    /// False if the maintenance thread could not be started: read precisely.
     pub(crate) coarse: bool,
 }
 
 impl TickerUser {
     pub(crate) fn register() -> TickerUser {
-        let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
-        RECENT.fetch_max(precise_now(), Ordering::Relaxed);
-        if let Some(r) = running.as_mut() {
-            r.users += 1;
-            return TickerUser { coarse: true };
-        }
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let spawned = thread::Builder::new().name("ttlkit-clock".into()).spawn(move || {
-            while !flag.load(Ordering::Acquire) {
-                thread::park_timeout(TICK);
-                RECENT.fetch_max(precise_now(), Ordering::Relaxed);
-            }
-        });
-        match spawned {
-            Ok(thread) => {
-                *running = Some(Running { users: 1, stop, thread });
-                TickerUser { coarse: true }
-            }
-            Err(_) => TickerUser { coarse: false },
-        }
+        TickerUser { coarse: crate::maintenance::register_clock() }
     }
 }
 
 impl Drop for TickerUser {
     fn drop(&mut self) {
-        if !self.coarse {
-            return;
-        }
-        let last = {
-            let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
-            match running.as_mut() {
-                Some(r) if r.users > 1 => {
-                    r.users -= 1;
-                    None
-                }
-                _ => running.take(),
-            }
-        };
-        if let Some(r) = last {
-            r.stop.store(true, Ordering::Release);
-            r.thread.thread().unpark();
-            if r.thread.thread().id() != thread::current().id() {
-                let _ = r.thread.join();
-            }
+        if self.coarse {
+            crate::maintenance::deregister_clock();
         }
     }
 }

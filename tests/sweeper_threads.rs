@@ -1,6 +1,8 @@
-//! Sweepers never leak threads: creating and dropping 10,000 caches, each
-//! with a sweeper thread that would otherwise sleep for an hour, leaves the
-//! process's thread count (`/proc/self/task`) where it started.
+//! Caches share one maintenance thread and never leak it: 1,000 live caches
+//! of every backend (each with its sweeps and a system clock) add exactly
+//! one thread to the process (`/proc/self/task`), and creating and dropping
+//! 10,000 caches whose sweeps are an hour apart leaves the count where it
+//! started.
 //!
 //! One test in its own binary, so no other test's threads skew the count.
 
@@ -14,12 +16,50 @@ fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
 }
 
+/// The thread count once it reaches `expected` (or after two seconds): a
+/// thread just joined may still be listed for a moment while it is reaped.
+fn settled_threads(expected: usize) -> usize {
+    let start = std::time::Instant::now();
+    loop {
+        let n = threads();
+        if n == expected || start.elapsed() > Duration::from_secs(2) {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 #[test]
-fn ten_thousand_caches_leak_no_thread() {
+fn caches_share_one_thread_and_leak_none() {
     if threads() == 0 {
         eprintln!("no /proc/self/task on this system; skipping");
         return;
     }
+    a_thousand_live_caches_run_on_one_extra_thread();
+    ten_thousand_caches_leak_no_thread();
+}
+
+fn a_thousand_live_caches_run_on_one_extra_thread() {
+    let baseline = threads();
+    let caches: Vec<AnyCache<u64, u64>> = (0..1000u64)
+        .map(|i| {
+            let backend = BACKEND_NAMES[i as usize % BACKEND_NAMES.len()];
+            let builder =
+                CacheBuilder::<u64, u64>::new(Duration::from_secs(60)).sweep_interval(Duration::from_millis(10));
+            let cache = AnyCache::from_name(backend, builder).unwrap();
+            cache.insert(i, i);
+            cache
+        })
+        .collect();
+    let live = threads();
+    drop(caches);
+    let after = settled_threads(baseline);
+    println!("threads before {baseline}, with 1,000 live caches {live}, after they dropped {after}");
+    assert_eq!(live, baseline + 1, "1,000 caches: one maintenance thread, no thread of their own");
+    assert_eq!(after, baseline, "the maintenance thread is joined when the last cache drops");
+}
+
+fn ten_thousand_caches_leak_no_thread() {
     for backend in BACKEND_NAMES {
         let baseline = threads();
         let mut peak = baseline;
@@ -34,9 +74,9 @@ fn ten_thousand_caches_leak_no_thread() {
             if i % 1000 == 0 {
                 peak = peak.max(threads());
             }
-            // The last handle: its drop wakes the hour-long sleep and joins.
+            // The last handle: its drop stops the maintenance thread.
         }
-        let after = threads();
+        let after = settled_threads(baseline);
         println!("{backend}: threads before {baseline}, while one cache lives {peak}, after 10,000 caches {after}");
         assert_eq!(after, baseline, "{backend}: sweeper threads leaked");
     }
