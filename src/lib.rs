@@ -80,6 +80,7 @@ pub mod client_store;
 mod clock;
 mod expiry;
 mod invalidation;
+mod kind;
 mod listener;
 mod loader;
 mod stats;
@@ -89,7 +90,7 @@ mod ticker;
 #[cfg(feature = "redis")]
 mod tiered;
 
-pub use any::{AnyCache, BACKEND_NAMES};
+pub use any::AnyCache;
 #[cfg(feature = "async")]
 pub use async_loader::AsyncLoader;
 pub use backend::moka::MokaCache;
@@ -103,6 +104,7 @@ pub use cache::{CacheStats, RemovalCause, SlidingTtlCache};
 pub use client_store::{ApiKey, ClientStore};
 pub use clock::{Clock, MockClock, PreciseClock, SystemClock, Ticks};
 pub use invalidation::LoadTicket;
+pub use kind::{BackendKind, UnknownBackend};
 pub use listener::RemovalListener;
 #[cfg(feature = "redis")]
 pub use tiered::TieredCache;
