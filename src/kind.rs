@@ -3,10 +3,14 @@
 use std::fmt;
 use std::str::FromStr;
 
+use ttlkit_strategies::PolicyKind;
+
 /// The in-process backends [`AnyCache`](crate::AnyCache) can hold.
 ///
 /// Adding a backend is one variant here: every match over kinds is
-/// exhaustive, so the compiler points at the rest.
+/// exhaustive, so the compiler points at the rest. That is why the enum is
+/// not `#[non_exhaustive]`: matches outside this crate (the tests, benches
+/// and fuzz targets) must be able to name every kind.
 ///
 /// ```
 /// use ttlkit::BackendKind;
@@ -18,7 +22,6 @@ use std::str::FromStr;
 /// # Ok::<(), ttlkit::UnknownBackend>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum BackendKind {
     /// [`MutexCache`](crate::MutexCache): one lock, linearizable.
     Mutex,
@@ -49,6 +52,25 @@ impl BackendKind {
             BackendKind::Mutex => "mutex",
             BackendKind::Sharded => "sharded",
             BackendKind::Moka => "moka",
+        }
+    }
+
+    /// Whether this backend runs `policy`. One that does not refuses it at
+    /// build time with [`BuildError::UnsupportedPolicy`](crate::BuildError::UnsupportedPolicy)
+    /// rather than run another policy in its place.
+    ///
+    /// ```
+    /// use ttlkit::{BackendKind, PolicyKind};
+    ///
+    /// assert!(BackendKind::Sharded.supports(PolicyKind::S3Fifo));
+    /// assert!(BackendKind::Moka.supports(PolicyKind::Lru));
+    /// assert!(!BackendKind::Moka.supports(PolicyKind::S3Fifo), "moka runs its own policies only");
+    /// ```
+    pub fn supports(self, policy: PolicyKind) -> bool {
+        match self {
+            // They plug in every policy of ttlkit-strategies.
+            BackendKind::Mutex | BackendKind::Sharded => true,
+            BackendKind::Moka => crate::backend::moka::supports(policy),
         }
     }
 
@@ -91,5 +113,12 @@ mod tests {
         let Err(err) = BackendKind::from_name("redis") else { panic!("redis is not an in-process backend") };
         assert_eq!(err.name, "redis");
         assert_eq!(err.known, "mutex, moka, sharded");
+    }
+
+    #[test]
+    fn moka_supports_only_its_own_policies() {
+        let moka: Vec<_> = PolicyKind::ALL.iter().copied().filter(|&p| BackendKind::Moka.supports(p)).collect();
+        assert_eq!(moka, [PolicyKind::Lru, PolicyKind::WTinyLfu]);
+        assert!(PolicyKind::ALL.iter().all(|&p| BackendKind::Mutex.supports(p) && BackendKind::Sharded.supports(p)));
     }
 }

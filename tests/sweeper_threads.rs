@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use ttlkit::{AnyCache, CacheBuilder, SlidingTtlCache, BACKEND_NAMES};
+use ttlkit::{AnyCache, BackendKind, CacheBuilder, SlidingTtlCache};
 
 fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
@@ -20,13 +20,13 @@ fn ten_thousand_caches_leak_no_thread() {
         eprintln!("no /proc/self/task on this system; skipping");
         return;
     }
-    for backend in BACKEND_NAMES {
+    for &backend in BackendKind::ALL {
         let baseline = threads();
         let mut peak = baseline;
         for i in 0..10_000u64 {
             let builder =
                 CacheBuilder::<u64, u64>::new(Duration::from_secs(3600)).sweep_interval(Duration::from_secs(3600));
-            let cache = AnyCache::from_name(backend, builder).unwrap();
+            let cache = AnyCache::new(backend, builder).unwrap();
             let clone = cache.clone();
             cache.insert(i, i);
             drop(cache);

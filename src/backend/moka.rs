@@ -107,6 +107,11 @@ use crate::loader::LoadTarget;
 use crate::sweeper::Sweeper;
 use crate::sync::Arc;
 
+/// Whether moka runs `policy` (see the module docs, "Eviction policy").
+pub(crate) fn supports(policy: ttlkit_strategies::PolicyKind) -> bool {
+    inner::eviction_policy(policy).is_ok()
+}
+
 /// A cache backed by [`moka::sync::Cache`], with ttlkit's clock, deadlines,
 /// removal causes and sweeper. See the [module docs](self) for every place
 /// where moka's semantics differ and how this wrapper closes the gap.

@@ -5,7 +5,7 @@
 //! heavier than the capacity (when the weigher makes one), which must be
 //! refused alone rather than flush the cache.
 
-use ttlkit::SlidingTtlCache;
+use ttlkit::{BackendKind, SlidingTtlCache};
 
 use crate::case::{Case, Weights};
 use crate::run::{value_id, Subject};
@@ -15,7 +15,7 @@ const FRESH_KEYS: u64 = 1 << 40;
 
 /// Runs the refill from `live` (the entries the final check found) and
 /// checks the weight held against the bound.
-pub fn check(s: &Subject, case: &Case, backend: &str, live: &[(u64, u64)]) -> Result<(), String> {
+pub fn check(s: &Subject, case: &Case, backend: BackendKind, live: &[(u64, u64)]) -> Result<(), String> {
     let Some(cap) = case.config.capacity else { return Ok(()) };
     let w = Weights::new(case, backend);
     let slack = (crate::harness::profile(backend).capacity_slack)(cap);
