@@ -8,9 +8,9 @@ use std::time::Duration;
 use ttlkit_strategies::{PolicyKind, UnknownPolicy};
 
 use crate::cache::RemovalCause;
-use crate::kind::{BackendKind, UnknownBackend};
 use crate::clock::{Clock, ClockSource, SystemClock};
 use crate::expiry::ExpiryRules;
+use crate::kind::{BackendKind, UnknownBackend};
 use crate::listener::RemovalListener;
 
 /// The longest duration the builder accepts: about 100 years.

@@ -297,7 +297,12 @@ mod tests {
     struct Client(u32);
 
     fn store(hook: impl Fn(&Fingerprint, Arc<Client>, RemovalCause) + Send + Sync + 'static) -> ClientStore<Client> {
-        ClientStore::builder().clock(MockClock::new()).no_sweeper().on_leave(hook).build_backend(BackendKind::Mutex).unwrap()
+        ClientStore::builder()
+            .clock(MockClock::new())
+            .no_sweeper()
+            .on_leave(hook)
+            .build_backend(BackendKind::Mutex)
+            .unwrap()
     }
 
     fn make(n: u32) -> impl FnOnce(&ApiKey) -> Result<Client, Infallible> {

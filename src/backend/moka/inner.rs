@@ -49,7 +49,8 @@ const MOKA_POLICIES: &str = "lru, w-tinylfu";
 /// `w-tinylfu-v2`) and every other policy are refused, rather than quietly
 /// run as something else.
 pub(super) fn eviction_policy(kind: PolicyKind) -> Result<EvictionPolicy, BuildError> {
-    let refuse = || BuildError::UnsupportedPolicy { backend: BackendKind::Moka, policy: kind, supported: MOKA_POLICIES };
+    let refuse =
+        || BuildError::UnsupportedPolicy { backend: BackendKind::Moka, policy: kind, supported: MOKA_POLICIES };
     match kind {
         PolicyKind::Lru => Ok(EvictionPolicy::lru()),
         PolicyKind::WTinyLfu => Ok(EvictionPolicy::tiny_lfu()),
