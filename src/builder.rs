@@ -448,6 +448,23 @@ mod tests {
         assert!(msg.contains("nope") && msg.contains("lru"), "{msg}");
     }
 
+    /// `policy(name)` parses once, when set: the same kind as `policy_kind`,
+    /// the last setting wins, and `Config` knows whether one was set.
+    #[test]
+    fn policy_names_and_kinds_agree() {
+        let chosen = |b: CacheBuilder<u32, u32>| b.validate().ok().map(|c| (c.policy(), c.policy_set));
+        assert_eq!(chosen(b()), Some((PolicyKind::Lru, false)), "the default is lru, not set");
+        assert_eq!(chosen(b().policy("W_TinyLFU")), Some((PolicyKind::WTinyLfu, true)));
+        assert_eq!(chosen(b().policy_kind(PolicyKind::Sieve)), Some((PolicyKind::Sieve, true)));
+        assert_eq!(chosen(b().policy("nope").policy_kind(PolicyKind::Arc)), Some((PolicyKind::Arc, true)));
+        assert!(matches!(
+            b().policy_kind(PolicyKind::Arc).policy("nope").validate(),
+            Err(BuildError::UnknownPolicy(_))
+        ));
+        let g = |b: CacheBuilder<u32, u32>| b.validate().ok().map(|c| c.granularity_set);
+        assert_eq!((g(b()), g(b().refresh_granularity(Duration::ZERO))), (Some(false), Some(true)));
+    }
+
     #[test]
     fn explicit_sweep_intervals_have_a_floor() {
         let interval = |d| b().sweep_interval(d).validate().ok().and_then(|c| c.sweep_interval());

@@ -4,7 +4,7 @@
 //! whose cost follows the number of expired entries, not the size of the map.
 //!
 //! One trait, [`SlidingTtlCache`], has interchangeable backends built by one
-//! [`CacheBuilder`]; [`AnyCache`] picks one by name at run time.
+//! [`CacheBuilder`]; [`AnyCache`] picks one at run time by [`BackendKind`] (or by name).
 //!
 //! ```
 //! use std::time::Duration;
