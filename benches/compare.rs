@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use ttlkit::BACKEND_NAMES;
+use ttlkit::BackendKind;
 
 use cli::{Args, Format, Plan};
 use report::{Cell, Check, Memory, Report};
@@ -72,12 +72,11 @@ fn shown_command() -> String {
 
 fn rows(plan: &Plan) -> Vec<RowKind> {
     let mut rows = Vec::new();
-    for &backend in BACKEND_NAMES {
-        if RowKind::takes_policy(backend) {
-            rows.extend(plan.policies.iter().map(|&p| RowKind::Ours { backend, policy: Some(p) }));
-        } else {
-            rows.push(RowKind::Ours { backend, policy: None });
-        }
+    for &backend in BackendKind::ALL {
+        // A backend gets a row per asked-for policy it runs (moka: lru and
+        // w-tinylfu only; it refuses the rest rather than run its own).
+        let runs = plan.policies.iter().filter(|&&p| backend.supports(p));
+        rows.extend(runs.map(|&policy| RowKind::Ours { backend, policy }));
     }
     rows.extend([RowKind::MokaDirect, RowKind::QuickDirect, RowKind::Original]);
     if !plan.backends.is_empty() {
@@ -170,7 +169,7 @@ fn compare(plan: &Plan, shown: &str) -> Result<(), String> {
     }
     let bar = progress(0);
     let workloads = workloads(plan, &bar)?;
-    let expiry_names = if plan.expiry { BACKEND_NAMES.len() } else { 0 };
+    let expiry_names = if plan.expiry { BackendKind::ALL.len() } else { 0 };
     let total =
         rows.len() * workloads.len() * plan.threads.len() + rows.len() + expiry_names * 3 + usize::from(plan.expiry);
     bar.set_length(total as u64);
@@ -297,7 +296,7 @@ fn measure_workload(
 fn expiry_figures(plan: &Plan, report: &mut Report, bar: &ProgressBar) {
     // Lateness first: a purge that hangs leaves a spinning thread behind,
     // which would skew later real-time figures.
-    for &name in BACKEND_NAMES {
+    for &name in BackendKind::ALL {
         bar.set_message(format!("sweeper lateness: {name}"));
         match expiry::lateness(name, PURGE_EXPIRED, LATE_TTI) {
             Ok(l) => report.lateness.push(l),
@@ -314,7 +313,7 @@ fn expiry_figures(plan: &Plan, report: &mut Report, bar: &ProgressBar) {
         }
     }
     bar.inc(1);
-    for &name in BACKEND_NAMES {
+    for &name in BackendKind::ALL {
         for total in sizes {
             bar.set_message(format!("purge {PURGE_EXPIRED} of {total}: {name}"));
             let result = expiry::purge(name, PURGE_EXPIRED, total, plan.purge_reps, plan.purge_limit);
@@ -324,7 +323,7 @@ fn expiry_figures(plan: &Plan, report: &mut Report, bar: &ProgressBar) {
                 Err(expiry::PurgeError::Other(e)) => report.skipped.push(format!("purge figure: {e}")),
                 Err(expiry::PurgeError::Hung(e)) => {
                     report.purges.push(expiry::Purge {
-                        backend: name.to_owned(),
+                        backend: name.to_string(),
                         expired: PURGE_EXPIRED,
                         total,
                         time: None,
@@ -346,7 +345,7 @@ fn expiry_figures(plan: &Plan, report: &mut Report, bar: &ProgressBar) {
 fn checks(report: &Report, plan: &Plan) -> Vec<Check> {
     let mut out = Vec::new();
     let hit = report.cells.iter().filter(|c| c.workload == "get-hit-zipf-1.1" && c.threads == 2);
-    for c in hit.filter(|c| matches!(c.kind, RowKind::Ours { backend: "sharded", .. })) {
+    for c in hit.filter(|c| matches!(c.kind, RowKind::Ours { backend: BackendKind::Sharded, .. })) {
         let policy = c.kind.policy();
         for (anchor, ratio, goal) in [("quick_cache", c.vs_quick, 1.0), ("moka", c.vs_moka, 5.0)] {
             out.push(Check {
@@ -359,7 +358,7 @@ fn checks(report: &Report, plan: &Plan) -> Vec<Check> {
             });
         }
     }
-    for &backend in BACKEND_NAMES {
+    for &backend in BackendKind::ALL {
         let mine: Vec<&Memory> = report
             .memory
             .iter()
@@ -380,7 +379,7 @@ fn checks(report: &Report, plan: &Plan) -> Vec<Check> {
             });
         }
     }
-    let find = |total: usize| report.purges.iter().find(|p| p.backend == "mutex" && p.total == total);
+    let find = |total: usize| report.purges.iter().find(|p| p.backend == BackendKind::Mutex.name() && p.total == total);
     if let (Some(small), Some(big)) = (find(PURGE_EXPIRED), find(plan.mem_entries as usize)) {
         let target = format!("mutex: purge 10k of {} within 2x of 10k of 10k", big.total);
         out.push(match (small.time, big.time) {

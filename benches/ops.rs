@@ -10,14 +10,14 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use ttlkit::{AnyCache, CacheBuilder, SlidingTtlCache, BACKEND_NAMES};
+use ttlkit::{AnyCache, BackendKind, CacheBuilder, SlidingTtlCache};
 
 const N: u64 = 10_000;
 const TTI: Duration = Duration::from_secs(3600);
 
-fn ours(name: &str) -> AnyCache<u64, u64> {
+fn ours(kind: BackendKind) -> AnyCache<u64, u64> {
     let b = CacheBuilder::new(TTI).max_capacity(2 * N).no_sweeper();
-    AnyCache::from_name(name, b).expect("backend builds")
+    AnyCache::new(kind, b).expect("backend builds")
 }
 
 fn moka_raw() -> moka::sync::Cache<u64, u64> {
@@ -32,15 +32,15 @@ fn quick_raw() -> quick_cache::sync::Cache<u64, u64> {
 macro_rules! bench_all {
     ($c:expr, $group:expr, $prefill:expr, |$cache:ident, $k:ident| $ours:expr, moka: $moka:expr, quick: $quick:expr) => {{
         let mut g = $c.benchmark_group($group);
-        for name in BACKEND_NAMES {
-            let $cache = ours(name);
+        for &kind in BackendKind::ALL {
+            let $cache = ours(kind);
             if $prefill {
                 for k in 0..N {
                     $cache.insert(k, k);
                 }
             }
             let mut $k = 0u64;
-            g.bench_function(*name, |b| {
+            g.bench_function(kind.name(), |b| {
                 b.iter(|| {
                     $k = ($k + 1) % N;
                     black_box($ours)
@@ -102,9 +102,9 @@ fn get_or_insert(c: &mut Criterion) {
 
 fn remove(c: &mut Criterion) {
     let mut g = c.benchmark_group("remove (then reinsert)");
-    for name in BACKEND_NAMES {
-        let cache = ours(name);
-        g.bench_function(*name, |b| {
+    for &kind in BackendKind::ALL {
+        let cache = ours(kind);
+        g.bench_function(kind.name(), |b| {
             b.iter_batched(
                 || {
                     cache.insert(7, 7);

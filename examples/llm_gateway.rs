@@ -34,6 +34,7 @@ use axum::{Json, Router};
 use clap::Parser;
 use serde_json::json;
 use ttlkit::client_store::{ApiKey, ClientStore, StoreSettings};
+use ttlkit::BackendKind;
 
 /// An OpenAI-compatible proxy with one upstream client per API key.
 #[derive(Parser, Debug)]
@@ -45,9 +46,10 @@ struct Args {
     /// appends /v1/chat/completions).
     #[arg(long, env = "UPSTREAM_BASE_URL")]
     upstream: String,
-    /// The cache backend holding the clients (see ttlkit::BACKEND_NAMES).
+    /// The cache backend holding the clients: mutex, moka or sharded
+    /// (ttlkit::BackendKind).
     #[arg(long, env = "GATEWAY_BACKEND", default_value = "mutex")]
-    backend: String,
+    backend: BackendKind,
     /// A client unused this many seconds is released.
     #[arg(long, default_value_t = 3600)]
     idle_secs: u64,
@@ -106,7 +108,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             // Dropping the last Arc closes the client's pooled connections.
             eprintln!("gateway: client {fingerprint} released ({cause})");
         })
-        .build_backend(&args.backend)?;
+        .build_backend(args.backend)?;
     let app = Arc::new(App {
         store,
         completions_url: format!("{}/v1/chat/completions", args.upstream.trim_end_matches('/')),

@@ -21,15 +21,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use plotters::prelude::*;
-use ttlkit::{AnyCache, CacheBuilder, SlidingTtlCache, BACKEND_NAMES};
+use ttlkit::{AnyCache, BackendKind, CacheBuilder, SlidingTtlCache};
 
 const IDLE: Duration = Duration::from_millis(100);
 
 struct Args {
     secs: u64,
     every: u64,
-    backends: Vec<String>,
-    child: Option<String>,
+    backends: Vec<BackendKind>,
+    child: Option<BackendKind>,
     out: PathBuf,
 }
 
@@ -37,7 +37,7 @@ fn args() -> Result<Args, String> {
     let mut a = Args {
         secs: 60,
         every: 3,
-        backends: BACKEND_NAMES.iter().map(|s| s.to_string()).collect(),
+        backends: BackendKind::ALL.to_vec(),
         child: None,
         out: Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ttlkit/soak.svg"),
     };
@@ -45,12 +45,13 @@ fn args() -> Result<Args, String> {
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         let number = |v: String| v.parse::<u64>().map_err(|e| format!("{flag} {v}: {e}"));
+        let backend = |v: &str| v.parse::<BackendKind>().map_err(|e| format!("{flag}: {e}"));
         match flag.as_str() {
             "--secs" => a.secs = number(value()?)?.max(1),
             "--every" => a.every = number(value()?)?.max(1),
-            "--backends" => a.backends = value()?.split(',').map(str::to_owned).collect(),
+            "--backends" => a.backends = value()?.split(',').map(backend).collect::<Result<_, _>>()?,
             "--out" => a.out = PathBuf::from(value()?),
-            "--child" => a.child = Some(value()?),
+            "--child" => a.child = Some(backend(&value()?)?),
             "-h" | "--help" => {
                 return Err("usage: soak [--secs N per backend] [--every S] [--backends a,b] [--out file.svg]".into())
             }
@@ -62,13 +63,13 @@ fn args() -> Result<Args, String> {
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args = args()?;
-    if let Some(backend) = &args.child {
+    if let Some(backend) = args.child {
         return churn(backend, args.secs, args.every);
     }
     let mut runs = Vec::new();
-    for backend in &args.backends {
+    for &backend in &args.backends {
         eprintln!("{backend}: churning for {} s ...", args.secs);
-        runs.push((backend.clone(), run_child(backend, &args)?));
+        runs.push((backend, run_child(backend, &args)?));
     }
     println!("\nresident memory (MiB) and entries held, every {} s:", args.every);
     for (backend, samples) in &runs {
@@ -103,9 +104,9 @@ struct Sample {
     ops: u64,
 }
 
-fn run_child(backend: &str, args: &Args) -> Result<Vec<Sample>, Box<dyn Error>> {
+fn run_child(backend: BackendKind, args: &Args) -> Result<Vec<Sample>, Box<dyn Error>> {
     let mut child = Command::new(std::env::current_exe()?)
-        .args(["--child", backend, "--secs", &args.secs.to_string(), "--every", &args.every.to_string()])
+        .args(["--child", backend.name(), "--secs", &args.secs.to_string(), "--every", &args.every.to_string()])
         .stdout(Stdio::piped())
         .spawn()?;
     let stdout = child.stdout.take().ok_or("no child stdout")?;
@@ -131,9 +132,9 @@ fn run_child(backend: &str, args: &Args) -> Result<Vec<Sample>, Box<dyn Error>> 
 }
 
 /// The child: churn one backend and print a sample line every `every` s.
-fn churn(backend: &str, secs: u64, every: u64) -> Result<(), Box<dyn Error>> {
+fn churn(backend: BackendKind, secs: u64, every: u64) -> Result<(), Box<dyn Error>> {
     let page = page_size();
-    let cache: AnyCache<u64, Arc<[u8]>> = AnyCache::from_name(backend, CacheBuilder::new(IDLE))?;
+    let cache: AnyCache<u64, Arc<[u8]>> = AnyCache::new(backend, CacheBuilder::new(IDLE))?;
     let start = Instant::now();
     let (mut next_sample, mut ops, mut key) = (Duration::ZERO, 0u64, 0u64);
     let value: Arc<[u8]> = Arc::from(vec![7u8; 64]);
@@ -194,7 +195,7 @@ fn load_font() -> Result<(), String> {
         .map_err(|_| "the font could not be loaded".to_string())
 }
 
-fn draw(path: &Path, runs: &[(String, Vec<Sample>)], secs: u64) -> Result<(), Box<dyn Error>> {
+fn draw(path: &Path, runs: &[(BackendKind, Vec<Sample>)], secs: u64) -> Result<(), Box<dyn Error>> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -223,7 +224,7 @@ fn draw(path: &Path, runs: &[(String, Vec<Sample>)], secs: u64) -> Result<(), Bo
     for (i, (backend, samples)) in runs.iter().enumerate() {
         let color = colors[i % colors.len()];
         rss.draw_series(LineSeries::new(samples.iter().map(|s| (s.t, s.rss_mib)), color.stroke_width(2)))?
-            .label(backend.as_str())
+            .label(backend.name())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
         held.draw_series(LineSeries::new(
             samples.iter().map(|s| (s.t, s.held as f64 / 1000.0)),

@@ -1,4 +1,4 @@
-//! A backend chosen at run time by name.
+//! A backend chosen at run time, by [`BackendKind`] or by name.
 
 use std::borrow::Borrow;
 use std::hash::Hash;
@@ -10,19 +10,25 @@ use crate::backend::sharded::ShardedCache;
 use crate::builder::{BuildError, CacheBuilder};
 use crate::cache::{CacheStats, SlidingTtlCache};
 use crate::invalidation::LoadTicket;
+use crate::kind::BackendKind;
 
-/// Any backend, picked by name at run time (from a config file or a flag).
+/// Any in-process backend, picked at run time (from a config file or a flag).
 ///
 /// ```
 /// use std::time::Duration;
-/// use ttlkit::{AnyCache, CacheBuilder, SlidingTtlCache};
+/// use ttlkit::{AnyCache, BackendKind, BuildError, CacheBuilder, SlidingTtlCache};
 ///
-/// let cache = AnyCache::from_name("mutex", CacheBuilder::<u64, u64>::new(Duration::from_secs(60)))?;
+/// let builder = || CacheBuilder::<u64, u64>::new(Duration::from_secs(60));
+/// let cache = AnyCache::new(BackendKind::Mutex, builder())?;
 /// cache.insert(1, 10);
 /// assert_eq!(cache.get(&1), Some(10));
-/// assert_eq!(cache.backend_name(), "mutex");
-/// assert!(AnyCache::from_name("nope", CacheBuilder::<u64, u64>::new(Duration::from_secs(60))).is_err());
-/// # Ok::<(), ttlkit::BuildError>(())
+/// assert_eq!(cache.kind(), BackendKind::Mutex);
+///
+/// // The string form, for names read from a config file.
+/// let named = AnyCache::from_name("sharded", builder())?;
+/// assert_eq!(named.kind(), BackendKind::Sharded);
+/// assert!(matches!(AnyCache::from_name("nope", builder()), Err(BuildError::UnknownBackend(_))));
+/// # Ok::<(), BuildError>(())
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]
@@ -45,21 +51,35 @@ impl<K, V> Clone for AnyCache<K, V> {
     }
 }
 
-/// The backend names [`AnyCache::from_name`] accepts.
-pub const BACKEND_NAMES: &[&str] = &["mutex", "moka", "sharded"];
-
 impl<K, V> AnyCache<K, V>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    /// Builds the backend called `name` (see [`BACKEND_NAMES`]) from `builder`.
+    /// Builds a backend of `kind` from `builder`.
+    pub fn new(kind: BackendKind, builder: CacheBuilder<K, V>) -> Result<Self, BuildError> {
+        Ok(match kind {
+            BackendKind::Mutex => AnyCache::Mutex(builder.build()?),
+            BackendKind::Sharded => AnyCache::Sharded(builder.build()?),
+            BackendKind::Moka => AnyCache::Moka(builder.build()?),
+        })
+    }
+
+    /// The string form of [`new`](Self::new), for names from config files
+    /// and flags: parses `name` with [`BackendKind::from_name`] (an unknown
+    /// one is a [`BuildError::UnknownBackend`]) and builds that backend.
     pub fn from_name(name: &str, builder: CacheBuilder<K, V>) -> Result<Self, BuildError> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "mutex" => Ok(AnyCache::Mutex(builder.build()?)),
-            "sharded" => Ok(AnyCache::Sharded(builder.build()?)),
-            "moka" => Ok(AnyCache::Moka(builder.build()?)),
-            _ => Err(BuildError::UnknownBackend { name: name.to_owned(), known: BACKEND_NAMES.join(", ") }),
+        AnyCache::new(BackendKind::from_name(name)?, builder)
+    }
+}
+
+impl<K, V> AnyCache<K, V> {
+    /// Which backend is inside.
+    pub fn kind(&self) -> BackendKind {
+        match self {
+            AnyCache::Mutex(_) => BackendKind::Mutex,
+            AnyCache::Sharded(_) => BackendKind::Sharded,
+            AnyCache::Moka(_) => BackendKind::Moka,
         }
     }
 }

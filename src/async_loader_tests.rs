@@ -166,11 +166,11 @@ async fn hit_skips_init_and_refreshes() {
 
 /// Every in-memory backend, behind `AnyCache`.
 fn every_backend() -> Vec<crate::AnyCache<u32, String>> {
-    crate::BACKEND_NAMES
+    crate::BackendKind::ALL
         .iter()
-        .map(|name| {
+        .map(|&kind| {
             let b = CacheBuilder::new(Duration::from_secs(60)).clock(crate::MockClock::new()).no_sweeper();
-            crate::AnyCache::from_name(name, b).unwrap()
+            crate::AnyCache::new(kind, b).unwrap()
         })
         .collect()
 }
@@ -204,7 +204,7 @@ async fn write_during_load_wins() {
             write(&cache);
             gate.notify_one();
             assert_eq!(load.await.unwrap(), "loaded", "the load's value goes to its caller");
-            let backend = cache.backend_name();
+            let backend = cache.kind();
             assert_eq!(cache.get(&3).as_deref(), after, "{backend}: the {what} made during the load wins");
             assert_eq!(loader.in_flight(), 0);
             cache.clear();

@@ -10,6 +10,7 @@ use ttlkit_strategies::{PolicyKind, UnknownPolicy};
 use crate::cache::RemovalCause;
 use crate::clock::{Clock, ClockSource, SystemClock};
 use crate::expiry::ExpiryRules;
+use crate::kind::{BackendKind, UnknownBackend};
 use crate::listener::RemovalListener;
 
 /// The longest duration the builder accepts: about 100 years.
@@ -57,16 +58,24 @@ pub enum BuildError {
     /// The shard count was zero or not a power of two.
     #[error("shard count must be a power of two between 1 and 65536, got {0}")]
     InvalidShards(usize),
-    /// The eviction policy name is not known.
+    /// The name given to [`CacheBuilder::policy`] is not a [`PolicyKind`].
     #[error(transparent)]
     UnknownPolicy(#[from] UnknownPolicy),
-    /// The backend name is not known.
-    #[error("unknown backend {name:?}; known backends: {known}")]
-    UnknownBackend {
-        /// The name asked for.
-        name: String,
-        /// The known names, comma separated.
-        known: String,
+    /// The name given to [`AnyCache::from_name`](crate::AnyCache::from_name)
+    /// (or another string form) is not a [`BackendKind`].
+    #[error(transparent)]
+    UnknownBackend(#[from] UnknownBackend),
+    /// The backend cannot run the policy asked for, and will not quietly run
+    /// another in its place (the moka backend runs only moka's own LRU and
+    /// TinyLFU: see [`MokaCache`](crate::MokaCache)).
+    #[error("the {backend} backend cannot run the {policy} eviction policy; it runs: {supported}")]
+    UnsupportedPolicy {
+        /// The backend being built.
+        backend: BackendKind,
+        /// The policy asked for.
+        policy: PolicyKind,
+        /// The policies the backend does run, comma separated.
+        supported: &'static str,
     },
     /// The operating system refused to start the sweeper thread.
     #[error("could not start the sweeper thread")]
@@ -111,7 +120,9 @@ pub struct CacheBuilder<K, V> {
     max_lifetime: Option<Duration>,
     max_capacity: Option<u64>,
     weigher: Option<Weigher<K, V>>,
-    policy: Option<String>,
+    /// `None` until set; a name that did not parse is kept as its error
+    /// and reported by `build()`, so `policy(name)` can stay chainable.
+    policy: Option<Result<PolicyKind, UnknownPolicy>>,
     sweep: SweepSetting,
     clock: Option<ClockSource>,
     listener: Option<RemovalListener<K, V>>,
@@ -213,16 +224,19 @@ impl<K, V> CacheBuilder<K, V> {
         self
     }
 
-    /// The eviction policy by name (see [`PolicyKind`]); `build()` rejects an
-    /// unknown name. The default is `lru`.
-    pub fn policy(mut self, name: impl Into<String>) -> Self {
-        self.policy = Some(name.into());
+    /// The eviction policy by name (see [`PolicyKind::from_name`]); `build()`
+    /// rejects an unknown name with [`BuildError::UnknownPolicy`]. The
+    /// default is `lru`. A backend that cannot run the policy refuses it
+    /// with [`BuildError::UnsupportedPolicy`].
+    pub fn policy(mut self, name: impl AsRef<str>) -> Self {
+        self.policy = Some(PolicyKind::from_name(name.as_ref()));
         self
     }
 
     /// The eviction policy, typed.
-    pub fn policy_kind(self, kind: PolicyKind) -> Self {
-        self.policy(kind.name())
+    pub fn policy_kind(mut self, kind: PolicyKind) -> Self {
+        self.policy = Some(Ok(kind));
+        self
     }
 
     /// Runs the background sweeper at this interval, at least 1 ms (a
@@ -295,10 +309,8 @@ impl<K, V> CacheBuilder<K, V> {
             SweepSetting::Default => Some((tti / 2).clamp(Duration::from_millis(10), Duration::from_secs(1))),
             SweepSetting::Every(d) => Some(check_duration("sweep_interval", d, MAX_DURATION)?.max(MIN_SWEEP_INTERVAL)),
         };
-        let policy = match &self.policy {
-            Some(name) => PolicyKind::from_name(name)?,
-            None => PolicyKind::Lru,
-        };
+        let policy_set = self.policy.is_some();
+        let policy = self.policy.transpose()?.unwrap_or(PolicyKind::Lru);
         if let Some(n) = self.shards {
             if n == 0 || !n.is_power_of_two() || n > 65_536 {
                 return Err(BuildError::InvalidShards(n));
@@ -311,6 +323,8 @@ impl<K, V> CacheBuilder<K, V> {
             max_capacity: self.max_capacity,
             weigher: self.weigher,
             policy,
+            policy_set,
+            granularity_set: self.granularity.is_some(),
             sweep_interval,
             // The system clock is made only when needed (it calibrates).
             clock: self.clock.unwrap_or_else(|| ClockSource::System(SystemClock::new())),
@@ -350,6 +364,13 @@ pub struct Config<K, V> {
     pub(crate) max_capacity: Option<u64>,
     pub(crate) weigher: Option<Weigher<K, V>>,
     pub(crate) policy: PolicyKind,
+    /// Whether the policy was asked for, rather than the default: a backend
+    /// that runs no policy of ours (Redis) refuses only an explicit one.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) policy_set: bool,
+    /// Whether `refresh_granularity` was set, for the same reason.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) granularity_set: bool,
     pub(crate) sweep_interval: Option<Duration>,
     pub(crate) clock: ClockSource,
     pub(crate) listener: Option<RemovalListener<K, V>>,
@@ -425,6 +446,23 @@ mod tests {
         assert!(matches!(g, Err(BuildError::DurationTooLong { what: "refresh_granularity", .. })));
         let msg = b().policy("nope").validate().err().map(|e| e.to_string()).unwrap_or_default();
         assert!(msg.contains("nope") && msg.contains("lru"), "{msg}");
+    }
+
+    /// `policy(name)` parses once, when set: the same kind as `policy_kind`,
+    /// the last setting wins, and `Config` knows whether one was set.
+    #[test]
+    fn policy_names_and_kinds_agree() {
+        let chosen = |b: CacheBuilder<u32, u32>| b.validate().ok().map(|c| (c.policy(), c.policy_set));
+        assert_eq!(chosen(b()), Some((PolicyKind::Lru, false)), "the default is lru, not set");
+        assert_eq!(chosen(b().policy("W_TinyLFU")), Some((PolicyKind::WTinyLfu, true)));
+        assert_eq!(chosen(b().policy_kind(PolicyKind::Sieve)), Some((PolicyKind::Sieve, true)));
+        assert_eq!(chosen(b().policy("nope").policy_kind(PolicyKind::Arc)), Some((PolicyKind::Arc, true)));
+        assert!(matches!(
+            b().policy_kind(PolicyKind::Arc).policy("nope").validate(),
+            Err(BuildError::UnknownPolicy(_))
+        ));
+        let g = |b: CacheBuilder<u32, u32>| b.validate().ok().map(|c| c.granularity_set);
+        assert_eq!((g(b()), g(b().refresh_granularity(Duration::ZERO))), (Some(false), Some(true)));
     }
 
     #[test]

@@ -155,7 +155,9 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    /// The backend's name (`"mutex"`, `"moka"`, `"sharded"`, ...).
+    /// The backend's name: [`BackendKind::name`](crate::BackendKind::name)
+    /// for the in-process backends (`"mutex"`, `"moka"`, `"sharded"`), or
+    /// another (`"redis"`, `"tiered"`).
     fn backend_name(&self) -> &'static str;
 
     /// Returns a clone of the live value for `key` and refreshes its idle

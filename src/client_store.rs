@@ -26,7 +26,7 @@
 //! use std::sync::{Arc, Mutex};
 //! use std::time::Duration;
 //! use ttlkit::client_store::{ApiKey, ClientStore};
-//! use ttlkit::{MockClock, RemovalCause};
+//! use ttlkit::{BackendKind, MockClock, RemovalCause};
 //!
 //! struct Client { authorization: String }
 //!
@@ -36,7 +36,7 @@
 //! let store = ClientStore::<Client>::builder()
 //!     .clock(clock.clone())
 //!     .on_leave(move |fingerprint, _client, cause| log.lock().unwrap().push((*fingerprint, cause)))
-//!     .build_backend("mutex")?;
+//!     .build_backend(BackendKind::Mutex)?;
 //!
 //! let key = ApiKey::new("sk-live-xyz")?;
 //! let make = |key: &ApiKey| Ok::<_, Infallible>(Client { authorization: key.bearer().to_string() });

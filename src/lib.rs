@@ -4,7 +4,7 @@
 //! whose cost follows the number of expired entries, not the size of the map.
 //!
 //! One trait, [`SlidingTtlCache`], has interchangeable backends built by one
-//! [`CacheBuilder`]; [`AnyCache`] picks one by name at run time.
+//! [`CacheBuilder`]; [`AnyCache`] picks one at run time by [`BackendKind`] (or by name).
 //!
 //! ```
 //! use std::time::Duration;
@@ -80,6 +80,7 @@ pub mod client_store;
 mod clock;
 mod expiry;
 mod invalidation;
+mod kind;
 mod listener;
 mod loader;
 mod maintenance;
@@ -90,7 +91,7 @@ mod ticker;
 #[cfg(feature = "redis")]
 mod tiered;
 
-pub use any::{AnyCache, BACKEND_NAMES};
+pub use any::AnyCache;
 #[cfg(feature = "async")]
 pub use async_loader::AsyncLoader;
 pub use backend::moka::MokaCache;
@@ -104,6 +105,7 @@ pub use cache::{CacheStats, RemovalCause, SlidingTtlCache};
 pub use client_store::{ApiKey, ClientStore};
 pub use clock::{Clock, MockClock, PreciseClock, SystemClock, Ticks};
 pub use invalidation::LoadTicket;
+pub use kind::{BackendKind, UnknownBackend};
 pub use listener::RemovalListener;
 #[cfg(feature = "redis")]
 pub use tiered::TieredCache;

@@ -12,7 +12,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use ttlkit::client_store::{ApiKey, ClientStore};
-use ttlkit::BACKEND_NAMES;
+use ttlkit::BackendKind;
 
 fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
@@ -27,7 +27,7 @@ fn ten_thousand_async_stores_leak_no_task_or_thread() {
     runtime.block_on(async {
         let key = ApiKey::new("sk-leak-test").unwrap();
         for i in 0..10_000usize {
-            let backend = BACKEND_NAMES[i % BACKEND_NAMES.len()];
+            let backend = BackendKind::ALL[i % BackendKind::ALL.len()];
             let store =
                 ClientStore::<u64>::builder().sweep_interval(Duration::from_secs(3600)).build_backend(backend).unwrap();
             // A creation that never finishes, aborted while it holds the flight.

@@ -22,29 +22,19 @@ mod cases;
 #[path = "client_store/server.rs"]
 mod server;
 
-use ttlkit::BACKEND_NAMES;
+use ttlkit::BackendKind;
 
-/// The backends with a module below. A backend in `BACKEND_NAMES` must be
-/// listed (checked by `every_backend_is_covered`); a listed backend that
-/// this build does not have yet is skipped with a note.
-const COVERED: &[&str] = &["mutex", "moka", "sharded"];
-
-/// Whether `backend` is built; prints a note when it is not.
-fn available(backend: &str) -> bool {
-    let built = BACKEND_NAMES.contains(&backend);
-    if !built {
-        eprintln!("backend {backend:?} is not in BACKEND_NAMES in this build; skipped");
-    }
-    built
-}
+/// The backends with a module below. Every `BackendKind` must be listed
+/// (checked by `every_backend_is_covered`).
+const COVERED: &[BackendKind] = &[BackendKind::Mutex, BackendKind::Moka, BackendKind::Sharded];
 
 /// One module per backend, one `#[tokio::test]` per case.
 macro_rules! suite {
-    ($($backend:ident),* $(,)?) => {$(
+    ($($backend:ident => $kind:ident),* $(,)?) => {$(
         mod $backend {
             // Sequential requests: a current-thread runtime makes the
             // connection counts exact (see `cases::settle`).
-            suite!(@cases $backend, "current_thread":
+            suite!(@cases $kind, "current_thread":
                 hundred_sequential_requests_one_connection,
                 two_keys_two_clients_each_with_its_own_key,
                 idle_timeout_replaces_the_client,
@@ -56,38 +46,32 @@ macro_rules! suite {
                 no_output_contains_the_key,
             );
             // Tasks racing on two worker threads.
-            suite!(@cases $backend, "multi_thread":
+            suite!(@cases $kind, "multi_thread":
                 fifty_concurrent_first_requests_one_client_async,
                 cancelled_creation_wedges_no_one,
             );
         }
     )*};
-    (@cases $backend:ident, "current_thread": $($case:ident),* $(,)?) => {$(
+    (@cases $kind:ident, "current_thread": $($case:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "current_thread")]
         async fn $case() {
-            let backend = stringify!($backend);
-            if crate::available(backend) {
-                crate::cases::$case(backend).await;
-            }
+            crate::cases::$case(ttlkit::BackendKind::$kind).await;
         }
     )*};
-    (@cases $backend:ident, "multi_thread": $($case:ident),* $(,)?) => {$(
+    (@cases $kind:ident, "multi_thread": $($case:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $case() {
-            let backend = stringify!($backend);
-            if crate::available(backend) {
-                crate::cases::$case(backend).await;
-            }
+            crate::cases::$case(ttlkit::BackendKind::$kind).await;
         }
     )*};
 }
 
-suite!(mutex, moka, sharded);
+suite!(mutex => Mutex, moka => Moka, sharded => Sharded);
 
 #[test]
 fn every_backend_is_covered() {
-    for name in BACKEND_NAMES {
-        assert!(COVERED.contains(name), "add `{name}` to COVERED and to suite!(..) in tests/client_store.rs");
+    for kind in BackendKind::ALL {
+        assert!(COVERED.contains(kind), "add `{kind}` to COVERED and to suite!(..) in tests/client_store.rs");
     }
 }
 

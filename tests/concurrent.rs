@@ -2,7 +2,7 @@
 //! random configuration (the model test's space, widened: capacity 1 to
 //! 10,000 or none, with and without a weigher, every policy, 1 to 8
 //! shards, idle timeouts and lifetimes from nanoseconds to an hour), on
-//! every backend in `BACKEND_NAMES`, sharing one `MockClock` that the
+//! every backend in `BackendKind::ALL`, sharing one `MockClock` that the
 //! threads themselves advance.
 //!
 //! Every stored value is a unique id (thread, serial), so each listener
@@ -63,7 +63,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ttlkit::{SlidingTtlCache, BACKEND_NAMES};
+use ttlkit::{BackendKind, SlidingTtlCache};
 
 use case::{Act, Case};
 use run::{Progress, Subject};
@@ -83,11 +83,11 @@ fn watchdog_limit() -> Duration {
 }
 
 /// Runs one case on one backend and checks it.
-fn run_case(backend: &str, case: Arc<Case>) -> Result<(), String> {
+fn run_case(backend: BackendKind, case: Arc<Case>) -> Result<(), String> {
     let s = Subject::build(backend, &case)?;
     let progress = Arc::new(Progress::new(case.threads));
     let dog = {
-        let (case, progress, backend) = (Arc::clone(&case), Arc::clone(&progress), backend.to_owned());
+        let (case, progress, backend) = (Arc::clone(&case), Arc::clone(&progress), backend);
         Watchdog::start(watchdog_limit(), move || {
             let mut dump = format!("{backend}, {case:?}\n");
             for (t, at) in progress.0.iter().enumerate() {
@@ -129,8 +129,8 @@ fn every_backend_keeps_the_contract_under_concurrency() {
     let budget = env_u64("CONCURRENT_SECS").map(Duration::from_secs);
     let mut failures = Vec::new();
     let only = std::env::var("CONCURRENT_BACKENDS").ok();
-    for &backend in BACKEND_NAMES {
-        if only.as_ref().is_some_and(|o| !o.split(',').any(|b| b.trim() == backend)) {
+    for &backend in BackendKind::ALL {
+        if only.as_ref().is_some_and(|o| !o.split(',').any(|b| BackendKind::from_name(b) == Ok(backend))) {
             continue;
         }
         let started = Instant::now();
@@ -161,7 +161,7 @@ fn every_backend_keeps_the_contract_under_concurrency() {
 /// counter must still equal the weight held.
 #[test]
 fn one_shard_writers_then_refill() {
-    for &backend in BACKEND_NAMES {
+    for &backend in BackendKind::ALL {
         for round in 0..4u64 {
             let mut case = Case::generate(round, 0);
             case.config.capacity = Some(2_000);
@@ -200,13 +200,13 @@ fn one_shard_writers_then_refill() {
 /// stuck thread is left behind; it holds no cache lock).
 #[test]
 fn a_recursive_load_of_the_same_key_does_not_hang() {
-    let waits: Vec<_> = BACKEND_NAMES
+    let waits: Vec<_> = BackendKind::ALL
         .iter()
         .map(|&backend| {
             let b = ttlkit::CacheBuilder::<u64, u64>::new(Duration::from_secs(60))
                 .clock(ttlkit::MockClock::new())
                 .no_sweeper();
-            let cache = ttlkit::AnyCache::from_name(backend, b).unwrap();
+            let cache = ttlkit::AnyCache::new(backend, b).unwrap();
             let (done, finished) = std::sync::mpsc::channel();
             std::thread::spawn(move || {
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -20,17 +20,18 @@ mod sweeping;
 
 /// A backend (and policy) to run the suite against.
 pub struct Target {
-    /// The name `AnyCache::from_name` knows the backend by.
-    pub backend: &'static str,
-    /// The eviction policy's name.
-    pub policy: &'static str,
+    /// The backend, built through `AnyCache::new`.
+    pub backend: ttlkit::BackendKind,
+    /// The eviction policy.
+    pub policy: ttlkit::PolicyKind,
 }
 
 /// Declares one module of tests, one `#[test]` per case, for a target.
 macro_rules! conformance {
-    ($module:ident => $backend:expr, $policy:expr) => {
+    ($module:ident => $backend:ident, $policy:ident) => {
         mod $module {
-            const TARGET: crate::Target = crate::Target { backend: $backend, policy: $policy };
+            const TARGET: crate::Target =
+                crate::Target { backend: ttlkit::BackendKind::$backend, policy: ttlkit::PolicyKind::$policy };
             conformance!(@cases
                 sliding_refresh_on_get,
                 peek_does_not_refresh,
@@ -78,6 +79,7 @@ macro_rules! conformance {
                 extreme_weights_work,
                 capacity_one_holds_one,
                 zero_capacity_is_a_typed_error,
+                unsupported_policy_is_a_typed_error,
                 panicking_weigher_changes_nothing,
             );
             conformance!(@in oversized:
@@ -100,25 +102,27 @@ macro_rules! conformance {
 }
 
 // One line per backend (and policy).
-conformance!(mutex => "mutex", "lru");
-conformance!(sharded => "sharded", "lru");
+conformance!(mutex => Mutex, Lru);
+conformance!(sharded => Sharded, Lru);
 
 // Every other policy on the backends that take one.
-conformance!(mutex_fifo => "mutex", "fifo");
-conformance!(mutex_clock => "mutex", "clock");
-conformance!(mutex_sieve => "mutex", "sieve");
-conformance!(mutex_s3_fifo => "mutex", "s3-fifo");
-conformance!(mutex_arc => "mutex", "arc");
-conformance!(mutex_w_tinylfu => "mutex", "w-tinylfu");
-conformance!(mutex_w_tinylfu_climb => "mutex", "w-tinylfu-climb");
-conformance!(mutex_w_tinylfu_v2 => "mutex", "w-tinylfu-v2");
-conformance!(sharded_fifo => "sharded", "fifo");
-conformance!(sharded_clock => "sharded", "clock");
-conformance!(sharded_sieve => "sharded", "sieve");
-conformance!(sharded_s3_fifo => "sharded", "s3-fifo");
-conformance!(sharded_arc => "sharded", "arc");
-conformance!(sharded_w_tinylfu => "sharded", "w-tinylfu");
-conformance!(sharded_w_tinylfu_climb => "sharded", "w-tinylfu-climb");
-conformance!(sharded_w_tinylfu_v2 => "sharded", "w-tinylfu-v2");
-conformance!(moka => "moka", "lru");
-conformance!(moka_tinylfu => "moka", "w-tinylfu");
+conformance!(mutex_fifo => Mutex, Fifo);
+conformance!(mutex_clock => Mutex, Clock);
+conformance!(mutex_sieve => Mutex, Sieve);
+conformance!(mutex_s3_fifo => Mutex, S3Fifo);
+conformance!(mutex_arc => Mutex, Arc);
+conformance!(mutex_w_tinylfu => Mutex, WTinyLfu);
+conformance!(mutex_w_tinylfu_climb => Mutex, WTinyLfuClimb);
+conformance!(mutex_w_tinylfu_v2 => Mutex, WTinyLfuV2);
+conformance!(sharded_fifo => Sharded, Fifo);
+conformance!(sharded_clock => Sharded, Clock);
+conformance!(sharded_sieve => Sharded, Sieve);
+conformance!(sharded_s3_fifo => Sharded, S3Fifo);
+conformance!(sharded_arc => Sharded, Arc);
+conformance!(sharded_w_tinylfu => Sharded, WTinyLfu);
+conformance!(sharded_w_tinylfu_climb => Sharded, WTinyLfuClimb);
+conformance!(sharded_w_tinylfu_v2 => Sharded, WTinyLfuV2);
+// moka runs only its own LRU and TinyLFU (the rest are refused: see
+// `bad_input::moka_refuses_the_policies_it_does_not_run`).
+conformance!(moka => Moka, Lru);
+conformance!(moka_tinylfu => Moka, WTinyLfu);

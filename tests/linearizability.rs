@@ -59,7 +59,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use checker::{linearizable, Call, Event, Ret, KEYS};
-use ttlkit::{AnyCache, CacheBuilder, MockClock, SlidingTtlCache};
+use ttlkit::{AnyCache, BackendKind, CacheBuilder, MockClock, SlidingTtlCache};
 use ttlkit_strategies::mix64;
 
 const THREADS: usize = 3;
@@ -70,17 +70,17 @@ const BATCH: usize = 100;
 /// A backend configuration, whether its `clear` is only per-key, and
 /// whether a `clear` may race a load in one history (see the table).
 struct Target {
-    backend: &'static str,
+    backend: BackendKind,
     shards: Option<usize>,
     relaxed_clear: bool,
     clear_races_loads: bool,
 }
 
 const TARGETS: &[Target] = &[
-    Target { backend: "mutex", shards: None, relaxed_clear: false, clear_races_loads: true },
-    Target { backend: "sharded", shards: Some(1), relaxed_clear: true, clear_races_loads: true },
-    Target { backend: "sharded", shards: Some(2), relaxed_clear: true, clear_races_loads: true },
-    Target { backend: "moka", shards: None, relaxed_clear: true, clear_races_loads: false },
+    Target { backend: BackendKind::Mutex, shards: None, relaxed_clear: false, clear_races_loads: true },
+    Target { backend: BackendKind::Sharded, shards: Some(1), relaxed_clear: true, clear_races_loads: true },
+    Target { backend: BackendKind::Sharded, shards: Some(2), relaxed_clear: true, clear_races_loads: true },
+    Target { backend: BackendKind::Moka, shards: None, relaxed_clear: true, clear_races_loads: false },
 ];
 
 /// The random calls of thread `t` in history `seed` (values unique in it).
@@ -118,7 +118,7 @@ fn build(t: &Target) -> AnyCache<usize, u64> {
     if let Some(n) = t.shards {
         b = b.shards(n);
     }
-    AnyCache::from_name(t.backend, b).unwrap()
+    AnyCache::new(t.backend, b).unwrap()
 }
 
 fn perform(cache: &AnyCache<usize, u64>, stamps: &AtomicU64, thread_: usize, call: Call, spins: u32) -> Event {

@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::thread;
-use ttlkit::{AnyCache, CacheBuilder, MockClock, RemovalCause, SlidingTtlCache};
+use ttlkit::{AnyCache, BackendKind, CacheBuilder, MockClock, RemovalCause, SlidingTtlCache};
 
 const TTI: Duration = Duration::from_secs(60);
-const BACKENDS: [&str; 2] = ["mutex", "sharded"];
+const BACKENDS: [BackendKind; 2] = [BackendKind::Mutex, BackendKind::Sharded];
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut b = loom::model::Builder::new();
@@ -56,7 +56,7 @@ impl Told {
 /// expiry, or eviction, where the policy may pick the newcomer instead): a
 /// reader that starts after the listener was told key 1 left never gets
 /// its value; the listener hears exactly once.
-fn hit_races_removal(backend: &'static str, capacity: Option<u64>, remove_it: fn(&AnyCache<u64, u64>, &MockClock)) {
+fn hit_races_removal(backend: BackendKind, capacity: Option<u64>, remove_it: fn(&AnyCache<u64, u64>, &MockClock)) {
     model(move || {
         let clock = MockClock::new();
         let told = Told::default();
@@ -64,7 +64,7 @@ fn hit_races_removal(backend: &'static str, capacity: Option<u64>, remove_it: fn
         if let Some(cap) = capacity {
             b = b.max_capacity(cap);
         }
-        let cache = AnyCache::from_name(backend, b).unwrap();
+        let cache = AnyCache::new(backend, b).unwrap();
         cache.insert(1, 10);
         let (reader_cache, reader_told) = (cache.clone(), told.told.clone());
         let reader = thread::spawn(move || {
@@ -118,7 +118,7 @@ fn hit_races_table_rebuild_then_removal() {
     model(|| {
         let clock = MockClock::new();
         let told = Told::default();
-        let cache = AnyCache::from_name("sharded", told.attach(builder::<u64>(&clock))).unwrap();
+        let cache = AnyCache::new(BackendKind::Sharded, told.attach(builder::<u64>(&clock))).unwrap();
         // A fresh shard table has 8 slots and rebuilds before its 7th entry.
         for k in 1..=6 {
             cache.insert(k, k * 10);
@@ -144,7 +144,7 @@ fn two_inserts_race_on_one_key() {
         model(move || {
             let clock = MockClock::new();
             let told = Told::default();
-            let cache = AnyCache::from_name(backend, told.attach(builder::<u64>(&clock))).unwrap();
+            let cache = AnyCache::new(backend, told.attach(builder::<u64>(&clock))).unwrap();
             let other = cache.clone();
             let t = thread::spawn(move || other.insert(7, 1));
             cache.insert(7, 2);
@@ -163,7 +163,7 @@ fn single_flight_two_threads() {
     for backend in BACKENDS {
         model(move || {
             let clock = MockClock::new();
-            let cache = AnyCache::from_name(backend, builder::<u64>(&clock)).unwrap();
+            let cache = AnyCache::new(backend, builder::<u64>(&clock)).unwrap();
             let runs = Arc::new(AtomicUsize::new(0));
             let (other, other_runs) = (cache.clone(), runs.clone());
             let t = thread::spawn(move || {
@@ -191,7 +191,7 @@ fn insert_races_a_load() {
     for backend in BACKENDS {
         model(move || {
             let clock = MockClock::new();
-            let cache = AnyCache::from_name(backend, builder::<u64>(&clock)).unwrap();
+            let cache = AnyCache::new(backend, builder::<u64>(&clock)).unwrap();
             let other = cache.clone();
             let t = thread::spawn(move || other.insert(3, 999));
             let loaded = cache.get_or_insert_with(3, || 111);
@@ -207,7 +207,7 @@ fn panicking_init_lets_the_other_thread_load() {
     for backend in BACKENDS {
         model(move || {
             let clock = MockClock::new();
-            let cache = AnyCache::from_name(backend, builder::<u64>(&clock)).unwrap();
+            let cache = AnyCache::new(backend, builder::<u64>(&clock)).unwrap();
             let other = cache.clone();
             let t = thread::spawn(move || {
                 catch_unwind(AssertUnwindSafe(|| other.get_or_insert_with(4, || panic!("init fails")))).is_err()
@@ -228,7 +228,7 @@ fn dropping_the_last_handle_during_a_sweep() {
             let clock = MockClock::new();
             let probe = Arc::new(0u8);
             let b = CacheBuilder::<u64, Arc<u8>>::new(TTI).clock(clock.clone()).shards(1).sweep_interval(TTI);
-            let cache = AnyCache::from_name(backend, b).unwrap();
+            let cache = AnyCache::new(backend, b).unwrap();
             cache.insert(1, probe.clone());
             cache.insert(2, probe.clone());
             clock.advance(TTI);
@@ -242,7 +242,7 @@ fn dropping_the_last_handle_during_a_sweep() {
 
 /// A sharded cache of one shard and capacity 2, holding `keys`.
 fn bounded_sharded(clock: &MockClock, keys: &[u64]) -> AnyCache<u64, u64> {
-    let cache = AnyCache::from_name("sharded", builder::<u64>(clock).max_capacity(2)).unwrap();
+    let cache = AnyCache::new(BackendKind::Sharded, builder::<u64>(clock).max_capacity(2)).unwrap();
     for &k in keys {
         cache.insert(k, k);
     }

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ttlkit::{AnyCache, CacheBuilder, MockClock, SlidingTtlCache, BACKEND_NAMES};
+use ttlkit::{AnyCache, BackendKind, CacheBuilder, MockClock, SlidingTtlCache};
 use ttlkit_strategies::mix64;
 
 /// Forwards to the system allocator and keeps a running total of the bytes
@@ -184,7 +184,7 @@ struct Soak {
     distinct_keys: u64,
 }
 
-fn soak(backend: &str) -> Soak {
+fn soak(backend: BackendKind) -> Soak {
     // Bookkeeping is reserved up front (and checked never to grow) so the
     // heap figures below are the cache's own.
     let mut requests = BinaryHeap::with_capacity(64 * 1024);
@@ -195,7 +195,7 @@ fn soak(backend: &str) -> Soak {
     let clock = MockClock::new();
     let baseline = live_bytes();
     let builder = CacheBuilder::<String, Client>::new(Duration::from_secs(IDLE)).clock(clock.clone()).no_sweeper();
-    let cache = AnyCache::from_name(backend, builder).unwrap();
+    let cache = AnyCache::new(backend, builder).unwrap();
 
     let mut rng = Rng(0x5eed);
     let mut now = 0;
@@ -245,7 +245,7 @@ fn soak(backend: &str) -> Soak {
 
 #[test]
 fn thirty_days_of_traffic_stay_bounded() {
-    for &backend in BACKEND_NAMES {
+    for &backend in BackendKind::ALL {
         let s = soak(backend);
         let (first, last) = (s.heap_by_day[0], s.heap_by_day[DAYS as usize - 1]);
         let (lo, hi) = (s.heap_by_day.iter().min().unwrap(), s.heap_by_day.iter().max().unwrap());

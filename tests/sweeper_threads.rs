@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use ttlkit::{AnyCache, CacheBuilder, SlidingTtlCache, BACKEND_NAMES};
+use ttlkit::{AnyCache, BackendKind, CacheBuilder, SlidingTtlCache};
 
 fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
@@ -43,10 +43,10 @@ fn a_thousand_live_caches_run_on_one_extra_thread() {
     let baseline = threads();
     let caches: Vec<AnyCache<u64, u64>> = (0..1000u64)
         .map(|i| {
-            let backend = BACKEND_NAMES[i as usize % BACKEND_NAMES.len()];
+            let backend = BackendKind::ALL[i as usize % BackendKind::ALL.len()];
             let builder =
                 CacheBuilder::<u64, u64>::new(Duration::from_secs(60)).sweep_interval(Duration::from_millis(10));
-            let cache = AnyCache::from_name(backend, builder).unwrap();
+            let cache = AnyCache::new(backend, builder).unwrap();
             cache.insert(i, i);
             cache
         })
@@ -60,13 +60,13 @@ fn a_thousand_live_caches_run_on_one_extra_thread() {
 }
 
 fn ten_thousand_caches_leak_no_thread() {
-    for backend in BACKEND_NAMES {
+    for &backend in BackendKind::ALL {
         let baseline = threads();
         let mut peak = baseline;
         for i in 0..10_000u64 {
             let builder =
                 CacheBuilder::<u64, u64>::new(Duration::from_secs(3600)).sweep_interval(Duration::from_secs(3600));
-            let cache = AnyCache::from_name(backend, builder).unwrap();
+            let cache = AnyCache::new(backend, builder).unwrap();
             let clone = cache.clone();
             cache.insert(i, i);
             drop(cache);

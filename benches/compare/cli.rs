@@ -21,8 +21,9 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 
-    /// Policies for `mutex` and `sharded`: `default` (lru, sieve, s3-fifo,
+    /// Policies for our backends: `default` (lru, sieve, s3-fifo,
     /// w-tinylfu-v2; `--quick`: lru), `all`, or a comma-separated list.
+    /// moka rows run only those of them moka has (lru, w-tinylfu).
     #[arg(long, default_value = "default")]
     pub policy: String,
 

@@ -5,7 +5,7 @@
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ttlkit::{AnyCache, CacheBuilder, MockClock, RemovalCause, SlidingTtlCache};
+use ttlkit::{AnyCache, BackendKind, CacheBuilder, MockClock, RemovalCause, SlidingTtlCache};
 
 use crate::targets::{Original, Target};
 
@@ -62,8 +62,8 @@ fn fill(cache: &impl Target, clock: &MockClock, expired: usize, total: usize) {
     clock.advance(Duration::from_secs(31));
 }
 
-fn build(name: &str, clock: &MockClock, builder: CacheBuilder<u64, u64>) -> Result<AnyCache<u64, u64>, String> {
-    AnyCache::from_name(name, builder.clock(clock.clone()).no_sweeper()).map_err(|e| format!("{name}: {e}"))
+fn build(name: BackendKind, clock: &MockClock, builder: CacheBuilder<u64, u64>) -> Result<AnyCache<u64, u64>, String> {
+    AnyCache::new(name, builder.clock(clock.clone()).no_sweeper()).map_err(|e| format!("{name}: {e}"))
 }
 
 /// Why a purge figure is missing.
@@ -96,7 +96,13 @@ fn bounded<T: Send + 'static>(
 /// Time to purge `expired` out of `total` with backend `name` (median of
 /// `reps` runs), and the longest lock hold from one more run. A purge that
 /// takes longer than `limit` is abandoned.
-pub fn purge(name: &str, expired: usize, total: usize, reps: usize, limit: Duration) -> Result<Purge, PurgeError> {
+pub fn purge(
+    name: BackendKind,
+    expired: usize,
+    total: usize,
+    reps: usize,
+    limit: Duration,
+) -> Result<Purge, PurgeError> {
     let mut times = Vec::with_capacity(reps);
     for _ in 0..reps.max(1) {
         let clock = MockClock::new();
@@ -114,7 +120,7 @@ pub fn purge(name: &str, expired: usize, total: usize, reps: usize, limit: Durat
         times.push(took);
     }
     Ok(Purge {
-        backend: name.to_owned(),
+        backend: name.to_string(),
         expired,
         total,
         time: Some(median(times)),
@@ -132,7 +138,7 @@ pub fn purge(name: &str, expired: usize, total: usize, reps: usize, limit: Durat
 /// `purge start, listener call 1, ..., listener call n, purge end`, so the
 /// longest gap bounds the longest hold from above (it also includes the
 /// listener's own cost and the batch's bookkeeping outside the lock).
-fn lock_hold(name: &str, expired: usize, total: usize, limit: Duration) -> Result<Duration, PurgeError> {
+fn lock_hold(name: BackendKind, expired: usize, total: usize, limit: Duration) -> Result<Duration, PurgeError> {
     let tsc = quanta::Clock::new();
     let stamps = Arc::new(Mutex::new(Vec::with_capacity(expired + 2)));
     let (log, lclock) = (Arc::clone(&stamps), tsc.clone());
@@ -182,7 +188,7 @@ pub fn purge_original(expired: usize, total: usize, reps: usize) -> Result<Purge
 /// `name` with its default sweeper; a listener stamps each `Expired` removal. Lateness
 /// = removal stamp − (insert stamp + `tti`); the insert stamp is taken just
 /// before `insert`, so lateness is over-stated by at most one insert.
-pub fn lateness(name: &str, entries: usize, tti: Duration) -> Result<Lateness, String> {
+pub fn lateness(name: BackendKind, entries: usize, tti: Duration) -> Result<Lateness, String> {
     let removed = Arc::new(Mutex::new(Vec::with_capacity(entries)));
     let log = Arc::clone(&removed);
     let builder = CacheBuilder::<u64, u64>::new(tti).removal_listener(move |k: &u64, _, cause| {
@@ -191,7 +197,7 @@ pub fn lateness(name: &str, entries: usize, tti: Duration) -> Result<Lateness, S
         }
     });
     let interval = builder.clone().validate().map_err(|e| e.to_string())?.sweep_interval().unwrap_or_default();
-    let cache = AnyCache::from_name(name, builder).map_err(|e| format!("{name}: {e}"))?;
+    let cache = AnyCache::new(name, builder).map_err(|e| format!("{name}: {e}"))?;
     // Spread the inserts over two sweep intervals, so their deadlines fall
     // at every phase of the sweeper's period (a single burst right after
     // the cache starts would line up with its ticks and look punctual).
@@ -223,7 +229,7 @@ pub fn lateness(name: &str, entries: usize, tti: Duration) -> Result<Lateness, S
     late_ms.sort_by(f64::total_cmp);
     let q = |p: f64| late_ms.get(((late_ms.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN);
     Ok(Lateness {
-        backend: name.to_owned(),
+        backend: name.to_string(),
         tti,
         interval,
         entries,

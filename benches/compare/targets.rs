@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ttlkit::{AnyCache, CacheBuilder, Clock, PolicyKind, SlidingTtlCache, Ticks};
+use ttlkit::{AnyCache, BackendKind, CacheBuilder, Clock, PolicyKind, SlidingTtlCache, Ticks};
 
 /// The idle timeout of every cache in the throughput runs: long enough that
 /// nothing expires while they run, so every hit pays for sliding expiry
@@ -34,10 +34,11 @@ pub trait Target: Send + Sync {
 /// One row of the table: who is measured, under which policy.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RowKind {
-    /// One of `ttlkit::BACKEND_NAMES`; `None` lets the backend choose (moka).
+    /// One of our backends, under a policy it runs (moka runs only `lru`
+    /// and `w-tinylfu`, as its own LRU and TinyLFU).
     Ours {
-        backend: &'static str,
-        policy: Option<PolicyKind>,
+        backend: BackendKind,
+        policy: PolicyKind,
     },
     MokaDirect,
     QuickDirect,
@@ -45,14 +46,9 @@ pub enum RowKind {
 }
 
 impl RowKind {
-    /// Our backend names take every policy except `moka`, which brings its own TinyLFU.
-    pub fn takes_policy(backend: &str) -> bool {
-        backend != "moka"
-    }
-
     pub fn backend(&self) -> String {
         match self {
-            RowKind::Ours { backend, .. } => (*backend).to_owned(),
+            RowKind::Ours { backend, .. } => backend.name().to_owned(),
             RowKind::MokaDirect => "moka-direct".into(),
             RowKind::QuickDirect => "quick_cache-direct".into(),
             RowKind::Original => "original".into(),
@@ -61,8 +57,10 @@ impl RowKind {
 
     pub fn policy(&self) -> String {
         match self {
-            RowKind::Ours { policy: Some(p), .. } => p.name().into(),
-            RowKind::Ours { policy: None, .. } | RowKind::MokaDirect => "tinylfu (moka's own)".into(),
+            RowKind::Ours { backend: BackendKind::Moka, policy: PolicyKind::WTinyLfu } => "tinylfu (moka's own)".into(),
+            RowKind::Ours { backend: BackendKind::Moka, policy: PolicyKind::Lru } => "lru (moka's own)".into(),
+            RowKind::Ours { policy, .. } => policy.name().into(),
+            RowKind::MokaDirect => "tinylfu (moka's own)".into(),
             RowKind::QuickDirect => "clock-pro (own)".into(),
             RowKind::Original => "none (unbounded)".into(),
         }
@@ -106,11 +104,8 @@ impl Built {
     pub fn new(kind: &RowKind, capacity: u64) -> Result<Built, String> {
         Ok(match kind {
             RowKind::Ours { backend, policy } => {
-                let mut b = CacheBuilder::<u64, u64>::new(TTI).max_capacity(capacity);
-                if let Some(p) = policy {
-                    b = b.policy_kind(*p);
-                }
-                Built::Ours(AnyCache::from_name(backend, b).map_err(|e| format!("{backend}: {e}"))?)
+                let b = CacheBuilder::<u64, u64>::new(TTI).max_capacity(capacity).policy_kind(*policy);
+                Built::Ours(AnyCache::new(*backend, b).map_err(|e| format!("{backend}: {e}"))?)
             }
             RowKind::MokaDirect => {
                 Built::Moka(moka::sync::Cache::builder().max_capacity(capacity).time_to_idle(TTI).build())

@@ -16,7 +16,7 @@ use std::panic::{catch_unwind, panic_any, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
-use ttlkit::{AnyCache, BuildError, CacheBuilder, MockClock, SlidingTtlCache, BACKEND_NAMES, MAX_DURATION};
+use ttlkit::{AnyCache, BackendKind, BuildError, CacheBuilder, MockClock, SlidingTtlCache, MAX_DURATION};
 use ttlkit_strategies::PolicyKind;
 
 /// The value whose weight the weigher refuses (by panicking).
@@ -50,6 +50,8 @@ enum Expect {
     ZeroCapacity,
     Shards,
     Policy,
+    /// A known policy the backend does not run.
+    Unsupported,
     ZeroExpected,
 }
 
@@ -81,6 +83,7 @@ fn matches(expect: &Expect, err: &BuildError) -> bool {
             | (Expect::ZeroCapacity, BuildError::ZeroCapacity)
             | (Expect::Shards, BuildError::InvalidShards(_))
             | (Expect::Policy, BuildError::UnknownPolicy(_))
+            | (Expect::Unsupported, BuildError::UnsupportedPolicy { .. })
             | (Expect::ZeroExpected, BuildError::ZeroExpectedEntries)
     )
 }
@@ -88,7 +91,7 @@ fn matches(expect: &Expect, err: &BuildError) -> bool {
 pub fn builder_inputs(data: &[u8]) {
     let [backend, policy, cap, cap_low, shards, tti, life, sweep, flags, ops @ ..] = data else { return };
     let_weigher_panics_unwind();
-    let backend = BACKEND_NAMES[usize::from(*backend) % BACKEND_NAMES.len()];
+    let backend = BackendKind::ALL[usize::from(*backend) % BackendKind::ALL.len()];
     let clock = MockClock::new();
     let log: Arc<Mutex<Vec<(u8, u32)>>> = Arc::default();
     let sink = Arc::clone(&log);
@@ -144,13 +147,12 @@ pub fn builder_inputs(data: &[u8]) {
         2 => b = b.sweep_interval(Duration::from_secs(3600)),
         _ => {} // the default sweeper
     }
-    let policy_name = match PolicyKind::ALL.get(usize::from(*policy) % (PolicyKind::ALL.len() + 1)) {
-        Some(k) => k.name(),
-        None => "no-such-policy",
-    };
-    b = b.policy(policy_name);
-    if policy_name == "no-such-policy" {
-        expect.push(Expect::Policy);
+    let kind = PolicyKind::ALL.get(usize::from(*policy) % (PolicyKind::ALL.len() + 1)).copied();
+    b = b.policy(kind.map_or("no-such-policy", PolicyKind::name));
+    match kind {
+        None => expect.push(Expect::Policy),
+        Some(k) if !backend.supports(k) => expect.push(Expect::Unsupported),
+        Some(_) => {}
     }
     let shards = [1, 2, 0, 3, 1 << 17][usize::from(*shards) % 5];
     b = b.shards(shards);
@@ -158,7 +160,7 @@ pub fn builder_inputs(data: &[u8]) {
         expect.push(Expect::Shards);
     }
 
-    let cache = match AnyCache::from_name(backend, b) {
+    let cache = match AnyCache::new(backend, b) {
         Ok(c) => c,
         Err(e) => {
             assert!(

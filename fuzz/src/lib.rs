@@ -18,14 +18,12 @@ pub use builder_inputs::builder_inputs;
 pub use oracle::trace;
 pub use policy::policies;
 
+pub use ttlkit::BackendKind;
+
 /// Decodes `data` into a configuration and an operation sequence and checks
 /// `backend` against the model; panics (a crash for libFuzzer) on the first
-/// broken rule. A backend this build does not have is skipped, so a target
-/// can exist before its backend is merged.
-pub fn model(backend: &str, data: &[u8]) {
-    if !ttlkit::BACKEND_NAMES.contains(&backend) {
-        return;
-    }
+/// broken rule.
+pub fn model(backend: BackendKind, data: &[u8]) {
     let (config, ops) = harness::decode(data);
     if let Err(e) = harness::check(backend, &config, &ops) {
         panic!("{e}\n  config: {config:?}\n  ops: {ops:?}");

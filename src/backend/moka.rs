@@ -59,10 +59,14 @@
 //!   and moka's only public value read is `get`, which moka counts as an
 //!   access: they do not refresh our deadline, but they do move the entry in
 //!   moka's eviction order (and reset moka's real-time idle backstop).
-//! * **Eviction policy.** moka brings its own: the builder's `lru` selects
-//!   moka's LRU; every other policy name runs on moka's default TinyLFU
-//!   (which may refuse to admit a new entry; that is reported `Capacity`).
-//!   Policies from `ttlkit-strategies` are not plugged into moka.
+//! * **Eviction policy.** moka brings its own, LRU or TinyLFU, and policies
+//!   from `ttlkit-strategies` are not plugged into it. The builder's `lru`
+//!   (the default) selects moka's LRU and `w-tinylfu` moka's TinyLFU (LRU
+//!   eviction behind a frequency-sketch admission filter, without an
+//!   admission window; it may refuse to admit a new entry, reported
+//!   `Capacity`). Every other policy, `w-tinylfu-climb` and `w-tinylfu-v2`
+//!   included, is refused with [`BuildError::UnsupportedPolicy`] rather than
+//!   run as one of those two.
 //! * **Capacity bound.** moka evicts during maintenance, so between runs the
 //!   cache may hold more than `max_capacity`. The wrapper tracks the exact
 //!   held weight and, when an insert takes it above `max_capacity +
@@ -98,9 +102,15 @@ use self::inner::Inner;
 use crate::builder::{BuildError, Config, FromConfig};
 use crate::cache::{CacheStats, SlidingTtlCache};
 use crate::invalidation::LoadTicket;
+use crate::kind::BackendKind;
 use crate::loader::LoadTarget;
 use crate::sweeper::Sweeper;
 use crate::sync::Arc;
+
+/// Whether moka runs `policy` (see the module docs, "Eviction policy").
+pub(crate) fn supports(policy: ttlkit_strategies::PolicyKind) -> bool {
+    inner::eviction_policy(policy).is_ok()
+}
 
 /// A cache backed by [`moka::sync::Cache`], with ttlkit's clock, deadlines,
 /// removal causes and sweeper. See the [module docs](self) for every place
@@ -148,7 +158,7 @@ where
 {
     fn from_config(config: Config<K, V>) -> Result<Self, BuildError> {
         let sweep_interval = config.sweep_interval;
-        let inner = Arc::new(Inner::new(config));
+        let inner = Arc::new(Inner::new(config)?);
         let sweeper = match sweep_interval {
             Some(every) => {
                 Some(Arc::new(Sweeper::start(Arc::downgrade(&inner), every).map_err(BuildError::SpawnSweeper)?))
@@ -165,7 +175,7 @@ where
     V: Clone + Send + Sync + 'static,
 {
     fn backend_name(&self) -> &'static str {
-        "moka"
+        BackendKind::Moka.name()
     }
 
     fn get<Q>(&self, key: &Q) -> Option<V>

@@ -16,6 +16,7 @@ use crate::builder::{BuildError, Config, FromConfig};
 use crate::cache::{CacheStats, SlidingTtlCache};
 use crate::clock::ClockSource;
 use crate::invalidation::LoadTicket;
+use crate::kind::BackendKind;
 use crate::listener::{notify, RemovalListener, Removed};
 use crate::loader::{LoadTarget, Loader};
 use crate::stats::StatsCounter;
@@ -201,7 +202,7 @@ where
     V: Clone + Send + Sync + 'static,
 {
     fn backend_name(&self) -> &'static str {
-        "mutex"
+        BackendKind::Mutex.name()
     }
 
     fn get<Q>(&self, key: &Q) -> Option<V>

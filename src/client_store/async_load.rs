@@ -40,12 +40,13 @@ where
     /// ```
     /// use std::sync::Arc;
     /// use ttlkit::client_store::{ApiKey, ClientStore};
+    /// use ttlkit::BackendKind;
     ///
     /// struct Client { authorization: String }
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let store = ClientStore::<Client>::with_backend("mutex")?;
+    /// let store = ClientStore::<Client>::with_backend(BackendKind::Mutex)?;
     /// let key = ApiKey::new("sk-demo-2")?;
     /// let make = |key: ApiKey| async move {
     ///     // e.g. a TLS handshake or a token exchange

@@ -10,6 +10,7 @@ use crate::cache::{RemovalCause, SlidingTtlCache};
 use crate::client_store::api_key::ApiKey;
 use crate::client_store::builder::{ClientStoreBuilder, StoreBuildError, StoreSettings};
 use crate::client_store::fingerprint::{Fingerprint, Fingerprinter};
+use crate::kind::BackendKind;
 
 /// One API client per API key, on any [`SlidingTtlCache`] backend.
 ///
@@ -24,17 +25,18 @@ use crate::client_store::fingerprint::{Fingerprint, Fingerprinter};
 ///   crowds it out, or on [`remove`](Self::remove); the
 ///   [`on_leave`](ClientStoreBuilder::on_leave) hook receives it each time.
 ///
-/// `B` defaults to [`AnyCache`], the backend picked by name at run time.
+/// `B` defaults to [`AnyCache`], the backend picked at run time.
 /// Handles are cheap clones sharing one store.
 ///
 /// ```
 /// use std::convert::Infallible;
 /// use std::sync::Arc;
 /// use ttlkit::client_store::{ApiKey, ClientStore};
+/// use ttlkit::BackendKind;
 ///
 /// struct Client { authorization: String }
 ///
-/// let store = ClientStore::<Client>::with_backend("mutex")?;
+/// let store = ClientStore::<Client>::with_backend(BackendKind::Mutex)?;
 /// let key = ApiKey::new("sk-demo-1")?;
 /// let make = |key: &ApiKey| Ok::<_, Infallible>(Client { authorization: key.bearer().to_string() });
 ///
@@ -136,10 +138,9 @@ where
         ClientStoreBuilder::new()
     }
 
-    /// A store with every default on the backend called `name` (see
-    /// [`BACKEND_NAMES`](crate::BACKEND_NAMES)).
-    pub fn with_backend(name: &str) -> Result<ClientStore<C>, StoreBuildError> {
-        ClientStoreBuilder::new().build_backend(name)
+    /// A store with every default on a backend of `kind`.
+    pub fn with_backend(kind: BackendKind) -> Result<ClientStore<C>, StoreBuildError> {
+        ClientStoreBuilder::new().build_backend(kind)
     }
 }
 
@@ -296,7 +297,12 @@ mod tests {
     struct Client(u32);
 
     fn store(hook: impl Fn(&Fingerprint, Arc<Client>, RemovalCause) + Send + Sync + 'static) -> ClientStore<Client> {
-        ClientStore::builder().clock(MockClock::new()).no_sweeper().on_leave(hook).build_backend("mutex").unwrap()
+        ClientStore::builder()
+            .clock(MockClock::new())
+            .no_sweeper()
+            .on_leave(hook)
+            .build_backend(BackendKind::Mutex)
+            .unwrap()
     }
 
     fn make(n: u32) -> impl FnOnce(&ApiKey) -> Result<Client, Infallible> {
@@ -333,13 +339,13 @@ mod tests {
     }
 
     /// A store on `backend` with a mock clock and no sweeper.
-    fn on(backend: &str) -> ClientStore<Client> {
+    fn on(backend: BackendKind) -> ClientStore<Client> {
         ClientStore::builder().clock(MockClock::new()).no_sweeper().build_backend(backend).unwrap()
     }
 
     #[test]
     fn remove_or_clear_during_creation_wins() {
-        for backend in crate::BACKEND_NAMES {
+        for &backend in BackendKind::ALL {
             for clear in [false, true] {
                 let s = on(backend);
                 let key = ApiKey::new("sk-a").unwrap();
@@ -371,7 +377,7 @@ mod tests {
     #[cfg(feature = "async")]
     #[tokio::test(flavor = "current_thread")]
     async fn remove_during_async_creation_wins() {
-        for backend in crate::BACKEND_NAMES {
+        for &backend in BackendKind::ALL {
             let s = on(backend);
             let key = ApiKey::new("sk-a").unwrap();
             let (entered_tx, entered) = tokio::sync::oneshot::channel();

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use tokio::sync::oneshot;
-use ttlkit::client_store::{ApiKey, ClientStore};
-use ttlkit::{MockClock, RemovalCause};
+use ttlkit::client_store::{ApiKey, ClientStore, StoreBuildError};
+use ttlkit::{BackendKind, BuildError, MockClock, RemovalCause};
 
 use crate::server::Upstream;
 
@@ -65,12 +65,12 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    pub async fn new(backend: &str) -> Fixture {
+    pub async fn new(backend: BackendKind) -> Fixture {
         Fixture::with(backend, |b| b).await
     }
 
     pub async fn with(
-        backend: &str,
+        backend: BackendKind,
         configure: impl FnOnce(
             ttlkit::client_store::ClientStoreBuilder<TestClient>,
         ) -> ttlkit::client_store::ClientStoreBuilder<TestClient>,
@@ -115,7 +115,7 @@ fn key(s: &str) -> ApiKey {
 
 const HOUR: Duration = Duration::from_secs(3600);
 
-pub async fn hundred_sequential_requests_one_connection(backend: &str) {
+pub async fn hundred_sequential_requests_one_connection(backend: BackendKind) {
     let f = Fixture::new(backend).await;
     let k = key("sk-test-alpha");
     for _ in 0..100 {
@@ -131,7 +131,7 @@ pub async fn hundred_sequential_requests_one_connection(backend: &str) {
     assert_eq!(f.upstream.authorizations(), vec!["Bearer sk-test-alpha".to_string(); 100]);
 }
 
-pub async fn two_keys_two_clients_each_with_its_own_key(backend: &str) {
+pub async fn two_keys_two_clients_each_with_its_own_key(backend: BackendKind) {
     let f = Fixture::new(backend).await;
     let (a, b) = (key("sk-test-alpha"), key("sk-test-bravo"));
     let mut expected = Vec::new();
@@ -147,7 +147,7 @@ pub async fn two_keys_two_clients_each_with_its_own_key(backend: &str) {
     assert_ne!(f.store.fingerprint(&a), f.store.fingerprint(&b));
 }
 
-pub async fn idle_timeout_replaces_the_client(backend: &str) {
+pub async fn idle_timeout_replaces_the_client(backend: BackendKind) {
     let f = Fixture::new(backend).await;
     let k = key("sk-test-idle");
     assert_eq!(f.request(&k).await, 0);
@@ -166,7 +166,7 @@ pub async fn idle_timeout_replaces_the_client(backend: &str) {
     assert_eq!(f.upstream.connections(), 2, "the new client opened its own connection");
 }
 
-pub async fn max_lifetime_replaces_a_busy_client(backend: &str) {
+pub async fn max_lifetime_replaces_a_busy_client(backend: BackendKind) {
     let f = Fixture::new(backend).await;
     let k = key("sk-test-rotated");
     assert_eq!(f.request(&k).await, 0);
@@ -185,7 +185,7 @@ pub async fn max_lifetime_replaces_a_busy_client(backend: &str) {
     assert_eq!(f.upstream.connections(), 2);
 }
 
-pub async fn fifty_concurrent_first_requests_one_client_async(backend: &str) {
+pub async fn fifty_concurrent_first_requests_one_client_async(backend: BackendKind) {
     let f = Arc::new(Fixture::new(backend).await);
     let entered = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
@@ -222,7 +222,7 @@ pub async fn fifty_concurrent_first_requests_one_client_async(backend: &str) {
     assert_eq!(f.upstream.authorizations().len(), 50);
 }
 
-pub async fn fifty_concurrent_first_requests_one_client_threads(backend: &str) {
+pub async fn fifty_concurrent_first_requests_one_client_threads(backend: BackendKind) {
     let f = Fixture::new(backend).await;
     let barrier = Arc::new(Barrier::new(50));
     let entered = AtomicUsize::new(0);
@@ -256,7 +256,7 @@ pub async fn fifty_concurrent_first_requests_one_client_threads(backend: &str) {
     assert_eq!(f.upstream.connections(), 1, "then used one after another: one connection");
 }
 
-pub async fn failed_creation_is_not_cached(backend: &str) {
+pub async fn failed_creation_is_not_cached(backend: BackendKind) {
     let f = Fixture::new(backend).await;
     let k = key("sk-test-flaky");
     let failed = f.store.get_or_create(&k, |_: &ApiKey| Err::<TestClient, BoxError>("proxy misconfigured".into()));
@@ -270,7 +270,7 @@ pub async fn failed_creation_is_not_cached(backend: &str) {
     assert_eq!(f.upstream.connections(), 1);
 }
 
-pub async fn cancelled_creation_wedges_no_one(backend: &str) {
+pub async fn cancelled_creation_wedges_no_one(backend: BackendKind) {
     let f = Arc::new(Fixture::new(backend).await);
     let (started_tx, started) = oneshot::channel();
     let stuck = {
@@ -303,7 +303,7 @@ pub async fn cancelled_creation_wedges_no_one(backend: &str) {
     assert_eq!(f.upstream.connections(), 1);
 }
 
-pub async fn evicted_client_reaches_the_hook(backend: &str) {
+pub async fn evicted_client_reaches_the_hook(backend: BackendKind) {
     let f = Fixture::with(backend, |b| b.max_clients(2)).await;
     let keys = ["sk-test-one", "sk-test-two", "sk-test-three"].map(key);
     for (i, k) in keys.iter().enumerate() {
@@ -323,7 +323,7 @@ pub async fn evicted_client_reaches_the_hook(backend: &str) {
     assert_eq!(f.request(&keys[gone]).await, 3);
 }
 
-pub async fn removed_client_reaches_the_hook(backend: &str) {
+pub async fn removed_client_reaches_the_hook(backend: BackendKind) {
     let f = Fixture::new(backend).await;
     let k = key("sk-test-revoked");
     assert_eq!(f.request(&k).await, 0);
@@ -335,7 +335,7 @@ pub async fn removed_client_reaches_the_hook(backend: &str) {
 
 /// Every `Debug`, `Display` and error output of the store and the key,
 /// formatted with a known key: the key text appears in none of them.
-pub async fn no_output_contains_the_key(backend: &str) {
+pub async fn no_output_contains_the_key(backend: BackendKind) {
     const SECRET: &str = "sk-KNOWN-secret-0123456789";
     let printed: Arc<Mutex<Vec<String>>> = Arc::default();
     let sink = Arc::clone(&printed);
@@ -375,7 +375,7 @@ pub async fn no_output_contains_the_key(backend: &str) {
         ClientStore::<TestClient>::builder().idle_timeout(Duration::ZERO).build_backend(backend).err(),
         ClientStore::<TestClient>::builder().max_lifetime(Duration::MAX).build_backend(backend).err(),
         ClientStore::<TestClient>::builder().max_clients(0).build_backend(backend).err(),
-        ClientStore::<TestClient>::builder().build_backend("no-such-backend").err(),
+        "no-such-backend".parse::<BackendKind>().map_err(|e| StoreBuildError::from(BuildError::from(e))).err(),
     ];
     for e in build_errors {
         let e = e.expect("rejected");

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use ttlkit::PolicyKind;
+use ttlkit::{BackendKind, PolicyKind};
 use ttlkit_strategies::mix64;
 
 use crate::harness::{ModelConfig, Op};
@@ -95,8 +95,12 @@ pub struct Weights {
 }
 
 impl Weights {
-    pub fn new(case: &Case, backend: &str) -> Weights {
-        Weights { max: case.weigher, by_key: backend == "moka" }
+    pub fn new(case: &Case, backend: BackendKind) -> Weights {
+        let by_key = match backend {
+            BackendKind::Moka => true,
+            BackendKind::Mutex | BackendKind::Sharded => false,
+        };
+        Weights { max: case.weigher, by_key }
     }
 
     pub fn of(self, key: u64, value: u64) -> u64 {

@@ -5,7 +5,7 @@
 //! heavier than the capacity (when the weigher makes one), which must be
 //! refused alone rather than flush the cache.
 
-use ttlkit::SlidingTtlCache;
+use ttlkit::{BackendKind, SlidingTtlCache};
 
 use crate::case::{Case, Weights};
 use crate::run::{value_id, Subject};
@@ -15,7 +15,7 @@ const FRESH_KEYS: u64 = 1 << 40;
 
 /// Runs the refill from `live` (the entries the final check found) and
 /// checks the weight held against the bound.
-pub fn check(s: &Subject, case: &Case, backend: &str, live: &[(u64, u64)]) -> Result<(), String> {
+pub fn check(s: &Subject, case: &Case, backend: BackendKind, live: &[(u64, u64)]) -> Result<(), String> {
     let Some(cap) = case.config.capacity else { return Ok(()) };
     let w = Weights::new(case, backend);
     let slack = (crate::harness::profile(backend).capacity_slack)(cap);
@@ -47,7 +47,7 @@ pub fn check(s: &Subject, case: &Case, backend: &str, live: &[(u64, u64)]) -> Re
     // that stays readable (seed 0x7710c4ec: one in about a thousand cases),
     // and the moka backend's count follows moka's reports. Known and
     // documented (README, Backends); any other mismatch fails.
-    let zombies = if backend == "moka" {
+    let zombies = if backend == BackendKind::Moka {
         s.reports()[told..].iter().filter(|r| held.contains(&(r.key, r.value))).count()
     } else {
         0

@@ -8,7 +8,7 @@ use std::sync::{Arc, Barrier, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
-use ttlkit::{AnyCache, CacheBuilder, Clock, MockClock, RemovalCause, SlidingTtlCache};
+use ttlkit::{AnyCache, BackendKind, CacheBuilder, Clock, MockClock, RemovalCause, SlidingTtlCache};
 
 use crate::case::{Act, Case, Weights};
 use crate::harness::Op;
@@ -76,7 +76,7 @@ pub struct Subject {
 }
 
 impl Subject {
-    pub fn build(backend: &str, case: &Case) -> Result<Subject, String> {
+    pub fn build(backend: BackendKind, case: &Case) -> Result<Subject, String> {
         let c = &case.config;
         let clock = MockClock::new();
         let stamps = Arc::new(Stamps::default());
@@ -86,7 +86,9 @@ impl Subject {
             .clock(clock.clone())
             .no_sweeper()
             .refresh_granularity(Duration::ZERO)
-            .policy_kind(c.policy)
+            // A policy the backend refuses (checked by tests/model.rs) is
+            // swapped for one it runs, as the model harness does.
+            .policy_kind(crate::harness::runnable_policy(backend, c.policy))
             .removal_listener(move |&key: &u64, value: u64, cause| {
                 let report = Report { key, value, cause, stamp: at.next(), clock: seen.now().as_nanos() };
                 sink.lock().unwrap_or_else(PoisonError::into_inner).push(report);
@@ -104,7 +106,7 @@ impl Subject {
             let w = Weights::new(case, backend);
             b = b.weigher(move |&k: &u64, &v: &u64| u32::try_from(w.of(k, v)).unwrap_or(u32::MAX));
         }
-        let cache = AnyCache::from_name(backend, b).map_err(|e| format!("build {backend}: {e}"))?;
+        let cache = AnyCache::new(backend, b).map_err(|e| format!("build {backend}: {e}"))?;
         Ok(Subject { cache, clock, stamps, reports })
     }
 

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use ttlkit::{RemovalCause, SlidingTtlCache};
+use ttlkit::{BackendKind, RemovalCause, SlidingTtlCache};
 
 use crate::case::{Act, Case, Weights};
 use crate::harness::Op;
@@ -51,7 +51,7 @@ fn is_clear(r: &Rec) -> bool {
 /// Everything known after the join, indexed for the checks.
 pub struct History<'a> {
     case: &'a Case,
-    backend: &'a str,
+    backend: BackendKind,
     recs: Vec<Rec>,
     origins: HashMap<u64, Origin>,
     /// Values reported, with their (first) report.
@@ -63,7 +63,7 @@ pub struct History<'a> {
 }
 
 impl<'a> History<'a> {
-    pub fn new(case: &'a Case, backend: &'a str, recs: Vec<Rec>, reports: Vec<Report>) -> History<'a> {
+    pub fn new(case: &'a Case, backend: BackendKind, recs: Vec<Rec>, reports: Vec<Report>) -> History<'a> {
         let mut origins = HashMap::new();
         let mut writes: HashMap<u64, Vec<Rec>> = HashMap::new();
         let mut clears = Vec::new();
@@ -186,7 +186,11 @@ impl<'a> History<'a> {
                 Out::Count(n) if matches!(r.act, Act::Len) => {
                     if let Some(cap) = self.case.config.capacity {
                         // In flight, every inserting thread may be one entry over.
-                        let flight = if self.backend == "mutex" { 0 } else { self.case.threads as u64 };
+                        // One lock serialises the inserts: none is in flight over the bound.
+                        let flight = match self.backend {
+                            BackendKind::Mutex => 0,
+                            BackendKind::Sharded | BackendKind::Moka => self.case.threads as u64,
+                        };
                         let bound = cap + slack(cap) + flight * self.case.weigher.unwrap_or(1);
                         if n as u64 > bound {
                             return Err(fail(format!("len() {n} above the bound {bound} (capacity {cap})")));

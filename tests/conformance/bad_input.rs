@@ -2,11 +2,15 @@
 //! huge weights, many shards. Every backend and policy must build, hold what
 //! it is given and count it right, without panicking or allocating in
 //! proportion to the capacity (a policy sized by `u64::MAX` or by bytes
-//! aborts on its first allocation, which fails these cases too).
+//! aborts on its first allocation, which fails these cases too). And the
+//! typed errors of input a backend must refuse: a zero capacity, a policy
+//! it cannot run, an unknown backend or policy name.
 
 use std::time::Duration;
 
-use ttlkit::{AnyCache, BuildError, CacheBuilder, MockClock, SlidingTtlCache};
+use ttlkit::{
+    AnyCache, BackendKind, BuildError, CacheBuilder, MockClock, MokaCache, PolicyKind, SlidingTtlCache, UnknownBackend,
+};
 
 use crate::Target;
 
@@ -17,8 +21,8 @@ fn build<V>(t: &Target, f: impl FnOnce(CacheBuilder<u64, V>) -> CacheBuilder<u64
 where
     V: Clone + Send + Sync + 'static,
 {
-    let b = CacheBuilder::new(TTI).clock(MockClock::new()).no_sweeper().policy(t.policy);
-    AnyCache::from_name(t.backend, f(b)).unwrap()
+    let b = CacheBuilder::new(TTI).clock(MockClock::new()).no_sweeper().policy_kind(t.policy);
+    AnyCache::new(t.backend, f(b)).unwrap()
 }
 
 /// Inserts, reads, removes and purges `KEYS` keys that all fit, checking
@@ -76,8 +80,87 @@ pub fn capacity_one_holds_one(t: &Target) {
 }
 
 pub fn zero_capacity_is_a_typed_error(t: &Target) {
-    let b = CacheBuilder::<u64, u64>::new(TTI).no_sweeper().policy(t.policy).max_capacity(0);
-    assert!(matches!(AnyCache::from_name(t.backend, b), Err(BuildError::ZeroCapacity)));
+    let b = CacheBuilder::<u64, u64>::new(TTI).no_sweeper().policy_kind(t.policy).max_capacity(0);
+    assert!(matches!(AnyCache::new(t.backend, b), Err(BuildError::ZeroCapacity)));
+}
+
+/// Every policy either builds on the target's backend or is refused with
+/// `UnsupportedPolicy` naming both, as `BackendKind::supports` says; never
+/// quietly run as another.
+pub fn unsupported_policy_is_a_typed_error(t: &Target) {
+    for &policy in PolicyKind::ALL {
+        let b = CacheBuilder::<u64, u64>::new(TTI).no_sweeper().max_capacity(10).policy_kind(policy);
+        match AnyCache::new(t.backend, b) {
+            Ok(cache) => assert!(t.backend.supports(policy), "{} built {policy}, which it does not run", cache.kind()),
+            Err(BuildError::UnsupportedPolicy { backend, policy: refused, supported }) => {
+                assert!(!t.backend.supports(policy), "{} refused {policy}, which it runs", t.backend);
+                assert_eq!((backend, refused), (t.backend, policy));
+                assert!(!supported.is_empty());
+            }
+            Err(e) => panic!("{}: {policy}: unexpected error {e:?}", t.backend),
+        }
+    }
+}
+
+/// moka runs its own LRU (`lru`, also the default) and TinyLFU
+/// (`w-tinylfu`) and refuses every other policy, by kind or by name, also
+/// when built directly rather than through `AnyCache`.
+#[test]
+fn moka_refuses_the_policies_it_does_not_run() {
+    let b = || CacheBuilder::<u64, u64>::new(TTI).no_sweeper().max_capacity(10);
+    let refused: Vec<_> = PolicyKind::ALL
+        .iter()
+        .copied()
+        .filter(|&p| matches!(b().policy_kind(p).build::<MokaCache<_, _>>(), Err(BuildError::UnsupportedPolicy { .. })))
+        .collect();
+    let expected = [
+        PolicyKind::Fifo,
+        PolicyKind::Clock,
+        PolicyKind::Sieve,
+        PolicyKind::S3Fifo,
+        PolicyKind::Arc,
+        PolicyKind::WTinyLfuClimb,
+        PolicyKind::WTinyLfuV2,
+    ];
+    assert_eq!(refused, expected);
+    assert!(b().build::<MokaCache<_, _>>().is_ok(), "no policy set: moka's LRU, as before");
+    let by_name = b().policy("s3_fifo").build::<MokaCache<_, _>>();
+    let Err(e) = by_name else { panic!("moka built s3-fifo") };
+    assert!(
+        matches!(e, BuildError::UnsupportedPolicy { backend: BackendKind::Moka, policy: PolicyKind::S3Fifo, .. }),
+        "{e:?}"
+    );
+    let msg = e.to_string();
+    assert!(msg.contains("moka") && msg.contains("s3-fifo") && msg.contains("w-tinylfu"), "{msg}");
+}
+
+/// An unknown policy name is still `UnknownPolicy`, on every backend, and
+/// wins over a backend's refusal (the name is checked first).
+#[test]
+fn unknown_policy_name_is_a_typed_error() {
+    for &backend in BackendKind::ALL {
+        let b = CacheBuilder::<u64, u64>::new(TTI).no_sweeper().policy("mru-ish");
+        let Err(BuildError::UnknownPolicy(e)) = AnyCache::new(backend, b) else { panic!("{backend} built mru-ish") };
+        assert_eq!(e.name, "mru-ish");
+    }
+}
+
+/// `AnyCache::from_name` parses the name: a known one (any case) builds
+/// that backend, an unknown one is `UnknownBackend` listing the known.
+#[test]
+fn unknown_backend_name_is_a_typed_error() {
+    let b = || CacheBuilder::<u64, u64>::new(TTI).no_sweeper();
+    for &kind in BackendKind::ALL {
+        let upper = kind.name().to_ascii_uppercase();
+        assert_eq!(AnyCache::from_name(&upper, b()).map(|c| c.kind()).ok(), Some(kind));
+    }
+    match AnyCache::from_name("redis", b()) {
+        Err(BuildError::UnknownBackend(UnknownBackend { name, known })) => {
+            assert_eq!(name, "redis", "redis is not an in-process backend");
+            assert_eq!(known, "mutex, moka, sharded");
+        }
+        other => panic!("expected UnknownBackend, got {other:?}"),
+    }
 }
 
 /// A weigher that panics on one value: the insert panics (the caller's own

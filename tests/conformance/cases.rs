@@ -1,5 +1,5 @@
 //! The cases of the conformance suite, generic over the backend through
-//! `AnyCache::from_name`.
+//! `AnyCache::new`.
 
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -44,7 +44,7 @@ where
 impl Target {
     /// A builder with a mock clock, no sweeper and this target's policy.
     fn builder<K, V>(&self, clock: &MockClock) -> CacheBuilder<K, V> {
-        CacheBuilder::new(TTI).clock(clock.clone()).no_sweeper().policy(self.policy)
+        CacheBuilder::new(TTI).clock(clock.clone()).no_sweeper().policy_kind(self.policy)
     }
 
     fn build<K, V>(&self, b: CacheBuilder<K, V>) -> AnyCache<K, V>
@@ -52,7 +52,7 @@ impl Target {
         K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
     {
-        AnyCache::from_name(self.backend, b).unwrap()
+        AnyCache::new(self.backend, b).unwrap()
     }
 
     /// A cache with a recording listener, configured further by `f`.
@@ -520,7 +520,7 @@ pub fn sweeper_purges_without_traffic(t: &Target) {
     let tx = Mutex::new(tx);
     let b = CacheBuilder::<u64, u64>::new(TTI)
         .clock(clock.clone())
-        .policy(t.policy)
+        .policy_kind(t.policy)
         .sweep_interval(Duration::from_millis(1))
         .removal_listener(move |k, _, c| {
             let _ = tx.lock().unwrap().send((*k, c));

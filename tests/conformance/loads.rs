@@ -24,9 +24,9 @@ fn cache(t: &Target) -> (AnyCache<u32, u32>, Log) {
     let b = CacheBuilder::new(Duration::from_secs(60))
         .clock(MockClock::new())
         .no_sweeper()
-        .policy(t.policy)
+        .policy_kind(t.policy)
         .removal_listener(move |k: &u32, v: u32, c| sink.lock().unwrap().push((*k, v, c)));
-    (AnyCache::from_name(t.backend, b).unwrap(), log)
+    (AnyCache::new(t.backend, b).unwrap(), log)
 }
 
 /// Starts `get_or_insert_with(3, ..)` on another thread with an `init` that

@@ -21,11 +21,11 @@ fn half_full(t: &Target) -> (AnyCache<u64, u32>, Log) {
     let b = CacheBuilder::new(Duration::from_secs(60))
         .clock(MockClock::new())
         .no_sweeper()
-        .policy(t.policy)
+        .policy_kind(t.policy)
         .max_capacity(100)
         .weigher(|_, v: &u32| *v)
         .removal_listener(move |k: &u64, v, c| sink.lock().unwrap().push((*k, v, c)));
-    let cache = AnyCache::from_name(t.backend, b).unwrap();
+    let cache = AnyCache::new(t.backend, b).unwrap();
     for k in 0..50 {
         cache.insert(k, 1);
     }

@@ -19,10 +19,10 @@ fn tiny_idle_cache(t: &Target, clock: &MockClock, cap: u64) -> (AnyCache<u64, u6
     let b = CacheBuilder::new(Duration::from_nanos(1))
         .clock(clock.clone())
         .no_sweeper()
-        .policy(t.policy)
+        .policy_kind(t.policy)
         .max_capacity(cap)
         .removal_listener(move |k: &u64, _v, c| sink.lock().unwrap().entry(*k).or_default().push(c));
-    (AnyCache::from_name(t.backend, b).unwrap(), heard)
+    (AnyCache::new(t.backend, b).unwrap(), heard)
 }
 
 /// At the end of time (a clock saturated at `Ticks::MAX`) every entry is
@@ -60,9 +60,9 @@ pub fn deadlines_near_the_end_of_time_saturate(t: &Target) {
         .max_lifetime(ttlkit::MAX_DURATION)
         .clock(clock.clone())
         .no_sweeper()
-        .policy(t.policy)
+        .policy_kind(t.policy)
         .removal_listener(move |k: &u64, _v, c| sink.lock().unwrap().entry(*k).or_default().push(c));
-    let cache: AnyCache<u64, u64> = AnyCache::from_name(t.backend, b).unwrap();
+    let cache: AnyCache<u64, u64> = AnyCache::new(t.backend, b).unwrap();
     for k in 0..10 {
         cache.insert(k, k);
     }

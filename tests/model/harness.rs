@@ -35,7 +35,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use ttlkit::{AnyCache, CacheBuilder, MockClock, PolicyKind, RemovalCause, SlidingTtlCache};
+use ttlkit::{AnyCache, BackendKind, BuildError, CacheBuilder, MockClock, PolicyKind, RemovalCause, SlidingTtlCache};
 
 /// Keys are drawn from `0..KEYS`: few enough that overwrites, re-reads and
 /// capacity pressure are common.
@@ -115,17 +115,29 @@ pub struct Profile {
     pub expired_first: bool,
 }
 
-/// The documented allowances of each backend; unknown backends get the
-/// strict contract.
-pub fn profile(backend: &str) -> Profile {
+/// The documented allowances of each backend.
+pub fn profile(backend: BackendKind) -> Profile {
     match backend {
         // src/backend/moka.rs: moka evicts during its maintenance, so between
         // runs the cache may hold up to `max_capacity / 64` more (plus one
         // per concurrent inserter, none here). Expired entries still go
         // first: the wrapper purges them before an insert passes the bound.
-        "moka" => Profile { capacity_slack: |cap| cap / 64, expired_first: true },
-        _ => Profile::STRICT,
+        BackendKind::Moka => Profile { capacity_slack: |cap| cap / 64, expired_first: true },
+        BackendKind::Mutex | BackendKind::Sharded => Profile::STRICT,
     }
+}
+
+/// The policy a case drawn with `policy` runs on `backend`: `policy` if the
+/// backend runs it, else one of those it does run, chosen by `policy`'s
+/// place in `PolicyKind::ALL` so every supported policy still gets cases
+/// (the refusal itself is checked by `build`).
+pub fn runnable_policy(backend: BackendKind, policy: PolicyKind) -> PolicyKind {
+    if backend.supports(policy) {
+        return policy;
+    }
+    let runs: Vec<PolicyKind> = PolicyKind::ALL.iter().copied().filter(|&p| backend.supports(p)).collect();
+    let place = PolicyKind::ALL.iter().position(|&p| p == policy).unwrap_or(0);
+    runs.get(place % runs.len().max(1)).copied().unwrap_or(PolicyKind::Lru)
 }
 
 impl Profile {
@@ -258,8 +270,18 @@ struct Subject {
 }
 
 /// Builds `backend` with `config`, a mock clock, no sweeper, exact idle
-/// expiry and a recording listener.
-fn build(backend: &str, config: &ModelConfig) -> Result<Subject, String> {
+/// expiry and a recording listener. A policy the backend does not run must
+/// be refused with `UnsupportedPolicy`; the case then runs on
+/// [`runnable_policy`].
+fn build(backend: BackendKind, config: &ModelConfig) -> Result<Subject, String> {
+    let policy = runnable_policy(backend, config.policy);
+    if policy != config.policy {
+        let b = CacheBuilder::<Key, Value>::new(config.idle).no_sweeper().policy_kind(config.policy);
+        match AnyCache::new(backend, b) {
+            Err(BuildError::UnsupportedPolicy { backend: b, policy: p, .. }) if b == backend && p == config.policy => {}
+            other => return Err(format!("{backend} must refuse {}, got {other:?}", config.policy)),
+        }
+    }
     let clock = MockClock::new();
     let log: Log = Arc::default();
     let sink = Arc::clone(&log);
@@ -267,7 +289,7 @@ fn build(backend: &str, config: &ModelConfig) -> Result<Subject, String> {
         .clock(clock.clone())
         .no_sweeper()
         .refresh_granularity(Duration::ZERO)
-        .policy_kind(config.policy)
+        .policy_kind(policy)
         .removal_listener(move |k: &Key, v: Value, c| {
             sink.lock().unwrap_or_else(PoisonError::into_inner).push((*k, v, c));
         });
@@ -280,18 +302,18 @@ fn build(backend: &str, config: &ModelConfig) -> Result<Subject, String> {
     if let Some(s) = config.shards {
         b = b.shards(s);
     }
-    let cache = AnyCache::from_name(backend, b).map_err(|e| format!("build {backend} with {config:?}: {e}"))?;
+    let cache = AnyCache::new(backend, b).map_err(|e| format!("build {backend} with {config:?}: {e}"))?;
     Ok(Subject { cache, clock, log })
 }
 
 /// Runs `ops` against `backend` built with `config`, checking every step
 /// against the model. `Err` says which step broke which rule.
-pub fn check(backend: &str, config: &ModelConfig, ops: &[Op]) -> Result<(), String> {
+pub fn check(backend: BackendKind, config: &ModelConfig, ops: &[Op]) -> Result<(), String> {
     check_with(backend, profile(backend), config, ops)
 }
 
 /// [`check`] with the allowances of `profile` instead of the backend's own.
-pub fn check_with(backend: &str, profile: Profile, config: &ModelConfig, ops: &[Op]) -> Result<(), String> {
+pub fn check_with(backend: BackendKind, profile: Profile, config: &ModelConfig, ops: &[Op]) -> Result<(), String> {
     let subject = build(backend, config)?;
     let mut model = Model {
         idle: nanos(config.idle),

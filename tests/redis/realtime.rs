@@ -427,6 +427,30 @@ fn builder_refuses_capacity() {
     assert!(matches!(zero, Err(RedisBuildError::Config(_))));
 }
 
+/// Redis evicts, keeps time and refreshes on its own: a policy, a clock
+/// other than the system clock and a refresh granularity are refused, not
+/// ignored. The system clock, set explicitly, is the default and is taken.
+#[test]
+fn builder_refuses_what_redis_does_itself() {
+    // No server needed: the build fails (or succeeds, lazily) before connecting.
+    let build = |b: CacheBuilder<u64, u64>| ttlkit::RedisOptions::new("redis://127.0.0.1:1").build(b);
+    let refused = [
+        ("policy", build(CacheBuilder::new(TTI).policy_kind(ttlkit::PolicyKind::Lru)).err()),
+        ("policy", build(CacheBuilder::new(TTI).policy("s3-fifo")).err()),
+        ("clock", build(CacheBuilder::new(TTI).clock(ttlkit::MockClock::new())).err()),
+        ("refresh_granularity", build(CacheBuilder::new(TTI).refresh_granularity(Duration::ZERO)).err()),
+    ];
+    for (setting, err) in refused {
+        let Some(err) = err else { panic!("{setting}: built") };
+        assert!(matches!(err, RedisBuildError::Unsupported { what, .. } if what == setting), "{setting}: {err}");
+        assert!(err.to_string().contains(setting), "{err}");
+    }
+    // An unknown policy name is the builder's own typed error first.
+    let unknown = build(CacheBuilder::new(TTI).policy("nope")).err();
+    assert!(matches!(unknown, Some(RedisBuildError::Config(ttlkit::BuildError::UnknownPolicy(_)))), "{unknown:?}");
+    assert!(build(CacheBuilder::new(TTI).clock(ttlkit::SystemClock::new())).is_ok());
+}
+
 #[test]
 fn tiered_meets_the_same_load_and_listener_rules() {
     let url = need_redis!("tiered_meets_the_same_load_and_listener_rules");

@@ -15,10 +15,11 @@ use ttlkit_strategies::PolicyKind;
 
 use super::deadlines::{Deadlines, Stripe};
 use super::slot::{Judged, Seen, Slot};
-use crate::builder::{Config, Weigher};
+use crate::builder::{BuildError, Config, Weigher};
 use crate::cache::RemovalCause;
 use crate::clock::{ClockSource, Ticks};
 use crate::expiry::ExpiryRules;
+use crate::kind::BackendKind;
 use crate::listener::{notify, RemovalListener, Removed};
 use crate::loader::Loader;
 use crate::stats::StatsCounter;
@@ -35,6 +36,36 @@ const INSERT_PURGE: usize = 4;
 const BACKSTOP_MARGIN: Duration = Duration::from_millis(1);
 /// Maintenance runs `purge_expired` allows moka to get back within bound.
 const MAX_MAINTENANCE_RUNS: usize = 16;
+
+/// The policies moka runs, as the [`BuildError::UnsupportedPolicy`] it
+/// refuses the others with lists them.
+const MOKA_POLICIES: &str = "lru, w-tinylfu";
+
+/// moka's own eviction policy for `kind`, or why it has none.
+///
+/// moka runs LRU and TinyLFU (LRU eviction behind a frequency-sketch
+/// admission filter, without W-TinyLFU's admission window). `w-tinylfu` is
+/// the nearest name for the latter; the tuned variants (`w-tinylfu-climb`,
+/// `w-tinylfu-v2`) and every other policy are refused, rather than quietly
+/// run as something else.
+pub(super) fn eviction_policy(kind: PolicyKind) -> Result<EvictionPolicy, BuildError> {
+    let refuse =
+        || BuildError::UnsupportedPolicy { backend: BackendKind::Moka, policy: kind, supported: MOKA_POLICIES };
+    match kind {
+        PolicyKind::Lru => Ok(EvictionPolicy::lru()),
+        PolicyKind::WTinyLfu => Ok(EvictionPolicy::tiny_lfu()),
+        PolicyKind::Fifo
+        | PolicyKind::Clock
+        | PolicyKind::Sieve
+        | PolicyKind::S3Fifo
+        | PolicyKind::Arc
+        | PolicyKind::WTinyLfuClimb
+        | PolicyKind::WTinyLfuV2 => Err(refuse()),
+        // PolicyKind is non-exhaustive (another crate): a policy added there
+        // is refused until it is mapped here.
+        _ => Err(refuse()),
+    }
+}
 
 /// Removals reported by moka, waiting for delivery: the slot and its cause.
 type Pending<K, V> = Vec<(Arc<Slot<K, V>>, RemovalCause)>;
@@ -138,8 +169,10 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    /// Builds moka and our state around it from a validated config.
-    pub(super) fn new(config: Config<K, V>) -> Self {
+    /// Builds moka and our state around it from a validated config, or
+    /// refuses a policy moka cannot run.
+    pub(super) fn new(config: Config<K, V>) -> Result<Self, BuildError> {
+        let policy = eviction_policy(config.policy)?;
         let backstop = matches!(config.clock, ClockSource::System(_));
         let shared = Arc::new(Shared {
             clock: config.clock,
@@ -151,11 +184,6 @@ where
             has_pending: AtomicBool::new(false),
         });
         let hook = Arc::clone(&shared);
-        let policy = match config.policy {
-            PolicyKind::Lru => EvictionPolicy::lru(),
-            // PolicyKind is non-exhaustive: anything else runs on TinyLFU.
-            _ => EvictionPolicy::tiny_lfu(),
-        };
         let mut builder = ::moka::sync::Cache::builder()
             .eviction_policy(policy)
             .eviction_listener(move |_key, slot, cause| hook.on_removal(slot, cause));
@@ -171,7 +199,7 @@ where
                 builder = builder.time_to_live(life + BACKSTOP_MARGIN);
             }
         }
-        Inner {
+        Ok(Inner {
             moka: builder.build_with_hasher(foldhash::fast::RandomState::default()),
             shared,
             stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
@@ -181,7 +209,7 @@ where
             stats: StatsCounter::default(),
             listener: config.listener,
             loader: Loader::default(),
-        }
+        })
     }
 
     pub(super) fn now(&self) -> Ticks {

@@ -59,9 +59,12 @@ pub enum RedisBuildError {
     /// The Redis URL could not be parsed.
     #[error("bad redis url: {0}")]
     Url(#[source] redis::RedisError),
-    /// A builder setting that Redis cannot honour. Capacity is Redis's own
-    /// (`maxmemory` and `maxmemory-policy`), so `max_capacity` and
-    /// `weigher` are refused rather than silently ignored.
+    /// A builder setting that Redis cannot honour, refused rather than
+    /// silently ignored. `what` is the setting: `max_capacity` and
+    /// `weigher` (capacity is Redis's `maxmemory`), `policy` (eviction is
+    /// its `maxmemory-policy`), `clock` (any clock but the
+    /// [`SystemClock`](crate::SystemClock): Redis expires keys on the
+    /// server's clock) or `refresh_granularity` (every `get` refreshes).
     #[error("{what} is not supported by the redis backend: {why}")]
     Unsupported {
         /// The builder setting.

@@ -38,7 +38,9 @@
 //!   so the `volatile-*` policies see all of them). Redis evicts silently:
 //!   the listener does not hear of it. `max_capacity` and `weigher` are
 //!   refused by the builder ([`RedisBuildError::Unsupported`]) rather than
-//!   silently ignored.
+//!   silently ignored, as are a `policy`, a clock other than the
+//!   [`SystemClock`](crate::SystemClock) and a `refresh_granularity`: Redis
+//!   evicts, keeps time and refreshes on its own.
 //! * **Removal listener.** Reports what *this process* removes: `Explicit`
 //!   (`remove`), `Replaced` (an `insert` over a live value, via
 //!   `SET ... GET`), `Cleared` (`clear`), `Expired` (a read or overwrite
@@ -104,6 +106,7 @@ pub use options::RedisOptions;
 
 use crate::builder::CacheBuilder;
 use crate::cache::{CacheStats, SlidingTtlCache};
+use crate::clock::ClockSource;
 use crate::listener::{notify, RemovalListener, Removed};
 use crate::loader::Loader;
 use crate::stats::StatsCounter;
@@ -190,6 +193,26 @@ impl<K, V> RedisCache<K, V> {
             return Err(RedisBuildError::Unsupported {
                 what: "weigher",
                 why: "there is no capacity bound to weigh against",
+            });
+        }
+        // Redis evicts, keeps time and refreshes on its own: a setting for
+        // any of those would be ignored, so it is refused instead.
+        if config.policy_set {
+            return Err(RedisBuildError::Unsupported {
+                what: "policy",
+                why: "Redis evicts by its own maxmemory-policy, set on the server",
+            });
+        }
+        if !matches!(config.clock, ClockSource::System(_)) {
+            return Err(RedisBuildError::Unsupported {
+                what: "clock",
+                why: "Redis expires keys on the server's clock; only the default system clock is accepted",
+            });
+        }
+        if config.granularity_set {
+            return Err(RedisBuildError::Unsupported {
+                what: "refresh_granularity",
+                why: "every get refreshes the key's TTL on the server (GETEX), so idle expiry is exact already",
             });
         }
         let client = redis::Client::open(options.url.as_str()).map_err(RedisBuildError::Url)?;

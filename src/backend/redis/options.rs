@@ -102,11 +102,14 @@ impl RedisOptions {
     }
 
     /// Builds the cache. Takes `time_to_idle`, `max_lifetime` and the
-    /// removal listener from `builder`; refuses `max_capacity` and
-    /// `weigher` (capacity is Redis's `maxmemory`); ignores the policy,
-    /// sweeper, clock and refresh granularity (Redis expires keys on its own
-    /// clock and every `get` refreshes). Connects lazily: building succeeds
-    /// while Redis is down.
+    /// removal listener from `builder`. Refuses, with
+    /// [`RedisBuildError::Unsupported`], what Redis does its own way:
+    /// `max_capacity` and `weigher` (capacity is Redis's `maxmemory`), a
+    /// `policy` (its `maxmemory-policy`), a clock other than the
+    /// [`SystemClock`](crate::SystemClock) (Redis expires keys on its own
+    /// clock) and a `refresh_granularity` (every `get` refreshes). Ignores
+    /// the sweeper settings (Redis reclaims expired keys itself). Connects
+    /// lazily: building succeeds while Redis is down.
     pub fn build<K, V>(self, builder: CacheBuilder<K, V>) -> Result<RedisCache<K, V>, RedisBuildError> {
         RedisCache::from_options(self, builder)
     }

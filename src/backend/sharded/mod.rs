@@ -65,6 +65,7 @@ use crate::builder::{BuildError, Config, FromConfig};
 use crate::cache::{CacheStats, SlidingTtlCache};
 use crate::clock::{duration_to_nanos, ClockSource, Ticks};
 use crate::invalidation::{Gate, LoadTicket};
+use crate::kind::BackendKind;
 use crate::listener::{notify, RemovalListener, Removed};
 use crate::loader::{LoadTarget, Loader};
 use crate::stats::StatsCounter;
@@ -335,7 +336,7 @@ where
     V: Clone + Send + Sync + 'static,
 {
     fn backend_name(&self) -> &'static str {
-        "sharded"
+        BackendKind::Sharded.name()
     }
 
     #[inline]
