@@ -11,12 +11,12 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+#[path = "support/threads.rs"]
+mod support_threads;
+use support_threads::{settled_threads, threads};
+
 use ttlkit::client_store::{ApiKey, ClientStore};
 use ttlkit::BackendKind;
-
-fn threads() -> usize {
-    std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
-}
 
 #[test]
 fn ten_thousand_async_stores_leak_no_task_or_thread() {
@@ -56,7 +56,7 @@ fn ten_thousand_async_stores_leak_no_task_or_thread() {
         }
     });
     let tasks = metrics.num_alive_tasks();
-    let after = threads();
+    let after = settled_threads(base_threads);
     println!("tokio tasks before {base_tasks}, after {tasks}; threads before {base_threads}, after {after}");
     assert_eq!(tasks, base_tasks, "tokio tasks leaked");
     if base_threads > 0 {

@@ -10,24 +10,11 @@
 
 use std::time::Duration;
 
+#[path = "support/threads.rs"]
+mod support_threads;
+use support_threads::{settled_threads, threads};
+
 use ttlkit::{AnyCache, BackendKind, CacheBuilder, SlidingTtlCache};
-
-fn threads() -> usize {
-    std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
-}
-
-/// The thread count once it reaches `expected` (or after two seconds): a
-/// thread just joined may still be listed for a moment while it is reaped.
-fn settled_threads(expected: usize) -> usize {
-    let start = std::time::Instant::now();
-    loop {
-        let n = threads();
-        if n == expected || start.elapsed() > Duration::from_secs(2) {
-            return n;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
 
 #[test]
 fn caches_share_one_thread_and_leak_none() {
