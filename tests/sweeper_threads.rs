@@ -2,19 +2,21 @@
 //! of every backend (each with its sweeps and a system clock) add exactly
 //! one thread to the process (`/proc/self/task`), and creating and dropping
 //! 10,000 caches whose sweeps are an hour apart leaves the count where it
-//! started.
+//! started, as does a listener that drops its own cache's last handle from
+//! inside a sweep.
 //!
 //! One test in its own binary, so no other test's threads skew the count.
 
 #![allow(clippy::unwrap_used)]
 
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 #[path = "support/threads.rs"]
 mod support_threads;
 use support_threads::{settled_threads, threads};
 
-use ttlkit::{AnyCache, BackendKind, CacheBuilder, SlidingTtlCache};
+use ttlkit::{AnyCache, BackendKind, CacheBuilder, MockClock, SlidingTtlCache};
 
 #[test]
 fn caches_share_one_thread_and_leak_none() {
@@ -24,6 +26,36 @@ fn caches_share_one_thread_and_leak_none() {
     }
     a_thousand_live_caches_run_on_one_extra_thread();
     ten_thousand_caches_leak_no_thread();
+    a_listener_that_drops_the_last_handle_ends_the_thread();
+}
+
+/// A removal listener, run by a sweep on the maintenance thread, drops its
+/// own cache's last handle: no deadlock (the drop does not wait for the
+/// batch it runs in), and the thread, left without users, ends on its own.
+fn a_listener_that_drops_the_last_handle_ends_the_thread() {
+    let baseline = threads();
+    for &backend in BackendKind::ALL {
+        let clock = MockClock::new();
+        let last: Arc<Mutex<Option<AnyCache<u64, u64>>>> = Arc::default();
+        let (told, heard) = mpsc::channel();
+        let hold = Arc::clone(&last);
+        let builder = CacheBuilder::<u64, u64>::new(Duration::from_secs(1))
+            .clock(clock.clone())
+            .sweep_interval(Duration::from_millis(1))
+            .removal_listener(move |_: &u64, _: u64, _| {
+                let handle = hold.lock().unwrap_or_else(|p| p.into_inner()).take();
+                drop(handle);
+                let _ = told.send(());
+            });
+        let cache = AnyCache::new(backend, builder).unwrap();
+        cache.insert(1, 1);
+        *last.lock().unwrap() = Some(cache);
+        clock.advance(Duration::from_secs(2));
+        heard.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| panic!("{backend}: the sweep never ran"));
+    }
+    let after = settled_threads(baseline);
+    println!("a listener dropped its cache's last handle on the maintenance thread: threads before {baseline}, after {after}");
+    assert_eq!(after, baseline, "the maintenance thread did not end once its last user left from inside a batch");
 }
 
 fn a_thousand_live_caches_run_on_one_extra_thread() {
