@@ -243,6 +243,37 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_that_blocks_does_not_freeze_the_coarse_clock() {
+        use crate::clock::{Clock, SystemClock};
+        let clock = SystemClock::new();
+        let target = Arc::new(Blocking {
+            entered: std::sync::Barrier::new(2),
+            release: std::sync::Mutex::new(false),
+            released: std::sync::Condvar::new(),
+            batches: AtomicUsize::new(0),
+        });
+        let sweeper = Sweeper::start(Arc::downgrade(&target), Duration::from_millis(1)).unwrap();
+        // The maintenance thread, which also publishes the coarse time, is
+        // now stuck in this batch (as in a slow removal listener).
+        target.entered.wait();
+        let t0 = clock.now().as_nanos();
+        let start = std::time::Instant::now();
+        let mut frozen = false;
+        while clock.now().as_nanos() - t0 < 5_000_000 {
+            if start.elapsed() > Duration::from_secs(5) {
+                frozen = true;
+                break;
+            }
+            std::thread::yield_now();
+        }
+        // Released before asserting: the drop waits out the batch.
+        *target.release.lock().unwrap() = true;
+        target.released.notify_all();
+        drop(sweeper);
+        assert!(!frozen, "the clock froze while a batch ran");
+    }
+
+    #[test]
     fn a_hundred_sweepers_share_one_thread_and_a_drop_returns_at_once() {
         let targets: Vec<_> = (0..100)
             .map(|_| Arc::new(Counting { batches: AtomicUsize::new(0), pending: AtomicUsize::new(0) }))
