@@ -13,6 +13,10 @@ use crate::{CacheBuilder, MockClock, RemovalCause, ShardedCache, SlidingTtlCache
 
 const TTI: Duration = Duration::from_millis(1);
 
+/// Entries the backlog tests start from (miri runs a few hundred times
+/// slower: fewer there, still more than one sweep batch).
+const ENTRIES: u64 = if cfg!(miri) { 300 } else { 1_000 };
+
 fn cache(clock: &MockClock, shards: usize) -> ShardedCache<u64, u64> {
     CacheBuilder::new(TTI).clock(clock.clone()).no_sweeper().shards(shards).build().unwrap()
 }
@@ -22,7 +26,7 @@ fn sweep_batches_report_more_until_everything_due_is_gone() {
     for shards in [1, 4] {
         let clock = MockClock::new();
         let c = cache(&clock, shards);
-        for k in 0..1_000 {
+        for k in 0..ENTRIES {
             c.insert(k, k);
         }
         clock.advance(TTI);
@@ -34,7 +38,7 @@ fn sweep_batches_report_more_until_everything_due_is_gone() {
         }
         assert_eq!(c.len(), 0, "{shards} shards: the sweep stopped with expired entries left");
         // 256 per shard per batch: a bounded number of batches.
-        assert!(calls <= 1_000 / 256 + 1, "{shards} shards: {calls} batches");
+        assert!(calls <= ENTRIES as usize / 256 + 1, "{shards} shards: {calls} batches");
         assert!(!c.inner.sweep_batch(), "{shards} shards: nothing is due any more");
         assert_accounting(&c, "after the sweep");
     }
@@ -56,7 +60,7 @@ fn writes_reclaim_expired_entries_without_a_capacity_bound() {
         })
         .build()
         .unwrap();
-    for k in 0..1_000 {
+    for k in 0..ENTRIES {
         c.insert(k, k);
     }
     clock.advance(TTI);
@@ -67,7 +71,7 @@ fn writes_reclaim_expired_entries_without_a_capacity_bound() {
     assert!(first <= 64, "a write reclaimed {first} entries at once");
     // ...and writes keep doing so until the backlog is gone, with no sweeper
     // and no purge: two writers under a 1 ms idle timeout do not pile up.
-    for k in 0..1_000 {
+    for k in 0..ENTRIES {
         c.insert(10_000 + k, k);
         clock.advance(TTI / 4);
     }
@@ -81,12 +85,14 @@ fn a_mostly_empty_table_is_rebuilt_smaller_without_thrashing() {
     let c: ShardedCache<u64, u64> =
         CacheBuilder::new(Duration::from_secs(60)).clock(clock).no_sweeper().shards(1).build().unwrap();
     let shard = &c.inner.shards[0];
-    for k in 0..10_000 {
+    // Miri runs this a few hundred times slower: fewer keys there.
+    let (keys, rounds) = if cfg!(miri) { (1_000, 200) } else { (10_000, 1_000) };
+    for k in 0..keys {
         c.insert(k, k);
     }
     let (grown, _) = shard.table_shape();
-    assert!(grown >= 10_000 * 4 / 3, "{grown} slots");
-    for k in 10..10_000 {
+    assert!(grown >= keys as usize * 4 / 3, "{grown} slots");
+    for k in 10..keys {
         c.remove(&k);
     }
     let (shrunk, _) = shard.table_shape();
@@ -97,7 +103,7 @@ fn a_mostly_empty_table_is_rebuilt_smaller_without_thrashing() {
     // Churn at the boundary: at most one rebuild, not one per operation.
     let (_, mut table) = shard.table_shape();
     let mut rebuilds = 0;
-    for round in 0..1_000 {
+    for round in 0..rounds {
         c.insert(100_000 + round % 2, 0);
         c.remove(&(100_000 + (round + 1) % 2));
         let (_, now) = shard.table_shape();
