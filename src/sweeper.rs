@@ -208,6 +208,23 @@ mod tests {
         batches: AtomicUsize,
     }
 
+    impl Blocking {
+        fn new() -> Arc<Blocking> {
+            Arc::new(Blocking {
+                entered: std::sync::Barrier::new(2),
+                release: std::sync::Mutex::new(false),
+                released: std::sync::Condvar::new(),
+                batches: AtomicUsize::new(0),
+            })
+        }
+
+        /// Lets the blocked batch finish.
+        fn release(&self) {
+            *self.release.lock().unwrap() = true;
+            self.released.notify_all();
+        }
+    }
+
     impl Sweep for Blocking {
         fn sweep_batch(&self) -> bool {
             if self.batches.fetch_add(1, Ordering::SeqCst) == 0 {
@@ -223,19 +240,13 @@ mod tests {
 
     #[test]
     fn drop_waits_out_a_running_batch_and_no_batch_runs_after() {
-        let target = Arc::new(Blocking {
-            entered: std::sync::Barrier::new(2),
-            release: std::sync::Mutex::new(false),
-            released: std::sync::Condvar::new(),
-            batches: AtomicUsize::new(0),
-        });
+        let target = Blocking::new();
         let sweeper = Sweeper::start(Arc::downgrade(&target), Duration::from_millis(1)).unwrap();
         target.entered.wait();
         let dropper = std::thread::spawn(move || drop(sweeper));
         std::thread::sleep(Duration::from_millis(50));
         assert!(!dropper.is_finished(), "the drop returned while its cache's batch still ran");
-        *target.release.lock().unwrap() = true;
-        target.released.notify_all();
+        target.release();
         dropper.join().unwrap();
         let after = target.batches.load(Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(20));
@@ -246,12 +257,7 @@ mod tests {
     fn a_batch_that_blocks_does_not_freeze_the_coarse_clock() {
         use crate::clock::{Clock, SystemClock};
         let clock = SystemClock::new();
-        let target = Arc::new(Blocking {
-            entered: std::sync::Barrier::new(2),
-            release: std::sync::Mutex::new(false),
-            released: std::sync::Condvar::new(),
-            batches: AtomicUsize::new(0),
-        });
+        let target = Blocking::new();
         let sweeper = Sweeper::start(Arc::downgrade(&target), Duration::from_millis(1)).unwrap();
         // The maintenance thread, which also publishes the coarse time, is
         // now stuck in this batch (as in a slow removal listener).
@@ -267,8 +273,7 @@ mod tests {
             std::thread::yield_now();
         }
         // Released before asserting: the drop waits out the batch.
-        *target.release.lock().unwrap() = true;
-        target.released.notify_all();
+        target.release();
         drop(sweeper);
         assert!(!frozen, "the clock froze while a batch ran");
     }
