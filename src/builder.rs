@@ -77,8 +77,9 @@ pub enum BuildError {
         /// The policies the backend does run, comma separated.
         supported: &'static str,
     },
-    /// The operating system refused to start the sweeper thread.
-    #[error("could not start the sweeper thread")]
+    /// The operating system refused to start the maintenance thread that
+    /// runs sweeps (it starts with the first cache that needs it).
+    #[error("could not start the maintenance thread that runs sweeps")]
     SpawnSweeper(#[source] io::Error),
 }
 

@@ -61,9 +61,10 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
 
 /// The real monotonic clock, read cheaply: about one millisecond coarse.
 ///
-/// A read is one relaxed atomic load of the time that a process-wide
-/// ticker thread publishes every millisecond (the thread runs while any
-/// `SystemClock` lives, and is joined when the last one drops). So readings
+/// A read is one relaxed atomic load of the time that the process's
+/// maintenance thread publishes every millisecond (the thread runs while any
+/// `SystemClock` or sweep needs it, and is joined when the last one goes;
+/// while it runs a sweep, reads fall back to the hardware clock). So readings
 /// lag real time by about a millisecond; every stamp and deadline of a cache
 /// comes from the same clock, so expiry stays exact *in its time*. Use
 /// [`PreciseClock`] for a full hardware-clock read each time (~10 ns).

@@ -46,10 +46,12 @@
 //!   `init` runs with no lock held; an error is not cached; a panicking
 //!   `init` poisons nothing. An `insert`, `remove` or `clear` of the key
 //!   made while `init` runs wins: the loaded value is returned, not stored.
-//! * **Sweeper.** A background thread (on by default; `no_sweeper()` turns
-//!   it off) purges expired entries in batches of 256 per lock hold. It holds
-//!   only a weak reference: dropping the last handle stops and joins it at
-//!   once.
+//! * **Sweeper.** Background sweeps (on by default; `no_sweeper()` turns
+//!   them off) purge expired entries in batches of 256 per lock hold. Every
+//!   cache's sweeps run on the process's one maintenance thread, which holds
+//!   caches only weakly: dropping the last handle stops a cache's sweeps at
+//!   once (waiting out one in progress), and the thread ends with the last
+//!   cache and clock.
 //! * **`len()`** counts entries held, including expired entries not yet
 //!   purged.
 //!

@@ -22,11 +22,11 @@
 //!   `deadlines.rs`): purging pops due items only, never scans the map.
 //! * **No background thread** (moka issues 349, 379, 544: expired entries
 //!   linger and listeners stay silent until the cache is touched). Our
-//!   sweeper thread drives it: each batch purges the entries our stamps
-//!   say are expired (at most 256 per stripe lock hold) and then runs moka's
+//!   sweeps (on the process's maintenance thread) drive it: each batch
+//!   purges the entries our stamps say are expired (at most 256 per stripe lock hold) and then runs moka's
 //!   `run_pending_tasks` (capacity evictions, moka's own expiry), then
 //!   delivers the removals to the listener. Dropping the last handle stops
-//!   and joins it.
+//!   the sweeps.
 //! * **Removal causes.** moka reports `Explicit` for everything removed by
 //!   `remove`/`invalidate`, including entries we purge as expired or remove
 //!   in `clear`, and `Replaced`/`Size` even for entries our stamps say are
