@@ -23,9 +23,9 @@
 //! * **No background thread** (moka issues 349, 379, 544: expired entries
 //!   linger and listeners stay silent until the cache is touched). Our
 //!   sweeps (on the process's maintenance thread) drive it: each batch
-//!   purges the entries our stamps say are expired (at most 256 per stripe lock hold) and then runs moka's
-//!   `run_pending_tasks` (capacity evictions, moka's own expiry), then
-//!   delivers the removals to the listener. Dropping the last handle stops
+//!   purges the entries our stamps say are expired (at most 256 per stripe
+//!   lock hold), then runs moka's `run_pending_tasks` (capacity evictions,
+//!   moka's own expiry), then delivers the removals to the listener. Dropping the last handle stops
 //!   the sweeps.
 //! * **Removal causes.** moka reports `Explicit` for everything removed by
 //!   `remove`/`invalidate`, including entries we purge as expired or remove
