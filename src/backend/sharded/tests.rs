@@ -144,8 +144,13 @@ fn concurrent_writers_on_one_shard_keep_the_weight_exact() {
     // Miri runs this a few hundred times slower: one smaller run there.
     let (runs, cap, writes) = if cfg!(miri) { (1, 200, 150) } else { (16, 2_000, 1_500) };
     for run in 0..runs {
-        let c: ShardedCache<u64, u64> =
-            CacheBuilder::new(Duration::from_secs(60)).no_sweeper().shards(1).max_capacity(cap).build().unwrap();
+        let c: ShardedCache<u64, u64> = CacheBuilder::new(Duration::from_secs(60))
+            .clock(MockClock::new())
+            .no_sweeper()
+            .shards(1)
+            .max_capacity(cap)
+            .build()
+            .unwrap();
         let writers: Vec<_> = (0..4u64)
             .map(|t| {
                 let c = c.clone();
