@@ -140,6 +140,10 @@ pub(super) fn assert_accounting<V: Clone + Send + Sync + 'static>(c: &ShardedCac
 }
 
 #[test]
+// Under miri, parking_lot_core's futex call on a contended lock is flagged
+// (its variadic argument's type), which is not this crate's code; the loom
+// models in tests/loom.rs check these races instead.
+#[cfg_attr(miri, ignore)]
 fn concurrent_writers_on_one_shard_keep_the_weight_exact() {
     // Miri runs this a few hundred times slower: one smaller run there.
     let (runs, cap, writes) = if cfg!(miri) { (1, 200, 150) } else { (16, 2_000, 1_500) };
