@@ -332,6 +332,7 @@ impl<K, V> CacheBuilder<K, V> {
             listener: self.listener,
             shards: self.shards,
             policy_entries,
+            hasher: crate::sync::RandomState::default(),
         })
     }
 }
@@ -377,9 +378,22 @@ pub struct Config<K, V> {
     pub(crate) listener: Option<RemovalListener<K, V>>,
     pub(crate) shards: Option<usize>,
     pub(crate) policy_entries: Option<u64>,
+    /// The one hasher of the cache: the front-end hashes keys with it, and
+    /// a core that rehashes its keys uses the same.
+    pub(crate) hasher: crate::sync::RandomState,
 }
 
 impl<K, V> Config<K, V> {
+    /// The expiry rules a core decides deadlines and causes with.
+    pub fn rules(&self) -> ExpiryRules {
+        self.rules
+    }
+
+    /// The weigher, if one was set (else every entry weighs 1).
+    pub fn weigher(&self) -> Option<&Weigher<K, V>> {
+        self.weigher.as_ref()
+    }
+
     /// The idle timeout.
     pub fn time_to_idle(&self) -> Duration {
         self.time_to_idle

@@ -18,11 +18,14 @@
 
 use std::time::Duration;
 
+use crate::cache::RemovalCause;
 use crate::clock::{duration_to_nanos, Ticks};
 
-/// The expiry configuration of one cache, in ticks.
+/// The expiry configuration of one cache, in ticks: when an entry stops
+/// being visible, and why it left. Every core decides both through this
+/// type, so the rules are written once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ExpiryRules {
+pub struct ExpiryRules {
     idle: u64,
     /// `u64::MAX` when there is no max lifetime.
     lifetime: u64,
@@ -45,7 +48,7 @@ impl ExpiryRules {
 
     /// The instant the entry stops being visible.
     #[inline]
-    pub(crate) fn deadline(&self, last_access: Ticks, inserted_at: Ticks) -> Ticks {
+    pub fn deadline(&self, last_access: Ticks, inserted_at: Ticks) -> Ticks {
         let idle = last_access.as_nanos().saturating_add(self.idle);
         let life = inserted_at.as_nanos().saturating_add(self.lifetime);
         Ticks::from_nanos(idle.min(life))
@@ -53,14 +56,32 @@ impl ExpiryRules {
 
     /// Whether an entry with these stamps is expired at `now`.
     #[inline]
-    pub(crate) fn is_expired(&self, now: Ticks, last_access: Ticks, inserted_at: Ticks) -> bool {
+    pub fn is_expired(&self, now: Ticks, last_access: Ticks, inserted_at: Ticks) -> bool {
         now >= self.deadline(last_access, inserted_at)
     }
 
     /// Whether a hit at `now` should rewrite an access stamp of `last_access`.
     #[inline]
-    pub(crate) fn needs_refresh(&self, now: Ticks, last_access: Ticks) -> bool {
+    pub fn needs_refresh(&self, now: Ticks, last_access: Ticks) -> bool {
         now.as_nanos().saturating_sub(last_access.as_nanos()) > self.granularity
+    }
+
+    /// Why an entry with these stamps leaves at `now` for reason
+    /// `otherwise` (replaced, removed, cleared, evicted): `Expired` if it
+    /// was past its deadline, whatever removed it, else `otherwise`.
+    #[inline]
+    pub fn departure(
+        &self,
+        now: Ticks,
+        last_access: Ticks,
+        inserted_at: Ticks,
+        otherwise: RemovalCause,
+    ) -> RemovalCause {
+        if self.is_expired(now, last_access, inserted_at) {
+            RemovalCause::Expired
+        } else {
+            otherwise
+        }
     }
 }
 

@@ -198,35 +198,98 @@ impl fmt::Debug for LoadTicket<'_> {
     }
 }
 
-/// What a store does, inside its critical section, about loads in flight.
-pub(crate) enum Gate<'a> {
+/// What one operation of a [`Core`](crate::core::Core) does about the loads
+/// in flight, inside the core's critical section.
+///
+/// The front-end hands a gate to every core operation that reads for a
+/// load, writes, removes or clears. The core calls [`admits`](Self::admits)
+/// before a store and [`after_change`](Self::after_change) once the change
+/// (or the lookup) is made, both while it still holds the lock that orders
+/// the key's reads and writes. That is the whole protocol: it is what makes
+/// a write made during a load win over the load's value. A gate cannot be
+/// made outside ttlkit.
+pub struct Gate<'a>(Admission<'a>);
+
+enum Admission<'a> {
     /// An explicit write of the key with this hash: marks its loads.
-    Write(&'a Marks, u64),
+    /// `locked`: the core's lookups take the lock this write holds, so the
+    /// lock orders them and no fence is needed.
+    Write { marks: &'a Marks, hash: u64, locked: bool },
+    /// A `clear` of every key.
+    ClearAll { marks: &'a Marks, locked: bool },
     /// A `clear` of the keys whose hash passes the test: marks their loads.
     Clear(&'a Marks, &'a dyn Fn(u64) -> bool),
     /// A load's own store: happens only if its ticket is unmarked, and
     /// marks nothing.
     Commit(&'a LoadTicket<'a>),
+    /// A load's last lookup: arms its ticket.
+    Arm(&'a LoadTicket<'a>),
 }
 
-impl Gate<'_> {
-    /// Checked before the change: whether it may be made.
+impl<'a> Gate<'a> {
+    pub(crate) fn write(marks: &'a Marks, hash: u64, locked: bool) -> Self {
+        Gate(Admission::Write { marks, hash, locked })
+    }
+
+    pub(crate) fn clear_all(marks: &'a Marks, locked: bool) -> Self {
+        Gate(Admission::ClearAll { marks, locked })
+    }
+
+    pub(crate) fn commit(ticket: &'a LoadTicket<'a>) -> Self {
+        Gate(Admission::Commit(ticket))
+    }
+
+    pub(crate) fn arm(ticket: &'a LoadTicket<'a>) -> Self {
+        Gate(Admission::Arm(ticket))
+    }
+
+    /// This clear, narrowed to the keys whose hash passes `clears` (a core
+    /// that clears in parts, one lock at a time, marks only the loads of
+    /// the part it holds).
+    pub fn narrowed<'b>(&'b self, clears: &'b dyn Fn(u64) -> bool) -> Gate<'b> {
+        match &self.0 {
+            Admission::ClearAll { marks, .. } => Gate(Admission::Clear(marks, clears)),
+            Admission::Write { marks, hash, locked } => Gate(Admission::Write { marks, hash: *hash, locked: *locked }),
+            Admission::Clear(marks, _) => Gate(Admission::Clear(marks, clears)),
+            Admission::Commit(ticket) => Gate(Admission::Commit(ticket)),
+            Admission::Arm(ticket) => Gate(Admission::Arm(ticket)),
+        }
+    }
+
+    /// Checked before the change: whether it may be made (a load whose key
+    /// was written since its last lookup may not store).
     #[inline]
-    pub(crate) fn admits(&self) -> bool {
-        match self {
-            Gate::Commit(ticket) => !ticket.invalidated(),
-            Gate::Write(..) | Gate::Clear(..) => true,
+    pub fn admits(&self) -> bool {
+        match &self.0 {
+            Admission::Commit(ticket) => !ticket.invalidated(),
+            _ => true,
         }
     }
 
     /// Run after the change, before the critical section ends.
     #[inline]
-    pub(crate) fn after_change(&self) {
-        match self {
-            Gate::Write(marks, hash) => marks.invalidate(*hash),
-            Gate::Clear(marks, clears) => marks.invalidate_where(*clears),
-            Gate::Commit(_) => {}
+    pub fn after_change(&self) {
+        match &self.0 {
+            Admission::Write { marks, hash, locked: false } => marks.invalidate(*hash),
+            Admission::Write { marks, hash, locked: true } => marks.invalidate_locked(*hash),
+            Admission::ClearAll { marks, locked: false } => marks.invalidate_all(),
+            Admission::ClearAll { marks, locked: true } => marks.invalidate_all_locked(),
+            Admission::Clear(marks, clears) => marks.invalidate_where(*clears),
+            Admission::Commit(_) => {}
+            Admission::Arm(ticket) => ticket.arm(),
         }
+    }
+}
+
+impl fmt::Debug for Gate<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.0 {
+            Admission::Write { .. } => "Write",
+            Admission::ClearAll { .. } | Admission::Clear(..) => "Clear",
+            Admission::Commit(_) => "Commit",
+            Admission::Arm(_) => "Arm",
+        };
+        f.debug_tuple("Gate").field(&kind).finish()
     }
 }
 

@@ -47,7 +47,7 @@ impl BackendKind {
 
     /// The backend's canonical name (lower case, e.g. `"mutex"`), the one
     /// its [`backend_name`](crate::SlidingTtlCache::backend_name) returns.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             BackendKind::Mutex => "mutex",
             BackendKind::Sharded => "sharded",

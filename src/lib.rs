@@ -80,7 +80,9 @@ mod builder;
 mod cache;
 pub mod client_store;
 mod clock;
+pub mod core;
 mod expiry;
+mod frontend;
 mod invalidation;
 mod kind;
 mod listener;
@@ -106,6 +108,7 @@ pub use builder::{BuildError, CacheBuilder, Config, FromConfig, SweepSetting, We
 pub use cache::{CacheStats, RemovalCause, SlidingTtlCache};
 pub use client_store::{ApiKey, ClientStore};
 pub use clock::{Clock, MockClock, PreciseClock, SystemClock, Ticks};
+pub use frontend::Cache;
 pub use invalidation::LoadTicket;
 pub use kind::{BackendKind, UnknownBackend};
 pub use listener::RemovalListener;

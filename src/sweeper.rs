@@ -19,6 +19,10 @@ use std::time::Duration;
 
 use crate::sync::{Arc, Condvar, Mutex, Weak};
 
+/// Entries a core removes per lock hold in one batch of a sweep or purge
+/// (a sharded core: per shard).
+pub(crate) const BATCH: usize = 256;
+
 /// Maintenance a sweeper can run.
 pub(crate) trait Sweep: Send + Sync + 'static {
     /// Runs one bounded batch of maintenance (locks released before it

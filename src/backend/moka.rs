@@ -89,23 +89,19 @@
 
 mod deadlines;
 mod inner;
-mod load;
 mod slot;
 #[cfg(test)]
 mod tests;
 
 use std::borrow::Borrow;
-use std::fmt;
 use std::hash::Hash;
 
 use self::inner::Inner;
-use crate::builder::{BuildError, Config, FromConfig};
-use crate::cache::{CacheStats, SlidingTtlCache};
-use crate::invalidation::LoadTicket;
+use crate::builder::{BuildError, Config};
+use crate::clock::Ticks;
+use crate::core::{Core, Departures, Gate};
+use crate::frontend::Cache;
 use crate::kind::BackendKind;
-use crate::loader::LoadTarget;
-use crate::sweeper::Sweeper;
-use crate::sync::Arc;
 
 /// Whether moka runs `policy` (see the module docs, "Eviction policy").
 pub(crate) fn supports(policy: ttlkit_strategies::PolicyKind) -> bool {
@@ -113,7 +109,7 @@ pub(crate) fn supports(policy: ttlkit_strategies::PolicyKind) -> bool {
 }
 
 /// A cache backed by [`moka::sync::Cache`], with ttlkit's clock, deadlines,
-/// removal causes and sweeper. See the [module docs](self) for every place
+/// removal causes and sweeps. See the [module docs](self) for every place
 /// where moka's semantics differ and how this wrapper closes the gap.
 ///
 /// ```
@@ -130,101 +126,63 @@ pub(crate) fn supports(policy: ttlkit_strategies::PolicyKind) -> bool {
 /// assert_eq!(cache.get("a"), None, "expired by ttlkit's clock, not moka's");
 /// # Ok::<(), ttlkit::BuildError>(())
 /// ```
-pub struct MokaCache<K, V> {
-    inner: Arc<Inner<K, V>>,
-    /// Shared by user handles only; the last one to drop stops the sweeper.
-    sweeper: Option<Arc<Sweeper>>,
+pub type MokaCache<K, V> = Cache<K, V, MokaCore<K, V>>;
+
+/// The storage of a [`MokaCache`]: moka, plus our stamps, deadline queues
+/// and removal queue around it.
+pub struct MokaCore<K, V> {
+    inner: Inner<K, V>,
 }
 
-impl<K, V> Clone for MokaCache<K, V> {
-    fn clone(&self) -> Self {
-        MokaCache { inner: Arc::clone(&self.inner), sweeper: self.sweeper.clone() }
-    }
-}
-
-impl<K, V> fmt::Debug for MokaCache<K, V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MokaCache")
-            .field("len", &self.inner.len())
-            .field("sweeper", &self.sweeper.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-impl<K, V> FromConfig<K, V> for MokaCache<K, V>
+impl<K, V> Core<K, V> for MokaCore<K, V>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    fn from_config(config: Config<K, V>) -> Result<Self, BuildError> {
-        let sweep_interval = config.sweep_interval;
-        let inner = Arc::new(Inner::new(config)?);
-        let sweeper = match sweep_interval {
-            Some(every) => {
-                Some(Arc::new(Sweeper::start(Arc::downgrade(&inner), every).map_err(BuildError::SpawnSweeper)?))
-            }
-            None => None,
-        };
-        Ok(MokaCache { inner, sweeper })
-    }
-}
+    const NAME: &'static str = BackendKind::Moka.name();
 
-impl<K, V> SlidingTtlCache<K, V> for MokaCache<K, V>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    fn backend_name(&self) -> &'static str {
-        BackendKind::Moka.name()
+    fn build(config: &Config<K, V>) -> Result<Self, BuildError> {
+        Ok(MokaCore { inner: Inner::new(config)? })
     }
 
-    fn get<Q>(&self, key: &Q) -> Option<V>
+    fn read<Q>(&self, _hash: u64, key: &Q, _now: Ticks, refresh: bool, out: &mut Departures<K, V>) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let value = self.inner.lookup(key);
-        self.inner.stats.lookup(value.is_some());
-        value
-    }
-
-    fn peek<Q>(&self, key: &Q) -> Option<V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        match self.inner.read(key, false) {
+        if refresh {
+            // Purges a value our stamps say is expired.
+            return self.inner.lookup(key, out);
+        }
+        match self.inner.read(key, false, out) {
             Some((slot, true)) => Some(slot.value.clone()),
             _ => None,
         }
     }
 
-    fn contains_key<Q>(&self, key: &Q) -> bool
+    fn read_for_load(&self, hash: u64, key: &K, _now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) -> Option<V> {
+        // Under the key's stripe, where its writes mark the load.
+        self.inner.lookup_in_stripe(hash, key, || gate.after_change(), out)
+    }
+
+    fn upsert(&self, hash: u64, key: K, value: V, _now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) -> bool {
+        self.inner.upsert(hash, key, value, gate, out)
+    }
+
+    fn remove<Q>(&self, hash: u64, key: &Q, _now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        matches!(self.inner.read(key, false), Some((_, true)))
+        self.inner.remove(hash, key, gate, out)
     }
 
-    fn insert(&self, key: K, value: V) {
-        self.inner.insert(key, value);
+    fn expire(&self, now: Ticks, budget: usize, out: &mut Departures<K, V>) -> (usize, bool) {
+        self.inner.expire(now, budget, out)
     }
 
-    fn remove<Q>(&self, key: &Q) -> Option<V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.inner.remove(key)
-    }
-
-    fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, Arc<E>>
-    where
-        F: FnOnce() -> Result<V, E>,
-        E: Send + Sync + 'static,
-    {
-        self.inner.loader.get_or_load(&*self.inner, &self.inner.stats, key, init)
+    fn clear(&self, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) {
+        self.inner.clear(now, gate, out);
     }
 
     /// Our exact count of entries moka holds, including expired entries not
@@ -234,24 +192,7 @@ where
         self.inner.len()
     }
 
-    fn clear(&self) {
-        self.inner.clear();
-    }
-
-    fn purge_expired(&self) -> usize {
-        self.inner.purge_all()
-    }
-
-    fn stats(&self) -> CacheStats {
-        self.inner.deliver();
-        self.inner.stats.snapshot()
-    }
-
-    fn begin_load(&self, key: &K) -> (LoadTicket<'_>, Option<V>) {
-        self.inner.begin(key)
-    }
-
-    fn commit_load(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool {
-        self.inner.commit(key, value, ticket)
+    fn flush(&self, out: &mut Departures<K, V>) {
+        self.inner.flush(out);
     }
 }

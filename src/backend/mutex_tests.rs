@@ -45,9 +45,9 @@ fn writes_reclaim_expired_entries_without_a_bound() {
     // Live entries are at most those stored since the last advance (one
     // batch per writer); the rest of what is held is the reclaim lag.
     assert!(peak <= 5 * BATCH as usize, "{peak} entries held at a peak: writes did not reclaim");
-    let expired = cache.inner.store.lock().expired_held(clock.now());
+    let expired = cache.core().store.lock().expired_held(clock.now());
     assert!(expired <= 2 * BATCH as usize, "{expired} expired entries held after the writers finished");
-    cache.inner.store.lock().validate().unwrap();
+    cache.core().store.lock().validate().unwrap();
 }
 
 #[test]
@@ -57,7 +57,7 @@ fn a_mostly_empty_store_gives_memory_back() {
     for k in 0..100_000 {
         cache.insert(k, k);
     }
-    let (slots, table) = cache.inner.store.lock().allocated();
+    let (slots, table) = cache.core().store.lock().allocated();
     assert!(slots >= 100_000 && table >= 100_000);
     // 100 survivors, stored last and so at the far end of the slab.
     clock.advance(IDLE);
@@ -66,9 +66,9 @@ fn a_mostly_empty_store_gives_memory_back() {
     }
     cache.purge_expired();
     assert_eq!(cache.len(), 100);
-    let (slots, table) = cache.inner.store.lock().allocated();
+    let (slots, table) = cache.core().store.lock().allocated();
     assert!(slots < 10_000 && table < 10_000, "still {slots} slots and {table} table entries for 100 entries");
-    cache.inner.store.lock().validate().unwrap();
+    cache.core().store.lock().validate().unwrap();
     for k in 200_000..200_100 {
         assert_eq!(cache.get(&k), Some(k + 1), "survivor {k} kept its value through the shrink");
     }
@@ -93,6 +93,6 @@ fn a_store_half_full_keeps_its_room() {
     clock.advance(IDLE / 2);
     cache.purge_expired();
     assert_eq!(cache.len(), 5_000);
-    let (slots, table) = cache.inner.store.lock().allocated();
+    let (slots, table) = cache.core().store.lock().allocated();
     assert!(slots >= 10_000 && table >= 10_000, "shrank at half occupancy: {slots}, {table}");
 }

@@ -3,7 +3,7 @@
 //! their deadline queues, and the purge and capacity paths (loads: `load.rs`).
 
 use std::borrow::Borrow;
-use std::hash::{BuildHasher, Hash};
+use std::hash::Hash;
 use std::mem;
 use std::ops::DerefMut;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,18 +18,15 @@ use super::slot::{Judged, Seen, Slot};
 use crate::builder::{BuildError, Config, Weigher};
 use crate::cache::RemovalCause;
 use crate::clock::{ClockSource, Ticks};
+use crate::core::{Departures, Gate};
 use crate::expiry::ExpiryRules;
 use crate::kind::BackendKind;
-use crate::listener::{notify, RemovalListener, Removed};
-use crate::loader::Loader;
-use crate::stats::StatsCounter;
-use crate::sweeper::Sweep;
 use crate::sync::{Arc, Mutex};
 
 /// The number of write stripes (a power of two).
 const STRIPES: usize = 64;
-/// Entries purged per stripe lock hold.
-const PURGE_BATCH: usize = 256;
+/// Entries purged per stripe lock hold outside a sweep (an insert's room).
+const PURGE_BATCH: usize = crate::sweeper::BATCH;
 /// Due entries of its own stripe an insert purges on the way.
 const INSERT_PURGE: usize = 4;
 /// How much longer than ours moka's real-time backstop deadlines are.
@@ -92,14 +89,8 @@ pub(super) struct Inner<K, V> {
     pub(super) moka: Moka<K, V>,
     pub(super) shared: Arc<Shared<K, V>>,
     stripes: Box<[Stripe<K, V>]>,
-    hasher: foldhash::fast::RandomState,
     max_capacity: Option<u64>,
     weigher: Option<Weigher<K, V>>,
-    pub(super) stats: StatsCounter,
-    listener: Option<RemovalListener<K, V>>,
-    /// Single-flight loads, by key only (moka's own loads are keyed by key
-    /// and error type, so callers with different error types each ran one).
-    pub(super) loader: Loader<K, V>,
 }
 
 impl<K, V> Shared<K, V> {
@@ -171,11 +162,11 @@ where
 {
     /// Builds moka and our state around it from a validated config, or
     /// refuses a policy moka cannot run.
-    pub(super) fn new(config: Config<K, V>) -> Result<Self, BuildError> {
+    pub(super) fn new(config: &Config<K, V>) -> Result<Self, BuildError> {
         let policy = eviction_policy(config.policy)?;
         let backstop = matches!(config.clock, ClockSource::System(_));
         let shared = Arc::new(Shared {
-            clock: config.clock,
+            clock: config.clock.clone(),
             rules: config.rules,
             len: AtomicU64::new(0),
             weight: AtomicU64::new(0),
@@ -203,12 +194,8 @@ where
             moka: builder.build_with_hasher(foldhash::fast::RandomState::default()),
             shared,
             stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
-            hasher: foldhash::fast::RandomState::default(),
             max_capacity: config.max_capacity,
-            weigher: config.weigher,
-            stats: StatsCounter::default(),
-            listener: config.listener,
-            loader: Loader::default(),
+            weigher: config.weigher.clone(),
         })
     }
 
@@ -222,11 +209,6 @@ where
 
     pub(super) fn stripe(&self, index: usize) -> impl DerefMut<Target = Deadlines<K, V>> + '_ {
         self.stripes[index & (STRIPES - 1)].0.lock()
-    }
-
-    /// The hash that picks a key's stripe and files its loads' tickets.
-    pub(super) fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
-        self.hasher.hash_one(key)
     }
 
     /// A slot for `key`, whose hash is `hash`.
@@ -245,12 +227,11 @@ where
         if let Some(at) = slot.deadline(self.rules()) {
             deadlines.push(at, slot);
         }
-        self.stats.insert();
     }
 
     /// A read: the slot and whether it is live (refreshing it on a hit when
     /// `refresh`), or `None` if moka holds nothing.
-    pub(super) fn read<Q>(&self, key: &Q, refresh: bool) -> Option<(Arc<Slot<K, V>>, bool)>
+    pub(super) fn read<Q>(&self, key: &Q, refresh: bool, out: &mut Departures<K, V>) -> Option<(Arc<Slot<K, V>>, bool)>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -258,19 +239,19 @@ where
         let slot = self.moka.get(key);
         // moka may run its maintenance inside a read; report what it
         // removed now, not at some later write (a plain load when idle).
-        self.deliver();
+        self.flush(out);
         let slot = slot?;
         let live = matches!(slot.read(self.now(), self.rules(), refresh), Seen::Live);
         Some((slot, live))
     }
 
     /// A counted lookup's core: the live value, purging a stale entry.
-    pub(super) fn lookup<Q>(&self, key: &Q) -> Option<V>
+    pub(super) fn lookup<Q>(&self, key: &Q, out: &mut Departures<K, V>) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let value = match self.read(key, true) {
+        let value = match self.read(key, true, out) {
             Some((slot, true)) => Some(slot.value.clone()),
             Some((slot, false)) => {
                 self.purge_one(&slot);
@@ -278,17 +259,23 @@ where
             }
             None => None,
         };
-        self.deliver();
+        self.flush(out);
         value
     }
 
     /// [`lookup`](Self::lookup) made while holding the stripe of `hash`,
     /// with `then` run before it is released.
-    pub(super) fn lookup_in_stripe(&self, hash: u64, key: &K, then: impl FnOnce()) -> Option<V> {
+    pub(super) fn lookup_in_stripe(
+        &self,
+        hash: u64,
+        key: &K,
+        then: impl FnOnce(),
+        out: &mut Departures<K, V>,
+    ) -> Option<V> {
         let value = {
             // Low bits pick the stripe, as in `new_slot`.
             let mut deadlines = self.stripe(hash as usize);
-            let value = match self.read(key, true) {
+            let value = match self.read(key, true, out) {
                 Some((slot, true)) => Some(slot.value.clone()),
                 Some((slot, false)) => {
                     if let Purge::LiveUntil(at) = self.purge_locked(&slot, self.now()) {
@@ -301,7 +288,7 @@ where
             then();
             value
         };
-        self.deliver();
+        self.flush(out);
         value
     }
 
@@ -349,46 +336,39 @@ where
         (removed, deadlines.has_due(now))
     }
 
-    /// Purges every entry due at `now`, one bounded batch per lock hold.
-    fn purge_due(&self, now: Ticks) -> usize {
-        let mut total = 0;
-        for index in 0..STRIPES {
-            loop {
-                let (n, more) = self.purge_stripe(index, now, PURGE_BATCH);
-                total += n;
-                if !more {
-                    break;
-                }
-                self.deliver();
-            }
-        }
-        total
-    }
-
-    pub(super) fn insert(&self, key: K, value: V) {
+    /// An insert (or a load's store, as `gate` says): returns whether it
+    /// stored.
+    pub(super) fn upsert(&self, hash: u64, key: K, value: V, gate: &Gate<'_>, out: &mut Departures<K, V>) -> bool {
         let now = self.now();
-        let hash = self.hash(&key);
         let slot = self.new_slot(hash, key.clone(), value, now);
         if self.max_capacity.is_some_and(|cap| u64::from(slot.weight) > cap) {
-            self.refuse(slot, hash, now);
-            return;
+            return self.refuse(slot, now, gate, out);
         }
         self.make_room_first(now);
-        {
+        let stored = {
+            // The key's writes mark its loads under this same stripe.
             let mut deadlines = self.stripe(slot.stripe);
-            for _ in 0..INSERT_PURGE {
-                let Some(due) = deadlines.pop_due(now) else { break };
-                if let Purge::LiveUntil(at) = self.purge_locked(&due, now) {
-                    deadlines.push(at, &due);
+            if gate.admits() {
+                for _ in 0..INSERT_PURGE {
+                    let Some(due) = deadlines.pop_due(now) else { break };
+                    if let Purge::LiveUntil(at) = self.purge_locked(&due, now) {
+                        deadlines.push(at, &due);
+                    }
                 }
+                self.admit(&mut deadlines, &slot);
+                // Reports the old value (Replaced, or Expired) synchronously.
+                self.moka.insert(key, slot);
+                gate.after_change();
+                true
+            } else {
+                false
             }
-            self.admit(&mut deadlines, &slot);
-            // Reports the old value (Replaced, or Expired) synchronously.
-            self.moka.insert(key, slot);
-            self.loader.marks().invalidate(hash);
+        };
+        if stored {
+            self.keep_bound();
         }
-        self.keep_bound();
-        self.deliver();
+        self.flush(out);
+        stored
     }
 
     /// An entry heavier than the whole capacity can never fit. moka would
@@ -396,10 +376,13 @@ where
     /// refused admission), so it never reaches moka: it is reported as
     /// evicted at once, and an older value under the key is removed
     /// (`Replaced`, or `Expired` by our stamps).
-    fn refuse(&self, slot: Arc<Slot<K, V>>, hash: u64, now: Ticks) {
+    fn refuse(&self, slot: Arc<Slot<K, V>>, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) -> bool {
         {
             // The key's stripe: no other value for it is stored meanwhile.
             let _deadlines = self.stripe(slot.stripe);
+            if !gate.admits() {
+                return false;
+            }
             if let Some(old) = self.moka.get(&slot.key) {
                 let cause =
                     if old.is_expired(now, self.rules()) { RemovalCause::Expired } else { RemovalCause::Replaced };
@@ -407,15 +390,15 @@ where
                     self.moka.remove(&slot.key);
                 }
             }
-            // An explicit write all the same: a load in flight must not
-            // bring the older value back.
-            self.loader.marks().invalidate(hash);
+            // A write all the same: a load in flight must not bring the
+            // older value back.
+            gate.after_change();
         }
-        self.stats.insert();
         slot.settle(RemovalCause::Capacity);
         self.shared.pending.lock().push((slot, RemovalCause::Capacity));
         self.shared.has_pending.store(true, Ordering::Release);
-        self.deliver();
+        self.flush(out);
+        true
     }
 
     /// Before an insert that would take the cache past its bound: removes
@@ -461,7 +444,7 @@ where
     }
 
     /// Removes the key's entry; its value if it was live.
-    pub(super) fn remove<Q>(&self, key: &Q) -> Option<V>
+    pub(super) fn remove<Q>(&self, hash: u64, key: &Q, gate: &Gate<'_>, out: &mut Departures<K, V>) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -469,11 +452,10 @@ where
         // moka reports the removal to our hook before `remove` returns; the
         // hook (or, failing that, this call) settles Explicit vs Expired.
         // The stripe is held only to order the removal with the key's loads.
-        let hash = self.hash(key);
         let removed = {
             let _stripe = self.stripe(hash as usize);
             let removed = self.moka.remove(key);
-            self.loader.marks().invalidate(hash);
+            gate.after_change();
             removed
         };
         let value = removed.and_then(|slot| {
@@ -481,30 +463,37 @@ where
             let cause = slot.settle(if live { RemovalCause::Explicit } else { RemovalCause::Expired });
             (cause == RemovalCause::Explicit).then(|| slot.value.clone())
         });
-        self.deliver();
+        self.flush(out);
         value
     }
 
-    /// Hands queued removals to the listener; call with no lock held.
-    pub(super) fn deliver(&self) {
+    /// Moves the removals moka's hook queued (from any thread) to `out`.
+    pub(super) fn flush(&self, out: &mut Departures<K, V>) {
         // A plain load first: the hit path must not write a shared line.
         if !self.shared.has_pending.load(Ordering::Acquire) || !self.shared.has_pending.swap(false, Ordering::AcqRel) {
             return;
         }
         let batch = mem::take(&mut *self.shared.pending.lock());
-        let removed: Vec<Removed<K, V>> = batch
-            .into_iter()
-            .map(|(slot, cause)| match Arc::try_unwrap(slot) {
-                Ok(slot) => (slot.key, slot.value, cause),
-                Err(slot) => (slot.key.clone(), slot.value.clone(), cause),
-            })
-            .collect();
-        notify(self.listener.as_ref(), &self.stats, removed);
+        for (slot, cause) in batch {
+            match Arc::try_unwrap(slot) {
+                Ok(slot) => out.push(slot.key, slot.value, cause),
+                Err(slot) => out.push(slot.key.clone(), slot.value.clone(), cause),
+            }
+        }
     }
 
-    pub(super) fn purge_all(&self) -> usize {
+    /// A batch of expiry: up to `budget` due entries per stripe, then moka's
+    /// maintenance (capacity evictions, its own real-time expiry), repeated
+    /// while moka is over the bound. Returns the entries expired (ours and
+    /// moka's) and whether more of ours are due.
+    pub(super) fn expire(&self, now: Ticks, budget: usize, out: &mut Departures<K, V>) -> (usize, bool) {
         let before = self.shared.moka_expired.load(Ordering::Acquire);
-        let purged = self.purge_due(self.now());
+        let (mut purged, mut more) = (0, false);
+        for index in 0..STRIPES {
+            let (n, left) = self.purge_stripe(index, now, budget);
+            purged += n;
+            more |= left;
+        }
         self.moka.run_pending_tasks();
         if let Some(cap) = self.max_capacity {
             for _ in 0..MAX_MAINTENANCE_RUNS {
@@ -514,19 +503,18 @@ where
                 self.moka.run_pending_tasks();
             }
         }
-        self.deliver();
+        self.flush(out);
         let by_moka = self.shared.moka_expired.load(Ordering::Acquire).saturating_sub(before);
-        purged + usize::try_from(by_moka).unwrap_or(usize::MAX)
+        (purged + usize::try_from(by_moka).unwrap_or(usize::MAX), more)
     }
 
-    pub(super) fn clear(&self) {
-        let now = self.now();
+    pub(super) fn clear(&self, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) {
         // Loads in flight now are marked before the walk. One that arms
         // (looks its key up) after this point and misses may store its value
         // during or after the walk: that key's clear came before its lookup,
         // as the walk, like moka's iterator, is per key, not one point.
-        self.loader.marks().invalidate_all();
-        for (n, (_, slot)) in self.moka.iter().enumerate() {
+        gate.after_change();
+        for (_, slot) in self.moka.iter() {
             {
                 let _stripe = self.stripe(slot.stripe);
                 let cause =
@@ -535,9 +523,6 @@ where
                     self.moka.remove(&slot.key);
                 }
             }
-            if n % PURGE_BATCH == PURGE_BATCH - 1 {
-                self.deliver();
-            }
         }
         // Reaps entries moka's backstop already expired (iter skips them).
         self.moka.run_pending_tasks();
@@ -545,23 +530,6 @@ where
             let mut stripe = self.stripe(index);
             stripe.compact();
         }
-        self.deliver();
-    }
-}
-
-impl<K, V> Sweep for Inner<K, V>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    fn sweep_batch(&self) -> bool {
-        let now = self.now();
-        let mut more = false;
-        for index in 0..STRIPES {
-            more |= self.purge_stripe(index, now, PURGE_BATCH).1;
-        }
-        self.moka.run_pending_tasks();
-        self.deliver();
-        more
+        self.flush(out);
     }
 }

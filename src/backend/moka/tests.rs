@@ -25,12 +25,12 @@ fn logged(b: CacheBuilder<u64, u64>) -> (MokaCache<u64, u64>, Log) {
 fn moka_backstop_only_under_the_system_clock() {
     let real: MokaCache<u64, u64> =
         CacheBuilder::new(TTI).max_lifetime(Duration::from_secs(90)).no_sweeper().build().unwrap();
-    let policy = real.inner.moka.policy();
+    let policy = real.core().inner.moka.policy();
     assert_eq!(policy.time_to_idle(), Some(TTI + Duration::from_millis(1)));
     assert_eq!(policy.time_to_live(), Some(Duration::from_secs(90) + Duration::from_millis(1)));
 
     let mocked: MokaCache<u64, u64> = CacheBuilder::new(TTI).clock(MockClock::new()).no_sweeper().build().unwrap();
-    let policy = mocked.inner.moka.policy();
+    let policy = mocked.core().inner.moka.policy();
     assert_eq!((policy.time_to_idle(), policy.time_to_live()), (None, None), "real time means nothing here");
 }
 
@@ -67,11 +67,11 @@ fn deadline_queues_stay_bounded_under_churn() {
     }
     cache.purge_expired();
     assert!(cache.len() <= 100);
-    let queued = cache.inner.queued();
+    let queued = cache.core().inner.queued();
     assert!(queued < 64 * 64 + 2 * 100, "{queued} deadline items for {} live entries", cache.len());
     cache.clear();
     assert_eq!(cache.len(), 0);
-    assert_eq!(cache.inner.queued(), 0, "clear compacts the queues");
+    assert_eq!(cache.core().inner.queued(), 0, "clear compacts the queues");
 }
 
 #[test]
@@ -114,10 +114,10 @@ fn deadline_queues_give_memory_back() {
     for k in 0..50_000 {
         cache.insert(k, k);
     }
-    assert!(cache.inner.queue_room() >= 50_000);
+    assert!(cache.core().inner.queue_room() >= 50_000);
     clock.advance(TTI);
     assert_eq!(cache.purge_expired(), 50_000);
-    let room = cache.inner.queue_room();
+    let room = cache.core().inner.queue_room();
     assert!(room <= 64 * 2 * 64, "the emptied queues still have room for {room} items");
 }
 

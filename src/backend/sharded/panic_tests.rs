@@ -99,7 +99,7 @@ fn assert_holds(
     assert_eq!(held, live, "entries readable");
     assert_eq!(c.len(), live.len(), "len()");
     assert_accounting(c, "after a panic");
-    assert_eq!(c.inner.weight(), live.len() as u64, "total weight");
+    assert_eq!(c.core().weight(), live.len() as u64, "total weight");
     let mut heard = heard.lock().unwrap().clone();
     heard.sort_unstable_by_key(|&(k, v, _)| (k, v));
     assert_eq!(heard, reports, "listener reports");
@@ -110,7 +110,7 @@ fn a_panicking_policy_leaves_the_shard_consistent() {
     let clock = MockClock::new();
     let (c, heard) = listened(CacheBuilder::new(TTI).clock(clock.clone()).no_sweeper().shards(1).max_capacity(4));
     let trap = Trap::default();
-    c.inner.shards[0].set_policy(Box::new(Trapped { inner: PolicyKind::Fifo.build(4), trap: Arc::clone(&trap) }));
+    c.core().shards[0].set_policy(Box::new(Trapped { inner: PolicyKind::Fifo.build(4), trap: Arc::clone(&trap) }));
     let arm = |method, after| *trap.lock().unwrap() = Some((method, after));
     for k in 1..=3 {
         c.insert(k, k);

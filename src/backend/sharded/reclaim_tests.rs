@@ -31,7 +31,7 @@ fn sweep_batches_report_more_until_everything_due_is_gone() {
         }
         clock.advance(TTI);
         let mut calls = 0;
-        while c.inner.sweep_batch() {
+        while c.frontend().sweep_batch() {
             calls += 1;
             assert!(c.len() > 0, "{shards} shards: 'more' reported with nothing left");
             assert!(calls < 100, "{shards} shards: the sweep does not finish");
@@ -39,7 +39,7 @@ fn sweep_batches_report_more_until_everything_due_is_gone() {
         assert_eq!(c.len(), 0, "{shards} shards: the sweep stopped with expired entries left");
         // 256 per shard per batch: a bounded number of batches.
         assert!(calls <= ENTRIES as usize / 256 + 1, "{shards} shards: {calls} batches");
-        assert!(!c.inner.sweep_batch(), "{shards} shards: nothing is due any more");
+        assert!(!c.frontend().sweep_batch(), "{shards} shards: nothing is due any more");
         assert_accounting(&c, "after the sweep");
     }
 }
@@ -84,7 +84,7 @@ fn a_mostly_empty_table_is_rebuilt_smaller_without_thrashing() {
     let clock = MockClock::new();
     let c: ShardedCache<u64, u64> =
         CacheBuilder::new(Duration::from_secs(60)).clock(clock).no_sweeper().shards(1).build().unwrap();
-    let shard = &c.inner.shards[0];
+    let shard = &c.core().shards[0];
     // Miri runs this a few hundred times slower: fewer keys there.
     let (keys, rounds) = if cfg!(miri) { (1_000, 200) } else { (10_000, 1_000) };
     for k in 0..keys {
@@ -126,9 +126,9 @@ fn a_walk_that_found_nothing_due_quiets_the_due_hint() {
     c.insert(1, 1);
     clock.advance(TTI - Duration::from_nanos(1));
     assert_eq!(c.purge_expired(), 0);
-    let now = c.inner.clock.now();
-    assert!(!c.inner.shards[0].may_have_expired(now), "nothing is due, yet the hint says so");
+    let now = c.frontend().clock.now();
+    assert!(!c.core().shards[0].may_have_expired(now), "nothing is due, yet the hint says so");
     clock.advance(Duration::from_nanos(1));
-    assert!(c.inner.shards[0].may_have_expired(c.inner.clock.now()));
+    assert!(c.core().shards[0].may_have_expired(c.frontend().clock.now()));
     assert_eq!(c.purge_expired(), 1);
 }

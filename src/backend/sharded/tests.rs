@@ -134,8 +134,8 @@ fn capacity_takes_expired_entries_from_other_shards_first() {
 /// Checks the cache-wide weight against its shards' (call when no write is
 /// in flight).
 pub(super) fn assert_accounting<V: Clone + Send + Sync + 'static>(c: &ShardedCache<u64, V>, phase: &str) {
-    let shards: u64 = c.inner.shards.iter().map(|s| s.weight()).sum();
-    let total = c.inner.weight();
+    let shards: u64 = c.core().shards.iter().map(|s| s.weight()).sum();
+    let total = c.core().weight();
     assert_eq!(total, shards, "{phase}: cache-wide weight {total} != sum of shard weights {shards}");
 }
 
@@ -228,6 +228,6 @@ fn an_entry_heavier_than_the_capacity_is_refused_alone() {
             "{policy}"
         );
         assert_accounting(&c, policy);
-        assert_eq!(c.inner.weight(), 49, "{policy}");
+        assert_eq!(c.core().weight(), 49, "{policy}");
     }
 }

@@ -1,0 +1,265 @@
+//! The extension point: a storage [`Core`] behind ttlkit's one front-end.
+//!
+//! [`Cache`](crate::Cache) is the only in-process implementation of
+//! [`SlidingTtlCache`](crate::SlidingTtlCache). It owns everything that is
+//! the same for every backend: hashing, the clock, statistics, delivery of
+//! removals to the listener (outside every lock, even when the core
+//! panicked), single-flight loading, the sweeps on the maintenance thread,
+//! and the bookkeeping of loads versus writes. A core keeps only storage:
+//! its map, its expiry index and its eviction. `MutexCache`, `ShardedCache`
+//! and `MokaCache` are `Cache` over the three cores ttlkit ships; a crate of
+//! yours can add a fourth by implementing [`Core`] and naming
+//! `Cache<K, V, YourCore<K, V>>`.
+//!
+//! What a core promises (the conformance suite checks each):
+//!
+//! * **Expiry**: it never returns a value that [`ExpiryRules::is_expired`]
+//!   says is expired at the `now` it was given, and it reports an entry that
+//!   leaves past its deadline as [`RemovalCause::Expired`] whatever else
+//!   removed it ([`ExpiryRules::departure`] decides).
+//! * **Departures**: every entry that leaves is pushed to the operation's
+//!   [`Departures`] exactly once, with its cause.
+//! * **Gates**: every `read_for_load`, `upsert`, `remove` and `clear` calls
+//!   [`Gate::admits`] before it stores and [`Gate::after_change`] after its
+//!   change, both inside the critical section that orders the key's reads
+//!   and writes.
+//! * **Capacity**: an upsert that takes the weight over the bound removes
+//!   expired entries first, then victims of its policy, before it returns.
+//!
+//! ```
+//! # use std::borrow::Borrow;
+//! # use std::collections::HashMap;
+//! # use std::hash::Hash;
+//! # use std::sync::Mutex;
+//! use std::time::Duration;
+//! use ttlkit::core::{Core, Departures, ExpiryRules, Gate};
+//! use ttlkit::{BuildError, Cache, CacheBuilder, Config, RemovalCause, SlidingTtlCache, Ticks};
+//!
+//! /// No capacity bound, no index: the smallest core that is honest.
+//! struct Tiny<K, V> {
+//!     map: Mutex<HashMap<K, (V, Ticks, Ticks)>>,
+//!     rules: ExpiryRules,
+//! }
+//!
+//! impl<K, V> Core<K, V> for Tiny<K, V>
+//! where
+//!     K: Hash + Eq + Clone + Send + Sync + 'static,
+//!     V: Clone + Send + Sync + 'static,
+//! {
+//!     const NAME: &'static str = "tiny";
+//!
+//!     fn build(config: &Config<K, V>) -> Result<Self, BuildError> {
+//!         Ok(Tiny { map: Mutex::new(HashMap::new()), rules: config.rules() })
+//!     }
+//!
+//!     fn read<Q>(&self, _: u64, key: &Q, now: Ticks, refresh: bool, out: &mut Departures<K, V>) -> Option<V>
+//!     where
+//!         K: Borrow<Q>,
+//!         Q: Hash + Eq + ?Sized,
+//!     {
+//!         let mut map = self.map.lock().unwrap();
+//!         let (value, last, born) = map.get_mut(key)?;
+//!         if self.rules.is_expired(now, *last, *born) {
+//!             return None; // an expire pass reports it
+//!         }
+//!         if refresh {
+//!             *last = now;
+//!         }
+//!         Some(value.clone())
+//!     }
+//!
+//!     fn read_for_load(&self, hash: u64, key: &K, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) -> Option<V> {
+//!         let map = self.map.lock().unwrap();
+//!         let found = map.get(key).filter(|(_, last, born)| !self.rules.is_expired(now, *last, *born));
+//!         let found = found.map(|(value, ..)| value.clone());
+//!         gate.after_change();
+//!         found
+//!     }
+//!
+//!     fn upsert(&self, _: u64, key: K, value: V, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) -> bool {
+//!         let mut map = self.map.lock().unwrap();
+//!         if !gate.admits() {
+//!             return false;
+//!         }
+//!         if let Some((old, last, born)) = map.insert(key.clone(), (value, now, now)) {
+//!             out.push(key, old, self.rules.departure(now, last, born, RemovalCause::Replaced));
+//!         }
+//!         gate.after_change();
+//!         true
+//!     }
+//!
+//!     fn remove<Q>(&self, _: u64, key: &Q, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) -> Option<V>
+//!     where
+//!         K: Borrow<Q>,
+//!         Q: Hash + Eq + ?Sized,
+//!     {
+//!         let mut map = self.map.lock().unwrap();
+//!         let removed = map.remove_entry(key);
+//!         gate.after_change();
+//!         let (key, (value, last, born)) = removed?;
+//!         let cause = self.rules.departure(now, last, born, RemovalCause::Explicit);
+//!         let live = (cause == RemovalCause::Explicit).then(|| value.clone());
+//!         out.push(key, value, cause);
+//!         live
+//!     }
+//!
+//!     fn expire(&self, now: Ticks, budget: usize, out: &mut Departures<K, V>) -> (usize, bool) {
+//!         let mut map = self.map.lock().unwrap();
+//!         let due: Vec<K> = map
+//!             .iter()
+//!             .filter(|(_, (_, last, born))| self.rules.is_expired(now, *last, *born))
+//!             .map(|(key, _)| key.clone())
+//!             .take(budget + 1)
+//!             .collect();
+//!         let more = due.len() > budget;
+//!         for key in due.into_iter().take(budget) {
+//!             if let Some((key, (value, ..))) = map.remove_entry(&key) {
+//!                 out.push(key, value, RemovalCause::Expired);
+//!             }
+//!         }
+//!         (out.len(), more)
+//!     }
+//!
+//!     fn clear(&self, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) {
+//!         let mut map = self.map.lock().unwrap();
+//!         for (key, (value, last, born)) in map.drain() {
+//!             out.push(key, value, self.rules.departure(now, last, born, RemovalCause::Cleared));
+//!         }
+//!         gate.after_change();
+//!     }
+//!
+//!     fn len(&self) -> usize {
+//!         self.map.lock().unwrap().len()
+//!     }
+//! }
+//!
+//! let cache: Cache<&str, u32, Tiny<&str, u32>> = CacheBuilder::new(Duration::from_secs(60)).build()?;
+//! cache.insert("a", 1);
+//! assert_eq!(cache.get("a"), Some(1));
+//! assert_eq!(cache.backend_name(), "tiny");
+//! # Ok::<(), BuildError>(())
+//! ```
+
+use std::borrow::Borrow;
+use std::hash::Hash;
+
+use crate::builder::{BuildError, Config};
+use crate::cache::RemovalCause;
+use crate::clock::Ticks;
+pub use crate::expiry::ExpiryRules;
+pub use crate::invalidation::Gate;
+use crate::listener::Removed;
+
+/// The storage behind a [`Cache`](crate::Cache). See the [module docs](self)
+/// for what the front-end does and what a core promises.
+///
+/// Every method gets the key's 64-bit hash (the front-end's, the same for
+/// every call with the same key) and the current time, never earlier than
+/// the time any earlier call on this cache was given... except that two
+/// threads may read the clock in one order and reach the core in the other,
+/// so a core that keeps stamps should never move one backwards.
+pub trait Core<K, V>: Send + Sync + Sized + 'static {
+    /// The name [`SlidingTtlCache::backend_name`](crate::SlidingTtlCache::backend_name) reports.
+    const NAME: &'static str;
+
+    /// Whether every `read` takes the lock that `upsert`, `remove` and
+    /// `clear` hold while they call [`Gate::after_change`]. A core whose
+    /// reads are lock-free leaves this `false` (then the gate fences).
+    const READS_TAKE_THE_WRITE_LOCK: bool = false;
+
+    /// Builds the core from a validated configuration.
+    fn build(config: &Config<K, V>) -> Result<Self, BuildError>;
+
+    /// The key's live value. With `refresh` (a hit: `get`), the read counts
+    /// as an access: it refreshes the idle deadline and tells the policy.
+    /// Without it (`peek`, `contains_key`), it changes nothing. A core may
+    /// remove an expired entry it finds (pushing it to `out`) or leave it
+    /// for [`expire`](Self::expire).
+    fn read<Q>(&self, hash: u64, key: &Q, now: Ticks, refresh: bool, out: &mut Departures<K, V>) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized;
+
+    /// A load's last lookup: a `read` with `refresh`, that calls
+    /// [`Gate::after_change`] inside the critical section writes of the key
+    /// take.
+    fn read_for_load(&self, hash: u64, key: &K, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) -> Option<V>;
+
+    /// Stores `value` under `key` unless [`Gate::admits`] refuses (then
+    /// returns `false` and changes nothing). An older value leaves as
+    /// `Replaced` (or `Expired`); an entry heavier than the whole bound is
+    /// refused alone, as `Capacity`, and counts as stored.
+    fn upsert(&self, hash: u64, key: K, value: V, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) -> bool;
+
+    /// Removes the key's entry; returns its value if it was live.
+    fn remove<Q>(&self, hash: u64, key: &Q, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized;
+
+    /// Removes up to about `budget` entries expired at `now` (per lock
+    /// hold); returns how many it removed and whether more are due.
+    fn expire(&self, now: Ticks, budget: usize, out: &mut Departures<K, V>) -> (usize, bool);
+
+    /// Removes every entry (`Cleared`, or `Expired` if past its deadline).
+    /// A core that clears in parts, one lock at a time, passes each part
+    /// [`Gate::narrowed`] to the keys it holds.
+    fn clear(&self, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>);
+
+    /// Entries held, expired ones not yet removed included.
+    fn len(&self) -> usize;
+
+    /// Whether the core holds no entry.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removals the core made on behalf of other threads and has not
+    /// reported yet (the moka core's eviction hook). The front-end calls it
+    /// before it reads the statistics.
+    fn flush(&self, _out: &mut Departures<K, V>) {}
+}
+
+/// The entries that left a core during one operation, with their causes.
+/// The front-end counts them and hands them to the listener once every
+/// lock is released.
+pub struct Departures<K, V> {
+    list: Vec<Removed<K, V>>,
+}
+
+impl<K, V> Departures<K, V> {
+    pub(crate) fn new() -> Self {
+        Departures { list: Vec::new() }
+    }
+
+    /// Records one departure.
+    #[inline]
+    pub fn push(&mut self, key: K, value: V, cause: RemovalCause) {
+        self.list.push((key, value, cause));
+    }
+
+    /// Departures recorded so far.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Whether none is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// The list the in-crate cores fill directly.
+    pub(crate) fn list(&mut self) -> &mut Vec<Removed<K, V>> {
+        &mut self.list
+    }
+
+    pub(crate) fn take(&mut self) -> Vec<Removed<K, V>> {
+        std::mem::take(&mut self.list)
+    }
+}
+
+impl<K, V> std::fmt::Debug for Departures<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Departures").field("len", &self.list.len()).finish()
+    }
+}

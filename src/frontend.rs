@@ -1,0 +1,316 @@
+//! The front-end: the one in-process implementation of [`SlidingTtlCache`],
+//! over any [`Core`].
+//!
+//! Everything here is the same for every backend, so it is written once:
+//! hashing, the clock, statistics, listener delivery after every lock is
+//! released (even when the core panicked: what left before the panic is
+//! still reported), single-flight loads and their gates, and the sweeps.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
+use crate::builder::{BuildError, Config, FromConfig};
+use crate::cache::{CacheStats, SlidingTtlCache};
+use crate::clock::ClockSource;
+use crate::core::{Core, Departures};
+use crate::invalidation::{Gate, LoadTicket};
+use crate::listener::{notify, RemovalListener};
+use crate::loader::{LoadTarget, Loader};
+use crate::stats::StatsCounter;
+use crate::sweeper::{Sweep, Sweeper, BATCH};
+use crate::sync::{Arc, RandomState};
+
+/// A cache: ttlkit's front-end over the storage core `C`.
+///
+/// Users name it through its aliases, [`MutexCache`](crate::MutexCache),
+/// [`ShardedCache`](crate::ShardedCache) and [`MokaCache`](crate::MokaCache);
+/// a crate that writes its own [`Core`] names `Cache<K, V, TheirCore<K, V>>`
+/// (see [`ttlkit::core`](crate::core)). Clones share one cache; the last
+/// handle to drop stops its sweeps.
+pub struct Cache<K, V, C> {
+    shared: Arc<Frontend<K, V, C>>,
+    /// Shared by user handles only: the last one to drop stops the sweeps.
+    sweeper: Option<Arc<Sweeper>>,
+}
+
+pub(crate) struct Frontend<K, V, C> {
+    pub(crate) core: C,
+    hasher: RandomState,
+    pub(crate) clock: ClockSource,
+    stats: StatsCounter,
+    listener: Option<RemovalListener<K, V>>,
+    loader: Loader<K, V>,
+    /// `C::NAME` and `C::len`, kept so `Debug` needs no bounds on K and V.
+    name: &'static str,
+    len_of: fn(&C) -> usize,
+}
+
+impl<K, V, C> Clone for Cache<K, V, C> {
+    fn clone(&self) -> Self {
+        Cache { shared: Arc::clone(&self.shared), sweeper: self.sweeper.clone() }
+    }
+}
+
+impl<K, V, C> fmt::Debug for Cache<K, V, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("backend", &self.shared.name)
+            .field("len", &(self.shared.len_of)(&self.shared.core))
+            .field("sweeper", &self.sweeper.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V, C> Cache<K, V, C> {
+    /// The core, for the cores' own tests.
+    #[cfg(test)]
+    pub(crate) fn core(&self) -> &C {
+        &self.shared.core
+    }
+
+    #[cfg(test)]
+    pub(crate) fn frontend(&self) -> &Frontend<K, V, C> {
+        &self.shared
+    }
+}
+
+impl<K, V, C> FromConfig<K, V> for Cache<K, V, C>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    C: Core<K, V>,
+{
+    fn from_config(config: Config<K, V>) -> Result<Self, BuildError> {
+        let core = C::build(&config)?;
+        let shared = Arc::new(Frontend {
+            core,
+            hasher: config.hasher,
+            clock: config.clock,
+            stats: StatsCounter::default(),
+            listener: config.listener,
+            loader: Loader::default(),
+            name: C::NAME,
+            len_of: C::len,
+        });
+        let sweeper = match config.sweep_interval {
+            Some(every) => {
+                Some(Arc::new(Sweeper::start(Arc::downgrade(&shared), every).map_err(BuildError::SpawnSweeper)?))
+            }
+            None => None,
+        };
+        Ok(Cache { shared, sweeper })
+    }
+}
+
+impl<K, V, C> Frontend<K, V, C>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    C: Core<K, V>,
+{
+    /// Runs one core operation with a list for its departures, then reports
+    /// them with no lock held, even when the operation panicked (a weigher,
+    /// a policy): what left before the panic is gone and must be heard of.
+    /// The panic then carries on.
+    #[inline]
+    fn reporting<R>(&self, op: impl FnOnce(&mut Departures<K, V>) -> R) -> R {
+        let mut out = Departures::new();
+        let outcome = catch_unwind(AssertUnwindSafe(|| op(&mut out)));
+        if !out.is_empty() {
+            notify(self.listener.as_ref(), &self.stats, out.take());
+        }
+        outcome.unwrap_or_else(|panic| resume_unwind(panic))
+    }
+
+    #[inline]
+    fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// A read; `refresh` for a hit (`get`), not for `peek`.
+    #[inline]
+    fn read<Q>(&self, key: &Q, refresh: bool) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let now = self.clock.now();
+        self.reporting(|out| self.core.read(hash, key, now, refresh, out))
+    }
+
+    /// Stores through `gate`; counts the insert if it stored.
+    fn store(&self, key: K, value: V, ticket: Option<&LoadTicket<'_>>) -> bool {
+        let hash = self.hash(&key);
+        let gate = match ticket {
+            Some(ticket) => Gate::commit(ticket),
+            None => Gate::write(self.loader.marks(), hash, C::READS_TAKE_THE_WRITE_LOCK),
+        };
+        let now = self.clock.now();
+        let stored = self.reporting(|out| self.core.upsert(hash, key, value, now, &gate, out));
+        if stored {
+            self.stats.insert();
+        }
+        stored
+    }
+
+    fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let gate = Gate::write(self.loader.marks(), hash, C::READS_TAKE_THE_WRITE_LOCK);
+        let now = self.clock.now();
+        self.reporting(|out| self.core.remove(hash, key, now, &gate, out))
+    }
+
+    fn clear(&self) {
+        let gate = Gate::clear_all(self.loader.marks(), C::READS_TAKE_THE_WRITE_LOCK);
+        let now = self.clock.now();
+        self.reporting(|out| self.core.clear(now, &gate, out));
+    }
+
+    /// One bounded batch of expiry; returns (removed, more pending).
+    fn expire_batch(&self) -> (usize, bool) {
+        let now = self.clock.now();
+        self.reporting(|out| self.core.expire(now, BATCH, out))
+    }
+
+    fn stats(&self) -> CacheStats {
+        self.reporting(|out| self.core.flush(out));
+        self.stats.snapshot()
+    }
+}
+
+impl<K, V, C> Sweep for Frontend<K, V, C>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    C: Core<K, V>,
+{
+    fn sweep_batch(&self) -> bool {
+        self.expire_batch().1
+    }
+}
+
+impl<K, V, C> LoadTarget<K, V> for Frontend<K, V, C>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    C: Core<K, V>,
+{
+    fn lookup(&self, key: &K) -> Option<V> {
+        self.read(key, true)
+    }
+
+    fn begin(&self, key: &K) -> (LoadTicket<'_>, Option<V>) {
+        let hash = self.hash(key);
+        let ticket = self.loader.marks().register(hash);
+        let now = self.clock.now();
+        let found = {
+            let gate = Gate::arm(&ticket);
+            self.reporting(|out| self.core.read_for_load(hash, key, now, &gate, out))
+        };
+        (ticket, found)
+    }
+
+    fn commit(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool {
+        self.store(key, value, Some(ticket))
+    }
+
+    fn load_failed(&self) {
+        self.stats.load_failure();
+    }
+}
+
+impl<K, V, C> SlidingTtlCache<K, V> for Cache<K, V, C>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    C: Core<K, V>,
+{
+    fn backend_name(&self) -> &'static str {
+        C::NAME
+    }
+
+    #[inline]
+    fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let value = self.shared.read(key, true);
+        self.shared.stats.lookup(value.is_some());
+        value
+    }
+
+    fn peek<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.shared.read(key, false)
+    }
+
+    fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.shared.read(key, false).is_some()
+    }
+
+    fn insert(&self, key: K, value: V) {
+        self.shared.store(key, value, None);
+    }
+
+    fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.shared.remove(key)
+    }
+
+    fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, Arc<E>>
+    where
+        F: FnOnce() -> Result<V, E>,
+        E: Send + Sync + 'static,
+    {
+        self.shared.loader.get_or_load(&*self.shared, &self.shared.stats, key, init)
+    }
+
+    fn len(&self) -> usize {
+        self.shared.core.len()
+    }
+
+    fn clear(&self) {
+        self.shared.clear();
+    }
+
+    fn purge_expired(&self) -> usize {
+        let mut total = 0;
+        loop {
+            let (n, more) = self.shared.expire_batch();
+            total += n;
+            if !more {
+                return total;
+            }
+        }
+    }
+
+    fn stats(&self) -> CacheStats {
+        self.shared.stats()
+    }
+
+    fn begin_load(&self, key: &K) -> (LoadTicket<'_>, Option<V>) {
+        self.shared.begin(key)
+    }
+
+    fn commit_load(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool {
+        self.shared.commit(key, value, ticket)
+    }
+}
