@@ -23,7 +23,7 @@ use crate::sync::Mutex;
 /// meets.
 pub type MutexCache<K, V> = Cache<K, V, MutexCore<K, V>>;
 
-/// The storage of a [`MutexCache`]: one [`Store`] behind one lock.
+/// The storage of a [`MutexCache`]: one store (slab, table, deadline lists, policy) behind one lock.
 pub struct MutexCore<K, V> {
     pub(crate) store: Mutex<Store<K, V>>,
 }
