@@ -41,8 +41,8 @@
 //! return the entry just inserted (admission refused).
 
 mod arc;
-mod clock;
 mod ghost;
+mod hand;
 mod id_index;
 mod kind;
 mod minisim;
@@ -50,7 +50,6 @@ pub mod opt;
 mod policy;
 mod queue;
 mod s3fifo;
-mod sieve;
 pub mod sim;
 mod sketch;
 #[allow(dead_code)] // not every policy uses every list operation
@@ -59,12 +58,11 @@ pub mod trace;
 mod wtinylfu;
 
 pub use arc::Arc;
-pub use clock::Clock;
+pub use hand::{Clock, Hand, Sieve};
 pub use kind::{PolicyKind, UnknownPolicy};
 pub use policy::{EntryId, EvictionPolicy};
 pub use queue::{Fifo, Lru, Queue};
 pub use s3fifo::S3Fifo;
-pub use sieve::Sieve;
 pub use sketch::FrequencySketch;
 pub use wtinylfu::{WTinyLfu, WTinyLfuConfig};
 
