@@ -1,8 +1,7 @@
 //! CLOCK and SIEVE: one FIFO of reference bits, differing only in where the
 //! hand starts and what a survivor does.
 
-use crate::id_index::IdIndex;
-use crate::slab_list::SlabList;
+use crate::resident::Resident;
 use crate::{EntryId, EvictionPolicy};
 
 const QUEUE: usize = 0;
@@ -21,8 +20,7 @@ const QUEUE: usize = 0;
 pub struct Hand<const IN_PLACE: bool> {
     capacity: usize,
     /// Node data: the reference bit.
-    nodes: SlabList<bool, 1>,
-    index: IdIndex,
+    res: Resident<bool, 1>,
     /// Where the next sweep starts; `None` means at the oldest entry. Always
     /// `None` without `IN_PLACE`.
     hand: Option<u32>,
@@ -51,23 +49,22 @@ pub type Sieve = Hand<true>;
 impl<const IN_PLACE: bool> Hand<IN_PLACE> {
     /// A policy sized for `capacity` entries.
     pub fn new(capacity: usize) -> Self {
-        let reserve = capacity.min(1 << 16);
-        Hand { capacity, nodes: SlabList::with_capacity(reserve), index: IdIndex::default(), hand: None }
+        Hand { capacity, res: Resident::new(capacity), hand: None }
     }
 
     fn reference(&mut self, id: EntryId) {
-        if let Some(&idx) = self.index.get(&id) {
-            self.nodes.node_mut(idx).data = true;
+        if let Some(idx) = self.res.find(id) {
+            self.res.node_mut(idx).data = true;
         }
     }
 
     /// The node after survivor `idx` in the sweep (wrapping to the head).
     fn pass(&mut self, idx: u32) -> Option<u32> {
         if IN_PLACE {
-            self.nodes.next(idx).or_else(|| self.nodes.head(QUEUE))
+            self.res.next(idx).or_else(|| self.res.head(QUEUE))
         } else {
-            self.nodes.move_to_tail(idx, QUEUE);
-            self.nodes.head(QUEUE)
+            self.res.move_to_tail(idx, QUEUE);
+            self.res.head(QUEUE)
         }
     }
 }
@@ -86,16 +83,15 @@ impl<const IN_PLACE: bool> EvictionPolicy for Hand<IN_PLACE> {
     }
 
     fn len(&self) -> usize {
-        self.index.len()
+        self.res.len()
     }
 
     fn on_insert(&mut self, id: EntryId, _hash: u64) {
-        if self.index.contains_key(&id) {
+        if self.res.contains(id) {
             self.reference(id);
             return;
         }
-        let idx = self.nodes.push_tail(QUEUE, id, false);
-        self.index.insert(id, idx);
+        self.res.insert(QUEUE, id, false);
     }
 
     fn on_hit(&mut self, id: EntryId) {
@@ -103,11 +99,11 @@ impl<const IN_PLACE: bool> EvictionPolicy for Hand<IN_PLACE> {
     }
 
     fn on_remove(&mut self, id: EntryId) {
-        if let Some(idx) = self.index.remove(&id) {
+        if let Some(idx) = self.res.find(id) {
             if self.hand == Some(idx) {
-                self.hand = self.nodes.next(idx);
+                self.hand = self.res.next(idx);
             }
-            self.nodes.remove(idx);
+            self.res.remove_node(idx);
         }
     }
 
@@ -125,10 +121,10 @@ impl<const IN_PLACE: bool> EvictionPolicy for Hand<IN_PLACE> {
         // landing during the sweep.
         let mut cur = match self.hand {
             Some(h) => h,
-            None => self.nodes.head(QUEUE)?,
+            None => self.res.head(QUEUE)?,
         };
         loop {
-            let node = self.nodes.node_mut(cur);
+            let node = self.res.node_mut(cur);
             let owner = owner_bit(node.id());
             let referenced = &mut node.data;
             if !*referenced && !owner {
@@ -138,27 +134,24 @@ impl<const IN_PLACE: bool> EvictionPolicy for Hand<IN_PLACE> {
             cur = self.pass(cur)?;
         }
         if IN_PLACE {
-            self.hand = self.nodes.next(cur);
+            self.hand = self.res.next(cur);
         }
-        let (id, _) = self.nodes.remove(cur);
-        self.index.remove(&id);
-        Some(id)
+        Some(self.res.remove_node(cur))
     }
 
     fn clear(&mut self) {
-        self.nodes.clear();
-        self.index.clear();
+        self.res.clear();
         self.hand = None;
     }
 
     fn validate(&self) -> Result<(), String> {
-        let linked = self.nodes.validate_list(QUEUE)?;
+        let linked = self.res.validate(self.name(), &[QUEUE])?;
         if let Some(h) = self.hand {
             if !IN_PLACE || !linked.contains(&h) {
                 return Err(format!("{}: hand {h} is not on the queue", self.name()));
             }
         }
-        crate::check_index(self.name(), &self.nodes, &linked, &self.index)
+        Ok(())
     }
 }
 

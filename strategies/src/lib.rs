@@ -49,10 +49,10 @@ mod minisim;
 pub mod opt;
 mod policy;
 mod queue;
+mod resident;
 mod s3fifo;
 pub mod sim;
 mod sketch;
-#[allow(dead_code)] // not every policy uses every list operation
 mod slab_list;
 pub mod trace;
 mod wtinylfu;
@@ -91,23 +91,4 @@ pub fn mix64(key: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
-}
-
-/// Checks that the linked resident nodes and the id index agree exactly.
-pub(crate) fn check_index<T, const N: usize>(
-    name: &str,
-    nodes: &slab_list::SlabList<T, N>,
-    linked: &[u32],
-    index: &id_index::IdIndex,
-) -> Result<(), String> {
-    if linked.len() != index.len() {
-        return Err(format!("{name}: {} linked but {} indexed", linked.len(), index.len()));
-    }
-    for &idx in linked {
-        let id = nodes.node(idx).id();
-        if index.get(&id) != Some(&idx) {
-            return Err(format!("{name}: node {idx} (id {id}) is not indexed"));
-        }
-    }
-    Ok(())
 }

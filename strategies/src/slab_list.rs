@@ -65,7 +65,7 @@ impl<T, const N: usize> SlabList<T, N> {
     }
 
     /// Number of nodes on list `l`.
-    pub(crate) fn len(&self, l: usize) -> usize {
+    pub(crate) fn len_of(&self, l: usize) -> usize {
         self.lists[l].len
     }
 
@@ -75,22 +75,10 @@ impl<T, const N: usize> SlabList<T, N> {
         (h != NIL).then_some(h)
     }
 
-    /// The newest node of list `l`.
-    pub(crate) fn tail(&self, l: usize) -> Option<u32> {
-        let t = self.lists[l].tail;
-        (t != NIL).then_some(t)
-    }
-
     /// The node after `idx` on its list (towards the tail).
     pub(crate) fn next(&self, idx: u32) -> Option<u32> {
         let n = self.nodes[idx as usize].next;
         (n != NIL).then_some(n)
-    }
-
-    /// The node before `idx` on its list (towards the head).
-    pub(crate) fn prev(&self, idx: u32) -> Option<u32> {
-        let p = self.nodes[idx as usize].prev;
-        (p != NIL).then_some(p)
     }
 
     pub(crate) fn node(&self, idx: u32) -> &Node<T> {
