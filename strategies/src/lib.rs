@@ -44,6 +44,7 @@ mod arc;
 mod ghost;
 mod hand;
 mod id_index;
+mod index_lists;
 mod kind;
 mod minisim;
 pub mod opt;
@@ -59,6 +60,7 @@ mod wtinylfu;
 
 pub use arc::Arc;
 pub use hand::{Clock, Hand, Sieve};
+pub use index_lists::IndexLists;
 pub use kind::{PolicyKind, UnknownPolicy};
 pub use policy::{EntryId, EvictionPolicy};
 pub use queue::{Fifo, Lru, Queue};
