@@ -1,6 +1,6 @@
 //! The single-threaded core of the mutex backend: a slab of entries, a hash
-//! table of slab indexes, two intrusive deadline lists and an eviction
-//! policy. No locks, no clock: every operation is given the time.
+//! table of slab indexes, two deadline lists over the slab indexes and an
+//! eviction policy. No locks, no clock: every operation is given the time.
 //!
 //! With one idle timeout for every entry, the order of last access *is* the
 //! order of idle deadlines, and with one max lifetime the order of insertion
@@ -14,7 +14,7 @@ use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
 
 use hashbrown::HashTable;
-use ttlkit_strategies::EvictionPolicy;
+use ttlkit_strategies::{EvictionPolicy, IndexLists};
 
 use crate::builder::Weigher;
 use crate::cache::RemovalCause;
@@ -23,28 +23,15 @@ use crate::expiry::ExpiryRules;
 use crate::listener::Removed;
 use crate::sync::RandomState;
 
-const NIL: u32 = u32::MAX;
+/// Indexes of `Store::orders`; each order is list 0 of its `IndexLists`.
 const ACCESS: usize = 0;
 const WRITE: usize = 1;
-
-#[derive(Debug, Clone, Copy)]
-struct Link {
-    prev: u32,
-    next: u32,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Ends {
-    head: u32,
-    tail: u32,
-}
 
 struct Entry<K, V> {
     key: K,
     value: V,
     last_access: Ticks,
     inserted_at: Ticks,
-    links: [Link; 2],
 }
 
 /// Entries, their index, their deadline order and their eviction order.
@@ -52,7 +39,8 @@ pub(crate) struct Store<K, V> {
     slots: Vec<Option<Entry<K, V>>>,
     free: Vec<u32>,
     table: HashTable<u32>,
-    lists: [Ends; 2],
+    /// Slot indexes in access order and in write order.
+    orders: [IndexLists<1>; 2],
     policy: Option<Box<dyn EvictionPolicy>>,
     rules: ExpiryRules,
     max_weight: Option<u64>,
@@ -97,7 +85,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
             slots: Vec::new(),
             free: Vec::new(),
             table: HashTable::new(),
-            lists: [Ends { head: NIL, tail: NIL }; 2],
+            orders: Default::default(),
             policy,
             rules,
             max_weight,
@@ -210,16 +198,15 @@ impl<K: Hash + Eq, V> Store<K, V> {
             out.push((key, old, cause));
             self.with_policy(out, |p| p.on_hit(u64::from(idx)));
         } else {
-            let entry =
-                Entry { key, value, last_access: now, inserted_at: now, links: [Link { prev: NIL, next: NIL }; 2] };
+            let entry = Entry { key, value, last_access: now, inserted_at: now };
             let idx = match self.free.pop() {
                 Some(i) => {
                     self.slots[i as usize] = Some(entry);
                     i
                 }
                 None => {
-                    let i = u32::try_from(self.slots.len()).unwrap_or(NIL);
-                    assert!(i != NIL, "a mutex store holds at most u32::MAX - 1 entries");
+                    let i = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+                    assert!(i != u32::MAX, "a mutex store holds at most u32::MAX - 1 entries");
                     self.slots.push(Some(entry));
                     i
                 }
@@ -293,7 +280,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
         }
         self.free.clear();
         self.table.clear();
-        self.lists = [Ends { head: NIL, tail: NIL }; 2];
+        self.orders.iter_mut().for_each(IndexLists::clear);
         self.total_weight = 0;
         self.weights.clear();
         self.with_policy(out, |p| p.clear());
@@ -301,7 +288,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
 
     /// The oldest entry of either list, if it is expired.
     fn expired_head(&self, now: Ticks) -> Option<u32> {
-        [ACCESS, WRITE].into_iter().map(|l| self.lists[l].head).find(|&h| h != NIL && self.is_expired(h, now))
+        self.orders.iter().filter_map(|o| o.head(0)).find(|&h| self.is_expired(h, now))
     }
 
     fn over_capacity(&self) -> bool {
@@ -341,8 +328,9 @@ impl<K: Hash + Eq, V> Store<K, V> {
         if tell_policy {
             self.with_policy(out, |p| p.on_remove(u64::from(idx)));
         }
-        self.unlink(ACCESS, idx);
-        self.unlink(WRITE, idx);
+        for order in &mut self.orders {
+            order.remove(idx);
+        }
         let hash = self.hasher.hash_one(&self.entry(idx).key);
         if let Ok(found) = self.table.find_entry(hash, |&i| i == idx) {
             found.remove();
@@ -368,37 +356,12 @@ impl<K: Hash + Eq, V> Store<K, V> {
         std::mem::replace(&mut self.weights[i], weight)
     }
 
-    fn push_tail(&mut self, l: usize, idx: u32) {
-        let tail = self.lists[l].tail;
-        self.entry_mut(idx).links[l] = Link { prev: tail, next: NIL };
-        if tail == NIL {
-            self.lists[l].head = idx;
-        } else {
-            self.entry_mut(tail).links[l].next = idx;
-        }
-        self.lists[l].tail = idx;
+    fn push_tail(&mut self, order: usize, idx: u32) {
+        self.orders[order].push_tail(0, idx);
     }
 
-    fn unlink(&mut self, l: usize, idx: u32) {
-        let Link { prev, next } = self.entry(idx).links[l];
-        if prev == NIL {
-            self.lists[l].head = next;
-        } else {
-            self.entry_mut(prev).links[l].next = next;
-        }
-        if next == NIL {
-            self.lists[l].tail = prev;
-        } else {
-            self.entry_mut(next).links[l].prev = prev;
-        }
-        self.entry_mut(idx).links[l] = Link { prev: NIL, next: NIL };
-    }
-
-    fn move_to_tail(&mut self, l: usize, idx: u32) {
-        if self.lists[l].tail != idx {
-            self.unlink(l, idx);
-            self.push_tail(l, idx);
-        }
+    fn move_to_tail(&mut self, order: usize, idx: u32) {
+        self.orders[order].move_to_tail(idx, 0);
     }
 
     /// Checks every structural invariant (tests only).
@@ -409,21 +372,19 @@ impl<K: Hash + Eq, V> Store<K, V> {
             return Err(format!("{live} slots but {} indexed", self.table.len()));
         }
         for l in [ACCESS, WRITE] {
-            let (mut n, mut prev, mut cur) = (0, NIL, self.lists[l].head);
+            let linked = self.orders[l].validate(0)?;
             let mut last = Ticks::ZERO;
-            while cur != NIL {
-                let e = self.entry(cur);
+            for &idx in &linked {
+                let e =
+                    self.slots.get(idx as usize).and_then(Option::as_ref).ok_or(format!("list {l}: {idx} is empty"))?;
                 let stamp = if l == ACCESS { e.last_access } else { e.inserted_at };
-                if stamp < last || e.links[l].prev != prev {
-                    return Err(format!("list {l} out of order at {cur}"));
+                if stamp < last {
+                    return Err(format!("list {l} out of order at {idx}"));
                 }
                 last = stamp;
-                n += 1;
-                prev = cur;
-                cur = e.links[l].next;
             }
-            if n != live || self.lists[l].tail != prev {
-                return Err(format!("list {l} links {n} of {live}"));
+            if linked.len() != live {
+                return Err(format!("list {l} links {} of {live}", linked.len()));
             }
         }
         if let Some(p) = &self.policy {

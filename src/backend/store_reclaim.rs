@@ -24,7 +24,7 @@
 
 use std::hash::{BuildHasher, Hash};
 
-use super::{Removed, Store, ACCESS, NIL, WRITE};
+use super::{Removed, Store};
 use crate::cache::RemovalCause;
 use crate::clock::Ticks;
 
@@ -70,11 +70,13 @@ impl<K: Hash + Eq, V> Store<K, V> {
                 let len = self.slots.len();
                 self.free.retain(|&i| (i as usize) < len);
                 self.weights.truncate(len);
+                self.orders.iter_mut().for_each(|o| o.truncate(len));
             }
             let room = self.slots.len().max(live * 2);
             self.slots.shrink_to(room);
             self.free.shrink_to(room);
             self.weights.shrink_to(room);
+            self.orders.iter_mut().for_each(|o| o.shrink_to(room));
         }
     }
 
@@ -108,19 +110,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
     fn relocate(&mut self, from: u32, to: u32) {
         let entry = self.slots[from as usize].take();
         self.slots[to as usize] = entry;
-        for l in [ACCESS, WRITE] {
-            let link = self.entry(to).links[l];
-            if link.prev == NIL {
-                self.lists[l].head = to;
-            } else {
-                self.entry_mut(link.prev).links[l].next = to;
-            }
-            if link.next == NIL {
-                self.lists[l].tail = to;
-            } else {
-                self.entry_mut(link.next).links[l].prev = to;
-            }
-        }
+        self.orders.iter_mut().for_each(|o| o.relocate(from, to));
         let hash = self.hasher.hash_one(&self.entry(to).key);
         if let Ok(mut found) = self.table.find_entry(hash, |&i| i == from) {
             *found.get_mut() = to;

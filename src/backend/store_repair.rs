@@ -12,7 +12,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use ttlkit_strategies::{EvictionPolicy, PolicyKind};
 
-use super::{Store, ACCESS, NIL};
+use super::{Store, ACCESS};
 use crate::cache::RemovalCause;
 use crate::listener::Removed;
 
@@ -39,7 +39,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
     /// The entry to evict when there is no policy to ask: an expired one,
     /// else the least recently accessed.
     pub(super) fn fallback_victim(&self) -> Option<u32> {
-        self.expired_head(self.latest).or(Some(self.lists[ACCESS].head).filter(|&h| h != NIL))
+        self.expired_head(self.latest).or_else(|| self.orders[ACCESS].head(0))
     }
 
     fn repair(&mut self, out: &mut Vec<Removed<K, V>>) {
@@ -53,11 +53,8 @@ impl<K: Hash + Eq, V> Store<K, V> {
         let mut fresh = kind.build(torn.capacity());
         drop(torn);
         let told = catch_unwind(AssertUnwindSafe(|| {
-            let mut cur = self.lists[ACCESS].head;
-            while cur != NIL {
-                let e = self.entry(cur);
-                fresh.on_insert(u64::from(cur), self.hasher.hash_one(&e.key));
-                cur = e.links[ACCESS].next;
+            for idx in self.orders[ACCESS].iter(0) {
+                fresh.on_insert(u64::from(idx), self.hasher.hash_one(&self.entry(idx).key));
             }
         }));
         // A fresh policy that panics too is left out: the store then evicts

@@ -1,7 +1,6 @@
 //! ARC, the adaptive replacement cache (Megiddo & Modha, FAST 2003).
 
-use crate::id_index::IdIndex;
-use crate::slab_list::SlabList;
+use crate::resident::Resident;
 use crate::{EntryId, EvictionPolicy, IdMap};
 
 /// Resident, seen once recently.
@@ -39,10 +38,9 @@ pub struct Arc {
     capacity: usize,
     /// T1's target size.
     p: usize,
-    /// All four lists. Resident node ids are entry ids; ghost node ids are
-    /// hashes. Node data: the hash.
-    nodes: SlabList<u64, 4>,
-    index: IdIndex,
+    /// All four lists. Resident node ids are entry ids; ghost nodes are not
+    /// indexed and their ids are hashes. Node data: the hash.
+    res: Resident<u64, 4>,
     ghosts: IdMap<u32>,
     /// The newest resident, not yet counted by `evict`'s REPLACE.
     newcomer: Option<u32>,
@@ -52,12 +50,10 @@ pub struct Arc {
 impl Arc {
     /// An ARC policy sized for `capacity` entries.
     pub fn new(capacity: usize) -> Self {
-        let reserve = capacity.min(1 << 16);
         Arc {
             capacity,
             p: 0,
-            nodes: SlabList::with_capacity(reserve),
-            index: IdIndex::default(),
+            res: Resident::new(capacity),
             ghosts: IdMap::default(),
             newcomer: None,
             pending: Pending::None,
@@ -70,25 +66,25 @@ impl Arc {
     }
 
     fn drop_ghost_lru(&mut self, list: usize) {
-        if let Some(idx) = self.nodes.head(list) {
-            let (h, _) = self.nodes.remove(idx);
+        if let Some(idx) = self.res.head(list) {
+            let h = self.res.remove_unindexed(idx);
             self.ghosts.remove(&h);
         }
     }
 
     /// Moves resident node `idx` to the MRU end of ghost list `list`.
     fn demote_to_ghost(&mut self, idx: u32, list: usize) -> EntryId {
-        let node = self.nodes.node(idx);
+        let node = self.res.node(idx);
         let (id, hash) = (node.id(), node.data);
-        self.index.remove(&id);
+        self.res.unindex(id);
         if let Some(old) = self.ghosts.insert(hash, idx) {
             // Hash collision with an older ghost: forget the older one.
             if old != idx {
-                self.nodes.remove(old);
+                self.res.remove_unindexed(old);
             }
         }
-        self.nodes.move_to_tail(idx, list);
-        self.nodes.node_mut(idx).set_id(hash);
+        self.res.move_to_tail(idx, list);
+        self.res.node_mut(idx).set_id(hash);
         id
     }
 }
@@ -103,19 +99,19 @@ impl EvictionPolicy for Arc {
     }
 
     fn len(&self) -> usize {
-        self.index.len()
+        self.res.len()
     }
 
     fn on_insert(&mut self, id: EntryId, hash: u64) {
-        if self.index.contains_key(&id) {
+        if self.res.contains(id) {
             self.on_hit(id);
             return;
         }
         let c = self.capacity;
-        let (b1, b2) = (self.nodes.len(B1), self.nodes.len(B2));
+        let (b1, b2) = (self.res.len_of(B1), self.res.len_of(B2));
         self.pending = Pending::None;
         let idx = if let Some(idx) = self.ghosts.remove(&hash) {
-            if self.nodes.list_of(idx) == B1 {
+            if self.res.list_of(idx) == B1 {
                 // Case II: T1 was too small.
                 let delta = if b1 >= b2 { 1 } else { b2 / b1 };
                 self.p = (self.p + delta).min(c);
@@ -125,14 +121,14 @@ impl EvictionPolicy for Arc {
                 self.p = self.p.saturating_sub(delta);
                 self.pending = Pending::FromB2;
             }
-            self.nodes.move_to_tail(idx, T2);
-            self.nodes.node_mut(idx).set_id(id);
+            self.res.move_to_tail(idx, T2);
+            self.res.reindex(idx, id);
             idx
         } else {
             // Case IV: a brand-new key.
-            let t1 = self.nodes.len(T1);
+            let t1 = self.res.len_of(T1);
             let l1 = t1 + b1;
-            let total = l1 + self.nodes.len(T2) + b2;
+            let total = l1 + self.res.len_of(T2) + b2;
             if l1 >= c {
                 if t1 < c {
                     self.drop_ghost_lru(B1);
@@ -142,24 +138,22 @@ impl EvictionPolicy for Arc {
             } else if total >= c && total >= c.saturating_mul(2) {
                 self.drop_ghost_lru(B2);
             }
-            self.nodes.push_tail(T1, id, hash)
+            self.res.insert(T1, id, hash)
         };
-        self.index.insert(id, idx);
         self.newcomer = Some(idx);
     }
 
     fn on_hit(&mut self, id: EntryId) {
-        if let Some(&idx) = self.index.get(&id) {
-            self.nodes.move_to_tail(idx, T2);
+        if let Some(idx) = self.res.find(id) {
+            self.res.move_to_tail(idx, T2);
         }
     }
 
     fn on_remove(&mut self, id: EntryId) {
-        if let Some(idx) = self.index.remove(&id) {
+        if let Some(idx) = self.res.remove(id) {
             if self.newcomer == Some(idx) {
                 self.newcomer = None;
             }
-            self.nodes.remove(idx);
         }
     }
 
@@ -167,53 +161,48 @@ impl EvictionPolicy for Arc {
         let newcomer = self.newcomer.take();
         let pending = std::mem::replace(&mut self.pending, Pending::None);
         if pending == Pending::DropT1 {
-            if let Some(idx) = self.nodes.head(T1) {
-                let (id, _) = self.nodes.remove(idx);
-                self.index.remove(&id);
-                return Some(id);
+            if let Some(idx) = self.res.head(T1) {
+                return Some(self.res.remove_node(idx));
             }
         }
         // REPLACE, with T1's size as it was before the newcomer arrived.
-        let newcomer_on = |l: usize| usize::from(newcomer.is_some_and(|n| self.nodes.list_of(n) == l));
-        let t1 = self.nodes.len(T1) - newcomer_on(T1);
-        let t2 = self.nodes.len(T2) - newcomer_on(T2);
+        let newcomer_on = |l: usize| usize::from(newcomer.is_some_and(|n| self.res.list_of(n) == l));
+        let t1 = self.res.len_of(T1) - newcomer_on(T1);
+        let t2 = self.res.len_of(T2) - newcomer_on(T2);
         let from_t1 = t1 >= 1 && (t1 > self.p || (pending == Pending::FromB2 && t1 == self.p) || t2 == 0);
         let idx =
-            if from_t1 || (t2 == 0 && self.nodes.len(T2) == 0) { self.nodes.head(T1)? } else { self.nodes.head(T2)? };
-        let ghost = if self.nodes.list_of(idx) == T1 { B1 } else { B2 };
+            if from_t1 || (t2 == 0 && self.res.len_of(T2) == 0) { self.res.head(T1)? } else { self.res.head(T2)? };
+        let ghost = if self.res.list_of(idx) == T1 { B1 } else { B2 };
         Some(self.demote_to_ghost(idx, ghost))
     }
 
     fn clear(&mut self) {
-        while let Some(idx) = self.nodes.head(T1) {
-            self.nodes.remove(idx);
+        // Ghosts stay: they are memory of departed keys.
+        while let Some(idx) = self.res.head(T1).or_else(|| self.res.head(T2)) {
+            self.res.remove_node(idx);
         }
-        while let Some(idx) = self.nodes.head(T2) {
-            self.nodes.remove(idx);
-        }
-        self.index.clear();
         self.newcomer = None;
         self.pending = Pending::None;
     }
 
     fn validate(&self) -> Result<(), String> {
         let c = self.capacity;
-        let t1 = self.nodes.validate_list(T1)?;
-        let t2 = self.nodes.validate_list(T2)?;
-        let b1 = self.nodes.validate_list(B1)?;
-        let b2 = self.nodes.validate_list(B2)?;
+        let (t1, t2) = (self.res.len_of(T1), self.res.len_of(T2));
+        self.res.validate("arc", &[T1, T2])?;
+        let b1 = self.res.validate_list(B1)?;
+        let b2 = self.res.validate_list(B2)?;
         if self.p > c {
             return Err(format!("arc: p = {} over capacity {c}", self.p));
         }
-        if t1.len() + b1.len() > c.saturating_add(1) {
-            return Err(format!("arc: |T1| + |B1| = {} over c + 1", t1.len() + b1.len()));
+        if t1 + b1.len() > c.saturating_add(1) {
+            return Err(format!("arc: |T1| + |B1| = {} over c + 1", t1 + b1.len()));
         }
-        let all = t1.len() + t2.len() + b1.len() + b2.len();
+        let all = t1 + t2 + b1.len() + b2.len();
         if all > c.saturating_mul(2).saturating_add(1) {
             return Err(format!("arc: {all} entries and ghosts over 2c + 1"));
         }
         for &idx in b1.iter().chain(&b2) {
-            let n = self.nodes.node(idx);
+            let n = self.res.node(idx);
             if n.id() != n.data || self.ghosts.get(&n.data) != Some(&idx) {
                 return Err(format!("arc: ghost node {idx} is not indexed by its hash"));
             }
@@ -221,9 +210,7 @@ impl EvictionPolicy for Arc {
         if self.ghosts.len() != b1.len() + b2.len() {
             return Err(format!("arc: {} ghosts indexed, {} linked", self.ghosts.len(), b1.len() + b2.len()));
         }
-        let mut resident = t1;
-        resident.extend(t2);
-        crate::check_index("arc", &self.nodes, &resident, &self.index)
+        Ok(())
     }
 }
 

@@ -41,30 +41,30 @@
 //! return the entry just inserted (admission refused).
 
 mod arc;
-mod clock;
 mod ghost;
+mod hand;
 mod id_index;
+mod index_lists;
 mod kind;
 mod minisim;
 pub mod opt;
 mod policy;
 mod queue;
+mod resident;
 mod s3fifo;
-mod sieve;
 pub mod sim;
 mod sketch;
-#[allow(dead_code)] // not every policy uses every list operation
 mod slab_list;
 pub mod trace;
 mod wtinylfu;
 
 pub use arc::Arc;
-pub use clock::Clock;
+pub use hand::{Clock, Hand, Sieve};
+pub use index_lists::IndexLists;
 pub use kind::{PolicyKind, UnknownPolicy};
 pub use policy::{EntryId, EvictionPolicy};
 pub use queue::{Fifo, Lru, Queue};
 pub use s3fifo::S3Fifo;
-pub use sieve::Sieve;
 pub use sketch::FrequencySketch;
 pub use wtinylfu::{WTinyLfu, WTinyLfuConfig};
 
@@ -93,23 +93,4 @@ pub fn mix64(key: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
-}
-
-/// Checks that the linked resident nodes and the id index agree exactly.
-pub(crate) fn check_index<T, const N: usize>(
-    name: &str,
-    nodes: &slab_list::SlabList<T, N>,
-    linked: &[u32],
-    index: &id_index::IdIndex,
-) -> Result<(), String> {
-    if linked.len() != index.len() {
-        return Err(format!("{name}: {} linked but {} indexed", linked.len(), index.len()));
-    }
-    for &idx in linked {
-        let id = nodes.node(idx).id();
-        if index.get(&id) != Some(&idx) {
-            return Err(format!("{name}: node {idx} (id {id}) is not indexed"));
-        }
-    }
-    Ok(())
 }

@@ -1,7 +1,6 @@
 //! FIFO and LRU: one queue, differing only in what a hit does.
 
-use crate::id_index::IdIndex;
-use crate::slab_list::SlabList;
+use crate::resident::Resident;
 use crate::{EntryId, EvictionPolicy};
 
 const LIST: usize = 0;
@@ -12,8 +11,7 @@ const LIST: usize = 0;
 #[derive(Debug, Clone)]
 pub struct Queue<const RECENCY: bool> {
     capacity: usize,
-    nodes: SlabList<(), 1>,
-    index: IdIndex,
+    res: Resident<(), 1>,
 }
 
 /// First in, first out: evicts the entry inserted longest ago; hits change
@@ -26,14 +24,13 @@ pub type Lru = Queue<true>;
 impl<const RECENCY: bool> Queue<RECENCY> {
     /// A policy sized for `capacity` entries.
     pub fn new(capacity: usize) -> Self {
-        let reserve = capacity.min(1 << 16);
-        Queue { capacity, nodes: SlabList::with_capacity(reserve), index: IdIndex::default() }
+        Queue { capacity, res: Resident::new(capacity) }
     }
 
     fn touch(&mut self, id: EntryId) {
         if RECENCY {
-            if let Some(&idx) = self.index.get(&id) {
-                self.nodes.move_to_tail(idx, LIST);
+            if let Some(idx) = self.res.find(id) {
+                self.res.move_to_tail(idx, LIST);
             }
         }
     }
@@ -53,16 +50,15 @@ impl<const RECENCY: bool> EvictionPolicy for Queue<RECENCY> {
     }
 
     fn len(&self) -> usize {
-        self.index.len()
+        self.res.len()
     }
 
     fn on_insert(&mut self, id: EntryId, _hash: u64) {
-        if self.index.contains_key(&id) {
+        if self.res.contains(id) {
             self.touch(id);
             return;
         }
-        let idx = self.nodes.push_tail(LIST, id, ());
-        self.index.insert(id, idx);
+        self.res.insert(LIST, id, ());
     }
 
     fn on_hit(&mut self, id: EntryId) {
@@ -70,26 +66,20 @@ impl<const RECENCY: bool> EvictionPolicy for Queue<RECENCY> {
     }
 
     fn on_remove(&mut self, id: EntryId) {
-        if let Some(idx) = self.index.remove(&id) {
-            self.nodes.remove(idx);
-        }
+        self.res.remove(id);
     }
 
     fn evict(&mut self) -> Option<EntryId> {
-        let idx = self.nodes.head(LIST)?;
-        let (id, ()) = self.nodes.remove(idx);
-        self.index.remove(&id);
-        Some(id)
+        let idx = self.res.head(LIST)?;
+        Some(self.res.remove_node(idx))
     }
 
     fn clear(&mut self) {
-        self.nodes.clear();
-        self.index.clear();
+        self.res.clear();
     }
 
     fn validate(&self) -> Result<(), String> {
-        let linked = self.nodes.validate_list(LIST)?;
-        crate::check_index(self.name(), &self.nodes, &linked, &self.index)
+        self.res.validate(self.name(), &[LIST]).map(drop)
     }
 }
 

@@ -1,8 +1,7 @@
 //! S3-FIFO (Yang et al., SOSP 2023).
 
 use crate::ghost::GhostFifo;
-use crate::id_index::IdIndex;
-use crate::slab_list::SlabList;
+use crate::resident::Resident;
 use crate::{EntryId, EvictionPolicy};
 
 const SMALL: usize = 0;
@@ -31,8 +30,7 @@ struct Meta {
 pub struct S3Fifo {
     capacity: usize,
     small_target: usize,
-    nodes: SlabList<Meta, 2>,
-    index: IdIndex,
+    res: Resident<Meta, 2>,
     ghost: GhostFifo,
 }
 
@@ -40,20 +38,12 @@ impl S3Fifo {
     /// An S3-FIFO policy sized for `capacity` entries.
     pub fn new(capacity: usize) -> Self {
         let small_target = (capacity / 10).max(1);
-        let reserve = capacity.min(1 << 16);
         S3Fifo {
             capacity,
             small_target,
-            nodes: SlabList::with_capacity(reserve),
-            index: IdIndex::default(),
+            res: Resident::new(capacity),
             ghost: GhostFifo::new(capacity.saturating_sub(small_target).max(1)),
         }
-    }
-
-    fn remove_node(&mut self, idx: u32) -> EntryId {
-        let (id, _) = self.nodes.remove(idx);
-        self.index.remove(&id);
-        id
     }
 }
 
@@ -67,30 +57,27 @@ impl EvictionPolicy for S3Fifo {
     }
 
     fn len(&self) -> usize {
-        self.index.len()
+        self.res.len()
     }
 
     fn on_insert(&mut self, id: EntryId, hash: u64) {
-        if self.index.contains_key(&id) {
+        if self.res.contains(id) {
             self.on_hit(id);
             return;
         }
         let list = if self.ghost.remove(hash) { MAIN } else { SMALL };
-        let idx = self.nodes.push_tail(list, id, Meta { hash, freq: 0 });
-        self.index.insert(id, idx);
+        self.res.insert(list, id, Meta { hash, freq: 0 });
     }
 
     fn on_hit(&mut self, id: EntryId) {
-        if let Some(&idx) = self.index.get(&id) {
-            let m = &mut self.nodes.node_mut(idx).data;
+        if let Some(idx) = self.res.find(id) {
+            let m = &mut self.res.node_mut(idx).data;
             m.freq = (m.freq + 1).min(MAX_FREQ);
         }
     }
 
     fn on_remove(&mut self, id: EntryId) {
-        if let Some(idx) = self.index.remove(&id) {
-            self.nodes.remove(idx);
-        }
+        self.res.remove(id);
     }
 
     fn evict(&mut self) -> Option<EntryId> {
@@ -98,45 +85,42 @@ impl EvictionPolicy for S3Fifo {
         // `len` times) or decrements a counter in main (at most 3 per entry)
         // unless it evicts.
         loop {
-            let from_small = self.nodes.len(SMALL) >= self.small_target || self.nodes.len(MAIN) == 0;
+            let from_small = self.res.len_of(SMALL) >= self.small_target || self.res.len_of(MAIN) == 0;
             if from_small {
-                let idx = self.nodes.head(SMALL)?;
-                let meta = self.nodes.node(idx).data;
+                let idx = self.res.head(SMALL)?;
+                let meta = self.res.node(idx).data;
                 if meta.freq > 1 {
-                    self.nodes.node_mut(idx).data.freq = 0;
-                    self.nodes.move_to_tail(idx, MAIN);
+                    self.res.node_mut(idx).data.freq = 0;
+                    self.res.move_to_tail(idx, MAIN);
                 } else {
                     self.ghost.insert(meta.hash);
-                    return Some(self.remove_node(idx));
+                    return Some(self.res.remove_node(idx));
                 }
             } else {
-                let idx = self.nodes.head(MAIN)?;
-                let m = &mut self.nodes.node_mut(idx).data;
+                let idx = self.res.head(MAIN)?;
+                let m = &mut self.res.node_mut(idx).data;
                 if m.freq > 0 {
                     m.freq -= 1;
-                    self.nodes.move_to_tail(idx, MAIN);
+                    self.res.move_to_tail(idx, MAIN);
                 } else {
-                    return Some(self.remove_node(idx));
+                    return Some(self.res.remove_node(idx));
                 }
             }
         }
     }
 
     fn clear(&mut self) {
-        self.nodes.clear();
-        self.index.clear();
+        self.res.clear();
     }
 
     fn validate(&self) -> Result<(), String> {
-        let mut linked = self.nodes.validate_list(SMALL)?;
-        linked.extend(self.nodes.validate_list(MAIN)?);
+        let linked = self.res.validate("s3-fifo", &[SMALL, MAIN])?;
         for &idx in &linked {
-            if self.nodes.node(idx).data.freq > MAX_FREQ {
+            if self.res.node(idx).data.freq > MAX_FREQ {
                 return Err(format!("s3-fifo: node {idx} has frequency over {MAX_FREQ}"));
             }
         }
-        self.ghost.validate()?;
-        crate::check_index("s3-fifo", &self.nodes, &linked, &self.index)
+        self.ghost.validate()
     }
 }
 

@@ -4,10 +4,9 @@
 //! all) or by Caffeine's hill climbing ([`WTinyLfuConfig::caffeine`]).
 
 use crate::ghost::GhostFifo;
-use crate::id_index::IdIndex;
 use crate::minisim::WindowTuner;
+use crate::resident::Resident;
 use crate::sketch::FrequencySketch;
-use crate::slab_list::SlabList;
 use crate::{EntryId, EvictionPolicy};
 
 mod config;
@@ -85,8 +84,7 @@ pub struct WTinyLfu {
     window_max: usize,
     protected_max: usize,
     /// Node data: the key hash.
-    nodes: SlabList<Meta, 3>,
-    index: IdIndex,
+    res: Resident<Meta, 3>,
     sketch: FrequencySketch,
     /// The entries the sketch is sized for now.
     sketch_entries: usize,
@@ -144,13 +142,11 @@ impl WTinyLfu {
         if config.sketch_ceiling > 0 {
             sketch = sketch.with_ceiling(config.sketch_ceiling);
         }
-        let reserve = capacity.min(1 << 16);
         let mut p = WTinyLfu {
             capacity,
             window_max,
             protected_max: 0,
-            nodes: SlabList::with_capacity(reserve),
-            index: IdIndex::default(),
+            res: Resident::new(capacity),
             sketch,
             sketch_entries,
             climber: HillClimber::new(capacity, &config),
@@ -183,7 +179,7 @@ impl WTinyLfu {
     /// Doubles the sketch once residents outnumber what it is sized for.
     fn grow_sketch(&mut self) {
         let most = self.capacity.min(crate::MAX_SIZED_ENTRIES);
-        if self.index.len() <= self.sketch_entries || self.sketch_entries >= most {
+        if self.res.len() <= self.sketch_entries || self.sketch_entries >= most {
             return;
         }
         self.sketch_entries = self.sketch_entries.saturating_mul(2).min(most);
@@ -196,16 +192,16 @@ impl WTinyLfu {
         self.window_max = window.clamp(lo, self.capacity.saturating_sub(1).max(lo));
         let main = self.capacity - self.window_max;
         self.protected_max = (main as f64 * self.config.protected_share) as usize;
-        while self.nodes.len(PROTECTED) > self.protected_max {
-            let Some(lru) = self.nodes.head(PROTECTED) else {
+        while self.res.len_of(PROTECTED) > self.protected_max {
+            let Some(lru) = self.res.head(PROTECTED) else {
                 break;
             };
-            self.nodes.move_to_tail(lru, PROBATION);
+            self.res.move_to_tail(lru, PROBATION);
         }
     }
 
     fn main_len(&self) -> usize {
-        self.nodes.len(PROBATION) + self.nodes.len(PROTECTED)
+        self.res.len_of(PROBATION) + self.res.len_of(PROTECTED)
     }
 
     fn record(&mut self, hit: bool, hash: u64) {
@@ -227,7 +223,7 @@ impl WTinyLfu {
 
     /// The main area's victim: probation's LRU entry, else protected's.
     fn main_victim(&self) -> Option<u32> {
-        self.nodes.head(PROBATION).or_else(|| self.nodes.head(PROTECTED))
+        self.res.head(PROBATION).or_else(|| self.res.head(PROTECTED))
     }
 
     fn admit(&mut self, candidate: u64, victim: u64, victim_age: u32) -> bool {
@@ -252,12 +248,6 @@ impl WTinyLfu {
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
         self.rng & 127 == 0
-    }
-
-    fn remove_node(&mut self, idx: u32) -> EntryId {
-        let (id, _) = self.nodes.remove(idx);
-        self.index.remove(&id);
-        id
     }
 }
 
@@ -285,11 +275,11 @@ impl EvictionPolicy for WTinyLfu {
     }
 
     fn len(&self) -> usize {
-        self.index.len()
+        self.res.len()
     }
 
     fn on_insert(&mut self, id: EntryId, hash: u64) {
-        if self.index.contains_key(&id) {
+        if self.res.contains(id) {
             self.on_hit(id);
             return;
         }
@@ -303,80 +293,75 @@ impl EvictionPolicy for WTinyLfu {
             }
         }
         self.clock = self.clock.wrapping_add(1);
-        let idx = self.nodes.push_tail(WINDOW, id, Meta::new(hash, self.clock));
-        self.index.insert(id, idx);
+        self.res.insert(WINDOW, id, Meta::new(hash, self.clock));
         self.grow_sketch();
         self.record(false, hash);
     }
 
     fn on_hit(&mut self, id: EntryId) {
-        let Some(&idx) = self.index.get(&id) else {
+        let Some(idx) = self.res.find(id) else {
             return;
         };
         self.clock = self.clock.wrapping_add(1);
-        let hash = self.nodes.node(idx).data.hash();
-        self.nodes.node_mut(idx).data.stamp = self.clock;
+        let hash = self.res.node(idx).data.hash();
+        self.res.node_mut(idx).data.stamp = self.clock;
         self.sketch.increment(hash);
-        match self.nodes.list_of(idx) {
+        match self.res.list_of(idx) {
             PROBATION => {
-                self.nodes.move_to_tail(idx, PROTECTED);
-                while self.nodes.len(PROTECTED) > self.protected_max {
-                    let Some(lru) = self.nodes.head(PROTECTED) else {
+                self.res.move_to_tail(idx, PROTECTED);
+                while self.res.len_of(PROTECTED) > self.protected_max {
+                    let Some(lru) = self.res.head(PROTECTED) else {
                         break;
                     };
-                    self.nodes.move_to_tail(lru, PROBATION);
+                    self.res.move_to_tail(lru, PROBATION);
                 }
             }
-            l => self.nodes.move_to_tail(idx, l),
+            l => self.res.move_to_tail(idx, l),
         }
         self.record(true, hash);
     }
 
     fn on_remove(&mut self, id: EntryId) {
-        if let Some(idx) = self.index.remove(&id) {
-            self.nodes.remove(idx);
-        }
+        self.res.remove(id);
     }
 
     fn evict(&mut self) -> Option<EntryId> {
         let main_max = self.capacity - self.window_max;
         // Room in main: the window's overflow moves there without a duel.
-        while self.nodes.len(WINDOW) > self.window_max && self.main_len() < main_max {
-            let Some(lru) = self.nodes.head(WINDOW) else {
+        while self.res.len_of(WINDOW) > self.window_max && self.main_len() < main_max {
+            let Some(lru) = self.res.head(WINDOW) else {
                 break;
             };
-            self.nodes.move_to_tail(lru, PROBATION);
+            self.res.move_to_tail(lru, PROBATION);
         }
-        if self.nodes.len(WINDOW) > self.window_max {
-            let candidate = self.nodes.head(WINDOW)?;
+        if self.res.len_of(WINDOW) > self.window_max {
+            let candidate = self.res.head(WINDOW)?;
             let Some(victim) = self.main_victim() else {
-                return Some(self.remove_node(candidate));
+                return Some(self.res.remove_node(candidate));
             };
-            let (ch, vh) = (self.nodes.node(candidate).data.hash(), self.nodes.node(victim).data.hash());
-            let victim_age = self.clock.wrapping_sub(self.nodes.node(victim).data.stamp);
+            let (ch, vh) = (self.res.node(candidate).data.hash(), self.res.node(victim).data.hash());
+            let victim_age = self.clock.wrapping_sub(self.res.node(victim).data.stamp);
             if self.admit(ch, vh, victim_age) {
-                self.nodes.move_to_tail(candidate, PROBATION);
+                self.res.move_to_tail(candidate, PROBATION);
                 self.main_ghost.insert(vh);
-                return Some(self.remove_node(victim));
+                return Some(self.res.remove_node(victim));
             }
             self.window_ghost.insert(ch);
-            return Some(self.remove_node(candidate));
+            return Some(self.res.remove_node(candidate));
         }
-        let idx = self.main_victim().or_else(|| self.nodes.head(WINDOW))?;
-        Some(self.remove_node(idx))
+        let idx = self.main_victim().or_else(|| self.res.head(WINDOW))?;
+        Some(self.res.remove_node(idx))
     }
 
     fn clear(&mut self) {
-        self.nodes.clear();
-        self.index.clear();
+        self.res.clear();
     }
 
     fn validate(&self) -> Result<(), String> {
-        let mut linked = self.nodes.validate_list(WINDOW)?;
-        linked.extend(self.nodes.validate_list(PROBATION)?);
-        let protected = self.nodes.validate_list(PROTECTED)?;
-        if protected.len() > self.protected_max {
-            return Err(format!("w-tinylfu: protected holds {} over {}", protected.len(), self.protected_max));
+        self.res.validate("w-tinylfu", &[WINDOW, PROBATION, PROTECTED])?;
+        let protected = self.res.len_of(PROTECTED);
+        if protected > self.protected_max {
+            return Err(format!("w-tinylfu: protected holds {protected} over {}", self.protected_max));
         }
         if self.window_max > self.capacity || self.protected_max > self.capacity - self.window_max {
             return Err(format!(
@@ -390,8 +375,7 @@ impl EvictionPolicy for WTinyLfu {
         if self.tuner.is_none() && (self.filtering != self.config.filter) {
             return Err("w-tinylfu: filter changed without miniatures".to_owned());
         }
-        linked.extend(protected);
-        crate::check_index("w-tinylfu", &self.nodes, &linked, &self.index)
+        Ok(())
     }
 }
 
@@ -472,7 +456,7 @@ mod tests {
         assert_eq!(p.name(), "w-tinylfu-v2");
         for i in 0..1000u64 {
             let id = crate::mix64(i) % 200;
-            if p.index.contains_key(&id) {
+            if p.res.contains(id) {
                 p.on_hit(id);
             } else {
                 p.on_insert(id, id);

@@ -1,0 +1,122 @@
+//! The resident set every list-based policy keeps: nodes on up to `N`
+//! ordered lists, and the index from entry ids to those nodes. A policy
+//! built on it only decides which list a node goes to and which node
+//! leaves; keeping the two structures in step is done here.
+
+use std::ops::{Deref, DerefMut};
+
+use crate::id_index::IdIndex;
+use crate::slab_list::SlabList;
+use crate::EntryId;
+
+/// Residents on up to `N` lists, with `T` per node.
+///
+/// The lists are reachable through `Deref` for moving nodes and reading
+/// their data. Nodes may also be linked without being indexed (ARC's
+/// ghosts): [`Resident::len`] counts only indexed ones.
+#[derive(Debug, Clone)]
+pub(crate) struct Resident<T, const N: usize> {
+    nodes: SlabList<T, N>,
+    index: IdIndex,
+}
+
+impl<T: Copy, const N: usize> Resident<T, N> {
+    /// An empty set, preallocated for `capacity` entries (up to 2^16: a huge
+    /// capacity is a bound, not a promise of that many residents).
+    pub(crate) fn new(capacity: usize) -> Self {
+        Resident { nodes: SlabList::with_capacity(capacity.min(1 << 16)), index: IdIndex::default() }
+    }
+
+    /// Residents (indexed nodes).
+    pub(crate) fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Resident `id`'s node.
+    pub(crate) fn find(&self, id: EntryId) -> Option<u32> {
+        self.index.get(&id).copied()
+    }
+
+    pub(crate) fn contains(&self, id: EntryId) -> bool {
+        self.index.contains_key(&id)
+    }
+
+    /// Makes `id` (not yet resident) resident at the tail of list `l`.
+    pub(crate) fn insert(&mut self, l: usize, id: EntryId, data: T) -> u32 {
+        let idx = self.nodes.push_tail(l, id, data);
+        self.index.insert(id, idx);
+        idx
+    }
+
+    /// Forgets resident `id`; returns the node it had.
+    pub(crate) fn remove(&mut self, id: EntryId) -> Option<u32> {
+        let idx = self.index.remove(&id)?;
+        self.nodes.remove(idx);
+        Some(idx)
+    }
+
+    /// Forgets the resident at node `idx`; returns its id.
+    pub(crate) fn remove_node(&mut self, idx: u32) -> EntryId {
+        let (id, _) = self.nodes.remove(idx);
+        self.index.remove(&id);
+        id
+    }
+
+    /// Unindexes resident `id` but keeps its node linked (it becomes a ghost).
+    pub(crate) fn unindex(&mut self, id: EntryId) {
+        self.index.remove(&id);
+    }
+
+    /// Frees the unindexed node `idx`; returns its id.
+    pub(crate) fn remove_unindexed(&mut self, idx: u32) -> EntryId {
+        self.nodes.remove(idx).0
+    }
+
+    /// Makes the unindexed node `idx` resident again, as `id`.
+    pub(crate) fn reindex(&mut self, idx: u32, id: EntryId) {
+        self.nodes.node_mut(idx).set_id(id);
+        self.index.insert(id, idx);
+    }
+
+    /// Forgets every node.
+    pub(crate) fn clear(&mut self) {
+        self.nodes.clear();
+        self.index.clear();
+    }
+
+    /// Checks that `lists` are well linked and that the index holds exactly
+    /// their nodes; returns those nodes, list by list, head to tail.
+    pub(crate) fn validate(&self, name: &str, lists: &[usize]) -> Result<Vec<u32>, String> {
+        let mut linked = Vec::with_capacity(self.index.len());
+        for &l in lists {
+            linked.extend(self.nodes.validate_list(l)?);
+        }
+        if linked.len() != self.index.len() {
+            return Err(format!("{name}: {} linked but {} indexed", linked.len(), self.index.len()));
+        }
+        for &idx in &linked {
+            let id = self.nodes.node(idx).id();
+            if self.index.get(&id) != Some(&idx) {
+                return Err(format!("{name}: node {idx} (id {id}) is not indexed"));
+            }
+        }
+        Ok(linked)
+    }
+}
+
+impl<T, const N: usize> Deref for Resident<T, N> {
+    type Target = SlabList<T, N>;
+
+    fn deref(&self) -> &SlabList<T, N> {
+        &self.nodes
+    }
+}
+
+/// Moving nodes between lists and writing their data keep the index valid
+/// (nodes are freed through [`Resident`]'s own methods, which shadow the
+/// list's).
+impl<T, const N: usize> DerefMut for Resident<T, N> {
+    fn deref_mut(&mut self) -> &mut SlabList<T, N> {
+        &mut self.nodes
+    }
+}
