@@ -8,7 +8,7 @@
 
 #![allow(missing_docs)] // clap's derive and the bench-only modules
 
-#[path = "compare/alloc.rs"]
+#[path = "../tests/support/counting_alloc.rs"]
 mod alloc;
 #[path = "compare/chart.rs"]
 mod chart;
@@ -38,7 +38,7 @@ use targets::{with_target, Built, RowKind, Target};
 use workloads::{Shape, Workload};
 
 #[global_allocator]
-static ALLOC: alloc::Counting = alloc::Counting;
+static ALLOC: alloc::Counting = alloc::Counting::IN_MEASURE;
 
 /// Expired entries in the purge figures.
 const PURGE_EXPIRED: usize = 10_000;

@@ -10,74 +10,82 @@
 //!   old one leave; the same at max lifetime under constant use;
 //! * 50 concurrent first requests for one key (tasks, and threads): 1 client.
 //!
-//! Every case runs per backend; test names carry it
+//! Every case runs on every backend of `BackendKind::ALL` (listed at run
+//! time: `harness = false`, libtest-mimic); test names carry it
 //! (`cargo test --test client_store -- --list`). No test sleeps: time is a
 //! `MockClock` and expiry is made visible with `purge_expired`.
 
-#![cfg(feature = "async")]
+#![cfg_attr(not(feature = "async"), allow(unused))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[cfg(feature = "async")]
 #[path = "client_store/cases.rs"]
 mod cases;
+#[cfg(feature = "async")]
 #[path = "client_store/server.rs"]
 mod server;
 
-use ttlkit::BackendKind;
+#[cfg(not(feature = "async"))]
+fn main() {}
 
-/// The backends with a module below. Every `BackendKind` must be listed
-/// (checked by `every_backend_is_covered`).
-const COVERED: &[BackendKind] = &[BackendKind::Mutex, BackendKind::Moka, BackendKind::Sharded];
+#[cfg(feature = "async")]
+fn main() {
+    use libtest_mimic::{Arguments, Trial};
+    use ttlkit::BackendKind;
 
-/// One module per backend, one `#[tokio::test]` per case.
-macro_rules! suite {
-    ($($backend:ident => $kind:ident),* $(,)?) => {$(
-        mod $backend {
-            // Sequential requests: a current-thread runtime makes the
-            // connection counts exact (see `cases::settle`).
-            suite!(@cases $kind, "current_thread":
-                hundred_sequential_requests_one_connection,
-                two_keys_two_clients_each_with_its_own_key,
-                idle_timeout_replaces_the_client,
-                max_lifetime_replaces_a_busy_client,
-                fifty_concurrent_first_requests_one_client_threads,
-                failed_creation_is_not_cached,
-                evicted_client_reaches_the_hook,
-                removed_client_reaches_the_hook,
-                no_output_contains_the_key,
-            );
-            // Tasks racing on two worker threads.
-            suite!(@cases $kind, "multi_thread":
-                fifty_concurrent_first_requests_one_client_async,
-                cancelled_creation_wedges_no_one,
-            );
-        }
-    )*};
-    (@cases $kind:ident, "current_thread": $($case:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "current_thread")]
-        async fn $case() {
-            crate::cases::$case(ttlkit::BackendKind::$kind).await;
-        }
-    )*};
-    (@cases $kind:ident, "multi_thread": $($case:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $case() {
-            crate::cases::$case(ttlkit::BackendKind::$kind).await;
-        }
-    )*};
-}
-
-suite!(mutex => Mutex, moka => Moka, sharded => Sharded);
-
-#[test]
-fn every_backend_is_covered() {
-    for kind in BackendKind::ALL {
-        assert!(COVERED.contains(kind), "add `{kind}` to COVERED and to suite!(..) in tests/client_store.rs");
+    /// Sequential requests run on a current-thread runtime, which makes
+    /// the connection counts exact (see `cases::settle`); racing tasks on
+    /// two worker threads.
+    fn runtime(multi_thread: bool) -> tokio::runtime::Runtime {
+        let mut b = if multi_thread {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(2);
+            b
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+        };
+        b.enable_all().build().unwrap()
     }
+
+    macro_rules! trials {
+        ($backend:ident, $multi_thread:expr => $($case:ident),* $(,)?) => {
+            [$(
+                Trial::test(format!("{}::{}", $backend.name(), stringify!($case)), move || {
+                    runtime($multi_thread).block_on(cases::$case($backend));
+                    Ok(())
+                })
+            ),*]
+        };
+    }
+
+    let mut all = Vec::new();
+    for &backend in BackendKind::ALL {
+        all.extend(trials!(backend, false =>
+            hundred_sequential_requests_one_connection,
+            two_keys_two_clients_each_with_its_own_key,
+            idle_timeout_replaces_the_client,
+            max_lifetime_replaces_a_busy_client,
+            fifty_concurrent_first_requests_one_client_threads,
+            failed_creation_is_not_cached,
+            evicted_client_reaches_the_hook,
+            removed_client_reaches_the_hook,
+            no_output_contains_the_key,
+        ));
+        all.extend(trials!(backend, true =>
+            fifty_concurrent_first_requests_one_client_async,
+            cancelled_creation_wedges_no_one,
+        ));
+    }
+    all.push(Trial::test("baseline_new_client_per_request_opens_100_connections", || {
+        runtime(false).block_on(baseline_new_client_per_request_opens_100_connections());
+        Ok(())
+    }));
+    libtest_mimic::run(&Arguments::from_args(), all).exit();
 }
 
 /// The baseline the store is measured against: a new client per request
 /// opens a new connection per request.
-#[tokio::test(flavor = "current_thread")]
+#[cfg(feature = "async")]
 async fn baseline_new_client_per_request_opens_100_connections() {
     let upstream = server::Upstream::start().await;
     let key = ttlkit::ApiKey::new("sk-test-alpha").unwrap();

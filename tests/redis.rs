@@ -5,8 +5,10 @@
 //! that needs a server prints a note and returns (the restart test also
 //! needs `redis-server` on `PATH`: it runs a server of its own).
 //!
-//! Redis keeps time for real, so these are real-time variants of the
-//! conformance rules, with timeouts of a few hundred milliseconds. A
+//! The conformance suite's cases that need no mock clock run here on
+//! `RedisCache` and `TieredCache` (`redis/suite.rs`). Redis keeps time for
+//! real, so the rest are real-time variants of the conformance rules, with
+//! timeouts of a few hundred milliseconds. A
 //! scenario whose preconditions the machine was too slow to meet (measured
 //! with `Instant`, never assumed) is retried rather than failed; no test
 //! asserts that something is fast.
@@ -14,17 +16,43 @@
 #![cfg(feature = "redis")]
 #![allow(clippy::unwrap_used)]
 
+// The conformance suite's cases: only those with no `Need` run here (see
+// `redis/suite.rs`); the rest are dead code in this binary.
+#[allow(dead_code)]
+#[path = "conformance/bad_input.rs"]
+mod bad_input;
+#[allow(dead_code)]
+#[path = "conformance/cases.rs"]
+mod cases;
+#[path = "conformance/list.rs"]
+mod list;
+#[allow(dead_code)]
+#[path = "conformance/loads.rs"]
+mod loads;
+#[allow(dead_code)]
+#[path = "conformance/oversized.rs"]
+mod oversized;
+#[allow(dead_code)]
+#[path = "conformance/sweeping.rs"]
+mod sweeping;
+
 #[path = "redis/common.rs"]
 mod common;
 #[path = "redis/down.rs"]
 mod down;
-#[path = "redis/loads.rs"]
-mod loads;
+#[path = "redis/load_lock.rs"]
+mod load_lock;
 #[path = "redis/processes.rs"]
 mod processes;
 #[path = "redis/realtime.rs"]
 mod realtime;
+#[path = "support/removal_log.rs"]
+mod removal_log;
 #[path = "redis/restart.rs"]
 mod restart;
+#[path = "redis/suite.rs"]
+mod suite;
+#[path = "support/target.rs"]
+mod target;
 #[path = "redis/tiered.rs"]
 mod tiered;

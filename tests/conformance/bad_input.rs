@@ -12,25 +12,19 @@ use ttlkit::{
     AnyCache, BackendKind, BuildError, CacheBuilder, MockClock, MokaCache, PolicyKind, SlidingTtlCache, UnknownBackend,
 };
 
-use crate::Target;
+use crate::removal_log::RemovalLog;
+use crate::target::{InProcess, Target, Value};
 
 const TTI: Duration = Duration::from_secs(60);
 const KEYS: u64 = 1_000;
 
-fn build<V>(t: &Target, f: impl FnOnce(CacheBuilder<u64, V>) -> CacheBuilder<u64, V>) -> AnyCache<u64, V>
-where
-    V: Clone + Send + Sync + 'static,
-{
-    let b = CacheBuilder::new(TTI).clock(MockClock::new()).no_sweeper().policy_kind(t.policy);
-    AnyCache::new(t.backend, f(b)).unwrap()
+fn build<T: Target, V: Value>(t: &T, f: impl FnOnce(CacheBuilder<u64, V>) -> CacheBuilder<u64, V>) -> T::Cache<u64, V> {
+    t.build(f(t.builder(TTI, &MockClock::new())))
 }
 
 /// Inserts, reads, removes and purges `KEYS` keys that all fit, checking
 /// `len` at each stage.
-fn exercise<V: Clone + Send + Sync + PartialEq + std::fmt::Debug + 'static>(
-    cache: &AnyCache<u64, V>,
-    value: impl Fn(u64) -> V,
-) {
+fn exercise<V: Value + PartialEq + std::fmt::Debug>(cache: &impl SlidingTtlCache<u64, V>, value: impl Fn(u64) -> V) {
     for k in 0..KEYS {
         cache.insert(k, value(k));
     }
@@ -48,12 +42,12 @@ fn exercise<V: Clone + Send + Sync + PartialEq + std::fmt::Debug + 'static>(
     assert_eq!(cache.len(), 0);
 }
 
-pub fn max_capacity_u64_max_works(t: &Target) {
+pub fn max_capacity_u64_max_works<T: Target>(t: &T) {
     exercise(&build(t, |b| b.max_capacity(u64::MAX)), |k| k);
     exercise(&build(t, |b| b.max_capacity(u64::MAX).shards(64)), |k| k);
 }
 
-pub fn byte_weighted_capacity_works(t: &Target) {
+pub fn byte_weighted_capacity_works<T: Target>(t: &T) {
     let value = |k: u64| "v".repeat(1 + (k % 100) as usize);
     let weighed = |b: CacheBuilder<u64, String>| b.max_capacity(1 << 30).weigher(|_, v: &String| v.len() as u32);
     exercise(&build(t, weighed), value);
@@ -62,7 +56,7 @@ pub fn byte_weighted_capacity_works(t: &Target) {
 
 /// Weights of 0 and `u32::MAX` under a `u64::MAX` bound: the total weight
 /// (about 2^42 here) must not overflow and nothing needs evicting.
-pub fn extreme_weights_work(t: &Target) {
+pub fn extreme_weights_work<T: Target>(t: &T) {
     let heavy = |b: CacheBuilder<u64, u64>| {
         b.max_capacity(u64::MAX).weigher(|_, v: &u64| if v % 2 == 0 { u32::MAX } else { 0 })
     };
@@ -70,7 +64,7 @@ pub fn extreme_weights_work(t: &Target) {
 }
 
 /// A capacity of one holds one entry, of any policy.
-pub fn capacity_one_holds_one(t: &Target) {
+pub fn capacity_one_holds_one<T: Target>(t: &T) {
     let cache = build(t, |b| b.max_capacity(1));
     for k in 0..KEYS {
         cache.insert(k, k);
@@ -79,7 +73,7 @@ pub fn capacity_one_holds_one(t: &Target) {
     }
 }
 
-pub fn zero_capacity_is_a_typed_error(t: &Target) {
+pub fn zero_capacity_is_a_typed_error(t: &InProcess) {
     let b = CacheBuilder::<u64, u64>::new(TTI).no_sweeper().policy_kind(t.policy).max_capacity(0);
     assert!(matches!(AnyCache::new(t.backend, b), Err(BuildError::ZeroCapacity)));
 }
@@ -87,7 +81,7 @@ pub fn zero_capacity_is_a_typed_error(t: &Target) {
 /// Every policy either builds on the target's backend or is refused with
 /// `UnsupportedPolicy` naming both, as `BackendKind::supports` says; never
 /// quietly run as another.
-pub fn unsupported_policy_is_a_typed_error(t: &Target) {
+pub fn unsupported_policy_is_a_typed_error(t: &InProcess) {
     for &policy in PolicyKind::ALL {
         let b = CacheBuilder::<u64, u64>::new(TTI).no_sweeper().max_capacity(10).policy_kind(policy);
         match AnyCache::new(t.backend, b) {
@@ -105,8 +99,7 @@ pub fn unsupported_policy_is_a_typed_error(t: &Target) {
 /// moka runs its own LRU (`lru`, also the default) and TinyLFU
 /// (`w-tinylfu`) and refuses every other policy, by kind or by name, also
 /// when built directly rather than through `AnyCache`.
-#[test]
-fn moka_refuses_the_policies_it_does_not_run() {
+pub fn moka_refuses_the_policies_it_does_not_run() {
     let b = || CacheBuilder::<u64, u64>::new(TTI).no_sweeper().max_capacity(10);
     let refused: Vec<_> = PolicyKind::ALL
         .iter()
@@ -136,8 +129,7 @@ fn moka_refuses_the_policies_it_does_not_run() {
 
 /// An unknown policy name is still `UnknownPolicy`, on every backend, and
 /// wins over a backend's refusal (the name is checked first).
-#[test]
-fn unknown_policy_name_is_a_typed_error() {
+pub fn unknown_policy_name_is_a_typed_error() {
     for &backend in BackendKind::ALL {
         let b = CacheBuilder::<u64, u64>::new(TTI).no_sweeper().policy("mru-ish");
         let Err(BuildError::UnknownPolicy(e)) = AnyCache::new(backend, b) else { panic!("{backend} built mru-ish") };
@@ -147,8 +139,7 @@ fn unknown_policy_name_is_a_typed_error() {
 
 /// `AnyCache::from_name` parses the name: a known one (any case) builds
 /// that backend, an unknown one is `UnknownBackend` listing the known.
-#[test]
-fn unknown_backend_name_is_a_typed_error() {
+pub fn unknown_backend_name_is_a_typed_error() {
     let b = || CacheBuilder::<u64, u64>::new(TTI).no_sweeper();
     for &kind in BackendKind::ALL {
         let upper = kind.name().to_ascii_uppercase();
@@ -166,16 +157,13 @@ fn unknown_backend_name_is_a_typed_error() {
 /// A weigher that panics on one value: the insert panics (the caller's own
 /// panic, propagated), changes nothing, and reports nothing; the cache
 /// goes on working and counting right.
-pub fn panicking_weigher_changes_nothing(t: &Target) {
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = std::sync::Arc::clone(&log);
+pub fn panicking_weigher_changes_nothing<T: Target>(t: &T) {
+    let log = RemovalLog::new();
     let cache = build(t, |b| {
-        b.max_capacity(10)
-            .weigher(|_, v: &u64| {
-                assert!(*v != 13, "weigher fault");
-                1
-            })
-            .removal_listener(move |k: &u64, v, c| sink.lock().unwrap().push((*k, v, c)))
+        log.attach(b.max_capacity(10).weigher(|_, v: &u64| {
+            assert!(*v != 13, "weigher fault");
+            1
+        }))
     });
     for k in 0..5 {
         cache.insert(k, k);
@@ -186,11 +174,11 @@ pub fn panicking_weigher_changes_nothing(t: &Target) {
     assert_eq!(cache.peek(&1), Some(1), "a failed overwrite keeps the old value");
     assert_eq!(cache.peek(&99), None);
     assert_eq!(cache.len(), 5);
-    assert!(log.lock().unwrap().is_empty(), "nothing left, yet the listener heard: {:?}", log.lock().unwrap());
+    assert!(log.is_empty(), "nothing left, yet the listener heard: {:?}", log.entries());
     for k in 5..20 {
         cache.insert(k, k + 100);
     }
     cache.purge_expired();
     assert!(cache.len() <= 10);
-    assert_eq!(cache.len() + log.lock().unwrap().len(), 20);
+    assert_eq!(cache.len() + log.len(), 20);
 }

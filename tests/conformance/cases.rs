@@ -1,5 +1,5 @@
-//! The cases of the conformance suite, generic over the backend through
-//! `AnyCache::new`.
+//! The cases of the conformance suite, generic over the [`Target`] they run
+//! on (see `list.rs` for what each needs of it).
 
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -8,9 +8,10 @@ use std::sync::{mpsc, Arc, Barrier, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
-use ttlkit::{AnyCache, CacheBuilder, MockClock, RemovalCause, SlidingTtlCache};
+use ttlkit::{CacheBuilder, MockClock, RemovalCause, SlidingTtlCache};
 
-use crate::Target;
+use crate::removal_log::RemovalLog;
+use crate::target::{Key, Target, Value};
 
 const TTI: Duration = Duration::from_secs(60);
 
@@ -18,61 +19,36 @@ fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
-type Log<K, V> = Arc<Mutex<Vec<(K, V, RemovalCause)>>>;
-
 /// A cache under test with its clock and its listener's log.
-struct Fixture<K, V> {
-    cache: AnyCache<K, V>,
+struct Fixture<C, K, V> {
+    cache: C,
     clock: MockClock,
-    log: Log<K, V>,
+    log: RemovalLog<K, V>,
 }
 
-impl<K, V> Fixture<K, V>
-where
-    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
+impl<C, K: Key, V: Value> Fixture<C, K, V> {
     fn removals(&self) -> Vec<(K, V, RemovalCause)> {
-        self.log.lock().unwrap().clone()
+        self.log.entries()
     }
 
     fn causes(&self) -> Vec<RemovalCause> {
-        self.log.lock().unwrap().iter().map(|(_, _, c)| *c).collect()
+        self.log.causes()
     }
 }
 
-impl Target {
-    /// A builder with a mock clock, no sweeper and this target's policy.
-    fn builder<K, V>(&self, clock: &MockClock) -> CacheBuilder<K, V> {
-        CacheBuilder::new(TTI).clock(clock.clone()).no_sweeper().policy_kind(self.policy)
-    }
-
-    fn build<K, V>(&self, b: CacheBuilder<K, V>) -> AnyCache<K, V>
-    where
-        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
-        V: Clone + Send + Sync + 'static,
-    {
-        AnyCache::new(self.backend, b).unwrap()
-    }
-
-    /// A cache with a recording listener, configured further by `f`.
-    fn fixture<K, V>(&self, f: impl FnOnce(CacheBuilder<K, V>) -> CacheBuilder<K, V>) -> Fixture<K, V>
-    where
-        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
-        V: Clone + Send + Sync + 'static,
-    {
-        let clock = MockClock::new();
-        let log: Log<K, V> = Arc::default();
-        let sink = Arc::clone(&log);
-        let b =
-            self.builder(&clock).removal_listener(move |k: &K, v: V, c| sink.lock().unwrap().push((k.clone(), v, c)));
-        let cache = self.build(f(b));
-        Fixture { cache, clock, log }
-    }
+/// A cache with a recording listener, configured further by `f`.
+fn fixture<T: Target, K: Key, V: Value>(
+    t: &T,
+    f: impl FnOnce(CacheBuilder<K, V>) -> CacheBuilder<K, V>,
+) -> Fixture<T::Cache<K, V>, K, V> {
+    let clock = MockClock::new();
+    let log = RemovalLog::new();
+    let cache = t.build(f(log.attach(t.builder(TTI, &clock))));
+    Fixture { cache, clock, log }
 }
 
-pub fn sliding_refresh_on_get(t: &Target) {
-    let f = t.fixture::<u64, u64>(|b| b);
+pub fn sliding_refresh_on_get<T: Target>(t: &T) {
+    let f = fixture::<T, u64, u64>(t, |b| b);
     f.cache.insert(1, 10);
     f.clock.advance(secs(40));
     assert_eq!(f.cache.get(&1), Some(10), "t=40: within the first window");
@@ -84,8 +60,8 @@ pub fn sliding_refresh_on_get(t: &Target) {
     assert_eq!(f.cache.get(&1), None, "t=199: idle for 60 s");
 }
 
-pub fn peek_does_not_refresh(t: &Target) {
-    let f = t.fixture::<u64, u64>(|b| b);
+pub fn peek_does_not_refresh<T: Target>(t: &T) {
+    let f = fixture::<T, u64, u64>(t, |b| b);
     f.cache.insert(1, 10);
     f.clock.advance(secs(40));
     assert_eq!(f.cache.peek(&1), Some(10));
@@ -96,8 +72,8 @@ pub fn peek_does_not_refresh(t: &Target) {
     assert_eq!(f.cache.get(&1), None);
 }
 
-pub fn contains_key_does_not_refresh(t: &Target) {
-    let f = t.fixture::<u64, u64>(|b| b);
+pub fn contains_key_does_not_refresh<T: Target>(t: &T) {
+    let f = fixture::<T, u64, u64>(t, |b| b);
     f.cache.insert(1, 10);
     f.clock.advance(secs(40));
     assert!(f.cache.contains_key(&1));
@@ -105,8 +81,8 @@ pub fn contains_key_does_not_refresh(t: &Target) {
     assert!(!f.cache.contains_key(&1), "t=60: contains_key did not slide the window");
 }
 
-pub fn overwrite_refreshes_idle_and_lifetime(t: &Target) {
-    let f = t.fixture::<u64, u64>(|b| b.max_lifetime(secs(100)));
+pub fn overwrite_refreshes_idle_and_lifetime<T: Target>(t: &T) {
+    let f = fixture::<T, u64, u64>(t, |b| b.max_lifetime(secs(100)));
     f.cache.insert(1, 10);
     f.clock.advance(secs(50));
     f.cache.insert(1, 11);
@@ -120,8 +96,8 @@ pub fn overwrite_refreshes_idle_and_lifetime(t: &Target) {
     assert_eq!(f.cache.get(&1), None, "t=150: lifetime from the overwrite is over");
 }
 
-pub fn lifetime_not_extended_by_reads(t: &Target) {
-    let f = t.fixture::<u64, u64>(|b| b.max_lifetime(secs(150)));
+pub fn lifetime_not_extended_by_reads<T: Target>(t: &T) {
+    let f = fixture::<T, u64, u64>(t, |b| b.max_lifetime(secs(150)));
     f.cache.insert(1, 10);
     for _ in 0..14 {
         f.clock.advance(secs(10));
@@ -134,8 +110,8 @@ pub fn lifetime_not_extended_by_reads(t: &Target) {
     assert!(!f.cache.contains_key(&1));
 }
 
-pub fn expired_entry_never_returned_before_purge(t: &Target) {
-    let f = t.fixture::<u64, u64>(|b| b.max_capacity(100));
+pub fn expired_entry_never_returned_before_purge<T: Target>(t: &T) {
+    let f = fixture::<T, u64, u64>(t, |b| b.max_capacity(100));
     for k in 0..10 {
         f.cache.insert(k, k);
     }
@@ -149,8 +125,8 @@ pub fn expired_entry_never_returned_before_purge(t: &Target) {
     assert_eq!(hits, (100..110).sum::<u64>(), "loads see a miss, not the stale value");
 }
 
-pub fn len_counts_unpurged_expired_entries(t: &Target) {
-    let f = t.fixture::<u64, u64>(|b| b);
+pub fn len_counts_unpurged_expired_entries<T: Target>(t: &T) {
+    let f = fixture::<T, u64, u64>(t, |b| b);
     for k in 0..5 {
         f.cache.insert(k, k);
     }
@@ -161,8 +137,8 @@ pub fn len_counts_unpurged_expired_entries(t: &Target) {
     assert!(f.cache.is_empty());
 }
 
-pub fn purge_returns_count_and_reports_expired(t: &Target) {
-    let f = t.fixture::<u64, u64>(|b| b.max_lifetime(secs(90)));
+pub fn purge_returns_count_and_reports_expired<T: Target>(t: &T) {
+    let f = fixture::<T, u64, u64>(t, |b| b.max_lifetime(secs(90)));
     for k in 0..1000 {
         f.cache.insert(k, k);
     }
@@ -184,8 +160,8 @@ pub fn purge_returns_count_and_reports_expired(t: &Target) {
     assert_eq!(keys.len(), 1000, "each key reported exactly once");
 }
 
-pub fn capacity_bound_after_maintenance(t: &Target) {
-    let f = t.fixture::<u64, u64>(|b| b.max_capacity(100));
+pub fn capacity_bound_after_maintenance<T: Target>(t: &T) {
+    let f = fixture::<T, u64, u64>(t, |b| b.max_capacity(100));
     for k in 0..1000 {
         f.cache.insert(k, k);
         f.cache.get(&(k / 2));
@@ -198,8 +174,8 @@ pub fn capacity_bound_after_maintenance(t: &Target) {
     assert_eq!(f.cache.stats().removals(RemovalCause::Capacity), evicted.len() as u64);
 }
 
-pub fn capacity_evicts_expired_first(t: &Target) {
-    let f = t.fixture::<u64, u64>(|b| b.max_capacity(10));
+pub fn capacity_evicts_expired_first<T: Target>(t: &T) {
+    let f = fixture::<T, u64, u64>(t, |b| b.max_capacity(10));
     for k in 0..5 {
         f.cache.insert(k, k);
     }
@@ -220,8 +196,8 @@ pub fn capacity_evicts_expired_first(t: &Target) {
     assert_eq!(f.causes().len(), 5);
 }
 
-pub fn weigher_bounds_total_weight(t: &Target) {
-    let f = t.fixture::<u64, String>(|b| b.max_capacity(100).weigher(|_, v: &String| v.len() as u32));
+pub fn weigher_bounds_total_weight<T: Target>(t: &T) {
+    let f = fixture::<T, u64, String>(t, |b| b.max_capacity(100).weigher(|_, v: &String| v.len() as u32));
     for k in 0..50 {
         f.cache.insert(k, "x".repeat(10));
     }
@@ -232,8 +208,8 @@ pub fn weigher_bounds_total_weight(t: &Target) {
     assert_eq!(f.removals().len() + f.cache.len(), 50);
 }
 
-pub fn remove_returns_only_live_values(t: &Target) {
-    let f = t.fixture::<u64, u64>(|b| b);
+pub fn remove_returns_only_live_values<T: Target>(t: &T) {
+    let f = fixture::<T, u64, u64>(t, |b| b);
     f.cache.insert(1, 10);
     f.cache.insert(2, 20);
     assert_eq!(f.cache.remove(&1), Some(10));
@@ -244,8 +220,8 @@ pub fn remove_returns_only_live_values(t: &Target) {
     assert_eq!(f.removals(), vec![(1, 10, RemovalCause::Explicit), (2, 20, RemovalCause::Expired)]);
 }
 
-pub fn listener_causes_exactly_once(t: &Target) {
-    let f = t.fixture::<u64, u64>(|b| b.max_capacity(3));
+pub fn listener_causes_exactly_once<T: Target>(t: &T) {
+    let f = fixture::<T, u64, u64>(t, |b| b.max_capacity(3));
     f.cache.insert(1, 10);
     f.cache.insert(1, 11); // Replaced (10)
     f.cache.remove(&1); // Explicit (11)
@@ -288,15 +264,15 @@ pub fn listener_causes_exactly_once(t: &Target) {
     assert_eq!(unique, (3..7).map(|k| k * 10).collect());
 }
 
-pub fn listener_may_use_the_cache(t: &Target) {
+pub fn listener_may_use_the_cache<T: Target>(t: &T) {
     // The listener reads and writes the very cache it listens to: a listener
     // called under a lock would deadlock here.
     let clock = MockClock::new();
-    let slot: Arc<OnceLock<AnyCache<u64, u64>>> = Arc::default();
+    let slot: Arc<OnceLock<T::Cache<u64, u64>>> = Arc::default();
     let inside = Arc::clone(&slot);
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&calls);
-    let b = t.builder::<u64, u64>(&clock).max_capacity(10).removal_listener(move |k, v, _| {
+    let b = t.builder::<u64, u64>(TTI, &clock).max_capacity(10).removal_listener(move |k, v, _| {
         seen.fetch_add(1, Ordering::SeqCst);
         if let Some(c) = inside.get() {
             let _ = c.get(k);
@@ -317,11 +293,11 @@ pub fn listener_may_use_the_cache(t: &Target) {
     assert!(cache.contains_key(&1002) || cache.stats().removals(RemovalCause::Cleared) > 0);
 }
 
-pub fn listener_panic_is_contained(t: &Target) {
+pub fn listener_panic_is_contained<T: Target>(t: &T) {
     let clock = MockClock::new();
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&calls);
-    let b = t.builder::<u64, u64>(&clock).removal_listener(move |_, _, _| {
+    let b = t.builder::<u64, u64>(TTI, &clock).removal_listener(move |_, _, _| {
         seen.fetch_add(1, Ordering::SeqCst);
         panic!("listener bug");
     });
@@ -338,8 +314,8 @@ pub fn listener_panic_is_contained(t: &Target) {
     assert_eq!(cache.stats().listener_panics, 3);
 }
 
-pub fn overwrite_of_expired_entry_reports_expired(t: &Target) {
-    let f = t.fixture::<u64, u64>(|b| b);
+pub fn overwrite_of_expired_entry_reports_expired<T: Target>(t: &T) {
+    let f = fixture::<T, u64, u64>(t, |b| b);
     f.cache.insert(1, 10);
     f.clock.advance(TTI);
     f.cache.insert(1, 11);
@@ -348,8 +324,8 @@ pub fn overwrite_of_expired_entry_reports_expired(t: &Target) {
     assert_eq!(f.cache.get(&1), Some(11));
 }
 
-pub fn clear_reports_cleared(t: &Target) {
-    let f = t.fixture::<u64, u64>(|b| b);
+pub fn clear_reports_cleared<T: Target>(t: &T) {
+    let f = fixture::<T, u64, u64>(t, |b| b);
     for k in 0..10 {
         f.cache.insert(k, k);
     }
@@ -360,8 +336,8 @@ pub fn clear_reports_cleared(t: &Target) {
     assert_eq!(f.cache.get(&3), None);
 }
 
-pub fn clones_share_one_cache(t: &Target) {
-    let f = t.fixture::<u64, u64>(|b| b);
+pub fn clones_share_one_cache<T: Target>(t: &T) {
+    let f = fixture::<T, u64, u64>(t, |b| b);
     let other = f.cache.clone();
     other.insert(1, 10);
     assert_eq!(f.cache.get(&1), Some(10));
@@ -369,8 +345,8 @@ pub fn clones_share_one_cache(t: &Target) {
     assert_eq!(from_thread, Some(10));
 }
 
-pub fn get_or_insert_hit_skips_init(t: &Target) {
-    let f = t.fixture::<u64, u64>(|b| b);
+pub fn get_or_insert_hit_skips_init<T: Target>(t: &T) {
+    let f = fixture::<T, u64, u64>(t, |b| b);
     f.cache.insert(1, 10);
     assert_eq!(f.cache.get_or_insert_with(1, || unreachable!("hit must not load")), 10);
     assert_eq!(f.cache.try_get_or_insert_with(1, || Err::<u64, &str>("no")), Ok(10));
@@ -378,9 +354,9 @@ pub fn get_or_insert_hit_skips_init(t: &Target) {
     assert_eq!(f.cache.get(&2), Some(20), "a loaded value is stored");
 }
 
-pub fn single_flight_eight_threads(t: &Target) {
+pub fn single_flight_eight_threads<T: Target>(t: &T) {
     const N: usize = 8;
-    let f = t.fixture::<u64, u64>(|b| b);
+    let f = fixture::<T, u64, u64>(t, |b| b);
     let runs = Arc::new(AtomicUsize::new(0));
     let arrived = Arc::new(AtomicUsize::new(0));
     let start = Arc::new(Barrier::new(N));
@@ -412,8 +388,8 @@ pub fn single_flight_eight_threads(t: &Target) {
     assert_eq!(f.cache.stats().inserts, 1);
 }
 
-pub fn error_is_not_cached(t: &Target) {
-    let f = t.fixture::<u64, u64>(|b| b);
+pub fn error_is_not_cached<T: Target>(t: &T) {
+    let f = fixture::<T, u64, u64>(t, |b| b);
     let err = f.cache.try_get_or_insert_with(1, || Err::<u64, String>("upstream down".into())).unwrap_err();
     assert_eq!(*err, "upstream down");
     assert!(!f.cache.contains_key(&1));
@@ -422,9 +398,9 @@ pub fn error_is_not_cached(t: &Target) {
     assert_eq!(f.cache.stats().load_failures, 1);
 }
 
-pub fn concurrent_waiters_share_the_error(t: &Target) {
+pub fn concurrent_waiters_share_the_error<T: Target>(t: &T) {
     const N: usize = 4;
-    let f = t.fixture::<u64, u64>(|b| b);
+    let f = fixture::<T, u64, u64>(t, |b| b);
     let runs = Arc::new(AtomicUsize::new(0));
     let arrived = Arc::new(AtomicUsize::new(0));
     let start = Arc::new(Barrier::new(N));
@@ -452,8 +428,8 @@ pub fn concurrent_waiters_share_the_error(t: &Target) {
     assert_eq!(f.cache.stats().load_failures, runs as u64);
 }
 
-pub fn panicking_init_poisons_nothing(t: &Target) {
-    let f = t.fixture::<u64, u64>(|b| b);
+pub fn panicking_init_poisons_nothing<T: Target>(t: &T) {
+    let f = fixture::<T, u64, u64>(t, |b| b);
     let caught = catch_unwind(AssertUnwindSafe(|| f.cache.get_or_insert_with(1, || panic!("init bug"))));
     assert!(caught.is_err(), "the panic reaches its caller");
     assert!(!f.cache.contains_key(&1));
@@ -463,8 +439,8 @@ pub fn panicking_init_poisons_nothing(t: &Target) {
     assert_eq!(f.cache.stats().load_failures, 1);
 }
 
-pub fn waiter_retries_after_leader_panics(t: &Target) {
-    let f = t.fixture::<u64, u64>(|b| b);
+pub fn waiter_retries_after_leader_panics<T: Target>(t: &T) {
+    let f = fixture::<T, u64, u64>(t, |b| b);
     let (entered_tx, entered_rx) = mpsc::channel();
     let (release_tx, release_rx) = mpsc::channel::<()>();
     let leader_cache = f.cache.clone();
@@ -490,8 +466,8 @@ pub fn waiter_retries_after_leader_panics(t: &Target) {
     assert_eq!(f.cache.get(&9), Some(99));
 }
 
-pub fn stats_consistent_with_operations(t: &Target) {
-    let f = t.fixture::<u64, u64>(|b| b.max_capacity(2));
+pub fn stats_consistent_with_operations<T: Target>(t: &T) {
+    let f = fixture::<T, u64, u64>(t, |b| b.max_capacity(2));
     f.cache.insert(1, 1); // insert 1
     f.cache.get(&1); // hit 1
     f.cache.get(&2); // miss 1
@@ -512,17 +488,14 @@ pub fn stats_consistent_with_operations(t: &Target) {
     assert_eq!(s.total_removals(), f.removals().len() as u64);
 }
 
-pub fn sweeper_purges_without_traffic(t: &Target) {
+pub fn sweeper_purges_without_traffic<T: Target>(t: &T) {
     // A real sweeper (every millisecond) over mock time: after time moves,
     // expired entries are reclaimed and reported with no call on the cache.
     let clock = MockClock::new();
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
-    let b = CacheBuilder::<u64, u64>::new(TTI)
-        .clock(clock.clone())
-        .policy_kind(t.policy)
-        .sweep_interval(Duration::from_millis(1))
-        .removal_listener(move |k, _, c| {
+    let b =
+        t.builder::<u64, u64>(TTI, &clock).sweep_interval(Duration::from_millis(1)).removal_listener(move |k, _, c| {
             let _ = tx.lock().unwrap().send((*k, c));
         });
     let cache = t.build(b);
@@ -539,8 +512,8 @@ pub fn sweeper_purges_without_traffic(t: &Target) {
     assert_eq!(cache.len(), 0);
 }
 
-pub fn borrowed_key_lookups(t: &Target) {
-    let f = t.fixture::<String, u64>(|b| b);
+pub fn borrowed_key_lookups<T: Target>(t: &T) {
+    let f = fixture::<T, String, u64>(t, |b| b);
     f.cache.insert("alpha".to_string(), 1);
     assert_eq!(f.cache.get("alpha"), Some(1));
     assert_eq!(f.cache.peek("alpha"), Some(1));

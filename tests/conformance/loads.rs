@@ -9,29 +9,25 @@ use std::sync::{mpsc, Arc, Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use ttlkit::{AnyCache, CacheBuilder, MockClock, RemovalCause, SlidingTtlCache};
+use ttlkit::{MockClock, RemovalCause, SlidingTtlCache};
 
-use crate::Target;
+use crate::removal_log::RemovalLog;
+use crate::target::Target;
 
 /// How long a test waits for something that must happen promptly.
 const PROMPT: Duration = Duration::from_secs(5);
 
-type Log = Arc<Mutex<Vec<(u32, u32, RemovalCause)>>>;
+type Log = RemovalLog<u32, u32>;
 
-fn cache(t: &Target) -> (AnyCache<u32, u32>, Log) {
-    let log: Log = Arc::default();
-    let sink = Arc::clone(&log);
-    let b = CacheBuilder::new(Duration::from_secs(60))
-        .clock(MockClock::new())
-        .no_sweeper()
-        .policy_kind(t.policy)
-        .removal_listener(move |k: &u32, v: u32, c| sink.lock().unwrap().push((*k, v, c)));
-    (AnyCache::new(t.backend, b).unwrap(), log)
+fn cache<T: Target>(t: &T) -> (T::Cache<u32, u32>, Log) {
+    let log = Log::new();
+    let b = log.attach(t.builder(Duration::from_secs(60), &MockClock::new()));
+    (t.build(b), log)
 }
 
 /// Starts `get_or_insert_with(3, ..)` on another thread with an `init` that
 /// returns 111 once released; returns after `init` has started.
-fn held_load(cache: &AnyCache<u32, u32>) -> (mpsc::Sender<()>, thread::JoinHandle<u32>) {
+fn held_load(cache: &impl SlidingTtlCache<u32, u32>) -> (mpsc::Sender<()>, thread::JoinHandle<u32>) {
     let (entered_tx, entered_rx) = mpsc::channel();
     let (release_tx, release_rx) = mpsc::channel::<()>();
     let c = cache.clone();
@@ -46,18 +42,18 @@ fn held_load(cache: &AnyCache<u32, u32>) -> (mpsc::Sender<()>, thread::JoinHandl
     (release_tx, loader)
 }
 
-pub fn insert_during_load_wins(t: &Target) {
+pub fn insert_during_load_wins<T: Target>(t: &T) {
     let (cache, log) = cache(t);
     let (release, loader) = held_load(&cache);
     cache.insert(3, 999);
     release.send(()).unwrap();
     assert_eq!(loader.join().unwrap(), 111, "the load's value goes to its caller");
     assert_eq!(cache.get(&3), Some(999), "the insert made during the load wins");
-    assert!(log.lock().unwrap().is_empty(), "nothing was replaced: {:?}", log.lock().unwrap());
+    assert!(log.is_empty(), "nothing was replaced: {:?}", log.entries());
     assert_eq!(cache.stats().inserts, 1, "the load stored nothing");
 }
 
-pub fn remove_during_load_wins(t: &Target) {
+pub fn remove_during_load_wins<T: Target>(t: &T) {
     let (cache, _log) = cache(t);
     let (release, loader) = held_load(&cache);
     assert_eq!(cache.remove(&3), None);
@@ -67,7 +63,7 @@ pub fn remove_during_load_wins(t: &Target) {
     assert_eq!(cache.len(), 0);
 }
 
-pub fn clear_during_load_wins(t: &Target) {
+pub fn clear_during_load_wins<T: Target>(t: &T) {
     let (cache, log) = cache(t);
     cache.insert(4, 4);
     let (release, loader) = held_load(&cache);
@@ -76,10 +72,10 @@ pub fn clear_during_load_wins(t: &Target) {
     assert_eq!(loader.join().unwrap(), 111);
     assert_eq!(cache.get(&3), None, "the clear made during the load wins");
     assert_eq!(cache.get(&4), None);
-    assert_eq!(*log.lock().unwrap(), vec![(4, 4, RemovalCause::Cleared)]);
+    assert_eq!(log.entries(), vec![(4, 4, RemovalCause::Cleared)]);
 }
 
-pub fn waiters_get_the_value_of_an_invalidated_load(t: &Target) {
+pub fn waiters_get_the_value_of_an_invalidated_load<T: Target>(t: &T) {
     let (cache, _log) = cache(t);
     let (release, loader) = held_load(&cache);
     let (joined_tx, joined_rx) = mpsc::channel();
@@ -101,7 +97,7 @@ pub fn waiters_get_the_value_of_an_invalidated_load(t: &Target) {
 }
 
 /// Six callers of one missing key with three error types share one load.
-pub fn single_flight_across_error_types(t: &Target) {
+pub fn single_flight_across_error_types<T: Target>(t: &T) {
     const N: usize = 6;
     let (cache, log) = cache(t);
     let runs = Arc::new(AtomicUsize::new(0));
@@ -145,7 +141,7 @@ pub fn single_flight_across_error_types(t: &Target) {
     assert_eq!(values, vec![33; N]);
     assert_eq!(runs.load(Ordering::SeqCst), 1, "init ran once for {N} callers with 3 error types");
     assert_eq!(cache.get(&7), Some(33));
-    assert!(log.lock().unwrap().is_empty(), "nothing replaced: {:?}", log.lock().unwrap());
+    assert!(log.is_empty(), "nothing replaced: {:?}", log.entries());
 }
 
 fn panic_message(payload: Box<dyn Any + Send>) -> String {
@@ -169,7 +165,7 @@ fn panics_promptly(f: impl FnOnce() + Send + 'static) -> String {
     }
 }
 
-pub fn recursive_load_of_one_key_panics(t: &Target) {
+pub fn recursive_load_of_one_key_panics<T: Target>(t: &T) {
     const MSG: &str = "recursive load of the same key on the loading thread";
     let (cache, _log) = cache(t);
     let (c, c2) = (cache.clone(), cache.clone());

@@ -5,27 +5,20 @@
 //! on serving what the caller just overwrote.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ttlkit::{AnyCache, CacheBuilder, MockClock, RemovalCause, SlidingTtlCache};
+use ttlkit::{MockClock, RemovalCause, SlidingTtlCache};
 
-use crate::Target;
+use crate::removal_log::RemovalLog;
+use crate::target::Target;
 
-type Log = Arc<Mutex<Vec<(u64, u32, RemovalCause)>>>;
+type Log = RemovalLog<u64, u32>;
 
 /// 50 entries of weight 1 in a cache of capacity 100 (values are weights).
-fn half_full(t: &Target) -> (AnyCache<u64, u32>, Log) {
-    let log: Log = Arc::default();
-    let sink = Arc::clone(&log);
-    let b = CacheBuilder::new(Duration::from_secs(60))
-        .clock(MockClock::new())
-        .no_sweeper()
-        .policy_kind(t.policy)
-        .max_capacity(100)
-        .weigher(|_, v: &u32| *v)
-        .removal_listener(move |k: &u64, v, c| sink.lock().unwrap().push((*k, v, c)));
-    let cache = AnyCache::new(t.backend, b).unwrap();
+fn half_full<T: Target>(t: &T) -> (T::Cache<u64, u32>, Log) {
+    let log = Log::new();
+    let b = t.builder(Duration::from_secs(60), &MockClock::new()).max_capacity(100).weigher(|_, v: &u32| *v);
+    let cache = t.build(log.attach(b));
     for k in 0..50 {
         cache.insert(k, 1);
     }
@@ -34,28 +27,28 @@ fn half_full(t: &Target) -> (AnyCache<u64, u32>, Log) {
     (cache, log)
 }
 
-fn resident(cache: &AnyCache<u64, u32>) -> HashSet<u64> {
+fn resident(cache: &impl SlidingTtlCache<u64, u32>) -> HashSet<u64> {
     (0..1_000).filter(|k| cache.peek(k).is_some()).collect()
 }
 
-pub fn oversized_entry_is_refused_alone(t: &Target) {
+pub fn oversized_entry_is_refused_alone<T: Target>(t: &T) {
     let (cache, log) = half_full(t);
     cache.insert(1_000, 1_000);
     cache.purge_expired();
     assert_eq!(cache.get(&1_000), None, "an entry over the whole capacity was kept");
     assert_eq!(resident(&cache), (0..50).collect(), "others were evicted for an entry that cannot fit");
     assert_eq!(cache.len(), 50);
-    assert_eq!(*log.lock().unwrap(), vec![(1_000, 1_000, RemovalCause::Capacity)]);
+    assert_eq!(log.entries(), vec![(1_000, 1_000, RemovalCause::Capacity)]);
 }
 
-pub fn oversized_overwrite_drops_the_old_value(t: &Target) {
+pub fn oversized_overwrite_drops_the_old_value<T: Target>(t: &T) {
     let (cache, log) = half_full(t);
     cache.insert(7, 101);
     cache.purge_expired();
     assert_eq!(cache.get(&7), None, "the overwritten value (or the oversized one) is still served");
     assert_eq!(resident(&cache), (0..50).filter(|&k| k != 7).collect());
     assert_eq!(cache.len(), 49);
-    let mut removed = log.lock().unwrap().clone();
+    let mut removed = log.entries();
     removed.sort_by_key(|&(_, v, _)| v);
     assert_eq!(removed, vec![(7, 1, RemovalCause::Replaced), (7, 101, RemovalCause::Capacity)]);
 }

@@ -1,0 +1,60 @@
+//! The list of the suite's cases, each with what it needs of its target
+//! ([`Need`](crate::target::Need)). Test binaries expand it with a macro of
+//! their own: `for_each_case!(my_macro)` calls
+//! `my_macro! { module::case [Need, ..], .. }`.
+//!
+//! A case missing from the list is dead code (a warning, an error under
+//! `clippy -D warnings`), so none can be left out.
+
+/// Calls `$callback! { module::case [needs], .. }` with every case, then
+/// any arguments after the callback's name.
+#[macro_export]
+macro_rules! for_each_case {
+    ($callback:ident $(, $arg:tt)*) => {
+        $callback! {
+            $($arg)* ;
+            cases::sliding_refresh_on_get [MockClock],
+            cases::peek_does_not_refresh [MockClock],
+            cases::contains_key_does_not_refresh [MockClock],
+            cases::overwrite_refreshes_idle_and_lifetime [MockClock],
+            cases::lifetime_not_extended_by_reads [MockClock],
+            cases::expired_entry_never_returned_before_purge [MockClock, Capacity],
+            cases::len_counts_unpurged_expired_entries [MockClock],
+            cases::purge_returns_count_and_reports_expired [MockClock],
+            cases::capacity_bound_after_maintenance [Capacity],
+            cases::capacity_evicts_expired_first [MockClock, Capacity],
+            cases::weigher_bounds_total_weight [Capacity],
+            cases::remove_returns_only_live_values [MockClock],
+            cases::listener_causes_exactly_once [MockClock, Capacity],
+            cases::listener_may_use_the_cache [MockClock, Capacity],
+            cases::listener_panic_is_contained [MockClock],
+            cases::overwrite_of_expired_entry_reports_expired [MockClock],
+            cases::clear_reports_cleared [],
+            cases::clones_share_one_cache [],
+            cases::get_or_insert_hit_skips_init [],
+            cases::single_flight_eight_threads [],
+            cases::error_is_not_cached [],
+            cases::concurrent_waiters_share_the_error [],
+            cases::panicking_init_poisons_nothing [],
+            cases::waiter_retries_after_leader_panics [],
+            cases::stats_consistent_with_operations [Capacity],
+            cases::sweeper_purges_without_traffic [MockClock],
+            cases::borrowed_key_lookups [],
+            sweeping::entries_stored_at_the_end_of_time_are_purged [MockClock],
+            sweeping::deadlines_near_the_end_of_time_saturate [MockClock],
+            loads::insert_during_load_wins [TrackedLoads],
+            loads::remove_during_load_wins [TrackedLoads],
+            loads::clear_during_load_wins [TrackedLoads],
+            loads::waiters_get_the_value_of_an_invalidated_load [TrackedLoads],
+            loads::single_flight_across_error_types [],
+            loads::recursive_load_of_one_key_panics [],
+            bad_input::max_capacity_u64_max_works [Capacity],
+            bad_input::byte_weighted_capacity_works [Capacity],
+            bad_input::extreme_weights_work [Capacity],
+            bad_input::capacity_one_holds_one [Capacity],
+            bad_input::panicking_weigher_changes_nothing [Capacity],
+            oversized::oversized_entry_is_refused_alone [Capacity],
+            oversized::oversized_overwrite_drops_the_old_value [Capacity],
+        }
+    };
+}
