@@ -223,3 +223,75 @@ impl<K, V> Drop for Entries<K, V> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The id map and the table pointer on their own (small enough for miri,
+    //! which checks the frees: every entry and table exactly once).
+
+    use super::*;
+    use crate::clock::Ticks;
+    use crate::sync::reclaim::Graveyard;
+    use crate::sync::Arc;
+
+    use super::super::table::{Current, Probe};
+
+    type Map = Entries<Arc<u64>, Arc<String>>;
+
+    /// A hash whose low bits (the slot) and bits 32..35 (the tag) vary.
+    fn h(k: u64) -> u64 {
+        k.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+
+    fn entry(k: u64, id: u32) -> Entry<Arc<u64>, Arc<String>> {
+        Entry::new(Arc::new(k), Arc::new(format!("v{k}")), Ticks::ZERO, id)
+    }
+
+    #[test]
+    fn insert_overwrite_unlink_and_drop_free_each_entry_once() {
+        let graveyard = Graveyard::default();
+        let key = Arc::new(0_u64);
+        let mut map = Map::new();
+        let current = Current::new(Table::with_room_for(4));
+        {
+            let pin = graveyard.pin();
+            let table = current.load_locked(&pin);
+            for id in 0..3_u32 {
+                map.grow();
+                let k = u64::from(id);
+                let hash = h(k);
+                let Probe::Vacant(slot) = table.probe(hash, &k) else { panic!("fresh key") };
+                let mut e = entry(k, id);
+                if id == 0 {
+                    e.key = Arc::clone(&key);
+                }
+                let fresh = map.insert(id, e);
+                table.put(slot, hash, fresh);
+            }
+            assert!(map.is_resident(2) && !map.is_resident(3));
+            assert_eq!(map.resident().collect::<Vec<_>>(), [0, 1, 2]);
+            // Overwrite id 1, and a table rebuild in between.
+            let hash1 = h(1);
+            let Probe::Found(slot, old) = table.probe(hash1, &1) else { panic!("present") };
+            assert_eq!(*old.value, "v1");
+            map.overwrite(1, table, slot, hash1, entry(1, 1), &pin);
+            // The old entry is flagged and still readable while pinned.
+            assert_eq!(*old.value, "v1");
+            let fresh = table.rebuilt(3, 0, |k| h(**k));
+            let table = current.publish(fresh, &pin);
+            let Probe::Found(slot, e) = table.probe(hash1, &1) else { panic!("present") };
+            assert_eq!(*e.value, "v1");
+            assert_eq!(table.slot_of(hash1, e), Some(slot));
+            map.unlink(1, table, Some(slot), &pin);
+            assert!(!map.is_resident(1));
+            assert!(table.find(hash1, &1).is_none());
+            assert!(table.find(0, &0).is_some());
+        }
+        // Ids 0 and 2 are still resident: dropping the map frees them.
+        assert_eq!(Arc::strong_count(&key), 2);
+        drop(map);
+        assert_eq!(Arc::strong_count(&key), 1);
+        drop(current);
+        graveyard.pin().flush();
+    }
+}
