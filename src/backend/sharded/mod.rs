@@ -44,6 +44,7 @@
 mod entry;
 #[cfg(test)]
 mod panic_tests;
+mod ptr;
 #[cfg(test)]
 mod reclaim_tests;
 mod shard;

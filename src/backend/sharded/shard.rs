@@ -4,13 +4,13 @@
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::ptr;
 use std::sync::atomic::Ordering;
 
 use ttlkit_strategies::EvictionPolicy;
 
 use super::entry::{Entry, Read};
-use super::table::{Probe, Table};
+use super::ptr::{Entries, Pin};
+use super::table::{Current, Probe, Table};
 use super::weight::Ledger;
 use super::wheel::Wheel;
 use crate::builder::Weigher;
@@ -20,7 +20,15 @@ use crate::expiry::ExpiryRules;
 use crate::invalidation::Gate;
 use crate::listener::Removed;
 use crate::sync::reclaim::{Graveyard, Guard};
-use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Mutex};
+use crate::sync::{AtomicU64, AtomicUsize, Mutex};
+
+/// How many times a lock-free read looks again after finding an entry a
+/// writer removed meanwhile (an overwrite publishes a new entry, so a
+/// reader racing one sees the old flagged removed and looks again). Past
+/// this many, the read gives up and reports a miss, even if the key is
+/// present by then: a bounded read under a pathological stream of
+/// overwrites of one key, at the price of a spurious miss.
+const READ_RETRIES: usize = 8;
 
 /// How many times a policy's victim may be spared for a hit it has not
 /// heard of yet before the next victim is taken regardless.
@@ -53,8 +61,8 @@ impl<K: Hash, V> Settings<K, V> {
 
 /// The writer side of a shard.
 struct State<K, V> {
-    /// Entry of each id (null when the id is free).
-    entries: Vec<*mut Entry<K, V>>,
+    /// Entry of each id.
+    entries: Entries<K, V>,
     /// Weight of each id (empty without a weigher: every entry weighs 1).
     weights: Vec<u32>,
     free_ids: Vec<u32>,
@@ -65,13 +73,11 @@ struct State<K, V> {
     latest: Ticks,
 }
 
-// SAFETY: the raw pointers are owned entries, touched only under the shard
-// lock (or read by guarded readers, which needs `K, V: Sync`).
-unsafe impl<K: Send + Sync, V: Send + Sync> Send for State<K, V> {}
-
-/// A shard of the sharded backend.
+/// A shard of the sharded backend. It is `Send` and `Sync` when `K` and
+/// `V` are both: the entry pointers its table and id map hold say so (see
+/// `ptr.rs`).
 pub(crate) struct Shard<K, V> {
-    table: AtomicPtr<Table<K, V>>,
+    table: Current<K, V>,
     state: Mutex<State<K, V>>,
     /// Entries held (expired or not); updated under the lock.
     len: AtomicUsize,
@@ -84,11 +90,17 @@ pub(crate) struct Shard<K, V> {
     graveyard: Graveyard,
 }
 
-// SAFETY: readers share `&Entry` across threads (needs `K, V: Sync`) and
-// entries are freed on whichever thread retires them (needs `Send`).
-unsafe impl<K: Send + Sync, V: Send + Sync> Sync for Shard<K, V> {}
-// SAFETY: as above.
-unsafe impl<K: Send + Sync, V: Send + Sync> Send for Shard<K, V> {}
+/// One critical section's context: the state behind the shard lock (so a
+/// `Locked` cannot outlive the lock), the reclamation guard, the current
+/// table (stable while the lock is held, since only its holder replaces
+/// it) and the cache's settings.
+struct Locked<'a, K, V> {
+    shard: &'a Shard<K, V>,
+    st: &'a mut State<K, V>,
+    pin: &'a Pin<'a>,
+    table: &'a Table<K, V>,
+    s: &'a Settings<K, V>,
+}
 
 impl<K, V> Shard<K, V>
 where
@@ -97,9 +109,9 @@ where
 {
     pub(crate) fn new(span_nanos: u64, policy: Option<Box<dyn EvictionPolicy>>) -> Self {
         Shard {
-            table: AtomicPtr::new(Box::into_raw(Box::new(Table::with_room_for(0)))),
+            table: Current::new(Table::with_room_for(0)),
             state: Mutex::new(State {
-                entries: Vec::new(),
+                entries: Entries::new(),
                 weights: Vec::new(),
                 free_ids: Vec::new(),
                 used: 0,
@@ -124,9 +136,9 @@ where
     #[cfg(test)]
     pub(crate) fn table_shape(&self) -> (usize, usize) {
         let _st = self.state.lock();
-        let table = self.table.load(Ordering::Acquire);
-        // SAFETY: stable while we hold the lock (see `insert`).
-        (unsafe { &*table }.slots(), table.addr())
+        let pin = self.graveyard.pin();
+        let table = self.table.load_locked(&pin);
+        (table.slots(), std::ptr::from_ref(table).addr())
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -169,13 +181,9 @@ where
         let _guard = self.graveyard.pin();
         // A removed entry means a writer overwrote or removed the key after
         // we found it: look again (a handful of times at most in practice).
-        for _ in 0..8 {
-            // SAFETY: the table pointer is always a live table, retired only
-            // through the graveyard while `_guard` pins us.
-            let table = unsafe { &*self.table.load(Ordering::Acquire) };
-            let p = table.find(hash, key)?;
-            // SAFETY: `find` returns entries valid while the guard lives.
-            let e = unsafe { &*p };
+        for _ in 0..READ_RETRIES {
+            let table = self.table.load(&_guard);
+            let e = table.find(hash, key)?;
             match e.read(rules, now, refresh) {
                 Read::Live(v) => return Some(v.clone()),
                 Read::Expired => return None,
@@ -231,58 +239,48 @@ where
         if self.may_have_expired(now) {
             self.expire_locked(&mut st, &mut ledger, s, now, RECLAIM_PER_WRITE, out);
         }
-        let guard = self.graveyard.pin();
-        // SAFETY: only writers (holding the lock, as we do) store the table
-        // pointer, so it is stable for this critical section.
-        let mut table = unsafe { &*self.table.load(Ordering::Relaxed) };
-        match table.probe(hash, &key) {
-            Probe::Found(slot, old) => {
-                // SAFETY: a published entry; writers retire it only under
-                // the lock we hold.
-                let old_e = unsafe { &*old };
+        let pin = self.graveyard.pin();
+        let mut cx = self.locked(&mut st, &pin, s);
+        match cx.table.probe(hash, &key) {
+            Probe::Found(slot, old_e) => {
                 let id = old_e.id;
                 let expired = s.rules.is_expired(now, old_e.last_access(), old_e.inserted_at);
                 let cause = if expired { RemovalCause::Expired } else { RemovalCause::Replaced };
                 // User and policy code first: if it panics, nothing changed.
                 let report = (key.clone(), old_e.value.clone(), cause);
-                if let Some(p) = st.policy.as_mut() {
+                if let Some(p) = cx.st.policy.as_mut() {
                     p.on_hit(u64::from(id));
                 }
                 out.push(report);
-                let fresh = Box::into_raw(Box::new(Entry::new(key, value, now, id)));
-                // Publish the new entry before flagging the old one, so a
-                // reader that sees the flag and looks again finds the new.
-                table.replace(slot, hash, fresh);
-                old_e.mark_removed();
-                st.entries[id as usize] = fresh;
-                let old_weight = st.swap_weight(id, weight, s.weigher.is_some());
+                // Publishes the new entry before flagging the old one, so a
+                // reader that sees the flag and looks again finds the new;
+                // then retires the old.
+                cx.st.entries.overwrite(id, cx.table, slot, hash, Entry::new(key, value, now, id), cx.pin);
+                let old_weight = cx.st.swap_weight(id, weight, s.weigher.is_some());
                 ledger.add(weight);
                 ledger.remove(old_weight);
-                self.schedule(&mut st, id, s.rules.deadline(now, now), false);
-                // SAFETY: unlinked above; readers still holding it are pinned.
-                unsafe { guard.retire(old) };
+                self.schedule(cx.st, id, s.rules.deadline(now, now), false);
             }
             Probe::Vacant(mut slot) => {
-                if !table.has_room(st.used) {
-                    table = self.rebuild(&mut st, &guard, s, table, 1);
-                    slot = match table.probe(hash, &key) {
+                if !cx.table.has_room(cx.st.used) {
+                    cx.rebuild(1);
+                    slot = match cx.table.probe(hash, &key) {
                         Probe::Vacant(i) => i,
                         Probe::Found(i, _) => i,
                     };
                 }
                 // The policy hears of the id before anything is published: if
                 // it panics, the shard is as it was.
-                let id = st.next_id();
-                if let Some(p) = st.policy.as_mut() {
+                let id = cx.st.next_id();
+                if let Some(p) = cx.st.policy.as_mut() {
                     p.on_insert(u64::from(id), hash);
                 }
-                st.take_id(id);
-                let fresh = Box::into_raw(Box::new(Entry::new(key, value, now, id)));
-                st.entries[id as usize] = fresh;
-                st.swap_weight(id, weight, s.weigher.is_some());
-                self.schedule(&mut st, id, s.rules.deadline(now, now), true);
-                if table.put(slot, hash, fresh) {
-                    st.used += 1;
+                cx.st.take_id(id);
+                let fresh = cx.st.entries.insert(id, Entry::new(key, value, now, id));
+                cx.st.swap_weight(id, weight, s.weigher.is_some());
+                self.schedule(cx.st, id, s.rules.deadline(now, now), true);
+                if cx.table.put(slot, hash, fresh) {
+                    cx.st.used += 1;
                 }
                 self.len.fetch_add(1, Ordering::Relaxed);
                 ledger.add(weight);
@@ -292,40 +290,11 @@ where
         true
     }
 
-    /// Replaces `table` by a fresh one holding its live entries with room
-    /// for `extra` more (at load at most 1/2, tombstones dropped), publishes
-    /// it and retires the old one; returns the new one.
-    fn rebuild<'t>(
-        &'t self,
-        st: &mut State<K, V>,
-        guard: &Guard,
-        s: &Settings<K, V>,
-        table: &Table<K, V>,
-        extra: usize,
-    ) -> &'t Table<K, V> {
-        let live = self.len();
-        let fresh = Box::into_raw(Box::new(table.rebuilt(live, extra, |k| s.hash(k))));
-        let old_table = self.table.swap(fresh, Ordering::AcqRel);
-        // SAFETY: unpublished by the swap; guarded readers of it keep it
-        // alive until they unpin.
-        unsafe { guard.retire(old_table) };
-        // A whole table is large: hand it to the collector now rather than
-        // when this thread's garbage bag fills.
-        guard.flush();
-        st.used = live;
-        // SAFETY: just published by us, under the lock; only writers replace it.
-        unsafe { &*fresh }
-    }
-
-    /// After removals: rebuilds a table whose live entries fill less than
-    /// 1/8 of it at a size for them (load 1/2). Growth waits for 3/4, so a
-    /// shard hovering at either boundary does not rebuild on every write.
-    fn shrink_if_sparse(&self, st: &mut State<K, V>, guard: &Guard, s: &Settings<K, V>) {
-        // SAFETY: stable under the lock (see `insert`).
-        let table = unsafe { &*self.table.load(Ordering::Relaxed) };
-        if table.slots() > Table::<K, V>::MIN_SLOTS && self.len() * 8 < table.slots() {
-            self.rebuild(st, guard, s, table, 0);
-        }
+    /// The context of a critical section holding `st` (the locked state)
+    /// and `pin`.
+    fn locked<'a>(&'a self, st: &'a mut State<K, V>, pin: &'a Guard, s: &'a Settings<K, V>) -> Locked<'a, K, V> {
+        let table = self.table.load_locked(pin);
+        Locked { shard: self, st, pin, table, s }
     }
 
     /// Turns away an entry heavier than the whole capacity: it could never
@@ -351,15 +320,12 @@ where
         let mut ledger = self.ledger(s);
         st.latest = st.latest.max(now);
         let now = st.latest;
-        let guard = self.graveyard.pin();
-        // SAFETY: stable under the lock (see `insert`).
-        let table = unsafe { &*self.table.load(Ordering::Relaxed) };
-        if let Probe::Found(slot, old) = table.probe(hash, &key) {
-            // SAFETY: published entry, retired only under the lock we hold.
-            let e = unsafe { &*old };
+        let pin = self.graveyard.pin();
+        let mut cx = self.locked(&mut st, &pin, s);
+        if let Probe::Found(slot, e) = cx.table.probe(hash, &key) {
             let expired = s.rules.is_expired(now, e.last_access(), e.inserted_at);
             let cause = if expired { RemovalCause::Expired } else { RemovalCause::Replaced };
-            ledger.remove(self.remove_at(&mut st, &guard, table, Some(slot), e.id, cause, true, s, out));
+            ledger.remove(cx.remove_at(Some(slot), e.id, cause, true, out));
         }
         out.push((key, value, RemovalCause::Capacity));
         gate.after_change();
@@ -386,20 +352,17 @@ where
         let mut ledger = self.ledger(s);
         st.latest = st.latest.max(now);
         let now = st.latest;
-        let guard = self.graveyard.pin();
-        // SAFETY: stable under the lock (see `insert`).
-        let table = unsafe { &*self.table.load(Ordering::Relaxed) };
-        let Probe::Found(slot, p) = table.probe(hash, key) else {
+        let pin = self.graveyard.pin();
+        let mut cx = self.locked(&mut st, &pin, s);
+        let Probe::Found(slot, e) = cx.table.probe(hash, key) else {
             gate.after_change();
             return None;
         };
-        // SAFETY: published entry, retired only under the lock we hold.
-        let e = unsafe { &*p };
         let live = !s.rules.is_expired(now, e.last_access(), e.inserted_at);
         let value = live.then(|| e.value.clone());
         let cause = if live { RemovalCause::Explicit } else { RemovalCause::Expired };
-        ledger.remove(self.remove_at(&mut st, &guard, table, Some(slot), e.id, cause, true, s, out));
-        self.shrink_if_sparse(&mut st, &guard, s);
+        ledger.remove(cx.remove_at(Some(slot), e.id, cause, true, out));
+        cx.shrink_if_sparse();
         gate.after_change();
         value
     }
@@ -431,21 +394,18 @@ where
         out: &mut Vec<Removed<K, V>>,
     ) -> (usize, bool) {
         let entries = &st.entries;
-        let walk = st.wheel.walk(now, budget, |id| {
-            // SAFETY: scheduled ids always name live entries (under the lock).
-            unsafe { &*entries[id as usize] }.deadline(&s.rules)
-        });
+        // Scheduled ids always name resident entries.
+        let walk = st.wheel.walk(now, budget, |id| entries.entry(id).deadline(&s.rules));
         self.next_due.store(st.wheel.next_due().as_nanos(), Ordering::Relaxed);
         if walk.expired.is_empty() {
             return (0, walk.more);
         }
-        let guard = self.graveyard.pin();
-        // SAFETY: stable under the lock (see `insert`).
-        let table = unsafe { &*self.table.load(Ordering::Relaxed) };
+        let pin = self.graveyard.pin();
+        let mut cx = self.locked(st, &pin, s);
         let mut done = 0;
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             for &id in &walk.expired {
-                ledger.remove(self.remove_at(st, &guard, table, None, id, RemovalCause::Expired, true, s, out));
+                ledger.remove(cx.remove_at(None, id, RemovalCause::Expired, true, out));
                 done += 1;
             }
         }));
@@ -454,13 +414,13 @@ where
             // the entries not yet removed: file them again, so the next
             // walk still finds them.
             for &id in &walk.expired[done..] {
-                // SAFETY: not removed, so a live entry (under the lock).
-                let deadline = unsafe { &*st.entries[id as usize] }.deadline(&s.rules);
-                self.schedule(st, id, deadline, true);
+                // Not removed, so resident.
+                let deadline = cx.st.entries.entry(id).deadline(&s.rules);
+                self.schedule(cx.st, id, deadline, true);
             }
             resume_unwind(panic);
         }
-        self.shrink_if_sparse(st, &guard, s);
+        cx.shrink_if_sparse();
         (walk.expired.len(), walk.more)
     }
 
@@ -470,10 +430,9 @@ where
         let mut st = self.state.lock();
         let mut ledger = self.ledger(s);
         let Some(id) = st.victim(s) else { return false };
-        let guard = self.graveyard.pin();
-        // SAFETY: stable under the lock (see `insert`).
-        let table = unsafe { &*self.table.load(Ordering::Relaxed) };
-        ledger.remove(self.remove_at(&mut st, &guard, table, None, id, RemovalCause::Capacity, false, s, out));
+        let pin = self.graveyard.pin();
+        let mut cx = self.locked(&mut st, &pin, s);
+        ledger.remove(cx.remove_at(None, id, RemovalCause::Capacity, false, out));
         true
     }
 
@@ -483,66 +442,76 @@ where
         let mut ledger = self.ledger(s);
         st.latest = st.latest.max(now);
         let now = st.latest;
-        let guard = self.graveyard.pin();
-        // SAFETY: stable under the lock (see `insert`).
-        let table = unsafe { &*self.table.load(Ordering::Relaxed) };
-        let ids: Vec<u32> =
-            (0..st.entries.len()).filter(|&i| !st.entries[i].is_null()).filter_map(|i| u32::try_from(i).ok()).collect();
+        let pin = self.graveyard.pin();
+        let mut cx = self.locked(&mut st, &pin, s);
+        let ids: Vec<u32> = cx.st.entries.resident().collect();
         for id in ids {
-            // SAFETY: non-null ids name live entries (under the lock).
-            let e = unsafe { &*st.entries[id as usize] };
+            let e = cx.st.entries.entry(id);
             let expired = s.rules.is_expired(now, e.last_access(), e.inserted_at);
             let cause = if expired { RemovalCause::Expired } else { RemovalCause::Cleared };
-            ledger.remove(self.remove_at(&mut st, &guard, table, None, id, cause, true, s, out));
+            ledger.remove(cx.remove_at(None, id, cause, true, out));
         }
-        if let Some(p) = st.policy.as_mut() {
+        if let Some(p) = cx.st.policy.as_mut() {
             p.clear();
         }
-        self.shrink_if_sparse(&mut st, &guard, s);
+        cx.shrink_if_sparse();
         gate.after_change();
+    }
+}
+
+impl<K, V> Locked<'_, K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// Replaces the table by a fresh one holding its live entries with room
+    /// for `extra` more (at load at most 1/2, tombstones dropped), publishes
+    /// it and retires the old one.
+    fn rebuild(&mut self, extra: usize) {
+        let live = self.shard.len();
+        let s = self.s;
+        let fresh = self.table.rebuilt(live, extra, |k| s.hash(k));
+        self.table = self.shard.table.publish(fresh, self.pin);
+        self.st.used = live;
+    }
+
+    /// After removals: rebuilds a table whose live entries fill less than
+    /// 1/8 of it at a size for them (load 1/2). Growth waits for 3/4, so a
+    /// shard hovering at either boundary does not rebuild on every write.
+    fn shrink_if_sparse(&mut self) {
+        if self.table.slots() > Table::<K, V>::MIN_SLOTS && self.shard.len() * 8 < self.table.slots() {
+            self.rebuild(0);
+        }
     }
 
     /// Unlinks entry `id` from the table, the wheel and (if `tell_policy`)
     /// the policy, reports it and retires it; returns its weight, for the
     /// caller's [`Ledger`].
-    #[allow(clippy::too_many_arguments)]
     fn remove_at(
-        &self,
-        st: &mut State<K, V>,
-        guard: &Guard,
-        table: &Table<K, V>,
+        &mut self,
         slot: Option<usize>,
         id: u32,
         cause: RemovalCause,
         tell_policy: bool,
-        s: &Settings<K, V>,
         out: &mut Vec<Removed<K, V>>,
     ) -> u64 {
-        let p = st.entries[id as usize];
-        // SAFETY: ids map to live entries until this function retires them.
-        let e = unsafe { &*p };
+        let st = &mut *self.st;
+        let e = st.entries.entry(id);
         // User code (clone, hash) and the policy first: if one panics, the
         // entry is still wholly in place.
         let report = (e.key.clone(), e.value.clone(), cause);
-        let slot = slot.or_else(|| table.slot_of(s.hash(&e.key), p));
+        let slot = slot.or_else(|| self.table.slot_of(self.s.hash(&e.key), e));
         if tell_policy {
             if let Some(pol) = st.policy.as_mut() {
                 pol.on_remove(u64::from(id));
             }
         }
-        st.entries[id as usize] = ptr::null_mut();
-        e.mark_removed();
-        if let Some(slot) = slot {
-            table.vacate(slot);
-        }
+        st.entries.unlink(id, self.table, slot, self.pin);
         st.wheel.unschedule(id);
-        let weight = st.swap_weight(id, 0, s.weigher.is_some());
+        let weight = st.swap_weight(id, 0, self.s.weigher.is_some());
         st.free_ids.push(id);
-        self.len.fetch_sub(1, Ordering::Relaxed);
+        self.shard.len.fetch_sub(1, Ordering::Relaxed);
         out.push(report);
-        // SAFETY: unlinked from the table and from `entries`; readers that
-        // found it earlier are pinned.
-        unsafe { guard.retire(p) };
         weight
     }
 }
@@ -553,7 +522,7 @@ impl<K, V> State<K, V> {
         match self.free_ids.last() {
             Some(&id) => id,
             None => {
-                let id = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
+                let id = u32::try_from(self.entries.ids()).unwrap_or(u32::MAX);
                 assert!(id != u32::MAX, "a shard holds at most u32::MAX - 1 entries");
                 id
             }
@@ -565,8 +534,8 @@ impl<K, V> State<K, V> {
         if self.free_ids.last() == Some(&id) {
             self.free_ids.pop();
         } else {
-            debug_assert_eq!(id as usize, self.entries.len());
-            self.entries.push(ptr::null_mut());
+            debug_assert_eq!(id as usize, self.entries.ids());
+            self.entries.grow();
         }
     }
 
@@ -594,7 +563,7 @@ impl<K, V> State<K, V> {
         let id = self.pick(s)?;
         // Only a resident id can be removed. A policy naming another (a bug,
         // or what a panic inside one left behind) makes no room.
-        self.entries.get(id as usize).is_some_and(|p| !p.is_null()).then_some(id)
+        self.entries.is_resident(id).then_some(id)
     }
 
     /// The policy's candidate victim, after second chances.
@@ -606,21 +575,15 @@ impl<K, V> State<K, V> {
         if policy.reads_reference_bits() {
             let entries = &self.entries;
             let victim = policy.evict_with_bits(&mut |id| {
-                let p = usize::try_from(id).ok().and_then(|i| entries.get(i)).copied().unwrap_or(ptr::null_mut());
-                // SAFETY: the policy names resident ids, whose entries are
-                // live (under the lock); a null is a policy bug, read as clear.
-                !p.is_null() && unsafe { &*p }.take_referenced()
+                // The policy names resident ids; another is a policy bug,
+                // read as clear.
+                u32::try_from(id).ok().and_then(|id| entries.get(id)).is_some_and(Entry::take_referenced)
             })?;
             return u32::try_from(victim).ok();
         }
         for _ in 0..SECOND_CHANCES {
             let id = u32::try_from(policy.evict()?).ok()?;
-            let p = self.entries.get(id as usize).copied().unwrap_or(ptr::null_mut());
-            if p.is_null() {
-                return None;
-            }
-            // SAFETY: a live entry (under the lock).
-            let e = unsafe { &*p };
+            let e = self.entries.get(id)?;
             if !e.take_referenced() {
                 return Some(id);
             }
@@ -632,20 +595,8 @@ impl<K, V> State<K, V> {
 
 impl<K, V> Drop for Shard<K, V> {
     fn drop(&mut self) {
-        // No handle is left, so no reader: free everything directly.
-        let mut st = self.state.lock();
-        for &p in &st.entries {
-            if !p.is_null() {
-                // SAFETY: owned, live, and unreachable by any thread now.
-                drop(unsafe { Box::from_raw(p) });
-            }
-        }
-        st.entries.clear();
-        let table = self.table.swap(ptr::null_mut(), Ordering::AcqRel);
-        if !table.is_null() {
-            // SAFETY: the current table is owned by the shard.
-            drop(unsafe { Box::from_raw(table) });
-        }
+        // No handle is left, so no reader: the id map frees the resident
+        // entries and `Current` the table when they drop (right after this).
         self.graveyard.pin().flush();
     }
 }

@@ -14,10 +14,13 @@
 //! at the swap, and the entry's removal flag tells it about later removals.
 
 use std::borrow::Borrow;
+use std::marker::PhantomData;
 use std::ptr;
 use std::sync::atomic::Ordering;
 
 use super::entry::Entry;
+use super::ptr::EntryPtr;
+use crate::sync::reclaim::Guard;
 use crate::sync::AtomicPtr;
 
 /// The tombstone marker: a non-null address no allocation can have.
@@ -57,12 +60,14 @@ pub(crate) struct Table<K, V> {
     /// two, which keeps the average load higher and the bytes per entry lower).
     len: usize,
     slots: Box<[AtomicPtr<Entry<K, V>>]>,
+    /// The slots hold entry pointers: `Send`/`Sync` as [`EntryPtr`] is.
+    _entries: PhantomData<EntryPtr<K, V>>,
 }
 
 /// Where a key is, or where it would go, in a probe chain.
-pub(crate) enum Probe<K, V> {
+pub(crate) enum Probe<'t, K, V> {
     /// The key's slot and its entry.
-    Found(usize, *mut Entry<K, V>),
+    Found(usize, &'t Entry<K, V>),
     /// The slot a new entry for the key should take.
     Vacant(usize),
 }
@@ -75,7 +80,7 @@ impl<K, V> Table<K, V> {
     /// `MIN_SLOTS`), so it grows by at least half before its next rebuild.
     pub(crate) fn with_room_for(entries: usize) -> Self {
         let len = entries.saturating_mul(2).clamp(Self::MIN_SLOTS, u32::MAX as usize);
-        Table { len, slots: (0..len).map(|_| AtomicPtr::new(ptr::null_mut())).collect() }
+        Table { len, slots: (0..len).map(|_| AtomicPtr::new(ptr::null_mut())).collect(), _entries: PhantomData }
     }
 
     /// Number of slots.
@@ -102,9 +107,10 @@ impl<K, V> Table<K, V> {
 
     /// Lock-free lookup: the entry for `key`, if any.
     ///
-    /// Entries returned are valid while the caller's reclamation guard lives.
+    /// The entry lives as long as the table does for the caller: a table
+    /// is reached through [`Current`], under a reclamation guard.
     #[inline]
-    pub(crate) fn find<Q>(&self, hash: u64, key: &Q) -> Option<*mut Entry<K, V>>
+    pub(crate) fn find<Q>(&self, hash: u64, key: &Q) -> Option<&Entry<K, V>>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
@@ -122,10 +128,11 @@ impl<K, V> Table<K, V> {
                 let p = unpack(p);
                 // SAFETY: non-null, non-tombstone slot values are entries
                 // published with Release by the writer and retired only
-                // through the reclamation guard the caller holds.
-                let e = unsafe { &*p };
+                // through the reclamation guard the caller holds while it
+                // borrows this table (see `Current::load`).
+                let e = unsafe { EntryPtr::from_raw(p).get() };
                 if e.key.borrow() == key {
-                    return Some(p);
+                    return Some(e);
                 }
             }
             i = self.next(i);
@@ -134,7 +141,7 @@ impl<K, V> Table<K, V> {
     }
 
     /// Writer-side probe (caller holds the shard lock).
-    pub(crate) fn probe<Q>(&self, hash: u64, key: &Q) -> Probe<K, V>
+    pub(crate) fn probe<Q>(&self, hash: u64, key: &Q) -> Probe<'_, K, V>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
@@ -150,11 +157,12 @@ impl<K, V> Table<K, V> {
                 first_free.get_or_insert(i);
             } else if p.addr() & TAG_MASK == tag(hash) {
                 let p = unpack(p);
-                // SAFETY: the caller holds the shard lock, so no writer can
-                // retire this entry concurrently.
-                let e = unsafe { &*p };
+                // SAFETY: as in `find`: a published entry, retired only
+                // through the reclamation guard the caller holds while it
+                // borrows this table (and, under the lock, by no one else).
+                let e = unsafe { EntryPtr::from_raw(p).get() };
                 if e.key.borrow() == key {
-                    return Probe::Found(i, p);
+                    return Probe::Found(i, e);
                 }
             }
             i = self.next(i);
@@ -171,16 +179,16 @@ impl<K, V> Table<K, V> {
 
     /// Publishes `entry` (of key hash `hash`) in slot `i` (from `probe`;
     /// writer only). Returns whether it took an empty slot (not a tombstone).
-    pub(crate) fn put(&self, i: usize, hash: u64, entry: *mut Entry<K, V>) -> bool {
+    pub(crate) fn put(&self, i: usize, hash: u64, entry: EntryPtr<K, V>) -> bool {
         let was_empty = self.slots[i].load(Ordering::Relaxed).is_null();
-        self.slots[i].store(pack(entry, hash), Ordering::Release);
+        self.slots[i].store(pack(entry.as_raw(), hash), Ordering::Release);
         was_empty
     }
 
     /// Replaces the entry in slot `i` by one of the same key (an overwrite;
     /// writer only).
-    pub(crate) fn replace(&self, i: usize, hash: u64, entry: *mut Entry<K, V>) {
-        self.slots[i].store(pack(entry, hash), Ordering::Release);
+    pub(crate) fn replace(&self, i: usize, hash: u64, entry: EntryPtr<K, V>) {
+        self.slots[i].store(pack(entry.as_raw(), hash), Ordering::Release);
     }
 
     /// Stores a tombstone in slot `i` (writer only).
@@ -188,15 +196,22 @@ impl<K, V> Table<K, V> {
         self.slots[i].store(tombstone(), Ordering::Release);
     }
 
+    /// Whether slot `i` holds exactly `entry` (writer only).
+    pub(crate) fn holds(&self, i: usize, entry: EntryPtr<K, V>) -> bool {
+        let p = self.slots[i].load(Ordering::Relaxed);
+        !p.is_null() && p != tombstone() && unpack(p) == entry.as_raw()
+    }
+
     /// Finds the slot holding exactly `entry` (writer only).
-    pub(crate) fn slot_of(&self, hash: u64, entry: *mut Entry<K, V>) -> Option<usize> {
+    pub(crate) fn slot_of(&self, hash: u64, entry: &Entry<K, V>) -> Option<usize> {
+        let entry: *const Entry<K, V> = entry;
         let mut i = self.home(hash);
         for _ in 0..self.len {
             let p = self.slots[i].load(Ordering::Relaxed);
             if p.is_null() {
                 return None;
             }
-            if p != tombstone() && unpack(p) == entry {
+            if p != tombstone() && ptr::eq(unpack(p), entry) {
                 return Some(i);
             }
             i = self.next(i);
@@ -205,7 +220,7 @@ impl<K, V> Table<K, V> {
     }
 
     /// The live entries (writer only).
-    pub(crate) fn entries(&self) -> impl Iterator<Item = *mut Entry<K, V>> + '_ {
+    fn entries(&self) -> impl Iterator<Item = *mut Entry<K, V>> + '_ {
         self.slots.iter().map(|s| s.load(Ordering::Relaxed)).filter(|p| !p.is_null() && *p != tombstone()).map(unpack)
     }
 
@@ -215,8 +230,9 @@ impl<K, V> Table<K, V> {
     pub(crate) fn rebuilt(&self, live: usize, extra: usize, hash_of: impl Fn(&K) -> u64) -> Table<K, V> {
         let fresh = Table::with_room_for(live + extra);
         for p in self.entries() {
-            // SAFETY: writer-only, under the shard lock; see `probe`.
-            let e = unsafe { &*p };
+            // SAFETY: writer-only, under the shard lock, on a table the
+            // caller borrows under its reclamation guard; see `probe`.
+            let e = unsafe { EntryPtr::from_raw(p).get() };
             let hash = hash_of(&e.key);
             let mut i = fresh.home(hash);
             while !fresh.slots[i].load(Ordering::Relaxed).is_null() {
@@ -225,5 +241,76 @@ impl<K, V> Table<K, V> {
             fresh.slots[i].store(pack(p, hash), Ordering::Relaxed);
         }
         fresh
+    }
+}
+
+/// A shard's current table: a pointer readers load without a lock and the
+/// shard lock's holder swaps. Every table it ever held is freed exactly
+/// once: the replaced ones through the reclamation guard, the last one on
+/// drop.
+pub(crate) struct Current<K, V> {
+    table: AtomicPtr<Table<K, V>>,
+    /// Owns the table it points to.
+    _owns: PhantomData<Box<Table<K, V>>>,
+}
+
+impl<K, V> Current<K, V> {
+    /// Publishes `table` as the first one.
+    pub(crate) fn new(table: Table<K, V>) -> Self {
+        Current { table: AtomicPtr::new(Box::into_raw(Box::new(table))), _owns: PhantomData }
+    }
+
+    /// The current table, for a lock-free reader: it stays valid while
+    /// `pin` does, even if a writer replaces it meanwhile.
+    #[inline]
+    pub(crate) fn load<'g>(&'g self, _pin: &'g Guard) -> &'g Table<K, V> {
+        // SAFETY: the pointer always names a live table (made by `new` or
+        // `publish`, never null before drop, which needs `&mut self`); a
+        // replaced one is retired through the reclamation guard only after
+        // it was swapped out, so one loaded while `_pin` is pinned is not
+        // freed before `_pin` unpins, which `'g` outlives not.
+        unsafe { &*self.table.load(Ordering::Acquire) }
+    }
+
+    /// The current table, for the shard lock's holder: as [`load`], and
+    /// also stable while the lock is held, since only lock holders
+    /// [`publish`](Self::publish) (the lock orders their stores before our
+    /// load, so a relaxed load suffices).
+    ///
+    /// [`load`]: Self::load
+    pub(crate) fn load_locked<'g>(&'g self, _pin: &'g Guard) -> &'g Table<K, V> {
+        // SAFETY: as in `load`: a live table, retired (if ever) through the
+        // reclamation guard after the swap, so valid while `_pin` lives.
+        unsafe { &*self.table.load(Ordering::Relaxed) }
+    }
+}
+
+impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Current<K, V> {
+    /// Publishes `fresh` in place of the current table (writer only, under
+    /// the shard lock) and retires the old one; returns the new one.
+    pub(crate) fn publish<'g>(&'g self, fresh: Table<K, V>, pin: &'g Guard) -> &'g Table<K, V> {
+        let fresh = Box::into_raw(Box::new(fresh));
+        let old = self.table.swap(fresh, Ordering::AcqRel);
+        // SAFETY: `old` came from `Box::into_raw` (in `new` or here) and the
+        // swap unpublished it: readers pinning from now on load `fresh`, and
+        // those that loaded `old` are pinned. The swap hands it to us
+        // alone, so it is retired once.
+        unsafe { pin.retire(old) };
+        // A whole table is large: hand it to the collector now rather than
+        // when this thread's garbage bag fills.
+        pin.flush();
+        // SAFETY: just published; valid while `pin` lives, as in `load`.
+        unsafe { &*fresh }
+    }
+}
+
+impl<K, V> Drop for Current<K, V> {
+    fn drop(&mut self) {
+        let table = self.table.swap(ptr::null_mut(), Ordering::AcqRel);
+        if !table.is_null() {
+            // SAFETY: the current table is owned here (made by `Box`), and
+            // `&mut self` means no reader is left to load it.
+            drop(unsafe { Box::from_raw(table) });
+        }
     }
 }
