@@ -77,6 +77,14 @@ pub enum BuildError {
         /// The policies the backend does run, comma separated.
         supported: &'static str,
     },
+    /// A core (one written outside ttlkit, say) cannot honour a setting.
+    #[error("the {core} core cannot honour {setting}")]
+    UnsupportedSetting {
+        /// The core's [`Core::NAME`](crate::core::Core::NAME).
+        core: &'static str,
+        /// The setting, as the builder names it.
+        setting: &'static str,
+    },
     /// The operating system refused to start the maintenance thread that
     /// runs sweeps (it starts with the first cache that needs it).
     #[error("could not start the maintenance thread that runs sweeps")]

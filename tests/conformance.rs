@@ -26,75 +26,16 @@ mod loads;
 mod oversized;
 #[path = "support/removal_log.rs"]
 mod removal_log;
+#[path = "conformance/suite.rs"]
+mod suite;
 #[path = "conformance/sweeping.rs"]
 mod sweeping;
 #[path = "support/target.rs"]
 mod target;
 
-use libtest_mimic::{Arguments, Trial};
-use target::{InProcess, Need, Target};
-
-/// One case of the list, for targets of type `T`.
-struct Case<T> {
-    name: &'static str,
-    needs: &'static [Need],
-    run: fn(&T),
-}
-
-/// Expands the case list into a `Vec<Case<T>>`.
-macro_rules! registry {
-    ($target:ty ; $($module:ident :: $case:ident [$($need:ident),*]),* $(,)?) => {
-        vec![$(Case::<$target> {
-            name: concat!(stringify!($module), "::", stringify!($case)),
-            needs: &[$(Need::$need),*],
-            run: $module::$case::<$target>,
-        }),*]
-    };
-}
-
-/// A test; a panic fails it (libtest-mimic catches it).
-fn trial(name: String, f: impl FnOnce() + Send + 'static) -> Trial {
-    Trial::test(name, move || {
-        f();
-        Ok(())
-    })
-}
-
-/// One trial per case whose needs `target` meets, named `{prefix}::{case}`
-/// (the case's file module is left out: `mutex_lru::sliding_refresh_on_get`).
-fn trials<T: Target + Clone>(prefix: &str, target: T, cases: Vec<Case<T>>) -> Vec<Trial> {
-    cases
-        .into_iter()
-        .filter(|c| c.needs.iter().all(|&n| target.has(n)))
-        .map(|c| {
-            let t = target.clone();
-            let short = c.name.rsplit("::").next().unwrap_or(c.name);
-            trial(format!("{prefix}::{short}"), move || {
-                (c.run)(&t);
-                t.finish();
-            })
-        })
-        .collect()
-}
-
-/// The panics the cases cause on purpose (a panicking listener, `init` or
-/// weigher, a recursive load).
-const DELIBERATE: &[&str] =
-    &["init bug", "leader's init fails", "listener bug", "recursive load of the same key", "weigher fault"];
-
-/// Keeps the deliberate panics out of the output (libtest-mimic does not
-/// capture it); every other panic is printed as usual.
-fn quiet_deliberate_panics() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let payload = info.payload();
-        let msg = payload.downcast_ref::<&str>().copied().or(payload.downcast_ref::<String>().map(String::as_str));
-        let msg = msg.unwrap_or("");
-        if !DELIBERATE.iter().any(|d| msg.contains(d)) {
-            default(info);
-        }
-    }));
-}
+use libtest_mimic::Arguments;
+use suite::{quiet_deliberate_panics, trial, trials};
+use target::InProcess;
 
 fn main() {
     let args = Arguments::from_args();
