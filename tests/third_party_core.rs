@@ -35,6 +35,8 @@ use target::{Key, Need, Target, Value};
 use ttlkit::core::{Core, Departures, ExpiryRules, Gate};
 use ttlkit::{BuildError, Cache, CacheBuilder, Config, PolicyKind, RemovalCause, Ticks, Weigher};
 
+type Out<K, V> = Departures<K, V>;
+
 struct Entry<V> {
     value: V,
     last_access: Ticks,
@@ -67,15 +69,8 @@ impl<K: Hash + Eq + Clone, V: Clone> BTreeLru<K, V> {
     }
 
     /// Removes `key`, reporting it as `otherwise` (or `Expired`); its value if live.
-    fn take(
-        &self,
-        st: &mut State<K, V>,
-        key: &K,
-        now: Ticks,
-        otherwise: RemovalCause,
-        out: &mut Departures<K, V>,
-    ) -> Option<V> {
-        let (key, e) = st.map.remove_entry(key)?;
+    fn take(&self, st: &mut State<K, V>, k: &K, now: Ticks, otherwise: RemovalCause, out: &mut Out<K, V>) -> Option<V> {
+        let (key, e) = st.map.remove_entry(k)?;
         st.order.remove(&e.seq);
         st.weight -= e.weight;
         let cause = self.rules.departure(now, e.last_access, e.inserted_at, otherwise);
@@ -91,14 +86,7 @@ impl<K: Hash + Eq + Clone, V: Clone> BTreeLru<K, V> {
 
     /// A read under the lock: a hit (`refresh`) moves the entry to the back
     /// of the LRU order and removes it if expired; a peek changes nothing.
-    fn read_locked<Q>(
-        &self,
-        st: &mut State<K, V>,
-        key: &Q,
-        now: Ticks,
-        refresh: bool,
-        out: &mut Departures<K, V>,
-    ) -> Option<V>
+    fn read_locked<Q>(&self, st: &mut State<K, V>, key: &Q, now: Ticks, refresh: bool, out: &mut Out<K, V>) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -140,7 +128,7 @@ where
         Ok(BTreeLru { state: Mutex::new(state), rules: config.rules(), max_weight, weigher })
     }
 
-    fn read<Q>(&self, _: u64, key: &Q, now: Ticks, refresh: bool, out: &mut Departures<K, V>) -> Option<V>
+    fn read<Q>(&self, _: u64, key: &Q, now: Ticks, refresh: bool, out: &mut Out<K, V>) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -148,14 +136,14 @@ where
         self.read_locked(&mut self.lock(), key, now, refresh, out)
     }
 
-    fn read_for_load(&self, _: u64, key: &K, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) -> Option<V> {
+    fn read_for_load(&self, _: u64, key: &K, now: Ticks, gate: &Gate<'_>, out: &mut Out<K, V>) -> Option<V> {
         let mut st = self.lock();
         let found = self.read_locked(&mut st, key, now, true, out);
         gate.after_change();
         found
     }
 
-    fn upsert(&self, _: u64, key: K, value: V, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) -> bool {
+    fn upsert(&self, _: u64, key: K, value: V, now: Ticks, gate: &Gate<'_>, out: &mut Out<K, V>) -> bool {
         let weight = self.weigher.as_ref().map_or(1, |w| u64::from(w(&key, &value)));
         let mut st = self.lock();
         if !gate.admits() {
@@ -181,7 +169,7 @@ where
         true
     }
 
-    fn remove<Q>(&self, _: u64, key: &Q, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) -> Option<V>
+    fn remove<Q>(&self, _: u64, key: &Q, now: Ticks, gate: &Gate<'_>, out: &mut Out<K, V>) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -193,7 +181,7 @@ where
         live
     }
 
-    fn expire(&self, now: Ticks, budget: usize, out: &mut Departures<K, V>) -> (usize, bool) {
+    fn expire(&self, now: Ticks, budget: usize, out: &mut Out<K, V>) -> (usize, bool) {
         let mut st = self.lock();
         let due = self.expired(&st, now, budget.saturating_add(1));
         let n = due.len().min(budget);
@@ -203,7 +191,7 @@ where
         (n, due.len() > budget)
     }
 
-    fn clear(&self, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) {
+    fn clear(&self, now: Ticks, gate: &Gate<'_>, out: &mut Out<K, V>) {
         let mut st = self.lock();
         let keys: Vec<K> = st.map.keys().cloned().collect();
         for key in &keys {
