@@ -50,6 +50,10 @@ mod harness;
 
 #[path = "concurrent/case.rs"]
 mod case;
+#[path = "concurrent/driver.rs"]
+mod driver;
+#[path = "concurrent/flavor.rs"]
+mod flavor;
 #[path = "concurrent/refill.rs"]
 mod refill;
 #[path = "concurrent/run.rs"]
@@ -59,99 +63,26 @@ mod verify;
 #[path = "concurrent/watchdog.rs"]
 mod watchdog;
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ttlkit::{BackendKind, SlidingTtlCache};
+use ttlkit::{AnyCache, BackendKind, SlidingTtlCache};
 
 use case::{Act, Case};
-use run::{Progress, Subject};
-use verify::History;
-use watchdog::Watchdog;
-
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().and_then(|s| {
-        let s = s.trim();
-        s.strip_prefix("0x").map_or_else(|| s.parse().ok(), |hex| u64::from_str_radix(hex, 16).ok())
-    })
-}
-
-/// How long a case may run before the watchdog calls it a hang.
-fn watchdog_limit() -> Duration {
-    Duration::from_secs(env_u64("CONCURRENT_WATCHDOG_SECS").unwrap_or(60))
-}
-
-/// Runs one case on one backend and checks it.
-fn run_case(backend: BackendKind, case: Arc<Case>) -> Result<(), String> {
-    let s = Subject::build(backend, &case)?;
-    let progress = Arc::new(Progress::new(case.threads));
-    let dog = {
-        let (case, progress, backend) = (Arc::clone(&case), Arc::clone(&progress), backend);
-        Watchdog::start(watchdog_limit(), move || {
-            let mut dump = format!("{backend}, {case:?}\n");
-            for (t, at) in progress.0.iter().enumerate() {
-                let i = at.load(Ordering::Relaxed);
-                let act = case.acts[t].get(i).map_or("finished".to_owned(), |a| format!("{a:?}"));
-                dump += &format!("  thread {t}: op {i}: {act}\n");
-            }
-            dump
-        })
-    };
-    let recs: Vec<_> = run::run_workers(&s, &case, &progress).into_iter().flatten().collect();
-    if case.drain {
-        // Every deadline is at most one idle timeout after the last access.
-        s.clock.advance(case.config.idle);
-    }
-    let before = s.reports().len();
-    let purged = s.cache.purge_expired();
-    let reports = s.reports();
-    let expired = reports[before..].iter().filter(|r| r.cause == ttlkit::RemovalCause::Expired).count();
-    let result = (|| {
-        if purged != expired {
-            return Err(format!("the final purge_expired() returned {purged} but reported {expired} expired entries"));
-        }
-        let mut h = History::new(&case, backend, recs, reports);
-        h.check_reports()?;
-        h.check_results()?;
-        let live = h.check_final(&s, case.drain)?;
-        refill::check(&s, &case, backend, &live)
-    })();
-    dog.stop();
-    result
-}
+use driver::{random_cases, run_case};
+use flavor::Flavor;
 
 #[test]
 fn every_backend_keeps_the_contract_under_concurrency() {
-    let base = env_u64("CONCURRENT_SEED").unwrap_or(0x7710_c0de);
-    let cases = env_u64("CONCURRENT_CASES").unwrap_or(16);
-    let ops = env_u64("CONCURRENT_OPS").unwrap_or(150) as usize;
-    let budget = env_u64("CONCURRENT_SECS").map(Duration::from_secs);
-    let mut failures = Vec::new();
     let only = std::env::var("CONCURRENT_BACKENDS").ok();
+    let mut failures = Vec::new();
     for &backend in BackendKind::ALL {
         if only.as_ref().is_some_and(|o| !o.split(',').any(|b| BackendKind::from_name(b) == Ok(backend))) {
             continue;
         }
-        let started = Instant::now();
-        let mut ran = 0u64;
-        loop {
-            let more = match budget {
-                Some(b) => started.elapsed() < b,
-                None => ran < cases,
-            };
-            if !more {
-                break;
-            }
-            let seed = base.wrapping_add(ran);
-            let case = Arc::new(Case::generate(seed, ops));
-            ran += 1;
-            if let Err(e) = run_case(backend, Arc::clone(&case)) {
-                failures.push(format!("{backend}: {e}\n  case {case:?}"));
-                break;
-            }
+        if let Err(e) = random_cases(Flavor::of(backend), |b| AnyCache::new(backend, b)) {
+            failures.push(e);
         }
-        println!("{backend}: {ran} cases in {:.1?}", started.elapsed());
     }
     assert!(failures.is_empty(), "{} backend(s) failed:\n{}", failures.len(), failures.join("\n\n"));
 }
@@ -186,7 +117,7 @@ fn one_shard_writers_then_refill() {
                 })
                 .collect();
             let case = Arc::new(case);
-            if let Err(e) = run_case(backend, Arc::clone(&case)) {
+            if let Err(e) = run_case(Flavor::of(backend), |b| AnyCache::new(backend, b), Arc::clone(&case)) {
                 panic!("{backend}, round {round}: {e}");
             }
         }

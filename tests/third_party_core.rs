@@ -26,6 +26,32 @@ mod sweeping;
 #[path = "support/target.rs"]
 mod target;
 
+// The concurrent model test (`tests/concurrent.rs`), as `driver.rs` asks.
+#[allow(dead_code)]
+#[path = "concurrent/case.rs"]
+mod case;
+#[allow(dead_code)]
+#[path = "concurrent/driver.rs"]
+mod driver;
+#[allow(dead_code)]
+#[path = "concurrent/flavor.rs"]
+mod flavor;
+#[allow(dead_code)]
+#[path = "model/harness.rs"]
+mod harness;
+#[allow(dead_code)]
+#[path = "concurrent/refill.rs"]
+mod refill;
+#[allow(dead_code)]
+#[path = "concurrent/run.rs"]
+mod run;
+#[allow(dead_code)]
+#[path = "concurrent/verify.rs"]
+mod verify;
+#[allow(dead_code)]
+#[path = "concurrent/watchdog.rs"]
+mod watchdog;
+
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
@@ -229,6 +255,10 @@ fn main() {
         let b = CacheBuilder::<u64, u64>::new(std::time::Duration::from_secs(1)).policy_kind(PolicyKind::Sieve);
         let err = b.build::<Cache<u64, u64, BTreeLru<u64, u64>>>().unwrap_err();
         assert!(matches!(err, BuildError::UnsupportedSetting { core: "btree-lru", setting: "policy" }), "{err}");
+    }));
+    all.push(suite::trial("btree_lru::concurrent_model".into(), || {
+        driver::random_cases(flavor::Flavor::exact("btree-lru"), |b| b.build::<Cache<u64, u64, BTreeLru<u64, u64>>>())
+            .unwrap();
     }));
     libtest_mimic::run(&args, all).exit();
 }

@@ -5,7 +5,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use ttlkit::{BackendKind, PolicyKind};
+use ttlkit::PolicyKind;
+
+use crate::flavor::Flavor;
 use ttlkit_strategies::mix64;
 
 use crate::harness::{ModelConfig, Op};
@@ -95,12 +97,8 @@ pub struct Weights {
 }
 
 impl Weights {
-    pub fn new(case: &Case, backend: BackendKind) -> Weights {
-        let by_key = match backend {
-            BackendKind::Moka => true,
-            BackendKind::Mutex | BackendKind::Sharded => false,
-        };
-        Weights { max: case.weigher, by_key }
+    pub fn new(case: &Case, flavor: Flavor) -> Weights {
+        Weights { max: case.weigher, by_key: flavor.is_moka() }
     }
 
     pub fn of(self, key: u64, value: u64) -> u64 {

@@ -5,7 +5,9 @@
 //! heavier than the capacity (when the weigher makes one), which must be
 //! refused alone rather than flush the cache.
 
-use ttlkit::{BackendKind, SlidingTtlCache};
+use ttlkit::SlidingTtlCache;
+
+use crate::flavor::Flavor;
 
 use crate::case::{Case, Weights};
 use crate::run::{value_id, Subject};
@@ -15,10 +17,15 @@ const FRESH_KEYS: u64 = 1 << 40;
 
 /// Runs the refill from `live` (the entries the final check found) and
 /// checks the weight held against the bound.
-pub fn check(s: &Subject, case: &Case, backend: BackendKind, live: &[(u64, u64)]) -> Result<(), String> {
+pub fn check<C: SlidingTtlCache<u64, u64>>(
+    s: &Subject<C>,
+    case: &Case,
+    flavor: Flavor,
+    live: &[(u64, u64)],
+) -> Result<(), String> {
     let Some(cap) = case.config.capacity else { return Ok(()) };
-    let w = Weights::new(case, backend);
-    let slack = (crate::harness::profile(backend).capacity_slack)(cap);
+    let w = Weights::new(case, flavor);
+    let slack = (flavor.profile().capacity_slack)(cap);
     let mut keys: Vec<u64> = live.iter().map(|&(k, _)| k).collect();
     let told = s.reports().len();
     let mut storable = 0;
@@ -47,7 +54,7 @@ pub fn check(s: &Subject, case: &Case, backend: BackendKind, live: &[(u64, u64)]
     // that stays readable (seed 0x7710c4ec; 5 of 1,602 cases in 30 s),
     // and the moka backend's count follows moka's reports. Known and
     // documented (README, Backends); any other mismatch fails.
-    let zombies = if backend == BackendKind::Moka {
+    let zombies = if flavor.is_moka() {
         s.reports()[told..].iter().filter(|r| held.contains(&(r.key, r.value))).count()
     } else {
         0

@@ -8,7 +8,9 @@ use std::sync::{Arc, Barrier, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
-use ttlkit::{AnyCache, BackendKind, CacheBuilder, Clock, MockClock, RemovalCause, SlidingTtlCache};
+use ttlkit::{BuildError, CacheBuilder, Clock, MockClock, RemovalCause, SlidingTtlCache};
+
+use crate::flavor::Flavor;
 
 use crate::case::{Act, Case, Weights};
 use crate::harness::Op;
@@ -68,15 +70,19 @@ pub struct Report {
 }
 
 /// The cache under test and what observes it.
-pub struct Subject {
-    pub cache: AnyCache<u64, u64>,
+pub struct Subject<C> {
+    pub cache: C,
     pub clock: MockClock,
     pub stamps: Arc<Stamps>,
     pub reports: Arc<Mutex<Vec<Report>>>,
 }
 
-impl Subject {
-    pub fn build(backend: BackendKind, case: &Case) -> Result<Subject, String> {
+impl<C: SlidingTtlCache<u64, u64>> Subject<C> {
+    pub fn build(
+        flavor: Flavor,
+        case: &Case,
+        make: impl FnOnce(CacheBuilder<u64, u64>) -> Result<C, BuildError>,
+    ) -> Result<Subject<C>, String> {
         let c = &case.config;
         let clock = MockClock::new();
         let stamps = Arc::new(Stamps::default());
@@ -88,7 +94,7 @@ impl Subject {
             .refresh_granularity(Duration::ZERO)
             // A policy the backend refuses (checked by tests/model.rs) is
             // swapped for one it runs, as the model harness does.
-            .policy_kind(crate::harness::runnable_policy(backend, c.policy))
+            .policy_kind(flavor.policy(c.policy))
             .removal_listener(move |&key: &u64, value: u64, cause| {
                 let report = Report { key, value, cause, stamp: at.next(), clock: seen.now().as_nanos() };
                 sink.lock().unwrap_or_else(PoisonError::into_inner).push(report);
@@ -103,10 +109,10 @@ impl Subject {
             b = b.shards(s);
         }
         if case.weigher.is_some() {
-            let w = Weights::new(case, backend);
+            let w = Weights::new(case, flavor);
             b = b.weigher(move |&k: &u64, &v: &u64| u32::try_from(w.of(k, v)).unwrap_or(u32::MAX));
         }
-        let cache = AnyCache::new(backend, b).map_err(|e| format!("build {backend}: {e}"))?;
+        let cache = make(b).map_err(|e| format!("build {flavor}: {e}"))?;
         Ok(Subject { cache, clock, stamps, reports })
     }
 
@@ -134,7 +140,7 @@ pub fn value_id(thread: usize, serial: u64) -> u64 {
 }
 
 /// Runs every worker to completion; returns their records, thread by thread.
-pub fn run_workers(s: &Subject, case: &Case, progress: &Progress) -> Vec<Vec<Rec>> {
+pub fn run_workers<C: SlidingTtlCache<u64, u64>>(s: &Subject<C>, case: &Case, progress: &Progress) -> Vec<Vec<Rec>> {
     let start = Barrier::new(case.threads);
     thread::scope(|scope| {
         let handles: Vec<_> = case
@@ -153,7 +159,7 @@ pub fn run_workers(s: &Subject, case: &Case, progress: &Progress) -> Vec<Vec<Rec
     })
 }
 
-fn worker(s: &Subject, t: usize, acts: &[Act], at: &AtomicUsize) -> Vec<Rec> {
+fn worker<C: SlidingTtlCache<u64, u64>>(s: &Subject<C>, t: usize, acts: &[Act], at: &AtomicUsize) -> Vec<Rec> {
     let mut recs = Vec::with_capacity(acts.len());
     for (index, &act) in acts.iter().enumerate() {
         at.store(index, Ordering::Relaxed);
@@ -173,7 +179,7 @@ fn worker(s: &Subject, t: usize, acts: &[Act], at: &AtomicUsize) -> Vec<Rec> {
 }
 
 /// A `get_or_insert_with` whose `init` yields `spins` times before returning `fresh`.
-fn load(s: &Subject, k: u64, fresh: u64, spins: u32) -> Out {
+fn load<C: SlidingTtlCache<u64, u64>>(s: &Subject<C>, k: u64, fresh: u64, spins: u32) -> Out {
     let mut init = None;
     let got = s.cache.get_or_insert_with(k, || {
         let started = s.stamps.next();
@@ -186,7 +192,7 @@ fn load(s: &Subject, k: u64, fresh: u64, spins: u32) -> Out {
     Out::Load { got: Ok(got), fresh, init, ok: true }
 }
 
-fn apply(s: &Subject, op: Op, fresh: u64) -> Out {
+fn apply<C: SlidingTtlCache<u64, u64>>(s: &Subject<C>, op: Op, fresh: u64) -> Out {
     let cache = &s.cache;
     match op {
         Op::Insert(k) => {

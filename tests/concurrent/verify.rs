@@ -7,7 +7,9 @@
 
 use std::collections::HashMap;
 
-use ttlkit::{BackendKind, RemovalCause, SlidingTtlCache};
+use ttlkit::{RemovalCause, SlidingTtlCache};
+
+use crate::flavor::Flavor;
 
 use crate::case::{Act, Case, Weights};
 use crate::harness::Op;
@@ -51,7 +53,7 @@ fn is_clear(r: &Rec) -> bool {
 /// Everything known after the join, indexed for the checks.
 pub struct History<'a> {
     case: &'a Case,
-    backend: BackendKind,
+    flavor: Flavor,
     recs: Vec<Rec>,
     origins: HashMap<u64, Origin>,
     /// Values reported, with their (first) report.
@@ -63,7 +65,7 @@ pub struct History<'a> {
 }
 
 impl<'a> History<'a> {
-    pub fn new(case: &'a Case, backend: BackendKind, recs: Vec<Rec>, reports: Vec<Report>) -> History<'a> {
+    pub fn new(case: &'a Case, flavor: Flavor, recs: Vec<Rec>, reports: Vec<Report>) -> History<'a> {
         let mut origins = HashMap::new();
         let mut writes: HashMap<u64, Vec<Rec>> = HashMap::new();
         let mut clears = Vec::new();
@@ -86,7 +88,7 @@ impl<'a> History<'a> {
                 clears.push(*r);
             }
         }
-        History { case, backend, recs, origins, reported: HashMap::new(), reports, writes, clears }
+        History { case, flavor, recs, origins, reported: HashMap::new(), reports, writes, clears }
     }
 
     fn origin(&self, value: u64) -> Result<&Origin, String> {
@@ -166,7 +168,7 @@ impl<'a> History<'a> {
     /// Every value a call returned is one stored for that key, by a call
     /// that had begun, and not one the listener had already reported gone.
     pub fn check_results(&self) -> Result<(), String> {
-        let slack = crate::harness::profile(self.backend).capacity_slack;
+        let slack = self.flavor.profile().capacity_slack;
         for r in &self.recs {
             let fail = |e: String| format!("{}: {e}", describe(r));
             let returned = match r.out {
@@ -187,10 +189,7 @@ impl<'a> History<'a> {
                     if let Some(cap) = self.case.config.capacity {
                         // In flight, every inserting thread may be one entry over.
                         // One lock serialises the inserts: none is in flight over the bound.
-                        let flight = match self.backend {
-                            BackendKind::Mutex => 0,
-                            BackendKind::Sharded | BackendKind::Moka => self.case.threads as u64,
-                        };
+                        let flight = self.flavor.in_flight(self.case.threads);
                         let bound = cap + slack(cap) + flight * self.case.weigher.unwrap_or(1);
                         if n as u64 > bound {
                             return Err(fail(format!("len() {n} above the bound {bound} (capacity {cap})")));
@@ -252,7 +251,11 @@ impl<'a> History<'a> {
     /// After the final purge: every stored value is live or was reported,
     /// `len()` counts the live ones, the bound holds exactly, and the
     /// statistics agree with the calls and the listener.
-    pub fn check_final(&self, s: &Subject, drained: bool) -> Result<Vec<(u64, u64)>, String> {
+    pub fn check_final<C: SlidingTtlCache<u64, u64>>(
+        &self,
+        s: &Subject<C>,
+        drained: bool,
+    ) -> Result<Vec<(u64, u64)>, String> {
         let mut live = Vec::new();
         let mut keys: Vec<u64> = self.origins.values().map(|o| o.key).collect();
         keys.sort_unstable();
@@ -298,10 +301,10 @@ impl<'a> History<'a> {
             return Err(format!("after the final purge len() is {len} but {} entries are live", live.len()));
         }
         if let Some(cap) = self.case.config.capacity {
-            let held: u64 = live.iter().map(|&(k, v)| Weights::new(self.case, self.backend).of(k, v)).sum();
+            let held: u64 = live.iter().map(|&(k, v)| Weights::new(self.case, self.flavor).of(k, v)).sum();
             if held > cap {
                 let weights: Vec<_> =
-                    live.iter().map(|&(k, v)| (k, Weights::new(self.case, self.backend).of(k, v))).collect();
+                    live.iter().map(|&(k, v)| (k, Weights::new(self.case, self.flavor).of(k, v))).collect();
                 return Err(format!(
                     "after the final purge the live weight is {held}, above the capacity {cap}: (key, weight) {weights:?}"
                 ));
@@ -311,7 +314,7 @@ impl<'a> History<'a> {
         Ok(live)
     }
 
-    fn check_stats(&self, s: &Subject, live: &[(u64, u64)]) -> Result<(), String> {
+    fn check_stats<C: SlidingTtlCache<u64, u64>>(&self, s: &Subject<C>, live: &[(u64, u64)]) -> Result<(), String> {
         let st = s.cache.stats();
         let count = |f: &dyn Fn(&Rec) -> bool| self.recs.iter().filter(|r| f(r)).count() as u64;
         let is_load = |r: &Rec| matches!(r.out, Out::Load { .. });
