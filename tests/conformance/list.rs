@@ -55,6 +55,7 @@ macro_rules! for_each_case {
             bad_input::panicking_weigher_changes_nothing [Capacity],
             oversized::oversized_entry_is_refused_alone [Capacity],
             oversized::oversized_overwrite_drops_the_old_value [Capacity],
+            oversized::oversized_loaded_value_is_refused_alone [Capacity],
         }
     };
 }

@@ -52,3 +52,12 @@ pub fn oversized_overwrite_drops_the_old_value<T: Target>(t: &T) {
     removed.sort_by_key(|&(_, v, _)| v);
     assert_eq!(removed, vec![(7, 1, RemovalCause::Replaced), (7, 101, RemovalCause::Capacity)]);
 }
+
+pub fn oversized_loaded_value_is_refused_alone<T: Target>(t: &T) {
+    let (cache, log) = half_full(t);
+    assert_eq!(cache.get_or_insert_with(1_000, || 1_000), 1_000, "the caller still gets its value");
+    cache.purge_expired();
+    assert_eq!(cache.peek(&1_000), None, "a loaded entry over the whole capacity was kept");
+    assert_eq!(resident(&cache), (0..50).collect(), "others were evicted for a loaded entry that cannot fit");
+    assert_eq!(log.entries(), vec![(1_000, 1_000, RemovalCause::Capacity)]);
+}
