@@ -5,6 +5,9 @@
 //!
 //! One trait, [`SlidingTtlCache`], has interchangeable backends built by one
 //! [`CacheBuilder`]; [`AnyCache`] picks one at run time by [`BackendKind`] (or by name).
+//! The in-process backends are one front-end, [`Cache`], over three storage
+//! cores ([`MutexCache`], [`ShardedCache`], [`MokaCache`] are its aliases); a
+//! crate of yours can plug in a fourth through [`core::Core`].
 //!
 //! ```
 //! use std::time::Duration;
