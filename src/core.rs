@@ -49,6 +49,9 @@
 //!     const NAME: &'static str = "tiny";
 //!
 //!     fn build(config: &Config<K, V>) -> Result<Self, BuildError> {
+//!         if config.max_capacity().is_some() {
+//!             return Err(BuildError::UnsupportedSetting { core: "tiny", setting: "max_capacity" });
+//!         }
 //!         Ok(Tiny { map: Mutex::new(HashMap::new()), rules: config.rules() })
 //!     }
 //!
@@ -111,13 +114,13 @@
 //!             .map(|(key, _)| key.clone())
 //!             .take(budget + 1)
 //!             .collect();
-//!         let more = due.len() > budget;
-//!         for key in due.into_iter().take(budget) {
+//!         let (more, n) = (due.len() > budget, due.len().min(budget));
+//!         for key in due.into_iter().take(n) {
 //!             if let Some((key, (value, ..))) = map.remove_entry(&key) {
 //!                 out.push(key, value, RemovalCause::Expired);
 //!             }
 //!         }
-//!         (out.len(), more)
+//!         (n, more)
 //!     }
 //!
 //!     fn clear(&self, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) {
@@ -137,6 +140,8 @@
 //! cache.insert("a", 1);
 //! assert_eq!(cache.get("a"), Some(1));
 //! assert_eq!(cache.backend_name(), "tiny");
+//! let bounded = CacheBuilder::<&str, u32>::new(Duration::from_secs(60)).max_capacity(10);
+//! assert!(matches!(bounded.build::<Cache<_, _, Tiny<_, _>>>(), Err(BuildError::UnsupportedSetting { .. })));
 //! # Ok::<(), BuildError>(())
 //! ```
 
@@ -153,11 +158,10 @@ use crate::listener::Removed;
 /// The storage behind a [`Cache`](crate::Cache). See the [module docs](self)
 /// for what the front-end does and what a core promises.
 ///
-/// Every method gets the key's 64-bit hash (the front-end's, the same for
-/// every call with the same key) and the current time, never earlier than
-/// the time any earlier call on this cache was given... except that two
-/// threads may read the clock in one order and reach the core in the other,
-/// so a core that keeps stamps should never move one backwards.
+/// Every method gets the key's 64-bit hash (the front-end's: the same for
+/// every call with the same key) and the time the front-end read from the
+/// cache's clock. Two threads may read the clock in one order and reach the
+/// core in the other, so a core never moves a stamp backwards.
 pub trait Core<K, V>: Send + Sync + Sized + 'static {
     /// The name [`SlidingTtlCache::backend_name`](crate::SlidingTtlCache::backend_name) reports.
     const NAME: &'static str;
