@@ -66,7 +66,7 @@
 //!             return None; // an expire pass reports it
 //!         }
 //!         if refresh {
-//!             *last = now;
+//!             *last = (*last).max(now); // never backwards
 //!         }
 //!         Some(value.clone())
 //!     }
@@ -161,7 +161,8 @@ use crate::listener::Removed;
 /// Every method gets the key's 64-bit hash (the front-end's: the same for
 /// every call with the same key) and the time the front-end read from the
 /// cache's clock. Two threads may read the clock in one order and reach the
-/// core in the other, so a core never moves a stamp backwards.
+/// core in the other, so a core never moves a stamp backwards ([`Latest`]
+/// keeps a core's time monotonic under its lock).
 pub trait Core<K, V>: Send + Sync + Sized + 'static {
     /// The name [`SlidingTtlCache::backend_name`](crate::SlidingTtlCache::backend_name) reports.
     const NAME: &'static str;
@@ -222,6 +223,46 @@ pub trait Core<K, V>: Send + Sync + Sized + 'static {
     /// reported yet (the moka core's eviction hook). The front-end calls it
     /// before it reads the statistics.
     fn flush(&self, _out: &mut Departures<K, V>) {}
+}
+
+/// The latest time a core has seen, kept under the core's lock: the one
+/// place a core stops time from going backwards. Two threads can read the
+/// clock in one order and take the lock in the other, so a core that
+/// stamps entries or keeps them in time order passes each `now` through
+/// [`advance`](Self::advance) first.
+///
+/// ```
+/// use ttlkit::core::Latest;
+/// use ttlkit::Ticks;
+///
+/// let mut latest = Latest::default();
+/// assert_eq!(latest.advance(Ticks::from_nanos(7)), Ticks::from_nanos(7));
+/// assert_eq!(latest.advance(Ticks::from_nanos(5)), Ticks::from_nanos(7), "a late arrival sees 7");
+/// assert_eq!(latest.at(Ticks::from_nanos(6)), Ticks::from_nanos(7));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Latest(Ticks);
+
+impl Latest {
+    /// Records `now` if it is later than anything seen; returns the time to use.
+    #[inline]
+    pub fn advance(&mut self, now: Ticks) -> Ticks {
+        self.0 = self.0.max(now);
+        self.0
+    }
+
+    /// The time to use at `now`, without recording it (for a read that
+    /// holds the lock shared).
+    #[inline]
+    pub fn at(self, now: Ticks) -> Ticks {
+        self.0.max(now)
+    }
+
+    /// The latest time recorded.
+    #[inline]
+    pub fn last(self) -> Ticks {
+        self.0
+    }
 }
 
 /// The entries that left a core during one operation, with their causes.

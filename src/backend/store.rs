@@ -19,6 +19,7 @@ use ttlkit_strategies::{EvictionPolicy, IndexLists};
 use crate::builder::Weigher;
 use crate::cache::RemovalCause;
 use crate::clock::Ticks;
+use crate::core::Latest;
 use crate::expiry::ExpiryRules;
 use crate::listener::Removed;
 use crate::sync::RandomState;
@@ -54,7 +55,7 @@ pub(crate) struct Store<K, V> {
     hasher: RandomState,
     /// The latest time seen: stamps never go backwards even when callers
     /// read the clock in one order and take the lock in another.
-    latest: Ticks,
+    latest: Latest,
 }
 
 impl<K, V> Store<K, V> {
@@ -93,7 +94,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
             total_weight: 0,
             weights: Vec::new(),
             hasher,
-            latest: Ticks::ZERO,
+            latest: Latest::default(),
         }
     }
 
@@ -104,8 +105,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
     }
 
     fn advance(&mut self, now: Ticks) -> Ticks {
-        self.latest = self.latest.max(now);
-        self.latest
+        self.latest.advance(now)
     }
 
     fn entry(&self, idx: u32) -> &Entry<K, V> {
@@ -135,6 +135,12 @@ impl<K: Hash + Eq, V> Store<K, V> {
         self.rules.is_expired(now, e.last_access, e.inserted_at)
     }
 
+    /// Why the entry at `idx` leaves at `now` when removed for `otherwise`.
+    pub(super) fn departure(&self, idx: u32, now: Ticks, otherwise: RemovalCause) -> RemovalCause {
+        let e = self.entry(idx);
+        self.rules.departure(now, e.last_access, e.inserted_at, otherwise)
+    }
+
     /// The live value for `key`, refreshing its idle deadline and telling
     /// the policy of the hit. An expired entry found here is removed.
     pub(crate) fn get<Q>(&mut self, hash: u64, key: &Q, now: Ticks, out: &mut Vec<Removed<K, V>>) -> Option<&V>
@@ -162,7 +168,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
         K: Borrow<Q>,
         Q: Eq + ?Sized,
     {
-        let now = self.latest.max(now);
+        let now = self.latest.at(now);
         let idx = self.find(hash, key)?;
         (!self.is_expired(idx, now)).then(|| &self.entry(idx).value)
     }
@@ -185,7 +191,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
             return;
         }
         if let Some(idx) = self.find(hash, &key) {
-            let cause = if self.is_expired(idx, now) { RemovalCause::Expired } else { RemovalCause::Replaced };
+            let cause = self.departure(idx, now, RemovalCause::Replaced);
             let e = self.entry_mut(idx);
             let old = std::mem::replace(&mut e.value, value);
             e.last_access = now;
@@ -227,7 +233,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
     /// older value under the key is removed too (the caller overwrote it).
     fn refuse(&mut self, hash: u64, key: K, value: V, now: Ticks, out: &mut Vec<Removed<K, V>>) {
         if let Some(idx) = self.find(hash, &key) {
-            let cause = if self.is_expired(idx, now) { RemovalCause::Expired } else { RemovalCause::Replaced };
+            let cause = self.departure(idx, now, RemovalCause::Replaced);
             self.remove_at(idx, cause, out, true);
         }
         out.push((key, value, RemovalCause::Capacity));
@@ -274,8 +280,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
         let now = self.advance(now);
         out.reserve(self.len());
         for e in self.slots.drain(..).flatten() {
-            let expired = self.rules.is_expired(now, e.last_access, e.inserted_at);
-            let cause = if expired { RemovalCause::Expired } else { RemovalCause::Cleared };
+            let cause = self.rules.departure(now, e.last_access, e.inserted_at, RemovalCause::Cleared);
             out.push((e.key, e.value, cause));
         }
         self.free.clear();

@@ -124,7 +124,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
     /// Expired entries still held at `now` (tests only: walks every slot).
     #[cfg(test)]
     pub(crate) fn expired_held(&self, now: Ticks) -> usize {
-        let now = self.latest.max(now);
+        let now = self.latest.at(now);
         self.slots.iter().flatten().filter(|e| self.rules.is_expired(now, e.last_access, e.inserted_at)).count()
     }
 

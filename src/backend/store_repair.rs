@@ -39,14 +39,14 @@ impl<K: Hash + Eq, V> Store<K, V> {
     /// The entry to evict when there is no policy to ask: an expired one,
     /// else the least recently accessed.
     pub(super) fn fallback_victim(&self) -> Option<u32> {
-        self.expired_head(self.latest).or_else(|| self.orders[ACCESS].head(0))
+        self.expired_head(self.latest.last()).or_else(|| self.orders[ACCESS].head(0))
     }
 
     fn repair(&mut self, out: &mut Vec<Removed<K, V>>) {
         let Some(torn) = self.policy.take() else { return };
         while self.over_capacity() {
             let Some(idx) = self.fallback_victim() else { break };
-            let cause = if self.is_expired(idx, self.latest) { RemovalCause::Expired } else { RemovalCause::Capacity };
+            let cause = self.departure(idx, self.latest.last(), RemovalCause::Capacity);
             self.remove_at(idx, cause, out, false);
         }
         let Ok(kind) = PolicyKind::from_name(torn.name()) else { return };

@@ -106,13 +106,13 @@ impl<K, V> Shared<K, V> {
         let cause = match slot.fate() {
             Some(decided) => decided,
             None => {
-                let derived = match cause {
+                let otherwise = match cause {
                     MokaCause::Expired => RemovalCause::Expired,
-                    _ if slot.is_expired(self.clock.now(), &self.rules) => RemovalCause::Expired,
                     MokaCause::Size => RemovalCause::Capacity,
                     MokaCause::Replaced => RemovalCause::Replaced,
                     MokaCause::Explicit => RemovalCause::Explicit,
                 };
+                let derived = slot.departure(self.clock.now(), &self.rules, otherwise);
                 let won = slot.try_settle(derived);
                 if won && cause == MokaCause::Expired {
                     self.moka_expired.fetch_add(1, Ordering::Relaxed);
@@ -384,8 +384,7 @@ where
                 return false;
             }
             if let Some(old) = self.moka.get(&slot.key) {
-                let cause =
-                    if old.is_expired(now, self.rules()) { RemovalCause::Expired } else { RemovalCause::Replaced };
+                let cause = old.departure(now, self.rules(), RemovalCause::Replaced);
                 if old.try_settle(cause) {
                     self.moka.remove(&slot.key);
                 }
@@ -459,8 +458,7 @@ where
             removed
         };
         let value = removed.and_then(|slot| {
-            let live = !slot.is_expired(self.now(), self.rules());
-            let cause = slot.settle(if live { RemovalCause::Explicit } else { RemovalCause::Expired });
+            let cause = slot.settle(slot.departure(self.now(), self.rules(), RemovalCause::Explicit));
             (cause == RemovalCause::Explicit).then(|| slot.value.clone())
         });
         self.flush(out);
@@ -517,8 +515,7 @@ where
         for (_, slot) in self.moka.iter() {
             {
                 let _stripe = self.stripe(slot.stripe);
-                let cause =
-                    if slot.is_expired(now, self.rules()) { RemovalCause::Expired } else { RemovalCause::Cleared };
+                let cause = slot.departure(now, self.rules(), RemovalCause::Cleared);
                 if slot.try_settle(cause) {
                     self.moka.remove(&slot.key);
                 }

@@ -98,9 +98,13 @@ impl<K, V> Slot<K, V> {
         }
     }
 
-    /// Whether it is expired (or tombstoned) at `now`.
-    pub(super) fn is_expired(&self, now: Ticks, rules: &ExpiryRules) -> bool {
-        self.deadline(rules).is_none_or(|d| now >= d)
+    /// Why it leaves at `now` when removed for `otherwise`: `Expired` if
+    /// it is past its deadline (or tombstoned).
+    pub(super) fn departure(&self, now: Ticks, rules: &ExpiryRules, otherwise: RemovalCause) -> RemovalCause {
+        match self.last_access.load(Ordering::Acquire) {
+            TOMBSTONE => RemovalCause::Expired,
+            la => rules.departure(now, Ticks::from_nanos(la), self.inserted_at, otherwise),
+        }
     }
 
     /// A read at `now`: is it live? With `refresh`, a live entry's access
@@ -210,7 +214,7 @@ mod tests {
         let r = rules();
         let s = Slot::new(1u32, 10u32, Ticks::MAX, 1, 0);
         assert_eq!(s.deadline(&r), Some(Ticks::MAX), "a real deadline, so it is queued for purging");
-        assert!(s.is_expired(Ticks::MAX, &r));
+        assert_eq!(s.departure(Ticks::MAX, &r, RemovalCause::Explicit), RemovalCause::Expired);
         assert!(matches!(s.judge(Ticks::MAX, &r), Judged::Expired));
         assert!(s.deadline(&r).is_none(), "judged: now it is the tombstone");
     }
@@ -222,7 +226,7 @@ mod tests {
         for now in [8, 16, 24] {
             assert!(matches!(s.read(t(now), &r, true), Seen::Live));
         }
-        assert!(s.is_expired(t(25), &r));
+        assert_eq!(s.departure(t(25), &r, RemovalCause::Explicit), RemovalCause::Expired);
     }
 
     #[test]

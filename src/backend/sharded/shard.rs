@@ -16,6 +16,7 @@ use super::wheel::Wheel;
 use crate::builder::Weigher;
 use crate::cache::RemovalCause;
 use crate::clock::Ticks;
+use crate::core::Latest;
 use crate::expiry::ExpiryRules;
 use crate::invalidation::Gate;
 use crate::listener::Removed;
@@ -70,7 +71,7 @@ struct State<K, V> {
     used: usize,
     wheel: Wheel,
     policy: Option<Box<dyn EvictionPolicy>>,
-    latest: Ticks,
+    latest: Latest,
 }
 
 /// A shard of the sharded backend. It is `Send` and `Sync` when `K` and
@@ -117,7 +118,7 @@ where
                 used: 0,
                 wheel: Wheel::new(span_nanos, Ticks::ZERO),
                 policy,
-                latest: Ticks::ZERO,
+                latest: Latest::default(),
             }),
             len: AtomicUsize::new(0),
             weight: AtomicU64::new(0),
@@ -232,8 +233,7 @@ where
             return false;
         }
         let mut ledger = self.ledger(s);
-        st.latest = st.latest.max(now);
-        let now = st.latest;
+        let now = st.latest.advance(now);
         // Each write takes a few of its shard's expired entries with it, so
         // they do not pile up between sweeps, or with no sweeper at all.
         if self.may_have_expired(now) {
@@ -244,8 +244,7 @@ where
         match cx.table.probe(hash, &key) {
             Probe::Found(slot, old_e) => {
                 let id = old_e.id;
-                let expired = s.rules.is_expired(now, old_e.last_access(), old_e.inserted_at);
-                let cause = if expired { RemovalCause::Expired } else { RemovalCause::Replaced };
+                let cause = s.rules.departure(now, old_e.last_access(), old_e.inserted_at, RemovalCause::Replaced);
                 // User and policy code first: if it panics, nothing changed.
                 let report = (key.clone(), old_e.value.clone(), cause);
                 if let Some(p) = cx.st.policy.as_mut() {
@@ -318,13 +317,11 @@ where
             return false;
         }
         let mut ledger = self.ledger(s);
-        st.latest = st.latest.max(now);
-        let now = st.latest;
+        let now = st.latest.advance(now);
         let pin = self.graveyard.pin();
         let mut cx = self.locked(&mut st, &pin, s);
         if let Probe::Found(slot, e) = cx.table.probe(hash, &key) {
-            let expired = s.rules.is_expired(now, e.last_access(), e.inserted_at);
-            let cause = if expired { RemovalCause::Expired } else { RemovalCause::Replaced };
+            let cause = s.rules.departure(now, e.last_access(), e.inserted_at, RemovalCause::Replaced);
             ledger.remove(cx.remove_at(Some(slot), e.id, cause, true, out));
         }
         out.push((key, value, RemovalCause::Capacity));
@@ -350,17 +347,15 @@ where
     {
         let mut st = self.state.lock();
         let mut ledger = self.ledger(s);
-        st.latest = st.latest.max(now);
-        let now = st.latest;
+        let now = st.latest.advance(now);
         let pin = self.graveyard.pin();
         let mut cx = self.locked(&mut st, &pin, s);
         let Probe::Found(slot, e) = cx.table.probe(hash, key) else {
             gate.after_change();
             return None;
         };
-        let live = !s.rules.is_expired(now, e.last_access(), e.inserted_at);
-        let value = live.then(|| e.value.clone());
-        let cause = if live { RemovalCause::Explicit } else { RemovalCause::Expired };
+        let cause = s.rules.departure(now, e.last_access(), e.inserted_at, RemovalCause::Explicit);
+        let value = (cause == RemovalCause::Explicit).then(|| e.value.clone());
         ledger.remove(cx.remove_at(Some(slot), e.id, cause, true, out));
         cx.shrink_if_sparse();
         gate.after_change();
@@ -379,8 +374,7 @@ where
     ) -> (usize, bool) {
         let mut st = self.state.lock();
         let mut ledger = self.ledger(s);
-        st.latest = st.latest.max(now);
-        let now = st.latest;
+        let now = st.latest.advance(now);
         self.expire_locked(&mut st, &mut ledger, s, now, budget, out)
     }
 
@@ -440,15 +434,13 @@ where
     pub(crate) fn clear(&self, s: &Settings<K, V>, now: Ticks, out: &mut Vec<Removed<K, V>>, gate: &Gate<'_>) {
         let mut st = self.state.lock();
         let mut ledger = self.ledger(s);
-        st.latest = st.latest.max(now);
-        let now = st.latest;
+        let now = st.latest.advance(now);
         let pin = self.graveyard.pin();
         let mut cx = self.locked(&mut st, &pin, s);
         let ids: Vec<u32> = cx.st.entries.resident().collect();
         for id in ids {
             let e = cx.st.entries.entry(id);
-            let expired = s.rules.is_expired(now, e.last_access(), e.inserted_at);
-            let cause = if expired { RemovalCause::Expired } else { RemovalCause::Cleared };
+            let cause = s.rules.departure(now, e.last_access(), e.inserted_at, RemovalCause::Cleared);
             ledger.remove(cx.remove_at(None, id, cause, true, out));
         }
         if let Some(p) = cx.st.policy.as_mut() {
