@@ -34,6 +34,13 @@
 //! Two fixed shapes run beside the random cases: writers racing in one
 //! shard, then the refill; and a load whose `init` loads the same key.
 //!
+//! The model runs over any `SlidingTtlCache<u64, u64>`: a `Flavor`
+//! (`concurrent/flavor.rs`) says what the cache is allowed beyond the
+//! contract, a closure builds it from the case's `CacheBuilder`, and
+//! `driver::check_every_case` (`concurrent/driver.rs`, whose opening lists
+//! the `#[path]` modules another test binary needs) runs all of the above
+//! over it with one call.
+//!
 //! Budget: `CONCURRENT_CASES` cases per backend (default 16) of
 //! `CONCURRENT_OPS` operations per thread (default 150), or, with
 //! `CONCURRENT_SECS`, as many cases as fit in that many seconds per
@@ -63,14 +70,11 @@ mod verify;
 #[path = "concurrent/watchdog.rs"]
 mod watchdog;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use ttlkit::{AnyCache, BackendKind, SlidingTtlCache};
+use ttlkit::{AnyCache, BackendKind, CacheBuilder, MutexCache};
 
-use case::{Act, Case};
-use driver::{random_cases, run_case};
-use flavor::Flavor;
+use driver::{random_cases, Flavor};
 
 #[test]
 fn every_backend_keeps_the_contract_under_concurrency() {
@@ -93,33 +97,8 @@ fn every_backend_keeps_the_contract_under_concurrency() {
 #[test]
 fn one_shard_writers_then_refill() {
     for &backend in BackendKind::ALL {
-        for round in 0..4u64 {
-            let mut case = Case::generate(round, 0);
-            case.config.capacity = Some(2_000);
-            case.config.shards = Some(1);
-            case.config.lifetime = None;
-            case.config.idle = Duration::from_secs(3600);
-            case.weigher = None;
-            case.threads = 4;
-            case.drain = false;
-            case.acts = (0..4u64)
-                .map(|t| {
-                    (0..400u64)
-                        .map(|i| {
-                            let k = t * 1_000 + i;
-                            if i % 3 == 2 {
-                                Act::Op(harness::Op::Remove(k - 1))
-                            } else {
-                                Act::Op(harness::Op::Insert(k))
-                            }
-                        })
-                        .collect()
-                })
-                .collect();
-            let case = Arc::new(case);
-            if let Err(e) = run_case(Flavor::of(backend), |b| AnyCache::new(backend, b), Arc::clone(&case)) {
-                panic!("{backend}, round {round}: {e}");
-            }
+        if let Err(e) = driver::one_shard_writers_then_refill(Flavor::of(backend), |b| AnyCache::new(backend, b)) {
+            panic!("{e}");
         }
     }
 }
@@ -134,25 +113,24 @@ fn a_recursive_load_of_the_same_key_does_not_hang() {
     let waits: Vec<_> = BackendKind::ALL
         .iter()
         .map(|&backend| {
-            let b = ttlkit::CacheBuilder::<u64, u64>::new(Duration::from_secs(60))
-                .clock(ttlkit::MockClock::new())
-                .no_sweeper();
-            let cache = ttlkit::AnyCache::new(backend, b).unwrap();
-            let (done, finished) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    cache.get_or_insert_with(7, || cache.get_or_insert_with(7, || 1))
-                }));
-                let _ = done.send(outcome.is_ok());
-            });
-            (backend, finished)
+            (backend, driver::start_recursive_load(Flavor::of(backend), |b| AnyCache::new(backend, b)).unwrap())
         })
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + driver::RECURSIVE_LOAD_LIMIT;
     let hung: Vec<_> = waits
         .into_iter()
         .filter(|(_, finished)| finished.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err())
         .map(|(backend, _)| backend)
         .collect();
     assert!(hung.is_empty(), "get_or_insert_with(7) whose init loads 7 again hung (deadlock) on: {hung:?}");
+}
+
+/// The entry point another test binary uses (`driver::check_every_case`),
+/// over a cache type given only by its build closure: `MutexCache`, held to
+/// exact bounds and the `lru` policy as a cache from outside ttlkit is.
+#[test]
+fn generic_entry_point_runs_a_plain_cache() {
+    driver::check_every_case(Flavor::exact("mutex-via-closure"), |b: CacheBuilder<u64, u64>| {
+        b.build::<MutexCache<u64, u64>>()
+    });
 }

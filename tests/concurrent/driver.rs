@@ -1,17 +1,58 @@
-//! Running the concurrent model over any cache: `run_case` runs one case
-//! and checks it, `random_cases` the budget of random ones. A test binary
-//! that includes this needs, at its root, the modules `harness`
-//! (`model/harness.rs`), `case`, `flavor`, `refill`, `run`, `verify`,
-//! `watchdog` and `driver` (`concurrent/*.rs`), under those names.
+//! Running the concurrent model over any cache: `check_every_case` runs
+//! all of it (the random cases and the fixed shapes) over one cache type
+//! and panics with the failures; `run_case` runs one case and checks it,
+//! `random_cases` the budget of random ones.
+//!
+//! A test binary that includes this needs, at its root, these modules
+//! under these names (the files name each other as `crate::harness`,
+//! `crate::case`, ...):
+//!
+//! ```text
+//! #[allow(dead_code)]
+//! #[path = "model/harness.rs"]
+//! mod harness;
+//! #[allow(dead_code)]
+//! #[path = "concurrent/case.rs"]
+//! mod case;
+//! #[allow(dead_code)]
+//! #[path = "concurrent/driver.rs"]
+//! mod driver;
+//! #[allow(dead_code)]
+//! #[path = "concurrent/flavor.rs"]
+//! mod flavor;
+//! #[allow(dead_code)]
+//! #[path = "concurrent/refill.rs"]
+//! mod refill;
+//! #[allow(dead_code)]
+//! #[path = "concurrent/run.rs"]
+//! mod run;
+//! #[allow(dead_code)]
+//! #[path = "concurrent/verify.rs"]
+//! mod verify;
+//! #[allow(dead_code)]
+//! #[path = "concurrent/watchdog.rs"]
+//! mod watchdog;
+//! ```
+//!
+//! and then one call, with a build closure for its cache type `MyCache`:
+//!
+//! ```text
+//! driver::check_every_case(driver::Flavor::exact("my-cache"), |b| b.build::<MyCache>());
+//! ```
+//!
+//! `Flavor::exact` holds the cache to exact bounds (no slack over the
+//! capacity, none while inserts are in flight) and runs every case with
+//! the `lru` policy, whatever policy the case drew.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use ttlkit::{BuildError, CacheBuilder, SlidingTtlCache};
+use ttlkit::{BuildError, CacheBuilder, MockClock, SlidingTtlCache};
 
-use crate::case::Case;
-use crate::flavor::Flavor;
+use crate::case::{Act, Case};
+pub use crate::flavor::Flavor;
+use crate::harness::Op;
 use crate::refill;
 use crate::run::{self, Progress, Subject};
 use crate::verify::History;
@@ -29,7 +70,7 @@ fn watchdog_limit() -> Duration {
     Duration::from_secs(env_u64("CONCURRENT_WATCHDOG_SECS").unwrap_or(60))
 }
 
-/// Runs one case on one backend and checks it.
+/// Runs one case on the cache `make` builds and checks it.
 pub fn run_case<C: SlidingTtlCache<u64, u64>>(
     flavor: Flavor,
     make: impl FnOnce(CacheBuilder<u64, u64>) -> Result<C, BuildError>,
@@ -99,4 +140,102 @@ pub fn random_cases<C: SlidingTtlCache<u64, u64>>(
     }
     println!("{flavor}: {ran} cases in {:.1?}", started.elapsed());
     Ok(ran)
+}
+
+/// Defect 1's shape, made likely: four threads inserting distinct keys and
+/// removing some, all in one shard (a cache that does not shard ignores
+/// the setting), then the refill. The cache-wide weight counter must still
+/// equal the weight held. Four rounds; the first failure is returned.
+pub fn one_shard_writers_then_refill<C: SlidingTtlCache<u64, u64>>(
+    flavor: Flavor,
+    make: impl Fn(CacheBuilder<u64, u64>) -> Result<C, BuildError>,
+) -> Result<(), String> {
+    for round in 0..4u64 {
+        let mut case = Case::generate(round, 0);
+        case.config.capacity = Some(2_000);
+        case.config.shards = Some(1);
+        case.config.lifetime = None;
+        case.config.idle = Duration::from_secs(3600);
+        case.weigher = None;
+        case.threads = 4;
+        case.drain = false;
+        case.acts = (0..4u64)
+            .map(|t| {
+                (0..400u64)
+                    .map(|i| {
+                        let k = t * 1_000 + i;
+                        if i % 3 == 2 {
+                            Act::Op(Op::Remove(k - 1))
+                        } else {
+                            Act::Op(Op::Insert(k))
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        run_case(flavor, &make, Arc::new(case)).map_err(|e| format!("{flavor}, round {round}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Starts, on its own thread, a `get_or_insert_with(7, ..)` whose `init`
+/// loads 7 again on the same cache. The contract: it ends (it panics with a
+/// clear message) rather than wait for itself forever. The receiver gets a
+/// message once the call ended, by returning or by panicking; none if it
+/// hangs (the stuck thread is then left behind; it holds no cache lock).
+pub fn start_recursive_load<C: SlidingTtlCache<u64, u64>>(
+    flavor: Flavor,
+    make: impl FnOnce(CacheBuilder<u64, u64>) -> Result<C, BuildError>,
+) -> Result<mpsc::Receiver<bool>, String> {
+    let b = CacheBuilder::<u64, u64>::new(Duration::from_secs(60)).clock(MockClock::new()).no_sweeper();
+    let cache = make(b).map_err(|e| format!("build {flavor}: {e}"))?;
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            cache.get_or_insert_with(7, || cache.get_or_insert_with(7, || 1))
+        }));
+        let _ = done.send(outcome.is_ok());
+    });
+    Ok(finished)
+}
+
+/// How long the recursive load may take before it counts as a hang.
+pub const RECURSIVE_LOAD_LIMIT: Duration = Duration::from_secs(5);
+
+/// [`start_recursive_load`], waiting [`RECURSIVE_LOAD_LIMIT`] for it to end.
+pub fn a_recursive_load_of_the_same_key_does_not_hang<C: SlidingTtlCache<u64, u64>>(
+    flavor: Flavor,
+    make: impl FnOnce(CacheBuilder<u64, u64>) -> Result<C, BuildError>,
+) -> Result<(), String> {
+    let finished = start_recursive_load(flavor, make)?;
+    finished.recv_timeout(RECURSIVE_LOAD_LIMIT).map(drop).map_err(|_| {
+        format!("{flavor}: get_or_insert_with(7) whose init loads 7 again did not end in {RECURSIVE_LOAD_LIMIT:?} (deadlock)")
+    })
+}
+
+/// The whole concurrent model over the cache `make` builds: the budget of
+/// random cases ([`random_cases`]: `CONCURRENT_CASES`, default 16, or
+/// `CONCURRENT_SECS`; `CONCURRENT_SEED`, `CONCURRENT_OPS`), the one-shard
+/// writers and refill, and the recursive load. Every part runs even if an
+/// earlier one failed; then it panics naming every failure.
+pub fn check_every_case<C: SlidingTtlCache<u64, u64>>(
+    flavor: Flavor,
+    make: impl Fn(CacheBuilder<u64, u64>) -> Result<C, BuildError>,
+) {
+    let mut failures = Vec::new();
+    if let Err(e) = random_cases(flavor, &make) {
+        failures.push(format!("random cases: {e}"));
+    }
+    if let Err(e) = one_shard_writers_then_refill(flavor, &make) {
+        failures.push(format!("one-shard writers then refill: {e}"));
+    }
+    if let Err(e) = a_recursive_load_of_the_same_key_does_not_hang(flavor, &make) {
+        failures.push(format!("recursive load: {e}"));
+    }
+    assert!(
+        failures.is_empty(),
+        "the concurrent model failed on {flavor} ({} part(s)):\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }

@@ -22,7 +22,6 @@ impl Flavor {
     }
 
     /// A cache from outside ttlkit that runs only LRU, held to exact bounds.
-    #[allow(dead_code)] // tests/third_party_core.rs
     pub fn exact(name: &'static str) -> Flavor {
         Flavor { name, kind: None }
     }
