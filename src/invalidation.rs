@@ -210,6 +210,7 @@ impl fmt::Debug for LoadTicket<'_> {
 /// made outside ttlkit.
 pub struct Gate<'a>(Admission<'a>);
 
+#[derive(Clone, Copy)]
 enum Admission<'a> {
     /// An explicit write of the key with this hash: marks its loads.
     /// `locked`: the core's lookups take the lock this write holds, so the
@@ -247,12 +248,10 @@ impl<'a> Gate<'a> {
     /// that clears in parts, one lock at a time, marks only the loads of
     /// the part it holds).
     pub fn narrowed<'b>(&'b self, clears: &'b dyn Fn(u64) -> bool) -> Gate<'b> {
-        match &self.0 {
-            Admission::ClearAll { marks, .. } => Gate(Admission::Clear(marks, clears)),
-            Admission::Write { marks, hash, locked } => Gate(Admission::Write { marks, hash: *hash, locked: *locked }),
-            Admission::Clear(marks, _) => Gate(Admission::Clear(marks, clears)),
-            Admission::Commit(ticket) => Gate(Admission::Commit(ticket)),
-            Admission::Arm(ticket) => Gate(Admission::Arm(ticket)),
+        match self.0 {
+            Admission::ClearAll { marks, .. } | Admission::Clear(marks, _) => Gate(Admission::Clear(marks, clears)),
+            // Only a clear is ever narrowed; any other gate stays as it is.
+            other => Gate(other),
         }
     }
 

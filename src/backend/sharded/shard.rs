@@ -3,7 +3,6 @@
 
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
 use ttlkit_strategies::EvictionPolicy;
@@ -23,6 +22,8 @@ use crate::listener::Removed;
 use crate::sync::reclaim::{Graveyard, Guard};
 use crate::sync::{AtomicU64, AtomicUsize, Mutex};
 
+mod room;
+
 /// How many times a lock-free read looks again after finding an entry a
 /// writer removed meanwhile (an overwrite publishes a new entry, so a
 /// reader racing one sees the old flagged removed and looks again). Past
@@ -30,10 +31,6 @@ use crate::sync::{AtomicU64, AtomicUsize, Mutex};
 /// present by then: a bounded read under a pathological stream of
 /// overwrites of one key, at the price of a spurious miss.
 const READ_RETRIES: usize = 8;
-
-/// How many times a policy's victim may be spared for a hit it has not
-/// heard of yet before the next victim is taken regardless.
-const SECOND_CHANCES: usize = 16;
 
 /// Entries a write visits, at most, to reclaim its shard's expired ones.
 const RECLAIM_PER_WRITE: usize = 8;
@@ -362,74 +359,6 @@ where
         value
     }
 
-    /// Removes the expired entries the wheel has due, up to and including
-    /// the bucket of `now` (so none is left behind), visiting at most
-    /// `budget` entries; returns (removed, more pending).
-    pub(crate) fn expire(
-        &self,
-        s: &Settings<K, V>,
-        now: Ticks,
-        budget: usize,
-        out: &mut Vec<Removed<K, V>>,
-    ) -> (usize, bool) {
-        let mut st = self.state.lock();
-        let mut ledger = self.ledger(s);
-        let now = st.latest.advance(now);
-        self.expire_locked(&mut st, &mut ledger, s, now, budget, out)
-    }
-
-    fn expire_locked(
-        &self,
-        st: &mut State<K, V>,
-        ledger: &mut Ledger<'_>,
-        s: &Settings<K, V>,
-        now: Ticks,
-        budget: usize,
-        out: &mut Vec<Removed<K, V>>,
-    ) -> (usize, bool) {
-        let entries = &st.entries;
-        // Scheduled ids always name resident entries.
-        let walk = st.wheel.walk(now, budget, |id| entries.entry(id).deadline(&s.rules));
-        self.next_due.store(st.wheel.next_due().as_nanos(), Ordering::Relaxed);
-        if walk.expired.is_empty() {
-            return (0, walk.more);
-        }
-        let pin = self.graveyard.pin();
-        let mut cx = self.locked(st, &pin, s);
-        let mut done = 0;
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            for &id in &walk.expired {
-                ledger.remove(cx.remove_at(None, id, RemovalCause::Expired, true, out));
-                done += 1;
-            }
-        }));
-        if let Err(panic) = outcome {
-            // A policy panicked mid-batch. The wheel had already unfiled
-            // the entries not yet removed: file them again, so the next
-            // walk still finds them.
-            for &id in &walk.expired[done..] {
-                // Not removed, so resident.
-                let deadline = cx.st.entries.entry(id).deadline(&s.rules);
-                self.schedule(cx.st, id, deadline, true);
-            }
-            resume_unwind(panic);
-        }
-        cx.shrink_if_sparse();
-        (walk.expired.len(), walk.more)
-    }
-
-    /// Makes room by removing the policy's victim (the caller has already
-    /// looked for expired entries everywhere). Returns whether it removed one.
-    pub(crate) fn evict_one(&self, s: &Settings<K, V>, out: &mut Vec<Removed<K, V>>) -> bool {
-        let mut st = self.state.lock();
-        let mut ledger = self.ledger(s);
-        let Some(id) = st.victim(s) else { return false };
-        let pin = self.graveyard.pin();
-        let mut cx = self.locked(&mut st, &pin, s);
-        ledger.remove(cx.remove_at(None, id, RemovalCause::Capacity, false, out));
-        true
-    }
-
     /// Removes everything; `gate` runs after.
     pub(crate) fn clear(&self, s: &Settings<K, V>, now: Ticks, out: &mut Vec<Removed<K, V>>, gate: &Gate<'_>) {
         let mut st = self.state.lock();
@@ -542,46 +471,6 @@ impl<K, V> State<K, V> {
             self.weights.resize(i + 1, 0);
         }
         u64::from(std::mem::replace(&mut self.weights[i], u32::try_from(weight).unwrap_or(u32::MAX)))
-    }
-
-    /// The policy's victim. A reference-bit policy (CLOCK, SIEVE) reads the
-    /// entries' bits itself; any other policy's victim that was hit since
-    /// the policy last saw it gets a second chance: its bit is cleared and it
-    /// goes back to the policy as if just inserted.
-    fn victim(&mut self, s: &Settings<K, V>) -> Option<u32>
-    where
-        K: Hash,
-    {
-        let id = self.pick(s)?;
-        // Only a resident id can be removed. A policy naming another (a bug,
-        // or what a panic inside one left behind) makes no room.
-        self.entries.is_resident(id).then_some(id)
-    }
-
-    /// The policy's candidate victim, after second chances.
-    fn pick(&mut self, s: &Settings<K, V>) -> Option<u32>
-    where
-        K: Hash,
-    {
-        let policy = self.policy.as_mut()?;
-        if policy.reads_reference_bits() {
-            let entries = &self.entries;
-            let victim = policy.evict_with_bits(&mut |id| {
-                // The policy names resident ids; another is a policy bug,
-                // read as clear.
-                u32::try_from(id).ok().and_then(|id| entries.get(id)).is_some_and(Entry::take_referenced)
-            })?;
-            return u32::try_from(victim).ok();
-        }
-        for _ in 0..SECOND_CHANCES {
-            let id = u32::try_from(policy.evict()?).ok()?;
-            let e = self.entries.get(id)?;
-            if !e.take_referenced() {
-                return Some(id);
-            }
-            policy.on_insert(u64::from(id), s.hash(&e.key));
-        }
-        u32::try_from(policy.evict()?).ok()
     }
 }
 
