@@ -66,7 +66,7 @@ fn raw_moka_as_wrapped(keys: u64) -> moka::sync::Cache<u64, Arc<(u64, u64)>, fol
 }
 
 fn run(keys: u64) {
-    let builder = || CacheBuilder::<u64, u64>::new(TTI).max_capacity(2 * keys).no_sweeper();
+    let builder = || CacheBuilder::<u64, u64>::new().time_to_idle(TTI).max_capacity(2 * keys).no_sweeper();
     let raw = raw_moka(keys);
     let wrapped_raw = raw_moka_as_wrapped(keys);
     let ours: MokaCache<u64, u64> = builder().build().expect("valid config");

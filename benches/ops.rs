@@ -16,7 +16,7 @@ const N: u64 = 10_000;
 const TTI: Duration = Duration::from_secs(3600);
 
 fn ours(kind: BackendKind) -> AnyCache<u64, u64> {
-    let b = CacheBuilder::new(TTI).max_capacity(2 * N).no_sweeper();
+    let b = CacheBuilder::new().time_to_idle(TTI).max_capacity(2 * N).no_sweeper();
     AnyCache::new(kind, b).expect("backend builds")
 }
 

@@ -15,8 +15,9 @@ fn main() -> Result<(), BuildError> {
     let ms = move || start.elapsed().as_millis();
     let (tx, removals) = mpsc::channel::<(u128, String, RemovalCause)>();
 
-    let cache: MutexCache<String, String> = CacheBuilder::new(Duration::from_millis(300))
-        .max_lifetime(Duration::from_millis(1200))
+    let cache: MutexCache<String, String> = CacheBuilder::new()
+        .time_to_idle(Duration::from_millis(300))
+        .time_to_live(Duration::from_millis(1200))
         .max_capacity(3)
         .policy("lru")
         .sweep_interval(Duration::from_millis(20))
@@ -31,7 +32,7 @@ fn main() -> Result<(), BuildError> {
         println!("{:>5} ms  {what}", ms());
     };
 
-    println!("time_to_idle 300 ms, max_lifetime 1200 ms, max_capacity 3 (lru), sweeper every 20 ms\n");
+    println!("time_to_idle 300 ms, time_to_live 1200 ms, max_capacity 3 (lru), sweeper every 20 ms\n");
     cache.insert("hot".into(), "read every 100 ms".into());
     cache.insert("idle".into(), "never read".into());
     report("inserted `hot` and `idle`");

@@ -134,7 +134,7 @@ fn run_child(backend: BackendKind, args: &Args) -> Result<Vec<Sample>, Box<dyn E
 /// The child: churn one backend and print a sample line every `every` s.
 fn churn(backend: BackendKind, secs: u64, every: u64) -> Result<(), Box<dyn Error>> {
     let page = page_size();
-    let cache: AnyCache<u64, Arc<[u8]>> = AnyCache::new(backend, CacheBuilder::new(IDLE))?;
+    let cache: AnyCache<u64, Arc<[u8]>> = AnyCache::new(backend, CacheBuilder::new().time_to_idle(IDLE))?;
     let start = Instant::now();
     let (mut next_sample, mut ops, mut key) = (Duration::ZERO, 0u64, 0u64);
     let value: Arc<[u8]> = Arc::from(vec![7u8; 64]);

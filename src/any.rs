@@ -18,7 +18,7 @@ use crate::kind::BackendKind;
 /// use std::time::Duration;
 /// use ttlkit::{AnyCache, BackendKind, BuildError, CacheBuilder, SlidingTtlCache};
 ///
-/// let builder = || CacheBuilder::<u64, u64>::new(Duration::from_secs(60));
+/// let builder = || CacheBuilder::<u64, u64>::new().time_to_idle(Duration::from_secs(60));
 /// let cache = AnyCache::new(BackendKind::Mutex, builder())?;
 /// cache.insert(1, 10);
 /// assert_eq!(cache.get(&1), Some(10));

@@ -125,7 +125,7 @@ struct Flight<V> {
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let cache: MutexCache<u32, String> = CacheBuilder::new(Duration::from_secs(60)).build()?;
+/// let cache: MutexCache<u32, String> = CacheBuilder::new().time_to_idle(Duration::from_secs(60)).build()?;
 /// let loader = Arc::new(AsyncLoader::new());
 ///
 /// let mut tasks = Vec::new();

@@ -13,7 +13,7 @@ use crate::{CacheBuilder, MutexCache, SlidingTtlCache};
 type Cache = MutexCache<u32, String>;
 
 fn cache() -> Cache {
-    CacheBuilder::new(Duration::from_secs(60)).no_sweeper().build().unwrap()
+    CacheBuilder::new().time_to_idle(Duration::from_secs(60)).no_sweeper().build().unwrap()
 }
 
 /// Lets the other tasks of a current-thread runtime run until they block.
@@ -169,7 +169,8 @@ fn every_backend() -> Vec<crate::AnyCache<u32, String>> {
     crate::BackendKind::ALL
         .iter()
         .map(|&kind| {
-            let b = CacheBuilder::new(Duration::from_secs(60)).clock(crate::MockClock::new()).no_sweeper();
+            let b =
+                CacheBuilder::new().time_to_idle(Duration::from_secs(60)).clock(crate::MockClock::new()).no_sweeper();
             crate::AnyCache::new(kind, b).unwrap()
         })
         .collect()

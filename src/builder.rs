@@ -85,6 +85,14 @@ pub enum BuildError {
         /// The setting, as the builder names it.
         setting: &'static str,
     },
+    /// A setting that another one needs is missing.
+    #[error("{what} needs {needs}")]
+    MissingSetting {
+        /// What needs it.
+        what: &'static str,
+        /// The setting (or settings, one of which) it needs.
+        needs: &'static str,
+    },
     /// The operating system refused to start the maintenance thread that
     /// runs sweeps (it starts with the first cache that needs it).
     #[error("could not start the maintenance thread that runs sweeps")]
@@ -94,7 +102,8 @@ pub enum BuildError {
 /// How often, if ever, the background sweeper runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SweepSetting {
-    /// Every `time_to_idle / 2`, clamped to 10 ms ..= 1 s.
+    /// Every half of the shorter of `time_to_idle` and `time_to_live`,
+    /// clamped to 10 ms ..= 1 s; none for a cache where nothing expires.
     Default,
     /// At this interval (at least 1 ms).
     Every(Duration),
@@ -112,8 +121,9 @@ pub enum SweepSetting {
 ///
 /// let evicted = Arc::new(Mutex::new(Vec::new()));
 /// let log = Arc::clone(&evicted);
-/// let cache: MutexCache<String, u64> = CacheBuilder::new(Duration::from_secs(3600))
-///     .max_lifetime(Duration::from_secs(24 * 3600))
+/// let cache: MutexCache<String, u64> = CacheBuilder::new()
+///     .time_to_idle(Duration::from_secs(3600))
+///     .time_to_live(Duration::from_secs(24 * 3600))
 ///     .max_capacity(10_000)
 ///     .policy("lru")
 ///     .sweep_interval(Duration::from_secs(300))
@@ -124,9 +134,47 @@ pub enum SweepSetting {
 /// assert_eq!(*evicted.lock().unwrap(), vec![("a".to_string(), RemovalCause::Explicit)]);
 /// # Ok::<(), ttlkit::BuildError>(())
 /// ```
+///
+/// # Expiry: time-to-live, time-to-idle, both or neither
+///
+/// [`time_to_live`](Self::time_to_live) counts from the last write and is
+/// never extended by reads (a response cache that must refetch);
+/// [`time_to_idle`](Self::time_to_idle) counts from the last `get` or write
+/// (a client cache that keeps what is in use). Set one, both (an entry
+/// expires at the earlier deadline) or neither (nothing expires; only the
+/// capacity bound removes entries).
+///
+/// ```
+/// use std::time::Duration;
+/// use ttlkit::{CacheBuilder, MockClock, MutexCache, SlidingTtlCache};
+///
+/// let clock = MockClock::new();
+/// let responses: MutexCache<&str, u32> =
+///     CacheBuilder::new().time_to_live(Duration::from_secs(1)).clock(clock.clone()).build()?;
+/// let clients: MutexCache<&str, u32> =
+///     CacheBuilder::new().time_to_idle(Duration::from_secs(1)).clock(clock.clone()).build()?;
+/// let both: MutexCache<&str, u32> = CacheBuilder::new()
+///     .time_to_idle(Duration::from_secs(1))
+///     .time_to_live(Duration::from_secs(3))
+///     .clock(clock.clone())
+///     .build()?;
+/// let forever: MutexCache<&str, u32> = CacheBuilder::new().max_capacity(100).clock(clock.clone()).build()?;
+/// for cache in [&responses, &clients, &both, &forever] {
+///     cache.insert("k", 1);
+/// }
+/// // Read every 600 ms: the TTL entry is gone after 1 s however often it
+/// // is read; the idle one lives while it is read; `both` lives until its
+/// // 3 s lifetime; `forever` stays.
+/// for step in 1..=6 {
+///     clock.advance(Duration::from_millis(600));
+///     let seen = [&responses, &clients, &both, &forever].map(|c| c.get("k").is_some());
+///     assert_eq!(seen, [step * 600 < 1_000, true, step * 600 < 3_000, true], "at {} ms", step * 600);
+/// }
+/// # Ok::<(), ttlkit::BuildError>(())
+/// ```
 pub struct CacheBuilder<K, V> {
-    time_to_idle: Duration,
-    max_lifetime: Option<Duration>,
+    time_to_idle: Option<Duration>,
+    time_to_live: Option<Duration>,
     max_capacity: Option<u64>,
     weigher: Option<Weigher<K, V>>,
     /// `None` until set; a name that did not parse is kept as its error
@@ -144,7 +192,7 @@ impl<K, V> fmt::Debug for CacheBuilder<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CacheBuilder")
             .field("time_to_idle", &self.time_to_idle)
-            .field("max_lifetime", &self.max_lifetime)
+            .field("time_to_live", &self.time_to_live)
             .field("max_capacity", &self.max_capacity)
             .field("weigher", &self.weigher.is_some())
             .field("policy", &self.policy)
@@ -162,7 +210,7 @@ impl<K, V> Clone for CacheBuilder<K, V> {
     fn clone(&self) -> Self {
         CacheBuilder {
             time_to_idle: self.time_to_idle,
-            max_lifetime: self.max_lifetime,
+            time_to_live: self.time_to_live,
             max_capacity: self.max_capacity,
             weigher: self.weigher.clone(),
             policy: self.policy.clone(),
@@ -176,13 +224,20 @@ impl<K, V> Clone for CacheBuilder<K, V> {
     }
 }
 
+impl<K, V> Default for CacheBuilder<K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<K, V> CacheBuilder<K, V> {
-    /// A builder for caches whose entries expire after `time_to_idle` without
-    /// a `get` (the one required setting).
-    pub fn new(time_to_idle: Duration) -> Self {
+    /// A builder for a cache where nothing expires until
+    /// [`time_to_live`](Self::time_to_live) or
+    /// [`time_to_idle`](Self::time_to_idle) says so.
+    pub fn new() -> Self {
         CacheBuilder {
-            time_to_idle,
-            max_lifetime: None,
+            time_to_idle: None,
+            time_to_live: None,
             max_capacity: None,
             weigher: None,
             policy: None,
@@ -195,11 +250,24 @@ impl<K, V> CacheBuilder<K, V> {
         }
     }
 
-    /// Entries also expire this long after they were inserted or last
-    /// overwritten, however often they are read.
-    pub fn max_lifetime(mut self, d: Duration) -> Self {
-        self.max_lifetime = Some(d);
+    /// Entries expire this long after their last `get` or write (sliding
+    /// expiry). `peek` and `contains_key` do not count as reads.
+    pub fn time_to_idle(mut self, d: Duration) -> Self {
+        self.time_to_idle = Some(d);
         self
+    }
+
+    /// Entries expire this long after they were inserted or last
+    /// overwritten, however often they are read.
+    pub fn time_to_live(mut self, d: Duration) -> Self {
+        self.time_to_live = Some(d);
+        self
+    }
+
+    /// The same as [`time_to_live`](Self::time_to_live), under the name
+    /// earlier versions used.
+    pub fn max_lifetime(self, d: Duration) -> Self {
+        self.time_to_live(d)
     }
 
     /// Bounds the cache to `n` entries (or `n` units of weight with
@@ -277,7 +345,9 @@ impl<K, V> CacheBuilder<K, V> {
     }
 
     /// How far an access stamp must lag before a hit rewrites it (see
-    /// [`expiry`](crate#expiry-precision)); zero makes idle expiry exact.
+    /// [`expiry`](crate#expiry-precision)); zero makes idle expiry exact. It
+    /// may not exceed the time-to-idle; without one it means nothing (hits
+    /// then never rewrite a stamp).
     pub fn refresh_granularity(mut self, d: Duration) -> Self {
         self.granularity = Some(d);
         self
@@ -296,8 +366,11 @@ impl<K, V> CacheBuilder<K, V> {
 
     /// Checks every setting and resolves defaults.
     pub fn validate(self) -> Result<Config<K, V>, BuildError> {
-        let tti = check_duration("time_to_idle", self.time_to_idle, MAX_DURATION)?;
-        let lifetime = self.max_lifetime.map(|d| check_duration("max_lifetime", d, MAX_DURATION)).transpose()?;
+        let idle = self.time_to_idle.map(|d| check_duration("time_to_idle", d, MAX_DURATION)).transpose()?;
+        let lifetime = self.time_to_live.map(|d| check_duration("time_to_live", d, MAX_DURATION)).transpose()?;
+        // No idle timeout behaves as the longest one: reads then never need
+        // to rewrite a stamp.
+        let tti = idle.unwrap_or(MAX_DURATION);
         if self.max_capacity == Some(0) {
             return Err(BuildError::ZeroCapacity);
         }
@@ -306,16 +379,19 @@ impl<K, V> CacheBuilder<K, V> {
         }
         let policy_entries =
             self.max_capacity.map(|cap| policy_entries(cap, self.weigher.is_some(), self.expected_entries));
-        let granularity = match self.granularity {
-            Some(g) if g > tti => {
+        let granularity = match (idle, self.granularity) {
+            (None, _) => MAX_DURATION,
+            (Some(tti), Some(g)) if g > tti => {
                 return Err(BuildError::DurationTooLong { what: "refresh_granularity", value: g, max: tti })
             }
-            Some(g) => g,
-            None => ExpiryRules::default_granularity(tti),
+            (Some(_), Some(g)) => g,
+            (Some(tti), None) => ExpiryRules::default_granularity(tti),
         };
+        let horizon = tti.min(lifetime.unwrap_or(MAX_DURATION));
         let sweep_interval = match self.sweep {
             SweepSetting::Off => None,
-            SweepSetting::Default => Some((tti / 2).clamp(Duration::from_millis(10), Duration::from_secs(1))),
+            SweepSetting::Default if idle.is_none() && lifetime.is_none() => None,
+            SweepSetting::Default => Some((horizon / 2).clamp(Duration::from_millis(10), Duration::from_secs(1))),
             SweepSetting::Every(d) => Some(check_duration("sweep_interval", d, MAX_DURATION)?.max(MIN_SWEEP_INTERVAL)),
         };
         let policy_set = self.policy.is_some();
@@ -327,8 +403,8 @@ impl<K, V> CacheBuilder<K, V> {
         }
         Ok(Config {
             rules: ExpiryRules::new(tti, lifetime, granularity),
-            time_to_idle: tti,
-            max_lifetime: lifetime,
+            time_to_idle: idle,
+            time_to_live: lifetime,
             max_capacity: self.max_capacity,
             weigher: self.weigher,
             policy,
@@ -369,8 +445,8 @@ fn check_duration(what: &'static str, d: Duration, max: Duration) -> Result<Dura
 /// A validated configuration, handed to a backend's [`FromConfig`].
 pub struct Config<K, V> {
     pub(crate) rules: ExpiryRules,
-    pub(crate) time_to_idle: Duration,
-    pub(crate) max_lifetime: Option<Duration>,
+    pub(crate) time_to_idle: Option<Duration>,
+    pub(crate) time_to_live: Option<Duration>,
     pub(crate) max_capacity: Option<u64>,
     pub(crate) weigher: Option<Weigher<K, V>>,
     pub(crate) policy: PolicyKind,
@@ -402,14 +478,21 @@ impl<K, V> Config<K, V> {
         self.weigher.as_ref()
     }
 
-    /// The idle timeout.
-    pub fn time_to_idle(&self) -> Duration {
+    /// The idle timeout, if any.
+    pub fn time_to_idle(&self) -> Option<Duration> {
         self.time_to_idle
     }
 
-    /// The max lifetime, if any.
-    pub fn max_lifetime(&self) -> Option<Duration> {
-        self.max_lifetime
+    /// The time-to-live, if any.
+    pub fn time_to_live(&self) -> Option<Duration> {
+        self.time_to_live
+    }
+
+    /// How far ahead of now an entry's deadline can lie: the shorter of the
+    /// time-to-idle and the time-to-live ([`MAX_DURATION`] when nothing
+    /// expires).
+    pub fn horizon(&self) -> Duration {
+        self.time_to_idle.unwrap_or(MAX_DURATION).min(self.time_to_live.unwrap_or(MAX_DURATION))
     }
 
     /// The capacity bound, if any.
@@ -449,17 +532,18 @@ pub trait FromConfig<K, V>: Sized {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Ticks;
 
     fn b() -> CacheBuilder<u32, u32> {
-        CacheBuilder::new(Duration::from_secs(1))
+        CacheBuilder::new().time_to_idle(Duration::from_secs(1))
     }
 
     #[test]
     fn bad_values_are_typed_errors() {
-        let zero = CacheBuilder::<u32, u32>::new(Duration::ZERO).validate();
+        let zero = CacheBuilder::<u32, u32>::new().time_to_idle(Duration::ZERO).validate();
         assert!(matches!(zero, Err(BuildError::ZeroDuration { what: "time_to_idle" })));
-        let long = b().max_lifetime(MAX_DURATION + Duration::from_secs(1)).validate();
-        assert!(matches!(long, Err(BuildError::DurationTooLong { what: "max_lifetime", .. })));
+        let long = b().time_to_live(MAX_DURATION + Duration::from_secs(1)).validate();
+        assert!(matches!(long, Err(BuildError::DurationTooLong { what: "time_to_live", .. })));
         assert!(matches!(b().max_capacity(0).validate(), Err(BuildError::ZeroCapacity)));
         assert!(matches!(b().expected_entries(0).validate(), Err(BuildError::ZeroExpectedEntries)));
         assert!(matches!(b().policy("mru-ish").validate(), Err(BuildError::UnknownPolicy(_))));
@@ -499,11 +583,39 @@ mod tests {
 
     #[test]
     fn defaults_resolve() {
-        let c = CacheBuilder::<u32, u32>::new(Duration::from_secs(3600)).validate().ok();
+        let c = CacheBuilder::<u32, u32>::new().time_to_idle(Duration::from_secs(3600)).validate().ok();
         let c = c.as_ref();
         assert_eq!(c.map(|c| c.sweep_interval()), Some(Some(Duration::from_secs(1))));
         assert_eq!(c.map(|c| c.policy()), Some(PolicyKind::Lru));
         assert_eq!(c.map(|c| c.shards()), Some(None));
+    }
+
+    #[test]
+    fn expiry_settings_alone_together_or_neither() {
+        let c = |b: CacheBuilder<u32, u32>| {
+            b.validate().ok().map(|c| (c.time_to_idle(), c.time_to_live(), c.sweep_interval()))
+        };
+        let (s1, s2, s3) = (Duration::from_millis(400), Duration::from_secs(2), Duration::from_secs(3600));
+        assert_eq!(c(CacheBuilder::new()), Some((None, None, None)), "nothing expires: nothing to sweep");
+        assert_eq!(c(CacheBuilder::new().time_to_live(s1)), Some((None, Some(s1), Some(s1 / 2))));
+        assert_eq!(c(CacheBuilder::new().time_to_idle(s2)), Some((Some(s2), None, Some(Duration::from_secs(1)))));
+        let both = CacheBuilder::new().time_to_idle(s3).max_lifetime(s1);
+        assert_eq!(
+            c(both),
+            Some((Some(s3), Some(s1), Some(s1 / 2))),
+            "max_lifetime is time_to_live; the shorter sweeps"
+        );
+        let horizon =
+            CacheBuilder::<u32, u32>::new().time_to_idle(s3).time_to_live(s2).validate().ok().map(|c| c.horizon());
+        assert_eq!(horizon, Some(s2));
+        // Without an idle timeout a granularity means nothing and is no error.
+        assert!(CacheBuilder::<u32, u32>::new().refresh_granularity(s3).validate().is_ok());
+        let rules = CacheBuilder::<u32, u32>::new().validate().ok().map(|c| c.rules());
+        let far = Ticks::from_nanos(50 * 365 * 24 * 3600 * 1_000_000_000);
+        assert_eq!(
+            rules.map(|r| (r.is_expired(far, Ticks::ZERO, Ticks::ZERO), r.needs_refresh(far, Ticks::ZERO))),
+            Some((false, false))
+        );
     }
 
     #[test]

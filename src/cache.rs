@@ -143,7 +143,7 @@ impl fmt::Display for CacheStats {
 ///
 /// let clock = MockClock::new();
 /// let cache: MutexCache<u32, String> =
-///     CacheBuilder::new(Duration::from_secs(60)).clock(clock.clone()).build()?;
+///     CacheBuilder::new().time_to_idle(Duration::from_secs(60)).clock(clock.clone()).build()?;
 /// warm(&cache);
 /// assert_eq!(cache.get(&1).as_deref(), Some("value 1"));
 /// clock.advance(Duration::from_secs(60));

@@ -136,11 +136,11 @@
 //!     }
 //! }
 //!
-//! let cache: Cache<&str, u32, Tiny<&str, u32>> = CacheBuilder::new(Duration::from_secs(60)).build()?;
+//! let cache: Cache<&str, u32, Tiny<&str, u32>> = CacheBuilder::new().time_to_idle(Duration::from_secs(60)).build()?;
 //! cache.insert("a", 1);
 //! assert_eq!(cache.get("a"), Some(1));
 //! assert_eq!(cache.backend_name(), "tiny");
-//! let bounded = CacheBuilder::<&str, u32>::new(Duration::from_secs(60)).max_capacity(10);
+//! let bounded = CacheBuilder::<&str, u32>::new().time_to_idle(Duration::from_secs(60)).max_capacity(10);
 //! assert!(matches!(bounded.build::<Cache<_, _, Tiny<_, _>>>(), Err(BuildError::UnsupportedSetting { .. })));
 //! # Ok::<(), BuildError>(())
 //! ```

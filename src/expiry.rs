@@ -3,7 +3,7 @@
 //! An entry carries two stamps: `last_access` (refreshed by `get` and by an
 //! overwrite) and `inserted_at` (set by an insert or overwrite, never by a
 //! read). It is expired once `now >= min(last_access + time_to_idle,
-//! inserted_at + max_lifetime)`.
+//! inserted_at + time_to_live)`.
 //!
 //! # Refresh granularity and its bound on precision
 //!
@@ -27,7 +27,7 @@ use crate::clock::{duration_to_nanos, Ticks};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExpiryRules {
     idle: u64,
-    /// `u64::MAX` when there is no max lifetime.
+    /// `u64::MAX` when there is no time-to-live.
     lifetime: u64,
     granularity: u64,
 }

@@ -1,7 +1,8 @@
-//! In-memory caches with **sliding-window expiry** (time-to-idle: every read
-//! pushes the deadline forward), an optional **max lifetime**, a capacity
-//! bound with **pluggable eviction policies**, and a background sweeper
-//! whose cost follows the number of expired entries, not the size of the map.
+//! In-memory caches with **time-to-live** (from the last write) and
+//! **time-to-idle** (sliding: every read pushes the deadline forward), alone,
+//! together or neither, a capacity bound with **pluggable eviction
+//! policies**, and a background sweeper whose cost follows the number of
+//! expired entries, not the size of the map.
 //!
 //! One trait, [`SlidingTtlCache`], has interchangeable backends built by one
 //! [`CacheBuilder`]; [`AnyCache`] picks one at run time by [`BackendKind`] (or by name).
@@ -14,8 +15,9 @@
 //! use ttlkit::{CacheBuilder, MockClock, MutexCache, RemovalCause, SlidingTtlCache};
 //!
 //! let clock = MockClock::new();
-//! let cache: MutexCache<&str, u32> = CacheBuilder::new(Duration::from_secs(60))
-//!     .max_lifetime(Duration::from_secs(300))
+//! let cache: MutexCache<&str, u32> = CacheBuilder::new()
+//!     .time_to_idle(Duration::from_secs(60))
+//!     .time_to_live(Duration::from_secs(300))
 //!     .max_capacity(1_000)
 //!     .clock(clock.clone())
 //!     .build()?;
@@ -34,10 +36,10 @@
 //! # The contract
 //!
 //! * **Expiry.** An entry expires at `min(last_access + time_to_idle,
-//!   inserted_at + max_lifetime)`. `get` and overwrites refresh
-//!   `last_access`; `peek` and `contains_key` do not; reads never extend the
-//!   lifetime. An expired entry is never returned, whether or not it has
-//!   been purged yet.
+//!   inserted_at + time_to_live)`, a setting left out counting as never.
+//!   `get` and overwrites refresh `last_access`; `peek` and `contains_key`
+//!   do not; reads never extend the time-to-live. An expired entry is never
+//!   returned, whether or not it has been purged yet.
 //! * **Capacity.** With `max_capacity`, expired entries make room first,
 //!   then the eviction policy picks victims. The `mutex` backend evicts
 //!   inside each insert, so it is never above its bound.

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::backend::mutex::MutexCache;
 use crate::backend::redis::{RedisBuildError, RedisCache};
-use crate::builder::{CacheBuilder, FromConfig};
+use crate::builder::{BuildError, CacheBuilder, FromConfig};
 use crate::cache::{CacheStats, SlidingTtlCache};
 use crate::stats::StatsCounter;
 use subscriber::{Shared, Subscriber};
@@ -29,7 +29,7 @@ use subscriber::{Shared, Subscriber};
 ///
 /// * **Reads** go to L1; an L1 miss reads L2 (`GETEX`, sliding the shared
 ///   idle deadline) and keeps a copy in L1. An L1 hit does not touch Redis,
-///   so L1 must be short-lived: [`TieredCache::new`] gives L1 a max lifetime
+///   so L1 must be short-lived: [`TieredCache::new`] gives L1 a time-to-live
 ///   equal to its idle timeout unless one is set. A key read every L1
 ///   lifetime refreshes L2 at least that often, so its L2 idle deadline
 ///   lags the last read by at most the L1 lifetime (an entry may expire from
@@ -69,8 +69,8 @@ use subscriber::{Shared, Subscriber};
 ///
 /// let l2 = RedisOptions::new("redis://127.0.0.1:6379")
 ///     .prefix("myapp:tokens")
-///     .build(CacheBuilder::<String, String>::new(Duration::from_secs(600)))?;
-/// let l1 = CacheBuilder::new(Duration::from_secs(2)).max_capacity(10_000);
+///     .build(CacheBuilder::<String, String>::new().time_to_idle(Duration::from_secs(600)))?;
+/// let l1 = CacheBuilder::new().time_to_idle(Duration::from_secs(2)).max_capacity(10_000);
 /// let cache: TieredCache<String, String> = TieredCache::new(l1, l2)?;
 /// cache.insert("user-1".to_string(), "token".to_string());
 /// assert_eq!(cache.get("user-1").as_deref(), Some("token")); // from L1
@@ -124,23 +124,29 @@ where
     L1: SlidingTtlCache<K, V>,
 {
     /// Builds L1 from `l1` (its time-to-idle is the L1 timeout, keep it
-    /// short; without a `max_lifetime`, it gets one equal to the
-    /// time-to-idle) and puts it in front of `l2`.
+    /// short; without a `time_to_live`, it gets one equal to the
+    /// time-to-idle; with neither it is a [`BuildError::MissingSetting`],
+    /// as nothing would bound how long an L1 copy outlives its L2 entry)
+    /// and puts it in front of `l2`.
     pub fn new(l1: CacheBuilder<K, V>, l2: RedisCache<K, V>) -> Result<Self, RedisBuildError>
     where
         L1: FromConfig<K, V>,
     {
         let probe = l1.clone().validate()?;
-        let l1 = match probe.max_lifetime() {
-            Some(_) => l1,
-            None => l1.max_lifetime(probe.time_to_idle()),
+        let l1 = match (probe.time_to_live(), probe.time_to_idle()) {
+            (Some(_), _) => l1,
+            (None, Some(idle)) => l1.time_to_live(idle),
+            (None, None) => {
+                let needs = "time_to_live or time_to_idle";
+                return Err(BuildError::MissingSetting { what: "a TieredCache's L1", needs }.into());
+            }
         };
         drop(probe);
         Self::with_l1(l1.build()?, l2)
     }
 
     /// Puts an already built local cache in front of `l2`. Give it a short
-    /// max lifetime: it bounds how long an L1 copy can outlive its L2 entry.
+    /// time-to-live: it bounds how long an L1 copy can outlive its L2 entry.
     pub fn with_l1(l1: L1, l2: RedisCache<K, V>) -> Result<Self, RedisBuildError> {
         let shared = l2.shared();
         let Some(channel) = shared.channel() else {

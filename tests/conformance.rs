@@ -18,6 +18,8 @@
 mod bad_input;
 #[path = "conformance/cases.rs"]
 mod cases;
+#[path = "conformance/expiry_kinds.rs"]
+mod expiry_kinds;
 #[path = "conformance/list.rs"]
 mod list;
 #[path = "conformance/loads.rs"]

@@ -114,7 +114,7 @@ fn script(seed: u64, t: usize, clear_races_loads: bool) -> Vec<(Call, u32)> {
 }
 
 fn build(t: &Target) -> AnyCache<usize, u64> {
-    let mut b = CacheBuilder::new(Duration::from_secs(3600)).clock(MockClock::new()).no_sweeper();
+    let mut b = CacheBuilder::new().time_to_idle(Duration::from_secs(3600)).clock(MockClock::new()).no_sweeper();
     if let Some(n) = t.shards {
         b = b.shards(n);
     }

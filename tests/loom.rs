@@ -26,7 +26,12 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 }
 
 fn builder<V>(clock: &MockClock) -> CacheBuilder<u64, V> {
-    CacheBuilder::new(TTI).clock(clock.clone()).no_sweeper().refresh_granularity(Duration::ZERO).shards(1)
+    CacheBuilder::new()
+        .time_to_idle(TTI)
+        .clock(clock.clone())
+        .no_sweeper()
+        .refresh_granularity(Duration::ZERO)
+        .shards(1)
 }
 
 /// A listener that counts calls per cause and raises `told` once key 1 left.
@@ -227,7 +232,11 @@ fn dropping_the_last_handle_during_a_sweep() {
         model(move || {
             let clock = MockClock::new();
             let probe = Arc::new(0u8);
-            let b = CacheBuilder::<u64, Arc<u8>>::new(TTI).clock(clock.clone()).shards(1).sweep_interval(TTI);
+            let b = CacheBuilder::<u64, Arc<u8>>::new()
+                .time_to_idle(TTI)
+                .clock(clock.clone())
+                .shards(1)
+                .sweep_interval(TTI);
             let cache = AnyCache::new(backend, b).unwrap();
             cache.insert(1, probe.clone());
             cache.insert(2, probe.clone());

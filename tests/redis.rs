@@ -24,6 +24,9 @@ mod bad_input;
 #[allow(dead_code)]
 #[path = "conformance/cases.rs"]
 mod cases;
+#[allow(dead_code)]
+#[path = "conformance/expiry_kinds.rs"]
+mod expiry_kinds;
 #[path = "conformance/list.rs"]
 mod list;
 #[allow(dead_code)]

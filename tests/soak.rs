@@ -150,7 +150,8 @@ fn soak(backend: BackendKind) -> Soak {
 
     let clock = MockClock::new();
     let baseline = live_bytes();
-    let builder = CacheBuilder::<String, Client>::new(Duration::from_secs(IDLE)).clock(clock.clone()).no_sweeper();
+    let builder =
+        CacheBuilder::<String, Client>::new().time_to_idle(Duration::from_secs(IDLE)).clock(clock.clone()).no_sweeper();
     let cache = AnyCache::new(backend, builder).unwrap();
 
     let mut rng = Rng(0x5eed);

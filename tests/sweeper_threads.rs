@@ -39,7 +39,8 @@ fn a_listener_that_drops_the_last_handle_ends_the_thread() {
         let last: Arc<Mutex<Option<AnyCache<u64, u64>>>> = Arc::default();
         let (told, heard) = mpsc::channel();
         let hold = Arc::clone(&last);
-        let builder = CacheBuilder::<u64, u64>::new(Duration::from_secs(1))
+        let builder = CacheBuilder::<u64, u64>::new()
+            .time_to_idle(Duration::from_secs(1))
             .clock(clock.clone())
             .sweep_interval(Duration::from_millis(1))
             .removal_listener(move |_: &u64, _: u64, _| {
@@ -63,8 +64,9 @@ fn a_thousand_live_caches_run_on_one_extra_thread() {
     let caches: Vec<AnyCache<u64, u64>> = (0..1000u64)
         .map(|i| {
             let backend = BackendKind::ALL[i as usize % BackendKind::ALL.len()];
-            let builder =
-                CacheBuilder::<u64, u64>::new(Duration::from_secs(60)).sweep_interval(Duration::from_millis(10));
+            let builder = CacheBuilder::<u64, u64>::new()
+                .time_to_idle(Duration::from_secs(60))
+                .sweep_interval(Duration::from_millis(10));
             let cache = AnyCache::new(backend, builder).unwrap();
             cache.insert(i, i);
             cache
@@ -83,8 +85,9 @@ fn ten_thousand_caches_leak_no_thread() {
         let baseline = threads();
         let mut peak = baseline;
         for i in 0..10_000u64 {
-            let builder =
-                CacheBuilder::<u64, u64>::new(Duration::from_secs(3600)).sweep_interval(Duration::from_secs(3600));
+            let builder = CacheBuilder::<u64, u64>::new()
+                .time_to_idle(Duration::from_secs(3600))
+                .sweep_interval(Duration::from_secs(3600));
             let cache = AnyCache::new(backend, builder).unwrap();
             let clone = cache.clone();
             cache.insert(i, i);

@@ -11,6 +11,8 @@
 mod bad_input;
 #[path = "conformance/cases.rs"]
 mod cases;
+#[path = "conformance/expiry_kinds.rs"]
+mod expiry_kinds;
 #[path = "conformance/list.rs"]
 mod list;
 #[path = "conformance/loads.rs"]
@@ -252,7 +254,9 @@ fn main() {
     suite::quiet_deliberate_panics();
     let mut all = suite::trials("btree_lru", ThirdParty, crate::for_each_case!(registry, ThirdParty));
     all.push(suite::trial("btree_lru::a_policy_it_does_not_run_is_a_typed_error".into(), || {
-        let b = CacheBuilder::<u64, u64>::new(std::time::Duration::from_secs(1)).policy_kind(PolicyKind::Sieve);
+        let b = CacheBuilder::<u64, u64>::new()
+            .time_to_idle(std::time::Duration::from_secs(1))
+            .policy_kind(PolicyKind::Sieve);
         let err = b.build::<Cache<u64, u64, BTreeLru<u64, u64>>>().unwrap_err();
         assert!(matches!(err, BuildError::UnsupportedSetting { core: "btree-lru", setting: "policy" }), "{err}");
     }));

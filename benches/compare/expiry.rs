@@ -106,7 +106,7 @@ pub fn purge(
     let mut times = Vec::with_capacity(reps);
     for _ in 0..reps.max(1) {
         let clock = MockClock::new();
-        let cache = build(name, &clock, CacheBuilder::new(PURGE_TTI)).map_err(PurgeError::Other)?;
+        let cache = build(name, &clock, CacheBuilder::new().time_to_idle(PURGE_TTI)).map_err(PurgeError::Other)?;
         fill(&cache, &clock, expired, total);
         let (n, took) = bounded(cache, limit, |c| {
             let began = Instant::now();
@@ -143,7 +143,7 @@ fn lock_hold(name: BackendKind, expired: usize, total: usize, limit: Duration) -
     let stamps = Arc::new(Mutex::new(Vec::with_capacity(expired + 2)));
     let (log, lclock) = (Arc::clone(&stamps), tsc.clone());
     let clock = MockClock::new();
-    let builder = CacheBuilder::new(PURGE_TTI).removal_listener(move |_: &u64, _, cause| {
+    let builder = CacheBuilder::new().time_to_idle(PURGE_TTI).removal_listener(move |_: &u64, _, cause| {
         if cause == RemovalCause::Expired {
             lock(&log).push(lclock.raw());
         }
@@ -191,7 +191,7 @@ pub fn purge_original(expired: usize, total: usize, reps: usize) -> Result<Purge
 pub fn lateness(name: BackendKind, entries: usize, tti: Duration) -> Result<Lateness, String> {
     let removed = Arc::new(Mutex::new(Vec::with_capacity(entries)));
     let log = Arc::clone(&removed);
-    let builder = CacheBuilder::<u64, u64>::new(tti).removal_listener(move |k: &u64, _, cause| {
+    let builder = CacheBuilder::<u64, u64>::new().time_to_idle(tti).removal_listener(move |k: &u64, _, cause| {
         if cause == RemovalCause::Expired {
             lock(&log).push((*k, Instant::now()));
         }

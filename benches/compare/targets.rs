@@ -104,7 +104,7 @@ impl Built {
     pub fn new(kind: &RowKind, capacity: u64) -> Result<Built, String> {
         Ok(match kind {
             RowKind::Ours { backend, policy } => {
-                let b = CacheBuilder::<u64, u64>::new(TTI).max_capacity(capacity).policy_kind(*policy);
+                let b = CacheBuilder::<u64, u64>::new().time_to_idle(TTI).max_capacity(capacity).policy_kind(*policy);
                 Built::Ours(AnyCache::new(*backend, b).map_err(|e| format!("{backend}: {e}"))?)
             }
             RowKind::MokaDirect => {

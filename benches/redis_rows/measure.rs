@@ -203,7 +203,7 @@ fn prefix(tag: &str) -> String {
 }
 
 fn redis_cache(url: &str, tag: &str) -> Option<RedisCache<u64, u64>> {
-    RedisOptions::new(url).prefix(prefix(tag)).build(CacheBuilder::new(Duration::from_secs(600))).ok()
+    RedisOptions::new(url).prefix(prefix(tag)).build(CacheBuilder::new().time_to_idle(Duration::from_secs(600))).ok()
 }
 
 /// Builds each subject, fills it, runs every workload at every thread
@@ -235,7 +235,7 @@ pub fn rows(url: &str, secs: Duration) -> Vec<Row> {
         subjects.push(("redis", "maxmemory".into(), s, bytes));
     }
     if let Some(l2) = redis_cache(url, "tiered") {
-        let l1 = CacheBuilder::new(L1_TTL).max_capacity(2 * KEYS);
+        let l1 = CacheBuilder::new().time_to_idle(L1_TTL).max_capacity(2 * KEYS);
         if let Ok(t) = TieredCache::new(l1, l2) {
             let deadline = Instant::now() + Duration::from_secs(10);
             while !t.is_subscribed() && Instant::now() < deadline {
@@ -297,9 +297,10 @@ pub fn invalidation_delay(url: &str, rounds: usize) -> Result<String, String> {
     let make = || -> Result<TieredCache<u64, u64>, String> {
         let l2 = RedisOptions::new(url)
             .prefix(&p)
-            .build(CacheBuilder::new(Duration::from_secs(60)))
+            .build(CacheBuilder::new().time_to_idle(Duration::from_secs(60)))
             .map_err(|e| e.to_string())?;
-        let t = TieredCache::new(CacheBuilder::new(Duration::from_secs(10)), l2).map_err(|e| e.to_string())?;
+        let t = TieredCache::new(CacheBuilder::new().time_to_idle(Duration::from_secs(10)), l2)
+            .map_err(|e| e.to_string())?;
         let deadline = Instant::now() + Duration::from_secs(10);
         while !t.is_subscribed() {
             if Instant::now() > deadline {

@@ -118,7 +118,7 @@ pub(crate) fn supports(policy: ttlkit_strategies::PolicyKind) -> bool {
 ///
 /// let clock = MockClock::new();
 /// let cache: MokaCache<&str, u32> =
-///     CacheBuilder::new(Duration::from_secs(60)).clock(clock.clone()).build()?;
+///     CacheBuilder::new().time_to_idle(Duration::from_secs(60)).clock(clock.clone()).build()?;
 /// cache.insert("a", 1);
 /// clock.advance(Duration::from_secs(59));
 /// assert_eq!(cache.get("a"), Some(1));

@@ -11,7 +11,7 @@ use crate::{CacheBuilder, Clock, MockClock, SlidingTtlCache};
 const IDLE: Duration = Duration::from_millis(1);
 
 fn unbounded(clock: &MockClock) -> MutexCache<u64, u64> {
-    CacheBuilder::new(IDLE).clock(clock.clone()).no_sweeper().build().unwrap()
+    CacheBuilder::new().time_to_idle(IDLE).clock(clock.clone()).no_sweeper().build().unwrap()
 }
 
 #[test]

@@ -220,9 +220,9 @@ where
         if s.max_clients == 0 {
             return Err(StoreBuildError::ZeroMaxClients);
         }
-        let mut b = CacheBuilder::new(s.idle_timeout).max_capacity(s.max_clients);
+        let mut b = CacheBuilder::new().time_to_idle(s.idle_timeout).max_capacity(s.max_clients);
         if let Some(d) = s.max_lifetime {
-            b = b.max_lifetime(d);
+            b = b.time_to_live(d);
         }
         b = match s.sweep_interval {
             Some(d) => b.sweep_interval(d),

@@ -187,7 +187,7 @@ pub fn start_recursive_load<C: SlidingTtlCache<u64, u64>>(
     flavor: Flavor,
     make: impl FnOnce(CacheBuilder<u64, u64>) -> Result<C, BuildError>,
 ) -> Result<mpsc::Receiver<bool>, String> {
-    let b = CacheBuilder::<u64, u64>::new(Duration::from_secs(60)).clock(MockClock::new()).no_sweeper();
+    let b = CacheBuilder::<u64, u64>::new().time_to_idle(Duration::from_secs(60)).clock(MockClock::new()).no_sweeper();
     let cache = make(b).map_err(|e| format!("build {flavor}: {e}"))?;
     let (done, finished) = mpsc::channel();
     std::thread::spawn(move || {

@@ -88,7 +88,8 @@ impl<C: SlidingTtlCache<u64, u64>> Subject<C> {
         let stamps = Arc::new(Stamps::default());
         let reports: Arc<Mutex<Vec<Report>>> = Arc::default();
         let (sink, at, seen) = (Arc::clone(&reports), Arc::clone(&stamps), clock.clone());
-        let mut b = CacheBuilder::<u64, u64>::new(c.idle)
+        let mut b = CacheBuilder::<u64, u64>::new()
+            .time_to_idle(c.idle)
             .clock(clock.clone())
             .no_sweeper()
             .refresh_granularity(Duration::ZERO)
@@ -100,7 +101,7 @@ impl<C: SlidingTtlCache<u64, u64>> Subject<C> {
                 sink.lock().unwrap_or_else(PoisonError::into_inner).push(report);
             });
         if let Some(l) = c.lifetime {
-            b = b.max_lifetime(l);
+            b = b.time_to_live(l);
         }
         if let Some(cap) = c.capacity {
             b = b.max_capacity(cap);

@@ -74,7 +74,7 @@ pub fn capacity_one_holds_one<T: Target>(t: &T) {
 }
 
 pub fn zero_capacity_is_a_typed_error(t: &InProcess) {
-    let b = CacheBuilder::<u64, u64>::new(TTI).no_sweeper().policy_kind(t.policy).max_capacity(0);
+    let b = CacheBuilder::<u64, u64>::new().time_to_idle(TTI).no_sweeper().policy_kind(t.policy).max_capacity(0);
     assert!(matches!(AnyCache::new(t.backend, b), Err(BuildError::ZeroCapacity)));
 }
 
@@ -83,7 +83,7 @@ pub fn zero_capacity_is_a_typed_error(t: &InProcess) {
 /// quietly run as another.
 pub fn unsupported_policy_is_a_typed_error(t: &InProcess) {
     for &policy in PolicyKind::ALL {
-        let b = CacheBuilder::<u64, u64>::new(TTI).no_sweeper().max_capacity(10).policy_kind(policy);
+        let b = CacheBuilder::<u64, u64>::new().time_to_idle(TTI).no_sweeper().max_capacity(10).policy_kind(policy);
         match AnyCache::new(t.backend, b) {
             Ok(cache) => assert!(t.backend.supports(policy), "{} built {policy}, which it does not run", cache.kind()),
             Err(BuildError::UnsupportedPolicy { backend, policy: refused, supported }) => {
@@ -100,7 +100,7 @@ pub fn unsupported_policy_is_a_typed_error(t: &InProcess) {
 /// (`w-tinylfu`) and refuses every other policy, by kind or by name, also
 /// when built directly rather than through `AnyCache`.
 pub fn moka_refuses_the_policies_it_does_not_run() {
-    let b = || CacheBuilder::<u64, u64>::new(TTI).no_sweeper().max_capacity(10);
+    let b = || CacheBuilder::<u64, u64>::new().time_to_idle(TTI).no_sweeper().max_capacity(10);
     let refused: Vec<_> = PolicyKind::ALL
         .iter()
         .copied()
@@ -131,7 +131,7 @@ pub fn moka_refuses_the_policies_it_does_not_run() {
 /// wins over a backend's refusal (the name is checked first).
 pub fn unknown_policy_name_is_a_typed_error() {
     for &backend in BackendKind::ALL {
-        let b = CacheBuilder::<u64, u64>::new(TTI).no_sweeper().policy("mru-ish");
+        let b = CacheBuilder::<u64, u64>::new().time_to_idle(TTI).no_sweeper().policy("mru-ish");
         let Err(BuildError::UnknownPolicy(e)) = AnyCache::new(backend, b) else { panic!("{backend} built mru-ish") };
         assert_eq!(e.name, "mru-ish");
     }
@@ -140,7 +140,7 @@ pub fn unknown_policy_name_is_a_typed_error() {
 /// `AnyCache::from_name` parses the name: a known one (any case) builds
 /// that backend, an unknown one is `UnknownBackend` listing the known.
 pub fn unknown_backend_name_is_a_typed_error() {
-    let b = || CacheBuilder::<u64, u64>::new(TTI).no_sweeper();
+    let b = || CacheBuilder::<u64, u64>::new().time_to_idle(TTI).no_sweeper();
     for &kind in BackendKind::ALL {
         let upper = kind.name().to_ascii_uppercase();
         assert_eq!(AnyCache::from_name(&upper, b()).map(|c| c.kind()).ok(), Some(kind));

@@ -82,7 +82,7 @@ pub fn contains_key_does_not_refresh<T: Target>(t: &T) {
 }
 
 pub fn overwrite_refreshes_idle_and_lifetime<T: Target>(t: &T) {
-    let f = fixture::<T, u64, u64>(t, |b| b.max_lifetime(secs(100)));
+    let f = fixture::<T, u64, u64>(t, |b| b.time_to_live(secs(100)));
     f.cache.insert(1, 10);
     f.clock.advance(secs(50));
     f.cache.insert(1, 11);
@@ -97,7 +97,7 @@ pub fn overwrite_refreshes_idle_and_lifetime<T: Target>(t: &T) {
 }
 
 pub fn lifetime_not_extended_by_reads<T: Target>(t: &T) {
-    let f = fixture::<T, u64, u64>(t, |b| b.max_lifetime(secs(150)));
+    let f = fixture::<T, u64, u64>(t, |b| b.time_to_live(secs(150)));
     f.cache.insert(1, 10);
     for _ in 0..14 {
         f.clock.advance(secs(10));
@@ -138,7 +138,7 @@ pub fn len_counts_unpurged_expired_entries<T: Target>(t: &T) {
 }
 
 pub fn purge_returns_count_and_reports_expired<T: Target>(t: &T) {
-    let f = fixture::<T, u64, u64>(t, |b| b.max_lifetime(secs(90)));
+    let f = fixture::<T, u64, u64>(t, |b| b.time_to_live(secs(90)));
     for k in 0..1000 {
         f.cache.insert(k, k);
     }

@@ -56,7 +56,7 @@ pub fn deadlines_near_the_end_of_time_saturate<T: Target>(t: &T) {
     let clock = MockClock::new();
     clock.advance(Duration::from_nanos(u64::MAX - 1_000));
     let log = RemovalLog::new();
-    let b = t.builder(ttlkit::MAX_DURATION, &clock).max_lifetime(ttlkit::MAX_DURATION);
+    let b = t.builder(ttlkit::MAX_DURATION, &clock).time_to_live(ttlkit::MAX_DURATION);
     let cache = t.build(log.attach(b));
     for k in 0..10 {
         cache.insert(k, k);

@@ -276,7 +276,7 @@ struct Subject {
 fn build(backend: BackendKind, config: &ModelConfig) -> Result<Subject, String> {
     let policy = runnable_policy(backend, config.policy);
     if policy != config.policy {
-        let b = CacheBuilder::<Key, Value>::new(config.idle).no_sweeper().policy_kind(config.policy);
+        let b = CacheBuilder::<Key, Value>::new().time_to_idle(config.idle).no_sweeper().policy_kind(config.policy);
         match AnyCache::new(backend, b) {
             Err(BuildError::UnsupportedPolicy { backend: b, policy: p, .. }) if b == backend && p == config.policy => {}
             other => return Err(format!("{backend} must refuse {}, got {other:?}", config.policy)),
@@ -285,7 +285,8 @@ fn build(backend: BackendKind, config: &ModelConfig) -> Result<Subject, String> 
     let clock = MockClock::new();
     let log: Log = Arc::default();
     let sink = Arc::clone(&log);
-    let mut b = CacheBuilder::<Key, Value>::new(config.idle)
+    let mut b = CacheBuilder::<Key, Value>::new()
+        .time_to_idle(config.idle)
         .clock(clock.clone())
         .no_sweeper()
         .refresh_granularity(Duration::ZERO)
@@ -294,7 +295,7 @@ fn build(backend: BackendKind, config: &ModelConfig) -> Result<Subject, String> 
             sink.lock().unwrap_or_else(PoisonError::into_inner).push((*k, v, c));
         });
     if let Some(l) = config.lifetime {
-        b = b.max_lifetime(l);
+        b = b.time_to_live(l);
     }
     if let Some(c) = config.capacity {
         b = b.max_capacity(c);

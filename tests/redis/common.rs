@@ -69,7 +69,7 @@ pub fn redis_cache<K, V>(
     prefix: &str,
     f: impl FnOnce(CacheBuilder<K, V>) -> CacheBuilder<K, V>,
 ) -> RedisCache<K, V> {
-    options(url, prefix).build(f(CacheBuilder::new(LONG_TTI))).unwrap()
+    options(url, prefix).build(f(CacheBuilder::new().time_to_idle(LONG_TTI))).unwrap()
 }
 
 /// A Redis cache under `prefix` with the real-time cases' idle timeout [`TTI`].
@@ -78,7 +78,7 @@ pub fn timed_cache<K, V>(
     prefix: &str,
     f: impl FnOnce(CacheBuilder<K, V>) -> CacheBuilder<K, V>,
 ) -> RedisCache<K, V> {
-    options(url, prefix).build(f(CacheBuilder::new(TTI))).unwrap()
+    options(url, prefix).build(f(CacheBuilder::new().time_to_idle(TTI))).unwrap()
 }
 
 /// A tiered cache (L1 idle and lifetime 100 ms) over a fresh Redis cache,
@@ -89,7 +89,7 @@ pub fn tiered(
     f: impl FnOnce(CacheBuilder<u64, u64>) -> CacheBuilder<u64, u64>,
 ) -> TieredCache<u64, u64> {
     let l2 = redis_cache(url, prefix, f);
-    let cache = TieredCache::new(CacheBuilder::new(Duration::from_millis(100)), l2).unwrap();
+    let cache = TieredCache::new(CacheBuilder::new().time_to_idle(Duration::from_millis(100)), l2).unwrap();
     wait_for("the invalidation subscription", Duration::from_secs(10), || cache.is_subscribed());
     cache
 }

@@ -11,7 +11,7 @@ fn dead() -> RedisCache<u64, u64> {
     RedisOptions::new(NOWHERE)
         .prefix("ttlkit-test:down")
         .connect_timeout(Duration::from_millis(30))
-        .build(CacheBuilder::new(Duration::from_secs(60)))
+        .build(CacheBuilder::new().time_to_idle(Duration::from_secs(60)))
         .unwrap()
 }
 
@@ -43,7 +43,8 @@ fn a_dead_redis_is_a_miss_not_a_panic() {
 
 #[test]
 fn a_tiered_cache_over_a_dead_redis_degrades_and_drops_cleanly() {
-    let cache: TieredCache<u64, u64> = TieredCache::new(CacheBuilder::new(Duration::from_millis(100)), dead()).unwrap();
+    let cache: TieredCache<u64, u64> =
+        TieredCache::new(CacheBuilder::new().time_to_idle(Duration::from_millis(100)), dead()).unwrap();
     assert!(!cache.is_subscribed());
     cache.insert(1, 10);
     assert_eq!(cache.get(&1), None, "no L1 copy is kept while invalidations cannot arrive");

@@ -20,7 +20,7 @@ const RACERS: usize = 3;
 fn cache(url: &str, prefix: &str) -> RedisCache<String, String> {
     options(url, prefix)
         .load_lock_timeout(Duration::from_millis(500))
-        .build(ttlkit::CacheBuilder::new(Duration::from_secs(30)))
+        .build(ttlkit::CacheBuilder::new().time_to_idle(Duration::from_secs(30)))
         .unwrap()
 }
 
@@ -86,7 +86,7 @@ const WRITES: u64 = 50;
 /// the wall-clock time just before the write.
 fn write_on_cue(url: &str, p: &str) {
     let writer: RedisCache<u64, u64> =
-        options(url, p).build(ttlkit::CacheBuilder::new(Duration::from_secs(30))).unwrap();
+        options(url, p).build(ttlkit::CacheBuilder::new().time_to_idle(Duration::from_secs(30))).unwrap();
     let mut con = redis(url);
     let cue = format!("{p}:cue");
     for i in 0..WRITES {
@@ -101,9 +101,9 @@ fn write_on_cue(url: &str, p: &str) {
 fn l1_invalidation_across_processes() {
     let url = need_redis!("l1_invalidation_across_processes");
     let p = prefix("inv-processes");
-    let l2 = options(&url, &p).build(ttlkit::CacheBuilder::new(Duration::from_secs(30))).unwrap();
+    let l2 = options(&url, &p).build(ttlkit::CacheBuilder::new().time_to_idle(Duration::from_secs(30))).unwrap();
     let reader: ttlkit::TieredCache<u64, u64> =
-        ttlkit::TieredCache::new(ttlkit::CacheBuilder::new(Duration::from_secs(10)), l2).unwrap();
+        ttlkit::TieredCache::new(ttlkit::CacheBuilder::new().time_to_idle(Duration::from_secs(10)), l2).unwrap();
     wait_for("the subscription", Duration::from_secs(10), || reader.is_subscribed());
     reader.insert(1, 0);
     let child = spawn("writer", &url, &p);
@@ -149,12 +149,13 @@ fn churn_caches() {
     for i in 0..100 {
         let l2: RedisCache<u64, u64> = ttlkit::RedisOptions::new("redis://127.0.0.1:1")
             .connect_timeout(Duration::from_millis(5))
-            .build(ttlkit::CacheBuilder::new(Duration::from_secs(1)))
+            .build(ttlkit::CacheBuilder::new().time_to_idle(Duration::from_secs(1)))
             .unwrap();
         l2.insert(1, 1);
         if i % 10 == 0 {
             let t: ttlkit::TieredCache<u64, u64> =
-                ttlkit::TieredCache::new(ttlkit::CacheBuilder::new(Duration::from_millis(50)), l2).unwrap();
+                ttlkit::TieredCache::new(ttlkit::CacheBuilder::new().time_to_idle(Duration::from_millis(50)), l2)
+                    .unwrap();
             t.insert(1, 1);
         }
     }

@@ -51,7 +51,7 @@ fn logged_tti(
     f: impl FnOnce(CacheBuilder<u64, u64>) -> CacheBuilder<u64, u64>,
 ) -> (RedisCache<u64, u64>, Log) {
     let log = Log::new();
-    let b = log.attach(CacheBuilder::new(tti));
+    let b = log.attach(CacheBuilder::new().time_to_idle(tti));
     let cache = crate::common::options(url, &prefix("rt")).build(f(b)).unwrap();
     (cache, log)
 }
@@ -84,7 +84,7 @@ fn sliding_refresh_on_get() {
     let url = need_redis!("sliding_refresh_on_get");
     conclusive("sliding (GETEX)", || sliding(&timed_cache(&url, &prefix("slide"), |b| b)));
     // With a lifetime the read is a Lua script: the same rule holds.
-    conclusive("sliding (script)", || sliding(&timed_cache(&url, &prefix("slide"), |b| b.max_lifetime(TTI * 10))));
+    conclusive("sliding (script)", || sliding(&timed_cache(&url, &prefix("slide"), |b| b.time_to_live(TTI * 10))));
 }
 
 fn no_refresh(cache: &RedisCache<u64, u64>, look: &dyn Fn() -> bool) -> Timed {
@@ -104,7 +104,7 @@ fn peek_and_contains_key_do_not_refresh() {
     let url = need_redis!("peek_and_contains_key_do_not_refresh");
     for lifetime in [None, Some(TTI * 10)] {
         let cache = timed_cache(&url, &prefix("peek"), |b| match lifetime {
-            Some(l) => b.max_lifetime(l),
+            Some(l) => b.time_to_live(l),
             None => b,
         });
         conclusive("peek", || no_refresh(&cache, &|| cache.peek(&1) == Some(10)));
@@ -117,7 +117,7 @@ fn overwrite_refreshes_idle_and_lifetime() {
     let url = need_redis!("overwrite_refreshes_idle_and_lifetime");
     // Lifetime 300 ms, idle 200 ms; reads every 50 ms keep it from idling.
     let life = ms(300);
-    let cache = timed_cache(&url, &prefix("overwrite"), |b| b.max_lifetime(life));
+    let cache = timed_cache(&url, &prefix("overwrite"), |b| b.time_to_live(life));
     conclusive("overwrite", || {
         let (a0, (), _) = timed(|| cache.insert(1, 10));
         sleep_until(a0 + ms(150));
@@ -149,7 +149,7 @@ fn overwrite_refreshes_idle_and_lifetime() {
 fn lifetime_not_extended_by_reads() {
     let url = need_redis!("lifetime_not_extended_by_reads");
     let life = ms(350);
-    let cache = timed_cache(&url, &prefix("lifetime"), |b| b.max_lifetime(life));
+    let cache = timed_cache(&url, &prefix("lifetime"), |b| b.time_to_live(life));
     conclusive("lifetime", || {
         let (a0, (), a1) = timed(|| cache.insert(1, 10));
         let mut last = a0;
@@ -256,7 +256,7 @@ fn expired_on_read_is_reported() {
     let p = prefix("expired-on-read");
     let writer: RedisCache<u64, u64> = redis_cache(&url, &p, |b| b);
     let log = Log::new();
-    let reader: RedisCache<u64, u64> = redis_cache(&url, &p, |b| log.attach(b.max_lifetime(ms(20))));
+    let reader: RedisCache<u64, u64> = redis_cache(&url, &p, |b| log.attach(b.time_to_live(ms(20))));
     conclusive("expired on read", || {
         log.clear();
         let (_, (), t1) = timed(|| writer.insert(1, 10));
@@ -281,7 +281,7 @@ fn listener_may_use_the_cache() {
     // time out instead of reaching Redis.
     let cache: RedisCache<u64, u64> = crate::common::options(&url, &prefix("listener-uses"))
         .pool_size(1)
-        .build(CacheBuilder::new(TTI).removal_listener(move |k, v, _| {
+        .build(CacheBuilder::new().time_to_idle(TTI).removal_listener(move |k, v, _| {
             seen.fetch_add(1, Ordering::SeqCst);
             if let Some(c) = inside.get() {
                 let _ = c.get(k);
@@ -326,7 +326,7 @@ fn listener_panic_is_contained() {
 #[test]
 fn clear_reports_cleared_and_len_counts() {
     let url = need_redis!("clear_reports_cleared_and_len_counts");
-    let (cache, log) = logged_tti(&url, Duration::from_secs(30), |b| b.max_lifetime(Duration::from_secs(60)));
+    let (cache, log) = logged_tti(&url, Duration::from_secs(30), |b| b.time_to_live(Duration::from_secs(60)));
     // More than one SCAN/delete batch.
     for k in 0..1200 {
         cache.insert(k, k);
@@ -399,18 +399,22 @@ fn values_of_any_serde_type() {
 #[test]
 fn builder_refuses_capacity() {
     // No server needed: the build fails before connecting.
-    let b = CacheBuilder::<u64, u64>::new(TTI).max_capacity(10);
+    let b = CacheBuilder::<u64, u64>::new().time_to_idle(TTI).max_capacity(10);
     let err = ttlkit::RedisOptions::new("redis://127.0.0.1:1").build(b).unwrap_err();
     assert!(matches!(err, RedisBuildError::Unsupported { what: "max_capacity", .. }), "{err}");
     assert!(err.to_string().contains("maxmemory"), "{err}");
-    let w = CacheBuilder::<u64, u64>::new(TTI).max_capacity(10).weigher(|_, _| 1);
+    let w = CacheBuilder::<u64, u64>::new().time_to_idle(TTI).max_capacity(10).weigher(|_, _| 1);
     let err = ttlkit::RedisOptions::new("redis://127.0.0.1:1").build(w).unwrap_err();
     assert!(matches!(err, RedisBuildError::Unsupported { what: "weigher", .. }), "{err}");
-    let bad = ttlkit::RedisOptions::new("not a url").build(CacheBuilder::<u64, u64>::new(TTI)).unwrap_err();
+    let bad =
+        ttlkit::RedisOptions::new("not a url").build(CacheBuilder::<u64, u64>::new().time_to_idle(TTI)).unwrap_err();
     assert!(matches!(bad, RedisBuildError::Url(_)), "{bad}");
-    let empty = ttlkit::RedisOptions::new("redis://127.0.0.1:1").prefix("").build(CacheBuilder::<u64, u64>::new(TTI));
+    let empty = ttlkit::RedisOptions::new("redis://127.0.0.1:1")
+        .prefix("")
+        .build(CacheBuilder::<u64, u64>::new().time_to_idle(TTI));
     assert!(matches!(empty, Err(RedisBuildError::Option(_))));
-    let zero = ttlkit::RedisOptions::new("redis://127.0.0.1:1").build(CacheBuilder::<u64, u64>::new(Duration::ZERO));
+    let zero = ttlkit::RedisOptions::new("redis://127.0.0.1:1")
+        .build(CacheBuilder::<u64, u64>::new().time_to_idle(Duration::ZERO));
     assert!(matches!(zero, Err(RedisBuildError::Config(_))));
 }
 
@@ -422,10 +426,10 @@ fn builder_refuses_what_redis_does_itself() {
     // No server needed: the build fails (or succeeds, lazily) before connecting.
     let build = |b: CacheBuilder<u64, u64>| ttlkit::RedisOptions::new("redis://127.0.0.1:1").build(b);
     let refused = [
-        ("policy", build(CacheBuilder::new(TTI).policy_kind(ttlkit::PolicyKind::Lru)).err()),
-        ("policy", build(CacheBuilder::new(TTI).policy("s3-fifo")).err()),
-        ("clock", build(CacheBuilder::new(TTI).clock(ttlkit::MockClock::new())).err()),
-        ("refresh_granularity", build(CacheBuilder::new(TTI).refresh_granularity(Duration::ZERO)).err()),
+        ("policy", build(CacheBuilder::new().time_to_idle(TTI).policy_kind(ttlkit::PolicyKind::Lru)).err()),
+        ("policy", build(CacheBuilder::new().time_to_idle(TTI).policy("s3-fifo")).err()),
+        ("clock", build(CacheBuilder::new().time_to_idle(TTI).clock(ttlkit::MockClock::new())).err()),
+        ("refresh_granularity", build(CacheBuilder::new().time_to_idle(TTI).refresh_granularity(Duration::ZERO)).err()),
     ];
     for (setting, err) in refused {
         let Some(err) = err else { panic!("{setting}: built") };
@@ -433,9 +437,9 @@ fn builder_refuses_what_redis_does_itself() {
         assert!(err.to_string().contains(setting), "{err}");
     }
     // An unknown policy name is the builder's own typed error first.
-    let unknown = build(CacheBuilder::new(TTI).policy("nope")).err();
+    let unknown = build(CacheBuilder::new().time_to_idle(TTI).policy("nope")).err();
     assert!(matches!(unknown, Some(RedisBuildError::Config(ttlkit::BuildError::UnknownPolicy(_)))), "{unknown:?}");
-    assert!(build(CacheBuilder::new(TTI).clock(ttlkit::SystemClock::new())).is_ok());
+    assert!(build(CacheBuilder::new().time_to_idle(TTI).clock(ttlkit::SystemClock::new())).is_ok());
 }
 
 #[test]

@@ -61,10 +61,11 @@ fn redis_restart_errors_then_recovers() {
     let url = format!("redis://127.0.0.1:{port}");
     let p = prefix("restart");
     let opts = RedisOptions::new(&url).prefix(&p).connect_timeout(Duration::from_millis(50));
-    let cache: RedisCache<u64, u64> = opts.clone().build(CacheBuilder::new(Duration::from_secs(30))).unwrap();
+    let cache: RedisCache<u64, u64> =
+        opts.clone().build(CacheBuilder::new().time_to_idle(Duration::from_secs(30))).unwrap();
     let tiered: TieredCache<u64, u64> = TieredCache::new(
-        CacheBuilder::new(Duration::from_millis(200)),
-        opts.build(CacheBuilder::new(Duration::from_secs(30))).unwrap(),
+        CacheBuilder::new().time_to_idle(Duration::from_millis(200)),
+        opts.build(CacheBuilder::new().time_to_idle(Duration::from_secs(30))).unwrap(),
     )
     .unwrap();
     wait_for("the subscription", Duration::from_secs(10), || tiered.is_subscribed());

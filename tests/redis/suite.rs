@@ -61,8 +61,8 @@ impl Target for RedisTarget {
     }
 
     /// Redis keeps time itself: no clock, and no sweeper to turn off.
-    fn builder<K: Key, V: Value>(&self, tti: Duration, _: &MockClock) -> CacheBuilder<K, V> {
-        CacheBuilder::new(tti)
+    fn base_builder<K: Key, V: Value>(&self, _: &MockClock) -> CacheBuilder<K, V> {
+        CacheBuilder::new()
     }
 
     fn build<K: Key, V: Value>(&self, b: CacheBuilder<K, V>) -> RedisCache<K, V> {
@@ -93,12 +93,13 @@ impl Target for TieredTarget {
         self.0.has(need)
     }
 
-    fn builder<K: Key, V: Value>(&self, tti: Duration, clock: &MockClock) -> CacheBuilder<K, V> {
-        self.0.builder(tti, clock)
+    fn base_builder<K: Key, V: Value>(&self, clock: &MockClock) -> CacheBuilder<K, V> {
+        self.0.base_builder(clock)
     }
 
     fn build<K: Key, V: Value>(&self, b: CacheBuilder<K, V>) -> TieredCache<K, V> {
-        let cache = TieredCache::new(CacheBuilder::new(Duration::from_millis(100)), self.0.l2(b)).unwrap();
+        let cache =
+            TieredCache::new(CacheBuilder::new().time_to_idle(Duration::from_millis(100)), self.0.l2(b)).unwrap();
         wait_for("the invalidation subscription", Duration::from_secs(10), || cache.is_subscribed());
         cache
     }

@@ -13,8 +13,8 @@ use crate::need_redis;
 /// A tiered cache with a long-lived L1 (10 s): copies leave it only by
 /// invalidation during these tests.
 fn long_l1(url: &str, p: &str) -> TieredCache<u64, u64> {
-    let l2 = options(url, p).build(CacheBuilder::new(Duration::from_secs(30))).unwrap();
-    let cache = TieredCache::new(CacheBuilder::new(Duration::from_secs(10)), l2).unwrap();
+    let l2 = options(url, p).build(CacheBuilder::new().time_to_idle(Duration::from_secs(30))).unwrap();
+    let cache = TieredCache::new(CacheBuilder::new().time_to_idle(Duration::from_secs(10)), l2).unwrap();
     wait_for("the subscription", Duration::from_secs(10), || cache.is_subscribed());
     cache
 }

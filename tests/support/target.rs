@@ -48,10 +48,17 @@ pub trait Target: Send + Sync + 'static {
     /// meet are not run on it.
     fn has(&self, need: Need) -> bool;
 
-    /// The builder a case starts from: idle timeout `tti` and, for a target
-    /// with [`Need::MockClock`], `clock` and no sweeper.
+    /// The builder a case that sets its own expiry starts from (nothing
+    /// expires yet): for a target with [`Need::MockClock`], `clock` and no
+    /// sweeper.
+    fn base_builder<K: Key, V: Value>(&self, clock: &MockClock) -> CacheBuilder<K, V> {
+        CacheBuilder::new().clock(clock.clone()).no_sweeper()
+    }
+
+    /// The builder most cases start from: [`base_builder`](Self::base_builder)
+    /// with idle timeout `tti`.
     fn builder<K: Key, V: Value>(&self, tti: Duration, clock: &MockClock) -> CacheBuilder<K, V> {
-        CacheBuilder::new(tti).clock(clock.clone()).no_sweeper()
+        self.base_builder(clock).time_to_idle(tti)
     }
 
     /// Builds a cache from a builder a case configured.
@@ -93,8 +100,8 @@ impl Target for InProcess {
         true
     }
 
-    fn builder<K: Key, V: Value>(&self, tti: Duration, clock: &MockClock) -> CacheBuilder<K, V> {
-        CacheBuilder::new(tti).clock(clock.clone()).no_sweeper().policy_kind(self.policy)
+    fn base_builder<K: Key, V: Value>(&self, clock: &MockClock) -> CacheBuilder<K, V> {
+        CacheBuilder::new().clock(clock.clone()).no_sweeper().policy_kind(self.policy)
     }
 
     fn build<K: Key, V: Value>(&self, b: CacheBuilder<K, V>) -> AnyCache<K, V> {

@@ -185,8 +185,10 @@ where
             builder = builder.weigher(|_key, slot: &Arc<Slot<K, V>>| slot.weight);
         }
         if backstop {
-            builder = builder.time_to_idle(config.time_to_idle + BACKSTOP_MARGIN);
-            if let Some(life) = config.max_lifetime {
+            if let Some(idle) = config.time_to_idle {
+                builder = builder.time_to_idle(idle + BACKSTOP_MARGIN);
+            }
+            if let Some(life) = config.time_to_live {
                 builder = builder.time_to_live(life + BACKSTOP_MARGIN);
             }
         }

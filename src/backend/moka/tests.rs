@@ -24,12 +24,13 @@ fn logged(b: CacheBuilder<u64, u64>) -> (MokaCache<u64, u64>, Log) {
 #[test]
 fn moka_backstop_only_under_the_system_clock() {
     let real: MokaCache<u64, u64> =
-        CacheBuilder::new(TTI).max_lifetime(Duration::from_secs(90)).no_sweeper().build().unwrap();
+        CacheBuilder::new().time_to_idle(TTI).time_to_live(Duration::from_secs(90)).no_sweeper().build().unwrap();
     let policy = real.core().inner.moka.policy();
     assert_eq!(policy.time_to_idle(), Some(TTI + Duration::from_millis(1)));
     assert_eq!(policy.time_to_live(), Some(Duration::from_secs(90) + Duration::from_millis(1)));
 
-    let mocked: MokaCache<u64, u64> = CacheBuilder::new(TTI).clock(MockClock::new()).no_sweeper().build().unwrap();
+    let mocked: MokaCache<u64, u64> =
+        CacheBuilder::new().time_to_idle(TTI).clock(MockClock::new()).no_sweeper().build().unwrap();
     let policy = mocked.core().inner.moka.policy();
     assert_eq!((policy.time_to_idle(), policy.time_to_live()), (None, None), "real time means nothing here");
 }
@@ -37,7 +38,8 @@ fn moka_backstop_only_under_the_system_clock() {
 #[test]
 fn hit_refresh_is_bounded_by_granularity() {
     let clock = MockClock::new();
-    let cache: MokaCache<u64, u64> = CacheBuilder::new(TTI)
+    let cache: MokaCache<u64, u64> = CacheBuilder::new()
+        .time_to_idle(TTI)
         .refresh_granularity(Duration::from_secs(10))
         .clock(clock.clone())
         .no_sweeper()
@@ -56,7 +58,8 @@ fn deadline_queues_stay_bounded_under_churn() {
     // entry long before its deadline. The queues must not keep an item per
     // insert for an hour (the unbounded growth this crate exists to avoid).
     let clock = MockClock::new();
-    let cache: MokaCache<u64, u64> = CacheBuilder::new(Duration::from_secs(3600))
+    let cache: MokaCache<u64, u64> = CacheBuilder::new()
+        .time_to_idle(Duration::from_secs(3600))
         .max_capacity(100)
         .clock(clock.clone())
         .no_sweeper()
@@ -82,7 +85,8 @@ fn writes_reclaim_expired_entries_without_a_bound() {
     const BATCH: u64 = 500;
     const BATCHES: u64 = 100;
     let clock = MockClock::new();
-    let cache: MokaCache<u64, u64> = CacheBuilder::new(IDLE).clock(clock.clone()).no_sweeper().build().unwrap();
+    let cache: MokaCache<u64, u64> =
+        CacheBuilder::new().time_to_idle(IDLE).clock(clock.clone()).no_sweeper().build().unwrap();
     let start = Arc::new(Barrier::new(2));
     let writers: Vec<_> = (0..2)
         .map(|w| {
@@ -110,7 +114,8 @@ fn writes_reclaim_expired_entries_without_a_bound() {
 #[test]
 fn deadline_queues_give_memory_back() {
     let clock = MockClock::new();
-    let cache: MokaCache<u64, u64> = CacheBuilder::new(TTI).clock(clock.clone()).no_sweeper().build().unwrap();
+    let cache: MokaCache<u64, u64> =
+        CacheBuilder::new().time_to_idle(TTI).clock(clock.clone()).no_sweeper().build().unwrap();
     for k in 0..50_000 {
         cache.insert(k, k);
     }
@@ -131,7 +136,7 @@ fn concurrent_writes_purges_and_clears_report_each_value_once() {
     const WRITERS: u64 = 3;
     const PER_WRITER: u64 = 3000;
     let clock = MockClock::new();
-    let (cache, log) = logged(CacheBuilder::new(TTI).max_capacity(24).clock(clock.clone()).no_sweeper());
+    let (cache, log) = logged(CacheBuilder::new().time_to_idle(TTI).max_capacity(24).clock(clock.clone()).no_sweeper());
     let start = Arc::new(Barrier::new(WRITERS as usize + 2));
     let done = Arc::new(AtomicBool::new(false));
     let hits = Arc::new(AtomicU64::new(0));

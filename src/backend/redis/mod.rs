@@ -17,7 +17,7 @@
 //!   the wrong key's value. The `Hash` stream of std types is the same on
 //!   every platform of one endianness; processes sharing a prefix should
 //!   run builds of the same key type. They must also use the same value
-//!   type and the same `time_to_idle`/`max_lifetime` (a record that does
+//!   type and the same `time_to_idle`/`time_to_live` (a record that does
 //!   not decode exactly is an error, counted, and a miss).
 //! * **Values.** `postcard` (compact binary serde), after a header with the
 //!   creation stamp: `<created_ms>:<key_len>:<key><value>`.
@@ -30,9 +30,9 @@
 //! * **Max lifetime.** The creation stamp is Redis's own clock (`TIME`,
 //!   Unix ms) read inside the write script, so every process compares
 //!   against one clock. The TTL is capped with `PXAT`/`PEXPIREAT` at
-//!   `created + max_lifetime`, so Redis drops the entry when its lifetime
+//!   `created + time_to_live`, so Redis drops the entry when its lifetime
 //!   ends however hot it is; reads (a Lua script when a lifetime is set)
-//!   also check the stamp against the reader's own `max_lifetime`.
+//!   also check the stamp against the reader's own `time_to_live`.
 //! * **Capacity** is Redis's: set `maxmemory` and a `maxmemory-policy`
 //!   (`volatile-lru`, `volatile-lfu` or `allkeys-*`; every entry has a TTL,
 //!   so the `volatile-*` policies see all of them). Redis evicts silently:
@@ -104,7 +104,7 @@ use serde::Serialize;
 pub use error::{RedisBuildError, RedisCacheError};
 pub use options::RedisOptions;
 
-use crate::builder::CacheBuilder;
+use crate::builder::{CacheBuilder, MAX_DURATION};
 use crate::cache::{CacheStats, SlidingTtlCache};
 use crate::clock::ClockSource;
 use crate::listener::{notify, RemovalListener, Removed};
@@ -222,8 +222,8 @@ impl<K, V> RedisCache<K, V> {
             pool: Pool::new(manager, options.pool_size, options.connect_timeout),
             channel,
             origin: random_origin(),
-            idle_ms: ceil_ms(config.time_to_idle),
-            lifetime_ms: config.max_lifetime.map(ceil_ms),
+            idle_ms: ceil_ms(config.time_to_idle.unwrap_or(MAX_DURATION)),
+            lifetime_ms: config.time_to_live.map(ceil_ms),
             lock_ms: ceil_ms(options.lock_timeout),
             poll_max: options.poll_interval,
             prefix: options.prefix,

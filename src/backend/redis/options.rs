@@ -15,7 +15,7 @@ use crate::builder::CacheBuilder;
 ///
 /// let cache: RedisCache<String, Vec<u8>> = RedisOptions::new("redis://127.0.0.1:6379")
 ///     .prefix("myapp:responses")
-///     .build(CacheBuilder::new(Duration::from_secs(600)).max_lifetime(Duration::from_secs(3600)))?;
+///     .build(CacheBuilder::new().time_to_idle(Duration::from_secs(600)).time_to_live(Duration::from_secs(3600)))?;
 /// cache.insert("prompt-hash".to_string(), b"answer".to_vec());
 /// assert_eq!(cache.get("prompt-hash").as_deref(), Some(&b"answer"[..]));
 /// # Ok::<(), ttlkit::RedisBuildError>(())
@@ -101,7 +101,7 @@ impl RedisOptions {
         self
     }
 
-    /// Builds the cache. Takes `time_to_idle`, `max_lifetime` and the
+    /// Builds the cache. Takes `time_to_idle`, `time_to_live` and the
     /// removal listener from `builder`. Refuses, with
     /// [`RedisBuildError::Unsupported`], what Redis does its own way:
     /// `max_capacity` and `weigher` (capacity is Redis's `maxmemory`), a

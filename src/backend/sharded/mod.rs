@@ -175,7 +175,7 @@ where
 
     fn build(config: &Config<K, V>) -> Result<Self, BuildError> {
         let n = shard_count(config.shards, config.max_capacity);
-        let span = duration_to_nanos(config.time_to_idle);
+        let span = duration_to_nanos(config.horizon());
         // Entries, not weight: see `CacheBuilder::expected_entries`.
         let per_shard = config.policy_entries.map(|e| usize::try_from(e.div_ceil(n as u64)).unwrap_or(usize::MAX));
         let shards: Box<[Shard<K, V>]> =

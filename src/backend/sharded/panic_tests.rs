@@ -108,7 +108,8 @@ fn assert_holds(
 #[test]
 fn a_panicking_policy_leaves_the_shard_consistent() {
     let clock = MockClock::new();
-    let (c, heard) = listened(CacheBuilder::new(TTI).clock(clock.clone()).no_sweeper().shards(1).max_capacity(4));
+    let (c, heard) =
+        listened(CacheBuilder::new().time_to_idle(TTI).clock(clock.clone()).no_sweeper().shards(1).max_capacity(4));
     let trap = Trap::default();
     c.core().shards[0].set_policy(Box::new(Trapped { inner: PolicyKind::Fifo.build(4), trap: Arc::clone(&trap) }));
     let arm = |method, after| *trap.lock().unwrap() = Some((method, after));
@@ -165,14 +166,17 @@ fn a_panicking_policy_leaves_the_shard_consistent() {
 #[test]
 fn a_panicking_weigher_changes_nothing() {
     let clock = MockClock::new();
-    let (c, heard) =
-        listened(CacheBuilder::new(TTI).clock(clock.clone()).no_sweeper().shards(1).max_capacity(4).weigher(|_, v| {
-            if *v == 666 {
-                panic!("weigher trap")
-            } else {
-                1
-            }
-        }));
+    let (c, heard) = listened(
+        CacheBuilder::new().time_to_idle(TTI).clock(clock.clone()).no_sweeper().shards(1).max_capacity(4).weigher(
+            |_, v| {
+                if *v == 666 {
+                    panic!("weigher trap")
+                } else {
+                    1
+                }
+            },
+        ),
+    );
     c.insert(1, 1);
     c.insert(2, 2);
     assert!(panics(|| c.insert(3, 666)));

@@ -18,7 +18,7 @@ const TTI: Duration = Duration::from_millis(1);
 const ENTRIES: u64 = if cfg!(miri) { 300 } else { 1_000 };
 
 fn cache(clock: &MockClock, shards: usize) -> ShardedCache<u64, u64> {
-    CacheBuilder::new(TTI).clock(clock.clone()).no_sweeper().shards(shards).build().unwrap()
+    CacheBuilder::new().time_to_idle(TTI).clock(clock.clone()).no_sweeper().shards(shards).build().unwrap()
 }
 
 #[test]
@@ -49,7 +49,8 @@ fn writes_reclaim_expired_entries_without_a_capacity_bound() {
     let clock = MockClock::new();
     let expired = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&expired);
-    let c: ShardedCache<u64, u64> = CacheBuilder::new(TTI)
+    let c: ShardedCache<u64, u64> = CacheBuilder::new()
+        .time_to_idle(TTI)
         .clock(clock.clone())
         .no_sweeper()
         .shards(1)
@@ -83,7 +84,7 @@ fn writes_reclaim_expired_entries_without_a_capacity_bound() {
 fn a_mostly_empty_table_is_rebuilt_smaller_without_thrashing() {
     let clock = MockClock::new();
     let c: ShardedCache<u64, u64> =
-        CacheBuilder::new(Duration::from_secs(60)).clock(clock).no_sweeper().shards(1).build().unwrap();
+        CacheBuilder::new().time_to_idle(Duration::from_secs(60)).clock(clock).no_sweeper().shards(1).build().unwrap();
     let shard = &c.core().shards[0];
     // Miri runs this a few hundred times slower: fewer keys there.
     let (keys, rounds) = if cfg!(miri) { (1_000, 200) } else { (10_000, 1_000) };

@@ -12,7 +12,13 @@ use std::time::Duration;
 use crate::{CacheBuilder, MockClock, RemovalCause, ShardedCache, SlidingTtlCache};
 
 fn cache(clock: &MockClock) -> ShardedCache<u64, String> {
-    CacheBuilder::new(Duration::from_secs(60)).clock(clock.clone()).no_sweeper().shards(1).build().unwrap()
+    CacheBuilder::new()
+        .time_to_idle(Duration::from_secs(60))
+        .clock(clock.clone())
+        .no_sweeper()
+        .shards(1)
+        .build()
+        .unwrap()
 }
 
 #[test]
@@ -90,7 +96,8 @@ fn readers_race_writers_without_use_after_free() {
 #[test]
 fn capacity_eviction_uses_reference_bits() {
     let clock = MockClock::new();
-    let c: ShardedCache<u64, u64> = CacheBuilder::new(Duration::from_secs(60))
+    let c: ShardedCache<u64, u64> = CacheBuilder::new()
+        .time_to_idle(Duration::from_secs(60))
         .clock(clock)
         .no_sweeper()
         .max_capacity(3)
@@ -115,7 +122,8 @@ fn capacity_takes_expired_entries_from_other_shards_first() {
     // a live one.
     for key in 0..64u64 {
         let clock = MockClock::new();
-        let c: ShardedCache<u64, u64> = CacheBuilder::new(Duration::from_secs(1))
+        let c: ShardedCache<u64, u64> = CacheBuilder::new()
+            .time_to_idle(Duration::from_secs(1))
             .clock(clock.clone())
             .no_sweeper()
             .shards(2)
@@ -148,7 +156,8 @@ fn concurrent_writers_on_one_shard_keep_the_weight_exact() {
     // Miri runs this a few hundred times slower: one smaller run there.
     let (runs, cap, writes) = if cfg!(miri) { (1, 200, 150) } else { (16, 2_000, 1_500) };
     for run in 0..runs {
-        let c: ShardedCache<u64, u64> = CacheBuilder::new(Duration::from_secs(60))
+        let c: ShardedCache<u64, u64> = CacheBuilder::new()
+            .time_to_idle(Duration::from_secs(60))
             .clock(MockClock::new())
             .no_sweeper()
             .shards(1)
@@ -192,7 +201,8 @@ type Reports = Arc<Mutex<Vec<(u64, u64, RemovalCause)>>>;
 fn weighed(policy: &str, capacity: u64) -> (ShardedCache<u64, u64>, Reports) {
     let reports = Reports::default();
     let sink = Arc::clone(&reports);
-    let c = CacheBuilder::new(Duration::from_secs(60))
+    let c = CacheBuilder::new()
+        .time_to_idle(Duration::from_secs(60))
         .clock(MockClock::new())
         .no_sweeper()
         .shards(1)
