@@ -99,3 +99,13 @@ fn dropping_the_last_handle_joins_the_subscriber_promptly() {
         drop(clone);
     }
 }
+
+#[test]
+fn an_l1_with_no_expiry_is_a_typed_error() {
+    let url = need_redis!("an_l1_with_no_expiry_is_a_typed_error");
+    let l2 = options(&url, &prefix("tiered-forever"))
+        .build(CacheBuilder::new().time_to_idle(Duration::from_secs(30)))
+        .unwrap();
+    let err = TieredCache::<u64, u64>::new(CacheBuilder::new(), l2).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("time_to_live or time_to_idle"), "nothing would bound a stale L1 copy: {err}");
+}
