@@ -341,7 +341,7 @@ fn expiry_figures(plan: &Plan, report: &mut Report, bar: &ProgressBar) {
     }
 }
 
-/// The targets, evaluated on this run.
+/// The performance targets, evaluated on this run.
 fn checks(report: &Report, plan: &Plan) -> Vec<Check> {
     let mut out = Vec::new();
     let hit = report.cells.iter().filter(|c| c.workload == "get-hit-zipf-1.1" && c.threads == 2);

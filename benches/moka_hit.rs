@@ -1,6 +1,6 @@
 //! What the moka backend's own stamps cost on a get hit: single-threaded
 //! ns/op of `MokaCache::get` next to `moka::sync::Cache::get` used directly,
-//! in one run. A plain timing loop (the criterion suite is its own issue);
+//! in one run. A plain timing loop (the criterion suite is `benches/ops.rs`);
 //! it reports, it asserts nothing.
 //!
 //! `cargo bench -p ttlkit --bench moka_hit`

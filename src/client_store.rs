@@ -1,7 +1,8 @@
 //! The LLM client store: one API client per API key, on any backend.
 //!
-//! The service this crate was written for kept one HTTP client per API key
-//! in a map that never expired. [`ClientStore`] is that map done right:
+//! A service that calls an API for many customers keeps one HTTP client per
+//! API key; held in a plain map, those clients never leave. [`ClientStore`]
+//! is that map done right:
 //!
 //! * **Bounded.** A client leaves after an idle timeout (default 1 h), after
 //!   a max lifetime however busy (default 24 h, so a rotated key's client

@@ -91,9 +91,9 @@ fn every_backend_keeps_the_contract_under_concurrency() {
     assert!(failures.is_empty(), "{} backend(s) failed:\n{}", failures.len(), failures.join("\n\n"));
 }
 
-/// Defect 1's shape, made likely: four threads inserting distinct keys and
-/// removing some, all in one shard, then the refill. The cache-wide weight
-/// counter must still equal the weight held.
+/// The shape of a race on the cache-wide weight, made likely: four threads
+/// inserting distinct keys and removing some, all in one shard, then the
+/// refill. The cache-wide weight counter must still equal the weight held.
 #[test]
 fn one_shard_writers_then_refill() {
     for &backend in BackendKind::ALL {

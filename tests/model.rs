@@ -23,7 +23,7 @@ use proptest::test_runner::{Config, FileFailurePersistence, TestError, TestRunne
 use ttlkit::{BackendKind, PolicyKind};
 
 /// Idle timeouts and lifetimes across scales: nanoseconds (deadlines in
-/// adjacent ticks), milliseconds, seconds, an hour (the service's default).
+/// adjacent ticks), milliseconds, seconds, an hour (the client store's default).
 fn duration() -> impl Strategy<Value = Duration> {
     prop_oneof![
         (1u64..=5).prop_map(Duration::from_secs),

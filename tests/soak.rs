@@ -1,7 +1,7 @@
-//! Soak: 30 simulated days of the original service's traffic, on every
+//! Soak: 30 simulated days of per-API-key client traffic, on every
 //! backend, in about a second of real time per backend (`MockClock`).
 //!
-//! The service kept one client per API key. Every day a few thousand keys
+//! A service keeps one client per API key. Every day a few thousand keys
 //! show up (regulars most days, plus a stream of keys never seen before),
 //! make a burst of requests a few minutes apart, and go idle. The idle
 //! timeout is one hour and a sweep runs every five minutes (here:
@@ -66,11 +66,11 @@ impl Rng {
     }
 }
 
-/// What the service cached per key: an HTTP client with its buffers.
+/// What a service caches per key: an HTTP client with its buffers.
 #[derive(Clone)]
 struct Client(#[allow(dead_code)] Arc<Vec<u8>>);
 
-/// The API key of customer `id`, as the service saw it (a heap string).
+/// The API key of customer `id`, as a service sees it (a heap string).
 fn api_key(id: u64) -> String {
     format!("sk-{:016x}{:016x}{:016x}", mix64(id), mix64(id ^ 1), mix64(id ^ 2))
 }

@@ -26,7 +26,7 @@ pub struct Memory {
     pub bytes_per_entry: f64,
 }
 
-/// A target from the issue, checked against this run.
+/// A performance target, checked against this run.
 #[derive(Debug, Clone)]
 pub struct Check {
     pub target: String,

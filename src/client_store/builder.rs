@@ -12,9 +12,11 @@ use crate::client_store::store::ClientStore;
 use crate::clock::{Clock, ClockSource, Ticks};
 use crate::kind::BackendKind;
 
-/// Idle timeout by default: one hour, as in the original service.
+/// Idle timeout by default: one hour, long enough that a client used a few
+/// times an hour keeps its connections.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
-/// Sweep interval by default: five minutes, as in the original service.
+/// Sweep interval by default: five minutes (idle clients leave within five
+/// minutes of their deadline without traffic, at little sweeping cost).
 pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(5 * 60);
 /// Max lifetime by default: a day, so a rotated key's client dies even if it
 /// is used every second.
@@ -57,8 +59,8 @@ pub struct StoreSettings {
     pub sweep_interval: Option<Duration>,
 }
 
-/// Configures a [`ClientStore`]. Every setting has the default of the
-/// service the store was written for (see the constants in this module).
+/// Configures a [`ClientStore`]. Every setting has a default suited to one
+/// API client per key (see the constants in this module).
 ///
 /// ```
 /// use std::time::Duration;

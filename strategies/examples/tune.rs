@@ -1,4 +1,5 @@
-//! Tries W-TinyLFU settings on the goal traces of issue 4 (a tuning aid).
+//! Tries W-TinyLFU settings on the published traces OLTP, P12, glimpse and
+//! scarab (a tuning aid).
 //!
 //! ```text
 //! cargo run --release -p ttlkit-strategies --example tune -- 'default' 'fixed20:window=0.2,sample=0'

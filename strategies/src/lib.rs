@@ -1,4 +1,4 @@
-//! Eviction policies for [ttlkit](https://example.invalid/ttlkit) as pure,
+//! Eviction policies for [ttlkit](https://docs.rs/ttlkit) as pure,
 //! single-threaded state machines: no clock, no locks, no keys beyond ids and
 //! hashes. Each is reusable per shard, testable on its own, and nameable at
 //! run time through [`PolicyKind`].

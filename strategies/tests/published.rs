@@ -163,7 +163,7 @@ fn scarab_lru_opt_arc() {
     check("scarab", &r, &[("lru", 100_000, 75.91, 0.02), ("opt", 100_000, 79.25, 0.02), ("arc", 100_000, 76.09, 0.3)]);
 }
 
-/// The goal of issue 4 for our best policy, `w-tinylfu-v2` (one setting for
+/// The hit-ratio goal for our best policy, `w-tinylfu-v2` (one setting for
 /// every trace): OLTP at 1,000 / 2,000 >= 41.9 / 47.6, P12 at 32,768 >= 18.5,
 /// glimpse at 1,000 >= 51.3, scarab-recs at 100,000 not below LRU (75.91).
 /// All five are asserted; each figure is printed next to the default

@@ -64,7 +64,7 @@ impl Default for WTinyLfuConfig {
     /// A 1% window at first, then the best of 1%, 20% and 99% by miniature
     /// simulation; sketch aged every 40 accesses per entry, conservative
     /// update; Caffeine's random admission of warm candidates. Chosen on the
-    /// goal traces of issue 4 (OLTP, P12, glimpse, scarab) as one setting for
+    /// published traces OLTP, P12, glimpse and scarab as one setting for
     /// all, not per trace.
     fn default() -> Self {
         WTinyLfuConfig {
@@ -97,7 +97,7 @@ impl Default for WTinyLfuConfig {
 impl WTinyLfuConfig {
     /// The settings of [`PolicyKind::WTinyLfuV2`](crate::PolicyKind::WTinyLfuV2),
     /// chosen (one setting for all, not per trace) to beat the best published
-    /// W-TinyLFU figures on the goal traces of issue 4:
+    /// W-TinyLFU figures on the traces OLTP, P12, glimpse and scarab:
     ///
     /// * sketch aged every 80 accesses per entry, counters capped at 10, a
     ///   doorkeeper of 64 bits per entry;
