@@ -9,6 +9,7 @@ use crate::backend::mutex::MutexCache;
 use crate::backend::sharded::ShardedCache;
 use crate::builder::{BuildError, CacheBuilder};
 use crate::cache::{CacheStats, SlidingTtlCache};
+use crate::inspect::{EntryInfo, Iter};
 use crate::invalidation::LoadTicket;
 use crate::kind::BackendKind;
 
@@ -162,6 +163,22 @@ where
 
     fn stats(&self) -> CacheStats {
         dispatch!(self, c => c.stats())
+    }
+
+    fn entry_info<Q>(&self, key: &Q) -> Option<EntryInfo>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        dispatch!(self, c => c.entry_info(key))
+    }
+
+    fn iter(&self) -> Iter<K, V> {
+        dispatch!(self, c => c.iter())
+    }
+
+    fn weighted_size(&self) -> u64 {
+        dispatch!(self, c => c.weighted_size())
     }
 
     fn begin_load(&self, key: &K) -> (LoadTicket<'_>, Option<V>) {

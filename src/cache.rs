@@ -6,6 +6,7 @@ use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
 
+use crate::inspect::{EntryInfo, Iter};
 use crate::invalidation::LoadTicket;
 
 /// Why an entry left the cache; given to the removal listener.
@@ -262,6 +263,36 @@ where
 
     /// Counters since the cache was built.
     fn stats(&self) -> CacheStats;
+
+    /// The key's live entry as it stands (its age, the time left to each
+    /// deadline, its weight), refreshing nothing and counting nothing;
+    /// `None` if there is no live entry. The in-process backends answer;
+    /// the default, for a backend that cannot look without touching (Redis,
+    /// and a core that does not implement [`Core::inspect`](crate::core::Core::inspect)),
+    /// is `None`.
+    fn entry_info<Q>(&self, key: &Q) -> Option<EntryInfo>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let _ = key;
+        None
+    }
+
+    /// Clones of the live entries, refreshing nothing and counting nothing.
+    /// Taken a lock at a time (one shard at a time in the sharded backend),
+    /// so under concurrent writes it is weakly consistent: an entry written
+    /// meanwhile may or may not be in it, and none is expired when taken.
+    /// The default (Redis) is empty.
+    fn iter(&self) -> Iter<K, V> {
+        Iter::new(Vec::new())
+    }
+
+    /// The total weight held (the entry count without a weigher), expired
+    /// entries not yet purged included, like [`len`](Self::len).
+    fn weighted_size(&self) -> u64 {
+        self.len() as u64
+    }
 
     /// Starts a load of `key` made outside the cache (as
     /// [`AsyncLoader`](crate::AsyncLoader) does) and looks the key up once

@@ -152,6 +152,7 @@ use crate::builder::{BuildError, Config};
 use crate::cache::RemovalCause;
 use crate::clock::Ticks;
 pub use crate::expiry::ExpiryRules;
+pub use crate::inspect::Stamps;
 pub use crate::invalidation::Gate;
 use crate::listener::Removed;
 
@@ -217,6 +218,34 @@ pub trait Core<K, V>: Send + Sync + Sized + 'static {
     /// Whether the core holds no entry.
     fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The stamps and weight of the key's live entry at `now`, changing
+    /// nothing (no stamp, no policy, no statistics). The default is `None`:
+    /// a core that does not implement it makes
+    /// [`SlidingTtlCache::entry_info`](crate::SlidingTtlCache::entry_info)
+    /// answer `None`.
+    fn inspect<Q>(&self, hash: u64, key: &Q, now: Ticks) -> Option<Stamps>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let _ = (hash, key, now);
+        None
+    }
+
+    /// Calls `f` on every entry live at `now`, changing nothing; a lock at a
+    /// time is enough. `f` only clones (it never calls into the cache). The
+    /// default calls it on none, so
+    /// [`SlidingTtlCache::iter`](crate::SlidingTtlCache::iter) is empty.
+    fn for_each_live(&self, now: Ticks, f: &mut dyn FnMut(&K, &V)) {
+        let _ = (now, f);
+    }
+
+    /// The total weight held, expired entries not yet removed included. The
+    /// default is [`len`](Self::len): every entry weighs 1.
+    fn weighted_size(&self) -> u64 {
+        self.len() as u64
     }
 
     /// Removals the core made on behalf of other threads and has not

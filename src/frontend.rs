@@ -15,6 +15,7 @@ use crate::builder::{BuildError, Config, FromConfig};
 use crate::cache::{CacheStats, SlidingTtlCache};
 use crate::clock::ClockSource;
 use crate::core::{Core, Departures};
+use crate::inspect::{EntryInfo, Iter};
 use crate::invalidation::{Gate, LoadTicket};
 use crate::listener::{notify, RemovalListener};
 use crate::loader::{LoadTarget, Loader};
@@ -42,6 +43,9 @@ pub(crate) struct Frontend<K, V, C> {
     stats: StatsCounter,
     listener: Option<RemovalListener<K, V>>,
     loader: Loader<K, V>,
+    /// For [`EntryInfo`]'s time left to each deadline.
+    time_to_idle: Option<std::time::Duration>,
+    time_to_live: Option<std::time::Duration>,
     /// `C::NAME` and `C::len`, kept so `Debug` needs no bounds on K and V.
     name: &'static str,
     len_of: fn(&C) -> usize,
@@ -91,6 +95,8 @@ where
             stats: StatsCounter::default(),
             listener: config.listener,
             loader: Loader::default(),
+            time_to_idle: config.time_to_idle,
+            time_to_live: config.time_to_live,
             name: C::NAME,
             len_of: C::len,
         });
@@ -304,6 +310,28 @@ where
 
     fn stats(&self) -> CacheStats {
         self.shared.stats()
+    }
+
+    fn entry_info<Q>(&self, key: &Q) -> Option<EntryInfo>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let f = &*self.shared;
+        let now = f.clock.now();
+        let stamps = f.core.inspect(f.hash(key), key, now)?;
+        Some(EntryInfo::at(now, stamps, f.time_to_idle, f.time_to_live))
+    }
+
+    fn iter(&self) -> Iter<K, V> {
+        let mut entries = Vec::with_capacity(self.shared.core.len());
+        let now = self.shared.clock.now();
+        self.shared.core.for_each_live(now, &mut |k, v| entries.push((k.clone(), v.clone())));
+        Iter::new(entries)
+    }
+
+    fn weighted_size(&self) -> u64 {
+        self.shared.core.weighted_size()
     }
 
     fn begin_load(&self, key: &K) -> (LoadTicket<'_>, Option<V>) {

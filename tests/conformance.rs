@@ -20,6 +20,8 @@ mod bad_input;
 mod cases;
 #[path = "conformance/expiry_kinds.rs"]
 mod expiry_kinds;
+#[path = "conformance/inspection.rs"]
+mod inspection;
 #[path = "conformance/list.rs"]
 mod list;
 #[path = "conformance/loads.rs"]

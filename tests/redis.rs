@@ -27,6 +27,9 @@ mod cases;
 #[allow(dead_code)]
 #[path = "conformance/expiry_kinds.rs"]
 mod expiry_kinds;
+#[allow(dead_code)]
+#[path = "conformance/inspection.rs"]
+mod inspection;
 #[path = "conformance/list.rs"]
 mod list;
 #[allow(dead_code)]

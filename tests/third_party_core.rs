@@ -13,6 +13,8 @@ mod bad_input;
 mod cases;
 #[path = "conformance/expiry_kinds.rs"]
 mod expiry_kinds;
+#[path = "conformance/inspection.rs"]
+mod inspection;
 #[path = "conformance/list.rs"]
 mod list;
 #[path = "conformance/loads.rs"]
@@ -240,8 +242,9 @@ struct ThirdParty;
 impl Target for ThirdParty {
     type Cache<K: Key, V: Value> = Cache<K, V, BTreeLru<K, V>>;
 
-    fn has(&self, _: Need) -> bool {
-        true
+    /// BTreeLru keeps `Core`'s inspection defaults (it stays a minimal core).
+    fn has(&self, need: Need) -> bool {
+        need != Need::Inspection
     }
 
     fn build<K: Key, V: Value>(&self, b: CacheBuilder<K, V>) -> Self::Cache<K, V> {

@@ -99,7 +99,7 @@ use std::hash::Hash;
 use self::inner::Inner;
 use crate::builder::{BuildError, Config};
 use crate::clock::Ticks;
-use crate::core::{Core, Departures, Gate};
+use crate::core::{Core, Departures, Gate, Stamps};
 use crate::frontend::Cache;
 use crate::kind::BackendKind;
 
@@ -194,5 +194,23 @@ where
 
     fn flush(&self, out: &mut Departures<K, V>) {
         self.inner.flush(out);
+    }
+
+    /// Moka counts the lookup for its own policy, as for `peek`: moka
+    /// has no read that records nothing.
+    fn inspect<Q>(&self, _hash: u64, key: &Q, _now: Ticks) -> Option<Stamps>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.inner.inspect(key)
+    }
+
+    fn for_each_live(&self, _now: Ticks, f: &mut dyn FnMut(&K, &V)) {
+        self.inner.for_each_live(f);
+    }
+
+    fn weighted_size(&self) -> u64 {
+        self.inner.weighted_size()
     }
 }

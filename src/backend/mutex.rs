@@ -13,7 +13,7 @@ use std::hash::Hash;
 use crate::backend::store::Store;
 use crate::builder::{BuildError, Config};
 use crate::clock::Ticks;
-use crate::core::{Core, Departures, Gate};
+use crate::core::{Core, Departures, Gate, Stamps};
 use crate::frontend::Cache;
 use crate::kind::BackendKind;
 use crate::sync::Mutex;
@@ -100,6 +100,22 @@ where
 
     fn len(&self) -> usize {
         self.store.lock().len()
+    }
+
+    fn inspect<Q>(&self, hash: u64, key: &Q, now: Ticks) -> Option<Stamps>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.store.lock().inspect(hash, key, now)
+    }
+
+    fn for_each_live(&self, now: Ticks, f: &mut dyn FnMut(&K, &V)) {
+        self.store.lock().for_each_live(now, f);
+    }
+
+    fn weighted_size(&self) -> u64 {
+        self.store.lock().weight()
     }
 }
 

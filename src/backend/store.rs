@@ -21,6 +21,7 @@ use crate::cache::RemovalCause;
 use crate::clock::Ticks;
 use crate::core::Latest;
 use crate::expiry::ExpiryRules;
+use crate::inspect::Stamps;
 use crate::listener::Removed;
 use crate::sync::RandomState;
 
@@ -99,9 +100,31 @@ impl<K: Hash + Eq, V> Store<K, V> {
     }
 
     /// Total weight held (the entry count without a weigher).
-    #[cfg(test)]
     pub(crate) fn weight(&self) -> u64 {
         self.total_weight
+    }
+
+    /// The live entry's stamps and weight; changes nothing.
+    pub(crate) fn inspect<Q>(&self, hash: u64, key: &Q, now: Ticks) -> Option<Stamps>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let now = self.latest.at(now);
+        let idx = self.find(hash, key).filter(|&idx| !self.is_expired(idx, now))?;
+        let e = self.entry(idx);
+        let weight = self.weights.get(idx as usize).copied().filter(|_| self.weigher.is_some()).unwrap_or(1);
+        Some(Stamps::new(e.last_access, e.inserted_at, weight))
+    }
+
+    /// Calls `f` on every entry live at `now`; changes nothing.
+    pub(crate) fn for_each_live(&self, now: Ticks, f: &mut dyn FnMut(&K, &V)) {
+        let now = self.latest.at(now);
+        for e in self.slots.iter().flatten() {
+            if !self.rules.is_expired(now, e.last_access, e.inserted_at) {
+                f(&e.key, &e.value);
+            }
+        }
     }
 
     fn advance(&mut self, now: Ticks) -> Ticks {

@@ -37,6 +37,10 @@ pub enum Need {
     /// An `insert`, `remove` or `clear` made while a load runs wins over
     /// the load's value (the backend tracks its own writes).
     TrackedLoads,
+    /// `entry_info` and `iter` answer (every in-process backend; a core
+    /// that leaves `Core::inspect` and `Core::for_each_live` at their
+    /// defaults does not).
+    Inspection,
 }
 
 /// A cache implementation the suite runs against.

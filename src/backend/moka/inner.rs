@@ -18,7 +18,7 @@ use super::slot::{Judged, Seen, Slot};
 use crate::builder::{BuildError, Config, Weigher};
 use crate::cache::RemovalCause;
 use crate::clock::{ClockSource, Ticks};
-use crate::core::{Departures, Gate};
+use crate::core::{Departures, Gate, Stamps};
 use crate::expiry::ExpiryRules;
 use crate::kind::BackendKind;
 use crate::sync::{Arc, Mutex};
@@ -245,6 +245,30 @@ where
         let slot = slot?;
         let live = matches!(slot.read(self.now(), self.rules(), refresh), Seen::Live);
         Some((slot, live))
+    }
+
+    /// The live entry's stamps and weight (see `MokaCore::inspect`).
+    pub(super) fn inspect<Q>(&self, key: &Q) -> Option<Stamps>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.moka.get(key)?.stamps(self.now(), self.rules())
+    }
+
+    /// Calls `f` on every live entry (moka's iterator records nothing).
+    pub(super) fn for_each_live(&self, f: &mut dyn FnMut(&K, &V)) {
+        let now = self.now();
+        for (_, slot) in self.moka.iter() {
+            if slot.stamps(now, self.rules()).is_some() {
+                f(&slot.key, &slot.value);
+            }
+        }
+    }
+
+    /// The weight held, by our count.
+    pub(super) fn weighted_size(&self) -> u64 {
+        self.shared.weight.load(Ordering::Acquire)
     }
 
     /// A counted lookup's core: the live value, purging a stale entry.

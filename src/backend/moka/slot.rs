@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 use crate::cache::RemovalCause;
 use crate::clock::Ticks;
+use crate::core::Stamps;
 use crate::expiry::ExpiryRules;
 
 /// `last_access` of an entry already judged expired. No real stamp is ever
@@ -95,6 +96,15 @@ impl<K, V> Slot<K, V> {
         match self.last_access.load(Ordering::Acquire) {
             TOMBSTONE => None,
             la => Some(rules.deadline(Ticks::from_nanos(la), self.inserted_at)),
+        }
+    }
+
+    /// Its stamps and weight if it is live at `now`.
+    pub(super) fn stamps(&self, now: Ticks, rules: &ExpiryRules) -> Option<Stamps> {
+        match self.last_access.load(Ordering::Acquire) {
+            TOMBSTONE => None,
+            la if rules.is_expired(now, Ticks::from_nanos(la), self.inserted_at) => None,
+            la => Some(Stamps::new(Ticks::from_nanos(la), self.inserted_at, self.weight)),
         }
     }
 

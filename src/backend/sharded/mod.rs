@@ -62,7 +62,7 @@ use shard::{Settings, Shard};
 
 use crate::builder::{BuildError, Config};
 use crate::clock::{duration_to_nanos, Ticks};
-use crate::core::{Core, Departures, Gate};
+use crate::core::{Core, Departures, Gate, Stamps};
 use crate::frontend::Cache;
 use crate::kind::BackendKind;
 use crate::sync::{AtomicU64, AtomicUsize};
@@ -250,5 +250,23 @@ where
 
     fn len(&self) -> usize {
         self.shards.iter().map(Shard::len).sum()
+    }
+
+    fn inspect<Q>(&self, hash: u64, key: &Q, now: Ticks) -> Option<Stamps>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.shard(hash).inspect(&self.settings, hash, key, now)
+    }
+
+    fn for_each_live(&self, now: Ticks, f: &mut dyn FnMut(&K, &V)) {
+        for shard in self.shards.iter() {
+            shard.for_each_live(&self.settings, now, f);
+        }
+    }
+
+    fn weighted_size(&self) -> u64 {
+        self.weight()
     }
 }

@@ -22,6 +22,7 @@ use crate::listener::Removed;
 use crate::sync::reclaim::{Graveyard, Guard};
 use crate::sync::{AtomicU64, AtomicUsize, Mutex};
 
+mod inspect;
 mod room;
 
 /// How many times a lock-free read looks again after finding an entry a

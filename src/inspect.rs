@@ -1,0 +1,117 @@
+//! Looking at a cache without touching it: what [`SlidingTtlCache::entry_info`]
+//! and [`SlidingTtlCache::iter`] return.
+//!
+//! [`SlidingTtlCache::entry_info`]: crate::SlidingTtlCache::entry_info
+//! [`SlidingTtlCache::iter`]: crate::SlidingTtlCache::iter
+
+use std::time::Duration;
+
+use crate::clock::Ticks;
+
+/// A live entry's age, deadlines and weight, measured at one instant by
+/// [`SlidingTtlCache::entry_info`](crate::SlidingTtlCache::entry_info).
+///
+/// ```
+/// use std::time::Duration;
+/// use ttlkit::{CacheBuilder, MockClock, MutexCache, SlidingTtlCache};
+///
+/// let clock = MockClock::new();
+/// let cache: MutexCache<&str, u32> = CacheBuilder::new()
+///     .time_to_idle(Duration::from_secs(60))
+///     .time_to_live(Duration::from_secs(600))
+///     .clock(clock.clone())
+///     .build()?;
+/// cache.insert("a", 1);
+/// clock.advance(Duration::from_secs(20));
+/// let info = cache.entry_info("a").unwrap();
+/// assert_eq!(info.expires_in(), Some(Duration::from_secs(40))); // idle first
+/// assert_eq!(info.live_left, Some(Duration::from_secs(580)));
+/// // Looking refreshed nothing: idle for 60 s since the insert, it is gone.
+/// clock.advance(Duration::from_secs(40));
+/// assert_eq!(cache.iter().count(), 0);
+/// # Ok::<(), ttlkit::BuildError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EntryInfo {
+    /// Since the entry was inserted or last overwritten.
+    pub since_write: Duration,
+    /// Since its last `get` or write, as stored: a hit within the refresh
+    /// granularity does not move the stamp.
+    pub since_access: Duration,
+    /// Until its idle deadline; `None` without a time-to-idle.
+    pub idle_left: Option<Duration>,
+    /// Until its time-to-live runs out; `None` without one.
+    pub live_left: Option<Duration>,
+    /// Its weight (1 without a weigher).
+    pub weight: u32,
+}
+
+impl EntryInfo {
+    /// Until it expires (the earlier deadline); `None` if it never does.
+    pub fn expires_in(&self) -> Option<Duration> {
+        match (self.idle_left, self.live_left) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub(crate) fn at(
+        now: Ticks,
+        stamps: Stamps,
+        time_to_idle: Option<Duration>,
+        time_to_live: Option<Duration>,
+    ) -> Self {
+        let left = |from: Ticks, d: Duration| from.saturating_add(d).saturating_duration_since(now);
+        EntryInfo {
+            since_write: now.saturating_duration_since(stamps.last_write),
+            since_access: now.saturating_duration_since(stamps.last_access),
+            idle_left: time_to_idle.map(|d| left(stamps.last_access, d)),
+            live_left: time_to_live.map(|d| left(stamps.last_write, d)),
+            weight: stamps.weight,
+        }
+    }
+}
+
+/// What a [`Core`](crate::core::Core) knows of one entry: its two stamps
+/// and its weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamps {
+    last_access: Ticks,
+    last_write: Ticks,
+    weight: u32,
+}
+
+impl Stamps {
+    /// An entry last read or written at `last_access`, inserted or last
+    /// overwritten at `last_write`, weighing `weight`.
+    pub fn new(last_access: Ticks, last_write: Ticks, weight: u32) -> Self {
+        Stamps { last_access, last_write, weight }
+    }
+}
+
+/// The live entries of a cache as [`SlidingTtlCache::iter`](crate::SlidingTtlCache::iter)
+/// found them: clones, taken a lock at a time (so weakly consistent under
+/// concurrent writes), none expired when it was taken.
+#[derive(Debug)]
+pub struct Iter<K, V>(std::vec::IntoIter<(K, V)>);
+
+impl<K, V> Iter<K, V> {
+    pub(crate) fn new(entries: Vec<(K, V)>) -> Self {
+        Iter(entries.into_iter())
+    }
+}
+
+impl<K, V> Iterator for Iter<K, V> {
+    type Item = (K, V);
+
+    fn next(&mut self) -> Option<(K, V)> {
+        self.0.next()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl<K, V> ExactSizeIterator for Iter<K, V> {}

@@ -1,0 +1,81 @@
+//! Conformance cases for looking without touching: `entry_info`, `iter`
+//! and `weighted_size` refresh nothing and count nothing.
+
+use std::time::Duration;
+
+use ttlkit::{MockClock, SlidingTtlCache};
+
+use crate::target::Target;
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// Idle 60 s, lifetime 100 s; inserted at t=0, read at t=10, looked at
+/// t=15: 15 s since the write, 5 s since the read, 55 s and 85 s left.
+/// Looking does not refresh: the entry still expires at t=70.
+pub fn entry_info_reports_age_and_deadlines_without_refreshing<T: Target>(t: &T) {
+    let clock = MockClock::new();
+    let cache = t.build(t.base_builder::<u64, u64>(&clock).time_to_idle(secs(60)).time_to_live(secs(100)));
+    cache.insert(1, 10);
+    clock.advance(secs(10));
+    assert_eq!(cache.get(&1), Some(10));
+    clock.advance(secs(5));
+    let before = cache.stats();
+    let info = cache.entry_info(&1).expect("a live entry");
+    assert_eq!((info.since_write, info.since_access), (secs(15), secs(5)));
+    assert_eq!((info.idle_left, info.live_left, info.expires_in()), (Some(secs(55)), Some(secs(85)), Some(secs(55))));
+    assert_eq!(info.weight, 1);
+    assert_eq!(cache.entry_info(&2), None, "no such entry");
+    assert_eq!(cache.stats(), before, "looking counts nothing");
+    clock.advance(secs(54));
+    assert!(cache.entry_info(&1).is_some_and(|i| i.expires_in() == Some(secs(1))), "t=69");
+    clock.advance(secs(1));
+    assert_eq!(cache.entry_info(&1), None, "t=70: expired on the schedule of the read at t=10");
+    assert_eq!(cache.peek(&1), None);
+}
+
+/// Without a time-to-idle or a time-to-live, the matching field is `None`.
+pub fn entry_info_of_a_cache_that_never_expires<T: Target>(t: &T) {
+    let clock = MockClock::new();
+    let cache = t.build(t.base_builder::<u64, u64>(&clock));
+    cache.insert(1, 10);
+    clock.advance(secs(3));
+    let info = cache.entry_info(&1).expect("a live entry");
+    assert_eq!((info.since_write, info.idle_left, info.live_left, info.expires_in()), (secs(3), None, None, None));
+}
+
+/// `iter` yields the live entries only, and refreshes none of them.
+pub fn iter_yields_live_entries_without_refreshing<T: Target>(t: &T) {
+    let clock = MockClock::new();
+    let cache = t.build(t.base_builder::<u64, u64>(&clock).time_to_idle(secs(60)));
+    for k in 1..=5 {
+        cache.insert(k, k * 10);
+    }
+    clock.advance(secs(30));
+    for k in 6..=8 {
+        cache.insert(k, k * 10);
+    }
+    clock.advance(secs(31));
+    let before = cache.stats();
+    let mut seen: Vec<(u64, u64)> = cache.iter().collect();
+    seen.sort_unstable();
+    assert_eq!(seen, vec![(6, 60), (7, 70), (8, 80)], "t=61: the first five are expired, purged or not");
+    assert_eq!(cache.stats(), before);
+    clock.advance(secs(30));
+    assert_eq!(cache.iter().count(), 0, "t=91: iter at t=61 refreshed nothing");
+}
+
+/// `weighted_size` sums the weigher's weights; `entry_info` reports each.
+pub fn weighted_size_and_entry_weights<T: Target>(t: &T) {
+    let clock = MockClock::new();
+    let b = t.base_builder::<u64, u64>(&clock).time_to_idle(secs(60)).max_capacity(1_000).weigher(|_, v| *v as u32);
+    let cache = t.build(b);
+    cache.insert(1, 7);
+    cache.insert(2, 30);
+    cache.insert(1, 5);
+    cache.purge_expired();
+    assert_eq!(cache.weighted_size(), 35);
+    assert_eq!(cache.entry_info(&1).map(|i| i.weight), Some(5));
+    assert_eq!(cache.entry_info(&2).map(|i| i.weight), Some(30));
+}
