@@ -125,7 +125,7 @@ impl Clock for PreciseClock {
 ///
 /// ```
 /// use std::time::Duration;
-/// use ttlkit::{Clock, MockClock};
+/// use ttlkit::clock::{Clock, MockClock};
 ///
 /// let clock = MockClock::new();
 /// let t0 = clock.now();

@@ -1,4 +1,4 @@
-//! The coarse time behind [`SystemClock`](crate::SystemClock).
+//! The coarse time behind [`SystemClock`](crate::clock::SystemClock).
 //!
 //! Reading the hardware clock costs ~10 ns here (and far more when a VM
 //! traps `rdtsc`), a large share of a ~20 ns cache hit. So while any

@@ -135,7 +135,7 @@ fn a_recursive_load_of_the_same_key_does_not_hang() {
         .iter()
         .map(|&backend| {
             let b = ttlkit::CacheBuilder::<u64, u64>::new(Duration::from_secs(60))
-                .clock(ttlkit::MockClock::new())
+                .clock(ttlkit::clock::MockClock::new())
                 .no_sweeper();
             let cache = ttlkit::AnyCache::new(backend, b).unwrap();
             let (done, finished) = std::sync::mpsc::channel();
