@@ -130,6 +130,8 @@ pub use kind::{BackendKind, UnknownBackend};
 pub use tiered::TieredCache;
 pub use ttlkit_strategies::{PolicyKind, UnknownPolicy};
 
-#[cfg(doctest)]
+// The README's examples use every in-process backend and the client store:
+// `cargo test --workspace` (which enables them) runs them.
+#[cfg(all(doctest, feature = "sharded", feature = "moka", feature = "client-store", feature = "async"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
