@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use ttlkit::{BuildError, CacheBuilder, MutexCache, RemovalCause, SlidingTtlCache};
+use ttlkit::prelude::*;
 
 fn main() -> Result<(), BuildError> {
     let start = Instant::now();

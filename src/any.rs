@@ -4,8 +4,10 @@ use std::borrow::Borrow;
 use std::hash::Hash;
 use std::sync::Arc;
 
+#[cfg(feature = "moka")]
 use crate::backend::moka::MokaCache;
 use crate::backend::mutex::MutexCache;
+#[cfg(feature = "sharded")]
 use crate::backend::sharded::ShardedCache;
 use crate::builder::{BuildError, CacheBuilder};
 use crate::cache::{CacheStats, SlidingTtlCache};
@@ -17,7 +19,7 @@ use crate::kind::BackendKind;
 ///
 /// ```
 /// use std::time::Duration;
-/// use ttlkit::{AnyCache, BackendKind, BuildError, CacheBuilder, SlidingTtlCache};
+/// use ttlkit::prelude::*;
 ///
 /// let builder = || CacheBuilder::<u64, u64>::new().time_to_idle(Duration::from_secs(60));
 /// let cache = AnyCache::new(BackendKind::Mutex, builder())?;
@@ -26,8 +28,8 @@ use crate::kind::BackendKind;
 /// assert_eq!(cache.kind(), BackendKind::Mutex);
 ///
 /// // The string form, for names read from a config file.
-/// let named = AnyCache::from_name("sharded", builder())?;
-/// assert_eq!(named.kind(), BackendKind::Sharded);
+/// let named = AnyCache::from_name("mutex", builder())?;
+/// assert_eq!(named.kind(), BackendKind::Mutex);
 /// assert!(matches!(AnyCache::from_name("nope", builder()), Err(BuildError::UnknownBackend(_))));
 /// # Ok::<(), BuildError>(())
 /// ```
@@ -37,8 +39,12 @@ pub enum AnyCache<K, V> {
     /// The [`MutexCache`] backend.
     Mutex(MutexCache<K, V>),
     /// The [`ShardedCache`] backend.
+    #[cfg(feature = "sharded")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sharded")))]
     Sharded(ShardedCache<K, V>),
     /// The [`MokaCache`] backend.
+    #[cfg(feature = "moka")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "moka")))]
     Moka(MokaCache<K, V>),
 }
 
@@ -46,7 +52,9 @@ impl<K, V> Clone for AnyCache<K, V> {
     fn clone(&self) -> Self {
         match self {
             AnyCache::Mutex(c) => AnyCache::Mutex(c.clone()),
+            #[cfg(feature = "sharded")]
             AnyCache::Sharded(c) => AnyCache::Sharded(c.clone()),
+            #[cfg(feature = "moka")]
             AnyCache::Moka(c) => AnyCache::Moka(c.clone()),
         }
     }
@@ -61,7 +69,9 @@ where
     pub fn new(kind: BackendKind, builder: CacheBuilder<K, V>) -> Result<Self, BuildError> {
         Ok(match kind {
             BackendKind::Mutex => AnyCache::Mutex(builder.build()?),
+            #[cfg(feature = "sharded")]
             BackendKind::Sharded => AnyCache::Sharded(builder.build()?),
+            #[cfg(feature = "moka")]
             BackendKind::Moka => AnyCache::Moka(builder.build()?),
         })
     }
@@ -79,7 +89,9 @@ impl<K, V> AnyCache<K, V> {
     pub fn kind(&self) -> BackendKind {
         match self {
             AnyCache::Mutex(_) => BackendKind::Mutex,
+            #[cfg(feature = "sharded")]
             AnyCache::Sharded(_) => BackendKind::Sharded,
+            #[cfg(feature = "moka")]
             AnyCache::Moka(_) => BackendKind::Moka,
         }
     }
@@ -90,7 +102,9 @@ macro_rules! dispatch {
     ($self:ident, $c:ident => $call:expr) => {
         match $self {
             AnyCache::Mutex($c) => $call,
+            #[cfg(feature = "sharded")]
             AnyCache::Sharded($c) => $call,
+            #[cfg(feature = "moka")]
             AnyCache::Moka($c) => $call,
         }
     };

@@ -169,8 +169,10 @@ fn every_backend() -> Vec<crate::AnyCache<u32, String>> {
     crate::BackendKind::ALL
         .iter()
         .map(|&kind| {
-            let b =
-                CacheBuilder::new().time_to_idle(Duration::from_secs(60)).clock(crate::MockClock::new()).no_sweeper();
+            let b = CacheBuilder::new()
+                .time_to_idle(Duration::from_secs(60))
+                .clock(crate::clock::MockClock::new())
+                .no_sweeper();
             crate::AnyCache::new(kind, b).unwrap()
         })
         .collect()

@@ -30,17 +30,15 @@ pub const DEFAULT_WEIGHTED_ENTRIES: u64 = 65_536;
 pub type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> u32 + Send + Sync + 'static>;
 
 /// Why a cache could not be built.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum BuildError {
     /// A duration that must be positive was zero.
-    #[error("{what} must be greater than zero")]
     ZeroDuration {
         /// The builder setting.
         what: &'static str,
     },
     /// A duration was longer than the setting allows.
-    #[error("{what} of {value:?} is longer than the allowed {max:?}")]
     DurationTooLong {
         /// The builder setting.
         what: &'static str,
@@ -50,25 +48,19 @@ pub enum BuildError {
         max: Duration,
     },
     /// `max_capacity(0)`: a cache that can hold nothing.
-    #[error("max_capacity must be at least 1")]
     ZeroCapacity,
     /// `expected_entries(0)`.
-    #[error("expected_entries must be at least 1")]
     ZeroExpectedEntries,
     /// The shard count was zero or not a power of two.
-    #[error("shard count must be a power of two between 1 and 65536, got {0}")]
     InvalidShards(usize),
     /// The name given to [`CacheBuilder::policy`] is not a [`PolicyKind`].
-    #[error(transparent)]
-    UnknownPolicy(#[from] UnknownPolicy),
+    UnknownPolicy(UnknownPolicy),
     /// The name given to [`AnyCache::from_name`](crate::AnyCache::from_name)
     /// (or another string form) is not a [`BackendKind`].
-    #[error(transparent)]
-    UnknownBackend(#[from] UnknownBackend),
+    UnknownBackend(UnknownBackend),
     /// The backend cannot run the policy asked for, and will not quietly run
     /// another in its place (the moka backend runs only moka's own LRU and
     /// TinyLFU: see [`MokaCache`](crate::MokaCache)).
-    #[error("the {backend} backend cannot run the {policy} eviction policy; it runs: {supported}")]
     UnsupportedPolicy {
         /// The backend being built.
         backend: BackendKind,
@@ -78,7 +70,6 @@ pub enum BuildError {
         supported: &'static str,
     },
     /// A core (one written outside ttlkit, say) cannot honour a setting.
-    #[error("the {core} core cannot honour {setting}")]
     UnsupportedSetting {
         /// The core's [`Core::NAME`](crate::core::Core::NAME).
         core: &'static str,
@@ -86,7 +77,6 @@ pub enum BuildError {
         setting: &'static str,
     },
     /// A setting that another one needs is missing.
-    #[error("{what} needs {needs}")]
     MissingSetting {
         /// What needs it.
         what: &'static str,
@@ -95,13 +85,61 @@ pub enum BuildError {
     },
     /// The operating system refused to start the maintenance thread that
     /// runs sweeps (it starts with the first cache that needs it).
-    #[error("could not start the maintenance thread that runs sweeps")]
-    SpawnSweeper(#[source] io::Error),
+    SpawnSweeper(io::Error),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::ZeroDuration { what } => write!(f, "{what} must be greater than zero"),
+            BuildError::DurationTooLong { what, value, max } => {
+                write!(f, "{what} of {value:?} is longer than the allowed {max:?}")
+            }
+            BuildError::ZeroCapacity => f.write_str("max_capacity must be at least 1"),
+            BuildError::ZeroExpectedEntries => f.write_str("expected_entries must be at least 1"),
+            BuildError::InvalidShards(n) => {
+                write!(f, "shard count must be a power of two between 1 and 65536, got {n}")
+            }
+            BuildError::UnknownPolicy(e) => fmt::Display::fmt(e, f),
+            BuildError::UnknownBackend(e) => fmt::Display::fmt(e, f),
+            BuildError::UnsupportedPolicy { backend, policy, supported } => {
+                write!(f, "the {backend} backend cannot run the {policy} eviction policy; it runs: {supported}")
+            }
+            BuildError::UnsupportedSetting { core, setting } => write!(f, "the {core} core cannot honour {setting}"),
+            BuildError::MissingSetting { what, needs } => write!(f, "{what} needs {needs}"),
+            BuildError::SpawnSweeper(_) => f.write_str("could not start the maintenance thread that runs sweeps"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            // Transparent: the inner error's own message is this one's, so it
+            // is not reported a second time as the cause.
+            BuildError::UnknownPolicy(e) => std::error::Error::source(e),
+            BuildError::UnknownBackend(e) => std::error::Error::source(e),
+            BuildError::SpawnSweeper(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<UnknownPolicy> for BuildError {
+    fn from(e: UnknownPolicy) -> Self {
+        BuildError::UnknownPolicy(e)
+    }
+}
+
+impl From<UnknownBackend> for BuildError {
+    fn from(e: UnknownBackend) -> Self {
+        BuildError::UnknownBackend(e)
+    }
 }
 
 /// How often, if ever, the background sweeper runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SweepSetting {
+pub(crate) enum SweepSetting {
     /// Every half of the shorter of `time_to_idle` and `time_to_live`,
     /// clamped to 10 ms ..= 1 s; none for a cache where nothing expires.
     Default,
@@ -146,7 +184,8 @@ pub enum SweepSetting {
 ///
 /// ```
 /// use std::time::Duration;
-/// use ttlkit::{CacheBuilder, MockClock, MutexCache, SlidingTtlCache};
+/// use ttlkit::clock::MockClock;
+/// use ttlkit::{CacheBuilder, MutexCache, SlidingTtlCache};
 ///
 /// let clock = MockClock::new();
 /// let responses: MutexCache<&str, u32> =
@@ -331,7 +370,7 @@ impl<K, V> CacheBuilder<K, V> {
         self
     }
 
-    /// Reads time from `clock` (a [`crate::MockClock`] in tests).
+    /// Reads time from `clock` (a [`crate::clock::MockClock`] in tests).
     pub fn clock<C: Clock>(mut self, clock: C) -> Self {
         self.clock = Some(ClockSource::from_clock(clock));
         self

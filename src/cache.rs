@@ -134,7 +134,8 @@ impl fmt::Display for CacheStats {
 ///
 /// ```
 /// use std::time::Duration;
-/// use ttlkit::{CacheBuilder, MockClock, MutexCache, SlidingTtlCache};
+/// use ttlkit::{CacheBuilder, MutexCache, SlidingTtlCache};
+/// use ttlkit::clock::MockClock;
 ///
 /// fn warm<C: SlidingTtlCache<u32, String>>(cache: &C) {
 ///     for k in 0..3 {

@@ -27,7 +27,8 @@
 //! use std::sync::{Arc, Mutex};
 //! use std::time::Duration;
 //! use ttlkit::client_store::{ApiKey, ClientStore};
-//! use ttlkit::{BackendKind, MockClock, RemovalCause};
+//! use ttlkit::{BackendKind, RemovalCause};
+//! use ttlkit::clock::MockClock;
 //!
 //! struct Client { authorization: String }
 //!

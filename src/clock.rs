@@ -2,9 +2,9 @@
 //! since the clock's origin, small enough to live in an `AtomicU64`.
 //!
 //! [`SystemClock`] (the default) is a millisecond-coarse clock read with one
-//! atomic load; [`PreciseClock`] reads the CPU's time-stamp counter through
-//! `quanta` where it is reliable (about 10 ns a read) and the OS monotonic
-//! clock elsewhere. [`MockClock`] only moves when told to, so tests of expiry
+//! atomic load; [`PreciseClock`] reads the OS monotonic clock on every call
+//! or, with the `quanta` cargo feature, the CPU's time-stamp counter through
+//! `quanta` where it is reliable (about 10 ns a read). [`MockClock`] only moves when told to, so tests of expiry
 //! run in microseconds without sleeping.
 
 use std::fmt;
@@ -67,7 +67,7 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
 /// while it runs a sweep, reads fall back to the hardware clock). So readings
 /// lag real time by about a millisecond; every stamp and deadline of a cache
 /// comes from the same clock, so expiry stays exact *in its time*. Use
-/// [`PreciseClock`] for a full hardware-clock read each time (~10 ns).
+/// [`PreciseClock`] for a full hardware-clock read each time.
 #[derive(Clone)]
 pub struct SystemClock {
     user: Arc<TickerUser>,
@@ -103,8 +103,9 @@ impl Clock for SystemClock {
     }
 }
 
-/// The hardware clock read on every call (TSC via `quanta` where reliable,
-/// else the OS monotonic clock): exact to the nanosecond, ~10 ns a read.
+/// The hardware clock read on every call: the OS monotonic clock
+/// (`std::time::Instant`), or with the `quanta` cargo feature the TSC
+/// through `quanta` where it is reliable (about 10 ns a read).
 #[derive(Clone, Copy, Default)]
 pub struct PreciseClock;
 
@@ -125,7 +126,7 @@ impl Clock for PreciseClock {
 ///
 /// ```
 /// use std::time::Duration;
-/// use ttlkit::{Clock, MockClock};
+/// use ttlkit::clock::{Clock, MockClock};
 ///
 /// let clock = MockClock::new();
 /// let t0 = clock.now();

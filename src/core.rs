@@ -33,7 +33,9 @@
 //! # use std::sync::Mutex;
 //! use std::time::Duration;
 //! use ttlkit::core::{Core, Departures, ExpiryRules, Gate};
-//! use ttlkit::{BuildError, Cache, CacheBuilder, Config, RemovalCause, SlidingTtlCache, Ticks};
+//! use ttlkit::{BuildError, Cache, CacheBuilder, RemovalCause, SlidingTtlCache};
+//! use ttlkit::clock::Ticks;
+//! use ttlkit::core::Config;
 //!
 //! /// No capacity bound, no index: the smallest core that is honest.
 //! struct Tiny<K, V> {
@@ -148,7 +150,8 @@
 use std::borrow::Borrow;
 use std::hash::Hash;
 
-use crate::builder::{BuildError, Config};
+use crate::builder::BuildError;
+pub use crate::builder::{Config, FromConfig, Weigher};
 use crate::cache::RemovalCause;
 use crate::clock::Ticks;
 pub use crate::expiry::ExpiryRules;
@@ -262,7 +265,7 @@ pub trait Core<K, V>: Send + Sync + Sized + 'static {
 ///
 /// ```
 /// use ttlkit::core::Latest;
-/// use ttlkit::Ticks;
+/// use ttlkit::clock::Ticks;
 ///
 /// let mut latest = Latest::default();
 /// assert_eq!(latest.advance(Ticks::from_nanos(7)), Ticks::from_nanos(7));

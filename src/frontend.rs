@@ -74,7 +74,7 @@ impl<K, V, C> Cache<K, V, C> {
         &self.shared.core
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, feature = "sharded"))]
     pub(crate) fn frontend(&self) -> &Frontend<K, V, C> {
         &self.shared
     }

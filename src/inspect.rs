@@ -13,7 +13,8 @@ use crate::clock::Ticks;
 ///
 /// ```
 /// use std::time::Duration;
-/// use ttlkit::{CacheBuilder, MockClock, MutexCache, SlidingTtlCache};
+/// use ttlkit::clock::MockClock;
+/// use ttlkit::{CacheBuilder, MutexCache, SlidingTtlCache};
 ///
 /// let clock = MockClock::new();
 /// let cache: MutexCache<&str, u32> = CacheBuilder::new()

@@ -12,7 +12,8 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use ttlkit::{CacheBuilder, MockClock, MutexCache, RemovalCause, SlidingTtlCache};
+//! use ttlkit::{CacheBuilder, MutexCache, RemovalCause, SlidingTtlCache};
+//! use ttlkit::clock::MockClock;
 //!
 //! let clock = MockClock::new();
 //! let cache: MutexCache<&str, u32> = CacheBuilder::new()
@@ -62,7 +63,7 @@
 //!
 //! # Expiry precision
 //!
-//! Time is a `u64` of nanoseconds ([`Ticks`]) read from a [`Clock`]. A hit
+//! Time is a `u64` of nanoseconds ([`Ticks`](clock::Ticks)) read from a [`Clock`](clock::Clock). A hit
 //! rewrites an entry's access stamp only when it lags by more than the
 //! refresh granularity (`time_to_idle / 64`, at most one second, settable
 //! with [`CacheBuilder::refresh_granularity`]). So an entry may expire up to
@@ -75,6 +76,7 @@
 //! lock once. Listener calls happen after the lock is released, so a
 //! listener may observe a later state than the removal it is told about.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod any;
@@ -83,8 +85,10 @@ mod async_loader;
 pub mod backend;
 mod builder;
 mod cache;
+#[cfg(feature = "client-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client-store")))]
 pub mod client_store;
-mod clock;
+pub mod clock;
 pub mod core;
 mod expiry;
 mod frontend;
@@ -94,6 +98,7 @@ mod kind;
 mod listener;
 mod loader;
 mod maintenance;
+pub mod prelude;
 mod stats;
 mod sweeper;
 mod sync;
@@ -103,26 +108,34 @@ mod tiered;
 
 pub use any::AnyCache;
 #[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub use async_loader::AsyncLoader;
+#[cfg(feature = "moka")]
+#[cfg_attr(docsrs, doc(cfg(feature = "moka")))]
 pub use backend::moka::MokaCache;
 pub use backend::mutex::MutexCache;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use backend::redis::{RedisBuildError, RedisCache, RedisCacheError, RedisOptions};
+#[cfg(feature = "sharded")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sharded")))]
 pub use backend::sharded::ShardedCache;
-pub use builder::DEFAULT_WEIGHTED_ENTRIES;
-pub use builder::{BuildError, CacheBuilder, Config, FromConfig, SweepSetting, Weigher, MAX_DURATION};
+pub use builder::{BuildError, CacheBuilder, DEFAULT_WEIGHTED_ENTRIES, MAX_DURATION};
 pub use cache::{CacheStats, RemovalCause, SlidingTtlCache};
+#[cfg(feature = "client-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client-store")))]
 pub use client_store::{ApiKey, ClientStore};
-pub use clock::{Clock, MockClock, PreciseClock, SystemClock, Ticks};
 pub use frontend::Cache;
 pub use inspect::{EntryInfo, Iter};
 pub use invalidation::LoadTicket;
 pub use kind::{BackendKind, UnknownBackend};
-pub use listener::RemovalListener;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use tiered::TieredCache;
 pub use ttlkit_strategies::{PolicyKind, UnknownPolicy};
 
-#[cfg(doctest)]
+// The README's examples use every in-process backend and the client store:
+// `cargo test --workspace` (which enables them) runs them.
+#[cfg(all(doctest, feature = "sharded", feature = "moka", feature = "client-store", feature = "async"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -7,7 +7,7 @@ use crate::cache::RemovalCause;
 use crate::stats::StatsCounter;
 
 /// A removal listener: told of every entry that leaves, exactly once.
-pub type RemovalListener<K, V> = Arc<dyn Fn(&K, V, RemovalCause) + Send + Sync + 'static>;
+pub(crate) type RemovalListener<K, V> = Arc<dyn Fn(&K, V, RemovalCause) + Send + Sync + 'static>;
 
 /// An entry that left the cache, waiting to be reported once locks are released.
 pub(crate) type Removed<K, V> = (K, V, RemovalCause);

@@ -1,7 +1,7 @@
 //! The process's one maintenance thread, `ttlkit-maintenance`.
 //!
 //! It does two jobs that used to take a thread each per cache: it publishes
-//! the coarse time behind [`SystemClock`](crate::SystemClock) every
+//! the coarse time behind [`SystemClock`](crate::clock::SystemClock) every
 //! [`TICK`](ticker::TICK) while any such clock lives, and it runs every
 //! cache's sweeps when they are due. So an application with fifty caches
 //! runs one thread for them, not fifty-one.

@@ -24,6 +24,8 @@ pub(crate) type RandomState = foldhash::fast::FixedState;
 #[cfg(not(ttlkit_loom))]
 mod imp {
     pub(crate) use parking_lot::{Condvar, Mutex};
+    // Some are the sharded backend's alone.
+    #[cfg_attr(not(feature = "sharded"), allow(unused_imports))]
     pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize};
 
     /// Threads.
@@ -34,6 +36,7 @@ mod imp {
 
 #[cfg(ttlkit_loom)]
 mod imp {
+    #[cfg_attr(not(feature = "sharded"), allow(unused_imports))]
     pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize};
     use std::time::Duration;
 
@@ -113,6 +116,7 @@ mod imp {
 pub(crate) use imp::*;
 
 /// Deferred freeing of memory that lock-free readers may still hold.
+#[cfg(feature = "sharded")]
 pub(crate) mod reclaim {
     /// A reader's or writer's protection: pointers loaded while a guard is
     /// alive stay valid until the guard drops.

@@ -1,7 +1,8 @@
-//! The coarse time behind [`SystemClock`](crate::SystemClock).
+//! The coarse time behind [`SystemClock`](crate::clock::SystemClock).
 //!
-//! Reading the hardware clock costs ~10 ns here (and far more when a VM
-//! traps `rdtsc`), a large share of a ~20 ns cache hit. So while any
+//! Reading the hardware clock costs ~10 ns even with the TSC (the `quanta`
+//! feature), more through the OS, and far more when a VM traps `rdtsc`: a
+//! large share of a ~20 ns cache hit. So while any
 //! `SystemClock` is alive, the process's maintenance thread
 //! (`maintenance.rs`) publishes the time every millisecond into an atomic,
 //! and a clock read is one relaxed load.
@@ -28,19 +29,27 @@ const BUSY: u64 = 1;
 /// Nanoseconds since [`base`]'s origin, as last published (see [`BUSY`]).
 static RECENT: AtomicU64 = AtomicU64::new(0);
 
-fn base() -> &'static (quanta::Clock, quanta::Instant) {
+/// The hardware clock, read now (nanoseconds since the process origin):
+/// the CPU's time-stamp counter through `quanta` where it is reliable, else
+/// the OS monotonic clock.
+#[cfg(feature = "quanta")]
+pub(crate) fn precise_now() -> u64 {
     static BASE: OnceLock<(quanta::Clock, quanta::Instant)> = OnceLock::new();
-    BASE.get_or_init(|| {
+    let (clock, origin) = BASE.get_or_init(|| {
         let clock = quanta::Clock::new();
         let origin = clock.now();
         (clock, origin)
-    })
+    });
+    u64::try_from(clock.now().saturating_duration_since(*origin).as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// The hardware clock, read now (nanoseconds since the process origin).
+/// The hardware clock, read now (nanoseconds since the process origin):
+/// the OS monotonic clock (`std::time::Instant`).
+#[cfg(not(feature = "quanta"))]
 pub(crate) fn precise_now() -> u64 {
-    let (clock, origin) = base();
-    u64::try_from(clock.now().saturating_duration_since(*origin).as_nanos()).unwrap_or(u64::MAX)
+    static BASE: OnceLock<std::time::Instant> = OnceLock::new();
+    let origin = BASE.get_or_init(std::time::Instant::now);
+    u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// The last published time: at most about one [`TICK`] behind.

@@ -59,7 +59,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use checker::{linearizable, Call, Event, Ret, KEYS};
-use ttlkit::{AnyCache, BackendKind, CacheBuilder, MockClock, SlidingTtlCache};
+use ttlkit::clock::MockClock;
+use ttlkit::{AnyCache, BackendKind, CacheBuilder, SlidingTtlCache};
 use ttlkit_strategies::mix64;
 
 const THREADS: usize = 3;

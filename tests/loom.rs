@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::thread;
-use ttlkit::{AnyCache, BackendKind, CacheBuilder, MockClock, RemovalCause, SlidingTtlCache};
+use ttlkit::clock::MockClock;
+use ttlkit::{AnyCache, BackendKind, CacheBuilder, RemovalCause, SlidingTtlCache};
 
 const TTI: Duration = Duration::from_secs(60);
 const BACKENDS: [BackendKind; 2] = [BackendKind::Mutex, BackendKind::Sharded];

@@ -27,7 +27,8 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ttlkit::{AnyCache, BackendKind, CacheBuilder, MockClock, SlidingTtlCache};
+use ttlkit::clock::MockClock;
+use ttlkit::{AnyCache, BackendKind, CacheBuilder, SlidingTtlCache};
 use ttlkit_strategies::mix64;
 
 #[path = "support/counting_alloc.rs"]

@@ -16,7 +16,8 @@ use std::time::Duration;
 mod support_threads;
 use support_threads::{settled_threads, threads};
 
-use ttlkit::{AnyCache, BackendKind, CacheBuilder, MockClock, SlidingTtlCache};
+use ttlkit::clock::MockClock;
+use ttlkit::{AnyCache, BackendKind, CacheBuilder, SlidingTtlCache};
 
 #[test]
 fn caches_share_one_thread_and_leak_none() {

@@ -62,8 +62,10 @@ use std::hash::Hash;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use target::{Key, Need, Target, Value};
+use ttlkit::clock::Ticks;
+use ttlkit::core::{Config, Weigher};
 use ttlkit::core::{Core, Departures, ExpiryRules, Gate};
-use ttlkit::{BuildError, Cache, CacheBuilder, Config, PolicyKind, RemovalCause, Ticks, Weigher};
+use ttlkit::{BuildError, Cache, CacheBuilder, PolicyKind, RemovalCause};
 
 type Out<K, V> = Departures<K, V>;
 

@@ -16,7 +16,8 @@ use std::panic::{catch_unwind, panic_any, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
-use ttlkit::{AnyCache, BackendKind, BuildError, CacheBuilder, MockClock, SlidingTtlCache, MAX_DURATION};
+use ttlkit::clock::MockClock;
+use ttlkit::{AnyCache, BackendKind, BuildError, CacheBuilder, SlidingTtlCache, MAX_DURATION};
 use ttlkit_strategies::PolicyKind;
 
 /// The value whose weight the weigher refuses (by panicking).

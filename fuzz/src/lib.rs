@@ -8,9 +8,9 @@
 //! * `builder_inputs`: extreme builder settings and weights, and a weigher
 //!   that panics, over every backend.
 
+mod builder_inputs;
 #[path = "../../tests/model/harness.rs"]
 pub mod harness;
-mod builder_inputs;
 mod oracle;
 mod policy;
 

@@ -10,11 +10,11 @@
 //! # Where moka differs, and how the wrapper closes the gap
 //!
 //! * **No injectable clock** (moka issue 522: moka's clock is a test-only
-//!   setting). Every read checks our stamps with the [`Clock`](crate::Clock)
+//!   setting). Every read checks our stamps with the [`Clock`](crate::clock::Clock)
 //!   of the [`Config`], so an expired entry is never returned under any clock,
 //!   `MockClock` included. moka's own `time_to_idle`/`time_to_live` are set
 //!   (one millisecond longer than ours) only when the clock is the
-//!   [`SystemClock`](crate::SystemClock), as a real-time backstop that lets
+//!   [`SystemClock`](crate::clock::SystemClock), as a real-time backstop that lets
 //!   moka reclaim entries during its own maintenance; under any other clock
 //!   real time means nothing to the cache, so moka's expiry is off.
 //! * **moka's timer wheels cannot find *our* expired entries**, so the wrapper
@@ -114,7 +114,8 @@ pub(crate) fn supports(policy: ttlkit_strategies::PolicyKind) -> bool {
 ///
 /// ```
 /// use std::time::Duration;
-/// use ttlkit::{CacheBuilder, MockClock, MokaCache, SlidingTtlCache};
+/// use ttlkit::{CacheBuilder, MokaCache, SlidingTtlCache};
+/// use ttlkit::clock::MockClock;
 ///
 /// let clock = MockClock::new();
 /// let cache: MokaCache<&str, u32> =

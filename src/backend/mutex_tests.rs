@@ -6,7 +6,8 @@ use std::thread;
 use std::time::Duration;
 
 use super::MutexCache;
-use crate::{CacheBuilder, Clock, MockClock, SlidingTtlCache};
+use crate::clock::{Clock, MockClock};
+use crate::{CacheBuilder, SlidingTtlCache};
 
 const IDLE: Duration = Duration::from_millis(1);
 

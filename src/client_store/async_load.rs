@@ -59,6 +59,7 @@ where
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
     pub async fn get_or_create_async<F, Fut, E>(&self, key: &ApiKey, create: F) -> Result<Arc<C>, Arc<E>>
     where
         F: FnOnce(ApiKey) -> Fut,

@@ -173,7 +173,7 @@ where
         self
     }
 
-    /// Reads time from `clock` (a [`crate::MockClock`] in tests).
+    /// Reads time from `clock` (a [`crate::clock::MockClock`] in tests).
     pub fn clock<K: Clock>(mut self, clock: K) -> Self {
         self.clock = Some(ClockSource::from_clock(clock));
         self

@@ -33,14 +33,21 @@ pub enum PolicyKind {
 }
 
 /// A policy name that [`PolicyKind::from_name`] does not know.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown eviction policy {name:?}; known policies: {known}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownPolicy {
     /// The name that was asked for.
     pub name: String,
     /// The known names, comma separated.
     pub known: String,
 }
+
+impl fmt::Display for UnknownPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown eviction policy {:?}; known policies: {}", self.name, self.known)
+    }
+}
+
+impl std::error::Error for UnknownPolicy {}
 
 impl PolicyKind {
     /// Every policy, in a stable order.

@@ -22,6 +22,7 @@
 //! against Belady's offline optimum, [`opt`]) to measure hit ratios:
 //!
 //! ```
+//! # #[cfg(feature = "traces")] {
 //! use ttlkit_strategies::sim::{simulate, SimPolicy};
 //!
 //! // A loop over 3 keys in a cache of 2: LRU always misses, OPT does not.
@@ -30,6 +31,7 @@
 //! let results = simulate(trace, &runs, |_| {})?;
 //! assert_eq!(results[0].hits, 0);
 //! assert_eq!(results[1].hits, 4);
+//! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -39,6 +41,8 @@
 //! resident, [`EvictionPolicy::on_hit`] when it is read, and then, while it
 //! holds more than it has room for, [`EvictionPolicy::evict`], which may
 //! return the entry just inserted (admission refused).
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod arc;
 mod ghost;
@@ -55,6 +59,8 @@ mod s3fifo;
 pub mod sim;
 mod sketch;
 mod slab_list;
+#[cfg(feature = "traces")]
+#[cfg_attr(docsrs, doc(cfg(feature = "traces")))]
 pub mod trace;
 mod wtinylfu;
 

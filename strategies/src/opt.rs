@@ -37,9 +37,16 @@ use crate::IdMap;
 pub const NEVER: u32 = u32::MAX;
 
 /// The trace has more requests than OPT's `u32` positions can index.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("trace too long for OPT: more than {} requests", u32::MAX - 1)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TooLong;
+
+impl std::fmt::Display for TooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "trace too long for OPT: more than {} requests", u32::MAX - 1)
+    }
+}
+
+impl std::error::Error for TooLong {}
 
 /// Builds the next-use array of a trace, one request at a time.
 #[derive(Debug, Default)]

@@ -12,7 +12,9 @@
 
 use std::fmt;
 
+#[cfg(feature = "traces")]
 use crate::opt::{belady_hits, NextUse, TooLong};
+#[cfg(feature = "traces")]
 use crate::trace::TraceError;
 use crate::{mix64, EvictionPolicy, PolicyKind, UnknownPolicy};
 
@@ -83,16 +85,15 @@ impl SimResult {
 }
 
 /// Why a simulation stopped.
-#[derive(Debug, thiserror::Error)]
+#[cfg(feature = "traces")]
+#[cfg_attr(docsrs, doc(cfg(feature = "traces")))]
+#[derive(Debug)]
 pub enum SimError {
     /// The trace could not be read.
-    #[error(transparent)]
-    Trace(#[from] TraceError),
+    Trace(TraceError),
     /// The trace is too long for OPT.
-    #[error(transparent)]
-    TooLong(#[from] TooLong),
+    TooLong(TooLong),
     /// A policy broke the protocol (a bug in the policy).
-    #[error("policy {policy} at size {size}: {what}")]
     Policy {
         /// The policy.
         policy: &'static str,
@@ -101,6 +102,42 @@ pub enum SimError {
         /// What it did.
         what: String,
     },
+}
+
+#[cfg(feature = "traces")]
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SimError::Trace(e) => fmt::Display::fmt(e, f),
+            SimError::TooLong(e) => fmt::Display::fmt(e, f),
+            SimError::Policy { policy, size, what } => write!(f, "policy {policy} at size {size}: {what}"),
+        }
+    }
+}
+
+#[cfg(feature = "traces")]
+impl std::error::Error for SimError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            // Transparent: the inner error's message is this one's.
+            SimError::Trace(e) => std::error::Error::source(e),
+            SimError::TooLong(_) | SimError::Policy { .. } => None,
+        }
+    }
+}
+
+#[cfg(feature = "traces")]
+impl From<TraceError> for SimError {
+    fn from(e: TraceError) -> Self {
+        SimError::Trace(e)
+    }
+}
+
+#[cfg(feature = "traces")]
+impl From<TooLong> for SimError {
+    fn from(e: TooLong) -> Self {
+        SimError::TooLong(e)
+    }
 }
 
 /// One policy at one size, with the owner's view of what is resident.
@@ -159,11 +196,15 @@ impl Run {
 }
 
 /// How often `simulate` reports progress, in requests.
+#[cfg(feature = "traces")]
+#[cfg_attr(docsrs, doc(cfg(feature = "traces")))]
 pub const PROGRESS_EVERY: u64 = 1 << 16;
 
 /// Replays `keys` against every `(policy, size)` pair in one pass and
 /// returns the results in the same order. `progress` is called with the
 /// number of requests read, every [`PROGRESS_EVERY`] requests and at the end.
+#[cfg(feature = "traces")]
+#[cfg_attr(docsrs, doc(cfg(feature = "traces")))]
 pub fn simulate<I>(
     keys: I,
     runs: &[(SimPolicy, usize)],
@@ -208,7 +249,7 @@ where
     Ok(results)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "traces"))]
 mod tests {
     use super::*;
 

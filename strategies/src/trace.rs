@@ -137,10 +137,9 @@ impl Compression {
 }
 
 /// Why a trace could not be read.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum TraceError {
     /// The file could not be opened.
-    #[error("cannot open trace {}: {source}", path.display())]
     Open {
         /// The file.
         path: PathBuf,
@@ -148,19 +147,16 @@ pub enum TraceError {
         source: io::Error,
     },
     /// The format could not be guessed from the file name.
-    #[error("cannot tell the format of trace {} from its name; name it (arc, lirs, i32 or i64)", path.display())]
     UnknownFormat {
         /// The file.
         path: PathBuf,
     },
     /// A format name that is not known.
-    #[error("unknown trace format {name:?}; known formats: arc, lirs, i32, i64")]
     UnknownFormatName {
         /// The name given.
         name: String,
     },
     /// Reading or decompressing failed.
-    #[error("reading the trace failed near {at}: {source}")]
     Read {
         /// Where: a line number for text, a byte offset for binary.
         at: String,
@@ -168,7 +164,6 @@ pub enum TraceError {
         source: io::Error,
     },
     /// A text line is not in the format.
-    #[error("line {line}: {reason}: {text:?}")]
     Malformed {
         /// 1-based line number.
         line: u64,
@@ -178,7 +173,6 @@ pub enum TraceError {
         text: String,
     },
     /// A binary trace ends inside a record.
-    #[error("the trace ends with {trailing} stray bytes after record {records} (records are {width} bytes)")]
     Truncated {
         /// Whole records read.
         records: u64,
@@ -187,6 +181,37 @@ pub enum TraceError {
         /// Record width in bytes.
         width: usize,
     },
+}
+
+impl fmt::Display for TraceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TraceError::Open { path, source } => write!(f, "cannot open trace {}: {source}", path.display()),
+            TraceError::UnknownFormat { path } => write!(
+                f,
+                "cannot tell the format of trace {} from its name; name it (arc, lirs, i32 or i64)",
+                path.display()
+            ),
+            TraceError::UnknownFormatName { name } => {
+                write!(f, "unknown trace format {name:?}; known formats: arc, lirs, i32, i64")
+            }
+            TraceError::Read { at, source } => write!(f, "reading the trace failed near {at}: {source}"),
+            TraceError::Malformed { line, reason, text } => write!(f, "line {line}: {reason}: {text:?}"),
+            TraceError::Truncated { records, trailing, width } => write!(
+                f,
+                "the trace ends with {trailing} stray bytes after record {records} (records are {width} bytes)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TraceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TraceError::Open { source, .. } | TraceError::Read { source, .. } => Some(source),
+            _ => None,
+        }
+    }
 }
 
 /// How far a [`TraceReader`] over a file has read, for progress bars.

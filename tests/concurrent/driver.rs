@@ -48,7 +48,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use ttlkit::{BuildError, CacheBuilder, MockClock, SlidingTtlCache};
+use ttlkit::clock::MockClock;
+use ttlkit::{BuildError, CacheBuilder, SlidingTtlCache};
 
 use crate::case::{Act, Case};
 pub use crate::flavor::Flavor;

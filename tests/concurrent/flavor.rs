@@ -27,7 +27,7 @@ impl Flavor {
     }
 
     pub fn is_moka(self) -> bool {
-        self.kind == Some(BackendKind::Moka)
+        self.kind.is_some_and(|k| k.name() == "moka")
     }
 
     pub fn profile(self) -> Profile {
@@ -40,10 +40,14 @@ impl Flavor {
     }
 
     /// How far inserts in flight may take `len()` past the bound.
+    #[cfg_attr(not(any(feature = "sharded", feature = "moka")), allow(unused_variables))]
     pub fn in_flight(self, threads: usize) -> u64 {
         match self.kind {
             None | Some(BackendKind::Mutex) => 0,
-            Some(BackendKind::Sharded | BackendKind::Moka) => threads as u64,
+            #[cfg(feature = "sharded")]
+            Some(BackendKind::Sharded) => threads as u64,
+            #[cfg(feature = "moka")]
+            Some(BackendKind::Moka) => threads as u64,
         }
     }
 }

@@ -8,7 +8,8 @@ use std::sync::{Arc, Barrier, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
-use ttlkit::{BuildError, CacheBuilder, Clock, MockClock, RemovalCause, SlidingTtlCache};
+use ttlkit::clock::{Clock, MockClock};
+use ttlkit::{BuildError, CacheBuilder, RemovalCause, SlidingTtlCache};
 
 use crate::flavor::Flavor;
 

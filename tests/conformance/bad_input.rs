@@ -8,9 +8,10 @@
 
 use std::time::Duration;
 
-use ttlkit::{
-    AnyCache, BackendKind, BuildError, CacheBuilder, MockClock, MokaCache, PolicyKind, SlidingTtlCache, UnknownBackend,
-};
+use ttlkit::clock::MockClock;
+#[cfg(feature = "moka")]
+use ttlkit::MokaCache;
+use ttlkit::{AnyCache, BackendKind, BuildError, CacheBuilder, PolicyKind, SlidingTtlCache, UnknownBackend};
 
 use crate::removal_log::RemovalLog;
 use crate::target::{InProcess, Target, Value};
@@ -99,6 +100,7 @@ pub fn unsupported_policy_is_a_typed_error(t: &InProcess) {
 /// moka runs its own LRU (`lru`, also the default) and TinyLFU
 /// (`w-tinylfu`) and refuses every other policy, by kind or by name, also
 /// when built directly rather than through `AnyCache`.
+#[cfg(feature = "moka")]
 pub fn moka_refuses_the_policies_it_does_not_run() {
     let b = || CacheBuilder::<u64, u64>::new().time_to_idle(TTI).no_sweeper().max_capacity(10);
     let refused: Vec<_> = PolicyKind::ALL
@@ -146,9 +148,11 @@ pub fn unknown_backend_name_is_a_typed_error() {
         assert_eq!(AnyCache::from_name(&upper, b()).map(|c| c.kind()).ok(), Some(kind));
     }
     match AnyCache::from_name("redis", b()) {
-        Err(BuildError::UnknownBackend(UnknownBackend { name, known })) => {
+        Err(BuildError::UnknownBackend(UnknownBackend { name, known, feature })) => {
             assert_eq!(name, "redis", "redis is not an in-process backend");
-            assert_eq!(known, "mutex, moka, sharded");
+            assert_eq!(feature, None, "no cargo feature makes redis an in-process backend");
+            let all: Vec<_> = BackendKind::ALL.iter().map(|k| k.name()).collect();
+            assert_eq!(known, all.join(", "));
         }
         other => panic!("expected UnknownBackend, got {other:?}"),
     }

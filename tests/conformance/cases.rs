@@ -8,7 +8,8 @@ use std::sync::{mpsc, Arc, Barrier, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
-use ttlkit::{CacheBuilder, MockClock, RemovalCause, SlidingTtlCache};
+use ttlkit::clock::MockClock;
+use ttlkit::{CacheBuilder, RemovalCause, SlidingTtlCache};
 
 use crate::removal_log::RemovalLog;
 use crate::target::{Key, Target, Value};

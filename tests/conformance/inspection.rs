@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use ttlkit::{MockClock, SlidingTtlCache};
+use ttlkit::clock::MockClock;
+use ttlkit::SlidingTtlCache;
 
 use crate::target::Target;
 

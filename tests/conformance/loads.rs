@@ -9,7 +9,8 @@ use std::sync::{mpsc, Arc, Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use ttlkit::{MockClock, RemovalCause, SlidingTtlCache};
+use ttlkit::clock::MockClock;
+use ttlkit::{RemovalCause, SlidingTtlCache};
 
 use crate::removal_log::RemovalLog;
 use crate::target::Target;

@@ -7,7 +7,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use ttlkit::{MockClock, RemovalCause, SlidingTtlCache};
+use ttlkit::clock::MockClock;
+use ttlkit::{RemovalCause, SlidingTtlCache};
 
 use crate::removal_log::RemovalLog;
 use crate::target::Target;

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ttlkit::{MockClock, RemovalCause, SlidingTtlCache};
+use ttlkit::clock::MockClock;
+use ttlkit::{RemovalCause, SlidingTtlCache};
 
 use crate::removal_log::RemovalLog;
 use crate::target::Target;

@@ -35,7 +35,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use ttlkit::{AnyCache, BackendKind, BuildError, CacheBuilder, MockClock, PolicyKind, RemovalCause, SlidingTtlCache};
+use ttlkit::clock::MockClock;
+use ttlkit::{AnyCache, BackendKind, BuildError, CacheBuilder, PolicyKind, RemovalCause, SlidingTtlCache};
 
 /// Keys are drawn from `0..KEYS`: few enough that overwrites, re-reads and
 /// capacity pressure are common.
@@ -122,8 +123,11 @@ pub fn profile(backend: BackendKind) -> Profile {
         // runs the cache may hold up to `max_capacity / 64` more (plus one
         // per concurrent inserter, none here). Expired entries still go
         // first: the wrapper purges them before an insert passes the bound.
+        #[cfg(feature = "moka")]
         BackendKind::Moka => Profile { capacity_slack: |cap| cap / 64, expired_first: true },
-        BackendKind::Mutex | BackendKind::Sharded => Profile::STRICT,
+        BackendKind::Mutex => Profile::STRICT,
+        #[cfg(feature = "sharded")]
+        BackendKind::Sharded => Profile::STRICT,
     }
 }
 

@@ -428,7 +428,7 @@ fn builder_refuses_what_redis_does_itself() {
     let refused = [
         ("policy", build(CacheBuilder::new().time_to_idle(TTI).policy_kind(ttlkit::PolicyKind::Lru)).err()),
         ("policy", build(CacheBuilder::new().time_to_idle(TTI).policy("s3-fifo")).err()),
-        ("clock", build(CacheBuilder::new().time_to_idle(TTI).clock(ttlkit::MockClock::new())).err()),
+        ("clock", build(CacheBuilder::new().time_to_idle(TTI).clock(ttlkit::clock::MockClock::new())).err()),
         ("refresh_granularity", build(CacheBuilder::new().time_to_idle(TTI).refresh_granularity(Duration::ZERO)).err()),
     ];
     for (setting, err) in refused {
@@ -439,7 +439,7 @@ fn builder_refuses_what_redis_does_itself() {
     // An unknown policy name is the builder's own typed error first.
     let unknown = build(CacheBuilder::new().time_to_idle(TTI).policy("nope")).err();
     assert!(matches!(unknown, Some(RedisBuildError::Config(ttlkit::BuildError::UnknownPolicy(_)))), "{unknown:?}");
-    assert!(build(CacheBuilder::new().time_to_idle(TTI).clock(ttlkit::SystemClock::new())).is_ok());
+    assert!(build(CacheBuilder::new().time_to_idle(TTI).clock(ttlkit::clock::SystemClock::new())).is_ok());
 }
 
 #[test]

@@ -21,7 +21,8 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use ttlkit::{CacheBuilder, MockClock, RedisCache, TieredCache};
+use ttlkit::clock::MockClock;
+use ttlkit::{CacheBuilder, RedisCache, TieredCache};
 
 use crate::common::{options, prefix, wait_for};
 use crate::target::{Key, Need, Target, Value};

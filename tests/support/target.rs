@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use ttlkit::{AnyCache, BackendKind, CacheBuilder, MockClock, PolicyKind, SlidingTtlCache};
+use ttlkit::clock::MockClock;
+use ttlkit::{AnyCache, BackendKind, CacheBuilder, PolicyKind, SlidingTtlCache};
 
 /// The bounds on the suite's keys (`u32`, `u64`, `String`): those of
 /// `SlidingTtlCache`, plus serde's, which Redis needs.

@@ -1,5 +1,5 @@
 //! What the moka backend stores as moka's value: the user's key and value
-//! plus our own stamps, read with our [`Clock`](crate::Clock).
+//! plus our own stamps, read with our [`Clock`](crate::clock::Clock).
 //!
 //! moka's clock cannot be injected (moka issue 522), so moka cannot decide
 //! expiry under a `MockClock`. Each entry therefore carries the stamps the

@@ -8,7 +8,8 @@ use std::thread;
 use std::time::Duration;
 
 use super::MokaCache;
-use crate::{CacheBuilder, MockClock, RemovalCause, SlidingTtlCache};
+use crate::clock::MockClock;
+use crate::{CacheBuilder, RemovalCause, SlidingTtlCache};
 
 const TTI: Duration = Duration::from_secs(60);
 

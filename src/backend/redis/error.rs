@@ -63,7 +63,7 @@ pub enum RedisBuildError {
     /// silently ignored. `what` is the setting: `max_capacity` and
     /// `weigher` (capacity is Redis's `maxmemory`), `policy` (eviction is
     /// its `maxmemory-policy`), `clock` (any clock but the
-    /// [`SystemClock`](crate::SystemClock): Redis expires keys on the
+    /// [`SystemClock`](crate::clock::SystemClock): Redis expires keys on the
     /// server's clock) or `refresh_granularity` (every `get` refreshes).
     #[error("{what} is not supported by the redis backend: {why}")]
     Unsupported {

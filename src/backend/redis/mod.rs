@@ -39,7 +39,7 @@
 //!   the listener does not hear of it. `max_capacity` and `weigher` are
 //!   refused by the builder ([`RedisBuildError::Unsupported`]) rather than
 //!   silently ignored, as are a `policy`, a clock other than the
-//!   [`SystemClock`](crate::SystemClock) and a `refresh_granularity`: Redis
+//!   [`SystemClock`](crate::clock::SystemClock) and a `refresh_granularity`: Redis
 //!   evicts, keeps time and refreshes on its own.
 //! * **Removal listener.** Reports what *this process* removes: `Explicit`
 //!   (`remove`), `Replaced` (an `insert` over a live value, via

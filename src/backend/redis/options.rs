@@ -106,7 +106,7 @@ impl RedisOptions {
     /// [`RedisBuildError::Unsupported`], what Redis does its own way:
     /// `max_capacity` and `weigher` (capacity is Redis's `maxmemory`), a
     /// `policy` (its `maxmemory-policy`), a clock other than the
-    /// [`SystemClock`](crate::SystemClock) (Redis expires keys on its own
+    /// [`SystemClock`](crate::clock::SystemClock) (Redis expires keys on its own
     /// clock) and a `refresh_granularity` (every `get` refreshes). Ignores
     /// the sweeper settings (Redis reclaims expired keys itself). Connects
     /// lazily: building succeeds while Redis is down.

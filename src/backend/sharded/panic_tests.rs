@@ -9,7 +9,8 @@ use std::time::Duration;
 use ttlkit_strategies::{EntryId, EvictionPolicy, PolicyKind};
 
 use super::tests::assert_accounting;
-use crate::{CacheBuilder, MockClock, RemovalCause, ShardedCache, SlidingTtlCache};
+use crate::clock::MockClock;
+use crate::{CacheBuilder, RemovalCause, ShardedCache, SlidingTtlCache};
 
 const TTI: Duration = Duration::from_secs(60);
 

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::tests::assert_accounting;
+use crate::clock::MockClock;
 use crate::sweeper::Sweep;
-use crate::{CacheBuilder, MockClock, RemovalCause, ShardedCache, SlidingTtlCache};
+use crate::{CacheBuilder, RemovalCause, ShardedCache, SlidingTtlCache};
 
 const TTI: Duration = Duration::from_millis(1);
 

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use crate::{CacheBuilder, MockClock, RemovalCause, ShardedCache, SlidingTtlCache};
+use crate::clock::MockClock;
+use crate::{CacheBuilder, RemovalCause, ShardedCache, SlidingTtlCache};
 
 fn cache(clock: &MockClock) -> ShardedCache<u64, String> {
     CacheBuilder::new()

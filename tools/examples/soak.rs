@@ -39,7 +39,7 @@ fn args() -> Result<Args, String> {
         every: 3,
         backends: BackendKind::ALL.to_vec(),
         child: None,
-        out: Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ttlkit/soak.svg"),
+        out: Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/ttlkit/soak.svg"),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {

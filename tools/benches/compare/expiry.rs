@@ -5,7 +5,8 @@
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ttlkit::{AnyCache, BackendKind, CacheBuilder, MockClock, RemovalCause, SlidingTtlCache};
+use ttlkit::clock::MockClock;
+use ttlkit::{AnyCache, BackendKind, CacheBuilder, RemovalCause, SlidingTtlCache};
 
 use crate::targets::{Original, Target};
 

@@ -8,7 +8,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ttlkit::{AnyCache, BackendKind, CacheBuilder, Clock, PolicyKind, SlidingTtlCache, Ticks};
+use ttlkit::clock::{Clock, Ticks};
+use ttlkit::{AnyCache, BackendKind, CacheBuilder, PolicyKind, SlidingTtlCache};
 
 /// The idle timeout of every cache in the throughput runs: long enough that
 /// nothing expires while they run, so every hit pays for sliding expiry

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use tokio::sync::oneshot;
 use ttlkit::client_store::{ApiKey, ClientStore, StoreBuildError};
-use ttlkit::{BackendKind, BuildError, MockClock, RemovalCause};
+use ttlkit::clock::MockClock;
+use ttlkit::{BackendKind, BuildError, RemovalCause};
 
 use crate::server::Upstream;
 

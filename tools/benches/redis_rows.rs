@@ -3,7 +3,7 @@
 //! quick_cache used directly on the same workloads in the same run, plus
 //! the measured L1 invalidation delay.
 //!
-//! `REDIS_URL=redis://127.0.0.1:PORT cargo bench -p ttlkit --features redis --bench redis_rows`
+//! `REDIS_URL=redis://127.0.0.1:PORT cargo bench -p ttlkit-tools --features redis --bench redis_rows`
 //!
 //! Rows: `backend,policy,workload,threads,mops,p50_ns,p99_ns,hit_ratio,
 //! bytes_per_entry,vs_quick_cache,vs_moka` (ratios are this row's Mops over

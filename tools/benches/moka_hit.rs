@@ -3,13 +3,14 @@
 //! in one run. A plain timing loop (the criterion suite is `benches/ops.rs`);
 //! it reports, it asserts nothing.
 //!
-//! `cargo bench -p ttlkit --bench moka_hit`
+//! `cargo bench -p ttlkit-tools --bench moka_hit`
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ttlkit::{CacheBuilder, MockClock, MokaCache, MutexCache, SlidingTtlCache};
+use ttlkit::clock::MockClock;
+use ttlkit::{CacheBuilder, MokaCache, MutexCache, SlidingTtlCache};
 
 const OPS: u64 = 500_000;
 const ROUNDS: usize = 9;

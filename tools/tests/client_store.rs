@@ -15,20 +15,13 @@
 //! (`cargo test --test client_store -- --list`). No test sleeps: time is a
 //! `MockClock` and expiry is made visible with `purge_expired`.
 
-#![cfg_attr(not(feature = "async"), allow(unused))]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[cfg(feature = "async")]
 #[path = "client_store/cases.rs"]
 mod cases;
-#[cfg(feature = "async")]
 #[path = "client_store/server.rs"]
 mod server;
 
-#[cfg(not(feature = "async"))]
-fn main() {}
-
-#[cfg(feature = "async")]
 fn main() {
     use libtest_mimic::{Arguments, Trial};
     use ttlkit::BackendKind;
@@ -85,7 +78,6 @@ fn main() {
 
 /// The baseline the store is measured against: a new client per request
 /// opens a new connection per request.
-#[cfg(feature = "async")]
 async fn baseline_new_client_per_request_opens_100_connections() {
     let upstream = server::Upstream::start().await;
     let key = ttlkit::ApiKey::new("sk-test-alpha").unwrap();

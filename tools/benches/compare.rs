@@ -8,7 +8,7 @@
 
 #![allow(missing_docs)] // clap's derive and the bench-only modules
 
-#[path = "../tests/support/counting_alloc.rs"]
+#[path = "../../tests/support/counting_alloc.rs"]
 mod alloc;
 #[path = "compare/chart.rs"]
 mod chart;

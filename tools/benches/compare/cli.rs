@@ -161,7 +161,7 @@ fn list(s: Option<&str>) -> Vec<String> {
 
 /// The default trace, if it is where CI and the developers keep it.
 fn default_trace() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/traces/arc/OLTP.lis.zst");
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces/arc/OLTP.lis.zst");
     p.is_file().then_some(p)
 }
 
@@ -169,7 +169,7 @@ fn default_trace() -> Option<PathBuf> {
 fn default_out_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("ttlkit"),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("ttlkit"),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target").join("ttlkit"),
     }
 }
 
