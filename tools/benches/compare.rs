@@ -449,7 +449,7 @@ fn markdown(report: &Report) -> String {
     s += &report::purge_table(&report.purges, true);
     s += "\n";
     s += &report::lateness_table(&report.lateness, true);
-    s += "\n## Targets (issue 6)\n\n";
+    s += "\n## Targets\n\n";
     s += &report::checks_table(&report.checks, true);
     if !report.skipped.is_empty() {
         s += "\n## Skipped\n\n";

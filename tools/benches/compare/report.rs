@@ -261,7 +261,7 @@ pub fn checks_table(checks: &[Check], md: bool) -> String {
             vec![c.target.clone(), c.figure.clone(), met.into()]
         })
         .collect();
-    render(&["target (issue #6)", "this run", "verdict"], &rows, 2, md)
+    render(&["target", "this run", "verdict"], &rows, 2, md)
 }
 
 /// How to read the table; printed under it and written into compare.md.
@@ -280,7 +280,7 @@ vs quick_cache / vs moka divide this row's Mops/s by quick_cache's / moka's
 (used directly, not through our trait) on the same workload and threads:
 above 1 is faster. quick_cache tracks no time at all (expiry NONE), so it is
 the ceiling for a cache that does no expiry work; moka-direct has the same
-sliding expiry (time_to_idle) as ours. original is the design ttlkit
-replaces: Mutex<HashMap>, a clock read and refresh on every hit, a ticker
+sliding expiry (time_to_idle) as ours. original is the naive design a
+cache like this replaces: Mutex<HashMap>, a clock read and refresh on every hit, a ticker
 scanning the whole map under the lock every second, and no bound (its hit %
 is not comparable: it never evicts).";
