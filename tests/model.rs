@@ -67,9 +67,11 @@ fn step() -> impl Strategy<Value = Step> {
         1 => key.clone().prop_map(|k| Step::Op(Op::Contains(k))),
         2 => key.clone().prop_map(|k| Step::Op(Op::Remove(k))),
         3 => key.clone().prop_map(|k| Step::Op(Op::GetOrInsert(k))),
-        1 => (key, any::<bool>()).prop_map(|(k, ok)| Step::Op(Op::TryGetOrInsert(k, ok))),
+        1 => (key.clone(), any::<bool>()).prop_map(|(k, ok)| Step::Op(Op::TryGetOrInsert(k, ok))),
         1 => Just(Step::Op(Op::Clear)),
         2 => Just(Step::Op(Op::Purge)),
+        2 => key.prop_map(|k| Step::Op(Op::Info(k))),
+        1 => Just(Step::Op(Op::Iter)),
         // Quarters of the idle timeout land exactly on deadlines; single
         // nanoseconds step across them; days jump past everything.
         4 => (0u32..=8).prop_map(Step::Quarters),

@@ -224,6 +224,10 @@ fn apply<C: SlidingTtlCache<u64, u64>>(s: &Subject<C>, op: Op, fresh: u64) -> Ou
             Out::Nothing
         }
         Op::Purge => Out::Count(cache.purge_expired()),
+        // The single-threaded model checks these exactly; here they are not
+        // drawn (so recorded seeds replay as before) and would be unchecked.
+        Op::Info(k) => Out::Bool(cache.entry_info(&k).is_some()),
+        Op::Iter => Out::Count(cache.iter().count()),
         Op::Advance(d) => {
             s.clock.advance(d);
             Out::Nothing

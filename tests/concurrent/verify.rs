@@ -28,9 +28,10 @@ struct Origin {
 pub fn key_of(act: Act) -> Option<u64> {
     match act {
         Act::Op(Op::Insert(k) | Op::Get(k) | Op::Peek(k) | Op::Contains(k) | Op::Remove(k) | Op::GetOrInsert(k))
+        | Act::Op(Op::Info(k))
         | Act::Op(Op::TryGetOrInsert(k, _))
         | Act::SlowLoad(k, _) => Some(k),
-        Act::Op(Op::Clear | Op::Purge | Op::Advance(_)) | Act::Len => None,
+        Act::Op(Op::Clear | Op::Purge | Op::Advance(_) | Op::Iter) | Act::Len => None,
     }
 }
 

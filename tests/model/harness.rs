@@ -102,6 +102,10 @@ pub enum Op {
     Advance(Duration),
     /// `purge_expired()`.
     Purge,
+    /// `entry_info(key)`: the stamps the model holds, refreshing nothing.
+    Info(Key),
+    /// `iter()`: exactly the live entries, refreshing nothing.
+    Iter,
 }
 
 /// What a backend documents beyond the strict contract, so the model
@@ -192,6 +196,16 @@ impl Model {
 
     fn is_live(&self, e: &Stamped) -> bool {
         self.now < self.deadline(e)
+    }
+
+    /// What `entry_info` must say of a live entry: (since write, since
+    /// access, idle left, lifetime left, weight).
+    #[allow(clippy::type_complexity)]
+    fn info(&self, e: &Stamped) -> (Duration, Duration, Option<Duration>, Option<Duration>, u32) {
+        let left = |from: u64, d: u64| Duration::from_nanos(from.saturating_add(d).saturating_sub(self.now));
+        let lifetime = (self.lifetime != u64::MAX).then(|| left(e.inserted_at, self.lifetime));
+        let since = |t: u64| Duration::from_nanos(self.now - t);
+        (since(e.inserted_at), since(e.last_access), Some(left(e.last_access, self.idle)), lifetime, 1)
     }
 
     /// The value a read may return for `key`.
@@ -460,6 +474,22 @@ fn step(s: &Subject, m: &mut Model, op: Op) -> Result<(), String> {
                 }
             }
         }
+        Op::Info(k) => {
+            let want = m.held.get(&k).filter(|e| m.is_live(e)).map(|e| m.info(e));
+            let got = cache.entry_info(&k).map(|i| (i.since_write, i.since_access, i.idle_left, i.live_left, i.weight));
+            if got != want {
+                return Err(format!("entry_info returned {got:?}, the model has {want:?}"));
+            }
+        }
+        Op::Iter => {
+            let want: Vec<(Key, Value)> =
+                m.held.iter().filter(|(_, e)| m.is_live(e)).map(|(&k, e)| (k, e.value)).collect();
+            let mut got: Vec<(Key, Value)> = cache.iter().collect();
+            got.sort_unstable();
+            if got != want {
+                return Err(format!("iter yielded {got:?}, the model has {want:?}"));
+            }
+        }
         Op::Clear => {
             for (&k, e) in &m.held {
                 let cause = if m.is_live(e) { RemovalCause::Cleared } else { RemovalCause::Expired };
@@ -577,7 +607,7 @@ pub fn decode(bytes: &[u8]) -> (ModelConfig, Vec<Op>) {
     while !input.0.is_empty() && ops.len() < 1000 {
         let tag = input.byte();
         let key = Key::from(input.byte()) % KEYS;
-        ops.push(match tag % 16 {
+        ops.push(match tag % 18 {
             0..=2 => Op::Insert(key),
             3..=5 => Op::Get(key),
             6 => Op::Peek(key),
@@ -591,6 +621,8 @@ pub fn decode(bytes: &[u8]) -> (ModelConfig, Vec<Op>) {
             // few nanoseconds (to land on and around deadlines).
             13 => Op::Advance(idle * u32::from(key as u8 + 1) / 4),
             14 => Op::Advance(Duration::from_nanos(key)),
+            16 => Op::Info(key),
+            17 => Op::Iter,
             _ => Op::Advance(unit(key as u8) * (u32::from(input.byte()) + 1)),
         });
     }
