@@ -195,6 +195,13 @@ where
         dispatch!(self, c => c.weighted_size())
     }
 
+    fn retain<F>(&self, keep: F) -> usize
+    where
+        F: FnMut(&K, &V) -> bool,
+    {
+        dispatch!(self, c => c.retain(keep))
+    }
+
     fn begin_load(&self, key: &K) -> (LoadTicket<'_>, Option<V>) {
         dispatch!(self, c => c.begin_load(key))
     }

@@ -289,6 +289,23 @@ where
         Iter::new(Vec::new())
     }
 
+    /// Removes every live entry for which `keep` returns false (reported
+    /// `Explicit`); returns how many it removed. Expired entries are left to
+    /// the sweeps. `keep` runs under the cache's lock (a shard's, in the
+    /// sharded backend), so it must not use the cache; each key is judged
+    /// and removed in one step, and a load in flight meanwhile returns its
+    /// value without storing it, as during a `clear`.
+    ///
+    /// The default (Redis) removes what [`iter`](Self::iter) shows, one
+    /// `remove` at a time.
+    fn retain<F>(&self, mut keep: F) -> usize
+    where
+        F: FnMut(&K, &V) -> bool,
+    {
+        let gone = self.iter().filter(|(k, v)| !keep(k, v)).map(|(k, _)| k).collect::<Vec<K>>();
+        gone.iter().filter(|k| self.remove(*k).is_some()).count()
+    }
+
     /// The total weight held (the entry count without a weigher), expired
     /// entries not yet purged included, like [`len`](Self::len).
     fn weighted_size(&self) -> u64 {

@@ -136,12 +136,25 @@
 //!     fn len(&self) -> usize {
 //!         self.map.lock().unwrap().len()
 //!     }
+//!
+//!     // Optional: `iter`, and `retain` through it (one `remove` per key).
+//!     fn for_each_live(&self, now: Ticks, f: &mut dyn FnMut(&K, &V)) {
+//!         let map = self.map.lock().unwrap();
+//!         for (key, (value, last, born)) in map.iter() {
+//!             if !self.rules.is_expired(now, *last, *born) {
+//!                 f(key, value);
+//!             }
+//!         }
+//!     }
 //! }
 //!
 //! let cache: Cache<&str, u32, Tiny<&str, u32>> = CacheBuilder::new().time_to_idle(Duration::from_secs(60)).build()?;
 //! cache.insert("a", 1);
 //! assert_eq!(cache.get("a"), Some(1));
 //! assert_eq!(cache.backend_name(), "tiny");
+//! cache.insert("b", 2);
+//! assert_eq!(cache.retain(|key, _| *key == "a"), 1);
+//! assert_eq!(cache.iter().collect::<Vec<_>>(), vec![("a", 1)]);
 //! let bounded = CacheBuilder::<&str, u32>::new().time_to_idle(Duration::from_secs(60)).max_capacity(10);
 //! assert!(matches!(bounded.build::<Cache<_, _, Tiny<_, _>>>(), Err(BuildError::UnsupportedSetting { .. })));
 //! # Ok::<(), BuildError>(())
@@ -243,6 +256,24 @@ pub trait Core<K, V>: Send + Sync + Sized + 'static {
     /// [`SlidingTtlCache::iter`](crate::SlidingTtlCache::iter) is empty.
     fn for_each_live(&self, now: Ticks, f: &mut dyn FnMut(&K, &V)) {
         let _ = (now, f);
+    }
+
+    /// Removes every entry live at `now` for which `keep` returns false (as
+    /// `Explicit`), judging and removing each in one critical section, and
+    /// calls [`Gate::after_change`] (a clear's gate) after the removals, in
+    /// the same critical section (or [`Gate::narrowed`] per part, as
+    /// `clear` does). Returns how many it removed, or `None` if the core
+    /// does not implement it (the default): the front-end then removes what
+    /// [`for_each_live`](Self::for_each_live) shows, one `remove` at a time.
+    fn retain(
+        &self,
+        now: Ticks,
+        keep: &mut dyn FnMut(&K, &V) -> bool,
+        gate: &Gate<'_>,
+        out: &mut Departures<K, V>,
+    ) -> Option<usize> {
+        let _ = (now, keep, gate, out);
+        None
     }
 
     /// The total weight held, expired entries not yet removed included. The

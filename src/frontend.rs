@@ -334,6 +334,25 @@ where
         self.shared.core.weighted_size()
     }
 
+    fn retain<F>(&self, mut keep: F) -> usize
+    where
+        F: FnMut(&K, &V) -> bool,
+    {
+        let f = &*self.shared;
+        let gate = Gate::clear_all(f.loader.marks(), C::READS_TAKE_THE_WRITE_LOCK);
+        let now = f.clock.now();
+        if let Some(n) = f.reporting(|out| f.core.retain(now, &mut keep, &gate, out)) {
+            return n;
+        }
+        let mut gone = Vec::new();
+        f.core.for_each_live(now, &mut |k, v| {
+            if !keep(k, v) {
+                gone.push(k.clone());
+            }
+        });
+        gone.iter().filter(|k| f.remove(*k).is_some()).count()
+    }
+
     fn begin_load(&self, key: &K) -> (LoadTicket<'_>, Option<V>) {
         self.shared.begin(key)
     }

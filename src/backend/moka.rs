@@ -214,4 +214,14 @@ where
     fn weighted_size(&self) -> u64 {
         self.inner.weighted_size()
     }
+
+    fn retain(
+        &self,
+        _now: Ticks,
+        keep: &mut dyn FnMut(&K, &V) -> bool,
+        gate: &Gate<'_>,
+        out: &mut Departures<K, V>,
+    ) -> Option<usize> {
+        Some(self.inner.retain(keep, gate, out))
+    }
 }

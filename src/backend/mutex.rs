@@ -117,6 +117,20 @@ where
     fn weighted_size(&self) -> u64 {
         self.store.lock().weight()
     }
+
+    fn retain(
+        &self,
+        now: Ticks,
+        keep: &mut dyn FnMut(&K, &V) -> bool,
+        gate: &Gate<'_>,
+        out: &mut Departures<K, V>,
+    ) -> Option<usize> {
+        let mut store = self.store.lock();
+        let removed = store.retain(now, keep, out.list());
+        gate.after_change();
+        store.shrink_if_sparse();
+        Some(removed)
+    }
 }
 
 #[cfg(test)]

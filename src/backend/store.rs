@@ -117,6 +117,30 @@ impl<K: Hash + Eq, V> Store<K, V> {
         Some(Stamps::new(e.last_access, e.inserted_at, weight))
     }
 
+    /// Removes every entry live at `now` that `keep` rejects (`Explicit`);
+    /// returns how many.
+    pub(crate) fn retain(
+        &mut self,
+        now: Ticks,
+        keep: &mut dyn FnMut(&K, &V) -> bool,
+        out: &mut Vec<Removed<K, V>>,
+    ) -> usize {
+        let now = self.advance(now);
+        let mut removed = 0;
+        for idx in 0..self.slots.len() {
+            let Ok(idx) = u32::try_from(idx) else { break };
+            let rejected = match &self.slots[idx as usize] {
+                Some(e) => !self.rules.is_expired(now, e.last_access, e.inserted_at) && !keep(&e.key, &e.value),
+                None => false,
+            };
+            if rejected {
+                self.remove_at(idx, RemovalCause::Explicit, out, true);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
     /// Calls `f` on every entry live at `now`; changes nothing.
     pub(crate) fn for_each_live(&self, now: Ticks, f: &mut dyn FnMut(&K, &V)) {
         let now = self.latest.at(now);

@@ -1,11 +1,13 @@
-//! Conformance cases for looking without touching: `entry_info`, `iter`
-//! and `weighted_size` refresh nothing and count nothing.
+//! Conformance cases for looking without touching (`entry_info`, `iter`
+//! and `weighted_size` refresh nothing and count nothing) and for
+//! `retain`.
 
 use std::time::Duration;
 
 use ttlkit::clock::MockClock;
-use ttlkit::SlidingTtlCache;
+use ttlkit::{RemovalCause, SlidingTtlCache};
 
+use crate::removal_log::RemovalLog;
 use crate::target::Target;
 
 fn secs(n: u64) -> Duration {
@@ -79,4 +81,41 @@ pub fn weighted_size_and_entry_weights<T: Target>(t: &T) {
     assert_eq!(cache.weighted_size(), 35);
     assert_eq!(cache.entry_info(&1).map(|i| i.weight), Some(5));
     assert_eq!(cache.entry_info(&2).map(|i| i.weight), Some(30));
+}
+
+/// `retain` removes the live entries `keep` rejects, as `Explicit`, and
+/// leaves expired ones to be reported as `Expired`.
+pub fn retain_removes_what_keep_rejects<T: Target>(t: &T) {
+    let clock = MockClock::new();
+    let log = RemovalLog::new();
+    let cache = t.build(log.attach(t.base_builder::<u64, u64>(&clock).time_to_idle(secs(60))));
+    cache.insert(100, 0);
+    clock.advance(secs(30));
+    for k in 1..=10 {
+        cache.insert(k, k * 10);
+    }
+    clock.advance(secs(31)); // key 100 is expired, 1..=10 are not
+    assert_eq!(cache.retain(|k, _| k % 2 == 0), 5);
+    let mut left: Vec<u64> = cache.iter().map(|(k, _)| k).collect();
+    left.sort_unstable();
+    assert_eq!(left, vec![2, 4, 6, 8, 10]);
+    let mut gone: Vec<(u64, RemovalCause)> = log.entries().into_iter().map(|(k, _, c)| (k, c)).collect();
+    gone.sort_unstable_by_key(|&(k, _)| k);
+    assert_eq!(gone, [1, 3, 5, 7, 9].map(|k| (k, RemovalCause::Explicit)).to_vec());
+    assert_eq!(cache.retain(|_, v| *v > 50), 2, "20 and 40 go");
+    cache.purge_expired();
+    assert!(log.entries().contains(&(100, 0, RemovalCause::Expired)), "the expired entry is reported as such");
+}
+
+/// A load in flight during a `retain` returns its value but does not store
+/// it, as during a `clear`: the retain may have judged its key.
+pub fn a_load_during_retain_is_not_stored<T: Target>(t: &T) {
+    let clock = MockClock::new();
+    let cache = t.build(t.base_builder::<u64, u64>(&clock).time_to_idle(secs(60)));
+    let (ticket, found) = cache.begin_load(&1);
+    assert_eq!(found, None);
+    cache.retain(|_, _| true);
+    assert!(!cache.commit_load(1, 10, &ticket), "the retain came after the load's lookup");
+    drop(ticket);
+    assert_eq!(cache.peek(&1), None);
 }

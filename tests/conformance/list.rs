@@ -47,6 +47,8 @@ macro_rules! for_each_case {
             inspection::entry_info_of_a_cache_that_never_expires [MockClock, Inspection],
             inspection::iter_yields_live_entries_without_refreshing [MockClock, Inspection],
             inspection::weighted_size_and_entry_weights [MockClock, Capacity, Inspection],
+            inspection::retain_removes_what_keep_rejects [MockClock, Inspection],
+            inspection::a_load_during_retain_is_not_stored [TrackedLoads, Inspection],
             sweeping::entries_stored_at_the_end_of_time_are_purged [MockClock],
             sweeping::deadlines_near_the_end_of_time_saturate [MockClock],
             loads::insert_during_load_wins [TrackedLoads],

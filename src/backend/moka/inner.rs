@@ -266,6 +266,30 @@ where
         }
     }
 
+    /// Removes the live entries `keep` rejects (`Explicit`), each judged
+    /// under its stripe; the gate (a clear's) runs first, as in `clear`.
+    pub(super) fn retain(
+        &self,
+        keep: &mut dyn FnMut(&K, &V) -> bool,
+        gate: &Gate<'_>,
+        out: &mut Departures<K, V>,
+    ) -> usize {
+        gate.after_change();
+        let mut removed = 0;
+        for (_, slot) in self.moka.iter() {
+            let _stripe = self.stripe(slot.stripe);
+            if slot.stamps(self.now(), self.rules()).is_some()
+                && !keep(&slot.key, &slot.value)
+                && slot.try_settle(RemovalCause::Explicit)
+            {
+                self.moka.remove(&slot.key);
+                removed += 1;
+            }
+        }
+        self.flush(out);
+        removed
+    }
+
     /// The weight held, by our count.
     pub(super) fn weighted_size(&self) -> u64 {
         self.shared.weight.load(Ordering::Acquire)

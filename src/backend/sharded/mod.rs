@@ -269,4 +269,20 @@ where
     fn weighted_size(&self) -> u64 {
         self.weight()
     }
+
+    fn retain(
+        &self,
+        now: Ticks,
+        keep: &mut dyn FnMut(&K, &V) -> bool,
+        gate: &Gate<'_>,
+        out: &mut Departures<K, V>,
+    ) -> Option<usize> {
+        let mut removed = 0;
+        for (i, shard) in self.shards.iter().enumerate() {
+            // As in `clear`: only this shard's keys' loads.
+            let in_shard = |hash: u64| self.shard_index(hash) == i;
+            removed += shard.retain(&self.settings, now, keep, out.list(), &gate.narrowed(&in_shard));
+        }
+        Some(removed)
+    }
 }

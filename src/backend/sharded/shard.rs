@@ -379,6 +379,38 @@ where
         cx.shrink_if_sparse();
         gate.after_change();
     }
+
+    /// Removes the live entries `keep` rejects (`Explicit`); `gate` runs
+    /// after. Returns how many.
+    pub(crate) fn retain(
+        &self,
+        s: &Settings<K, V>,
+        now: Ticks,
+        keep: &mut dyn FnMut(&K, &V) -> bool,
+        out: &mut Vec<Removed<K, V>>,
+        gate: &Gate<'_>,
+    ) -> usize {
+        let mut st = self.state.lock();
+        let mut ledger = self.ledger(s);
+        let now = st.latest.advance(now);
+        let pin = self.graveyard.pin();
+        let mut cx = self.locked(&mut st, &pin, s);
+        let rejected: Vec<u32> = cx
+            .st
+            .entries
+            .resident()
+            .filter(|&id| {
+                let e = cx.st.entries.entry(id);
+                !s.rules.is_expired(now, e.last_access(), e.inserted_at) && !keep(&e.key, &e.value)
+            })
+            .collect();
+        for &id in &rejected {
+            ledger.remove(cx.remove_at(None, id, RemovalCause::Explicit, true, out));
+        }
+        cx.shrink_if_sparse();
+        gate.after_change();
+        rejected.len()
+    }
 }
 
 impl<K, V> Locked<'_, K, V>
