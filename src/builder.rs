@@ -60,7 +60,7 @@ pub enum BuildError {
     UnknownBackend(UnknownBackend),
     /// The backend cannot run the policy asked for, and will not quietly run
     /// another in its place (the moka backend runs only moka's own LRU and
-    /// TinyLFU: see [`MokaCache`](crate::MokaCache)).
+    /// TinyLFU: see `MokaCache`, feature `moka`).
     UnsupportedPolicy {
         /// The backend being built.
         backend: BackendKind,

@@ -26,7 +26,7 @@ use crate::sync::{Arc, RandomState};
 /// A cache: ttlkit's front-end over the storage core `C`.
 ///
 /// Users name it through its aliases, [`MutexCache`](crate::MutexCache),
-/// [`ShardedCache`](crate::ShardedCache) and [`MokaCache`](crate::MokaCache);
+/// [`ShardedCache`](crate::ShardedCache) and `MokaCache` (feature `moka`);
 /// a crate that writes its own [`Core`] names `Cache<K, V, TheirCore<K, V>>`
 /// (see [`ttlkit::core`](crate::core)). Clones share one cache; the last
 /// handle to drop stops its sweeps.
