@@ -300,6 +300,16 @@ impl Latest {
 /// The entries that left a core during one operation, with their causes.
 /// The front-end counts them and hands them to the listener once every
 /// lock is released.
+///
+/// ```
+/// use ttlkit::core::Departures;
+///
+/// // A core records what leaves in the `Departures` the front-end hands it.
+/// fn evict_one(out: &mut Departures<String, u32>, key: String, value: u32) {
+///     out.push(key, value, ttlkit::RemovalCause::Capacity);
+/// }
+/// # let _ = evict_one;
+/// ```
 pub struct Departures<K, V> {
     list: Vec<Removed<K, V>>,
 }
