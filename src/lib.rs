@@ -261,7 +261,7 @@
 //! * **Expiry.** An entry expires at `min(last_access + time_to_idle,
 //!   inserted_at + time_to_live)`, a setting left out counting as never.
 //!   `get` and overwrites refresh `last_access`; `peek` and `contains_key`
-//!   do not; reads never extend the time-to-live. An expired entry is never
+//!   do not; an overwrite starts a new lifetime and reads never extend it. An expired entry is never
 //!   returned, whether or not it has been purged yet.
 //! * **Capacity.** With `max_capacity`, expired entries make room first,
 //!   then the eviction policy picks victims. The `mutex` backend evicts
