@@ -27,9 +27,35 @@ const MIN_SWEEP_INTERVAL: Duration = Duration::from_millis(1);
 pub const DEFAULT_WEIGHTED_ENTRIES: u64 = 65_536;
 
 /// Gives an entry its weight for a weight-bounded cache.
+///
+/// ```
+/// use ttlkit::core::Weigher;
+/// use ttlkit::CacheBuilder;
+///
+/// // What `CacheBuilder::weigher` stores and `Config::weigher` hands a core.
+/// let config = CacheBuilder::<String, Vec<u8>>::new()
+///     .max_capacity(1 << 20)
+///     .weigher(|_key, value: &Vec<u8>| value.len() as u32)
+///     .validate()?;
+/// let weigher: &Weigher<String, Vec<u8>> = config.weigher().expect("set");
+/// assert_eq!(weigher(&"k".to_string(), &vec![0; 64]), 64);
+/// # Ok::<(), ttlkit::BuildError>(())
+/// ```
 pub type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> u32 + Send + Sync + 'static>;
 
 /// Why a cache could not be built.
+///
+/// ```
+/// use std::time::Duration;
+/// use ttlkit::prelude::*;
+///
+/// let zero = CacheBuilder::<u32, u32>::new().time_to_idle(Duration::ZERO).build::<MutexCache<_, _>>();
+/// assert!(matches!(zero, Err(BuildError::ZeroDuration { .. })));
+/// let unknown = CacheBuilder::<u32, u32>::new().max_capacity(10).policy("random").build::<MutexCache<_, _>>();
+/// let err = unknown.unwrap_err();
+/// assert!(matches!(err, BuildError::UnknownPolicy(_)));
+/// assert!(err.to_string().contains("random"));
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum BuildError {
@@ -60,7 +86,7 @@ pub enum BuildError {
     UnknownBackend(UnknownBackend),
     /// The backend cannot run the policy asked for, and will not quietly run
     /// another in its place (the moka backend runs only moka's own LRU and
-    /// TinyLFU: see [`MokaCache`](crate::MokaCache)).
+    /// TinyLFU: see `MokaCache`, feature `moka`).
     UnsupportedPolicy {
         /// The backend being built.
         backend: BackendKind,
@@ -482,6 +508,24 @@ fn check_duration(what: &'static str, d: Duration, max: Duration) -> Result<Dura
 }
 
 /// A validated configuration, handed to a backend's [`FromConfig`].
+///
+/// ```
+/// use std::time::Duration;
+/// use ttlkit::core::Config;
+/// use ttlkit::{CacheBuilder, PolicyKind};
+///
+/// let config: Config<u64, u64> = CacheBuilder::new()
+///     .time_to_idle(Duration::from_secs(60))
+///     .time_to_live(Duration::from_secs(600))
+///     .max_capacity(1_000)
+///     .policy_kind(PolicyKind::Lru)
+///     .validate()?;
+/// assert_eq!(config.time_to_idle(), Some(Duration::from_secs(60)));
+/// assert_eq!(config.horizon(), Duration::from_secs(60));
+/// assert_eq!(config.max_capacity(), Some(1_000));
+/// assert_eq!(config.policy(), PolicyKind::Lru);
+/// # Ok::<(), ttlkit::BuildError>(())
+/// ```
 pub struct Config<K, V> {
     pub(crate) rules: ExpiryRules,
     pub(crate) time_to_idle: Option<Duration>,
@@ -563,6 +607,19 @@ impl<K, V> Config<K, V> {
 }
 
 /// A backend that can be built from a validated [`Config`].
+///
+/// ```
+/// use ttlkit::core::FromConfig;
+/// use ttlkit::prelude::*;
+///
+/// // `CacheBuilder::build` works for any backend that is `FromConfig`.
+/// fn build_any<B: FromConfig<u8, u8>>() -> Result<B, BuildError> {
+///     CacheBuilder::new().max_capacity(16).build()
+/// }
+/// let cache: MutexCache<u8, u8> = build_any()?;
+/// assert_eq!(cache.backend_name(), "mutex");
+/// # Ok::<(), BuildError>(())
+/// ```
 pub trait FromConfig<K, V>: Sized {
     /// Builds the backend.
     fn from_config(config: Config<K, V>) -> Result<Self, BuildError>;

@@ -10,6 +10,24 @@ use crate::inspect::{EntryInfo, Iter};
 use crate::invalidation::LoadTicket;
 
 /// Why an entry left the cache; given to the removal listener.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use ttlkit::prelude::*;
+///
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let log = Arc::clone(&seen);
+/// let cache: MutexCache<&str, u32> = CacheBuilder::new()
+///     .removal_listener(move |key: &&str, _value, cause| log.lock().unwrap().push((*key, cause)))
+///     .build()?;
+/// cache.insert("a", 1);
+/// cache.insert("a", 2);
+/// cache.remove("a");
+/// assert_eq!(*seen.lock().unwrap(), [("a", RemovalCause::Replaced), ("a", RemovalCause::Explicit)]);
+/// assert!(!RemovalCause::Explicit.was_evicted());
+/// assert!(RemovalCause::Capacity.was_evicted());
+/// # Ok::<(), BuildError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RemovalCause {
     /// Its idle deadline or its max lifetime passed.
@@ -68,6 +86,22 @@ impl fmt::Display for RemovalCause {
 /// `hits` and `misses` count lookups by `get`, `get_or_insert_with` and
 /// `try_get_or_insert_with`; `peek` and `contains_key` observe without
 /// counting. `inserts` counts `insert` calls and values stored by a load.
+///
+/// ```
+/// use ttlkit::prelude::*;
+///
+/// let cache: MutexCache<u32, u32> = CacheBuilder::new().build()?;
+/// cache.insert(1, 10);
+/// assert_eq!(cache.get(&1), Some(10));
+/// assert_eq!(cache.get(&2), None);
+/// cache.remove(&1);
+/// let stats: CacheStats = cache.stats();
+/// assert_eq!((stats.hits, stats.misses, stats.inserts), (1, 1, 1));
+/// assert_eq!(stats.hit_ratio(), 0.5);
+/// assert_eq!(stats.removals(RemovalCause::Explicit), 1);
+/// assert_eq!(stats.total_removals(), 1);
+/// # Ok::<(), BuildError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CacheStats {
     /// Lookups that found a live entry.

@@ -18,6 +18,18 @@ use crate::ticker::{self, TickerUser};
 ///
 /// `u64` nanoseconds cover about 584 years, far beyond the ~100 year limit
 /// the builder accepts for any duration; arithmetic saturates.
+///
+/// ```
+/// use std::time::Duration;
+/// use ttlkit::clock::Ticks;
+///
+/// let t = Ticks::from_nanos(1_000);
+/// let later = t.saturating_add(Duration::from_micros(2));
+/// assert_eq!(later.as_nanos(), 3_000);
+/// assert_eq!(later.saturating_duration_since(t), Duration::from_micros(2));
+/// assert_eq!(t.saturating_duration_since(later), Duration::ZERO);
+/// assert_eq!(Ticks::MAX.saturating_add(Duration::from_secs(1)), Ticks::MAX);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Ticks(u64);
 
@@ -54,6 +66,28 @@ pub(crate) fn duration_to_nanos(d: Duration) -> u64 {
 }
 
 /// A monotonic source of [`Ticks`]. Readings never go backwards.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use ttlkit::clock::{Clock, Ticks};
+/// use ttlkit::prelude::*;
+///
+/// /// A clock driven by the application's own time source.
+/// #[derive(Debug, Default)]
+/// struct External(Arc<AtomicU64>);
+///
+/// impl Clock for External {
+///     fn now(&self) -> Ticks {
+///         Ticks::from_nanos(self.0.load(Ordering::Acquire))
+///     }
+/// }
+///
+/// let cache: MutexCache<u8, u8> = CacheBuilder::new().clock(External::default()).build()?;
+/// cache.insert(1, 1);
+/// assert_eq!(cache.get(&1), Some(1));
+/// # Ok::<(), BuildError>(())
+/// ```
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// The current time.
     fn now(&self) -> Ticks;
@@ -68,6 +102,15 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
 /// lag real time by about a millisecond; every stamp and deadline of a cache
 /// comes from the same clock, so expiry stays exact *in its time*. Use
 /// [`PreciseClock`] for a full hardware-clock read each time.
+///
+/// ```
+/// use ttlkit::clock::{Clock, SystemClock};
+///
+/// let clock = SystemClock::new();
+/// let a = clock.now();
+/// let b = clock.now();
+/// assert!(b >= a, "monotonic");
+/// ```
 #[derive(Clone)]
 pub struct SystemClock {
     user: Arc<TickerUser>,
@@ -106,6 +149,17 @@ impl Clock for SystemClock {
 /// The hardware clock read on every call: the OS monotonic clock
 /// (`std::time::Instant`), or with the `quanta` cargo feature the TSC
 /// through `quanta` where it is reliable (about 10 ns a read).
+///
+/// ```
+/// use ttlkit::clock::{Clock, PreciseClock};
+/// use ttlkit::prelude::*;
+///
+/// let a = PreciseClock.now();
+/// assert!(PreciseClock.now() >= a);
+/// let cache: MutexCache<u8, u8> = CacheBuilder::new().clock(PreciseClock).build()?;
+/// cache.insert(1, 1);
+/// # Ok::<(), BuildError>(())
+/// ```
 #[derive(Clone, Copy, Default)]
 pub struct PreciseClock;
 

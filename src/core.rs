@@ -180,6 +180,19 @@ use crate::listener::Removed;
 /// cache's clock. Two threads may read the clock in one order and reach the
 /// core in the other, so a core never moves a stamp backwards ([`Latest`]
 /// keeps a core's time monotonic under its lock).
+///
+/// ```
+/// use ttlkit::backend::mutex::MutexCore;
+/// use ttlkit::core::Core;
+/// use ttlkit::prelude::*;
+/// use ttlkit::Cache;
+///
+/// // A core is named by the front-end's third parameter; `MutexCache` is this.
+/// let cache: Cache<u8, u8, MutexCore<u8, u8>> = CacheBuilder::new().build()?;
+/// cache.insert(1, 1);
+/// assert_eq!(cache.backend_name(), <MutexCore<u8, u8> as Core<u8, u8>>::NAME);
+/// # Ok::<(), BuildError>(())
+/// ```
 pub trait Core<K, V>: Send + Sync + Sized + 'static {
     /// The name [`SlidingTtlCache::backend_name`](crate::SlidingTtlCache::backend_name) reports.
     const NAME: &'static str;
@@ -331,6 +344,16 @@ impl Latest {
 /// The entries that left a core during one operation, with their causes.
 /// The front-end counts them and hands them to the listener once every
 /// lock is released.
+///
+/// ```
+/// use ttlkit::core::Departures;
+///
+/// // A core records what leaves in the `Departures` the front-end hands it.
+/// fn evict_one(out: &mut Departures<String, u32>, key: String, value: u32) {
+///     out.push(key, value, ttlkit::RemovalCause::Capacity);
+/// }
+/// # let _ = evict_one;
+/// ```
 pub struct Departures<K, V> {
     list: Vec<Removed<K, V>>,
 }

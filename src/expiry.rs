@@ -24,6 +24,25 @@ use crate::clock::{duration_to_nanos, Ticks};
 /// The expiry configuration of one cache, in ticks: when an entry stops
 /// being visible, and why it left. Every core decides both through this
 /// type, so the rules are written once.
+///
+/// ```
+/// use std::time::Duration;
+/// use ttlkit::clock::Ticks;
+/// use ttlkit::{CacheBuilder, RemovalCause};
+///
+/// let rules = CacheBuilder::<u8, u8>::new()
+///     .time_to_idle(Duration::from_secs(60))
+///     .time_to_live(Duration::from_secs(100))
+///     .validate()?
+///     .rules();
+/// let at = |s: u64| Ticks::from_nanos(s * 1_000_000_000);
+/// // Last read at 50 s, written at 0 s: the time-to-live (100 s) comes first.
+/// assert_eq!(rules.deadline(at(50), at(0)), at(100));
+/// assert!(!rules.is_expired(at(99), at(50), at(0)));
+/// assert!(rules.is_expired(at(100), at(50), at(0)));
+/// assert_eq!(rules.departure(at(120), at(50), at(0), RemovalCause::Explicit), RemovalCause::Expired);
+/// # Ok::<(), ttlkit::BuildError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExpiryRules {
     idle: u64,

@@ -26,10 +26,27 @@ use crate::sync::{Arc, RandomState};
 /// A cache: ttlkit's front-end over the storage core `C`.
 ///
 /// Users name it through its aliases, [`MutexCache`](crate::MutexCache),
-/// [`ShardedCache`](crate::ShardedCache) and [`MokaCache`](crate::MokaCache);
+/// [`ShardedCache`](crate::ShardedCache) and `MokaCache` (feature `moka`);
 /// a crate that writes its own [`Core`] names `Cache<K, V, TheirCore<K, V>>`
 /// (see [`ttlkit::core`](crate::core)). Clones share one cache; the last
 /// handle to drop stops its sweeps.
+///
+/// ```
+/// use ttlkit::prelude::*;
+/// use ttlkit::Cache;
+///
+/// // Generic over the storage core: works for every in-process backend.
+/// fn warm<C: ttlkit::core::Core<u32, String>>(cache: &Cache<u32, String, C>) {
+///     for n in 0..3 {
+///         cache.insert(n, n.to_string());
+///     }
+/// }
+/// let cache: MutexCache<u32, String> = CacheBuilder::new().build()?;
+/// warm(&cache);
+/// let handle = cache.clone(); // clones share one cache
+/// assert_eq!(handle.len(), 3);
+/// # Ok::<(), BuildError>(())
+/// ```
 pub struct Cache<K, V, C> {
     shared: Arc<Frontend<K, V, C>>,
     /// Shared by user handles only: the last one to drop stops the sweeps.

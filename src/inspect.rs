@@ -76,6 +76,15 @@ impl EntryInfo {
 
 /// What a [`Core`](crate::core::Core) knows of one entry: its two stamps
 /// and its weight.
+///
+/// ```
+/// use ttlkit::clock::Ticks;
+/// use ttlkit::core::Stamps;
+///
+/// // What a core's `inspect` reports: last access, last write, weight.
+/// let stamps = Stamps::new(Ticks::from_nanos(2_000), Ticks::from_nanos(1_000), 1);
+/// assert_eq!(stamps, Stamps::new(Ticks::from_nanos(2_000), Ticks::from_nanos(1_000), 1));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamps {
     last_access: Ticks,
@@ -94,6 +103,19 @@ impl Stamps {
 /// The live entries of a cache as [`SlidingTtlCache::iter`](crate::SlidingTtlCache::iter)
 /// found them: clones, taken a lock at a time (so weakly consistent under
 /// concurrent writes), none expired when it was taken.
+///
+/// ```
+/// use ttlkit::prelude::*;
+///
+/// let cache: MutexCache<u32, &str> = CacheBuilder::new().build()?;
+/// cache.insert(1, "one");
+/// cache.insert(2, "two");
+/// let mut entries: Vec<(u32, &str)> = cache.iter().collect();
+/// entries.sort();
+/// assert_eq!(entries, [(1, "one"), (2, "two")]);
+/// assert_eq!(cache.iter().len(), 2);
+/// # Ok::<(), BuildError>(())
+/// ```
 #[derive(Debug)]
 pub struct Iter<K, V>(std::vec::IntoIter<(K, V)>);
 

@@ -149,6 +149,20 @@ impl Marks {
 /// dropped, every `insert`, `remove` and `clear` of its key marks it, and
 /// [`SlidingTtlCache::commit_load`](crate::SlidingTtlCache::commit_load)
 /// then refuses to store its value.
+///
+/// ```
+/// use ttlkit::prelude::*;
+///
+/// let cache: MutexCache<&str, u32> = CacheBuilder::new().build()?;
+/// // A load made outside the cache (an async fetch, say).
+/// let (ticket, found) = cache.begin_load(&"a");
+/// assert_eq!(found, None);
+/// cache.insert("a", 2); // a write while the load runs wins
+/// assert!(!cache.commit_load("a", 1, &ticket), "the stale load is not stored");
+/// drop(ticket);
+/// assert_eq!(cache.get("a"), Some(2));
+/// # Ok::<(), BuildError>(())
+/// ```
 pub struct LoadTicket<'a> {
     registered: Option<Registered<'a>>,
 }
@@ -208,6 +222,15 @@ impl fmt::Debug for LoadTicket<'_> {
 /// the key's reads and writes. That is the whole protocol: it is what makes
 /// a write made during a load win over the load's value. A gate cannot be
 /// made outside ttlkit.
+///
+/// ```
+/// use ttlkit::core::Gate;
+///
+/// // Gates are made by the front-end only and handed to a core's operations;
+/// // a core calls `admits` before storing and `after_change` after its change
+/// // (see the `ttlkit::core` module page for a complete core).
+/// fn _is_lifetime_bound(_: Gate<'_>) {}
+/// ```
 pub struct Gate<'a>(Admission<'a>);
 
 #[derive(Clone, Copy)]

@@ -45,6 +45,15 @@ const KNOWN: &[(&str, Option<&str>)] = &[("mutex", None), ("moka", Some("moka"))
 /// A backend name that [`BackendKind::from_name`] cannot turn into a
 /// [`BackendKind`]: one ttlkit does not know, or one whose cargo feature is
 /// off in this build ([`feature`](Self::feature) then names it).
+///
+/// ```
+/// use ttlkit::BackendKind;
+///
+/// let err = BackendKind::from_name("memcached").unwrap_err();
+/// assert_eq!(err.name, "memcached");
+/// assert!(err.known.contains("mutex"));
+/// assert_eq!(err.feature, None, "not a backend ttlkit has");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownBackend {
     /// The name that was asked for.

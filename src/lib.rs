@@ -5,33 +5,259 @@
 //! expired entries, not the size of the map.
 //!
 //! One trait, [`SlidingTtlCache`], has interchangeable backends built by one
-//! [`CacheBuilder`]; [`AnyCache`] picks one at run time by [`BackendKind`] (or by name).
-//! The in-process backends are one front-end, [`Cache`], over three storage
-//! cores ([`MutexCache`], [`ShardedCache`], [`MokaCache`] are its aliases); a
-//! crate of yours can plug in a fourth through [`core::Core`].
+//! [`CacheBuilder`]; the [`prelude`] imports both.
 //!
 //! ```
 //! use std::time::Duration;
-//! use ttlkit::{CacheBuilder, MutexCache, RemovalCause, SlidingTtlCache};
+//! use ttlkit::prelude::*;
+//!
+//! let cache: MutexCache<String, u64> = CacheBuilder::new()
+//!     .time_to_idle(Duration::from_secs(60))
+//!     .max_capacity(10_000)
+//!     .build()?;
+//! cache.insert("user-1".to_string(), 42);
+//! assert_eq!(cache.get("user-1"), Some(42));
+//! # Ok::<(), BuildError>(())
+//! ```
+//!
+//! # Which backend?
+//!
+//! | backend | cargo feature | use it when |
+//! |---|---|---|
+//! | [`MutexCache`] | always | one lock, every operation linearizable, never above its bound; the simplest choice for low or moderate contention |
+//! | `ShardedCache` | `sharded` (default) | many threads hit the cache at once: a lock per shard, reads reclaim through epochs |
+//! | `MokaCache` | `moka` | you want moka's concurrent map and its own LRU / TinyLFU eviction behind ttlkit's expiry |
+//! | `RedisCache` | `redis` | several processes share one cache (Redis as the store) |
+//! | `TieredCache` | `redis` | a local L1 in front of a `RedisCache`, kept coherent by pub/sub |
+//! | [`AnyCache`] | always | the backend is chosen at run time, by [`BackendKind`] or by name |
+//!
+//! The in-process backends are one front-end, [`Cache`], over storage cores
+//! (`MutexCache`, `ShardedCache` and `MokaCache` are its aliases), so they
+//! behave alike; only their concurrency and eviction differ.
+//!
+//! ```
+//! use ttlkit::prelude::*;
+//!
+//! # #[cfg(feature = "sharded")]
+//! # {
+//! // Contended: a lock per shard.
+//! let sharded: ShardedCache<u64, String> = CacheBuilder::new().max_capacity(100_000).build()?;
+//! sharded.insert(1, "one".to_string());
+//! assert_eq!(sharded.backend_name(), "sharded");
+//! # }
+//! // Chosen from configuration at run time.
+//! let any: AnyCache<u64, String> = AnyCache::from_name("mutex", CacheBuilder::new())?;
+//! any.insert(2, "two".to_string());
+//! assert_eq!(any.kind(), BackendKind::Mutex);
+//! # Ok::<(), BuildError>(())
+//! ```
+//!
+//! ```
+//! # #[cfg(feature = "moka")]
+//! # {
+//! use ttlkit::prelude::*;
+//!
+//! let moka: MokaCache<u64, String> = CacheBuilder::new().max_capacity(1_000).build()?;
+//! moka.insert(1, "one".to_string());
+//! assert_eq!(moka.get(&1).as_deref(), Some("one"));
+//! # }
+//! # Ok::<(), ttlkit::BuildError>(())
+//! ```
+//!
+//! The Redis backends need a server, so this one is compiled, not run:
+//!
+//! ```no_run
+//! # #[cfg(feature = "redis")]
+//! # {
+//! use std::time::Duration;
+//! use ttlkit::prelude::*;
+//! use ttlkit::{RedisOptions, TieredCache};
+//!
+//! let l2 = RedisOptions::new("redis://127.0.0.1:6379")
+//!     .prefix("myapp:tokens")
+//!     .build(CacheBuilder::<String, String>::new().time_to_idle(Duration::from_secs(600)))?;
+//! let l1 = CacheBuilder::new().time_to_idle(Duration::from_secs(2)).max_capacity(10_000);
+//! let cache: TieredCache<String, String> = TieredCache::new(l1, l2)?;
+//! cache.insert("user-1".to_string(), "token".to_string());
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Expiry settings
+//!
+//! | builder | an entry expires |
+//! |---|---|
+//! | `CacheBuilder::new()` | never (only capacity or a removal makes it leave) |
+//! | [`.time_to_idle(d)`](CacheBuilder::time_to_idle) | `d` after its last `get` or write (sliding) |
+//! | [`.time_to_live(d)`](CacheBuilder::time_to_live) | `d` after its last write; reads do not extend it |
+//! | both | at the earlier of the two deadlines |
+//!
+//! ```
+//! use std::time::Duration;
 //! use ttlkit::clock::MockClock;
+//! use ttlkit::prelude::*;
 //!
 //! let clock = MockClock::new();
 //! let cache: MutexCache<&str, u32> = CacheBuilder::new()
 //!     .time_to_idle(Duration::from_secs(60))
-//!     .time_to_live(Duration::from_secs(300))
-//!     .max_capacity(1_000)
+//!     .time_to_live(Duration::from_secs(100))
 //!     .clock(clock.clone())
 //!     .build()?;
-//!
 //! cache.insert("a", 1);
-//! clock.advance(Duration::from_secs(59));
-//! assert_eq!(cache.get("a"), Some(1)); // a hit: idle deadline now t=119 s
-//! clock.advance(Duration::from_secs(59));
-//! assert_eq!(cache.peek("a"), Some(1)); // peek does not refresh
-//! clock.advance(Duration::from_secs(1));
-//! assert_eq!(cache.get("a"), None); // idle for 60 s since the last get
+//! clock.advance(Duration::from_secs(50));
+//! assert_eq!(cache.get("a"), Some(1)); // idle deadline moves to t=110 s
+//! clock.advance(Duration::from_secs(50));
+//! assert_eq!(cache.get("a"), None); // but the time-to-live ran out at t=100 s
 //! assert_eq!(cache.stats().removals(RemovalCause::Expired), 1);
-//! # Ok::<(), ttlkit::BuildError>(())
+//! # Ok::<(), BuildError>(())
+//! ```
+//!
+//! # Eviction policies
+//!
+//! With [`max_capacity`](CacheBuilder::max_capacity), expired entries leave
+//! first and then the policy picks victims. Name it with
+//! [`.policy("s3-fifo")`](CacheBuilder::policy) (from configuration; an
+//! unknown name fails at `build`) or [`.policy_kind`](CacheBuilder::policy_kind)
+//! with a [`PolicyKind`]; its page lists every name. The policies themselves
+//! live in the `ttlkit-strategies` crate.
+//!
+//! ```
+//! use ttlkit::prelude::*;
+//!
+//! let by_name: MutexCache<u64, u64> = CacheBuilder::new().max_capacity(1_000).policy("s3-fifo").build()?;
+//! let by_kind: MutexCache<u64, u64> =
+//!     CacheBuilder::new().max_capacity(1_000).policy_kind(PolicyKind::Sieve).build()?;
+//! by_name.insert(1, 1);
+//! by_kind.insert(1, 1);
+//! assert!(CacheBuilder::<u64, u64>::new().max_capacity(10).policy("no-such").build::<MutexCache<_, _>>().is_err());
+//! # Ok::<(), BuildError>(())
+//! ```
+//!
+//! # Cargo features
+//!
+//! | feature | default | adds |
+//! |---|---|---|
+//! | `sharded` | yes | `ShardedCache` (crossbeam-epoch) |
+//! | `async` | yes | `AsyncLoader` and `ClientStore::get_or_create_async` (tokio's sync primitives only) |
+//! | `moka` | no | `MokaCache` (moka) |
+//! | `client-store` | no | `ttlkit::client_store`: one client per API key, keys zeroized, fingerprints keyed with BLAKE3 |
+//! | `quanta` | no | `PreciseClock` and the ticker behind `SystemClock` read the CPU's time-stamp counter |
+//! | `redis` | no | `RedisCache` and `TieredCache` |
+//!
+//! `MutexCache`, [`AnyCache`], the clocks and the policies need no feature;
+//! `default-features = false` leaves just those.
+//!
+//! ```
+//! // A backend left out of this build is refused by name, with its feature.
+//! # #[cfg(not(feature = "moka"))]
+//! assert_eq!(ttlkit::BackendKind::from_name("moka").unwrap_err().feature, Some("moka"));
+//! ```
+//!
+//! # Clocks
+//!
+//! Time comes from a [`Clock`](clock::Clock) set with
+//! [`CacheBuilder::clock`]: [`SystemClock`](clock::SystemClock) (the
+//! default, about a millisecond coarse and one atomic load a read),
+//! [`PreciseClock`](clock::PreciseClock) (the hardware clock on every read),
+//! or [`MockClock`](clock::MockClock), which moves only when told to, so
+//! tests of expiry run without sleeping.
+//!
+//! ```
+//! use std::time::Duration;
+//! use ttlkit::clock::{MockClock, PreciseClock};
+//! use ttlkit::prelude::*;
+//!
+//! let clock = MockClock::new();
+//! let cache: MutexCache<u8, u8> =
+//!     CacheBuilder::new().time_to_idle(Duration::from_secs(1)).clock(clock.clone()).build()?;
+//! cache.insert(1, 1);
+//! clock.advance(Duration::from_secs(1)); // no sleep
+//! assert_eq!(cache.get(&1), None);
+//!
+//! let precise: MutexCache<u8, u8> = CacheBuilder::new().clock(PreciseClock).build()?;
+//! precise.insert(1, 1);
+//! # Ok::<(), BuildError>(())
+//! ```
+//!
+//! # The client store
+//!
+//! With the `client-store` feature, `ClientStore` keeps one client per API
+//! key (an HTTP client with its authorization, say) and drops it after it
+//! idles. Keys are held only as keyed BLAKE3 fingerprints and zeroized.
+//!
+//! ```
+//! # #[cfg(feature = "client-store")]
+//! # {
+//! use std::convert::Infallible;
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use ttlkit::client_store::{ApiKey, ClientStore};
+//! use ttlkit::BackendKind;
+//!
+//! struct Client { auth: String }
+//!
+//! let store: ClientStore<Client> =
+//!     ClientStore::builder().idle_timeout(Duration::from_secs(300)).build_backend(BackendKind::Mutex)?;
+//! let key = ApiKey::new("sk-demo-1")?;
+//! let make = |key: &ApiKey| Ok::<_, Infallible>(Client { auth: key.bearer().to_string() });
+//! let a = store.get_or_create(&key, make).map_err(|e| e.to_string())?;
+//! let b = store.get_or_create(&key, make).map_err(|e| e.to_string())?;
+//! assert!(Arc::ptr_eq(&a, &b));
+//! assert_eq!(a.auth, "Bearer sk-demo-1");
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Inspection
+//!
+//! [`entry_info`](SlidingTtlCache::entry_info) tells an entry's age and
+//! time left, [`iter`](SlidingTtlCache::iter) clones the live entries and
+//! [`weighted_size`](SlidingTtlCache::weighted_size) sums their weights;
+//! none of them refreshes or counts anything.
+//! [`retain`](SlidingTtlCache::retain) removes the entries a predicate
+//! rejects, each judged and removed in one step.
+//!
+//! ```
+//! use std::time::Duration;
+//! use ttlkit::clock::MockClock;
+//! use ttlkit::prelude::*;
+//!
+//! let clock = MockClock::new();
+//! let cache: MutexCache<&str, String> = CacheBuilder::new()
+//!     .time_to_live(Duration::from_secs(60))
+//!     .weigher(|_, v: &String| v.len() as u32)
+//!     .clock(clock.clone())
+//!     .build()?;
+//! cache.insert("a", "hello".to_string());
+//! clock.advance(Duration::from_secs(20));
+//! let info = cache.entry_info("a").expect("live");
+//! assert_eq!(info.expires_in(), Some(Duration::from_secs(40)));
+//! assert_eq!(cache.iter().count(), 1);
+//! assert_eq!(cache.weighted_size(), 5);
+//! assert_eq!(cache.retain(|_, v| v.len() > 5), 1, "\"hello\" is rejected");
+//! assert!(cache.is_empty());
+//! # Ok::<(), BuildError>(())
+//! ```
+//!
+//! # Extending: your own core
+//!
+//! A crate of yours can add a storage core by implementing
+//! [`core::Core`] and naming `Cache<K, V, YourCore<K, V>>`; the front-end
+//! keeps hashing, statistics, the listener, single-flight loads and sweeps.
+//! The [`core`] module's page has a complete one; the built-in cores are
+//! named there too.
+//!
+//! ```
+//! use ttlkit::core::Core;
+//! use ttlkit::prelude::*;
+//!
+//! // `Cache<K, V, C>` over any `C: Core<K, V>` is a full cache.
+//! fn backend_of<C: Core<u8, u8>>(cache: &ttlkit::Cache<u8, u8, C>) -> &'static str {
+//!     cache.backend_name()
+//! }
+//! let cache: MutexCache<u8, u8> = CacheBuilder::new().build()?;
+//! assert_eq!(backend_of(&cache), "mutex");
+//! # Ok::<(), BuildError>(())
 //! ```
 //!
 //! # The contract
@@ -39,7 +265,7 @@
 //! * **Expiry.** An entry expires at `min(last_access + time_to_idle,
 //!   inserted_at + time_to_live)`, a setting left out counting as never.
 //!   `get` and overwrites refresh `last_access`; `peek` and `contains_key`
-//!   do not; reads never extend the time-to-live. An expired entry is never
+//!   do not; an overwrite starts a new lifetime and reads never extend it. An expired entry is never
 //!   returned, whether or not it has been purged yet.
 //! * **Capacity.** With `max_capacity`, expired entries make room first,
 //!   then the eviction policy picks victims. The `mutex` backend evicts

@@ -131,6 +131,13 @@ pub type MokaCache<K, V> = Cache<K, V, MokaCore<K, V>>;
 
 /// The storage of a [`MokaCache`]: moka, plus our stamps, deadline queues
 /// and removal queue around it.
+///
+/// ```
+/// use ttlkit::backend::moka::MokaCore;
+/// use ttlkit::core::Core;
+///
+/// assert_eq!(<MokaCore<u8, u8> as Core<u8, u8>>::NAME, "moka");
+/// ```
 pub struct MokaCore<K, V> {
     inner: Inner<K, V>,
 }

@@ -21,9 +21,34 @@ use crate::sync::Mutex;
 /// A cache behind one mutex: every operation is linearizable, the bound is
 /// exact, LRU is exact. See the [crate docs](crate) for the contract it
 /// meets.
+///
+/// ```
+/// use std::time::Duration;
+/// use ttlkit::prelude::*;
+///
+/// let cache: MutexCache<String, u64> = CacheBuilder::new()
+///     .time_to_idle(Duration::from_secs(300))
+///     .max_capacity(2)
+///     .no_sweeper()
+///     .build()?;
+/// for (n, key) in ["a", "b", "c"].into_iter().enumerate() {
+///     cache.insert(key.to_string(), n as u64);
+///     assert!(cache.len() <= 2, "evicts inside the insert: never above its bound");
+/// }
+/// assert_eq!(cache.stats().removals(RemovalCause::Capacity), 1);
+/// # Ok::<(), BuildError>(())
+/// ```
 pub type MutexCache<K, V> = Cache<K, V, MutexCore<K, V>>;
 
 /// The storage of a [`MutexCache`]: one store (slab, table, deadline lists, policy) behind one lock.
+///
+/// ```
+/// use ttlkit::backend::mutex::MutexCore;
+/// use ttlkit::core::Core;
+///
+/// // The core's name is the backend's name.
+/// assert_eq!(<MutexCore<u8, u8> as Core<u8, u8>>::NAME, "mutex");
+/// ```
 pub struct MutexCore<K, V> {
     pub(crate) store: Mutex<Store<K, V>>,
 }

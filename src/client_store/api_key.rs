@@ -37,6 +37,14 @@ pub struct ApiKey {
 }
 
 /// Why a string is not a usable API key. Never contains the key itself.
+///
+/// ```
+/// use ttlkit::client_store::{ApiKey, InvalidApiKey};
+///
+/// assert_eq!(ApiKey::new("").unwrap_err(), InvalidApiKey::Empty);
+/// assert_eq!(ApiKey::new("sk\n1").unwrap_err(), InvalidApiKey::BadByte { position: 2 });
+/// assert_eq!(ApiKey::from_bearer("Basic abc").unwrap_err(), InvalidApiKey::NotBearer);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InvalidApiKey {

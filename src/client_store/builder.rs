@@ -28,9 +28,31 @@ pub const DEFAULT_MAX_CLIENTS: u64 = 10_000;
 /// close it: its key's fingerprint, the client, and why it left
 /// ([`RemovalCause::Expired`], [`RemovalCause::Capacity`] for an eviction,
 /// [`RemovalCause::Explicit`] for [`ClientStore::remove`], ...).
+///
+/// ```
+/// use std::sync::Arc;
+/// use ttlkit::client_store::{Fingerprint, LeaveHook};
+/// use ttlkit::RemovalCause;
+///
+/// struct Client;
+/// // What `ClientStoreBuilder::on_leave` keeps: close or drain the client here.
+/// let hook: LeaveHook<Client> = Arc::new(|fingerprint: &Fingerprint, _client: Arc<Client>, cause: RemovalCause| {
+///     eprintln!("client {fingerprint} left ({cause})");
+/// });
+/// # let _ = hook;
+/// ```
 pub type LeaveHook<C> = Arc<dyn Fn(&Fingerprint, Arc<C>, RemovalCause) + Send + Sync + 'static>;
 
 /// Why a [`ClientStore`] could not be built. Never contains key material.
+///
+/// ```
+/// use ttlkit::client_store::{ClientStore, StoreBuildError};
+/// use ttlkit::BackendKind;
+///
+/// struct Client;
+/// let err = ClientStore::<Client>::builder().max_clients(0).build_backend(BackendKind::Mutex).err();
+/// assert!(matches!(err, Some(StoreBuildError::ZeroMaxClients)));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreBuildError {
@@ -46,6 +68,22 @@ pub enum StoreBuildError {
 }
 
 /// The settings a store was built with.
+///
+/// ```
+/// use std::time::Duration;
+/// use ttlkit::client_store::{ClientStore, StoreSettings};
+/// use ttlkit::BackendKind;
+///
+/// struct Client;
+/// let store = ClientStore::<Client>::builder()
+///     .idle_timeout(Duration::from_secs(600))
+///     .no_max_lifetime()
+///     .build_backend(BackendKind::Mutex)?;
+/// let settings: StoreSettings = store.settings();
+/// assert_eq!(settings.idle_timeout, Duration::from_secs(600));
+/// assert_eq!(settings.max_lifetime, None);
+/// # Ok::<(), ttlkit::client_store::StoreBuildError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StoreSettings {

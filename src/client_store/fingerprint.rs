@@ -15,6 +15,20 @@ use crate::client_store::api_key::ApiKey;
 /// cannot even be checked against a guessed API key, nor linked to the same
 /// API key's fingerprint in another process. `Debug` and `Display` show the
 /// first 8 of its 32 bytes in hex.
+///
+/// ```
+/// use ttlkit::client_store::{ApiKey, ClientStore, Fingerprint};
+/// use ttlkit::BackendKind;
+///
+/// struct Client;
+/// let store = ClientStore::<Client>::with_backend(BackendKind::Mutex)?;
+/// let key = ApiKey::new("sk-demo-1")?;
+/// let fingerprint: Fingerprint = store.fingerprint(&key);
+/// assert_eq!(fingerprint, store.fingerprint(&key), "stable within one store");
+/// assert_eq!(fingerprint.as_bytes().len(), 32);
+/// assert_eq!(format!("{fingerprint}").len(), 16, "only 8 bytes are shown, in hex");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Fingerprint([u8; 32]);
 
@@ -68,6 +82,14 @@ pub struct Fingerprinter {
 }
 
 /// The operating system could not supply random bytes for a fingerprint key.
+///
+/// ```
+/// use ttlkit::client_store::{Fingerprinter, NoRandomness};
+///
+/// // The one fallible step of building a store's fingerprint key.
+/// let fingerprinter: Result<Fingerprinter, NoRandomness> = Fingerprinter::random();
+/// assert!(fingerprinter.is_ok());
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("the operating system could not supply a random fingerprint key: {reason}")]
 pub struct NoRandomness {

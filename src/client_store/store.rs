@@ -66,6 +66,22 @@ struct Shared<C> {
 }
 
 /// A snapshot of a store's counters. Contains no key material.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use ttlkit::client_store::{ApiKey, ClientStore, ClientStoreStats};
+/// use ttlkit::BackendKind;
+///
+/// struct Client;
+/// let store = ClientStore::<Client>::with_backend(BackendKind::Mutex)?;
+/// let key = ApiKey::new("sk-demo-1")?;
+/// store.get_or_create(&key, |_| Ok::<_, Infallible>(Client)).map_err(|e| e.to_string())?;
+/// let failed = store.get_or_create(&ApiKey::new("sk-demo-2")?, |_| Err::<Client, _>("refused"));
+/// assert!(failed.is_err());
+/// let stats: ClientStoreStats = store.stats();
+/// assert_eq!((stats.held, stats.created, stats.creation_failures), (1, 1, 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct ClientStoreStats {

@@ -33,6 +33,21 @@ enum Pending {
 /// This follows the paper's pseudo-code exactly, with its REPLACE step run by
 /// [`evict`](EvictionPolicy::evict) after the newcomer was inserted: the
 /// newcomer is discounted from T1's size so decisions match the original.
+///
+/// ```
+/// use ttlkit_strategies::{Arc, EvictionPolicy};
+///
+/// let mut policy = Arc::new(100);
+/// for id in 0..150 {
+///     policy.on_insert(id, id.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+///     while policy.len() > 100 {
+///         policy.evict();
+///     }
+/// }
+/// assert_eq!((policy.name(), policy.len()), ("arc", 100));
+/// policy.validate()?;
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Arc {
     capacity: usize,

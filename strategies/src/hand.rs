@@ -16,6 +16,17 @@ const QUEUE: usize = 0;
 /// With `IN_PLACE` (SIEVE) survivors keep their place and the hand rests
 /// where it evicted, so entries inserted after a survivor may leave before
 /// it ("quick demotion").
+///
+/// ```
+/// use ttlkit_strategies::{Clock, EvictionPolicy, Sieve};
+///
+/// for mut p in [Box::new(Clock::new(2)) as Box<dyn EvictionPolicy>, Box::new(Sieve::new(2))] {
+///     p.on_insert(1, 1);
+///     p.on_insert(2, 2);
+///     p.on_hit(1);
+///     assert_eq!(p.evict(), Some(2), "{}: the referenced entry gets a second chance", p.name());
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Hand<const IN_PLACE: bool> {
     capacity: usize,
@@ -32,6 +43,17 @@ pub struct Hand<const IN_PLACE: bool> {
 /// entry: a set bit is cleared and the entry goes round again (a second
 /// chance); the first entry found with a clear bit is the victim. New
 /// entries go just behind the hand with a clear bit.
+///
+/// ```
+/// use ttlkit_strategies::{Clock, EvictionPolicy};
+///
+/// let mut clock = Clock::new(2);
+/// clock.on_insert(1, 1);
+/// clock.on_insert(2, 2);
+/// clock.on_hit(1);
+/// assert_eq!(clock.evict(), Some(2));
+/// assert_eq!(clock.name(), "clock");
+/// ```
 pub type Clock = Hand<false>;
 
 /// SIEVE (Zhang et al., NSDI 2024): a FIFO queue with a visited bit and a
@@ -44,6 +66,17 @@ pub type Clock = Hand<false>;
 /// hand rests on the entry after it. Unlike CLOCK, survivors keep their
 /// place, so entries inserted after a survivor may leave before it ("quick
 /// demotion").
+///
+/// ```
+/// use ttlkit_strategies::{EvictionPolicy, Sieve};
+///
+/// let mut sieve = Sieve::new(2);
+/// sieve.on_insert(1, 1);
+/// sieve.on_insert(2, 2);
+/// sieve.on_hit(1);
+/// assert_eq!(sieve.evict(), Some(2));
+/// assert!(sieve.reads_reference_bits());
+/// ```
 pub type Sieve = Hand<true>;
 
 impl<const IN_PLACE: bool> Hand<IN_PLACE> {

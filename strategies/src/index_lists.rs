@@ -33,6 +33,19 @@ const EMPTY: Ends = Ends { head: NIL, tail: NIL, len: 0 };
 ///
 /// Each id costs 8 bytes of links, plus 2 bytes naming its list when
 /// `N > 1` (with one list, an id's links say whether it is on it).
+///
+/// ```
+/// use ttlkit_strategies::IndexLists;
+///
+/// let mut lists: IndexLists<2> = IndexLists::with_capacity(8);
+/// lists.push_tail(0, 3);
+/// lists.push_tail(0, 5);
+/// lists.move_to_tail(3, 1);
+/// assert_eq!(lists.iter(0).collect::<Vec<_>>(), [5]);
+/// assert_eq!(lists.list_of(3), Some(1));
+/// assert_eq!(lists.remove(5), Some(0));
+/// assert!(lists.is_empty(0));
+/// ```
 #[derive(Debug, Clone)]
 pub struct IndexLists<const N: usize> {
     links: Vec<Link>,

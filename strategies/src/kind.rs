@@ -6,6 +6,38 @@ use std::str::FromStr;
 use crate::{Arc, Clock, EvictionPolicy, Fifo, Lru, S3Fifo, Sieve, WTinyLfu, WTinyLfuConfig};
 
 /// The policies this crate provides, nameable at run time.
+///
+/// [`PolicyKind::from_name`], [`str::parse`] and ttlkit's
+/// `CacheBuilder::policy` accept these names, ignoring ASCII case,
+/// surrounding whitespace and `_` versus `-`:
+///
+/// | name | kind | policy |
+/// |---|---|---|
+/// | `fifo` | [`Fifo`](PolicyKind::Fifo) | first in, first out |
+/// | `lru` | [`Lru`](PolicyKind::Lru) | least recently used |
+/// | `clock` | [`Clock`](PolicyKind::Clock) | CLOCK, second chance |
+/// | `sieve` | [`Sieve`](PolicyKind::Sieve) | SIEVE |
+/// | `s3-fifo` | [`S3Fifo`](PolicyKind::S3Fifo) | S3-FIFO |
+/// | `arc` | [`Arc`](PolicyKind::Arc) | adaptive replacement cache |
+/// | `w-tinylfu` | [`WTinyLfu`](PolicyKind::WTinyLfu) | Window TinyLFU, window sized by miniature simulation |
+/// | `w-tinylfu-climb` | [`WTinyLfuClimb`](PolicyKind::WTinyLfuClimb) | Window TinyLFU, window sized by hill climbing |
+/// | `w-tinylfu-v2` | [`WTinyLfuV2`](PolicyKind::WTinyLfuV2) | Window TinyLFU with the longer-memory sketch |
+///
+/// [`ALL`](PolicyKind::ALL) holds them in this order and
+/// [`name`](PolicyKind::name) gives each one's canonical name.
+///
+/// ```
+/// use ttlkit_strategies::{EvictionPolicy, PolicyKind};
+///
+/// assert_eq!(PolicyKind::from_name("s3-fifo"), Ok(PolicyKind::S3Fifo));
+/// assert_eq!("W_TinyLFU".parse::<PolicyKind>(), Ok(PolicyKind::WTinyLfu));
+/// assert_eq!(PolicyKind::from_name(" LRU "), Ok(PolicyKind::Lru));
+/// assert!(PolicyKind::from_name("random").is_err());
+/// let names: Vec<&str> = PolicyKind::ALL.iter().map(|k| k.name()).collect();
+/// assert_eq!(names, ["fifo", "lru", "clock", "sieve", "s3-fifo", "arc", "w-tinylfu", "w-tinylfu-climb", "w-tinylfu-v2"]);
+/// let policy = PolicyKind::Sieve.build(1_000);
+/// assert_eq!((policy.name(), policy.capacity()), ("sieve", 1_000));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum PolicyKind {
@@ -33,6 +65,15 @@ pub enum PolicyKind {
 }
 
 /// A policy name that [`PolicyKind::from_name`] does not know.
+///
+/// ```
+/// use ttlkit_strategies::PolicyKind;
+///
+/// let err = PolicyKind::from_name("random").unwrap_err();
+/// assert_eq!(err.name, "random");
+/// assert!(err.known.contains("s3-fifo"));
+/// assert!(err.to_string().starts_with("unknown eviction policy"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownPolicy {
     /// The name that was asked for.

@@ -37,6 +37,15 @@ use crate::IdMap;
 pub const NEVER: u32 = u32::MAX;
 
 /// The trace has more requests than OPT's `u32` positions can index.
+///
+/// ```
+/// use ttlkit_strategies::opt::{NextUse, TooLong};
+///
+/// // Only a trace of more than `u32::MAX` requests gets it back.
+/// let mut next = NextUse::default();
+/// let pushed: Result<(), TooLong> = next.push(42);
+/// assert!(pushed.is_ok());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TooLong;
 
@@ -49,6 +58,20 @@ impl std::fmt::Display for TooLong {
 impl std::error::Error for TooLong {}
 
 /// Builds the next-use array of a trace, one request at a time.
+///
+/// ```
+/// use ttlkit_strategies::opt::{belady_hits, NextUse, NEVER};
+///
+/// let mut next = NextUse::default();
+/// for key in [1, 2, 1, 3, 1] {
+///     next.push(key)?;
+/// }
+/// assert_eq!(next.unique_keys(), 3);
+/// let next = next.finish();
+/// assert_eq!(next, [2, NEVER, 4, NEVER, NEVER]);
+/// assert_eq!(belady_hits(&next, 2), 2, "OPT with room for two keeps key 1");
+/// # Ok::<(), ttlkit_strategies::opt::TooLong>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct NextUse {
     last: IdMap<u32>,

@@ -8,6 +8,15 @@ use std::fmt;
 /// is unique among residents; it may be reused after the policy was told the
 /// previous holder left (by [`EvictionPolicy::on_remove`] or by returning it
 /// from [`EvictionPolicy::evict`]).
+///
+/// ```
+/// use ttlkit_strategies::{EntryId, EvictionPolicy, Fifo};
+///
+/// let mut policy = Fifo::new(4);
+/// let id: EntryId = 7; // a backend's slot index, say
+/// policy.on_insert(id, 0xfeed);
+/// assert_eq!(policy.evict(), Some(id));
+/// ```
 pub type EntryId = u64;
 
 /// An eviction policy: a pure, single-threaded state machine.
@@ -25,6 +34,21 @@ pub type EntryId = u64;
 /// `hash` arguments are a well-mixed hash of the user's key. Unlike ids they
 /// are stable across removal and re-insertion, so policies with memory of
 /// departed keys (ghost lists, frequency sketches) key that memory by hash.
+///
+/// ```
+/// use ttlkit_strategies::{EvictionPolicy, Lru};
+///
+/// // The owner tells the policy what happened and asks it for victims.
+/// let mut policy = Lru::new(2);
+/// policy.on_insert(1, 0x11);
+/// policy.on_insert(2, 0x22);
+/// policy.on_hit(1);
+/// assert_eq!(policy.evict(), Some(2), "the least recently used goes");
+/// policy.on_remove(1);
+/// assert!(policy.is_empty());
+/// policy.validate()?;
+/// # Ok::<(), String>(())
+/// ```
 pub trait EvictionPolicy: Send + fmt::Debug {
     /// The policy's name, as accepted by [`PolicyKind::from_name`](crate::PolicyKind::from_name).
     fn name(&self) -> &'static str;

@@ -8,6 +8,20 @@ const LIST: usize = 0;
 /// A single queue of residents, evicted from its head. With `RECENCY` a hit
 /// (or a re-insert) moves the entry to the tail (LRU); without, hits change
 /// nothing (FIFO).
+///
+/// ```
+/// use ttlkit_strategies::{EvictionPolicy, Fifo, Lru};
+///
+/// let mut fifo = Fifo::new(2);
+/// let mut lru = Lru::new(2);
+/// for p in [&mut fifo as &mut dyn EvictionPolicy, &mut lru] {
+///     p.on_insert(1, 1);
+///     p.on_insert(2, 2);
+///     p.on_hit(1);
+/// }
+/// assert_eq!(fifo.evict(), Some(1), "FIFO ignores the hit");
+/// assert_eq!(lru.evict(), Some(2), "LRU keeps the entry just read");
+/// ```
 #[derive(Debug, Clone)]
 pub struct Queue<const RECENCY: bool> {
     capacity: usize,
@@ -16,9 +30,29 @@ pub struct Queue<const RECENCY: bool> {
 
 /// First in, first out: evicts the entry inserted longest ago; hits change
 /// nothing.
+///
+/// ```
+/// use ttlkit_strategies::{EvictionPolicy, Fifo};
+///
+/// let mut fifo = Fifo::new(2);
+/// fifo.on_insert(1, 1);
+/// fifo.on_insert(2, 2);
+/// fifo.on_hit(1);
+/// assert_eq!(fifo.evict(), Some(1), "first in, first out, hits or not");
+/// ```
 pub type Fifo = Queue<false>;
 
 /// Least recently used: evicts the entry whose last insert or hit is oldest.
+///
+/// ```
+/// use ttlkit_strategies::{EvictionPolicy, Lru};
+///
+/// let mut lru = Lru::new(2);
+/// lru.on_insert(1, 1);
+/// lru.on_insert(2, 2);
+/// lru.on_hit(1);
+/// assert_eq!(lru.evict(), Some(2));
+/// ```
 pub type Lru = Queue<true>;
 
 impl<const RECENCY: bool> Queue<RECENCY> {

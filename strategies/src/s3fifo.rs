@@ -26,6 +26,21 @@ struct Meta {
 /// reinsertion: an entry with a non-zero counter goes round again with the
 /// counter decremented. Most one-hit wonders thus leave quickly, from the
 /// small queue.
+///
+/// ```
+/// use ttlkit_strategies::{EvictionPolicy, S3Fifo};
+///
+/// let mut policy = S3Fifo::new(100);
+/// for id in 0..150 {
+///     policy.on_insert(id, id.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+///     while policy.len() > 100 {
+///         policy.evict();
+///     }
+/// }
+/// assert_eq!(policy.len(), 100);
+/// policy.validate()?;
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct S3Fifo {
     capacity: usize,

@@ -19,6 +19,16 @@ use crate::trace::TraceError;
 use crate::{mix64, EvictionPolicy, PolicyKind, UnknownPolicy};
 
 /// A policy the simulator can run.
+///
+/// ```
+/// use ttlkit_strategies::sim::SimPolicy;
+/// use ttlkit_strategies::PolicyKind;
+///
+/// assert_eq!(SimPolicy::from_name("belady"), Ok(SimPolicy::Opt));
+/// assert_eq!(SimPolicy::from_name("lru"), Ok(SimPolicy::Policy(PolicyKind::Lru)));
+/// assert_eq!(SimPolicy::all().last(), Some(&SimPolicy::Opt));
+/// assert!(SimPolicy::from_name("random").unwrap_err().known.ends_with(", opt"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SimPolicy {
     /// One of the crate's eviction policies.
@@ -61,6 +71,22 @@ impl fmt::Display for SimPolicy {
 }
 
 /// The outcome of one run.
+///
+/// ```
+/// # #[cfg(feature = "traces")]
+/// # {
+/// use ttlkit_strategies::sim::{simulate, SimPolicy, SimResult};
+/// use ttlkit_strategies::PolicyKind;
+///
+/// let keys = [1u64, 2, 1, 3, 1].map(Ok);
+/// let results: Vec<SimResult> =
+///     simulate(keys, &[(SimPolicy::Policy(PolicyKind::Lru), 2), (SimPolicy::Opt, 2)], |_| {})?;
+/// assert_eq!(results[0].requests, 5);
+/// assert!(results[1].hits >= results[0].hits, "nothing beats OPT");
+/// assert!(results[1].hit_ratio() <= 100.0);
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimResult {
     /// The policy.
@@ -85,6 +111,18 @@ impl SimResult {
 }
 
 /// Why a simulation stopped.
+///
+/// ```
+/// use std::io::Cursor;
+/// use ttlkit_strategies::sim::{simulate, SimError, SimPolicy};
+/// use ttlkit_strategies::trace::{Compression, TraceFormat, TraceReader};
+///
+/// // An unreadable trace stops the simulation with the reader's error.
+/// let bad = TraceReader::from_reader(Cursor::new(b"1\nnot-a-key\n".to_vec()), TraceFormat::Lirs, Compression::None)?;
+/// let err = simulate(bad, &[(SimPolicy::Opt, 8)], |_| {}).unwrap_err();
+/// assert!(matches!(err, SimError::Trace(_)));
+/// # Ok::<(), ttlkit_strategies::trace::TraceError>(())
+/// ```
 #[cfg(feature = "traces")]
 #[cfg_attr(docsrs, doc(cfg(feature = "traces")))]
 #[derive(Debug)]
@@ -141,6 +179,19 @@ impl From<TooLong> for SimError {
 }
 
 /// One policy at one size, with the owner's view of what is resident.
+///
+/// ```
+/// use ttlkit_strategies::sim::Run;
+/// use ttlkit_strategies::PolicyKind;
+///
+/// let mut run = Run::new(PolicyKind::Lru, 2);
+/// for key in [1, 2, 1, 3, 1] {
+///     run.access(key)?;
+/// }
+/// assert_eq!(run.counts(), (5, 2));
+/// assert_eq!(run.policy().name(), "lru");
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Debug)]
 pub struct Run {
     policy: Box<dyn EvictionPolicy>,

@@ -23,6 +23,19 @@ const MAX_DOOR_BITS: u64 = 1 << 25;
 ///   estimate adds one when the doorkeeper holds the key.
 /// * Aging: after `sample_size` accesses (ten per cached entry) every counter
 ///   is halved and the doorkeeper emptied, so old popularity fades.
+///
+/// ```
+/// use ttlkit_strategies::FrequencySketch;
+///
+/// let mut sketch = FrequencySketch::new(1_000);
+/// let hash = 0x9e37_79b9_7f4a_7c15_u64;
+/// for _ in 0..3 {
+///     sketch.increment(hash);
+/// }
+/// assert!(sketch.frequency(hash) >= 1);
+/// sketch.clear();
+/// assert_eq!(sketch.frequency(hash), 0);
+/// ```
 #[derive(Debug, Clone)]
 pub struct FrequencySketch {
     table: Vec<u64>,

@@ -35,6 +35,16 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How the keys of a trace are written.
+///
+/// ```
+/// use std::path::Path;
+/// use ttlkit_strategies::trace::TraceFormat;
+///
+/// assert_eq!(TraceFormat::guess(Path::new("traces/OLTP.lis.zst")), Some(TraceFormat::Arc));
+/// assert_eq!("lirs".parse::<TraceFormat>()?, TraceFormat::Lirs);
+/// assert_eq!(TraceFormat::BeI32.name(), "i32");
+/// # Ok::<(), ttlkit_strategies::trace::TraceError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TraceFormat {
     /// ARC `.lis` text, `start count x y` per line, expanded to `count` keys.
@@ -112,6 +122,15 @@ impl FromStr for TraceFormat {
 }
 
 /// How a trace file is compressed.
+///
+/// ```
+/// use std::path::Path;
+/// use ttlkit_strategies::trace::Compression;
+///
+/// assert_eq!(Compression::from_path(Path::new("OLTP.lis.zst")), Compression::Zstd);
+/// assert_eq!(Compression::from_path(Path::new("trace.gz")), Compression::Gzip);
+/// assert_eq!(Compression::from_path(Path::new("trace.txt")), Compression::None);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Compression {
     /// Plain.
@@ -137,6 +156,14 @@ impl Compression {
 }
 
 /// Why a trace could not be read.
+///
+/// ```
+/// use ttlkit_strategies::trace::{TraceError, TraceReader};
+///
+/// let err = TraceReader::open("/no/such/trace.lis", None).unwrap_err();
+/// assert!(matches!(err, TraceError::Open { .. }));
+/// assert!(matches!("csv".parse::<ttlkit_strategies::trace::TraceFormat>(), Err(TraceError::UnknownFormatName { .. })));
+/// ```
 #[derive(Debug)]
 pub enum TraceError {
     /// The file could not be opened.
@@ -215,6 +242,20 @@ impl std::error::Error for TraceError {
 }
 
 /// How far a [`TraceReader`] over a file has read, for progress bars.
+///
+/// ```
+/// use ttlkit_strategies::trace::TraceReader;
+///
+/// let path = std::env::temp_dir().join(format!("ttlkit-doc-progress-{}.lirs", std::process::id()));
+/// std::fs::write(&path, "1\n2\n3\n")?;
+/// let mut reader = TraceReader::open(&path, Some(ttlkit_strategies::trace::TraceFormat::Lirs))?;
+/// assert_eq!(reader.by_ref().count(), 3);
+/// let progress = reader.progress().expect("reading a file");
+/// assert_eq!(progress.total_bytes(), 6);
+/// assert!(progress.bytes_read() <= progress.total_bytes());
+/// std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct TraceProgress {
     read: std::sync::Arc<AtomicU64>,
@@ -250,6 +291,18 @@ impl<R: Read> Read for Counting<R> {
 ///
 /// It yields `Ok(key)` per request and, on the first error, one `Err` after
 /// which it ends.
+///
+/// ```
+/// use std::io::Cursor;
+/// use ttlkit_strategies::trace::{Compression, TraceFormat, TraceReader};
+///
+/// let text = b"1\n*\n2\n1\n".to_vec();
+/// let reader = TraceReader::from_reader(Cursor::new(text), TraceFormat::Lirs, Compression::None)?;
+/// let keys: Vec<u64> = reader.collect::<Result<_, _>>()?;
+/// assert_eq!(keys.len(), 3, "`*` lines are skipped");
+/// assert_eq!(keys[0], keys[2]);
+/// # Ok::<(), ttlkit_strategies::trace::TraceError>(())
+/// ```
 pub struct TraceReader {
     input: Box<dyn BufRead + Send>,
     format: TraceFormat,

@@ -78,6 +78,20 @@ const PROTECTED: usize = 2;
 /// is still admitted once in 128 times, chosen by a fixed-seed generator, so
 /// an attacker cannot pin a hot victim in place; the policy stays
 /// deterministic.
+///
+/// ```
+/// use ttlkit_strategies::{EvictionPolicy, WTinyLfu, WTinyLfuConfig};
+///
+/// let mut policy = WTinyLfu::with_config(100, WTinyLfuConfig::caffeine());
+/// for id in 0..150 {
+///     policy.on_insert(id, id.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+///     while policy.len() > 100 {
+///         policy.evict();
+///     }
+/// }
+/// assert_eq!(policy.len(), 100);
+/// assert!(policy.window_size() >= 1);
+/// ```
 #[derive(Debug)]
 pub struct WTinyLfu {
     capacity: usize,

@@ -10,6 +10,20 @@ use crate::builder::BuildError;
 /// they turn these into a miss (or a no-op) and count them (see
 /// [`RedisCache::errors`](super::RedisCache::errors)). The `try_*` methods
 /// of [`RedisCache`](super::RedisCache) return them.
+///
+/// ```no_run
+/// use ttlkit::{CacheBuilder, RedisCache, RedisCacheError, RedisOptions};
+///
+/// let cache: RedisCache<String, String> = RedisOptions::new("redis://127.0.0.1:6379").build(CacheBuilder::new())?;
+/// // The plain methods turn Redis errors into misses; the `try_*` ones return them.
+/// match cache.try_get("k") {
+///     Ok(value) => println!("{value:?}"),
+///     Err(e) if e.is_connection() => eprintln!("redis is down: {e}"),
+///     Err(e @ RedisCacheError::Malformed { .. }) => eprintln!("another type wrote here: {e}"),
+///     Err(e) => eprintln!("{e}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RedisCacheError {
@@ -50,6 +64,14 @@ impl RedisCacheError {
 
 /// Why a [`RedisCache`](super::RedisCache) or a
 /// [`TieredCache`](crate::TieredCache) could not be built.
+///
+/// ```no_run
+/// use ttlkit::{CacheBuilder, RedisBuildError, RedisCache, RedisOptions};
+///
+/// let built: Result<RedisCache<String, String>, RedisBuildError> =
+///     RedisOptions::new("not a url").build(CacheBuilder::new());
+/// assert!(matches!(built, Err(RedisBuildError::Url(_))));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RedisBuildError {

@@ -119,6 +119,21 @@ const CLEAR_BATCH: usize = 500;
 /// A cache whose entries live in Redis, shared across processes. See the
 /// [module docs](self) for how each rule of the contract maps onto Redis,
 /// and [`RedisOptions`] to build one.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use ttlkit::prelude::*;
+/// use ttlkit::{RedisCache, RedisOptions};
+///
+/// let cache: RedisCache<String, u64> = RedisOptions::new("redis://127.0.0.1:6379")
+///     .prefix("myapp:counts")
+///     .build(CacheBuilder::new().time_to_idle(Duration::from_secs(600)))?;
+/// cache.ping()?;
+/// cache.insert("a".to_string(), 1);
+/// assert_eq!(cache.get("a"), Some(1)); // any process with the same prefix sees it
+/// assert_eq!(cache.errors(), 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct RedisCache<K, V> {
     inner: Arc<Inner<K, V>>,
 }

@@ -68,9 +68,39 @@ use crate::kind::BackendKind;
 use crate::sync::{AtomicU64, AtomicUsize};
 
 /// A cache whose read hits take no lock. See the [module docs](self).
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::thread;
+/// use ttlkit::prelude::*;
+///
+/// let cache: Arc<ShardedCache<u64, u64>> = Arc::new(CacheBuilder::new().max_capacity(10_000).shards(8).build()?);
+/// let workers: Vec<_> = (0..4)
+///     .map(|t| {
+///         let cache = Arc::clone(&cache);
+///         thread::spawn(move || {
+///             for n in 0..100 {
+///                 cache.insert(t * 1_000 + n, n);
+///             }
+///         })
+///     })
+///     .collect();
+/// for w in workers {
+///     w.join().unwrap();
+/// }
+/// assert_eq!(cache.len(), 400);
+/// # Ok::<(), BuildError>(())
+/// ```
 pub type ShardedCache<K, V> = Cache<K, V, ShardedCore<K, V>>;
 
 /// The storage of a [`ShardedCache`]: the shards and the cache-wide weight.
+///
+/// ```
+/// use ttlkit::backend::sharded::ShardedCore;
+/// use ttlkit::core::Core;
+///
+/// assert_eq!(<ShardedCore<u8, u8> as Core<u8, u8>>::NAME, "sharded");
+/// ```
 pub struct ShardedCore<K, V> {
     shards: Box<[Shard<K, V>]>,
     shift: u32,

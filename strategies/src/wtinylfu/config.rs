@@ -1,6 +1,16 @@
 //! The tunables of [`WTinyLfu`](crate::WTinyLfu) and their presets.
 
 /// Tunables of [`WTinyLfu`](crate::WTinyLfu); [`Default`] is what [`PolicyKind::WTinyLfu`](crate::PolicyKind::WTinyLfu) builds.
+///
+/// ```
+/// use ttlkit_strategies::{EvictionPolicy, WTinyLfu, WTinyLfuConfig};
+///
+/// let mut config = WTinyLfuConfig::default();
+/// config.initial_window = 0.2;
+/// let policy = WTinyLfu::with_config(1_000, config);
+/// assert_eq!(policy.capacity(), 1_000);
+/// assert_ne!(WTinyLfuConfig::v2(), WTinyLfuConfig::default());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub struct WTinyLfuConfig {
