@@ -3,6 +3,7 @@
 use std::borrow::Borrow;
 use std::hash::Hash;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[cfg(feature = "moka")]
 use crate::backend::moka::MokaCache;
@@ -10,7 +11,7 @@ use crate::backend::mutex::MutexCache;
 #[cfg(feature = "sharded")]
 use crate::backend::sharded::ShardedCache;
 use crate::builder::{BuildError, CacheBuilder};
-use crate::cache::{CacheStats, SlidingTtlCache};
+use crate::cache::{CacheStats, SlidingTtlCache, Unsupported};
 use crate::inspect::{EntryInfo, Iter};
 use crate::invalidation::LoadTicket;
 use crate::kind::BackendKind;
@@ -145,6 +146,10 @@ where
 
     fn insert(&self, key: K, value: V) {
         dispatch!(self, c => c.insert(key, value))
+    }
+
+    fn insert_with_ttl(&self, key: K, value: V, ttl: Duration) -> Result<(), Unsupported> {
+        dispatch!(self, c => c.insert_with_ttl(key, value, ttl))
     }
 
     fn remove<Q>(&self, key: &Q) -> Option<V>

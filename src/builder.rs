@@ -10,6 +10,7 @@ use ttlkit_strategies::{PolicyKind, UnknownPolicy};
 use crate::cache::RemovalCause;
 use crate::clock::{Clock, ClockSource, SystemClock};
 use crate::expiry::ExpiryRules;
+use crate::per_entry::{Expiry, OwnDeadlines};
 use crate::kind::{BackendKind, UnknownBackend};
 use crate::listener::RemovalListener;
 
@@ -251,6 +252,7 @@ pub struct CacheBuilder<K, V> {
     granularity: Option<Duration>,
     shards: Option<usize>,
     expected_entries: Option<u64>,
+    expiry: Option<Arc<dyn Expiry<K, V>>>,
 }
 
 impl<K, V> fmt::Debug for CacheBuilder<K, V> {
@@ -267,6 +269,7 @@ impl<K, V> fmt::Debug for CacheBuilder<K, V> {
             .field("granularity", &self.granularity)
             .field("shards", &self.shards)
             .field("expected_entries", &self.expected_entries)
+            .field("expiry", &self.expiry.is_some())
             .finish()
     }
 }
@@ -285,6 +288,7 @@ impl<K, V> Clone for CacheBuilder<K, V> {
             granularity: self.granularity,
             shards: self.shards,
             expected_entries: self.expected_entries,
+            expiry: self.expiry.clone(),
         }
     }
 }
@@ -312,6 +316,7 @@ impl<K, V> CacheBuilder<K, V> {
             granularity: None,
             shards: None,
             expected_entries: None,
+            expiry: None,
         }
     }
 
@@ -326,6 +331,16 @@ impl<K, V> CacheBuilder<K, V> {
     /// overwritten, however often they are read.
     pub fn time_to_live(mut self, d: Duration) -> Self {
         self.time_to_live = Some(d);
+        self
+    }
+
+    /// Gives each entry a deadline of its own, computed by `expiry` when the
+    /// entry is created, updated and read (see [`Expiry`]). The time-to-idle
+    /// and time-to-live, if set, still apply: an entry expires at the
+    /// earliest of the three deadlines. The Redis backend has no per-entry
+    /// deadlines and refuses it with [`BuildError::UnsupportedSetting`].
+    pub fn expire_after(mut self, expiry: impl Expiry<K, V> + 'static) -> Self {
+        self.expiry = Some(Arc::new(expiry));
         self
     }
 
@@ -455,7 +470,8 @@ impl<K, V> CacheBuilder<K, V> {
         let horizon = tti.min(lifetime.unwrap_or(MAX_DURATION));
         let sweep_interval = match self.sweep {
             SweepSetting::Off => None,
-            SweepSetting::Default if idle.is_none() && lifetime.is_none() => None,
+            // Entries can still get deadlines of their own.
+            SweepSetting::Default if idle.is_none() && lifetime.is_none() => Some(Duration::from_secs(1)),
             SweepSetting::Default => Some((horizon / 2).clamp(Duration::from_millis(10), Duration::from_secs(1))),
             SweepSetting::Every(d) => Some(check_duration("sweep_interval", d, MAX_DURATION)?.max(MIN_SWEEP_INTERVAL)),
         };
@@ -482,6 +498,7 @@ impl<K, V> CacheBuilder<K, V> {
             shards: self.shards,
             policy_entries,
             hasher: crate::sync::RandomState::default(),
+            own: OwnDeadlines::new(self.expiry),
         })
     }
 }
@@ -548,12 +565,18 @@ pub struct Config<K, V> {
     /// The one hasher of the cache: the front-end hashes keys with it, and
     /// a core that rehashes its keys uses the same.
     pub(crate) hasher: crate::sync::RandomState,
+    pub(crate) own: OwnDeadlines<K, V>,
 }
 
 impl<K, V> Config<K, V> {
     /// The expiry rules a core decides deadlines and causes with.
     pub fn rules(&self) -> ExpiryRules {
         self.rules
+    }
+
+    /// How entries get deadlines of their own (see [`Expiry`]).
+    pub fn own_deadlines(&self) -> &OwnDeadlines<K, V> {
+        &self.own
     }
 
     /// The weigher, if one was set (else every entry weighs 1).
@@ -692,7 +715,7 @@ mod tests {
             b.validate().ok().map(|c| (c.time_to_idle(), c.time_to_live(), c.sweep_interval()))
         };
         let (s1, s2, s3) = (Duration::from_millis(400), Duration::from_secs(2), Duration::from_secs(3600));
-        assert_eq!(c(CacheBuilder::new()), Some((None, None, None)), "nothing expires: nothing to sweep");
+        assert_eq!(c(CacheBuilder::new()), Some((None, None, Some(Duration::from_secs(1)))), "own deadlines still come due");
         assert_eq!(c(CacheBuilder::new().time_to_live(s1)), Some((None, Some(s1), Some(s1 / 2))));
         assert_eq!(c(CacheBuilder::new().time_to_idle(s2)), Some((Some(s2), None, Some(Duration::from_secs(1)))));
         let both = CacheBuilder::new().time_to_idle(s3).max_lifetime(s1);
@@ -709,7 +732,7 @@ mod tests {
         let rules = CacheBuilder::<u32, u32>::new().validate().ok().map(|c| c.rules());
         let far = Ticks::from_nanos(50 * 365 * 24 * 3600 * 1_000_000_000);
         assert_eq!(
-            rules.map(|r| (r.is_expired(far, Ticks::ZERO, Ticks::ZERO), r.needs_refresh(far, Ticks::ZERO))),
+            rules.map(|r| (r.is_expired(far, Ticks::ZERO, Ticks::ZERO, Ticks::MAX), r.needs_refresh(far, Ticks::ZERO))),
             Some((false, false))
         );
     }

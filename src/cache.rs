@@ -160,6 +160,28 @@ impl fmt::Display for CacheStats {
     }
 }
 
+/// An operation a backend cannot perform, refused without changing anything.
+///
+/// ```
+/// let e = ttlkit::Unsupported { backend: "redis", operation: "insert_with_ttl" };
+/// assert_eq!(e.to_string(), "the redis backend does not support insert_with_ttl");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsupported {
+    /// The backend's name.
+    pub backend: &'static str,
+    /// The operation refused.
+    pub operation: &'static str,
+}
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the {} backend does not support {}", self.backend, self.operation)
+    }
+}
+
+impl std::error::Error for Unsupported {}
+
 /// An in-memory cache with sliding-window expiry: every backend implements it.
 ///
 /// Handles are cheap to clone and share one cache (like `Arc`). Every read
@@ -219,6 +241,37 @@ where
     /// Stores `value`, starting a new idle window and a new lifetime. An
     /// existing live value is reported to the listener as `Replaced`.
     fn insert(&self, key: K, value: V);
+
+    /// Like [`insert`](Self::insert), and the entry also expires `ttl` from
+    /// now: a deadline of its own, which overrides the cache's
+    /// [`Expiry`](crate::Expiry) for this write. The cache-wide time-to-idle
+    /// and time-to-live still apply (the earliest deadline wins), and a later
+    /// plain `insert` of the key starts a new lifetime without it (unless an
+    /// `Expiry` gives one). Every in-process backend supports it; the
+    /// default refuses with [`Unsupported`] (the Redis backend and the
+    /// two-tier cache), storing nothing.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ttlkit::clock::MockClock;
+    /// use ttlkit::prelude::*;
+    ///
+    /// let clock = MockClock::new();
+    /// let cache: ShardedCache<&str, u32> = CacheBuilder::new()
+    ///     .time_to_idle(Duration::from_secs(60))
+    ///     .clock(clock.clone())
+    ///     .build()?;
+    /// cache.insert_with_ttl("token", 7, Duration::from_secs(5))?;
+    /// clock.advance(Duration::from_secs(4));
+    /// assert_eq!(cache.get("token"), Some(7)); // reads do not extend it
+    /// clock.advance(Duration::from_secs(1));
+    /// assert_eq!(cache.get("token"), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn insert_with_ttl(&self, key: K, value: V, ttl: std::time::Duration) -> Result<(), Unsupported> {
+        let _ = (key, value, ttl);
+        Err(Unsupported { backend: self.backend_name(), operation: "insert_with_ttl" })
+    }
 
     /// Removes the entry; returns its value if it was live (an expired entry
     /// is removed too, reported as `Expired`, and `None` is returned).

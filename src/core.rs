@@ -32,15 +32,17 @@
 //! # use std::hash::Hash;
 //! # use std::sync::Mutex;
 //! use std::time::Duration;
-//! use ttlkit::core::{Core, Departures, ExpiryRules, Gate};
+//! use ttlkit::core::{Core, Departures, ExpiryRules, Gate, OwnDeadlines};
 //! use ttlkit::{BuildError, Cache, CacheBuilder, RemovalCause, SlidingTtlCache};
 //! use ttlkit::clock::Ticks;
 //! use ttlkit::core::Config;
 //!
 //! /// No capacity bound, no index: the smallest core that is honest.
 //! struct Tiny<K, V> {
-//!     map: Mutex<HashMap<K, (V, Ticks, Ticks)>>,
+//!     /// Value, last access, last write, own deadline.
+//!     map: Mutex<HashMap<K, (V, Ticks, Ticks, Ticks)>>,
 //!     rules: ExpiryRules,
+//!     own: OwnDeadlines<K, V>,
 //! }
 //!
 //! impl<K, V> Core<K, V> for Tiny<K, V>
@@ -54,7 +56,7 @@
 //!         if config.max_capacity().is_some() {
 //!             return Err(BuildError::UnsupportedSetting { core: "tiny", setting: "max_capacity" });
 //!         }
-//!         Ok(Tiny { map: Mutex::new(HashMap::new()), rules: config.rules() })
+//!         Ok(Tiny { map: Mutex::new(HashMap::new()), rules: config.rules(), own: config.own_deadlines().clone() })
 //!     }
 //!
 //!     fn read<Q>(&self, _: u64, key: &Q, now: Ticks, refresh: bool, out: &mut Departures<K, V>) -> Option<V>
@@ -63,31 +65,47 @@
 //!         Q: Hash + Eq + ?Sized,
 //!     {
 //!         let mut map = self.map.lock().unwrap();
-//!         let (value, last, born) = map.get_mut(key)?;
-//!         if self.rules.is_expired(now, *last, *born) {
+//!         let (key, (value, last, born, own)) = map.get_key_value(key)?;
+//!         if self.rules.is_expired(now, *last, *born, *own) {
 //!             return None; // an expire pass reports it
 //!         }
+//!         let (key, value) = (key.clone(), value.clone());
 //!         if refresh {
+//!             let moved = self.own.on_read(&key, &value, now, map[&key].3);
+//!             let (_, last, _, own) = map.get_mut(&key)?;
 //!             *last = (*last).max(now); // never backwards
+//!             *own = moved.unwrap_or(*own);
 //!         }
-//!         Some(value.clone())
+//!         Some(value)
 //!     }
 //!
 //!     fn read_for_load(&self, hash: u64, key: &K, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) -> Option<V> {
 //!         let map = self.map.lock().unwrap();
-//!         let found = map.get(key).filter(|(_, last, born)| !self.rules.is_expired(now, *last, *born));
+//!         let found = map.get(key).filter(|(_, last, born, own)| !self.rules.is_expired(now, *last, *born, *own));
 //!         let found = found.map(|(value, ..)| value.clone());
 //!         gate.after_change();
 //!         found
 //!     }
 //!
-//!     fn upsert(&self, _: u64, key: K, value: V, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) -> bool {
+//!     fn upsert(
+//!         &self,
+//!         _: u64,
+//!         key: K,
+//!         value: V,
+//!         ttl: Option<Duration>,
+//!         now: Ticks,
+//!         gate: &Gate<'_>,
+//!         out: &mut Departures<K, V>,
+//!     ) -> bool {
 //!         let mut map = self.map.lock().unwrap();
 //!         if !gate.admits() {
 //!             return false;
 //!         }
-//!         if let Some((old, last, born)) = map.insert(key.clone(), (value, now, now)) {
-//!             out.push(key, old, self.rules.departure(now, last, born, RemovalCause::Replaced));
+//!         let live = |&(_, last, born, own): &(V, Ticks, Ticks, Ticks)| !self.rules.is_expired(now, last, born, own);
+//!         let previous = map.get(&key).filter(|e| live(e)).map(|e| e.3);
+//!         let own = self.own.on_write(&key, &value, now, ttl, previous);
+//!         if let Some((old, last, born, was)) = map.insert(key.clone(), (value, now, now, own)) {
+//!             out.push(key, old, self.rules.departure(now, last, born, was, RemovalCause::Replaced));
 //!         }
 //!         gate.after_change();
 //!         true
@@ -101,8 +119,8 @@
 //!         let mut map = self.map.lock().unwrap();
 //!         let removed = map.remove_entry(key);
 //!         gate.after_change();
-//!         let (key, (value, last, born)) = removed?;
-//!         let cause = self.rules.departure(now, last, born, RemovalCause::Explicit);
+//!         let (key, (value, last, born, own)) = removed?;
+//!         let cause = self.rules.departure(now, last, born, own, RemovalCause::Explicit);
 //!         let live = (cause == RemovalCause::Explicit).then(|| value.clone());
 //!         out.push(key, value, cause);
 //!         live
@@ -112,7 +130,7 @@
 //!         let mut map = self.map.lock().unwrap();
 //!         let due: Vec<K> = map
 //!             .iter()
-//!             .filter(|(_, (_, last, born))| self.rules.is_expired(now, *last, *born))
+//!             .filter(|(_, (_, last, born, own))| self.rules.is_expired(now, *last, *born, *own))
 //!             .map(|(key, _)| key.clone())
 //!             .take(budget + 1)
 //!             .collect();
@@ -127,8 +145,8 @@
 //!
 //!     fn clear(&self, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) {
 //!         let mut map = self.map.lock().unwrap();
-//!         for (key, (value, last, born)) in map.drain() {
-//!             out.push(key, value, self.rules.departure(now, last, born, RemovalCause::Cleared));
+//!         for (key, (value, last, born, own)) in map.drain() {
+//!             out.push(key, value, self.rules.departure(now, last, born, own, RemovalCause::Cleared));
 //!         }
 //!         gate.after_change();
 //!     }
@@ -140,8 +158,8 @@
 //!     // Optional: `iter`, and `retain` through it (one `remove` per key).
 //!     fn for_each_live(&self, now: Ticks, f: &mut dyn FnMut(&K, &V)) {
 //!         let map = self.map.lock().unwrap();
-//!         for (key, (value, last, born)) in map.iter() {
-//!             if !self.rules.is_expired(now, *last, *born) {
+//!         for (key, (value, last, born, own)) in map.iter() {
+//!             if !self.rules.is_expired(now, *last, *born, *own) {
 //!                 f(key, value);
 //!             }
 //!         }
@@ -162,6 +180,7 @@
 
 use std::borrow::Borrow;
 use std::hash::Hash;
+use std::time::Duration;
 
 use crate::builder::BuildError;
 pub use crate::builder::{Config, FromConfig, Weigher};
@@ -169,6 +188,7 @@ use crate::cache::RemovalCause;
 use crate::clock::Ticks;
 pub use crate::expiry::ExpiryRules;
 pub use crate::inspect::Stamps;
+pub use crate::per_entry::OwnDeadlines;
 pub use crate::invalidation::Gate;
 use crate::listener::Removed;
 
@@ -224,7 +244,24 @@ pub trait Core<K, V>: Send + Sync + Sized + 'static {
     /// returns `false` and changes nothing). An older value leaves as
     /// `Replaced` (or `Expired`); an entry heavier than the whole bound is
     /// refused alone, as `Capacity`, and counts as stored.
-    fn upsert(&self, hash: u64, key: K, value: V, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) -> bool;
+    ///
+    /// The entry's own deadline is
+    /// [`OwnDeadlines::on_write`](crate::core::OwnDeadlines::on_write) of
+    /// `ttl` (an explicit `insert_with_ttl` duration) and of the older
+    /// entry's own deadline if it was live; every check of the entry's
+    /// deadline passes it to [`ExpiryRules`]. A `read` with `refresh` moves
+    /// it to what [`OwnDeadlines::on_read`](crate::core::OwnDeadlines::on_read) says.
+    #[allow(clippy::too_many_arguments)]
+    fn upsert(
+        &self,
+        hash: u64,
+        key: K,
+        value: V,
+        ttl: Option<Duration>,
+        now: Ticks,
+        gate: &Gate<'_>,
+        out: &mut Departures<K, V>,
+    ) -> bool;
 
     /// Removes the key's entry; returns its value if it was live.
     fn remove<Q>(&self, hash: u64, key: &Q, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) -> Option<V>

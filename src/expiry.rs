@@ -36,11 +36,14 @@ use crate::clock::{duration_to_nanos, Ticks};
 ///     .validate()?
 ///     .rules();
 /// let at = |s: u64| Ticks::from_nanos(s * 1_000_000_000);
+/// let none = Ticks::MAX; // no deadline of its own
 /// // Last read at 50 s, written at 0 s: the time-to-live (100 s) comes first.
-/// assert_eq!(rules.deadline(at(50), at(0)), at(100));
-/// assert!(!rules.is_expired(at(99), at(50), at(0)));
-/// assert!(rules.is_expired(at(100), at(50), at(0)));
-/// assert_eq!(rules.departure(at(120), at(50), at(0), RemovalCause::Explicit), RemovalCause::Expired);
+/// assert_eq!(rules.deadline(at(50), at(0), none), at(100));
+/// assert!(!rules.is_expired(at(99), at(50), at(0), none));
+/// assert!(rules.is_expired(at(100), at(50), at(0), none));
+/// assert_eq!(rules.departure(at(120), at(50), at(0), none, RemovalCause::Explicit), RemovalCause::Expired);
+/// // An own deadline earlier than both wins.
+/// assert_eq!(rules.deadline(at(50), at(0), at(70)), at(70));
 /// # Ok::<(), ttlkit::BuildError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,18 +68,20 @@ impl ExpiryRules {
         (time_to_idle / 64).min(Duration::from_secs(1))
     }
 
-    /// The instant the entry stops being visible.
+    /// The instant the entry stops being visible: the earliest of its idle
+    /// deadline, its lifetime deadline and `own`, its own deadline
+    /// ([`Ticks::MAX`] for none; see [`OwnDeadlines`](crate::core::OwnDeadlines)).
     #[inline]
-    pub fn deadline(&self, last_access: Ticks, inserted_at: Ticks) -> Ticks {
+    pub fn deadline(&self, last_access: Ticks, inserted_at: Ticks, own: Ticks) -> Ticks {
         let idle = last_access.as_nanos().saturating_add(self.idle);
         let life = inserted_at.as_nanos().saturating_add(self.lifetime);
-        Ticks::from_nanos(idle.min(life))
+        Ticks::from_nanos(idle.min(life).min(own.as_nanos()))
     }
 
     /// Whether an entry with these stamps is expired at `now`.
     #[inline]
-    pub fn is_expired(&self, now: Ticks, last_access: Ticks, inserted_at: Ticks) -> bool {
-        now >= self.deadline(last_access, inserted_at)
+    pub fn is_expired(&self, now: Ticks, last_access: Ticks, inserted_at: Ticks, own: Ticks) -> bool {
+        now >= self.deadline(last_access, inserted_at, own)
     }
 
     /// Whether a hit at `now` should rewrite an access stamp of `last_access`.
@@ -94,9 +99,10 @@ impl ExpiryRules {
         now: Ticks,
         last_access: Ticks,
         inserted_at: Ticks,
+        own: Ticks,
         otherwise: RemovalCause,
     ) -> RemovalCause {
-        if self.is_expired(now, last_access, inserted_at) {
+        if self.is_expired(now, last_access, inserted_at, own) {
             RemovalCause::Expired
         } else {
             otherwise
@@ -117,18 +123,18 @@ mod tests {
     #[test]
     fn idle_and_lifetime_deadlines() {
         let r = ExpiryRules::new(Duration::from_secs(10), Some(Duration::from_secs(25)), Duration::ZERO);
-        assert!(!r.is_expired(t(9), t(0), t(0)));
-        assert!(r.is_expired(t(10), t(0), t(0)), "deadline itself is expired");
+        assert!(!r.is_expired(t(9), t(0), t(0), Ticks::MAX));
+        assert!(r.is_expired(t(10), t(0), t(0), Ticks::MAX), "deadline itself is expired");
         // Refreshed access keeps it alive until the lifetime caps it.
-        assert!(!r.is_expired(t(24), t(20), t(0)));
-        assert!(r.is_expired(t(25), t(20), t(0)));
-        assert_eq!(r.deadline(t(20), t(0)), t(25));
+        assert!(!r.is_expired(t(24), t(20), t(0), Ticks::MAX));
+        assert!(r.is_expired(t(25), t(20), t(0), Ticks::MAX));
+        assert_eq!(r.deadline(t(20), t(0), Ticks::MAX), t(25));
     }
 
     #[test]
     fn no_lifetime_never_caps() {
         let r = ExpiryRules::new(Duration::from_secs(1), None, Duration::ZERO);
-        assert!(!r.is_expired(Ticks::from_nanos(u64::MAX - 1), Ticks::from_nanos(u64::MAX - 2), Ticks::ZERO));
+        assert!(!r.is_expired(Ticks::from_nanos(u64::MAX - 1), Ticks::from_nanos(u64::MAX - 2), Ticks::ZERO, Ticks::MAX));
     }
 
     #[test]

@@ -10,9 +10,10 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::time::Duration;
 
 use crate::builder::{BuildError, Config, FromConfig};
-use crate::cache::{CacheStats, SlidingTtlCache};
+use crate::cache::{CacheStats, SlidingTtlCache, Unsupported};
 use crate::clock::ClockSource;
 use crate::core::{Core, Departures};
 use crate::inspect::{EntryInfo, Iter};
@@ -61,8 +62,8 @@ pub(crate) struct Frontend<K, V, C> {
     listener: Option<RemovalListener<K, V>>,
     loader: Loader<K, V>,
     /// For [`EntryInfo`]'s time left to each deadline.
-    time_to_idle: Option<std::time::Duration>,
-    time_to_live: Option<std::time::Duration>,
+    time_to_idle: Option<Duration>,
+    time_to_live: Option<Duration>,
     /// `C::NAME` and `C::len`, kept so `Debug` needs no bounds on K and V.
     name: &'static str,
     len_of: fn(&C) -> usize,
@@ -164,15 +165,16 @@ where
         self.reporting(|out| self.core.read(hash, key, now, refresh, out))
     }
 
-    /// Stores through `gate`; counts the insert if it stored.
-    fn store(&self, key: K, value: V, ticket: Option<&LoadTicket<'_>>) -> bool {
+    /// Stores through `gate` (with an own time to live `ttl`); counts the
+    /// insert if it stored.
+    fn store(&self, key: K, value: V, ttl: Option<Duration>, ticket: Option<&LoadTicket<'_>>) -> bool {
         let hash = self.hash(&key);
         let gate = match ticket {
             Some(ticket) => Gate::commit(ticket),
             None => Gate::write(self.loader.marks(), hash, C::READS_TAKE_THE_WRITE_LOCK),
         };
         let now = self.clock.now();
-        let stored = self.reporting(|out| self.core.upsert(hash, key, value, now, &gate, out));
+        let stored = self.reporting(|out| self.core.upsert(hash, key, value, ttl, now, &gate, out));
         if stored {
             self.stats.insert();
         }
@@ -241,7 +243,7 @@ where
     }
 
     fn commit(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool {
-        self.store(key, value, Some(ticket))
+        self.store(key, value, None, Some(ticket))
     }
 
     fn load_failed(&self) {
@@ -287,7 +289,12 @@ where
     }
 
     fn insert(&self, key: K, value: V) {
-        self.shared.store(key, value, None);
+        self.shared.store(key, value, None, None);
+    }
+
+    fn insert_with_ttl(&self, key: K, value: V, ttl: Duration) -> Result<(), Unsupported> {
+        self.shared.store(key, value, Some(ttl), None);
+        Ok(())
     }
 
     fn remove<Q>(&self, key: &Q) -> Option<V>

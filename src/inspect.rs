@@ -44,6 +44,9 @@ pub struct EntryInfo {
     pub idle_left: Option<Duration>,
     /// Until its time-to-live runs out; `None` without one.
     pub live_left: Option<Duration>,
+    /// Until its own deadline (from `insert_with_ttl` or the cache's
+    /// [`Expiry`](crate::Expiry)); `None` without one.
+    pub own_left: Option<Duration>,
     /// Its weight (1 without a weigher).
     pub weight: u32,
 }
@@ -51,10 +54,7 @@ pub struct EntryInfo {
 impl EntryInfo {
     /// Until it expires (the earlier deadline); `None` if it never does.
     pub fn expires_in(&self) -> Option<Duration> {
-        match (self.idle_left, self.live_left) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.idle_left, self.live_left, self.own_left].into_iter().flatten().min()
     }
 
     pub(crate) fn at(
@@ -69,13 +69,14 @@ impl EntryInfo {
             since_access: now.saturating_duration_since(stamps.last_access),
             idle_left: time_to_idle.map(|d| left(stamps.last_access, d)),
             live_left: time_to_live.map(|d| left(stamps.last_write, d)),
+            own_left: (stamps.own != Ticks::MAX).then(|| stamps.own.saturating_duration_since(now)),
             weight: stamps.weight,
         }
     }
 }
 
-/// What a [`Core`](crate::core::Core) knows of one entry: its two stamps
-/// and its weight.
+/// What a [`Core`](crate::core::Core) knows of one entry: its two stamps,
+/// its own deadline and its weight.
 ///
 /// ```
 /// use ttlkit::clock::Ticks;
@@ -84,19 +85,29 @@ impl EntryInfo {
 /// // What a core's `inspect` reports: last access, last write, weight.
 /// let stamps = Stamps::new(Ticks::from_nanos(2_000), Ticks::from_nanos(1_000), 1);
 /// assert_eq!(stamps, Stamps::new(Ticks::from_nanos(2_000), Ticks::from_nanos(1_000), 1));
+/// // An entry with a deadline of its own says so.
+/// let own = stamps.with_own(Ticks::from_nanos(9_000));
+/// assert_ne!(own, stamps);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamps {
     last_access: Ticks,
     last_write: Ticks,
+    own: Ticks,
     weight: u32,
 }
 
 impl Stamps {
     /// An entry last read or written at `last_access`, inserted or last
-    /// overwritten at `last_write`, weighing `weight`.
+    /// overwritten at `last_write`, weighing `weight`, with no deadline of
+    /// its own.
     pub fn new(last_access: Ticks, last_write: Ticks, weight: u32) -> Self {
-        Stamps { last_access, last_write, weight }
+        Stamps { last_access, last_write, own: Ticks::MAX, weight }
+    }
+
+    /// The same, with its own deadline `own` ([`Ticks::MAX`] for none).
+    pub fn with_own(self, own: Ticks) -> Self {
+        Stamps { own, ..self }
     }
 }
 

@@ -323,6 +323,7 @@ mod invalidation;
 mod kind;
 mod listener;
 mod loader;
+mod per_entry;
 mod maintenance;
 pub mod prelude;
 mod stats;
@@ -347,7 +348,8 @@ pub use backend::redis::{RedisBuildError, RedisCache, RedisCacheError, RedisOpti
 #[cfg_attr(docsrs, doc(cfg(feature = "sharded")))]
 pub use backend::sharded::ShardedCache;
 pub use builder::{BuildError, CacheBuilder, DEFAULT_WEIGHTED_ENTRIES, MAX_DURATION};
-pub use cache::{CacheStats, RemovalCause, SlidingTtlCache};
+pub use cache::{CacheStats, RemovalCause, SlidingTtlCache, Unsupported};
+pub use per_entry::Expiry;
 #[cfg(feature = "client-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client-store")))]
 pub use client_store::{ApiKey, ClientStore};

@@ -28,6 +28,8 @@ mod list;
 mod loads;
 #[path = "conformance/oversized.rs"]
 mod oversized;
+#[path = "conformance/per_entry.rs"]
+mod per_entry;
 #[path = "support/removal_log.rs"]
 mod removal_log;
 #[path = "conformance/suite.rs"]

@@ -39,6 +39,9 @@ mod loads;
 #[path = "conformance/oversized.rs"]
 mod oversized;
 #[allow(dead_code)]
+#[path = "conformance/per_entry.rs"]
+mod per_entry;
+#[allow(dead_code)]
 #[path = "conformance/sweeping.rs"]
 mod sweeping;
 

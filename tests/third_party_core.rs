@@ -21,6 +21,8 @@ mod list;
 mod loads;
 #[path = "conformance/oversized.rs"]
 mod oversized;
+#[path = "conformance/per_entry.rs"]
+mod per_entry;
 #[path = "support/removal_log.rs"]
 mod removal_log;
 #[path = "conformance/suite.rs"]
@@ -60,11 +62,12 @@ use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use target::{Key, Need, Target, Value};
 use ttlkit::clock::Ticks;
 use ttlkit::core::{Config, Weigher};
-use ttlkit::core::{Core, Departures, ExpiryRules, Gate};
+use ttlkit::core::{Core, Departures, ExpiryRules, Gate, OwnDeadlines};
 use ttlkit::{BuildError, Cache, CacheBuilder, PolicyKind, RemovalCause};
 
 type Out<K, V> = Departures<K, V>;
@@ -73,6 +76,8 @@ struct Entry<V> {
     value: V,
     last_access: Ticks,
     inserted_at: Ticks,
+    /// Its own deadline (`Ticks::MAX`: none).
+    own: Ticks,
     weight: u64,
     /// Its key in `order`.
     seq: u64,
@@ -90,6 +95,7 @@ struct State<K, V> {
 pub struct BTreeLru<K, V> {
     state: Mutex<State<K, V>>,
     rules: ExpiryRules,
+    own: OwnDeadlines<K, V>,
     max_weight: Option<u64>,
     weigher: Option<Weigher<K, V>>,
 }
@@ -105,14 +111,14 @@ impl<K: Hash + Eq + Clone, V: Clone> BTreeLru<K, V> {
         let (key, e) = st.map.remove_entry(k)?;
         st.order.remove(&e.seq);
         st.weight -= e.weight;
-        let cause = self.rules.departure(now, e.last_access, e.inserted_at, otherwise);
+        let cause = self.rules.departure(now, e.last_access, e.inserted_at, e.own, otherwise);
         let live = (cause == otherwise).then(|| e.value.clone());
         out.push(key, e.value, cause);
         live
     }
 
     fn expired(&self, st: &State<K, V>, now: Ticks, limit: usize) -> Vec<K> {
-        let due = st.map.iter().filter(|(_, e)| self.rules.is_expired(now, e.last_access, e.inserted_at));
+        let due = st.map.iter().filter(|(_, e)| self.rules.is_expired(now, e.last_access, e.inserted_at, e.own));
         due.map(|(k, _)| k.clone()).take(limit).collect()
     }
 
@@ -124,7 +130,7 @@ impl<K: Hash + Eq + Clone, V: Clone> BTreeLru<K, V> {
         Q: Hash + Eq + ?Sized,
     {
         let (key, e) = st.map.get_key_value(key)?;
-        let (key, live) = (key.clone(), !self.rules.is_expired(now, e.last_access, e.inserted_at));
+        let (key, live) = (key.clone(), !self.rules.is_expired(now, e.last_access, e.inserted_at, e.own));
         if !refresh {
             return live.then(|| e.value.clone());
         }
@@ -135,6 +141,9 @@ impl<K: Hash + Eq + Clone, V: Clone> BTreeLru<K, V> {
         let seq = st.next_seq;
         st.next_seq += 1;
         let e = st.map.get_mut::<K>(&key)?;
+        if let Some(own) = self.own.on_read(&key, &e.value, now, e.own) {
+            e.own = own;
+        }
         st.order.remove(&e.seq);
         (e.seq, e.last_access) = (seq, e.last_access.max(now));
         let value = e.value.clone();
@@ -157,7 +166,8 @@ where
         }
         let state = State { map: HashMap::new(), order: BTreeMap::new(), next_seq: 0, weight: 0 };
         let (max_weight, weigher) = (config.max_capacity(), config.weigher().cloned());
-        Ok(BTreeLru { state: Mutex::new(state), rules: config.rules(), max_weight, weigher })
+        let own = config.own_deadlines().clone();
+        Ok(BTreeLru { state: Mutex::new(state), rules: config.rules(), own, max_weight, weigher })
     }
 
     fn read<Q>(&self, _: u64, key: &Q, now: Ticks, refresh: bool, out: &mut Out<K, V>) -> Option<V>
@@ -175,12 +185,25 @@ where
         found
     }
 
-    fn upsert(&self, _: u64, key: K, value: V, now: Ticks, gate: &Gate<'_>, out: &mut Out<K, V>) -> bool {
+    #[allow(clippy::too_many_arguments)]
+    fn upsert(
+        &self,
+        _: u64,
+        key: K,
+        value: V,
+        ttl: Option<Duration>,
+        now: Ticks,
+        gate: &Gate<'_>,
+        out: &mut Out<K, V>,
+    ) -> bool {
         let weight = self.weigher.as_ref().map_or(1, |w| u64::from(w(&key, &value)));
         let mut st = self.lock();
         if !gate.admits() {
             return false;
         }
+        let live = |e: &Entry<V>| !self.rules.is_expired(now, e.last_access, e.inserted_at, e.own);
+        let previous = st.map.get(&key).filter(|e| live(e)).map(|e| e.own);
+        let own = self.own.on_write(&key, &value, now, ttl, previous);
         self.take(&mut st, &key, now, RemovalCause::Replaced, out);
         gate.after_change();
         if self.max_weight.is_some_and(|max| weight > max) {
@@ -190,7 +213,7 @@ where
         let seq = st.next_seq;
         st.next_seq += 1;
         st.order.insert(seq, key.clone());
-        st.map.insert(key, Entry { value, last_access: now, inserted_at: now, weight, seq });
+        st.map.insert(key, Entry { value, last_access: now, inserted_at: now, own, weight, seq });
         st.weight += weight;
         // Expired entries go first, then the least recently used.
         while self.max_weight.is_some_and(|max| st.weight > max) {

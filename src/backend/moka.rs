@@ -95,6 +95,7 @@ mod tests;
 
 use std::borrow::Borrow;
 use std::hash::Hash;
+use std::time::Duration;
 
 use self::inner::Inner;
 use crate::builder::{BuildError, Config};
@@ -163,7 +164,7 @@ where
             return self.inner.lookup(key, out);
         }
         match self.inner.read(key, false, out) {
-            Some((slot, true)) => Some(slot.value.clone()),
+            Some((slot, seen)) if seen.is_live() => Some(slot.value.clone()),
             _ => None,
         }
     }
@@ -173,8 +174,17 @@ where
         self.inner.lookup_in_stripe(hash, key, || gate.after_change(), out)
     }
 
-    fn upsert(&self, hash: u64, key: K, value: V, _now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) -> bool {
-        self.inner.upsert(hash, key, value, gate, out)
+    fn upsert(
+        &self,
+        hash: u64,
+        key: K,
+        value: V,
+        ttl: Option<Duration>,
+        _now: Ticks,
+        gate: &Gate<'_>,
+        out: &mut Departures<K, V>,
+    ) -> bool {
+        self.inner.upsert(hash, key, value, ttl, gate, out)
     }
 
     fn remove<Q>(&self, hash: u64, key: &Q, _now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) -> Option<V>

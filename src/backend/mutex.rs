@@ -9,6 +9,7 @@
 
 use std::borrow::Borrow;
 use std::hash::Hash;
+use std::time::Duration;
 
 use crate::backend::store::Store;
 use crate::builder::{BuildError, Config};
@@ -63,7 +64,8 @@ where
 
     fn build(config: &Config<K, V>) -> Result<Self, BuildError> {
         let policy = config.policy_entries.map(|n| config.policy.build(usize::try_from(n).unwrap_or(usize::MAX)));
-        let store = Store::new(config.rules, config.max_capacity, config.weigher.clone(), policy, config.hasher);
+        let store = Store::new(config.rules, config.max_capacity, config.weigher.clone(), policy, config.hasher)
+            .with_own_deadlines(config.own.clone());
         Ok(MutexCore { store: Mutex::new(store) })
     }
 
@@ -87,12 +89,21 @@ where
         found
     }
 
-    fn upsert(&self, hash: u64, key: K, value: V, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) -> bool {
+    fn upsert(
+        &self,
+        hash: u64,
+        key: K,
+        value: V,
+        ttl: Option<Duration>,
+        now: Ticks,
+        gate: &Gate<'_>,
+        out: &mut Departures<K, V>,
+    ) -> bool {
         let mut store = self.store.lock();
         if !gate.admits() {
             return false;
         }
-        store.insert(hash, key, value, now, out.list());
+        store.write(hash, key, value, ttl, now, out.list());
         gate.after_change();
         true
     }

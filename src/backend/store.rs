@@ -8,10 +8,14 @@
 //! entries move to its tail) and the *write list* (inserted and overwritten
 //! entries move to its tail) each hold their earliest deadline at the head,
 //! and expiry pops heads while they are expired: it touches only expired
-//! entries, never scans the map.
+//! entries, never scans the map. Entries with a deadline of their own
+//! (`insert_with_ttl`, an `Expiry`) are also kept in an ordered set of
+//! `(own deadline, slot)`, whose first item is the earliest.
 
 use std::borrow::Borrow;
+use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hash};
+use std::time::Duration;
 
 use hashbrown::HashTable;
 use ttlkit_strategies::{EvictionPolicy, IndexLists};
@@ -23,6 +27,7 @@ use crate::core::Latest;
 use crate::expiry::ExpiryRules;
 use crate::inspect::Stamps;
 use crate::listener::Removed;
+use crate::per_entry::OwnDeadlines;
 use crate::sync::RandomState;
 
 /// Indexes of `Store::orders`; each order is list 0 of its `IndexLists`.
@@ -34,6 +39,18 @@ struct Entry<K, V> {
     value: V,
     last_access: Ticks,
     inserted_at: Ticks,
+    /// Its own deadline, `Ticks::MAX` for none.
+    own: Ticks,
+}
+
+impl<K, V> Entry<K, V> {
+    fn is_expired(&self, rules: &ExpiryRules, now: Ticks) -> bool {
+        rules.is_expired(now, self.last_access, self.inserted_at, self.own)
+    }
+
+    fn departure(&self, rules: &ExpiryRules, now: Ticks, otherwise: RemovalCause) -> RemovalCause {
+        rules.departure(now, self.last_access, self.inserted_at, self.own, otherwise)
+    }
 }
 
 /// Entries, their index, their deadline order and their eviction order.
@@ -43,6 +60,9 @@ pub(crate) struct Store<K, V> {
     table: HashTable<u32>,
     /// Slot indexes in access order and in write order.
     orders: [IndexLists<1>; 2],
+    /// `(own deadline, slot)` of every entry that has one.
+    owned: BTreeSet<(Ticks, u32)>,
+    own_deadlines: OwnDeadlines<K, V>,
     policy: Option<Box<dyn EvictionPolicy>>,
     rules: ExpiryRules,
     max_weight: Option<u64>,
@@ -88,6 +108,8 @@ impl<K: Hash + Eq, V> Store<K, V> {
             free: Vec::new(),
             table: HashTable::new(),
             orders: Default::default(),
+            owned: BTreeSet::new(),
+            own_deadlines: OwnDeadlines::default(),
             policy,
             rules,
             max_weight,
@@ -97,6 +119,12 @@ impl<K: Hash + Eq, V> Store<K, V> {
             hasher,
             latest: Latest::default(),
         }
+    }
+
+    /// Gives entries deadlines of their own as `own` says.
+    pub(crate) fn with_own_deadlines(mut self, own: OwnDeadlines<K, V>) -> Self {
+        self.own_deadlines = own;
+        self
     }
 
     /// Total weight held (the entry count without a weigher).
@@ -114,7 +142,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
         let idx = self.find(hash, key).filter(|&idx| !self.is_expired(idx, now))?;
         let e = self.entry(idx);
         let weight = self.weights.get(idx as usize).copied().filter(|_| self.weigher.is_some()).unwrap_or(1);
-        Some(Stamps::new(e.last_access, e.inserted_at, weight))
+        Some(Stamps::new(e.last_access, e.inserted_at, weight).with_own(e.own))
     }
 
     /// Removes every entry live at `now` that `keep` rejects (`Explicit`);
@@ -130,7 +158,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
         for idx in 0..self.slots.len() {
             let Ok(idx) = u32::try_from(idx) else { break };
             let rejected = match &self.slots[idx as usize] {
-                Some(e) => !self.rules.is_expired(now, e.last_access, e.inserted_at) && !keep(&e.key, &e.value),
+                Some(e) => !e.is_expired(&self.rules, now) && !keep(&e.key, &e.value),
                 None => false,
             };
             if rejected {
@@ -145,7 +173,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
     pub(crate) fn for_each_live(&self, now: Ticks, f: &mut dyn FnMut(&K, &V)) {
         let now = self.latest.at(now);
         for e in self.slots.iter().flatten() {
-            if !self.rules.is_expired(now, e.last_access, e.inserted_at) {
+            if !e.is_expired(&self.rules, now) {
                 f(&e.key, &e.value);
             }
         }
@@ -178,14 +206,22 @@ impl<K: Hash + Eq, V> Store<K, V> {
     }
 
     fn is_expired(&self, idx: u32, now: Ticks) -> bool {
-        let e = self.entry(idx);
-        self.rules.is_expired(now, e.last_access, e.inserted_at)
+        self.entry(idx).is_expired(&self.rules, now)
     }
 
     /// Why the entry at `idx` leaves at `now` when removed for `otherwise`.
     pub(super) fn departure(&self, idx: u32, now: Ticks, otherwise: RemovalCause) -> RemovalCause {
-        let e = self.entry(idx);
-        self.rules.departure(now, e.last_access, e.inserted_at, otherwise)
+        self.entry(idx).departure(&self.rules, now, otherwise)
+    }
+
+    /// Moves slot `idx`'s own deadline from `old` to `new` in the index.
+    fn refile_own(&mut self, idx: u32, old: Ticks, new: Ticks) {
+        if old != Ticks::MAX {
+            self.owned.remove(&(old, idx));
+        }
+        if new != Ticks::MAX {
+            self.owned.insert((new, idx));
+        }
     }
 
     /// The live value for `key`, refreshing its idle deadline and telling
@@ -200,6 +236,12 @@ impl<K: Hash + Eq, V> Store<K, V> {
         if self.is_expired(idx, now) {
             self.remove_at(idx, RemovalCause::Expired, out, true);
             return None;
+        }
+        let e = self.entry(idx);
+        // User code first: if the Expiry panics, nothing changed.
+        if let Some(own) = self.own_deadlines.on_read(&e.key, &e.value, now, e.own) {
+            let old = std::mem::replace(&mut self.entry_mut(idx).own, own);
+            self.refile_own(idx, old, own);
         }
         if self.rules.needs_refresh(now, self.entry(idx).last_access) {
             self.entry_mut(idx).last_access = now;
@@ -220,12 +262,25 @@ impl<K: Hash + Eq, V> Store<K, V> {
         (!self.is_expired(idx, now)).then(|| &self.entry(idx).value)
     }
 
-    /// Stores `value` under `key` (whose hash is `hash`), after reclaiming
-    /// a few expired entries (see `store_reclaim.rs`), then evicts until
-    /// the capacity bound holds again: expired entries first, then the
-    /// policy's victims.
-    pub(crate) fn insert(&mut self, hash: u64, key: K, value: V, now: Ticks, out: &mut Vec<Removed<K, V>>)
-    where
+    /// `write` with no own time to live (tests).
+    #[cfg(test)]
+    pub(crate) fn insert(&mut self, hash: u64, key: K, value: V, now: Ticks, out: &mut Vec<Removed<K, V>>) {
+        self.write(hash, key, value, None, now, out);
+    }
+
+    /// Stores `value` under `key` (whose hash is `hash`), with an own time
+    /// to live `ttl` if given, after reclaiming a few expired entries (see
+    /// `store_reclaim.rs`), then evicts until the capacity bound holds
+    /// again: expired entries first, then the policy's victims.
+    pub(crate) fn write(
+        &mut self,
+        hash: u64,
+        key: K,
+        value: V,
+        ttl: Option<Duration>,
+        now: Ticks,
+        out: &mut Vec<Removed<K, V>>,
+    ) where
         K: Eq,
     {
         let now = self.advance(now);
@@ -237,12 +292,18 @@ impl<K: Hash + Eq, V> Store<K, V> {
             self.refuse(hash, key, value, now, out);
             return;
         }
-        if let Some(idx) = self.find(hash, &key) {
+        let found = self.find(hash, &key);
+        let previous = found.map(|idx| self.entry(idx)).filter(|e| !e.is_expired(&self.rules, now)).map(|e| e.own);
+        // And the Expiry, for the same reason.
+        let own = self.own_deadlines.on_write(&key, &value, now, ttl, previous);
+        if let Some(idx) = found {
             let cause = self.departure(idx, now, RemovalCause::Replaced);
             let e = self.entry_mut(idx);
             let old = std::mem::replace(&mut e.value, value);
             e.last_access = now;
             e.inserted_at = now;
+            let old_own = std::mem::replace(&mut e.own, own);
+            self.refile_own(idx, old_own, own);
             let old_weight = self.swap_weight(idx, weight);
             self.total_weight = self.total_weight - u64::from(old_weight) + u64::from(weight);
             self.move_to_tail(ACCESS, idx);
@@ -251,7 +312,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
             out.push((key, old, cause));
             self.with_policy(out, |p| p.on_hit(u64::from(idx)));
         } else {
-            let entry = Entry { key, value, last_access: now, inserted_at: now };
+            let entry = Entry { key, value, last_access: now, inserted_at: now, own };
             let idx = match self.free.pop() {
                 Some(i) => {
                     self.slots[i as usize] = Some(entry);
@@ -268,6 +329,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
             self.table.insert_unique(hash, idx, |&i| slots[i as usize].as_ref().map_or(0, |e| hasher.hash_one(&e.key)));
             self.push_tail(ACCESS, idx);
             self.push_tail(WRITE, idx);
+            self.refile_own(idx, Ticks::MAX, own);
             self.swap_weight(idx, weight);
             self.total_weight += u64::from(weight);
             self.with_policy(out, |p| p.on_insert(u64::from(idx), hash));
@@ -327,20 +389,23 @@ impl<K: Hash + Eq, V> Store<K, V> {
         let now = self.advance(now);
         out.reserve(self.len());
         for e in self.slots.drain(..).flatten() {
-            let cause = self.rules.departure(now, e.last_access, e.inserted_at, RemovalCause::Cleared);
+            let cause = e.departure(&self.rules, now, RemovalCause::Cleared);
             out.push((e.key, e.value, cause));
         }
         self.free.clear();
         self.table.clear();
         self.orders.iter_mut().for_each(IndexLists::clear);
+        self.owned.clear();
         self.total_weight = 0;
         self.weights.clear();
         self.with_policy(out, |p| p.clear());
     }
 
-    /// The oldest entry of either list, if it is expired.
+    /// The oldest entry of either list, or the earliest own deadline, if it
+    /// is expired.
     fn expired_head(&self, now: Ticks) -> Option<u32> {
-        self.orders.iter().filter_map(|o| o.head(0)).find(|&h| self.is_expired(h, now))
+        let own = self.owned.first().filter(|(at, _)| *at <= now).map(|&(_, idx)| idx);
+        own.or_else(|| self.orders.iter().filter_map(|o| o.head(0)).find(|&h| self.is_expired(h, now)))
     }
 
     fn over_capacity(&self) -> bool {
@@ -383,6 +448,8 @@ impl<K: Hash + Eq, V> Store<K, V> {
         for order in &mut self.orders {
             order.remove(idx);
         }
+        let own = self.entry(idx).own;
+        self.refile_own(idx, own, Ticks::MAX);
         let hash = self.hasher.hash_one(&self.entry(idx).key);
         if let Ok(found) = self.table.find_entry(hash, |&i| i == idx) {
             found.remove();
@@ -438,6 +505,13 @@ impl<K: Hash + Eq, V> Store<K, V> {
             if linked.len() != live {
                 return Err(format!("list {l} links {} of {live}", linked.len()));
             }
+        }
+        let owned: BTreeSet<(Ticks, u32)> = (0..self.slots.len())
+            .filter_map(|i| Some((self.slots[i].as_ref()?.own, u32::try_from(i).ok()?)))
+            .filter(|(own, _)| *own != Ticks::MAX)
+            .collect();
+        if owned != self.owned {
+            return Err(format!("own-deadline index holds {} of {} entries with one", self.owned.len(), owned.len()));
         }
         if let Some(p) = &self.policy {
             p.validate()?;

@@ -125,7 +125,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
     #[cfg(test)]
     pub(crate) fn expired_held(&self, now: Ticks) -> usize {
         let now = self.latest.at(now);
-        self.slots.iter().flatten().filter(|e| self.rules.is_expired(now, e.last_access, e.inserted_at)).count()
+        self.slots.iter().flatten().filter(|e| e.is_expired(&self.rules, now)).count()
     }
 
     /// Room allocated: (slab slots, hash table entries) (tests only).

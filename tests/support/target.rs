@@ -42,6 +42,9 @@ pub enum Need {
     /// that leaves `Core::inspect` and `Core::for_each_live` at their
     /// defaults does not).
     Inspection,
+    /// Entries can have deadlines of their own: `insert_with_ttl` and
+    /// `CacheBuilder::expire_after` (every in-process backend).
+    PerEntry,
 }
 
 /// A cache implementation the suite runs against.

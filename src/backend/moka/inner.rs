@@ -21,6 +21,7 @@ use crate::clock::{ClockSource, Ticks};
 use crate::core::{Departures, Gate, Stamps};
 use crate::expiry::ExpiryRules;
 use crate::kind::BackendKind;
+use crate::per_entry::OwnDeadlines;
 use crate::sync::{Arc, Mutex};
 
 /// The number of write stripes (a power of two).
@@ -91,6 +92,7 @@ pub(super) struct Inner<K, V> {
     stripes: Box<[Stripe<K, V>]>,
     max_capacity: Option<u64>,
     weigher: Option<Weigher<K, V>>,
+    own: OwnDeadlines<K, V>,
 }
 
 impl<K, V> Shared<K, V> {
@@ -198,6 +200,7 @@ where
             stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
             max_capacity: config.max_capacity,
             weigher: config.weigher.clone(),
+            own: config.own.clone(),
         })
     }
 
@@ -231,9 +234,9 @@ where
         }
     }
 
-    /// A read: the slot and whether it is live (refreshing it on a hit when
+    /// A read: the slot and what the read saw (refreshing it on a hit when
     /// `refresh`), or `None` if moka holds nothing.
-    pub(super) fn read<Q>(&self, key: &Q, refresh: bool, out: &mut Departures<K, V>) -> Option<(Arc<Slot<K, V>>, bool)>
+    pub(super) fn read<Q>(&self, key: &Q, refresh: bool, out: &mut Departures<K, V>) -> Option<(Arc<Slot<K, V>>, Seen)>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -243,8 +246,8 @@ where
         // removed now, not at some later write (a plain load when idle).
         self.flush(out);
         let slot = slot?;
-        let live = matches!(slot.read(self.now(), self.rules(), refresh), Seen::Live);
-        Some((slot, live))
+        let seen = slot.read(self.now(), self.rules(), &self.own, refresh);
+        Some((slot, seen))
     }
 
     /// The live entry's stamps and weight (see `MokaCore::inspect`).
@@ -302,8 +305,12 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let value = match self.read(key, true, out) {
-            Some((slot, true)) => Some(slot.value.clone()),
-            Some((slot, false)) => {
+            Some((slot, Seen::Live)) => Some(slot.value.clone()),
+            Some((slot, Seen::Sooner(at))) => {
+                self.stripe(slot.stripe).push(at, &slot);
+                Some(slot.value.clone())
+            }
+            Some((slot, Seen::Expired)) => {
                 self.purge_one(&slot);
                 None
             }
@@ -326,8 +333,12 @@ where
             // Low bits pick the stripe, as in `new_slot`.
             let mut deadlines = self.stripe(hash as usize);
             let value = match self.read(key, true, out) {
-                Some((slot, true)) => Some(slot.value.clone()),
-                Some((slot, false)) => {
+                Some((slot, Seen::Live)) => Some(slot.value.clone()),
+                Some((slot, Seen::Sooner(at))) => {
+                    deadlines.push(at, &slot);
+                    Some(slot.value.clone())
+                }
+                Some((slot, Seen::Expired)) => {
                     if let Purge::LiveUntil(at) = self.purge_locked(&slot, self.now()) {
                         deadlines.push(at, &slot);
                     }
@@ -388,7 +399,15 @@ where
 
     /// An insert (or a load's store, as `gate` says): returns whether it
     /// stored.
-    pub(super) fn upsert(&self, hash: u64, key: K, value: V, gate: &Gate<'_>, out: &mut Departures<K, V>) -> bool {
+    pub(super) fn upsert(
+        &self,
+        hash: u64,
+        key: K,
+        value: V,
+        ttl: Option<Duration>,
+        gate: &Gate<'_>,
+        out: &mut Departures<K, V>,
+    ) -> bool {
         let now = self.now();
         let slot = self.new_slot(hash, key.clone(), value, now);
         if self.max_capacity.is_some_and(|cap| u64::from(slot.weight) > cap) {
@@ -399,6 +418,14 @@ where
             // The key's writes mark its loads under this same stripe.
             let mut deadlines = self.stripe(slot.stripe);
             if gate.admits() {
+                if ttl.is_some() || self.own.has_expiry() {
+                    // Under the stripe, the old value cannot change meanwhile.
+                    let previous = match ttl {
+                        Some(_) => None,
+                        None => self.moka.get(&key).and_then(|old| old.stamps(now, self.rules()).map(|_| old.own())),
+                    };
+                    slot.set_own(self.own.on_write(&slot.key, &slot.value, now, ttl, previous));
+                }
                 for _ in 0..INSERT_PURGE {
                     let Some(due) = deadlines.pop_due(now) else { break };
                     if let Purge::LiveUntil(at) = self.purge_locked(&due, now) {

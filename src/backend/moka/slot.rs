@@ -29,6 +29,7 @@ use crate::cache::RemovalCause;
 use crate::clock::Ticks;
 use crate::core::Stamps;
 use crate::expiry::ExpiryRules;
+use crate::per_entry::OwnDeadlines;
 
 /// `last_access` of an entry already judged expired. No real stamp is ever
 /// stored as it: see [`stamp`].
@@ -54,6 +55,9 @@ pub(super) struct Slot<K, V> {
     pub(super) value: V,
     inserted_at: Ticks,
     last_access: AtomicU64,
+    /// Its own deadline (`Ticks::MAX`: none): set before the slot is
+    /// published, moved later only by an `Expiry`'s `expire_after_read`.
+    own: AtomicU64,
     fate: AtomicU8,
     reported: AtomicBool,
     /// Weight under `max_capacity` (1 without a weigher).
@@ -65,7 +69,16 @@ pub(super) struct Slot<K, V> {
 /// What a read found.
 pub(super) enum Seen {
     Live,
+    /// Live, and the read moved its own deadline earlier, to this: it must
+    /// be queued for purging at it.
+    Sooner(Ticks),
     Expired,
+}
+
+impl Seen {
+    pub(super) fn is_live(&self) -> bool {
+        !matches!(self, Seen::Expired)
+    }
 }
 
 /// What a remover found when it tried to judge an entry expired.
@@ -84,6 +97,7 @@ impl<K, V> Slot<K, V> {
             value,
             inserted_at: now,
             last_access: AtomicU64::new(stamp(now)),
+            own: AtomicU64::new(u64::MAX),
             fate: AtomicU8::new(IN_CACHE),
             reported: AtomicBool::new(false),
             weight,
@@ -91,11 +105,21 @@ impl<K, V> Slot<K, V> {
         }
     }
 
+    /// Its own deadline (`Ticks::MAX`: none).
+    pub(super) fn own(&self) -> Ticks {
+        Ticks::from_nanos(self.own.load(Ordering::Acquire))
+    }
+
+    /// Sets its own deadline (before it is published).
+    pub(super) fn set_own(&self, own: Ticks) {
+        self.own.store(own.as_nanos(), Ordering::Release);
+    }
+
     /// Its deadline, or `None` once tombstoned.
     pub(super) fn deadline(&self, rules: &ExpiryRules) -> Option<Ticks> {
         match self.last_access.load(Ordering::Acquire) {
             TOMBSTONE => None,
-            la => Some(rules.deadline(Ticks::from_nanos(la), self.inserted_at)),
+            la => Some(rules.deadline(Ticks::from_nanos(la), self.inserted_at, self.own())),
         }
     }
 
@@ -103,8 +127,8 @@ impl<K, V> Slot<K, V> {
     pub(super) fn stamps(&self, now: Ticks, rules: &ExpiryRules) -> Option<Stamps> {
         match self.last_access.load(Ordering::Acquire) {
             TOMBSTONE => None,
-            la if rules.is_expired(now, Ticks::from_nanos(la), self.inserted_at) => None,
-            la => Some(Stamps::new(Ticks::from_nanos(la), self.inserted_at, self.weight)),
+            la if rules.is_expired(now, Ticks::from_nanos(la), self.inserted_at, self.own()) => None,
+            la => Some(Stamps::new(Ticks::from_nanos(la), self.inserted_at, self.weight).with_own(self.own())),
         }
     }
 
@@ -113,18 +137,41 @@ impl<K, V> Slot<K, V> {
     pub(super) fn departure(&self, now: Ticks, rules: &ExpiryRules, otherwise: RemovalCause) -> RemovalCause {
         match self.last_access.load(Ordering::Acquire) {
             TOMBSTONE => RemovalCause::Expired,
-            la => rules.departure(now, Ticks::from_nanos(la), self.inserted_at, otherwise),
+            la => rules.departure(now, Ticks::from_nanos(la), self.inserted_at, self.own(), otherwise),
         }
     }
 
     /// A read at `now`: is it live? With `refresh`, a live entry's access
     /// stamp moves to `now` when it lags by more than the granularity; if a
-    /// remover tombstones it first, the read is a miss.
+    /// remover tombstones it first, the read is a miss. A live `refresh`
+    /// read also asks `own_deadlines` whether to move its own deadline.
     #[inline]
-    pub(super) fn read(&self, now: Ticks, rules: &ExpiryRules, refresh: bool) -> Seen {
+    pub(super) fn read(&self, now: Ticks, rules: &ExpiryRules, own_deadlines: &OwnDeadlines<K, V>, refresh: bool) -> Seen {
+        let seen = self.read_stamp(now, rules, refresh);
+        if !refresh || !own_deadlines.has_expiry() || !seen.is_live() {
+            return seen;
+        }
+        let own = self.own();
+        match own_deadlines.on_read(&self.key, &self.value, now, own) {
+            Some(new) => {
+                // Racing readers each store theirs; the last wins. A remover
+                // that judges against the old deadline only removes what is
+                // expired by both (it rechecks the stamps it swaps).
+                self.own.store(new.as_nanos(), Ordering::Release);
+                if new < own {
+                    Seen::Sooner(new)
+                } else {
+                    Seen::Live
+                }
+            }
+            None => Seen::Live,
+        }
+    }
+
+    fn read_stamp(&self, now: Ticks, rules: &ExpiryRules, refresh: bool) -> Seen {
         let mut la = self.last_access.load(Ordering::Acquire);
         loop {
-            if la == TOMBSTONE || rules.is_expired(now, Ticks::from_nanos(la), self.inserted_at) {
+            if la == TOMBSTONE || rules.is_expired(now, Ticks::from_nanos(la), self.inserted_at, self.own()) {
                 return Seen::Expired;
             }
             if !refresh || !rules.needs_refresh(now, Ticks::from_nanos(la)) {
@@ -144,7 +191,7 @@ impl<K, V> Slot<K, V> {
             if la == TOMBSTONE {
                 return Judged::Expired;
             }
-            let deadline = rules.deadline(Ticks::from_nanos(la), self.inserted_at);
+            let deadline = rules.deadline(Ticks::from_nanos(la), self.inserted_at, self.own());
             if now < deadline {
                 return Judged::LiveUntil(deadline);
             }
@@ -211,12 +258,12 @@ mod tests {
     fn reads_refresh_and_tombstones_stick() {
         let r = rules();
         let s = Slot::new(1u32, 10u32, t(0), 1, 0);
-        assert!(matches!(s.read(t(5), &r, true), Seen::Live));
+        assert!(matches!(s.read(t(5), &r, &OwnDeadlines::default(), true), Seen::Live));
         assert!(matches!(s.judge(t(14), &r), Judged::LiveUntil(d) if d == t(15)));
-        assert!(matches!(s.read(t(14), &r, false), Seen::Live), "peek at 14 does not refresh");
+        assert!(matches!(s.read(t(14), &r, &OwnDeadlines::default(), false), Seen::Live), "peek at 14 does not refresh");
         assert!(matches!(s.judge(t(15), &r), Judged::Expired));
         assert!(s.deadline(&r).is_none());
-        assert!(matches!(s.read(t(15), &r, true), Seen::Expired), "a tombstone is never live again");
+        assert!(matches!(s.read(t(15), &r, &OwnDeadlines::default(), true), Seen::Expired), "a tombstone is never live again");
     }
 
     #[test]
@@ -234,7 +281,7 @@ mod tests {
         let r = rules();
         let s = Slot::new(1u32, 10u32, t(0), 1, 0);
         for now in [8, 16, 24] {
-            assert!(matches!(s.read(t(now), &r, true), Seen::Live));
+            assert!(matches!(s.read(t(now), &r, &OwnDeadlines::default(), true), Seen::Live));
         }
         assert_eq!(s.departure(t(25), &r, RemovalCause::Explicit), RemovalCause::Expired);
     }

@@ -224,6 +224,12 @@ impl<K, V> RedisCache<K, V> {
                 why: "Redis expires keys on the server's clock; only the default system clock is accepted",
             });
         }
+        if config.own.has_expiry() {
+            return Err(RedisBuildError::Unsupported {
+                what: "expire_after",
+                why: "a Redis record carries no deadline of its own: reads would extend it (GETEX)",
+            });
+        }
         if config.granularity_set {
             return Err(RedisBuildError::Unsupported {
                 what: "refresh_granularity",

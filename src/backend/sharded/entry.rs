@@ -1,7 +1,9 @@
 //! An entry of the sharded backend, shared with lock-free readers.
 
 use crate::clock::Ticks;
+use crate::cache::RemovalCause;
 use crate::expiry::ExpiryRules;
+use crate::per_entry::OwnDeadlines;
 use crate::sync::{AtomicU64, AtomicU8};
 use std::sync::atomic::Ordering;
 
@@ -14,6 +16,9 @@ const REMOVED: u8 = 2;
 pub(crate) enum Read<'a, V> {
     /// The live value.
     Live(&'a V),
+    /// The live value, and the read moved the entry's own deadline earlier
+    /// than the wheel has it filed: the shard must refile it.
+    Sooner(&'a V),
     /// Past its deadline: a miss.
     Expired,
     /// Removed by a writer since the reader found it: look again.
@@ -22,20 +27,47 @@ pub(crate) enum Read<'a, V> {
 
 /// One key's value and stamps. The key, value, `inserted_at` and `id` never
 /// change after publication (an overwrite publishes a new entry); the access
-/// stamp and the flags are atomics that readers update without a lock.
+/// stamp, the own deadline and the flags are atomics that readers update
+/// without a lock.
 pub(crate) struct Entry<K, V> {
     pub(crate) key: K,
     pub(crate) value: V,
     last_access: AtomicU64,
     pub(crate) inserted_at: Ticks,
+    /// Its own deadline (`Ticks::MAX`: none), moved only by an `Expiry`'s
+    /// `expire_after_read`.
+    own: AtomicU64,
     flags: AtomicU8,
     /// The shard-local id the policy and the wheel know it by.
     pub(crate) id: u32,
 }
 
 impl<K, V> Entry<K, V> {
-    pub(crate) fn new(key: K, value: V, now: Ticks, id: u32) -> Self {
-        Entry { key, value, last_access: AtomicU64::new(now.as_nanos()), inserted_at: now, flags: AtomicU8::new(0), id }
+    pub(crate) fn new(key: K, value: V, now: Ticks, own: Ticks, id: u32) -> Self {
+        Entry {
+            key,
+            value,
+            last_access: AtomicU64::new(now.as_nanos()),
+            inserted_at: now,
+            own: AtomicU64::new(own.as_nanos()),
+            flags: AtomicU8::new(0),
+            id,
+        }
+    }
+
+    /// Its own deadline (`Ticks::MAX`: none).
+    pub(crate) fn own(&self) -> Ticks {
+        Ticks::from_nanos(self.own.load(Ordering::Relaxed))
+    }
+
+    /// Whether it is expired at `now` under `rules`.
+    pub(crate) fn is_expired(&self, rules: &ExpiryRules, now: Ticks) -> bool {
+        rules.is_expired(now, self.last_access(), self.inserted_at, self.own())
+    }
+
+    /// Why it leaves at `now` when removed for `otherwise`.
+    pub(crate) fn departure(&self, rules: &ExpiryRules, now: Ticks, otherwise: RemovalCause) -> RemovalCause {
+        rules.departure(now, self.last_access(), self.inserted_at, self.own(), otherwise)
     }
 
     pub(crate) fn last_access(&self) -> Ticks {
@@ -44,7 +76,7 @@ impl<K, V> Entry<K, V> {
 
     /// The entry's real deadline under `rules`.
     pub(crate) fn deadline(&self, rules: &ExpiryRules) -> Ticks {
-        rules.deadline(self.last_access(), self.inserted_at)
+        rules.deadline(self.last_access(), self.inserted_at, self.own())
     }
 
     /// The lock-free part of a read: whether the entry is expired at `now`
@@ -53,10 +85,18 @@ impl<K, V> Entry<K, V> {
     /// every hit), sets the reference bit (only if clear) and returns the
     /// value. The removal flag is checked after the value is read, so a
     /// reader that started after a removal was reported never returns it.
+    /// A `get` also asks `own_deadlines` whether to move its own deadline.
     #[inline]
-    pub(crate) fn read(&self, rules: &ExpiryRules, now: Ticks, refresh: bool) -> Read<'_, V> {
+    pub(crate) fn read(
+        &self,
+        rules: &ExpiryRules,
+        own_deadlines: &OwnDeadlines<K, V>,
+        now: Ticks,
+        refresh: bool,
+    ) -> Read<'_, V> {
         let last = self.last_access();
-        if rules.is_expired(now, last, self.inserted_at) {
+        let own = self.own();
+        if rules.is_expired(now, last, self.inserted_at, own) {
             return Read::Expired;
         }
         let flags = self.flags.load(Ordering::Acquire);
@@ -69,6 +109,16 @@ impl<K, V> Entry<K, V> {
             }
             if flags & REFERENCED == 0 {
                 self.flags.fetch_or(REFERENCED, Ordering::Relaxed);
+            }
+            if own_deadlines.has_expiry() {
+                if let Some(new) = own_deadlines.on_read(&self.key, &self.value, now, own) {
+                    // Racing readers each store theirs; the last wins, and
+                    // one that moved it earlier refiles it under the lock.
+                    self.own.store(new.as_nanos(), Ordering::Relaxed);
+                    if new < own {
+                        return Read::Sooner(&self.value);
+                    }
+                }
             }
         }
         Read::Live(&self.value)

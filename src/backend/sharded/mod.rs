@@ -57,6 +57,7 @@ mod wheel;
 use std::borrow::Borrow;
 use std::hash::Hash;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use shard::{Settings, Shard};
 
@@ -66,6 +67,9 @@ use crate::core::{Core, Departures, Gate, Stamps};
 use crate::frontend::Cache;
 use crate::kind::BackendKind;
 use crate::sync::{AtomicU64, AtomicUsize};
+
+/// The wheel's span when nothing expires cache-wide (see `build`).
+const NO_HORIZON_SPAN: Duration = Duration::from_secs(3600);
 
 /// A cache whose read hits take no lock. See the [module docs](self).
 ///
@@ -205,7 +209,11 @@ where
 
     fn build(config: &Config<K, V>) -> Result<Self, BuildError> {
         let n = shard_count(config.shards, config.max_capacity);
-        let span = duration_to_nanos(config.horizon());
+        // No deadline lies beyond the horizon, own deadlines included (the
+        // earliest wins). Without one, only own deadlines come due: the
+        // wheel then spans an hour, and later ones alias onto its buckets
+        // (visited early and refiled, never missed).
+        let span = duration_to_nanos(config.horizon().min(NO_HORIZON_SPAN));
         // Entries, not weight: see `CacheBuilder::expected_entries`.
         let per_shard = config.policy_entries.map(|e| usize::try_from(e.div_ceil(n as u64)).unwrap_or(usize::MAX));
         let shards: Box<[Shard<K, V>]> =
@@ -215,6 +223,7 @@ where
             shift: u64::BITS - n.trailing_zeros(),
             settings: Settings {
                 rules: config.rules,
+                own: config.own.clone(),
                 hasher: config.hasher,
                 weigher: config.weigher.clone(),
                 max_weight: config.max_capacity,
@@ -231,19 +240,28 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.shard(hash).read(hash, key, &self.settings.rules, now, refresh)
+        self.shard(hash).read(hash, key, &self.settings, now, refresh)
     }
 
     fn read_for_load(&self, hash: u64, key: &K, now: Ticks, gate: &Gate<'_>, _out: &mut Departures<K, V>) -> Option<V> {
-        self.shard(hash).read_locked(hash, key, &self.settings.rules, now, || gate.after_change())
+        self.shard(hash).read_locked(hash, key, &self.settings, now, || gate.after_change())
     }
 
-    fn upsert(&self, hash: u64, key: K, value: V, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) -> bool {
-        let own = self.shard_index(hash);
-        if !self.shards[own].insert(&self.settings, hash, key, value, now, out.list(), gate) {
+    fn upsert(
+        &self,
+        hash: u64,
+        key: K,
+        value: V,
+        ttl: Option<Duration>,
+        now: Ticks,
+        gate: &Gate<'_>,
+        out: &mut Departures<K, V>,
+    ) -> bool {
+        let home = self.shard_index(hash);
+        if !self.shards[home].insert(&self.settings, hash, key, value, ttl, now, out.list(), gate) {
             return false;
         }
-        self.enforce_capacity(own, now, out);
+        self.enforce_capacity(home, now, out);
         true
     }
 

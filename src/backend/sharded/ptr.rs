@@ -244,7 +244,7 @@ mod tests {
     }
 
     fn entry(k: u64, id: u32) -> Entry<Arc<u64>, Arc<String>> {
-        Entry::new(Arc::new(k), Arc::new(format!("v{k}")), Ticks::ZERO, id)
+        Entry::new(Arc::new(k), Arc::new(format!("v{k}")), Ticks::ZERO, Ticks::MAX, id)
     }
 
     #[test]

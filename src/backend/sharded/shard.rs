@@ -4,6 +4,7 @@
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use ttlkit_strategies::EvictionPolicy;
 
@@ -19,6 +20,7 @@ use crate::core::Latest;
 use crate::expiry::ExpiryRules;
 use crate::invalidation::Gate;
 use crate::listener::Removed;
+use crate::per_entry::OwnDeadlines;
 use crate::sync::reclaim::{Graveyard, Guard};
 use crate::sync::{AtomicU64, AtomicUsize, Mutex};
 
@@ -39,6 +41,7 @@ const RECLAIM_PER_WRITE: usize = 8;
 /// What every shard of one cache shares: its settings and its total weight.
 pub(crate) struct Settings<K, V> {
     pub(crate) rules: ExpiryRules,
+    pub(crate) own: OwnDeadlines<K, V>,
     pub(crate) hasher: crate::sync::RandomState,
     pub(crate) weigher: Option<Weigher<K, V>>,
     /// The capacity bound (total weight), if any.
@@ -170,9 +173,25 @@ where
 
     /// The lock-free read path: no lock, and no shared write unless the
     /// access stamp lags by more than the granularity or the reference bit
-    /// is clear.
+    /// is clear (or an `Expiry` moves the entry's own deadline; one that
+    /// moves it earlier takes the lock to refile it).
     #[inline]
-    pub(crate) fn read<Q>(&self, hash: u64, key: &Q, rules: &ExpiryRules, now: Ticks, refresh: bool) -> Option<V>
+    pub(crate) fn read<Q>(&self, hash: u64, key: &Q, s: &Settings<K, V>, now: Ticks, refresh: bool) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let (found, sooner) = self.find_live(hash, key, s, now, refresh);
+        if let Some(id) = sooner {
+            self.refile(&mut self.state.lock(), s, id);
+        }
+        found
+    }
+
+    /// A read without the lock; also returns the id of an entry whose own
+    /// deadline the read moved earlier (to be refiled).
+    #[inline]
+    fn find_live<Q>(&self, hash: u64, key: &Q, s: &Settings<K, V>, now: Ticks, refresh: bool) -> (Option<V>, Option<u32>)
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
@@ -182,14 +201,25 @@ where
         // we found it: look again (a handful of times at most in practice).
         for _ in 0..READ_RETRIES {
             let table = self.table.load(&_guard);
-            let e = table.find(hash, key)?;
-            match e.read(rules, now, refresh) {
-                Read::Live(v) => return Some(v.clone()),
-                Read::Expired => return None,
+            let Some(e) = table.find(hash, key) else { return (None, None) };
+            match e.read(&s.rules, &s.own, now, refresh) {
+                Read::Live(v) => return (Some(v.clone()), None),
+                Read::Sooner(v) => return (Some(v.clone()), Some(e.id)),
+                Read::Expired => return (None, None),
                 Read::Removed => continue,
             }
         }
-        None
+        (None, None)
+    }
+
+    /// Files `id` again under its entry's real deadline, if it is still
+    /// resident (whatever entry holds the id now, its real deadline is a
+    /// correct filing).
+    fn refile(&self, st: &mut State<K, V>, s: &Settings<K, V>, id: u32) {
+        if st.entries.is_resident(id) {
+            let deadline = st.entries.entry(id).deadline(&s.rules);
+            self.schedule(st, id, deadline, false);
+        }
     }
 
     /// A read hit (refreshing) made under the shard lock, with `then` run
@@ -199,12 +229,15 @@ where
         &self,
         hash: u64,
         key: &K,
-        rules: &ExpiryRules,
+        s: &Settings<K, V>,
         now: Ticks,
         then: impl FnOnce(),
     ) -> Option<V> {
-        let _writers = self.state.lock();
-        let found = self.read(hash, key, rules, now, true);
+        let mut st = self.state.lock();
+        let (found, sooner) = self.find_live(hash, key, s, now, true);
+        if let Some(id) = sooner {
+            self.refile(&mut st, s, id);
+        }
         then();
         found
     }
@@ -218,6 +251,7 @@ where
         hash: u64,
         key: K,
         value: V,
+        ttl: Option<Duration>,
         now: Ticks,
         out: &mut Vec<Removed<K, V>>,
         gate: &Gate<'_>,
@@ -242,8 +276,10 @@ where
         match cx.table.probe(hash, &key) {
             Probe::Found(slot, old_e) => {
                 let id = old_e.id;
-                let cause = s.rules.departure(now, old_e.last_access(), old_e.inserted_at, RemovalCause::Replaced);
+                let cause = old_e.departure(&s.rules, now, RemovalCause::Replaced);
                 // User and policy code first: if it panics, nothing changed.
+                let previous = (cause != RemovalCause::Expired).then(|| old_e.own());
+                let own = s.own.on_write(&key, &value, now, ttl, previous);
                 let report = (key.clone(), old_e.value.clone(), cause);
                 if let Some(p) = cx.st.policy.as_mut() {
                     p.on_hit(u64::from(id));
@@ -252,11 +288,11 @@ where
                 // Publishes the new entry before flagging the old one, so a
                 // reader that sees the flag and looks again finds the new;
                 // then retires the old.
-                cx.st.entries.overwrite(id, cx.table, slot, hash, Entry::new(key, value, now, id), cx.pin);
+                cx.st.entries.overwrite(id, cx.table, slot, hash, Entry::new(key, value, now, own, id), cx.pin);
                 let old_weight = cx.st.swap_weight(id, weight, s.weigher.is_some());
                 ledger.add(weight);
                 ledger.remove(old_weight);
-                self.schedule(cx.st, id, s.rules.deadline(now, now), false);
+                self.schedule(cx.st, id, s.rules.deadline(now, now, own), false);
             }
             Probe::Vacant(mut slot) => {
                 if !cx.table.has_room(cx.st.used) {
@@ -269,13 +305,14 @@ where
                 // The policy hears of the id before anything is published: if
                 // it panics, the shard is as it was.
                 let id = cx.st.next_id();
+                let own = s.own.on_write(&key, &value, now, ttl, None);
                 if let Some(p) = cx.st.policy.as_mut() {
                     p.on_insert(u64::from(id), hash);
                 }
                 cx.st.take_id(id);
-                let fresh = cx.st.entries.insert(id, Entry::new(key, value, now, id));
+                let fresh = cx.st.entries.insert(id, Entry::new(key, value, now, own, id));
                 cx.st.swap_weight(id, weight, s.weigher.is_some());
-                self.schedule(cx.st, id, s.rules.deadline(now, now), true);
+                self.schedule(cx.st, id, s.rules.deadline(now, now, own), true);
                 if cx.table.put(slot, hash, fresh) {
                     cx.st.used += 1;
                 }
@@ -319,7 +356,7 @@ where
         let pin = self.graveyard.pin();
         let mut cx = self.locked(&mut st, &pin, s);
         if let Probe::Found(slot, e) = cx.table.probe(hash, &key) {
-            let cause = s.rules.departure(now, e.last_access(), e.inserted_at, RemovalCause::Replaced);
+            let cause = e.departure(&s.rules, now, RemovalCause::Replaced);
             ledger.remove(cx.remove_at(Some(slot), e.id, cause, true, out));
         }
         out.push((key, value, RemovalCause::Capacity));
@@ -352,7 +389,7 @@ where
             gate.after_change();
             return None;
         };
-        let cause = s.rules.departure(now, e.last_access(), e.inserted_at, RemovalCause::Explicit);
+        let cause = e.departure(&s.rules, now, RemovalCause::Explicit);
         let value = (cause == RemovalCause::Explicit).then(|| e.value.clone());
         ledger.remove(cx.remove_at(Some(slot), e.id, cause, true, out));
         cx.shrink_if_sparse();
@@ -370,7 +407,7 @@ where
         let ids: Vec<u32> = cx.st.entries.resident().collect();
         for id in ids {
             let e = cx.st.entries.entry(id);
-            let cause = s.rules.departure(now, e.last_access(), e.inserted_at, RemovalCause::Cleared);
+            let cause = e.departure(&s.rules, now, RemovalCause::Cleared);
             ledger.remove(cx.remove_at(None, id, cause, true, out));
         }
         if let Some(p) = cx.st.policy.as_mut() {
@@ -401,7 +438,7 @@ where
             .resident()
             .filter(|&id| {
                 let e = cx.st.entries.entry(id);
-                !s.rules.is_expired(now, e.last_access(), e.inserted_at) && !keep(&e.key, &e.value)
+                !e.is_expired(&s.rules, now) && !keep(&e.key, &e.value)
             })
             .collect();
         for &id in &rejected {

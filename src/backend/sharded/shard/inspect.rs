@@ -23,11 +23,11 @@ where
         let now = st.latest.at(now);
         let pin = self.graveyard.pin();
         let e = self.table.load_locked(&pin).find(hash, key)?;
-        if s.rules.is_expired(now, e.last_access(), e.inserted_at) {
+        if e.is_expired(&s.rules, now) {
             return None;
         }
         let weight = if s.weigher.is_some() { st.weights.get(e.id as usize).copied().unwrap_or(1) } else { 1 };
-        Some(Stamps::new(e.last_access(), e.inserted_at, weight))
+        Some(Stamps::new(e.last_access(), e.inserted_at, weight).with_own(e.own()))
     }
 
     /// Calls `f` on every entry live at `now`; changes nothing.
@@ -36,7 +36,7 @@ where
         let now = st.latest.at(now);
         for id in st.entries.resident() {
             let e = st.entries.entry(id);
-            if !s.rules.is_expired(now, e.last_access(), e.inserted_at) {
+            if !e.is_expired(&s.rules, now) {
                 f(&e.key, &e.value);
             }
         }
