@@ -10,9 +10,9 @@ use ttlkit_strategies::{PolicyKind, UnknownPolicy};
 use crate::cache::RemovalCause;
 use crate::clock::{Clock, ClockSource, SystemClock};
 use crate::expiry::ExpiryRules;
-use crate::per_entry::{Expiry, OwnDeadlines};
 use crate::kind::{BackendKind, UnknownBackend};
 use crate::listener::RemovalListener;
+use crate::per_entry::{Expiry, OwnDeadlines};
 
 /// The longest duration the builder accepts: about 100 years.
 pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
@@ -715,7 +715,11 @@ mod tests {
             b.validate().ok().map(|c| (c.time_to_idle(), c.time_to_live(), c.sweep_interval()))
         };
         let (s1, s2, s3) = (Duration::from_millis(400), Duration::from_secs(2), Duration::from_secs(3600));
-        assert_eq!(c(CacheBuilder::new()), Some((None, None, Some(Duration::from_secs(1)))), "own deadlines still come due");
+        assert_eq!(
+            c(CacheBuilder::new()),
+            Some((None, None, Some(Duration::from_secs(1)))),
+            "own deadlines still come due"
+        );
         assert_eq!(c(CacheBuilder::new().time_to_live(s1)), Some((None, Some(s1), Some(s1 / 2))));
         assert_eq!(c(CacheBuilder::new().time_to_idle(s2)), Some((Some(s2), None, Some(Duration::from_secs(1)))));
         let both = CacheBuilder::new().time_to_idle(s3).max_lifetime(s1);

@@ -188,9 +188,9 @@ use crate::cache::RemovalCause;
 use crate::clock::Ticks;
 pub use crate::expiry::ExpiryRules;
 pub use crate::inspect::Stamps;
-pub use crate::per_entry::OwnDeadlines;
 pub use crate::invalidation::Gate;
 use crate::listener::Removed;
+pub use crate::per_entry::OwnDeadlines;
 
 /// The storage behind a [`Cache`](crate::Cache). See the [module docs](self)
 /// for what the front-end does and what a core promises.

@@ -134,7 +134,12 @@ mod tests {
     #[test]
     fn no_lifetime_never_caps() {
         let r = ExpiryRules::new(Duration::from_secs(1), None, Duration::ZERO);
-        assert!(!r.is_expired(Ticks::from_nanos(u64::MAX - 1), Ticks::from_nanos(u64::MAX - 2), Ticks::ZERO, Ticks::MAX));
+        assert!(!r.is_expired(
+            Ticks::from_nanos(u64::MAX - 1),
+            Ticks::from_nanos(u64::MAX - 2),
+            Ticks::ZERO,
+            Ticks::MAX
+        ));
     }
 
     #[test]

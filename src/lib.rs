@@ -323,8 +323,8 @@ mod invalidation;
 mod kind;
 mod listener;
 mod loader;
-mod per_entry;
 mod maintenance;
+mod per_entry;
 pub mod prelude;
 mod stats;
 mod sweeper;
@@ -349,7 +349,6 @@ pub use backend::redis::{RedisBuildError, RedisCache, RedisCacheError, RedisOpti
 pub use backend::sharded::ShardedCache;
 pub use builder::{BuildError, CacheBuilder, DEFAULT_WEIGHTED_ENTRIES, MAX_DURATION};
 pub use cache::{CacheStats, RemovalCause, SlidingTtlCache, Unsupported};
-pub use per_entry::Expiry;
 #[cfg(feature = "client-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client-store")))]
 pub use client_store::{ApiKey, ClientStore};
@@ -357,6 +356,7 @@ pub use frontend::Cache;
 pub use inspect::{EntryInfo, Iter};
 pub use invalidation::LoadTicket;
 pub use kind::{BackendKind, UnknownBackend};
+pub use per_entry::Expiry;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use tiered::TieredCache;

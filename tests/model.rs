@@ -40,13 +40,15 @@ fn config() -> impl Strategy<Value = ModelConfig> {
         prop::option::weighted(0.75, 1u64..=8),
         prop::sample::select(PolicyKind::ALL),
         prop::option::of(prop::sample::select(&[1usize, 2, 4][..])),
+        prop::bool::weighted(0.3),
     )
-        .prop_map(|(idle, lifetime, capacity, policy, shards)| ModelConfig {
+        .prop_map(|(idle, lifetime, capacity, policy, shards, expiry)| ModelConfig {
             idle,
             lifetime,
             capacity,
             policy,
             shards,
+            expiry,
         })
 }
 
@@ -56,6 +58,8 @@ enum Step {
     Op(Op),
     /// `q` quarters of the idle timeout: lands exactly on deadlines.
     Quarters(u32),
+    /// `insert_with_ttl` of `q` quarters of the idle timeout.
+    TtlQuarters(u64, u32),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -70,8 +74,9 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (key.clone(), any::<bool>()).prop_map(|(k, ok)| Step::Op(Op::TryGetOrInsert(k, ok))),
         1 => Just(Step::Op(Op::Clear)),
         2 => Just(Step::Op(Op::Purge)),
-        2 => key.prop_map(|k| Step::Op(Op::Info(k))),
+        2 => key.clone().prop_map(|k| Step::Op(Op::Info(k))),
         1 => Just(Step::Op(Op::Iter)),
+        2 => (key, 0u32..=8).prop_map(|(k, q)| Step::TtlQuarters(k, q)),
         // Quarters of the idle timeout land exactly on deadlines; single
         // nanoseconds step across them; days jump past everything.
         4 => (0u32..=8).prop_map(Step::Quarters),
@@ -89,6 +94,7 @@ fn case() -> impl Strategy<Value = (ModelConfig, Vec<Op>)> {
             .map(|s| match s {
                 Step::Op(op) => op,
                 Step::Quarters(q) => Op::Advance(c.idle * q / 4),
+                Step::TtlQuarters(k, q) => Op::InsertWithTtl(k, c.idle * q / 4),
             })
             .collect();
         (c, ops)
@@ -167,7 +173,14 @@ fn every_backend_has_a_fuzz_target() {
 #[test]
 fn model_walkthroughs() {
     let secs = Duration::from_secs;
-    let plain = ModelConfig { idle: secs(10), lifetime: None, capacity: None, policy: PolicyKind::Lru, shards: None };
+    let plain = ModelConfig {
+        idle: secs(10),
+        lifetime: None,
+        capacity: None,
+        policy: PolicyKind::Lru,
+        shards: None,
+        expiry: false,
+    };
     let capped = ModelConfig { capacity: Some(2), lifetime: Some(secs(25)), ..plain.clone() };
     let walks: &[(&ModelConfig, &[Op])] = &[
         // An expired entry is a miss, overwriting it reports Expired, and a
@@ -249,6 +262,7 @@ fn sharded_evicts_live_entry_before_expired() {
         capacity: Some(1),
         policy: PolicyKind::Fifo,
         shards: Some(2),
+        expiry: false,
     };
     let ops = [Op::GetOrInsert(1), Op::Advance(Duration::from_secs(1)), Op::Insert(0)];
     for _ in 0..200 {
@@ -271,6 +285,7 @@ fn moka_case(last: Op) -> (ModelConfig, Vec<Op>) {
         capacity: Some(1),
         policy: PolicyKind::WTinyLfu,
         shards: None,
+        expiry: false,
     };
     let ops = vec![Op::Insert(0), Op::Insert(0), Op::Advance(Duration::from_secs(1)), Op::Insert(1), Op::Get(0), last];
     (config, ops)

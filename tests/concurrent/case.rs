@@ -12,6 +12,9 @@ use ttlkit_strategies::mix64;
 
 use crate::harness::{ModelConfig, Op};
 
+/// Seeds the second random stream (per-entry expiry) of a case.
+const PER_ENTRY_STREAM: u64 = 0x7e57_0e1f_d0e5_71e5;
+
 /// A small deterministic generator (splitmix64): the seed is the case.
 pub struct Rng(u64);
 
@@ -138,8 +141,22 @@ impl Case {
             _ => capacity.map_or(256, |c| (2 * c).clamp(8, 1_024)),
         };
         let drain = rng.chance(50);
-        let config = ModelConfig { idle, lifetime, capacity, policy, shards };
-        let acts = (0..threads).map(|_| (0..ops).map(|_| act(&mut rng, keys, idle)).collect()).collect();
+        let mut acts: Vec<Vec<Act>> =
+            (0..threads).map(|_| (0..ops).map(|_| act(&mut rng, keys, idle)).collect()).collect();
+        // Per-entry expiry is drawn from a second stream, so every draw
+        // above (and a seed's case without it) stays as it was.
+        let mut own = Rng::new(seed ^ PER_ENTRY_STREAM);
+        let expiry = own.chance(25);
+        if own.chance(40) {
+            for a in acts.iter_mut().flatten() {
+                if let Act::Op(Op::Insert(k)) = *a {
+                    if own.chance(30) {
+                        *a = Act::Op(Op::InsertWithTtl(k, idle * own.range(0, 8) as u32 / 4));
+                    }
+                }
+            }
+        }
+        let config = ModelConfig { idle, lifetime, capacity, policy, shards, expiry };
         Case { seed, config, weigher, threads, keys, drain, acts }
     }
 }

@@ -14,7 +14,7 @@ use ttlkit::{BuildError, CacheBuilder, RemovalCause, SlidingTtlCache};
 use crate::flavor::Flavor;
 
 use crate::case::{Act, Case, Weights};
-use crate::harness::Op;
+use crate::harness::{ModelExpiry, Op};
 
 /// A global order of events: calls, returns, `init` runs and reports.
 #[derive(Default)]
@@ -110,6 +110,9 @@ impl<C: SlidingTtlCache<u64, u64>> Subject<C> {
         if let Some(s) = c.shards {
             b = b.shards(s);
         }
+        if c.expiry {
+            b = b.expire_after(ModelExpiry::new(c.idle));
+        }
         if case.weigher.is_some() {
             let w = Weights::new(case, flavor);
             b = b.weigher(move |&k: &u64, &v: &u64| u32::try_from(w.of(k, v)).unwrap_or(u32::MAX));
@@ -201,6 +204,11 @@ fn apply<C: SlidingTtlCache<u64, u64>>(s: &Subject<C>, op: Op, fresh: u64) -> Ou
             cache.insert(k, fresh);
             Out::Nothing
         }
+        Op::InsertWithTtl(k, ttl) => match cache.insert_with_ttl(k, fresh, ttl) {
+            Ok(()) => Out::Nothing,
+            // Recorded as a value nobody stored; the checks then fail on it.
+            Err(_) => Out::Value(None),
+        },
         Op::Get(k) => Out::Value(cache.get(&k)),
         Op::Peek(k) => Out::Value(cache.peek(&k)),
         Op::Contains(k) => Out::Bool(cache.contains_key(&k)),

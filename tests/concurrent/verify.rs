@@ -28,7 +28,7 @@ struct Origin {
 pub fn key_of(act: Act) -> Option<u64> {
     match act {
         Act::Op(Op::Insert(k) | Op::Get(k) | Op::Peek(k) | Op::Contains(k) | Op::Remove(k) | Op::GetOrInsert(k))
-        | Act::Op(Op::Info(k))
+        | Act::Op(Op::Info(k) | Op::InsertWithTtl(k, _))
         | Act::Op(Op::TryGetOrInsert(k, _))
         | Act::SlowLoad(k, _) => Some(k),
         Act::Op(Op::Clear | Op::Purge | Op::Advance(_) | Op::Iter) | Act::Len => None,
@@ -40,7 +40,7 @@ fn describe(r: &Rec) -> String {
 }
 
 fn is_insert(r: &Rec) -> bool {
-    matches!(r.act, Act::Op(Op::Insert(_)))
+    matches!(r.act, Act::Op(Op::Insert(_) | Op::InsertWithTtl(..)))
 }
 
 fn is_remove(r: &Rec) -> bool {
@@ -73,7 +73,7 @@ impl<'a> History<'a> {
         for r in &recs {
             let key = key_of(r.act);
             match (r.act, r.out) {
-                (Act::Op(Op::Insert(k)), _) => {
+                (Act::Op(Op::Insert(k) | Op::InsertWithTtl(k, _)), _) => {
                     origins.insert(r.value, Origin { rec: *r, key: k, init: None });
                 }
                 (_, Out::Load { init: Some(init), ok: true, .. }) => {
@@ -96,11 +96,20 @@ impl<'a> History<'a> {
         self.origins.get(&value).ok_or_else(|| format!("value {value:#x} was never stored by anyone"))
     }
 
-    /// The shortest deadline an entry can have.
-    fn min_lifetime(&self) -> u64 {
+    /// The shortest life the entry `o` stored can have. With the model's
+    /// `Expiry` an overwrite keeps the older deadline, which may be due at
+    /// once: no bound.
+    fn min_lifetime(&self, o: &Origin) -> u64 {
         let c = &self.case.config;
+        if c.expiry {
+            return 0;
+        }
         let idle = nanos(c.idle);
-        c.lifetime.map_or(idle, |l| idle.min(nanos(l)))
+        let shortest = c.lifetime.map_or(idle, |l| idle.min(nanos(l)));
+        match o.rec.act {
+            Act::Op(Op::InsertWithTtl(_, ttl)) => shortest.min(nanos(ttl)),
+            _ => shortest,
+        }
     }
 
     /// Every listener report names a stored value of its key, once, with a
@@ -135,7 +144,7 @@ impl<'a> History<'a> {
         let since = |r: &Rec| r.ret > o.rec.call && r.call < rep.stamp;
         match rep.cause {
             RemovalCause::Expired => {
-                let earliest = o.rec.clock.saturating_add(self.min_lifetime());
+                let earliest = o.rec.clock.saturating_add(self.min_lifetime(o));
                 if rep.clock < earliest {
                     return Err(format!("Expired at t={}ns, but it cannot expire before t={earliest}ns", rep.clock));
                 }

@@ -55,6 +55,7 @@ macro_rules! for_each_case {
             per_entry::expiry_callbacks_set_deadlines_on_create_update_and_read [MockClock, PerEntry],
             per_entry::a_read_that_shortens_a_deadline_is_purged_on_time [MockClock, PerEntry],
             per_entry::entry_info_shows_the_own_deadline [MockClock, PerEntry, Inspection],
+            per_entry::a_panicking_expiry_changes_nothing [MockClock, PerEntry],
             sweeping::entries_stored_at_the_end_of_time_are_purged [MockClock],
             sweeping::deadlines_near_the_end_of_time_saturate [MockClock],
             loads::insert_during_load_wins [TrackedLoads],

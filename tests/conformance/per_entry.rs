@@ -70,8 +70,11 @@ pub fn purge_removes_exactly_the_expired_per_entry_deadlines<T: Target>(t: &T) {
 /// extend to 10 s from the read.
 #[derive(Clone, Default)]
 struct Recorded {
-    calls: Arc<Mutex<Vec<(&'static str, u64, Option<Duration>)>>>,
+    calls: Arc<Mutex<Vec<Call>>>,
 }
+
+/// A callback's name, its key and the time left it was given.
+type Call = (&'static str, u64, Option<Duration>);
 
 impl Expiry<u64, u64> for Recorded {
     fn expire_after_create(&self, key: &u64, value: &u64, _: Ticks) -> Option<Duration> {
@@ -165,4 +168,43 @@ pub fn entry_info_shows_the_own_deadline<T: Target>(t: &T) {
     assert_eq!((info.own_left, info.expires_in()), (Some(secs(20)), Some(secs(20))));
     let info = cache.entry_info(&2).expect("live");
     assert_eq!((info.own_left, info.expires_in()), (None, Some(secs(50))));
+}
+
+/// Panics on the value 666 (create and update) and on reads of key 7.
+struct Fussy;
+
+impl Expiry<u64, u64> for Fussy {
+    fn expire_after_create(&self, _: &u64, value: &u64, _: Ticks) -> Option<Duration> {
+        assert!(*value != 666, "create of 666");
+        None
+    }
+
+    fn expire_after_update(&self, _: &u64, value: &u64, _: Ticks, _: Option<Duration>) -> Option<Duration> {
+        assert!(*value != 666, "update to 666");
+        None
+    }
+
+    fn expire_after_read(&self, key: &u64, _: &u64, _: Ticks, _: Option<Duration>) -> Option<Duration> {
+        assert!(*key != 7, "read of 7");
+        None
+    }
+}
+
+/// An `Expiry` that panics changes nothing: the write it was asked about
+/// is not made (an older value stays), a read it panicked in leaves the
+/// entry as it was, and the cache goes on working.
+pub fn a_panicking_expiry_changes_nothing<T: Target>(t: &T) {
+    let clock = MockClock::new();
+    let log = RemovalLog::new();
+    let cache = t.build(log.attach(t.base_builder::<u64, u64>(&clock).expire_after(Fussy)));
+    let quiet = |f: &dyn Fn()| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err();
+    cache.insert(1, 1);
+    cache.insert(7, 7);
+    assert!(quiet(&|| cache.insert(1, 666)), "the update panicked");
+    assert!(quiet(&|| cache.insert(2, 666)), "the create panicked");
+    assert!(quiet(&|| drop(cache.get(&7))), "the read panicked");
+    assert_eq!((cache.peek(&1), cache.peek(&2), cache.peek(&7)), (Some(1), None, Some(7)));
+    cache.insert(3, 3);
+    assert_eq!((cache.len(), cache.get(&3)), (3, Some(3)));
+    assert_eq!(log.causes(), vec![], "nothing left");
 }

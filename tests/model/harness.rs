@@ -35,8 +35,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use ttlkit::clock::MockClock;
-use ttlkit::{AnyCache, BackendKind, BuildError, CacheBuilder, PolicyKind, RemovalCause, SlidingTtlCache};
+use ttlkit::clock::{MockClock, Ticks};
+use ttlkit::{AnyCache, BackendKind, BuildError, CacheBuilder, Expiry, PolicyKind, RemovalCause, SlidingTtlCache};
 
 /// Keys are drawn from `0..KEYS`: few enough that overwrites, re-reads and
 /// capacity pressure are common.
@@ -60,6 +60,8 @@ pub struct ModelConfig {
     pub policy: PolicyKind,
     /// The shard count for backends that shard (others ignore it).
     pub shards: Option<usize>,
+    /// Whether the cache has the model's [`Expiry`] ([`ModelExpiry`]).
+    pub expiry: bool,
 }
 
 impl fmt::Debug for ModelConfig {
@@ -73,6 +75,9 @@ impl fmt::Debug for ModelConfig {
         }
         if let Some(s) = self.shards {
             write!(f, ", {s} shards")?;
+        }
+        if self.expiry {
+            write!(f, ", expiry")?;
         }
         Ok(())
     }
@@ -106,6 +111,42 @@ pub enum Op {
     Info(Key),
     /// `iter()`: exactly the live entries, refreshing nothing.
     Iter,
+    /// `insert_with_ttl(key, next serial, ttl)`.
+    InsertWithTtl(Key, Duration),
+}
+
+/// The per-entry expiry the model knows: a created entry lives
+/// `(value % 4 + 1)` quarters of the idle timeout, an update keeps its
+/// deadline, and a read of an even key moves it to half the idle timeout
+/// from the read (earlier or later); never less than a nanosecond.
+pub struct ModelExpiry {
+    idle: Duration,
+}
+
+impl ModelExpiry {
+    /// The expiry for a cache whose idle timeout is `idle`.
+    pub fn new(idle: Duration) -> Self {
+        ModelExpiry { idle }
+    }
+
+    /// At least a nanosecond: an entry is live at the instant it is written.
+    fn on_create(idle: u64, value: Value) -> u64 {
+        (idle / 4 * (value % 4 + 1)).max(1)
+    }
+
+    fn on_read(idle: u64, key: Key) -> Option<u64> {
+        (key % 2 == 0).then_some((idle / 2).max(1))
+    }
+}
+
+impl Expiry<Key, Value> for ModelExpiry {
+    fn expire_after_create(&self, _: &Key, value: &Value, _: Ticks) -> Option<Duration> {
+        Some(Duration::from_nanos(Self::on_create(nanos(self.idle), *value)))
+    }
+
+    fn expire_after_read(&self, key: &Key, _: &Value, _: Ticks, _: Option<Duration>) -> Option<Duration> {
+        Self::on_read(nanos(self.idle), *key).map(Duration::from_nanos)
+    }
 }
 
 /// What a backend documents beyond the strict contract, so the model
@@ -155,11 +196,17 @@ impl Profile {
 
 type Log = Arc<Mutex<Vec<(Key, Value, RemovalCause)>>>;
 
+/// What `entry_info` says: (since write, since access, idle left, lifetime
+/// left, own left, weight).
+type Info = (Duration, Duration, Option<Duration>, Option<Duration>, Option<Duration>, u32);
+
 #[derive(Debug, Clone, Copy)]
 struct Stamped {
     value: Value,
     last_access: u64,
     inserted_at: u64,
+    /// Its own deadline, `u64::MAX` for none.
+    own: u64,
 }
 
 /// The reference model: held entries with their stamps, the time, and the
@@ -168,6 +215,7 @@ struct Model {
     idle: u64,
     lifetime: u64,
     capacity: Option<u64>,
+    expiry: bool,
     profile: Profile,
     now: u64,
     /// Entries the cache holds: live ones, and expired ones not reported yet.
@@ -191,21 +239,20 @@ fn cause_index(cause: RemovalCause) -> usize {
 
 impl Model {
     fn deadline(&self, e: &Stamped) -> u64 {
-        e.last_access.saturating_add(self.idle).min(e.inserted_at.saturating_add(self.lifetime))
+        e.last_access.saturating_add(self.idle).min(e.inserted_at.saturating_add(self.lifetime)).min(e.own)
     }
 
     fn is_live(&self, e: &Stamped) -> bool {
         self.now < self.deadline(e)
     }
 
-    /// What `entry_info` must say of a live entry: (since write, since
-    /// access, idle left, lifetime left, weight).
-    #[allow(clippy::type_complexity)]
-    fn info(&self, e: &Stamped) -> (Duration, Duration, Option<Duration>, Option<Duration>, u32) {
+    /// What `entry_info` must say of a live entry.
+    fn info(&self, e: &Stamped) -> Info {
         let left = |from: u64, d: u64| Duration::from_nanos(from.saturating_add(d).saturating_sub(self.now));
         let lifetime = (self.lifetime != u64::MAX).then(|| left(e.inserted_at, self.lifetime));
+        let own = (e.own != u64::MAX).then(|| left(e.own, 0));
         let since = |t: u64| Duration::from_nanos(self.now - t);
-        (since(e.inserted_at), since(e.last_access), Some(left(e.last_access, self.idle)), lifetime, 1)
+        (since(e.inserted_at), since(e.last_access), Some(left(e.last_access, self.idle)), lifetime, own, 1)
     }
 
     /// The value a read may return for `key`.
@@ -222,16 +269,32 @@ impl Model {
         self.next_value
     }
 
-    fn store(&mut self, key: Key, value: Value) {
-        self.held.insert(key, Stamped { value, last_access: self.now, inserted_at: self.now });
+    /// A write of `value` (with an own time to live `ttl` if given): its
+    /// own deadline is `ttl` from now; else, with the expiry, its create
+    /// duration, or what a live older entry had (an update keeps it);
+    /// else none.
+    fn store(&mut self, key: Key, value: Value, ttl: Option<u64>) {
+        let now = self.now;
+        let previous = self.held.get(&key).filter(|e| self.is_live(e)).map(|e| e.own);
+        let own = match (ttl, self.expiry, previous) {
+            (Some(ttl), _, _) => now.saturating_add(ttl).min(u64::MAX - 1),
+            (None, false, _) => u64::MAX,
+            (None, true, None) => now.saturating_add(ModelExpiry::on_create(self.idle, value)).min(u64::MAX - 1),
+            (None, true, Some(own)) => own,
+        };
+        self.held.insert(key, Stamped { value, last_access: now, inserted_at: now, own });
         self.inserts += 1;
     }
 
-    /// A hit: refreshes the idle deadline (exactly, granularity zero).
+    /// A hit: refreshes the idle deadline (exactly, granularity zero) and
+    /// asks the expiry.
     fn touch(&mut self, key: Key) {
-        let now = self.now;
+        let (now, idle, expiry) = (self.now, self.idle, self.expiry);
         if let Some(e) = self.held.get_mut(&key) {
             e.last_access = now;
+            if let Some(d) = ModelExpiry::on_read(idle, key).filter(|_| expiry) {
+                e.own = now.saturating_add(d).min(u64::MAX - 1);
+            }
         }
         self.hits += 1;
     }
@@ -321,6 +384,9 @@ fn build(backend: BackendKind, config: &ModelConfig) -> Result<Subject, String> 
     if let Some(s) = config.shards {
         b = b.shards(s);
     }
+    if config.expiry {
+        b = b.expire_after(ModelExpiry::new(config.idle));
+    }
     let cache = AnyCache::new(backend, b).map_err(|e| format!("build {backend} with {config:?}: {e}"))?;
     Ok(Subject { cache, clock, log })
 }
@@ -338,6 +404,7 @@ pub fn check_with(backend: BackendKind, profile: Profile, config: &ModelConfig, 
         idle: nanos(config.idle),
         lifetime: config.lifetime.map_or(u64::MAX, nanos),
         capacity: config.capacity,
+        expiry: config.expiry,
         profile,
         now: 0,
         held: BTreeMap::new(),
@@ -368,7 +435,16 @@ fn step(s: &Subject, m: &mut Model, op: Op) -> Result<(), String> {
                 predicted.push((k, old.value, cause));
             }
             cache.insert(k, v);
-            m.store(k, v);
+            m.store(k, v, None);
+        }
+        Op::InsertWithTtl(k, ttl) => {
+            let v = m.fresh();
+            if let Some(old) = m.held.get(&k) {
+                let cause = if m.is_live(old) { RemovalCause::Replaced } else { RemovalCause::Expired };
+                predicted.push((k, old.value, cause));
+            }
+            cache.insert_with_ttl(k, v, ttl).map_err(|e| format!("insert_with_ttl: {e}"))?;
+            m.store(k, v, Some(nanos(ttl)));
         }
         Op::Get(k) => {
             let want = m.live_value(k);
@@ -430,7 +506,7 @@ fn step(s: &Subject, m: &mut Model, op: Op) -> Result<(), String> {
                     if let Some(old) = m.held.get(&k) {
                         predicted.push((k, old.value, RemovalCause::Expired));
                     }
-                    m.store(k, fresh);
+                    m.store(k, fresh, None);
                 }
             }
         }
@@ -462,7 +538,7 @@ fn step(s: &Subject, m: &mut Model, op: Op) -> Result<(), String> {
                     if let Some(old) = m.held.get(&k) {
                         predicted.push((k, old.value, RemovalCause::Expired));
                     }
-                    m.store(k, fresh);
+                    m.store(k, fresh, None);
                 }
                 None => {
                     // Not cached: an expired old entry stays until reported.
@@ -476,7 +552,9 @@ fn step(s: &Subject, m: &mut Model, op: Op) -> Result<(), String> {
         }
         Op::Info(k) => {
             let want = m.held.get(&k).filter(|e| m.is_live(e)).map(|e| m.info(e));
-            let got = cache.entry_info(&k).map(|i| (i.since_write, i.since_access, i.idle_left, i.live_left, i.weight));
+            let got = cache
+                .entry_info(&k)
+                .map(|i| (i.since_write, i.since_access, i.idle_left, i.live_left, i.own_left, i.weight));
             if got != want {
                 return Err(format!("entry_info returned {got:?}, the model has {want:?}"));
             }
@@ -598,16 +676,18 @@ pub fn decode(bytes: &[u8]) -> (ModelConfig, Vec<Op>) {
         _ => Some(u64::from(input.byte() % 10) + 1),
     };
     let policy = PolicyKind::ALL[usize::from(input.byte()) % PolicyKind::ALL.len()];
-    let shards = match input.byte() % 4 {
+    let shard_byte = input.byte();
+    let shards = match shard_byte % 4 {
         0 => None,
         n => Some(1usize << (n - 1)),
     };
-    let config = ModelConfig { idle, lifetime, capacity, policy, shards };
+    let expiry = shard_byte & 0x80 != 0;
+    let config = ModelConfig { idle, lifetime, capacity, policy, shards, expiry };
     let mut ops = Vec::new();
     while !input.0.is_empty() && ops.len() < 1000 {
         let tag = input.byte();
         let key = Key::from(input.byte()) % KEYS;
-        ops.push(match tag % 18 {
+        ops.push(match tag % 20 {
             0..=2 => Op::Insert(key),
             3..=5 => Op::Get(key),
             6 => Op::Peek(key),
@@ -623,6 +703,7 @@ pub fn decode(bytes: &[u8]) -> (ModelConfig, Vec<Op>) {
             14 => Op::Advance(Duration::from_nanos(key)),
             16 => Op::Info(key),
             17 => Op::Iter,
+            18 | 19 => Op::InsertWithTtl(key, idle * u32::from(input.byte() % 8) / 4),
             _ => Op::Advance(unit(key as u8) * (u32::from(input.byte()) + 1)),
         });
     }

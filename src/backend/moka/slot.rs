@@ -146,7 +146,13 @@ impl<K, V> Slot<K, V> {
     /// remover tombstones it first, the read is a miss. A live `refresh`
     /// read also asks `own_deadlines` whether to move its own deadline.
     #[inline]
-    pub(super) fn read(&self, now: Ticks, rules: &ExpiryRules, own_deadlines: &OwnDeadlines<K, V>, refresh: bool) -> Seen {
+    pub(super) fn read(
+        &self,
+        now: Ticks,
+        rules: &ExpiryRules,
+        own_deadlines: &OwnDeadlines<K, V>,
+        refresh: bool,
+    ) -> Seen {
         let seen = self.read_stamp(now, rules, refresh);
         if !refresh || !own_deadlines.has_expiry() || !seen.is_live() {
             return seen;
@@ -260,10 +266,16 @@ mod tests {
         let s = Slot::new(1u32, 10u32, t(0), 1, 0);
         assert!(matches!(s.read(t(5), &r, &OwnDeadlines::default(), true), Seen::Live));
         assert!(matches!(s.judge(t(14), &r), Judged::LiveUntil(d) if d == t(15)));
-        assert!(matches!(s.read(t(14), &r, &OwnDeadlines::default(), false), Seen::Live), "peek at 14 does not refresh");
+        assert!(
+            matches!(s.read(t(14), &r, &OwnDeadlines::default(), false), Seen::Live),
+            "peek at 14 does not refresh"
+        );
         assert!(matches!(s.judge(t(15), &r), Judged::Expired));
         assert!(s.deadline(&r).is_none());
-        assert!(matches!(s.read(t(15), &r, &OwnDeadlines::default(), true), Seen::Expired), "a tombstone is never live again");
+        assert!(
+            matches!(s.read(t(15), &r, &OwnDeadlines::default(), true), Seen::Expired),
+            "a tombstone is never live again"
+        );
     }
 
     #[test]

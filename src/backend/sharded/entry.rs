@@ -1,7 +1,7 @@
 //! An entry of the sharded backend, shared with lock-free readers.
 
-use crate::clock::Ticks;
 use crate::cache::RemovalCause;
+use crate::clock::Ticks;
 use crate::expiry::ExpiryRules;
 use crate::per_entry::OwnDeadlines;
 use crate::sync::{AtomicU64, AtomicU8};

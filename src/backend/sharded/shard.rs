@@ -191,7 +191,14 @@ where
     /// A read without the lock; also returns the id of an entry whose own
     /// deadline the read moved earlier (to be refiled).
     #[inline]
-    fn find_live<Q>(&self, hash: u64, key: &Q, s: &Settings<K, V>, now: Ticks, refresh: bool) -> (Option<V>, Option<u32>)
+    fn find_live<Q>(
+        &self,
+        hash: u64,
+        key: &Q,
+        s: &Settings<K, V>,
+        now: Ticks,
+        refresh: bool,
+    ) -> (Option<V>, Option<u32>)
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
