@@ -65,14 +65,14 @@
 //!         Q: Hash + Eq + ?Sized,
 //!     {
 //!         let mut map = self.map.lock().unwrap();
-//!         let (key, (value, last, born, own)) = map.get_key_value(key)?;
+//!         let (stored, (value, last, born, own)) = map.get_key_value(key)?;
 //!         if self.rules.is_expired(now, *last, *born, *own) {
 //!             return None; // an expire pass reports it
 //!         }
-//!         let (key, value) = (key.clone(), value.clone());
+//!         let moved = if refresh { self.own.on_read(stored, value, now, *own) } else { None };
+//!         let value = value.clone();
 //!         if refresh {
-//!             let moved = self.own.on_read(&key, &value, now, map[&key].3);
-//!             let (_, last, _, own) = map.get_mut(&key)?;
+//!             let (_, last, _, own) = map.get_mut(key)?;
 //!             *last = (*last).max(now); // never backwards
 //!             *own = moved.unwrap_or(*own);
 //!         }

@@ -91,6 +91,8 @@
 //! | [`.time_to_idle(d)`](CacheBuilder::time_to_idle) | `d` after its last `get` or write (sliding) |
 //! | [`.time_to_live(d)`](CacheBuilder::time_to_live) | `d` after its last write; reads do not extend it |
 //! | both | at the earlier of the two deadlines |
+//! | [`insert_with_ttl(k, v, d)`](SlidingTtlCache::insert_with_ttl) | `d` after this write, and no later than the above |
+//! | [`.expire_after(e)`](CacheBuilder::expire_after) | when the [`Expiry`] `e` says, per entry, on create, update and read; no later than the above |
 //!
 //! ```
 //! use std::time::Duration;
@@ -109,8 +111,18 @@
 //! clock.advance(Duration::from_secs(50));
 //! assert_eq!(cache.get("a"), None); // but the time-to-live ran out at t=100 s
 //! assert_eq!(cache.stats().removals(RemovalCause::Expired), 1);
-//! # Ok::<(), BuildError>(())
+//!
+//! // One entry with a deadline of its own: 10 s, however often it is read.
+//! cache.insert_with_ttl("token", 2, Duration::from_secs(10))?;
+//! clock.advance(Duration::from_secs(10));
+//! assert_eq!(cache.get("token"), None);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! An entry's own deadline (from `insert_with_ttl` or an [`Expiry`]) can only
+//! shorten its life: the cache-wide time-to-idle and time-to-live still cap
+//! it. Every in-process backend supports both; the Redis backend refuses an
+//! `Expiry` when it is built and `insert_with_ttl` with [`Unsupported`].
 //!
 //! # Eviction policies
 //!
@@ -263,7 +275,9 @@
 //! # The contract
 //!
 //! * **Expiry.** An entry expires at `min(last_access + time_to_idle,
-//!   inserted_at + time_to_live)`, a setting left out counting as never.
+//!   inserted_at + time_to_live, own deadline)`, a setting left out counting
+//!   as never (the own deadline comes from `insert_with_ttl` or an
+//!   [`Expiry`]; a plain overwrite without an `Expiry` clears it).
 //!   `get` and overwrites refresh `last_access`; `peek` and `contains_key`
 //!   do not; an overwrite starts a new lifetime and reads never extend it. An expired entry is never
 //!   returned, whether or not it has been purged yet.

@@ -63,6 +63,62 @@ fn fill(cache: &impl Target, clock: &MockClock, expired: usize, total: usize) {
     clock.advance(Duration::from_secs(31));
 }
 
+/// Which deadlines a purge figure is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deadlines {
+    /// The cache-wide idle timeout ([`fill`]).
+    Idle,
+    /// Per-entry deadlines from `insert_with_ttl`, in a cache with no
+    /// cache-wide expiry ([`fill_per_entry`]).
+    PerEntry,
+}
+
+impl Deadlines {
+    /// The row label: the backend, and `per-entry` for those rows.
+    pub fn label(self, name: BackendKind) -> String {
+        match self {
+            Deadlines::Idle => name.to_string(),
+            Deadlines::PerEntry => format!("{name} per-entry"),
+        }
+    }
+
+    fn builder(self) -> CacheBuilder<u64, u64> {
+        match self {
+            Deadlines::Idle => CacheBuilder::new().time_to_idle(PURGE_TTI),
+            Deadlines::PerEntry => CacheBuilder::new(),
+        }
+    }
+
+    fn fill(self, cache: &AnyCache<u64, u64>, clock: &MockClock, expired: usize, total: usize) -> Result<(), String> {
+        match self {
+            Deadlines::Idle => {
+                fill(cache, clock, expired, total);
+                Ok(())
+            }
+            Deadlines::PerEntry => fill_per_entry(cache, clock, expired, total),
+        }
+    }
+}
+
+/// Inserts `total` keys in a scrambled order, each with its own time to
+/// live: 1 s to 29 s for the first `expired` keys, 2 min to 1 h for the
+/// rest; then lets 31 s pass, so exactly `expired` are past their deadline,
+/// scattered through the insertion order.
+fn fill_per_entry(cache: &AnyCache<u64, u64>, clock: &MockClock, expired: usize, total: usize) -> Result<(), String> {
+    let mut order: Vec<u64> = (0..total as u64).collect();
+    order.sort_unstable_by_key(|&k| ttlkit_strategies::mix64(k));
+    for k in order {
+        let ttl = if k < expired as u64 {
+            Duration::from_secs(1 + k % 29)
+        } else {
+            Duration::from_secs(120 + k % 3_480)
+        };
+        cache.insert_with_ttl(k, k, ttl).map_err(|e| e.to_string())?;
+    }
+    clock.advance(Duration::from_secs(31));
+    Ok(())
+}
+
 fn build(name: BackendKind, clock: &MockClock, builder: CacheBuilder<u64, u64>) -> Result<AnyCache<u64, u64>, String> {
     AnyCache::new(name, builder.clock(clock.clone()).no_sweeper()).map_err(|e| format!("{name}: {e}"))
 }
@@ -99,6 +155,7 @@ fn bounded<T: Send + 'static>(
 /// takes longer than `limit` is abandoned.
 pub fn purge(
     name: BackendKind,
+    deadlines: Deadlines,
     expired: usize,
     total: usize,
     reps: usize,
@@ -107,8 +164,8 @@ pub fn purge(
     let mut times = Vec::with_capacity(reps);
     for _ in 0..reps.max(1) {
         let clock = MockClock::new();
-        let cache = build(name, &clock, CacheBuilder::new().time_to_idle(PURGE_TTI)).map_err(PurgeError::Other)?;
-        fill(&cache, &clock, expired, total);
+        let cache = build(name, &clock, deadlines.builder()).map_err(PurgeError::Other)?;
+        deadlines.fill(&cache, &clock, expired, total).map_err(PurgeError::Other)?;
         let (n, took) = bounded(cache, limit, |c| {
             let began = Instant::now();
             let n = c.purge_expired();
@@ -121,11 +178,11 @@ pub fn purge(
         times.push(took);
     }
     Ok(Purge {
-        backend: name.to_string(),
+        backend: deadlines.label(name),
         expired,
         total,
         time: Some(median(times)),
-        longest_hold: Some(lock_hold(name, expired, total, limit)?),
+        longest_hold: Some(lock_hold(name, deadlines, expired, total, limit)?),
     })
 }
 
@@ -139,18 +196,24 @@ pub fn purge(
 /// `purge start, listener call 1, ..., listener call n, purge end`, so the
 /// longest gap bounds the longest hold from above (it also includes the
 /// listener's own cost and the batch's bookkeeping outside the lock).
-fn lock_hold(name: BackendKind, expired: usize, total: usize, limit: Duration) -> Result<Duration, PurgeError> {
+fn lock_hold(
+    name: BackendKind,
+    deadlines: Deadlines,
+    expired: usize,
+    total: usize,
+    limit: Duration,
+) -> Result<Duration, PurgeError> {
     let tsc = quanta::Clock::new();
     let stamps = Arc::new(Mutex::new(Vec::with_capacity(expired + 2)));
     let (log, lclock) = (Arc::clone(&stamps), tsc.clone());
     let clock = MockClock::new();
-    let builder = CacheBuilder::new().time_to_idle(PURGE_TTI).removal_listener(move |_: &u64, _, cause| {
+    let builder = deadlines.builder().removal_listener(move |_: &u64, _, cause| {
         if cause == RemovalCause::Expired {
             lock(&log).push(lclock.raw());
         }
     });
     let cache = build(name, &clock, builder).map_err(PurgeError::Other)?;
-    fill(&cache, &clock, expired, total);
+    deadlines.fill(&cache, &clock, expired, total).map_err(PurgeError::Other)?;
     let timer = tsc.clone();
     let (start, end) = bounded(cache, limit, move |c| {
         let start = timer.raw();

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use ttlkit::clock::{Clock, Ticks};
 use ttlkit::{AnyCache, BackendKind, CacheBuilder, PolicyKind, SlidingTtlCache};
 
+use crate::workloads::ttl_of;
+
 /// The idle timeout of every cache in the throughput runs: long enough that
 /// nothing expires while they run, so every hit pays for sliding expiry
 /// (its stamp upkeep) without entries leaving for age.
@@ -77,6 +79,22 @@ impl RowKind {
     }
 }
 
+/// Each entry's own time to live, [`ttl_of`] its key, for both ttlkit and
+/// moka (each through its own per-entry expiry).
+struct OwnTtl;
+
+impl ttlkit::Expiry<u64, u64> for OwnTtl {
+    fn expire_after_create(&self, key: &u64, _: &u64, _: Ticks) -> Option<Duration> {
+        Some(ttl_of(*key))
+    }
+}
+
+impl moka::Expiry<u64, u64> for OwnTtl {
+    fn expire_after_create(&self, key: &u64, _: &u64, _: Instant) -> Option<Duration> {
+        Some(ttl_of(*key))
+    }
+}
+
 /// A built cache of any row kind.
 pub enum Built {
     Ours(AnyCache<u64, u64>),
@@ -103,11 +121,27 @@ impl Built {
     /// A cache for `kind` bounded to `capacity` entries (the original
     /// design is unbounded), with idle timeout [`TTI`].
     pub fn new(kind: &RowKind, capacity: u64) -> Result<Built, String> {
+        Built::with_expiry(kind, capacity, false)
+    }
+
+    /// [`new`](Self::new), and with `per_entry` every entry also lives its
+    /// own [`ttl_of`] (a row that has no per-entry expiry refuses).
+    pub fn with_expiry(kind: &RowKind, capacity: u64, per_entry: bool) -> Result<Built, String> {
+        if per_entry && matches!(kind, RowKind::QuickDirect | RowKind::Original) {
+            return Err("no per-entry expiry to express it with".into());
+        }
         Ok(match kind {
             RowKind::Ours { backend, policy } => {
-                let b = CacheBuilder::<u64, u64>::new().time_to_idle(TTI).max_capacity(capacity).policy_kind(*policy);
+                let mut b =
+                    CacheBuilder::<u64, u64>::new().time_to_idle(TTI).max_capacity(capacity).policy_kind(*policy);
+                if per_entry {
+                    b = b.expire_after(OwnTtl);
+                }
                 Built::Ours(AnyCache::new(*backend, b).map_err(|e| format!("{backend}: {e}"))?)
             }
+            RowKind::MokaDirect if per_entry => Built::Moka(
+                moka::sync::Cache::builder().max_capacity(capacity).time_to_idle(TTI).expire_after(OwnTtl).build(),
+            ),
             RowKind::MokaDirect => {
                 Built::Moka(moka::sync::Cache::builder().max_capacity(capacity).time_to_idle(TTI).build())
             }

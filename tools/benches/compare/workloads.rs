@@ -25,6 +25,15 @@ pub struct Workload {
     pub keys: Arc<Vec<u64>>,
     /// For `Op::Get`: the keys `0..prefill` are inserted before timing.
     pub prefill: u64,
+    /// Whether every entry gets a deadline of its own ([`ttl_of`]), from
+    /// the cache's per-entry expiry (ours: `Expiry`; moka's: `moka::Expiry`).
+    pub per_entry: bool,
+}
+
+/// The time to live of `key` in the per-entry workload: 1 s to 1 h,
+/// spread by a hash of the key (the same for every row).
+pub fn ttl_of(key: u64) -> std::time::Duration {
+    std::time::Duration::from_millis(1_000 + ttlkit_strategies::mix64(key) % 3_599_000)
 }
 
 /// How the streams are shaped.
@@ -55,13 +64,25 @@ pub fn zipf(shape: Shape, s: f64) -> Result<Workload, String> {
         op: Op::GetOrInsert,
         keys: Arc::new(zipf_stream(shape.keys, s, shape.len, SEED ^ s.to_bits())?),
         prefill: 0,
+        per_entry: false,
+    })
+}
+
+/// Zipf 0.9 get-or-insert where each entry lives its own [`ttl_of`].
+pub fn per_entry(shape: Shape) -> Result<Workload, String> {
+    Ok(Workload {
+        name: "per-entry-ttl-zipf-0.9".into(),
+        op: Op::GetOrInsert,
+        keys: Arc::new(zipf_stream(shape.keys, 0.9, shape.len, SEED + 5)?),
+        prefill: 0,
+        per_entry: true,
     })
 }
 
 pub fn uniform(shape: Shape) -> Workload {
     let mut rng = SmallRng::seed_from_u64(SEED + 1);
     let keys = (0..shape.len).map(|_| rng.random_range(0..shape.keys)).collect();
-    Workload { name: "uniform".into(), op: Op::GetOrInsert, keys: Arc::new(keys), prefill: 0 }
+    Workload { name: "uniform".into(), op: Op::GetOrInsert, keys: Arc::new(keys), prefill: 0, per_entry: false }
 }
 
 /// Zipf 0.9 with one-pass scans mixed in: the stream is built of runs of
@@ -84,7 +105,7 @@ pub fn scan_mix(shape: Shape) -> Result<Workload, String> {
             keys.extend(zipf.by_ref().take(run));
         }
     }
-    Ok(Workload { name: "scan+zipf-0.9".into(), op: Op::GetOrInsert, keys: Arc::new(keys), prefill: 0 })
+    Ok(Workload { name: "scan+zipf-0.9".into(), op: Op::GetOrInsert, keys: Arc::new(keys), prefill: 0, per_entry: false })
 }
 
 /// Pure `get` hits: Zipf 1.1 over `capacity / 2` keys, all inserted first.
@@ -95,6 +116,7 @@ pub fn hits(shape: Shape) -> Result<Workload, String> {
         op: Op::Get,
         keys: Arc::new(zipf_stream(n, 1.1, shape.len, SEED + 4)?),
         prefill: n,
+        per_entry: false,
     })
 }
 
@@ -110,5 +132,5 @@ pub fn trace(path: &Path) -> Result<Workload, String> {
     }
     let file = path.file_name().map_or_else(|| path.display().to_string(), |f| f.to_string_lossy().into_owned());
     let stem = file.split('.').next().unwrap_or(&file).to_owned();
-    Ok(Workload { name: format!("trace:{stem}"), op: Op::GetOrInsert, keys: Arc::new(keys), prefill: 0 })
+    Ok(Workload { name: format!("trace:{stem}"), op: Op::GetOrInsert, keys: Arc::new(keys), prefill: 0, per_entry: false })
 }
