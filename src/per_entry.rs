@@ -32,7 +32,6 @@ use crate::clock::{duration_to_nanos, Ticks};
 /// use std::time::Duration;
 /// use ttlkit::clock::{MockClock, Ticks};
 /// use ttlkit::prelude::*;
-/// use ttlkit::Expiry;
 ///
 /// /// A response lives as long as its `max-age`.
 /// struct MaxAge;

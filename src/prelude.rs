@@ -2,7 +2,8 @@
 //!
 //! It brings the [`SlidingTtlCache`] trait (its methods are how every
 //! backend is used), the [`CacheBuilder`], the backends this build compiles
-//! in and the types their results name. Clocks stay in [`crate::clock`].
+//! in, the types their results name and the [`Expiry`] trait. Clocks stay
+//! in [`crate::clock`].
 //!
 //! ```
 //! use std::time::Duration;
@@ -22,5 +23,6 @@ pub use crate::MokaCache;
 #[cfg_attr(docsrs, doc(cfg(feature = "sharded")))]
 pub use crate::ShardedCache;
 pub use crate::{
-    AnyCache, BackendKind, BuildError, CacheBuilder, CacheStats, MutexCache, PolicyKind, RemovalCause, SlidingTtlCache,
+    AnyCache, BackendKind, BuildError, CacheBuilder, CacheStats, Expiry, MutexCache, PolicyKind, RemovalCause,
+    SlidingTtlCache, Unsupported,
 };

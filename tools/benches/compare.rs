@@ -33,9 +33,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ttlkit::BackendKind;
 
 use cli::{Args, Format, Plan};
+use expiry::Deadlines;
 use report::{Cell, Check, Memory, Report};
 use targets::{with_target, Built, RowKind, Target};
-use expiry::Deadlines;
 use workloads::{Shape, Workload};
 
 #[global_allocator]

@@ -108,11 +108,8 @@ fn fill_per_entry(cache: &AnyCache<u64, u64>, clock: &MockClock, expired: usize,
     let mut order: Vec<u64> = (0..total as u64).collect();
     order.sort_unstable_by_key(|&k| ttlkit_strategies::mix64(k));
     for k in order {
-        let ttl = if k < expired as u64 {
-            Duration::from_secs(1 + k % 29)
-        } else {
-            Duration::from_secs(120 + k % 3_480)
-        };
+        let ttl =
+            if k < expired as u64 { Duration::from_secs(1 + k % 29) } else { Duration::from_secs(120 + k % 3_480) };
         cache.insert_with_ttl(k, k, ttl).map_err(|e| e.to_string())?;
     }
     clock.advance(Duration::from_secs(31));

@@ -105,7 +105,13 @@ pub fn scan_mix(shape: Shape) -> Result<Workload, String> {
             keys.extend(zipf.by_ref().take(run));
         }
     }
-    Ok(Workload { name: "scan+zipf-0.9".into(), op: Op::GetOrInsert, keys: Arc::new(keys), prefill: 0, per_entry: false })
+    Ok(Workload {
+        name: "scan+zipf-0.9".into(),
+        op: Op::GetOrInsert,
+        keys: Arc::new(keys),
+        prefill: 0,
+        per_entry: false,
+    })
 }
 
 /// Pure `get` hits: Zipf 1.1 over `capacity / 2` keys, all inserted first.
@@ -132,5 +138,11 @@ pub fn trace(path: &Path) -> Result<Workload, String> {
     }
     let file = path.file_name().map_or_else(|| path.display().to_string(), |f| f.to_string_lossy().into_owned());
     let stem = file.split('.').next().unwrap_or(&file).to_owned();
-    Ok(Workload { name: format!("trace:{stem}"), op: Op::GetOrInsert, keys: Arc::new(keys), prefill: 0, per_entry: false })
+    Ok(Workload {
+        name: format!("trace:{stem}"),
+        op: Op::GetOrInsert,
+        keys: Arc::new(keys),
+        prefill: 0,
+        per_entry: false,
+    })
 }
