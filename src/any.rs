@@ -152,6 +152,10 @@ where
         dispatch!(self, c => c.insert_with_ttl(key, value, ttl))
     }
 
+    fn set_max_capacity(&self, max: u64) -> Result<(), BuildError> {
+        dispatch!(self, c => c.set_max_capacity(max))
+    }
+
     fn remove<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,

@@ -273,6 +273,35 @@ where
         Err(Unsupported { backend: self.backend_name(), operation: "insert_with_ttl" })
     }
 
+    /// Changes the capacity bound while the cache is in use. Shrinking
+    /// evicts down to the new bound before it returns: expired entries
+    /// first, then the policy's victims (`Capacity`); growing lets later
+    /// inserts fill the room. The eviction policy keeps the sizing it was
+    /// built with (its sketch, its segments), so after a large change its
+    /// hit ratio may trail that of a cache built at the new size.
+    ///
+    /// Refused, changing nothing, with [`BuildError::ZeroCapacity`] for 0,
+    /// [`BuildError::MissingSetting`] on a cache built without
+    /// `max_capacity` (it runs no policy to evict with), and
+    /// [`BuildError::UnsupportedSetting`] where the backend cannot (the
+    /// default: moka's bound is fixed when it is built; Redis evicts on the
+    /// server).
+    ///
+    /// ```
+    /// use ttlkit::prelude::*;
+    ///
+    /// let cache: MutexCache<u32, u32> = CacheBuilder::new().max_capacity(10).build()?;
+    /// (0..10).for_each(|k| cache.insert(k, k));
+    /// cache.set_max_capacity(4)?;
+    /// assert_eq!(cache.len(), 4);
+    /// assert_eq!(cache.stats().removals(RemovalCause::Capacity), 6);
+    /// # Ok::<(), BuildError>(())
+    /// ```
+    fn set_max_capacity(&self, max: u64) -> Result<(), crate::BuildError> {
+        let _ = max;
+        Err(crate::BuildError::UnsupportedSetting { core: self.backend_name(), setting: "set_max_capacity" })
+    }
+
     /// Removes the entry; returns its value if it was live (an expired entry
     /// is removed too, reported as `Expired`, and `None` is returned).
     fn remove<Q>(&self, key: &Q) -> Option<V>

@@ -326,6 +326,16 @@ pub trait Core<K, V>: Send + Sync + Sized + 'static {
         None
     }
 
+    /// Changes the capacity bound to `max` (never 0: the front-end refuses
+    /// that) and, when it shrank, evicts down to it before returning, as an
+    /// insert would: expired entries first, then policy victims. Refuses
+    /// with [`BuildError::MissingSetting`] when the core was built without
+    /// a bound. The default refuses with [`BuildError::UnsupportedSetting`].
+    fn set_max_capacity(&self, max: u64, now: Ticks, out: &mut Departures<K, V>) -> Result<(), BuildError> {
+        let _ = (max, now, out);
+        Err(BuildError::UnsupportedSetting { core: Self::NAME, setting: "set_max_capacity" })
+    }
+
     /// The total weight held, expired entries not yet removed included. The
     /// default is [`len`](Self::len): every entry weighs 1.
     fn weighted_size(&self) -> u64 {

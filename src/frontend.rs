@@ -358,6 +358,15 @@ where
         self.shared.core.weighted_size()
     }
 
+    fn set_max_capacity(&self, max: u64) -> Result<(), BuildError> {
+        if max == 0 {
+            return Err(BuildError::ZeroCapacity);
+        }
+        let f = &*self.shared;
+        let now = f.clock.now();
+        f.reporting(|out| f.core.set_max_capacity(max, now, out))
+    }
+
     fn retain<F>(&self, mut keep: F) -> usize
     where
         F: FnMut(&K, &V) -> bool,

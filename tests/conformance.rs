@@ -32,6 +32,8 @@ mod oversized;
 mod per_entry;
 #[path = "support/removal_log.rs"]
 mod removal_log;
+#[path = "conformance/resize.rs"]
+mod resize;
 #[path = "conformance/suite.rs"]
 mod suite;
 #[path = "conformance/sweeping.rs"]

@@ -42,6 +42,9 @@ mod oversized;
 #[path = "conformance/per_entry.rs"]
 mod per_entry;
 #[allow(dead_code)]
+#[path = "conformance/resize.rs"]
+mod resize;
+#[allow(dead_code)]
 #[path = "conformance/sweeping.rs"]
 mod sweeping;
 

@@ -25,6 +25,8 @@ mod oversized;
 mod per_entry;
 #[path = "support/removal_log.rs"]
 mod removal_log;
+#[path = "conformance/resize.rs"]
+mod resize;
 #[path = "conformance/suite.rs"]
 mod suite;
 #[path = "conformance/sweeping.rs"]
@@ -269,7 +271,7 @@ impl Target for ThirdParty {
 
     /// BTreeLru keeps `Core`'s inspection defaults (it stays a minimal core).
     fn has(&self, need: Need) -> bool {
-        need != Need::Inspection
+        need != Need::Inspection && need != Need::Resize
     }
 
     fn build<K: Key, V: Value>(&self, b: CacheBuilder<K, V>) -> Self::Cache<K, V> {

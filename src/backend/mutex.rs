@@ -154,6 +154,13 @@ where
         self.store.lock().weight()
     }
 
+    fn set_max_capacity(&self, max: u64, now: Ticks, out: &mut Departures<K, V>) -> Result<(), BuildError> {
+        let mut store = self.store.lock();
+        store.set_max_weight(max, now, out.list())?;
+        store.shrink_if_sparse();
+        Ok(())
+    }
+
     fn retain(
         &self,
         now: Ticks,

@@ -127,6 +127,23 @@ impl<K: Hash + Eq, V> Store<K, V> {
         self
     }
 
+    /// Sets the capacity bound to `max` and evicts down to it; refuses a
+    /// store built without one (it has no policy).
+    pub(crate) fn set_max_weight(
+        &mut self,
+        max: u64,
+        now: Ticks,
+        out: &mut Vec<Removed<K, V>>,
+    ) -> Result<(), crate::BuildError> {
+        if self.max_weight.is_none() {
+            return Err(NOT_BOUNDED);
+        }
+        let now = self.advance(now);
+        self.max_weight = Some(max);
+        self.enforce_capacity(now, out);
+        Ok(())
+    }
+
     /// Total weight held (the entry count without a weigher).
     pub(crate) fn weight(&self) -> u64 {
         self.total_weight
@@ -522,6 +539,10 @@ impl<K: Hash + Eq, V> Store<K, V> {
         Ok(())
     }
 }
+
+/// Why a cache built without a bound cannot be given one later.
+pub(crate) const NOT_BOUNDED: crate::BuildError =
+    crate::BuildError::MissingSetting { what: "set_max_capacity", needs: "a max_capacity when the cache is built" };
 
 #[cold]
 fn unreachable_slot(idx: u32) -> ! {

@@ -119,6 +119,11 @@ impl<K: Hash + Eq, V> Store<K, V> {
             self.swap_weight(to, w);
             self.weights[from as usize] = 0;
         }
+        let own = self.entry(to).own;
+        if own != Ticks::MAX {
+            self.owned.remove(&(own, from));
+            self.owned.insert((own, to));
+        }
     }
 
     /// Expired entries still held at `now` (tests only: walks every slot).
@@ -252,6 +257,32 @@ mod tests {
             }
         }
         assert!(shrinks >= 5, "only {shrinks} shrinks");
+    }
+
+    /// Compaction moves entries to lower slots; their own deadlines move
+    /// with them (the purge used to follow a stale slot number and index
+    /// past the end of the shrunken slab).
+    #[test]
+    fn compaction_moves_own_deadlines_with_their_entries() {
+        let rules = ExpiryRules::new(crate::MAX_DURATION, None, crate::MAX_DURATION);
+        let mut s = Store::new(rules, None, None, None, RandomState::default());
+        let mut out = Vec::new();
+        for k in 0..10_000u64 {
+            let ttl = Duration::from_nanos(if k % 2 == 0 { 10 } else { 1_000 });
+            s.write(s.h(&k), k, k, Some(ttl), Ticks::from_nanos(1), &mut out);
+        }
+        for k in (0..10_000).filter(|k| k % 37 != 0) {
+            assert!(s.remove(s.h(&k), &k, Ticks::from_nanos(2), &mut out).is_some());
+        }
+        s.shrink_if_sparse();
+        assert!(s.allocated().1 < 1_000, "compacted: {:?}", s.allocated());
+        s.validate().unwrap();
+        out.clear();
+        let (n, _) = s.purge_expired(Ticks::from_nanos(11), usize::MAX, &mut out);
+        let even = (0..10_000u64).step_by(37).filter(|k| k % 2 == 0).count();
+        assert_eq!((n, out.len()), (even, even));
+        assert!(out.iter().all(|r| r.0 % 2 == 0 && r.2 == RemovalCause::Expired));
+        s.validate().unwrap();
     }
 
     #[test]

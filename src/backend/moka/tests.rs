@@ -222,3 +222,13 @@ fn concurrent_writes_purges_and_clears_report_each_value_once() {
     assert_eq!(stats.inserts, log.len() as u64, "every stored value left exactly once");
     assert!(hits.load(Ordering::Relaxed) <= stats.hits);
 }
+
+#[test]
+fn its_bound_is_fixed_when_built() {
+    let cache: MokaCache<u64, u64> = CacheBuilder::new().max_capacity(10).no_sweeper().build().unwrap();
+    let refused = cache.set_max_capacity(5);
+    assert!(matches!(
+        refused,
+        Err(crate::BuildError::UnsupportedSetting { core: "moka", setting: "set_max_capacity" })
+    ));
+}

@@ -158,7 +158,7 @@ where
     /// first, from any shard (a shard whose due hint is in the future is
     /// skipped without locking it), then policy victims.
     fn enforce_capacity(&self, own: usize, now: Ticks, out: &mut Departures<K, V>) {
-        let Some(max) = self.settings.max_weight else { return };
+        let Some(max) = self.settings.max_weight() else { return };
         let n = self.shards.len();
         let fair_share = max.div_ceil(n as u64);
         let mut fruitless = 0;
@@ -226,7 +226,8 @@ where
                 own: config.own.clone(),
                 hasher: config.hasher,
                 weigher: config.weigher.clone(),
-                max_weight: config.max_capacity,
+                max_weight: AtomicU64::new(config.max_capacity.unwrap_or(u64::MAX)),
+                bounded: config.max_capacity.is_some(),
                 total_weight: AtomicU64::new(0),
             },
             evict_cursor: AtomicUsize::new(0),
@@ -316,6 +317,15 @@ where
 
     fn weighted_size(&self) -> u64 {
         self.weight()
+    }
+
+    fn set_max_capacity(&self, max: u64, now: Ticks, out: &mut Departures<K, V>) -> Result<(), BuildError> {
+        if !self.settings.bounded {
+            return Err(crate::backend::store::NOT_BOUNDED);
+        }
+        self.settings.max_weight.store(max, Ordering::Relaxed);
+        self.enforce_capacity(0, now, out);
+        Ok(())
     }
 
     fn retain(

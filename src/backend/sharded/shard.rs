@@ -44,8 +44,11 @@ pub(crate) struct Settings<K, V> {
     pub(crate) own: OwnDeadlines<K, V>,
     pub(crate) hasher: crate::sync::RandomState,
     pub(crate) weigher: Option<Weigher<K, V>>,
-    /// The capacity bound (total weight), if any.
-    pub(crate) max_weight: Option<u64>,
+    /// The capacity bound (total weight), `u64::MAX` for none (the same
+    /// in effect as a bound of `u64::MAX`); `set_max_capacity` moves it.
+    pub(crate) max_weight: AtomicU64,
+    /// Whether it was built with a bound (and so runs policies).
+    pub(crate) bounded: bool,
     /// Total weight held by all shards; changed only through a [`Ledger`],
     /// under the lock of the shard whose weight changed.
     pub(crate) total_weight: AtomicU64,
@@ -54,6 +57,11 @@ pub(crate) struct Settings<K, V> {
 impl<K: Hash, V> Settings<K, V> {
     pub(crate) fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
         self.hasher.hash_one(key)
+    }
+
+    /// The capacity bound, if any.
+    pub(crate) fn max_weight(&self) -> Option<u64> {
+        Some(self.max_weight.load(Ordering::Relaxed)).filter(|&max| max != u64::MAX)
     }
 
     fn weight(&self, key: &K, value: &V) -> u64 {
@@ -264,7 +272,7 @@ where
         gate: &Gate<'_>,
     ) -> bool {
         let weight = s.weight(&key, &value);
-        if s.max_weight.is_some_and(|max| weight > max) {
+        if s.max_weight().is_some_and(|max| weight > max) {
             return self.refuse(s, hash, key, value, now, out, gate);
         }
         let mut st = self.state.lock();
