@@ -156,6 +156,14 @@ where
         dispatch!(self, c => c.set_max_capacity(max))
     }
 
+    fn set_time_to_idle(&self, d: Duration) -> Result<(), BuildError> {
+        dispatch!(self, c => c.set_time_to_idle(d))
+    }
+
+    fn set_time_to_live(&self, d: Duration) -> Result<(), BuildError> {
+        dispatch!(self, c => c.set_time_to_live(d))
+    }
+
     fn remove<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,

@@ -9,7 +9,7 @@ use ttlkit_strategies::{PolicyKind, UnknownPolicy};
 
 use crate::cache::RemovalCause;
 use crate::clock::{Clock, ClockSource, SystemClock};
-use crate::expiry::ExpiryRules;
+use crate::expiry::{ExpiryRules, Timeouts};
 use crate::kind::{BackendKind, UnknownBackend};
 use crate::listener::RemovalListener;
 use crate::per_entry::{Expiry, OwnDeadlines};
@@ -459,14 +459,7 @@ impl<K, V> CacheBuilder<K, V> {
         }
         let policy_entries =
             self.max_capacity.map(|cap| policy_entries(cap, self.weigher.is_some(), self.expected_entries));
-        let granularity = match (idle, self.granularity) {
-            (None, _) => MAX_DURATION,
-            (Some(tti), Some(g)) if g > tti => {
-                return Err(BuildError::DurationTooLong { what: "refresh_granularity", value: g, max: tti })
-            }
-            (Some(_), Some(g)) => g,
-            (Some(tti), None) => ExpiryRules::default_granularity(tti),
-        };
+        let rules = Timeouts { idle, live: lifetime, granularity: self.granularity }.rules()?;
         let horizon = tti.min(lifetime.unwrap_or(MAX_DURATION));
         let sweep_interval = match self.sweep {
             SweepSetting::Off => None,
@@ -483,7 +476,7 @@ impl<K, V> CacheBuilder<K, V> {
             }
         }
         Ok(Config {
-            rules: ExpiryRules::new(tti, lifetime, granularity),
+            rules,
             time_to_idle: idle,
             time_to_live: lifetime,
             max_capacity: self.max_capacity,
@@ -514,7 +507,7 @@ fn policy_entries(max_capacity: u64, weighted: bool, expected: Option<u64>) -> u
     }
 }
 
-fn check_duration(what: &'static str, d: Duration, max: Duration) -> Result<Duration, BuildError> {
+pub(crate) fn check_duration(what: &'static str, d: Duration, max: Duration) -> Result<Duration, BuildError> {
     if d.is_zero() {
         Err(BuildError::ZeroDuration { what })
     } else if d > max {

@@ -302,6 +302,61 @@ where
         Err(crate::BuildError::UnsupportedSetting { core: self.backend_name(), setting: "set_max_capacity" })
     }
 
+    /// Changes the time-to-idle while the cache is in use. It applies to
+    /// the entries already held, from their stamps: an entry last read or
+    /// written at `t` now expires at `t + d` (or earlier, by its other
+    /// deadlines), so a shorter timeout can expire entries at once (they
+    /// leave as `Expired` at the next sweep, purge or write that finds
+    /// them; no read returns them). A default refresh granularity follows
+    /// the new timeout; the sweep interval stays as built.
+    ///
+    /// Refused, changing nothing, with [`BuildError::ZeroDuration`] or
+    /// [`BuildError::DurationTooLong`] for a duration the builder would
+    /// refuse (or one shorter than an explicit refresh granularity), and
+    /// [`BuildError::UnsupportedSetting`] where the backend cannot (the
+    /// default: moka's timers are fixed when it is built; Redis).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ttlkit::clock::MockClock;
+    /// use ttlkit::prelude::*;
+    ///
+    /// let clock = MockClock::new();
+    /// let cache: ShardedCache<u32, u32> =
+    ///     CacheBuilder::new().time_to_idle(Duration::from_secs(600)).clock(clock.clone()).build()?;
+    /// cache.insert(1, 1);
+    /// clock.advance(Duration::from_secs(90));
+    /// cache.set_time_to_idle(Duration::from_secs(60))?; // idle for 90 s: expired now
+    /// assert_eq!(cache.get(&1), None);
+    /// # Ok::<(), BuildError>(())
+    /// ```
+    fn set_time_to_idle(&self, d: std::time::Duration) -> Result<(), crate::BuildError> {
+        let _ = d;
+        Err(crate::BuildError::UnsupportedSetting { core: self.backend_name(), setting: "set_time_to_idle" })
+    }
+
+    /// Changes the time-to-live while the cache is in use, as
+    /// [`set_time_to_idle`](Self::set_time_to_idle) does the idle timeout:
+    /// an entry written at `t` now expires at `t + d` at the latest.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ttlkit::clock::MockClock;
+    /// use ttlkit::prelude::*;
+    ///
+    /// let clock = MockClock::new();
+    /// let cache: MutexCache<u32, u32> = CacheBuilder::new().clock(clock.clone()).build()?;
+    /// cache.insert(1, 1); // nothing expires yet
+    /// cache.set_time_to_live(Duration::from_secs(10))?;
+    /// clock.advance(Duration::from_secs(10));
+    /// assert_eq!(cache.get(&1), None, "10 s after its write");
+    /// # Ok::<(), BuildError>(())
+    /// ```
+    fn set_time_to_live(&self, d: std::time::Duration) -> Result<(), crate::BuildError> {
+        let _ = d;
+        Err(crate::BuildError::UnsupportedSetting { core: self.backend_name(), setting: "set_time_to_live" })
+    }
+
     /// Removes the entry; returns its value if it was live (an expired entry
     /// is removed too, reported as `Expired`, and `None` is returned).
     fn remove<Q>(&self, key: &Q) -> Option<V>

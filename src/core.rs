@@ -326,6 +326,15 @@ pub trait Core<K, V>: Send + Sync + Sized + 'static {
         None
     }
 
+    /// Judges every entry by `rules` from now on (a new time-to-idle or
+    /// time-to-live, applied to the stamps entries already have), safely
+    /// while other threads use the core; returns whether it could. The
+    /// default cannot (`false`: the front-end refuses the change).
+    fn set_rules(&self, rules: ExpiryRules, now: Ticks) -> bool {
+        let _ = (rules, now);
+        false
+    }
+
     /// Changes the capacity bound to `max` (never 0: the front-end refuses
     /// that) and, when it shrank, evicts down to it before returning, as an
     /// insert would: expired entries first, then policy victims. Refuses

@@ -18,8 +18,11 @@
 
 use std::time::Duration;
 
+use crate::builder::{BuildError, MAX_DURATION};
 use crate::cache::RemovalCause;
 use crate::clock::{duration_to_nanos, Ticks};
+use crate::sync::AtomicU64;
+use std::sync::atomic::Ordering;
 
 /// The expiry configuration of one cache, in ticks: when an entry stops
 /// being visible, and why it left. Every core decides both through this
@@ -61,6 +64,11 @@ impl ExpiryRules {
             lifetime: max_lifetime.map_or(u64::MAX, duration_to_nanos),
             granularity: duration_to_nanos(granularity),
         }
+    }
+
+    /// The refresh granularity.
+    pub(crate) fn granularity(&self) -> Duration {
+        Duration::from_nanos(self.granularity)
     }
 
     /// The default refresh granularity for an idle timeout.
@@ -107,6 +115,69 @@ impl ExpiryRules {
         } else {
             otherwise
         }
+    }
+}
+
+/// The timeouts a cache was configured with, from which its
+/// [`ExpiryRules`] are derived (at build, and again when one changes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timeouts {
+    pub(crate) idle: Option<Duration>,
+    pub(crate) live: Option<Duration>,
+    /// The refresh granularity, if set explicitly.
+    pub(crate) granularity: Option<Duration>,
+}
+
+impl Timeouts {
+    /// The rules: no idle timeout behaves as the longest one (reads then
+    /// never rewrite a stamp); the granularity defaults from the idle
+    /// timeout and may not exceed it.
+    pub(crate) fn rules(&self) -> Result<ExpiryRules, BuildError> {
+        let granularity = match (self.idle, self.granularity) {
+            (None, _) => MAX_DURATION,
+            (Some(tti), Some(g)) if g > tti => {
+                return Err(BuildError::DurationTooLong { what: "refresh_granularity", value: g, max: tti })
+            }
+            (Some(_), Some(g)) => g,
+            (Some(tti), None) => ExpiryRules::default_granularity(tti),
+        };
+        Ok(ExpiryRules::new(self.idle.unwrap_or(MAX_DURATION), self.live, granularity))
+    }
+}
+
+/// [`ExpiryRules`] that `set_time_to_idle` and `set_time_to_live` may
+/// change while lock-free readers use them. Each field is its own atomic:
+/// a read racing a change may see some fields old and others new, which
+/// judges an entry by a mix of two valid configurations for that instant.
+pub(crate) struct LiveRules {
+    idle: AtomicU64,
+    lifetime: AtomicU64,
+    granularity: AtomicU64,
+}
+
+impl LiveRules {
+    pub(crate) fn new(rules: ExpiryRules) -> Self {
+        LiveRules {
+            idle: AtomicU64::new(rules.idle),
+            lifetime: AtomicU64::new(rules.lifetime),
+            granularity: AtomicU64::new(rules.granularity),
+        }
+    }
+
+    /// The rules now.
+    #[inline]
+    pub(crate) fn get(&self) -> ExpiryRules {
+        ExpiryRules {
+            idle: self.idle.load(Ordering::Relaxed),
+            lifetime: self.lifetime.load(Ordering::Relaxed),
+            granularity: self.granularity.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn set(&self, rules: ExpiryRules) {
+        self.idle.store(rules.idle, Ordering::Relaxed);
+        self.lifetime.store(rules.lifetime, Ordering::Relaxed);
+        self.granularity.store(rules.granularity, Ordering::Relaxed);
     }
 }
 

@@ -12,17 +12,18 @@ use std::hash::{BuildHasher, Hash};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use crate::builder::{BuildError, Config, FromConfig};
+use crate::builder::{check_duration, BuildError, Config, FromConfig, MAX_DURATION};
 use crate::cache::{CacheStats, SlidingTtlCache, Unsupported};
 use crate::clock::ClockSource;
 use crate::core::{Core, Departures};
+use crate::expiry::Timeouts;
 use crate::inspect::{EntryInfo, Iter};
 use crate::invalidation::{Gate, LoadTicket};
 use crate::listener::{notify, RemovalListener};
 use crate::loader::{LoadTarget, Loader};
 use crate::stats::StatsCounter;
 use crate::sweeper::{Sweep, Sweeper, BATCH};
-use crate::sync::{Arc, RandomState};
+use crate::sync::{Arc, Mutex, RandomState};
 
 /// A cache: ttlkit's front-end over the storage core `C`.
 ///
@@ -61,9 +62,10 @@ pub(crate) struct Frontend<K, V, C> {
     stats: StatsCounter,
     listener: Option<RemovalListener<K, V>>,
     loader: Loader<K, V>,
-    /// For [`EntryInfo`]'s time left to each deadline.
-    time_to_idle: Option<Duration>,
-    time_to_live: Option<Duration>,
+    /// The timeouts the rules come from: for [`EntryInfo`]'s time left to
+    /// each deadline, and to derive new rules when one changes (the lock
+    /// also orders concurrent changes).
+    timeouts: Mutex<Timeouts>,
     /// `C::NAME` and `C::len`, kept so `Debug` needs no bounds on K and V.
     name: &'static str,
     len_of: fn(&C) -> usize,
@@ -113,8 +115,11 @@ where
             stats: StatsCounter::default(),
             listener: config.listener,
             loader: Loader::default(),
-            time_to_idle: config.time_to_idle,
-            time_to_live: config.time_to_live,
+            timeouts: Mutex::new(Timeouts {
+                idle: config.time_to_idle,
+                live: config.time_to_live,
+                granularity: config.granularity_set.then(|| config.rules.granularity()),
+            }),
             name: C::NAME,
             len_of: C::len,
         });
@@ -207,6 +212,21 @@ where
     fn stats(&self) -> CacheStats {
         self.reporting(|out| self.core.flush(out));
         self.stats.snapshot()
+    }
+
+    /// Applies `change` to the timeouts and hands the core the rules that
+    /// follow; refuses (changing nothing) rules that do not validate or a
+    /// core that cannot change them.
+    fn retime(&self, setting: &'static str, change: impl FnOnce(&mut Timeouts)) -> Result<(), BuildError> {
+        let mut timeouts = self.timeouts.lock();
+        let mut next = *timeouts;
+        change(&mut next);
+        let rules = next.rules()?;
+        if !self.core.set_rules(rules, self.clock.now()) {
+            return Err(BuildError::UnsupportedSetting { core: C::NAME, setting });
+        }
+        *timeouts = next;
+        Ok(())
     }
 }
 
@@ -344,7 +364,8 @@ where
         let f = &*self.shared;
         let now = f.clock.now();
         let stamps = f.core.inspect(f.hash(key), key, now)?;
-        Some(EntryInfo::at(now, stamps, f.time_to_idle, f.time_to_live))
+        let t = *f.timeouts.lock();
+        Some(EntryInfo::at(now, stamps, t.idle, t.live))
     }
 
     fn iter(&self) -> Iter<K, V> {
@@ -356,6 +377,16 @@ where
 
     fn weighted_size(&self) -> u64 {
         self.shared.core.weighted_size()
+    }
+
+    fn set_time_to_idle(&self, d: Duration) -> Result<(), BuildError> {
+        let d = check_duration("time_to_idle", d, MAX_DURATION)?;
+        self.shared.retime("set_time_to_idle", |t| t.idle = Some(d))
+    }
+
+    fn set_time_to_live(&self, d: Duration) -> Result<(), BuildError> {
+        let d = check_duration("time_to_live", d, MAX_DURATION)?;
+        self.shared.retime("set_time_to_live", |t| t.live = Some(d))
     }
 
     fn set_max_capacity(&self, max: u64) -> Result<(), BuildError> {

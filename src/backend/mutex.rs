@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::backend::store::Store;
 use crate::builder::{BuildError, Config};
 use crate::clock::Ticks;
-use crate::core::{Core, Departures, Gate, Stamps};
+use crate::core::{Core, Departures, ExpiryRules, Gate, Stamps};
 use crate::frontend::Cache;
 use crate::kind::BackendKind;
 use crate::sync::Mutex;
@@ -152,6 +152,11 @@ where
 
     fn weighted_size(&self) -> u64 {
         self.store.lock().weight()
+    }
+
+    fn set_rules(&self, rules: ExpiryRules, _now: Ticks) -> bool {
+        self.store.lock().set_rules(rules);
+        true
     }
 
     fn set_max_capacity(&self, max: u64, now: Ticks, out: &mut Departures<K, V>) -> Result<(), BuildError> {

@@ -121,6 +121,13 @@ impl<K: Hash + Eq, V> Store<K, V> {
         }
     }
 
+    /// Judges every entry by `rules` from now on. The deadline lists stay
+    /// ordered: they are ordered by stamps, and one timeout for all keeps
+    /// the order of stamps the order of deadlines.
+    pub(crate) fn set_rules(&mut self, rules: ExpiryRules) {
+        self.rules = rules;
+    }
+
     /// Gives entries deadlines of their own as `own` says.
     pub(crate) fn with_own_deadlines(mut self, own: OwnDeadlines<K, V>) -> Self {
         self.own_deadlines = own;

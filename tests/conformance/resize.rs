@@ -81,3 +81,64 @@ pub fn resizing_under_concurrent_inserts_loses_nothing<T: Target>(t: &T) {
     let evicted = log.causes().iter().filter(|&&c| c == RemovalCause::Capacity).count();
     assert_eq!(evicted + cache.len(), 9_000, "each insert is held or was evicted, none lost");
 }
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// A shorter idle timeout applies to the entries held, from their stamps:
+/// one idle for longer than it is expired at once, and a purge finds it.
+pub fn a_shorter_idle_timeout_applies_to_entries_held<T: Target>(t: &T) {
+    let clock = MockClock::new();
+    let log = RemovalLog::new();
+    let cache = t.build(log.attach(t.base_builder::<u64, u64>(&clock).time_to_idle(secs(600))));
+    cache.insert(1, 1);
+    clock.advance(secs(60));
+    cache.insert(2, 2);
+    clock.advance(secs(30));
+    cache.set_time_to_idle(secs(60)).expect("supported");
+    assert_eq!(cache.purge_expired(), 1, "idle for 90 s: expired under the new timeout");
+    assert_eq!((cache.get(&1), cache.get(&2)), (None, Some(2)));
+    clock.advance(secs(59));
+    assert_eq!(cache.peek(&2), Some(2));
+    clock.advance(secs(1));
+    assert_eq!(cache.peek(&2), None, "60 s after its read");
+    assert_eq!(cache.entry_info(&2), None);
+    assert_eq!(log.causes(), vec![RemovalCause::Expired]);
+}
+
+/// A longer time-to-live lets entries held live longer; one set on a
+/// cache built without expiry applies from each entry's write.
+pub fn a_time_to_live_can_be_lengthened_or_added<T: Target>(t: &T) {
+    let clock = MockClock::new();
+    let ttl = t.build(t.base_builder::<u64, u64>(&clock).time_to_live(secs(10)));
+    let forever = t.build(t.base_builder::<u64, u64>(&clock));
+    ttl.insert(1, 1);
+    forever.insert(1, 1);
+    clock.advance(secs(5));
+    ttl.set_time_to_live(secs(100)).expect("supported");
+    forever.set_time_to_live(secs(20)).expect("supported");
+    clock.advance(secs(10));
+    assert_eq!((ttl.get(&1), forever.get(&1)), (Some(1), Some(1)));
+    clock.advance(secs(5));
+    assert_eq!((ttl.get(&1), forever.get(&1)), (Some(1), None), "20 s after its write");
+    forever.purge_expired(); // a backend may remove what a read found expired at once
+    assert_eq!(forever.len(), 0);
+    clock.advance(secs(80));
+    assert_eq!(ttl.get(&1), None, "100 s after its write");
+}
+
+/// Timeouts the builder would refuse are refused, and nothing changes.
+pub fn bad_timeouts_are_refused_and_change_nothing<T: Target>(t: &T) {
+    let clock = MockClock::new();
+    let b = t.base_builder::<u64, u64>(&clock).time_to_idle(secs(60)).refresh_granularity(secs(10));
+    let cache = t.build(b);
+    cache.insert(1, 1);
+    assert!(matches!(cache.set_time_to_idle(Duration::ZERO), Err(BuildError::ZeroDuration { .. })));
+    assert!(matches!(cache.set_time_to_live(Duration::ZERO), Err(BuildError::ZeroDuration { .. })));
+    let refused = cache.set_time_to_idle(secs(5));
+    assert!(matches!(refused, Err(BuildError::DurationTooLong { what: "refresh_granularity", .. })), "{refused:?}");
+    clock.advance(secs(59));
+    assert_eq!(cache.peek(&1), Some(1), "still the 60 s timeout");
+    assert_eq!(cache.entry_info(&1).and_then(|i| i.live_left), None, "still no time-to-live");
+}

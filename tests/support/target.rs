@@ -45,9 +45,10 @@ pub enum Need {
     /// Entries can have deadlines of their own: `insert_with_ttl` and
     /// `CacheBuilder::expire_after` (every in-process backend).
     PerEntry,
-    /// `set_max_capacity` changes the bound of a cache built with one
-    /// (mutex and sharded; moka's bound is fixed when it is built).
-    Resize,
+    /// `set_max_capacity`, `set_time_to_idle` and `set_time_to_live`
+    /// change a cache in use (mutex and sharded; moka's bound and timers
+    /// are fixed when it is built).
+    Reconfigure,
 }
 
 /// A cache implementation the suite runs against.
@@ -108,7 +109,7 @@ impl Target for InProcess {
     type Cache<K: Key, V: Value> = AnyCache<K, V>;
 
     fn has(&self, need: Need) -> bool {
-        need != Need::Resize || self.backend != BackendKind::Moka
+        need != Need::Reconfigure || self.backend != BackendKind::Moka
     }
 
     fn base_builder<K: Key, V: Value>(&self, clock: &MockClock) -> CacheBuilder<K, V> {

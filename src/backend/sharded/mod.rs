@@ -64,6 +64,7 @@ use shard::{Settings, Shard};
 use crate::builder::{BuildError, Config};
 use crate::clock::{duration_to_nanos, Ticks};
 use crate::core::{Core, Departures, Gate, Stamps};
+use crate::expiry::{ExpiryRules, LiveRules};
 use crate::frontend::Cache;
 use crate::kind::BackendKind;
 use crate::sync::{AtomicU64, AtomicUsize};
@@ -222,7 +223,7 @@ where
             shards,
             shift: u64::BITS - n.trailing_zeros(),
             settings: Settings {
-                rules: config.rules,
+                rules: LiveRules::new(config.rules),
                 own: config.own.clone(),
                 hasher: config.hasher,
                 weigher: config.weigher.clone(),
@@ -317,6 +318,18 @@ where
 
     fn weighted_size(&self) -> u64 {
         self.weight()
+    }
+
+    /// New rules for every reader at once, then each shard refiles its
+    /// entries under their new deadlines (a pass over the shard, under its
+    /// lock): a shorter timeout must not leave entries filed later than
+    /// they are now due.
+    fn set_rules(&self, rules: ExpiryRules, _now: Ticks) -> bool {
+        self.settings.rules.set(rules);
+        for shard in self.shards.iter() {
+            shard.refile_all(&self.settings);
+        }
+        true
     }
 
     fn set_max_capacity(&self, max: u64, now: Ticks, out: &mut Departures<K, V>) -> Result<(), BuildError> {

@@ -17,7 +17,7 @@ use crate::builder::Weigher;
 use crate::cache::RemovalCause;
 use crate::clock::Ticks;
 use crate::core::Latest;
-use crate::expiry::ExpiryRules;
+use crate::expiry::LiveRules;
 use crate::invalidation::Gate;
 use crate::listener::Removed;
 use crate::per_entry::OwnDeadlines;
@@ -40,7 +40,7 @@ const RECLAIM_PER_WRITE: usize = 8;
 
 /// What every shard of one cache shares: its settings and its total weight.
 pub(crate) struct Settings<K, V> {
-    pub(crate) rules: ExpiryRules,
+    pub(crate) rules: LiveRules,
     pub(crate) own: OwnDeadlines<K, V>,
     pub(crate) hasher: crate::sync::RandomState,
     pub(crate) weigher: Option<Weigher<K, V>>,
@@ -217,7 +217,7 @@ where
         for _ in 0..READ_RETRIES {
             let table = self.table.load(&_guard);
             let Some(e) = table.find(hash, key) else { return (None, None) };
-            match e.read(&s.rules, &s.own, now, refresh) {
+            match e.read(&s.rules.get(), &s.own, now, refresh) {
                 Read::Live(v) => return (Some(v.clone()), None),
                 Read::Sooner(v) => return (Some(v.clone()), Some(e.id)),
                 Read::Expired => return (None, None),
@@ -227,12 +227,25 @@ where
         (None, None)
     }
 
+    /// Files every entry again under its real deadline (after the rules
+    /// changed).
+    pub(crate) fn refile_all(&self, s: &Settings<K, V>) {
+        let mut st = self.state.lock();
+        let rules = s.rules.get();
+        let ids: Vec<u32> = st.entries.resident().collect();
+        for id in ids {
+            let deadline = st.entries.entry(id).deadline(&rules);
+            st.wheel.reschedule(id, deadline);
+        }
+        self.next_due.store(st.wheel.next_due().as_nanos(), Ordering::Relaxed);
+    }
+
     /// Files `id` again under its entry's real deadline, if it is still
     /// resident (whatever entry holds the id now, its real deadline is a
     /// correct filing).
     fn refile(&self, st: &mut State<K, V>, s: &Settings<K, V>, id: u32) {
         if st.entries.is_resident(id) {
-            let deadline = st.entries.entry(id).deadline(&s.rules);
+            let deadline = st.entries.entry(id).deadline(&s.rules.get());
             self.schedule(st, id, deadline, false);
         }
     }
@@ -291,7 +304,7 @@ where
         match cx.table.probe(hash, &key) {
             Probe::Found(slot, old_e) => {
                 let id = old_e.id;
-                let cause = old_e.departure(&s.rules, now, RemovalCause::Replaced);
+                let cause = old_e.departure(&s.rules.get(), now, RemovalCause::Replaced);
                 // User and policy code first: if it panics, nothing changed.
                 let previous = (cause != RemovalCause::Expired).then(|| old_e.own());
                 let own = s.own.on_write(&key, &value, now, ttl, previous);
@@ -307,7 +320,7 @@ where
                 let old_weight = cx.st.swap_weight(id, weight, s.weigher.is_some());
                 ledger.add(weight);
                 ledger.remove(old_weight);
-                self.schedule(cx.st, id, s.rules.deadline(now, now, own), false);
+                self.schedule(cx.st, id, s.rules.get().deadline(now, now, own), false);
             }
             Probe::Vacant(mut slot) => {
                 if !cx.table.has_room(cx.st.used) {
@@ -327,7 +340,7 @@ where
                 cx.st.take_id(id);
                 let fresh = cx.st.entries.insert(id, Entry::new(key, value, now, own, id));
                 cx.st.swap_weight(id, weight, s.weigher.is_some());
-                self.schedule(cx.st, id, s.rules.deadline(now, now, own), true);
+                self.schedule(cx.st, id, s.rules.get().deadline(now, now, own), true);
                 if cx.table.put(slot, hash, fresh) {
                     cx.st.used += 1;
                 }
@@ -371,7 +384,7 @@ where
         let pin = self.graveyard.pin();
         let mut cx = self.locked(&mut st, &pin, s);
         if let Probe::Found(slot, e) = cx.table.probe(hash, &key) {
-            let cause = e.departure(&s.rules, now, RemovalCause::Replaced);
+            let cause = e.departure(&s.rules.get(), now, RemovalCause::Replaced);
             ledger.remove(cx.remove_at(Some(slot), e.id, cause, true, out));
         }
         out.push((key, value, RemovalCause::Capacity));
@@ -404,7 +417,7 @@ where
             gate.after_change();
             return None;
         };
-        let cause = e.departure(&s.rules, now, RemovalCause::Explicit);
+        let cause = e.departure(&s.rules.get(), now, RemovalCause::Explicit);
         let value = (cause == RemovalCause::Explicit).then(|| e.value.clone());
         ledger.remove(cx.remove_at(Some(slot), e.id, cause, true, out));
         cx.shrink_if_sparse();
@@ -422,7 +435,7 @@ where
         let ids: Vec<u32> = cx.st.entries.resident().collect();
         for id in ids {
             let e = cx.st.entries.entry(id);
-            let cause = e.departure(&s.rules, now, RemovalCause::Cleared);
+            let cause = e.departure(&s.rules.get(), now, RemovalCause::Cleared);
             ledger.remove(cx.remove_at(None, id, cause, true, out));
         }
         if let Some(p) = cx.st.policy.as_mut() {
@@ -453,7 +466,7 @@ where
             .resident()
             .filter(|&id| {
                 let e = cx.st.entries.entry(id);
-                !e.is_expired(&s.rules, now) && !keep(&e.key, &e.value)
+                !e.is_expired(&s.rules.get(), now) && !keep(&e.key, &e.value)
             })
             .collect();
         for &id in &rejected {

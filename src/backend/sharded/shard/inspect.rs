@@ -23,7 +23,7 @@ where
         let now = st.latest.at(now);
         let pin = self.graveyard.pin();
         let e = self.table.load_locked(&pin).find(hash, key)?;
-        if e.is_expired(&s.rules, now) {
+        if e.is_expired(&s.rules.get(), now) {
             return None;
         }
         let weight = if s.weigher.is_some() { st.weights.get(e.id as usize).copied().unwrap_or(1) } else { 1 };
@@ -36,7 +36,7 @@ where
         let now = st.latest.at(now);
         for id in st.entries.resident() {
             let e = st.entries.entry(id);
-            if !e.is_expired(&s.rules, now) {
+            if !e.is_expired(&s.rules.get(), now) {
                 f(&e.key, &e.value);
             }
         }

@@ -49,7 +49,7 @@ where
     ) -> (usize, bool) {
         let entries = &st.entries;
         // Scheduled ids always name resident entries.
-        let walk = st.wheel.walk(now, budget, |id| entries.entry(id).deadline(&s.rules));
+        let walk = st.wheel.walk(now, budget, |id| entries.entry(id).deadline(&s.rules.get()));
         self.next_due.store(st.wheel.next_due().as_nanos(), Ordering::Relaxed);
         if walk.expired.is_empty() {
             return (0, walk.more);
@@ -69,7 +69,7 @@ where
             // walk still finds them.
             for &id in &walk.expired[done..] {
                 // Not removed, so resident.
-                let deadline = cx.st.entries.entry(id).deadline(&s.rules);
+                let deadline = cx.st.entries.entry(id).deadline(&s.rules.get());
                 self.schedule(cx.st, id, deadline, true);
             }
             resume_unwind(panic);
