@@ -224,11 +224,13 @@ fn concurrent_writes_purges_and_clears_report_each_value_once() {
 }
 
 #[test]
-fn its_bound_is_fixed_when_built() {
+fn its_bound_and_timers_are_fixed_when_built() {
     let cache: MokaCache<u64, u64> = CacheBuilder::new().max_capacity(10).no_sweeper().build().unwrap();
-    let refused = cache.set_max_capacity(5);
-    assert!(matches!(
-        refused,
-        Err(crate::BuildError::UnsupportedSetting { core: "moka", setting: "set_max_capacity" })
-    ));
+    let refused = |r: Result<(), crate::BuildError>| match r {
+        Err(crate::BuildError::UnsupportedSetting { core: "moka", setting }) => setting,
+        other => panic!("not refused: {other:?}"),
+    };
+    assert_eq!(refused(cache.set_max_capacity(5)), "set_max_capacity");
+    assert_eq!(refused(cache.set_time_to_idle(Duration::from_secs(5))), "set_time_to_idle");
+    assert_eq!(refused(cache.set_time_to_live(Duration::from_secs(5))), "set_time_to_live");
 }
