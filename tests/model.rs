@@ -77,6 +77,8 @@ fn step() -> impl Strategy<Value = Step> {
         2 => key.clone().prop_map(|k| Step::Op(Op::Info(k))),
         1 => Just(Step::Op(Op::Iter)),
         2 => (key, 0u32..=8).prop_map(|(k, q)| Step::TtlQuarters(k, q)),
+        1 => (1u64..=8).prop_map(|n| Step::Op(Op::SetCapacity(n))),
+        1 => duration().prop_map(|d| Step::Op(Op::SetIdle(d))),
         // Quarters of the idle timeout land exactly on deadlines; single
         // nanoseconds step across them; days jump past everything.
         4 => (0u32..=8).prop_map(Step::Quarters),

@@ -236,6 +236,10 @@ fn apply<C: SlidingTtlCache<u64, u64>>(s: &Subject<C>, op: Op, fresh: u64) -> Ou
         // drawn (so recorded seeds replay as before) and would be unchecked.
         Op::Info(k) => Out::Bool(cache.entry_info(&k).is_some()),
         Op::Iter => Out::Count(cache.iter().count()),
+        // Not drawn either: the checks hold each case to one bound and one
+        // idle timeout (conformance covers resizing under concurrent writes).
+        Op::SetCapacity(n) => Out::Bool(cache.set_max_capacity(n).is_ok()),
+        Op::SetIdle(d) => Out::Bool(cache.set_time_to_idle(d).is_ok()),
         Op::Advance(d) => {
             s.clock.advance(d);
             Out::Nothing

@@ -31,7 +31,9 @@ pub fn key_of(act: Act) -> Option<u64> {
         | Act::Op(Op::Info(k) | Op::InsertWithTtl(k, _))
         | Act::Op(Op::TryGetOrInsert(k, _))
         | Act::SlowLoad(k, _) => Some(k),
-        Act::Op(Op::Clear | Op::Purge | Op::Advance(_) | Op::Iter) | Act::Len => None,
+        Act::Op(Op::Clear | Op::Purge | Op::Advance(_) | Op::Iter | Op::SetCapacity(_) | Op::SetIdle(_)) | Act::Len => {
+            None
+        }
     }
 }
 

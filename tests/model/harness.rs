@@ -113,6 +113,12 @@ pub enum Op {
     Iter,
     /// `insert_with_ttl(key, next serial, ttl)`.
     InsertWithTtl(Key, Duration),
+    /// `set_max_capacity(n)`: refused on moka and on a cache built
+    /// without a capacity; else the new bound, held at once.
+    SetCapacity(u64),
+    /// `set_time_to_idle(d)`: refused on moka; else applied to every entry
+    /// from its stamps.
+    SetIdle(Duration),
 }
 
 /// The per-entry expiry the model knows: a created entry lives
@@ -216,6 +222,9 @@ struct Model {
     lifetime: u64,
     capacity: Option<u64>,
     expiry: bool,
+    /// The idle timeout the cache was built with (the model's `Expiry`
+    /// keeps computing from it after `SetIdle`).
+    built_idle: u64,
     profile: Profile,
     now: u64,
     /// Entries the cache holds: live ones, and expired ones not reported yet.
@@ -279,7 +288,7 @@ impl Model {
         let own = match (ttl, self.expiry, previous) {
             (Some(ttl), _, _) => now.saturating_add(ttl).min(u64::MAX - 1),
             (None, false, _) => u64::MAX,
-            (None, true, None) => now.saturating_add(ModelExpiry::on_create(self.idle, value)).min(u64::MAX - 1),
+            (None, true, None) => now.saturating_add(ModelExpiry::on_create(self.built_idle, value)).min(u64::MAX - 1),
             (None, true, Some(own)) => own,
         };
         self.held.insert(key, Stamped { value, last_access: now, inserted_at: now, own });
@@ -289,7 +298,7 @@ impl Model {
     /// A hit: refreshes the idle deadline (exactly, granularity zero) and
     /// asks the expiry.
     fn touch(&mut self, key: Key) {
-        let (now, idle, expiry) = (self.now, self.idle, self.expiry);
+        let (now, idle, expiry) = (self.now, self.built_idle, self.expiry);
         if let Some(e) = self.held.get_mut(&key) {
             e.last_access = now;
             if let Some(d) = ModelExpiry::on_read(idle, key).filter(|_| expiry) {
@@ -405,6 +414,7 @@ pub fn check_with(backend: BackendKind, profile: Profile, config: &ModelConfig, 
         lifetime: config.lifetime.map_or(u64::MAX, nanos),
         capacity: config.capacity,
         expiry: config.expiry,
+        built_idle: nanos(config.idle),
         profile,
         now: 0,
         held: BTreeMap::new(),
@@ -581,6 +591,24 @@ fn step(s: &Subject, m: &mut Model, op: Op) -> Result<(), String> {
             m.now = m.now.saturating_add(nanos(d));
         }
         Op::Purge => purged = Some(cache.purge_expired()),
+        Op::SetCapacity(n) => {
+            let got = cache.set_max_capacity(n);
+            let moka = cache.kind() == BackendKind::Moka;
+            match (&got, moka, m.capacity) {
+                (Err(BuildError::UnsupportedSetting { .. }), true, _) => {}
+                (Err(BuildError::MissingSetting { .. }), false, None) => {}
+                (Ok(()), false, Some(_)) => m.capacity = Some(n),
+                _ => return Err(format!("set_max_capacity({n}) returned {got:?}")),
+            }
+        }
+        Op::SetIdle(d) => {
+            let got = cache.set_time_to_idle(d);
+            match (&got, cache.kind() == BackendKind::Moka) {
+                (Err(BuildError::UnsupportedSetting { .. }), true) => {}
+                (Ok(()), false) => m.idle = nanos(d),
+                _ => return Err(format!("set_time_to_idle({d:?}) returned {got:?}")),
+            }
+        }
     }
 
     // Every removal the listener was told of during this step.
