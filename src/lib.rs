@@ -251,6 +251,29 @@
 //! # Ok::<(), BuildError>(())
 //! ```
 //!
+//! # Changing a cache in use
+//!
+//! [`set_max_capacity`](SlidingTtlCache::set_max_capacity) (shrinking
+//! evicts at once, expired entries first),
+//! [`set_time_to_idle`](SlidingTtlCache::set_time_to_idle) and
+//! [`set_time_to_live`](SlidingTtlCache::set_time_to_live) (applied to the
+//! entries held, from their stamps) work on the mutex and sharded backends
+//! while other threads use the cache; moka, whose bound and timers are
+//! fixed when it is built, and Redis refuse them with a [`BuildError`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use ttlkit::prelude::*;
+//!
+//! let cache: ShardedCache<u32, u32> =
+//!     CacheBuilder::new().time_to_idle(Duration::from_secs(600)).max_capacity(1_000).build()?;
+//! (0..1_000).for_each(|k| cache.insert(k, k));
+//! cache.set_max_capacity(100)?; // memory is tight: down to 100 now
+//! assert!(cache.len() <= 100);
+//! cache.set_time_to_idle(Duration::from_secs(60))?;
+//! # Ok::<(), BuildError>(())
+//! ```
+//!
 //! # Extending: your own core
 //!
 //! A crate of yours can add a storage core by implementing
