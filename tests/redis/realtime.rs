@@ -430,6 +430,7 @@ fn builder_refuses_what_redis_does_itself() {
         ("policy", build(CacheBuilder::new().time_to_idle(TTI).policy("s3-fifo")).err()),
         ("clock", build(CacheBuilder::new().time_to_idle(TTI).clock(ttlkit::clock::MockClock::new())).err()),
         ("refresh_granularity", build(CacheBuilder::new().time_to_idle(TTI).refresh_granularity(Duration::ZERO)).err()),
+        ("expire_after", build(CacheBuilder::new().time_to_idle(TTI).expire_after(NoOwnDeadline)).err()),
     ];
     for (setting, err) in refused {
         let Some(err) = err else { panic!("{setting}: built") };
@@ -440,7 +441,19 @@ fn builder_refuses_what_redis_does_itself() {
     let unknown = build(CacheBuilder::new().time_to_idle(TTI).policy("nope")).err();
     assert!(matches!(unknown, Some(RedisBuildError::Config(ttlkit::BuildError::UnknownPolicy(_)))), "{unknown:?}");
     assert!(build(CacheBuilder::new().time_to_idle(TTI).clock(ttlkit::clock::SystemClock::new())).is_ok());
+    // What a built Redis cache cannot do is refused at once, before any I/O.
+    let cache = build(CacheBuilder::new().time_to_idle(TTI)).unwrap();
+    let ttl = cache.insert_with_ttl(1, 1, Duration::from_secs(1));
+    assert_eq!(ttl, Err(ttlkit::Unsupported { backend: "redis", operation: "insert_with_ttl" }));
+    for refused in [cache.set_max_capacity(5), cache.set_time_to_idle(TTI), cache.set_time_to_live(TTI)] {
+        assert!(matches!(refused, Err(ttlkit::BuildError::UnsupportedSetting { core: "redis", .. })), "{refused:?}");
+    }
 }
+
+/// An `Expiry` that sets nothing (Redis refuses any).
+struct NoOwnDeadline;
+
+impl ttlkit::Expiry<u64, u64> for NoOwnDeadline {}
 
 #[test]
 fn tiered_meets_the_same_load_and_listener_rules() {
