@@ -161,8 +161,9 @@ impl<K, V> Slot<K, V> {
         match own_deadlines.on_read(&self.key, &self.value, now, own) {
             Some(new) => {
                 // Racing readers each store theirs; the last wins. A remover
-                // that judges against the old deadline only removes what is
-                // expired by both (it rechecks the stamps it swaps).
+                // that read the old deadline, already past at its own later
+                // `now`, may still expire the entry: this read then counts
+                // as made before that removal (the value was live when read).
                 self.own.store(new.as_nanos(), Ordering::Release);
                 if new < own {
                     Seen::Sooner(new)
