@@ -257,7 +257,7 @@ where
     /// use ttlkit::prelude::*;
     ///
     /// let clock = MockClock::new();
-    /// let cache: ShardedCache<&str, u32> = CacheBuilder::new()
+    /// let cache: MutexCache<&str, u32> = CacheBuilder::new()
     ///     .time_to_idle(Duration::from_secs(60))
     ///     .clock(clock.clone())
     ///     .build()?;
@@ -322,7 +322,7 @@ where
     /// use ttlkit::prelude::*;
     ///
     /// let clock = MockClock::new();
-    /// let cache: ShardedCache<u32, u32> =
+    /// let cache: MutexCache<u32, u32> =
     ///     CacheBuilder::new().time_to_idle(Duration::from_secs(600)).clock(clock.clone()).build()?;
     /// cache.insert(1, 1);
     /// clock.advance(Duration::from_secs(90));

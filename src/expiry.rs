@@ -149,12 +149,14 @@ impl Timeouts {
 /// change while lock-free readers use them. Each field is its own atomic:
 /// a read racing a change may see some fields old and others new, which
 /// judges an entry by a mix of two valid configurations for that instant.
+#[cfg_attr(not(feature = "sharded"), allow(dead_code))]
 pub(crate) struct LiveRules {
     idle: AtomicU64,
     lifetime: AtomicU64,
     granularity: AtomicU64,
 }
 
+#[cfg_attr(not(feature = "sharded"), allow(dead_code))]
 impl LiveRules {
     pub(crate) fn new(rules: ExpiryRules) -> Self {
         LiveRules {

@@ -66,6 +66,8 @@ pub(crate) struct Frontend<K, V, C> {
     /// each deadline, and to derive new rules when one changes (the lock
     /// also orders concurrent changes).
     timeouts: Mutex<Timeouts>,
+    /// The capacity bound now (`set_max_capacity` moves it).
+    max_capacity: Mutex<Option<u64>>,
     /// `C::NAME` and `C::len`, kept so `Debug` needs no bounds on K and V.
     name: &'static str,
     len_of: fn(&C) -> usize,
@@ -88,6 +90,32 @@ impl<K, V, C> fmt::Debug for Cache<K, V, C> {
 }
 
 impl<K, V, C> Cache<K, V, C> {
+    /// The capacity bound now: the one it was built with, or the last
+    /// [`set_max_capacity`](SlidingTtlCache::set_max_capacity) that took.
+    ///
+    /// ```
+    /// use ttlkit::prelude::*;
+    ///
+    /// let cache: MutexCache<u8, u8> = CacheBuilder::new().max_capacity(10).build()?;
+    /// cache.set_max_capacity(4)?;
+    /// assert_eq!(cache.max_capacity(), Some(4));
+    /// # Ok::<(), BuildError>(())
+    /// ```
+    pub fn max_capacity(&self) -> Option<u64> {
+        *self.shared.max_capacity.lock()
+    }
+
+    /// A handle that does not keep the cache alive.
+    pub(crate) fn downgrade(&self) -> crate::sync::Weak<Frontend<K, V, C>> {
+        Arc::downgrade(&self.shared)
+    }
+
+    /// A handle on `shared` that starts and stops no sweeps (the user's
+    /// handles own them).
+    pub(crate) fn from_shared(shared: Arc<Frontend<K, V, C>>) -> Self {
+        Cache { shared, sweeper: None }
+    }
+
     /// The core, for the cores' own tests.
     #[cfg(test)]
     pub(crate) fn core(&self) -> &C {
@@ -120,6 +148,7 @@ where
                 live: config.time_to_live,
                 granularity: config.granularity_set.then(|| config.rules.granularity()),
             }),
+            max_capacity: Mutex::new(config.max_capacity),
             name: C::NAME,
             len_of: C::len,
         });
@@ -394,8 +423,12 @@ where
             return Err(BuildError::ZeroCapacity);
         }
         let f = &*self.shared;
+        // Held across the change, so concurrent changes apply in one order.
+        let mut bound = f.max_capacity.lock();
         let now = f.clock.now();
-        f.reporting(|out| f.core.set_max_capacity(max, now, out))
+        f.reporting(|out| f.core.set_max_capacity(max, now, out))?;
+        *bound = Some(max);
+        Ok(())
     }
 
     fn retain<F>(&self, mut keep: F) -> usize

@@ -260,12 +260,15 @@
 //! entries held, from their stamps) work on the mutex and sharded backends
 //! while other threads use the cache; moka, whose bound and timers are
 //! fixed when it is built, and Redis refuse them with a [`BuildError`].
+//! A [`MemoryGuard`] does the shrinking for you: past a soft limit on the
+//! process's memory it takes the caches it watches down a step at a time,
+//! and back up once the pressure is gone.
 //!
 //! ```
 //! use std::time::Duration;
 //! use ttlkit::prelude::*;
 //!
-//! let cache: ShardedCache<u32, u32> =
+//! let cache: MutexCache<u32, u32> =
 //!     CacheBuilder::new().time_to_idle(Duration::from_secs(600)).max_capacity(1_000).build()?;
 //! (0..1_000).for_each(|k| cache.insert(k, k));
 //! cache.set_max_capacity(100)?; // memory is tight: down to 100 now
@@ -363,6 +366,7 @@ mod loader;
 mod maintenance;
 mod per_entry;
 pub mod prelude;
+mod pressure;
 mod stats;
 mod sweeper;
 mod sync;
@@ -394,6 +398,7 @@ pub use inspect::{EntryInfo, Iter};
 pub use invalidation::LoadTicket;
 pub use kind::{BackendKind, UnknownBackend};
 pub use per_entry::Expiry;
+pub use pressure::{MemoryGuard, MemoryGuardBuilder, PressureChange};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use tiered::TieredCache;
