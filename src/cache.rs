@@ -6,6 +6,7 @@ use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
 
+use crate::builder::BuildError;
 use crate::inspect::{EntryInfo, Iter};
 use crate::invalidation::LoadTicket;
 
@@ -297,9 +298,9 @@ where
     /// assert_eq!(cache.stats().removals(RemovalCause::Capacity), 6);
     /// # Ok::<(), BuildError>(())
     /// ```
-    fn set_max_capacity(&self, max: u64) -> Result<(), crate::BuildError> {
+    fn set_max_capacity(&self, max: u64) -> Result<(), BuildError> {
         let _ = max;
-        Err(crate::BuildError::UnsupportedSetting { core: self.backend_name(), setting: "set_max_capacity" })
+        Err(BuildError::UnsupportedSetting { core: self.backend_name(), setting: "set_max_capacity" })
     }
 
     /// Changes the time-to-idle while the cache is in use. It applies to
@@ -330,9 +331,9 @@ where
     /// assert_eq!(cache.get(&1), None);
     /// # Ok::<(), BuildError>(())
     /// ```
-    fn set_time_to_idle(&self, d: std::time::Duration) -> Result<(), crate::BuildError> {
+    fn set_time_to_idle(&self, d: std::time::Duration) -> Result<(), BuildError> {
         let _ = d;
-        Err(crate::BuildError::UnsupportedSetting { core: self.backend_name(), setting: "set_time_to_idle" })
+        Err(BuildError::UnsupportedSetting { core: self.backend_name(), setting: "set_time_to_idle" })
     }
 
     /// Changes the time-to-live while the cache is in use, as
@@ -352,9 +353,9 @@ where
     /// assert_eq!(cache.get(&1), None, "10 s after its write");
     /// # Ok::<(), BuildError>(())
     /// ```
-    fn set_time_to_live(&self, d: std::time::Duration) -> Result<(), crate::BuildError> {
+    fn set_time_to_live(&self, d: std::time::Duration) -> Result<(), BuildError> {
         let _ = d;
-        Err(crate::BuildError::UnsupportedSetting { core: self.backend_name(), setting: "set_time_to_live" })
+        Err(BuildError::UnsupportedSetting { core: self.backend_name(), setting: "set_time_to_live" })
     }
 
     /// Removes the entry; returns its value if it was live (an expired entry
@@ -484,7 +485,7 @@ where
     }
 
     /// Starts a load of `key` made outside the cache (as
-    /// [`AsyncLoader`](crate::AsyncLoader) does) and looks the key up once
+    /// `AsyncLoader`, feature `async`, does) and looks the key up once
     /// more (refreshing it on a hit, as `get` does, but not counted in the
     /// stats). If that lookup finds nothing, the caller loads: until the
     /// ticket is dropped, every `insert`, `remove` and `clear` of the key

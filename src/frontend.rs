@@ -28,7 +28,7 @@ use crate::sync::{Arc, Mutex, RandomState};
 /// A cache: ttlkit's front-end over the storage core `C`.
 ///
 /// Users name it through its aliases, [`MutexCache`](crate::MutexCache),
-/// [`ShardedCache`](crate::ShardedCache) and `MokaCache` (feature `moka`);
+/// `ShardedCache` (feature `sharded`) and `MokaCache` (feature `moka`);
 /// a crate that writes its own [`Core`] names `Cache<K, V, TheirCore<K, V>>`
 /// (see [`ttlkit::core`](crate::core)). Clones share one cache; the last
 /// handle to drop stops its sweeps.

@@ -91,7 +91,14 @@ impl MemoryGuardBuilder {
 }
 
 /// Shrinks the caches it watches while memory is over a soft limit and
-/// restores them after (see the [module docs](self)).
+/// restores them after.
+///
+/// Each check takes one step for every watched cache: over the limit, its
+/// bound goes down by a quarter (never below a sixteenth of its full
+/// bound), its policy evicting the coldest entries (`Capacity`); under
+/// nine tenths of the limit, it goes back up by a third (never above its
+/// full bound); in between nothing changes, so a reading that hovers at the
+/// limit does not make caches flap.
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering};
@@ -162,8 +169,8 @@ impl MemoryGuard {
         Ok(())
     }
 
-    /// Reads the memory and takes one step for every watched cache (see
-    /// the [module docs](self)); returns how many bounds it changed.
+    /// Reads the memory and takes one step for every watched cache; returns
+    /// how many bounds it changed.
     pub fn check(&self) -> usize {
         self.shared.check()
     }
