@@ -4,10 +4,12 @@ use std::borrow::Borrow;
 use std::convert::Infallible;
 use std::fmt;
 use std::hash::Hash;
-use std::sync::Arc;
+use std::time::Duration;
 
 use crate::inspect::{EntryInfo, Iter};
 use crate::invalidation::LoadTicket;
+use crate::load_error::LoadError;
+use crate::stats::LoadRecorder;
 
 /// Why an entry left the cache; given to the removal listener.
 ///
@@ -86,6 +88,10 @@ impl fmt::Display for RemovalCause {
 /// `hits` and `misses` count lookups by `get`, `get_or_insert_with` and
 /// `try_get_or_insert_with`; `peek` and `contains_key` observe without
 /// counting. `inserts` counts `insert` calls and values stored by a load.
+/// A load (`try_get_or_insert_with`, `get_or_insert_with`, or an
+/// [`AsyncLoader`](crate::AsyncLoader) over the cache) counts one hit, one
+/// miss or one coalesced wait per call, and the `loads_*` counters and
+/// `load_time` count the `init`s it ran.
 ///
 /// ```
 /// use ttlkit::prelude::*;
@@ -106,12 +112,42 @@ impl fmt::Display for RemovalCause {
 pub struct CacheStats {
     /// Lookups that found a live entry.
     pub hits: u64,
-    /// Lookups that found nothing live.
+    /// Lookups that found nothing live. A caller of a load that found the
+    /// key missing but then waited on another caller's `init` and got its
+    /// outcome is not a miss: it is in `loads_coalesced`.
     pub misses: u64,
     /// Values stored (inserts, overwrites and successful loads).
     pub inserts: u64,
-    /// Loads (`init` calls) that returned an error or panicked.
+    /// Loads (`init` calls) that returned an error or panicked; always
+    /// equal to [`loads_failed`](Self::loads_failed), of which it is the
+    /// older name.
     pub load_failures: u64,
+    /// `init` calls started, sync and async: every one ends up in
+    /// `loads_succeeded` or `loads_failed`, except an async `init` whose
+    /// future was dropped (cancelled) before it finished, which is in
+    /// neither. Callers served by the cache or by another caller's `init`
+    /// start none.
+    pub loads_started: u64,
+    /// `init` calls that returned a value (stored or, when a write of the
+    /// key came during the load, only returned).
+    pub loads_succeeded: u64,
+    /// `init` calls that returned an error or panicked (sync or async; an
+    /// async `init` cancelled by dropping its future is not a failure).
+    /// Callers that received a failed load's error by waiting on it are
+    /// not counted here but in `loads_coalesced`.
+    pub loads_failed: u64,
+    /// Callers that missed the key, found another caller's load of it in
+    /// flight, waited, and returned its value or its error without running
+    /// their own `init`. Not misses, not loads. A waiter whose leader
+    /// panicked or was cancelled, or whose leader's error was of another
+    /// type, retries and counts as what that retry is.
+    pub loads_coalesced: u64,
+    /// Time spent inside the `init` calls counted in `loads_succeeded` and
+    /// `loads_failed`, on the cache's clock (a `MockClock` moves it only
+    /// when advanced; the Redis backend, which accepts only the system
+    /// clock, times with `Instant`). Not the waiting of coalesced callers,
+    /// not the store after `init`.
+    pub load_time: Duration,
     /// Removal-listener calls that panicked (the panic was contained).
     pub listener_panics: u64,
     pub(crate) removals: [u64; 5],
@@ -252,14 +288,17 @@ where
     {
         match self.try_get_or_insert_with(key, || Ok::<V, Infallible>(init())) {
             Ok(v) => v,
-            Err(never) => match *never {},
+            Err(never) => match *never.get() {},
         }
     }
 
     /// Like [`get_or_insert_with`](Self::get_or_insert_with) with a fallible
-    /// `init`. An error is not cached: it is returned (as `Arc<E>`) to this
-    /// caller and to every caller that waited on the same load, and the next
-    /// caller runs `init` again.
+    /// `init`. An error is not cached: it is returned (as a [`LoadError`],
+    /// one `Arc<E>` shared by all of them) to this caller and to every
+    /// caller that waited on the same load, and the next caller runs `init`
+    /// again. `LoadError<E>` is a `std::error::Error` whenever `E` is
+    /// `Display + Debug`, so `?` takes it into `anyhow::Result` or
+    /// `Box<dyn Error>`.
     ///
     /// Single-flight by key alone: callers with different error types share
     /// one load; a caller whose leader failed with an error of another type
@@ -271,7 +310,7 @@ where
     /// On a recursive load of the same key, as
     /// [`get_or_insert_with`](Self::get_or_insert_with) does (the error type
     /// is the caller's, so a programming error is not smuggled into it).
-    fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, Arc<E>>
+    fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, LoadError<E>>
     where
         F: FnOnce() -> Result<V, E>,
         E: Send + Sync + 'static;
@@ -362,6 +401,14 @@ where
     /// may be overwritten by it.
     fn begin_load(&self, key: &K) -> (LoadTicket<'_>, Option<V>) {
         (LoadTicket::untracked(), self.peek(key))
+    }
+
+    /// Where loads of this cache made outside it (by
+    /// [`AsyncLoader`](crate::AsyncLoader)) count themselves: the cache's
+    /// `loads_*` counters, `load_time` and its clock. The default, for a
+    /// backend without load counters, records nothing.
+    fn load_recorder(&self) -> LoadRecorder<'_> {
+        LoadRecorder::untracked()
     }
 
     /// Stores a value loaded under `ticket`, unless a write, remove or clear

@@ -322,6 +322,7 @@ mod inspect;
 mod invalidation;
 mod kind;
 mod listener;
+mod load_error;
 mod loader;
 mod maintenance;
 pub mod prelude;
@@ -355,6 +356,8 @@ pub use frontend::Cache;
 pub use inspect::{EntryInfo, Iter};
 pub use invalidation::LoadTicket;
 pub use kind::{BackendKind, UnknownBackend};
+pub use load_error::LoadError;
+pub use stats::LoadRecorder;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use tiered::TieredCache;
