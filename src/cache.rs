@@ -106,6 +106,13 @@ impl fmt::Display for RemovalCause {
 /// assert_eq!(stats.hit_ratio(), 0.5);
 /// assert_eq!(stats.removals(RemovalCause::Explicit), 1);
 /// assert_eq!(stats.total_removals(), 1);
+///
+/// // Loads: each `init` run is started, then succeeded or failed.
+/// cache.get_or_insert_with(3, || 30);
+/// let _ = cache.try_get_or_insert_with(4, || Err::<u32, _>("down"));
+/// let stats = cache.stats();
+/// assert_eq!((stats.loads_started, stats.loads_succeeded, stats.loads_failed), (2, 1, 1));
+/// assert_eq!((stats.misses, stats.loads_coalesced), (3, 0), "no caller waited on another's load");
 /// # Ok::<(), BuildError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
