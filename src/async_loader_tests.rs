@@ -320,7 +320,7 @@ mod stats {
         let clock = MockClock::new();
         let c = cache(&clock);
         let loader: AsyncLoader<u32, String> = AsyncLoader::new();
-        let load = loader.get_or_insert_with(&c, 1, || std::future::pending::<String>());
+        let load = loader.get_or_insert_with(&c, 1, std::future::pending::<String>);
         // Polled once (it starts init), then dropped.
         assert!(tokio::time::timeout(Duration::from_millis(1), load).await.is_err());
         let st = c.stats();

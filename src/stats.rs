@@ -168,6 +168,7 @@ impl<'a> LoadRecorder<'a> {
     }
 
     /// Also takes coalesced callers' misses back from `front`.
+    #[cfg(feature = "redis")]
     pub(crate) fn with_front(mut self, front: &'a StatsCounter) -> Self {
         self.front = Some(front);
         self

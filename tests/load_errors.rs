@@ -27,7 +27,7 @@ where
 #[test]
 fn question_mark_takes_an_anyhow_error_into_anyhow_result() {
     let c = cache();
-    let err = load_with(&c, || anyhow::anyhow!("upstream down").context("loading user 1")).unwrap_err();
+    let err = load_with(&c, || anyhow::anyhow!("upstream down").context("loading user 1")).expect_err("init failed");
     assert_eq!(err.to_string(), "loading user 1");
     // `source` is None, so the outer error's chain stops at E's message...
     assert_eq!(format!("{err:#}"), "loading user 1");
@@ -40,7 +40,7 @@ fn question_mark_takes_an_anyhow_error_into_anyhow_result() {
 #[test]
 fn question_mark_takes_a_boxed_error_into_anyhow_result() {
     let c = cache();
-    let err = load_with(&c, || -> BoxError { "dns failed".into() }).unwrap_err();
+    let err = load_with(&c, || -> BoxError { "dns failed".into() }).expect_err("init failed");
     assert_eq!(err.to_string(), "dns failed");
     let inner = err.downcast_ref::<LoadError<BoxError>>().expect("a LoadError<BoxError>");
     assert_eq!(inner.to_string(), "dns failed");
@@ -49,7 +49,7 @@ fn question_mark_takes_a_boxed_error_into_anyhow_result() {
 #[test]
 fn question_mark_takes_an_io_error_into_anyhow_result() {
     let c = cache();
-    let err = load_with(&c, || io::Error::new(io::ErrorKind::TimedOut, "slow disk")).unwrap_err();
+    let err = load_with(&c, || io::Error::new(io::ErrorKind::TimedOut, "slow disk")).expect_err("init failed");
     assert_eq!(err.to_string(), "slow disk");
     let inner = err.downcast_ref::<LoadError<io::Error>>().expect("a LoadError<io::Error>");
     assert_eq!(inner.kind(), io::ErrorKind::TimedOut, "io::Error::kind through Deref");
@@ -70,7 +70,7 @@ fn question_mark_works_in_a_function_returning_anyhow_result() -> anyhow::Result
 #[test]
 fn the_value_of_e_is_reachable() {
     let c = cache();
-    let err = c.try_get_or_insert_with(1, || Err(io::Error::other("gone"))).unwrap_err();
+    let err = c.try_get_or_insert_with(1, || Err(io::Error::other("gone"))).expect_err("init failed");
     assert_eq!(err.kind(), io::ErrorKind::Other, "Deref");
     assert_eq!(err.get().to_string(), "gone", "get");
     assert_eq!(err.as_ref().to_string(), "gone", "AsRef");
@@ -81,7 +81,7 @@ fn the_value_of_e_is_reachable() {
     let io_err: io::Error = err.into_inner().expect("alone now: E by value");
     assert_eq!(io_err.to_string(), "gone");
 
-    let err = c.try_get_or_insert_with(1, || Err::<String, _>("plain")).unwrap_err();
+    let err = c.try_get_or_insert_with(1, || Err::<String, _>("plain")).expect_err("init failed");
     let arc: Arc<&str> = err.into_arc();
     assert_eq!(*arc, "plain");
 }
@@ -189,7 +189,7 @@ async fn async_loads_return_load_errors_too() -> anyhow::Result<()> {
     let c = cache();
     let loader = AsyncLoader::new();
     let failed = loader.try_get_or_insert_with(&c, 1, || async { Err::<String, _>(anyhow::anyhow!("async down")) });
-    let err = failed.await.unwrap_err();
+    let err = failed.await.expect_err("init failed");
     assert_eq!(err.to_string(), "async down");
     let wrapped: anyhow::Error = err.into();
     assert!(wrapped.downcast_ref::<LoadError<anyhow::Error>>().is_some());
