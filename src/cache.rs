@@ -90,8 +90,10 @@ impl fmt::Display for RemovalCause {
 /// counting. `inserts` counts `insert` calls and values stored by a load.
 /// A load (`try_get_or_insert_with`, `get_or_insert_with`, or an
 /// [`AsyncLoader`](crate::AsyncLoader) over the cache) counts one hit, one
-/// miss or one coalesced wait per call, and the `loads_*` counters and
-/// `load_time` count the `init`s it ran.
+/// miss or one coalesced wait per call (an `AsyncLoader` call whose leader
+/// was cancelled or panicked looks the key up again, and that lookup counts
+/// too), and the `loads_*` counters and `load_time` count the `init`s it
+/// ran.
 ///
 /// ```
 /// use ttlkit::prelude::*;
@@ -133,7 +135,9 @@ pub struct CacheStats {
     /// `loads_succeeded` or `loads_failed`, except an async `init` whose
     /// future was dropped (cancelled) before it finished, which is in
     /// neither. Callers served by the cache or by another caller's `init`
-    /// start none.
+    /// start none. (The Redis backend counts each load this process leads,
+    /// also one that ends up waiting for another process's value; its
+    /// `load_time` includes that wait.)
     pub loads_started: u64,
     /// `init` calls that returned a value (stored or, when a write of the
     /// key came during the load, only returned).

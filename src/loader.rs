@@ -261,7 +261,7 @@ where
                 // If init panics, the guard publishes Abandoned while
                 // unwinding, and `counted` counts the failed load.
                 let recorder = target.recorder();
-                let counted = FailureCount { recorder, start: recorder.start(), armed: true };
+                let counted = InitCount { recorder, start: recorder.start(), armed: true };
                 let r = init();
                 counted.finish(r.is_ok());
                 r
@@ -288,20 +288,20 @@ where
 
 /// Counts the leader's `init` as finished: by `finish`, or as failed if
 /// `init` unwinds.
-struct FailureCount<'a> {
+struct InitCount<'a> {
     recorder: LoadRecorder<'a>,
     start: LoadStart,
     armed: bool,
 }
 
-impl FailureCount<'_> {
+impl InitCount<'_> {
     fn finish(mut self, ok: bool) {
         self.armed = false;
         self.recorder.finish(self.start, ok);
     }
 }
 
-impl Drop for FailureCount<'_> {
+impl Drop for InitCount<'_> {
     fn drop(&mut self) {
         if self.armed {
             self.recorder.finish(self.start, false);

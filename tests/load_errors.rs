@@ -24,6 +24,17 @@ where
     Ok(v)
 }
 
+/// What `?` and sharing across threads need of the error.
+fn is_a_shareable_error<T: std::error::Error + Clone + Send + Sync + 'static>() {}
+
+#[test]
+fn load_errors_are_errors_clone_send_and_sync() {
+    is_a_shareable_error::<LoadError<anyhow::Error>>();
+    is_a_shareable_error::<LoadError<BoxError>>();
+    is_a_shareable_error::<LoadError<io::Error>>();
+    is_a_shareable_error::<LoadError<&'static str>>();
+}
+
 #[test]
 fn question_mark_takes_an_anyhow_error_into_anyhow_result() {
     let c = cache();
