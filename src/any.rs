@@ -2,7 +2,6 @@
 
 use std::borrow::Borrow;
 use std::hash::Hash;
-use std::sync::Arc;
 use std::time::Duration;
 
 #[cfg(feature = "moka")]
@@ -15,6 +14,8 @@ use crate::cache::{CacheStats, SlidingTtlCache, Unsupported};
 use crate::inspect::{EntryInfo, Iter};
 use crate::invalidation::LoadTicket;
 use crate::kind::BackendKind;
+use crate::load_error::LoadError;
+use crate::stats::LoadRecorder;
 
 /// Any in-process backend, picked at run time (from a config file or a flag).
 ///
@@ -172,7 +173,7 @@ where
         dispatch!(self, c => c.remove(key))
     }
 
-    fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, Arc<E>>
+    fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, LoadError<E>>
     where
         F: FnOnce() -> Result<V, E>,
         E: Send + Sync + 'static,
@@ -225,5 +226,9 @@ where
 
     fn commit_load(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool {
         dispatch!(self, c => c.commit_load(key, value, ticket))
+    }
+
+    fn load_recorder(&self) -> LoadRecorder<'_> {
+        dispatch!(self, c => c.load_recorder())
     }
 }

@@ -27,6 +27,13 @@
 //! panics, the guard unregisters the flight and drops the sender; every
 //! follower wakes, sees a closed channel and retries, and one of them leads
 //! a new attempt. No caller can be left waiting on a load nobody runs.
+//!
+//! Stats go to the cache's counters through its
+//! [`SlidingTtlCache::load_recorder`]: the leader's `init` is counted
+//! started, then succeeded or failed (a panic is a failure; a cancellation
+//! is neither) with its time on the cache's clock; a follower handed the
+//! leader's outcome counts as coalesced instead of as the miss its lookup
+//! counted.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -41,7 +48,9 @@ use hashbrown::HashMap;
 use tokio::sync::watch;
 
 use crate::cache::SlidingTtlCache;
+use crate::load_error::LoadError;
 use crate::loader::RECURSIVE_LOAD;
+use crate::stats::{LoadRecorder, LoadStart};
 // Not a loom target: parking_lot directly, whatever `crate::sync` maps to.
 use parking_lot::Mutex;
 
@@ -143,6 +152,7 @@ struct Flight<V> {
 /// // An error is returned, not cached: the next call runs its init.
 /// let failed = loader.try_get_or_insert_with(&cache, 8, || async { Err::<String, _>("upstream down") }).await;
 /// assert_eq!(failed.err().as_deref(), Some(&"upstream down"));
+/// assert_eq!((cache.stats().loads_started, cache.stats().loads_failed), (2, 1));
 /// let ok = loader.try_get_or_insert_with(&cache, 8, || async { Ok::<_, &str>("eight".to_string()) }).await;
 /// assert_eq!(ok.ok().as_deref(), Some("eight"));
 /// # Ok(())
@@ -161,6 +171,31 @@ impl<K, V> Default for AsyncLoader<K, V> {
 impl<K, V> std::fmt::Debug for AsyncLoader<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AsyncLoader").field("in_flight", &self.flights.lock().len()).finish()
+    }
+}
+
+/// Counts the leader's `init` as finished: by `finish`, or as failed if
+/// `init` panics. A future dropped mid-load (cancelled) is left counted as
+/// started only: it neither succeeded nor failed.
+struct Timing<'a> {
+    recorder: LoadRecorder<'a>,
+    start: LoadStart,
+    armed: bool,
+}
+
+impl Timing<'_> {
+    fn finish(mut self, ok: bool) {
+        self.armed = false;
+        self.recorder.finish(self.start, ok);
+    }
+}
+
+impl Drop for Timing<'_> {
+    fn drop(&mut self) {
+        // Unwinding from `init`'s poll, not a cancellation.
+        if self.armed && std::thread::panicking() {
+            self.recorder.finish(self.start, false);
+        }
     }
 }
 
@@ -257,16 +292,16 @@ where
             self.try_get_or_insert_with(cache, key, || async { Ok::<V, std::convert::Infallible>(init().await) });
         match loaded.await {
             Ok(v) => v,
-            Err(never) => match *never {},
+            Err(never) => match *never.get() {},
         }
     }
 
     /// Like [`get_or_insert_with`](Self::get_or_insert_with) with a fallible
-    /// `init`. An error is not cached: it is returned (as `Arc<E>`) to this
-    /// caller and to every follower of the same load, and the next caller
-    /// runs its own `init`. A follower whose leader failed with an error of
+    /// `init`. An error is not cached: it is returned (as a [`LoadError`],
+    /// one `Arc<E>` shared by all of them) to this caller and to every
+    /// follower of the same load, and the next caller runs its own `init`. A follower whose leader failed with an error of
     /// another type retries with its own `init`.
-    pub async fn try_get_or_insert_with<C, F, Fut, E>(&self, cache: &C, key: K, init: F) -> Result<V, Arc<E>>
+    pub async fn try_get_or_insert_with<C, F, Fut, E>(&self, cache: &C, key: K, init: F) -> Result<V, LoadError<E>>
     where
         C: SlidingTtlCache<K, V>,
         F: FnOnce() -> Fut,
@@ -284,10 +319,14 @@ where
                     match seen {
                         // Look again: the loop re-checks the cache first.
                         Ok(Outcome::Done(_)) if late => {}
-                        Ok(Outcome::Done(v)) => return Ok(v),
+                        Ok(Outcome::Done(v)) => {
+                            cache.load_recorder().coalesced();
+                            return Ok(v);
+                        }
                         Ok(Outcome::Failed(e)) => {
                             if let Ok(e) = e.downcast::<E>() {
-                                return Err(e);
+                                cache.load_recorder().coalesced();
+                                return Err(LoadError::new(e));
                             }
                         }
                         // The leader was cancelled or panicked: try again.
@@ -315,7 +354,10 @@ where
                     };
                     // The only await of a leader: if this future is dropped
                     // here, `registration` is dropped with it.
+                    let recorder = cache.load_recorder();
+                    let timing = Timing { recorder, start: recorder.start(), armed: true };
                     let result = Leading { id, init: Box::pin(init()) }.await;
+                    timing.finish(result.is_ok());
                     return match result {
                         Ok(v) => {
                             // Not stored if a write of the key came during
@@ -328,7 +370,7 @@ where
                         Err(e) => {
                             let e = Arc::new(e);
                             registration.publish(Outcome::Failed(Arc::clone(&e) as SharedError));
-                            Err(e)
+                            Err(LoadError::new(e))
                         }
                     };
                 }

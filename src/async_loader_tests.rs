@@ -238,3 +238,93 @@ async fn recursive_load_of_one_key_panics() {
     assert_eq!(loader.in_flight(), 0);
     assert_eq!(loader.get_or_insert_with(&cache, 1, || async { "one".to_string() }).await, "one");
 }
+
+mod stats {
+    //! The load counters an `AsyncLoader` keeps in the cache's stats.
+
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::sync::Notify;
+
+    use super::super::AsyncLoader;
+    use crate::clock::MockClock;
+    use crate::{CacheBuilder, MutexCache, SlidingTtlCache};
+
+    const TASKS: u64 = 8;
+    const LOAD: Duration = Duration::from_millis(250);
+
+    fn cache(clock: &MockClock) -> MutexCache<u32, String> {
+        CacheBuilder::new().time_to_idle(Duration::from_secs(60)).clock(clock.clone()).no_sweeper().build().unwrap()
+    }
+
+    /// `TASKS` tasks load key 1 on one thread; the leader's `init` waits
+    /// until all of them wait, advances the mock clock by [`LOAD`] and
+    /// returns `outcome`. Returns how many tasks got an `Ok`.
+    async fn crowd(cache: &MutexCache<u32, String>, clock: &MockClock, outcome: Result<String, &'static str>) -> u64 {
+        let loader = Arc::new(AsyncLoader::new());
+        let gate = Arc::new(Notify::new());
+        let mut tasks = Vec::new();
+        for _ in 0..TASKS {
+            let (c, loader, gate, clock, outcome) =
+                (cache.clone(), Arc::clone(&loader), Arc::clone(&gate), clock.clone(), outcome.clone());
+            tasks.push(tokio::spawn(async move {
+                loader
+                    .try_get_or_insert_with(&c, 1, || async move {
+                        gate.notified().await;
+                        clock.advance(LOAD);
+                        outcome
+                    })
+                    .await
+            }));
+        }
+        // One thread: a task's miss and its joining the flight are one
+        // poll, so `TASKS` misses mean every task is on the flight.
+        while cache.stats().misses < TASKS {
+            tokio::task::yield_now().await;
+        }
+        gate.notify_one();
+        let mut ok = 0;
+        for t in tasks {
+            ok += u64::from(t.await.unwrap().is_ok());
+        }
+        ok
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn eight_tasks_one_load_seven_coalesced_one_miss() {
+        let clock = MockClock::new();
+        let c = cache(&clock);
+        assert_eq!(crowd(&c, &clock, Ok("one".to_string())).await, TASKS);
+        let st = c.stats();
+        assert_eq!((st.loads_started, st.loads_succeeded, st.loads_failed), (1, 1, 0));
+        assert_eq!(st.loads_coalesced, TASKS - 1);
+        assert_eq!((st.hits, st.misses, st.inserts), (0, 1, 1));
+        assert_eq!(st.load_time, LOAD);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_failed_async_load_is_counted_failed() {
+        let clock = MockClock::new();
+        let c = cache(&clock);
+        assert_eq!(crowd(&c, &clock, Err("down")).await, 0);
+        let st = c.stats();
+        assert_eq!((st.loads_started, st.loads_succeeded, st.loads_failed), (1, 0, 1));
+        assert_eq!(st.load_failures, 1, "the old name counts async failures too");
+        assert_eq!((st.loads_coalesced, st.misses, st.inserts), (TASKS - 1, 1, 0));
+        assert_eq!(st.load_time, LOAD);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_cancelled_load_is_started_only() {
+        let clock = MockClock::new();
+        let c = cache(&clock);
+        let loader: AsyncLoader<u32, String> = AsyncLoader::new();
+        let load = loader.get_or_insert_with(&c, 1, std::future::pending::<String>);
+        // Polled once (it starts init), then dropped.
+        assert!(tokio::time::timeout(Duration::from_millis(1), load).await.is_err());
+        let st = c.stats();
+        assert_eq!((st.loads_started, st.loads_succeeded, st.loads_failed), (1, 0, 0));
+        assert_eq!(st.load_time, Duration::ZERO);
+    }
+}

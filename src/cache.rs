@@ -4,11 +4,13 @@ use std::borrow::Borrow;
 use std::convert::Infallible;
 use std::fmt;
 use std::hash::Hash;
-use std::sync::Arc;
+use std::time::Duration;
 
 use crate::builder::BuildError;
 use crate::inspect::{EntryInfo, Iter};
 use crate::invalidation::LoadTicket;
+use crate::load_error::LoadError;
+use crate::stats::LoadRecorder;
 
 /// Why an entry left the cache; given to the removal listener.
 ///
@@ -87,6 +89,12 @@ impl fmt::Display for RemovalCause {
 /// `hits` and `misses` count lookups by `get`, `get_or_insert_with` and
 /// `try_get_or_insert_with`; `peek` and `contains_key` observe without
 /// counting. `inserts` counts `insert` calls and values stored by a load.
+/// A load (`try_get_or_insert_with`, `get_or_insert_with`, or an
+/// [`AsyncLoader`](crate::AsyncLoader) over the cache) counts one hit, one
+/// miss or one coalesced wait per call (an `AsyncLoader` call whose leader
+/// was cancelled or panicked looks the key up again, and that lookup counts
+/// too), and the `loads_*` counters and `load_time` count the `init`s it
+/// ran.
 ///
 /// ```
 /// use ttlkit::prelude::*;
@@ -101,18 +109,57 @@ impl fmt::Display for RemovalCause {
 /// assert_eq!(stats.hit_ratio(), 0.5);
 /// assert_eq!(stats.removals(RemovalCause::Explicit), 1);
 /// assert_eq!(stats.total_removals(), 1);
+///
+/// // Loads: each `init` run is started, then succeeded or failed.
+/// cache.get_or_insert_with(3, || 30);
+/// let _ = cache.try_get_or_insert_with(4, || Err::<u32, _>("down"));
+/// let stats = cache.stats();
+/// assert_eq!((stats.loads_started, stats.loads_succeeded, stats.loads_failed), (2, 1, 1));
+/// assert_eq!((stats.misses, stats.loads_coalesced), (3, 0), "no caller waited on another's load");
 /// # Ok::<(), BuildError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CacheStats {
     /// Lookups that found a live entry.
     pub hits: u64,
-    /// Lookups that found nothing live.
+    /// Lookups that found nothing live. A caller of a load that found the
+    /// key missing but then waited on another caller's `init` and got its
+    /// outcome is not a miss: it is in `loads_coalesced`.
     pub misses: u64,
     /// Values stored (inserts, overwrites and successful loads).
     pub inserts: u64,
-    /// Loads (`init` calls) that returned an error or panicked.
+    /// Loads (`init` calls) that returned an error or panicked; always
+    /// equal to [`loads_failed`](Self::loads_failed), of which it is the
+    /// older name.
     pub load_failures: u64,
+    /// `init` calls started, sync and async: every one ends up in
+    /// `loads_succeeded` or `loads_failed`, except an async `init` whose
+    /// future was dropped (cancelled) before it finished, which is in
+    /// neither. Callers served by the cache or by another caller's `init`
+    /// start none. (The Redis backend counts each load this process leads,
+    /// also one that ends up waiting for another process's value; its
+    /// `load_time` includes that wait.)
+    pub loads_started: u64,
+    /// `init` calls that returned a value (stored or, when a write of the
+    /// key came during the load, only returned).
+    pub loads_succeeded: u64,
+    /// `init` calls that returned an error or panicked (sync or async; an
+    /// async `init` cancelled by dropping its future is not a failure).
+    /// Callers that received a failed load's error by waiting on it are
+    /// not counted here but in `loads_coalesced`.
+    pub loads_failed: u64,
+    /// Callers that missed the key, found another caller's load of it in
+    /// flight, waited, and returned its value or its error without running
+    /// their own `init`. Not misses, not loads. A waiter whose leader
+    /// panicked or was cancelled, or whose leader's error was of another
+    /// type, retries and counts as what that retry is.
+    pub loads_coalesced: u64,
+    /// Time spent inside the `init` calls counted in `loads_succeeded` and
+    /// `loads_failed`, on the cache's clock (a `MockClock` moves it only
+    /// when advanced; the Redis backend, which accepts only the system
+    /// clock, times with `Instant`). Not the waiting of coalesced callers,
+    /// not the store after `init`.
+    pub load_time: Duration,
     /// Removal-listener calls that panicked (the panic was contained).
     pub listener_panics: u64,
     pub(crate) removals: [u64; 5],
@@ -390,14 +437,17 @@ where
     {
         match self.try_get_or_insert_with(key, || Ok::<V, Infallible>(init())) {
             Ok(v) => v,
-            Err(never) => match *never {},
+            Err(never) => match *never.get() {},
         }
     }
 
     /// Like [`get_or_insert_with`](Self::get_or_insert_with) with a fallible
-    /// `init`. An error is not cached: it is returned (as `Arc<E>`) to this
-    /// caller and to every caller that waited on the same load, and the next
-    /// caller runs `init` again.
+    /// `init`. An error is not cached: it is returned (as a [`LoadError`],
+    /// one `Arc<E>` shared by all of them) to this caller and to every
+    /// caller that waited on the same load, and the next caller runs `init`
+    /// again. `LoadError<E>` is a `std::error::Error` whenever `E` is
+    /// `Display + Debug`, so `?` takes it into `anyhow::Result` or
+    /// `Box<dyn Error>`.
     ///
     /// Single-flight by key alone: callers with different error types share
     /// one load; a caller whose leader failed with an error of another type
@@ -409,7 +459,7 @@ where
     /// On a recursive load of the same key, as
     /// [`get_or_insert_with`](Self::get_or_insert_with) does (the error type
     /// is the caller's, so a programming error is not smuggled into it).
-    fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, Arc<E>>
+    fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, LoadError<E>>
     where
         F: FnOnce() -> Result<V, E>,
         E: Send + Sync + 'static;
@@ -500,6 +550,14 @@ where
     /// may be overwritten by it.
     fn begin_load(&self, key: &K) -> (LoadTicket<'_>, Option<V>) {
         (LoadTicket::untracked(), self.peek(key))
+    }
+
+    /// Where loads of this cache made outside it (by
+    /// [`AsyncLoader`](crate::AsyncLoader)) count themselves: the cache's
+    /// `loads_*` counters, `load_time` and its clock. The default, for a
+    /// backend without load counters, records nothing.
+    fn load_recorder(&self) -> LoadRecorder<'_> {
+        LoadRecorder::untracked()
     }
 
     /// Stores a value loaded under `ticket`, unless a write, remove or clear

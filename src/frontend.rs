@@ -20,8 +20,9 @@ use crate::expiry::Timeouts;
 use crate::inspect::{EntryInfo, Iter};
 use crate::invalidation::{Gate, LoadTicket};
 use crate::listener::{notify, RemovalListener};
+use crate::load_error::LoadError;
 use crate::loader::{LoadTarget, Loader};
-use crate::stats::StatsCounter;
+use crate::stats::{LoadRecorder, StatsCounter};
 use crate::sweeper::{Sweep, Sweeper, BATCH};
 use crate::sync::{Arc, Mutex, RandomState};
 
@@ -71,6 +72,14 @@ pub(crate) struct Frontend<K, V, C> {
     /// `C::NAME` and `C::len`, kept so `Debug` needs no bounds on K and V.
     name: &'static str,
     len_of: fn(&C) -> usize,
+}
+
+#[cfg(test)]
+impl<K: Hash + Eq, V, C> Cache<K, V, C> {
+    /// See [`Loader::holders`].
+    pub(crate) fn load_holders(&self, key: &K) -> usize {
+        self.shared.loader.holders(key)
+    }
 }
 
 impl<K, V, C> Clone for Cache<K, V, C> {
@@ -295,8 +304,8 @@ where
         self.store(key, value, None, Some(ticket))
     }
 
-    fn load_failed(&self) {
-        self.stats.load_failure();
+    fn recorder(&self) -> LoadRecorder<'_> {
+        LoadRecorder::new(&self.stats, Some(&self.clock))
     }
 }
 
@@ -354,7 +363,7 @@ where
         self.shared.remove(key)
     }
 
-    fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, Arc<E>>
+    fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, LoadError<E>>
     where
         F: FnOnce() -> Result<V, E>,
         E: Send + Sync + 'static,
@@ -456,5 +465,9 @@ where
 
     fn commit_load(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool {
         self.shared.commit(key, value, ticket)
+    }
+
+    fn load_recorder(&self) -> LoadRecorder<'_> {
+        self.shared.recorder()
     }
 }

@@ -362,6 +362,7 @@ mod inspect;
 mod invalidation;
 mod kind;
 mod listener;
+mod load_error;
 mod loader;
 mod maintenance;
 mod per_entry;
@@ -397,8 +398,10 @@ pub use frontend::Cache;
 pub use inspect::{EntryInfo, Iter};
 pub use invalidation::LoadTicket;
 pub use kind::{BackendKind, UnknownBackend};
+pub use load_error::LoadError;
 pub use per_entry::Expiry;
 pub use pressure::{MemoryGuard, MemoryGuardBuilder, PressureChange};
+pub use stats::LoadRecorder;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use tiered::TieredCache;

@@ -5,7 +5,13 @@
 //! value, then publishes the outcome to the *followers* that found the flight
 //! and waited on it. A leader that panics publishes `Abandoned` from a drop
 //! guard, so followers wake and one of them leads a new attempt; a leader's
-//! error is shared with the followers (as `Arc<E>`) and is not cached.
+//! error is shared with the followers (one `Arc<E>` in a [`LoadError`]) and
+//! is not cached.
+//!
+//! Stats: the leader counts its `init` (started, then succeeded or failed,
+//! and its time on the cache's clock); a follower handed the leader's
+//! outcome counts as coalesced, which takes back the miss its lookup
+//! counted (see [`LoadRecorder`]).
 //!
 //! The leader holds a [`LoadTicket`] from before its last lookup until it
 //! has stored: a write, remove or clear of the key meanwhile wins, and the
@@ -17,14 +23,14 @@
 
 use std::any::Any;
 use std::hash::Hash;
-use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use hashbrown::HashMap;
 
 use crate::invalidation::{LoadTicket, Marks};
-use crate::stats::StatsCounter;
+use crate::load_error::LoadError;
+use crate::stats::{LoadRecorder, LoadStart, StatsCounter};
 use crate::sync::{thread, AtomicU8, Condvar, Mutex};
 
 #[cfg(ttlkit_loom)]
@@ -97,6 +103,15 @@ impl<K, V> Loader<K, V> {
     }
 }
 
+#[cfg(test)]
+impl<K: Hash + Eq, V> Loader<K, V> {
+    /// How many hold the flight of `key` (the map, its leader, then one per
+    /// follower), or 0: lets tests wait until callers are waiting.
+    pub(crate) fn holders(&self, key: &K) -> usize {
+        self.flights.lock().get(key).map_or(0, Arc::strong_count)
+    }
+}
+
 /// What the cache lends the loader: a lookup, a ticket and a store, each of
 /// which takes and releases the cache's own locks.
 pub(crate) trait LoadTarget<K, V> {
@@ -109,8 +124,8 @@ pub(crate) trait LoadTarget<K, V> {
     /// Stores a loaded value unless `ticket` was invalidated; returns
     /// whether it stored it.
     fn commit(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool;
-    /// Counts a failed load.
-    fn load_failed(&self);
+    /// Where the loads count themselves.
+    fn recorder(&self) -> LoadRecorder<'_>;
 }
 
 /// Publishes `Abandoned` if the leader unwinds before publishing.
@@ -151,7 +166,13 @@ where
 {
     /// A whole `try_get_or_insert_with`: a lookup counted as a hit or a
     /// miss in `stats`, then, on a miss, [`load`](Self::load).
-    pub(crate) fn get_or_load<T, F, E>(&self, target: &T, stats: &StatsCounter, key: K, init: F) -> Result<V, Arc<E>>
+    pub(crate) fn get_or_load<T, F, E>(
+        &self,
+        target: &T,
+        stats: &StatsCounter,
+        key: K,
+        init: F,
+    ) -> Result<V, LoadError<E>>
     where
         T: LoadTarget<K, V>,
         F: FnOnce() -> Result<V, E>,
@@ -161,18 +182,20 @@ where
         stats.lookup(found.is_some());
         match found {
             Some(v) => Ok(v),
-            None => self.load(target, key, init),
+            None => self.load(target, key, init).0,
         }
     }
 
     /// Returns the value for `key`: from the cache, from a load already in
     /// flight, or by running `init` as the leader. The caller has already
-    /// looked the key up (and counted the miss).
+    /// looked the key up (and counted the miss). Also says whether the
+    /// outcome was another caller's load (coalesced: counted, and the miss
+    /// taken back, in the target's stats).
     ///
     /// # Panics
     ///
     /// With [`RECURSIVE_LOAD`] if this thread is the one loading `key`.
-    pub(crate) fn load<T, F, E>(&self, target: &T, key: K, init: F) -> Result<V, Arc<E>>
+    pub(crate) fn load<T, F, E>(&self, target: &T, key: K, init: F) -> (Result<V, LoadError<E>>, bool)
     where
         T: LoadTarget<K, V>,
         F: FnOnce() -> Result<V, E>,
@@ -202,9 +225,15 @@ where
                 match flight.wait() {
                     // Look again (a retry re-checks the cache first).
                     Outcome::Done(_) if late => continue,
-                    Outcome::Done(v) => return Ok(v),
+                    Outcome::Done(v) => {
+                        target.recorder().coalesced();
+                        return (Ok(v), true);
+                    }
                     Outcome::Failed(e) => match e.downcast::<E>() {
-                        Ok(e) => return Err(e),
+                        Ok(e) => {
+                            target.recorder().coalesced();
+                            return (Err(LoadError::new(e)), true);
+                        }
                         // The leader's error is of another type (another
                         // call site): this caller tries its own init.
                         Err(_) => continue,
@@ -220,7 +249,7 @@ where
             let (ticket, found) = target.begin(&key);
             if let Some(v) = found {
                 guard.publish(Outcome::Abandoned);
-                return Ok(v);
+                return (Ok(v), false);
             }
             let Some(init) = init.take() else {
                 // Unreachable: a leader always returns. Publish and give up
@@ -230,13 +259,14 @@ where
             };
             let result = {
                 // If init panics, the guard publishes Abandoned while
-                // unwinding; the load_failed count is taken here.
-                let counted = FailureCount { target, armed: true, _kv: PhantomData };
+                // unwinding, and `counted` counts the failed load.
+                let recorder = target.recorder();
+                let counted = InitCount { recorder, start: recorder.start(), armed: true };
                 let r = init();
-                counted.disarm();
+                counted.finish(r.is_ok());
                 r
             };
-            return match result {
+            let outcome = match result {
                 Ok(v) => {
                     // Not stored if a write of the key came during `init`;
                     // the callers get the value all the same.
@@ -246,33 +276,35 @@ where
                     Ok(v)
                 }
                 Err(e) => {
-                    target.load_failed();
                     let e = Arc::new(e);
                     guard.publish(Outcome::Failed(Arc::clone(&e) as SharedError));
-                    Err(e)
+                    Err(LoadError::new(e))
                 }
             };
+            return (outcome, false);
         }
     }
 }
 
-/// Counts a load failure if `init` unwinds.
-struct FailureCount<'a, T: LoadTarget<K, V>, K, V> {
-    target: &'a T,
+/// Counts the leader's `init` as finished: by `finish`, or as failed if
+/// `init` unwinds.
+struct InitCount<'a> {
+    recorder: LoadRecorder<'a>,
+    start: LoadStart,
     armed: bool,
-    _kv: PhantomData<fn(K, V)>,
 }
 
-impl<T: LoadTarget<K, V>, K, V> FailureCount<'_, T, K, V> {
-    fn disarm(mut self) {
+impl InitCount<'_> {
+    fn finish(mut self, ok: bool) {
         self.armed = false;
+        self.recorder.finish(self.start, ok);
     }
 }
 
-impl<T: LoadTarget<K, V>, K, V> Drop for FailureCount<'_, T, K, V> {
+impl Drop for InitCount<'_> {
     fn drop(&mut self) {
         if self.armed {
-            self.target.load_failed();
+            self.recorder.finish(self.start, false);
         }
     }
 }

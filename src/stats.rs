@@ -1,10 +1,12 @@
 //! Shared atomic counters behind [`CacheStats`].
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
 use crate::cache::{CacheStats, RemovalCause};
+use crate::clock::{duration_to_nanos, ClockSource, Ticks};
 
 const STRIPES: usize = 16;
 
@@ -42,7 +44,16 @@ pub(crate) struct StatsCounter {
     hits: Striped,
     misses: Striped,
     inserts: AtomicU64,
+    /// Both `loads_failed` and its alias `load_failures`.
     load_failures: AtomicU64,
+    loads_started: AtomicU64,
+    loads_succeeded: AtomicU64,
+    loads_coalesced: AtomicU64,
+    /// Misses counted by a lookup whose caller then coalesced on another
+    /// caller's load: subtracted from `misses` in the snapshot (the
+    /// lookup counts before it can know).
+    uncounted_misses: AtomicU64,
+    load_nanos: AtomicU64,
     listener_panics: AtomicU64,
     removals: [AtomicU64; 5],
 }
@@ -62,8 +73,21 @@ impl StatsCounter {
         self.inserts.fetch_add(1, Relaxed);
     }
 
-    pub(crate) fn load_failure(&self) {
-        self.load_failures.fetch_add(1, Relaxed);
+    /// Counts a load (one `init`) that finished after `took`.
+    fn load_finished(&self, ok: bool, took: Duration) {
+        if ok {
+            self.loads_succeeded.fetch_add(1, Relaxed);
+        } else {
+            self.load_failures.fetch_add(1, Relaxed);
+        }
+        self.load_nanos.fetch_add(duration_to_nanos(took), Relaxed);
+    }
+
+    /// Counts a caller served by another caller's load, and takes back the
+    /// miss its lookup counted.
+    fn coalesced(&self) {
+        self.loads_coalesced.fetch_add(1, Relaxed);
+        self.uncounted_misses.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn listener_panic(&self) {
@@ -78,9 +102,16 @@ impl StatsCounter {
     pub(crate) fn snapshot(&self) -> CacheStats {
         let mut s = CacheStats {
             hits: self.hits.sum(),
-            misses: self.misses.sum(),
+            // Saturating: the counters are read one at a time, so a
+            // coalesced caller's correction may be seen before its miss.
+            misses: self.misses.sum().saturating_sub(self.uncounted_misses.load(Relaxed)),
             inserts: self.inserts.load(Relaxed),
             load_failures: self.load_failures.load(Relaxed),
+            loads_started: self.loads_started.load(Relaxed),
+            loads_succeeded: self.loads_succeeded.load(Relaxed),
+            loads_failed: self.load_failures.load(Relaxed),
+            loads_coalesced: self.loads_coalesced.load(Relaxed),
+            load_time: Duration::from_nanos(self.load_nanos.load(Relaxed)),
             listener_panics: self.listener_panics.load(Relaxed),
             ..CacheStats::default()
         };
@@ -88,5 +119,90 @@ impl StatsCounter {
             s.set_removals(cause, self.removals[cause.index()].load(Relaxed));
         }
         s
+    }
+}
+
+/// Where a load made outside a cache (by [`AsyncLoader`](crate::AsyncLoader))
+/// counts itself: the cache's load counters and clock, lent by
+/// [`SlidingTtlCache::load_recorder`](crate::SlidingTtlCache::load_recorder).
+///
+/// Opaque: only ttlkit's loaders record through it. A backend without load
+/// counters lends [`LoadRecorder::untracked`], which records nothing.
+///
+/// ```
+/// use ttlkit::prelude::*;
+/// use ttlkit::LoadRecorder;
+///
+/// let cache: MutexCache<u32, u32> = CacheBuilder::new().build()?;
+/// let _lent: LoadRecorder<'_> = cache.load_recorder();
+/// let _nothing = LoadRecorder::untracked();
+/// # Ok::<(), BuildError>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct LoadRecorder<'a> {
+    stats: Option<&'a StatsCounter>,
+    /// A second counter that also takes back a coalesced caller's miss
+    /// (the tiered cache's own hits and misses, in front of its L2's).
+    front: Option<&'a StatsCounter>,
+    /// `None`: time loads with [`Instant`] (the Redis backend, whose only
+    /// clock is the system's).
+    clock: Option<&'a ClockSource>,
+}
+
+/// When a load's `init` started, on the recorder's clock.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LoadStart {
+    Ticks(Ticks),
+    Instant(Instant),
+}
+
+impl<'a> LoadRecorder<'a> {
+    /// A recorder that records nothing (the trait's default).
+    pub fn untracked() -> Self {
+        LoadRecorder { stats: None, front: None, clock: None }
+    }
+
+    /// Records into `stats`, timing with `clock` (or [`Instant`]).
+    pub(crate) fn new(stats: &'a StatsCounter, clock: Option<&'a ClockSource>) -> Self {
+        LoadRecorder { stats: Some(stats), front: None, clock }
+    }
+
+    /// Also takes coalesced callers' misses back from `front`.
+    #[cfg(feature = "redis")]
+    pub(crate) fn with_front(mut self, front: &'a StatsCounter) -> Self {
+        self.front = Some(front);
+        self
+    }
+
+    /// Counts a load started (`init` about to run) and reads the clock.
+    pub(crate) fn start(&self) -> LoadStart {
+        if let Some(stats) = self.stats {
+            stats.loads_started.fetch_add(1, Relaxed);
+        }
+        match self.clock {
+            Some(clock) => LoadStart::Ticks(clock.now()),
+            None => LoadStart::Instant(Instant::now()),
+        }
+    }
+
+    /// Counts the load started at `start` as succeeded or failed, with the
+    /// time since `start` on the same clock.
+    pub(crate) fn finish(&self, start: LoadStart, ok: bool) {
+        let Some(stats) = self.stats else { return };
+        let took = match (start, self.clock) {
+            (LoadStart::Ticks(t), Some(clock)) => clock.now().saturating_duration_since(t),
+            (LoadStart::Instant(t), _) => t.elapsed(),
+            // Not made by this recorder's `start`: no time to add.
+            (LoadStart::Ticks(_), None) => Duration::ZERO,
+        };
+        stats.load_finished(ok, took);
+    }
+
+    /// Counts a caller served by another caller's load (value or error)
+    /// instead of a miss.
+    pub(crate) fn coalesced(&self) {
+        for stats in [self.stats, self.front].into_iter().flatten() {
+            stats.coalesced();
+        }
     }
 }

@@ -16,10 +16,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::backend::mutex::MutexCache;
+use crate::backend::redis::load::Served;
 use crate::backend::redis::{RedisBuildError, RedisCache};
 use crate::builder::{BuildError, CacheBuilder, FromConfig};
 use crate::cache::{CacheStats, SlidingTtlCache};
-use crate::stats::StatsCounter;
+use crate::load_error::LoadError;
+use crate::stats::{LoadRecorder, StatsCounter};
 use subscriber::{Shared, Subscriber};
 
 /// A local L1 (by default a [`MutexCache`]) in front of a shared
@@ -299,7 +301,7 @@ where
     }
 
     /// L1, else L2's cross-process single-flight load; keeps an L1 copy.
-    fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, Arc<E>>
+    fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, LoadError<E>>
     where
         F: FnOnce() -> Result<V, E>,
         E: Send + Sync + 'static,
@@ -309,8 +311,13 @@ where
             return Ok(v);
         }
         let epoch = self.epoch();
-        let (result, hit) = self.inner.l2.shared().get_or_load(key.clone(), init);
-        self.inner.stats.lookup(hit);
+        let (result, served) = self.inner.l2.shared().get_or_load(key.clone(), init);
+        match served {
+            Served::Hit => self.inner.stats.lookup(true),
+            Served::Miss => self.inner.stats.lookup(false),
+            // Not a miss; L2's stats count it coalesced.
+            Served::Coalesced => {}
+        }
         if let Ok(v) = &result {
             self.fill(key, v.clone(), epoch);
         }
@@ -339,5 +346,11 @@ where
     fn stats(&self) -> CacheStats {
         let own = self.inner.stats.snapshot();
         CacheStats { hits: own.hits, misses: own.misses, ..self.inner.l2.stats() }
+    }
+
+    /// L2's load counters; a coalesced caller's miss is taken back from
+    /// this cache's own misses too.
+    fn load_recorder(&self) -> LoadRecorder<'_> {
+        self.inner.l2.load_recorder().with_front(&self.inner.stats)
     }
 }

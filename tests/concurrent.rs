@@ -27,8 +27,9 @@
 //!   `len()` is the live count and the live weight is within the bound;
 //! * a single-threaded refill of fresh keys fills the cache to its bound
 //!   (`concurrent/refill.rs`): bookkeeping that drifted shows here;
-//! * statistics: hits + misses are the lookups made, load failures the
-//!   failing `init`s, removals by cause what the listener was told.
+//! * statistics: hits + misses + coalesced loads are the lookups made,
+//!   loads started the `init`s run, load failures the failing ones,
+//!   removals by cause what the listener was told.
 //!
 //! A watchdog aborts a case that hangs, naming each thread's current op.
 //! Two fixed shapes run beside the random cases: writers racing in one

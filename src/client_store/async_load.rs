@@ -9,6 +9,7 @@ use crate::cache::SlidingTtlCache;
 use crate::client_store::api_key::ApiKey;
 use crate::client_store::fingerprint::Fingerprint;
 use crate::client_store::store::ClientStore;
+use crate::load_error::LoadError;
 
 impl<C, B> ClientStore<C, B>
 where
@@ -60,7 +61,7 @@ where
     /// # }
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
-    pub async fn get_or_create_async<F, Fut, E>(&self, key: &ApiKey, create: F) -> Result<Arc<C>, Arc<E>>
+    pub async fn get_or_create_async<F, Fut, E>(&self, key: &ApiKey, create: F) -> Result<Arc<C>, LoadError<E>>
     where
         F: FnOnce(ApiKey) -> Fut,
         Fut: Future<Output = Result<C, E>>,

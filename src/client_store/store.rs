@@ -11,6 +11,7 @@ use crate::client_store::api_key::ApiKey;
 use crate::client_store::builder::{ClientStoreBuilder, StoreBuildError, StoreSettings};
 use crate::client_store::fingerprint::{Fingerprint, Fingerprinter};
 use crate::kind::BackendKind;
+use crate::load_error::LoadError;
 
 /// One API client per API key, on any [`SlidingTtlCache`] backend.
 ///
@@ -188,7 +189,8 @@ where
     /// Single-flight: concurrent callers for the same key block until one
     /// `create` finishes and share its client (only the first caller's
     /// `create` runs). An error from `create` goes to this caller and to
-    /// those that waited, as `Arc<E>`, and is not cached: the next call
+    /// those that waited, as one shared [`LoadError`] (a
+    /// `std::error::Error` when `E` is `Display + Debug`), and is not cached: the next call
     /// runs `create` again. `create` runs with no store lock held.
     ///
     /// A [`remove`](Self::remove) or [`clear`](Self::clear) made while
@@ -196,7 +198,7 @@ where
     /// handed to this caller and those that waited, but is not stored. It
     /// never enters the store, so the leave hook never receives it; it is
     /// dropped with the callers' last `Arc`, and the next call creates anew.
-    pub fn get_or_create<F, E>(&self, key: &ApiKey, create: F) -> Result<Arc<C>, Arc<E>>
+    pub fn get_or_create<F, E>(&self, key: &ApiKey, create: F) -> Result<Arc<C>, LoadError<E>>
     where
         F: FnOnce(&ApiKey) -> Result<C, E>,
         E: Send + Sync + 'static,

@@ -333,10 +333,11 @@ impl<'a> History<'a> {
         let lookups = count(&|r| matches!(r.act, Act::Op(Op::Get(_))) || is_load(r));
         let get_hits = count(&|r| matches!((r.act, r.out), (Act::Op(Op::Get(_)), Out::Value(Some(_)))));
         let waited = count(&|r| matches!(r.out, Out::Load { got: Ok(_), init: None, .. }));
-        if st.hits + st.misses != lookups {
+        // A load that waited on another's init is neither hit nor miss.
+        if st.hits + st.misses + st.loads_coalesced != lookups {
             return Err(format!(
-                "stats count {} hits + {} misses, the threads made {lookups} lookups",
-                st.hits, st.misses
+                "stats count {} hits + {} misses + {} coalesced, the threads made {lookups} lookups",
+                st.hits, st.misses, st.loads_coalesced
             ));
         }
         if st.hits < get_hits || st.hits > get_hits + waited {
@@ -346,8 +347,18 @@ impl<'a> History<'a> {
             ));
         }
         let failures = count(&|r| matches!(r.out, Out::Load { init: Some(_), ok: false, .. }));
-        if st.load_failures != failures {
-            return Err(format!("stats count {} load failures, {failures} inits failed", st.load_failures));
+        if st.load_failures != failures || st.loads_failed != failures {
+            return Err(format!(
+                "stats count {} load failures ({} loads failed), {failures} inits failed",
+                st.load_failures, st.loads_failed
+            ));
+        }
+        let inits = count(&|r| matches!(r.out, Out::Load { init: Some(_), .. }));
+        if st.loads_started != inits || st.loads_succeeded + st.loads_failed != inits {
+            return Err(format!(
+                "stats count {} loads started ({} succeeded, {} failed), {inits} inits ran",
+                st.loads_started, st.loads_succeeded, st.loads_failed
+            ));
         }
         let inserts = count(&is_insert);
         let loads = self.origins.values().filter(|o| o.init.is_some());

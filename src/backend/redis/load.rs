@@ -3,7 +3,6 @@
 
 use std::hash::Hash;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -13,7 +12,21 @@ use serde::Serialize;
 use super::record::key_digest;
 use super::Inner;
 use crate::invalidation::LoadTicket;
+use crate::load_error::LoadError;
 use crate::loader::LoadTarget;
+use crate::stats::LoadRecorder;
+
+/// How a load's caller was served, for the tiered cache's own hits and
+/// misses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Served {
+    /// From Redis, without a load.
+    Hit,
+    /// By a load: this caller's (or, across processes, another's).
+    Miss,
+    /// By another thread's load in this process (not a miss).
+    Coalesced,
+}
 
 /// Releases a held load lock when dropped, also while `init` unwinds.
 struct HeldLock<'a, K, V> {
@@ -60,8 +73,9 @@ where
         true
     }
 
-    fn load_failed(&self) {
-        self.stats.load_failure();
+    fn recorder(&self) -> LoadRecorder<'_> {
+        // Redis takes only the system clock, so `Instant` times the loads.
+        LoadRecorder::new(&self.stats, None)
     }
 }
 
@@ -71,8 +85,9 @@ where
     V: Clone + Serialize + DeserializeOwned,
 {
     /// The value for `key`, loaded at most once across threads and
-    /// processes; also says whether it was a hit (counted in the stats).
-    pub(crate) fn get_or_load<F, E>(&self, key: K, init: F) -> (Result<V, Arc<E>>, bool)
+    /// processes; also says how the caller was served (counted in the
+    /// stats).
+    pub(crate) fn get_or_load<F, E>(&self, key: K, init: F) -> (Result<V, LoadError<E>>, Served)
     where
         F: FnOnce() -> Result<V, E>,
         E: Send + Sync + 'static,
@@ -80,14 +95,15 @@ where
         match self.read(&key, true) {
             Ok(Some((_, v))) => {
                 self.stats.lookup(true);
-                return (Ok(v), true);
+                return (Ok(v), Served::Hit);
             }
             Ok(None) => {}
             Err(e) => self.failed(&e),
         }
         self.stats.lookup(false);
         let shared_key = key.clone();
-        (self.loader.load(self, key, move || self.load_shared(&shared_key, init)), false)
+        let (result, coalesced) = self.loader.load(self, key, move || self.load_shared(&shared_key, init));
+        (result, if coalesced { Served::Coalesced } else { Served::Miss })
     }
 
     /// Runs in this process's leading thread: takes the key's Redis lock

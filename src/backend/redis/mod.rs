@@ -84,7 +84,7 @@
 
 pub(crate) mod conn;
 mod error;
-mod load;
+pub(crate) mod load;
 mod ops;
 mod options;
 pub(crate) mod record;
@@ -108,8 +108,9 @@ use crate::builder::{CacheBuilder, MAX_DURATION};
 use crate::cache::{CacheStats, SlidingTtlCache};
 use crate::clock::ClockSource;
 use crate::listener::{notify, RemovalListener, Removed};
-use crate::loader::Loader;
-use crate::stats::StatsCounter;
+use crate::load_error::LoadError;
+use crate::loader::{LoadTarget, Loader};
+use crate::stats::{LoadRecorder, StatsCounter};
 use conn::{Manager, Pool};
 use scripts::Scripts;
 
@@ -443,7 +444,7 @@ where
     /// Single-flight within the process and across processes (see the
     /// [module docs](self)); with Redis down, `init` runs here and its value
     /// is returned but not cached.
-    fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, Arc<E>>
+    fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, LoadError<E>>
     where
         F: FnOnce() -> Result<V, E>,
         E: Send + Sync + 'static,
@@ -469,5 +470,9 @@ where
 
     fn stats(&self) -> CacheStats {
         self.inner.stats.snapshot()
+    }
+
+    fn load_recorder(&self) -> LoadRecorder<'_> {
+        self.inner.recorder()
     }
 }
