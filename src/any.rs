@@ -157,6 +157,14 @@ where
         dispatch!(self, c => c.set_max_capacity(max))
     }
 
+    fn coldest(&self, n: usize) -> Option<Vec<(K, V)>> {
+        dispatch!(self, c => c.coldest(n))
+    }
+
+    fn hottest(&self, n: usize) -> Option<Vec<(K, V)>> {
+        dispatch!(self, c => c.hottest(n))
+    }
+
     fn set_time_to_idle(&self, d: Duration) -> Result<(), BuildError> {
         dispatch!(self, c => c.set_time_to_idle(d))
     }

@@ -321,6 +321,37 @@ where
         Err(Unsupported { backend: self.backend_name(), operation: "insert_with_ttl" })
     }
 
+    /// Up to `n` live entries, clones, that the eviction policy would evict
+    /// first (coldest first), refreshing and counting nothing; `None` where
+    /// it cannot tell (the default: moka, Redis; CLOCK and SIEVE, whose
+    /// reference bits live with the entries; a cache without a capacity,
+    /// which runs no policy). W-TinyLFU's admission duels may reorder the
+    /// first few, and the sharded backend interleaves its shards' rankings.
+    /// Costs a pass over the policy's entries (a lock at a time).
+    ///
+    /// ```
+    /// use ttlkit::prelude::*;
+    ///
+    /// let cache: MutexCache<u32, u32> = CacheBuilder::new().max_capacity(10).policy("lru").build()?;
+    /// (0..5).for_each(|k| cache.insert(k, k));
+    /// cache.get(&0);
+    /// let next: Vec<u32> = cache.coldest(2).unwrap_or_default().into_iter().map(|(k, _)| k).collect();
+    /// assert_eq!(next, [1, 2], "0 was just read");
+    /// assert_eq!(cache.hottest(1).map(|e| e[0].0), Some(0));
+    /// # Ok::<(), BuildError>(())
+    /// ```
+    fn coldest(&self, n: usize) -> Option<Vec<(K, V)>> {
+        let _ = n;
+        None
+    }
+
+    /// Up to `n` live entries the eviction policy protects most (hottest
+    /// first), as [`coldest`](Self::coldest) ranks them from the other end.
+    fn hottest(&self, n: usize) -> Option<Vec<(K, V)>> {
+        let _ = n;
+        None
+    }
+
     /// Changes the capacity bound while the cache is in use. Shrinking
     /// evicts down to the new bound before it returns: expired entries
     /// first, then the policy's victims (`Capacity`); growing lets later

@@ -335,6 +335,15 @@ pub trait Core<K, V>: Send + Sync + Sized + 'static {
         false
     }
 
+    /// Up to `n` live entries at `now` in the eviction policy's ranking:
+    /// coldest first (the next victims), or with `hottest` the most
+    /// protected first; changing nothing. `None` (the default) when the
+    /// core cannot tell.
+    fn ranked(&self, n: usize, now: Ticks, hottest: bool) -> Option<Vec<(K, V)>> {
+        let _ = (n, now, hottest);
+        None
+    }
+
     /// Changes the capacity bound to `max` (never 0: the front-end refuses
     /// that) and, when it shrank, evicts down to it before returning, as an
     /// insert would: expired entries first, then policy victims. Refuses

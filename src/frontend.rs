@@ -417,6 +417,14 @@ where
         self.shared.core.weighted_size()
     }
 
+    fn coldest(&self, n: usize) -> Option<Vec<(K, V)>> {
+        self.shared.core.ranked(n, self.shared.clock.now(), false)
+    }
+
+    fn hottest(&self, n: usize) -> Option<Vec<(K, V)>> {
+        self.shared.core.ranked(n, self.shared.clock.now(), true)
+    }
+
     fn set_time_to_idle(&self, d: Duration) -> Result<(), BuildError> {
         let d = check_duration("time_to_idle", d, MAX_DURATION)?;
         self.shared.retime("set_time_to_idle", |t| t.idle = Some(d))

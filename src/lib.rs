@@ -228,6 +228,9 @@
 //! none of them refreshes or counts anything.
 //! [`retain`](SlidingTtlCache::retain) removes the entries a predicate
 //! rejects, each judged and removed in one step.
+//! [`coldest`](SlidingTtlCache::coldest) and
+//! [`hottest`](SlidingTtlCache::hottest) show what the eviction policy would
+//! evict next and what it protects most, where it can tell.
 //!
 //! ```
 //! use std::time::Duration;

@@ -271,7 +271,7 @@ impl Target for ThirdParty {
 
     /// BTreeLru keeps `Core`'s inspection defaults (it stays a minimal core).
     fn has(&self, need: Need) -> bool {
-        need != Need::Inspection && need != Need::Reconfigure
+        !matches!(need, Need::Inspection | Need::Reconfigure | Need::Ranking)
     }
 
     fn build<K: Key, V: Value>(&self, b: CacheBuilder<K, V>) -> Self::Cache<K, V> {

@@ -154,6 +154,10 @@ where
         self.store.lock().weight()
     }
 
+    fn ranked(&self, n: usize, now: Ticks, hottest: bool) -> Option<Vec<(K, V)>> {
+        self.store.lock().ranked(n, now, hottest)
+    }
+
     fn set_rules(&self, rules: ExpiryRules, _now: Ticks) -> bool {
         self.store.lock().set_rules(rules);
         true

@@ -193,6 +193,25 @@ impl<K: Hash + Eq, V> Store<K, V> {
         removed
     }
 
+    /// Up to `n` live entries in the policy's ranking (coldest first, or
+    /// with `hottest` hottest first); `None` without a policy that can tell.
+    pub(crate) fn ranked(&self, n: usize, now: Ticks, hottest: bool) -> Option<Vec<(K, V)>>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        let now = self.latest.at(now);
+        let policy = self.policy.as_ref()?;
+        let ids = if hottest { policy.hottest(usize::MAX)? } else { policy.coldest(usize::MAX)? };
+        let live = ids.into_iter().filter_map(|id| self.slots.get(usize::try_from(id).ok()?)?.as_ref());
+        Some(
+            live.filter(|e| !e.is_expired(&self.rules, now))
+                .take(n)
+                .map(|e| (e.key.clone(), e.value.clone()))
+                .collect(),
+        )
+    }
+
     /// Calls `f` on every entry live at `now`; changes nothing.
     pub(crate) fn for_each_live(&self, now: Ticks, f: &mut dyn FnMut(&K, &V)) {
         let now = self.latest.at(now);

@@ -191,6 +191,15 @@ impl EvictionPolicy for Arc {
         Some(self.demote_to_ghost(idx, ghost))
     }
 
+    /// T1 (seen once) from its LRU end, then T2; the ghost lists hold no residents.
+    fn coldest(&self, n: usize) -> Option<Vec<EntryId>> {
+        Some(self.res.ids_in(&[T1, T2], n, false))
+    }
+
+    fn hottest(&self, n: usize) -> Option<Vec<EntryId>> {
+        Some(self.res.ids_in(&[T2, T1], n, true))
+    }
+
     fn clear(&mut self) {
         // Ghosts stay: they are memory of departed keys.
         while let Some(idx) = self.res.head(T1).or_else(|| self.res.head(T2)) {

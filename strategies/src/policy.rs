@@ -96,6 +96,25 @@ pub trait EvictionPolicy: Send + fmt::Debug {
         self.evict()
     }
 
+    /// Up to `n` resident entries in the order the policy expects to evict
+    /// them, coldest first, or `None` if it cannot tell (the default; a
+    /// reference-bit policy, whose bits may live with its owner). Policies
+    /// that admit by frequency (W-TinyLFU) give their queues' order, which
+    /// an admission decision may reorder. Changes nothing; may walk every
+    /// resident entry.
+    fn coldest(&self, n: usize) -> Option<Vec<EntryId>> {
+        let _ = n;
+        None
+    }
+
+    /// Up to `n` resident entries the policy protects most, hottest first,
+    /// or `None` if it cannot tell (the default). Changes nothing; may walk
+    /// every resident entry.
+    fn hottest(&self, n: usize) -> Option<Vec<EntryId>> {
+        let _ = n;
+        None
+    }
+
     /// Forgets every resident entry (ghost and frequency memory may be kept).
     fn clear(&mut self);
 

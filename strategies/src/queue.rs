@@ -108,6 +108,16 @@ impl<const RECENCY: bool> EvictionPolicy for Queue<RECENCY> {
         Some(self.res.remove_node(idx))
     }
 
+    /// From the head: the next to go.
+    fn coldest(&self, n: usize) -> Option<Vec<EntryId>> {
+        Some(self.res.ids_in(&[LIST], n, false))
+    }
+
+    /// From the tail: the most recently used (LRU) or inserted (FIFO).
+    fn hottest(&self, n: usize) -> Option<Vec<EntryId>> {
+        Some(self.res.ids_in(&[LIST], n, true))
+    }
+
     fn clear(&mut self) {
         self.res.clear();
     }

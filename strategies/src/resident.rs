@@ -86,6 +86,31 @@ impl<T: Copy, const N: usize> Resident<T, N> {
 
     /// Checks that `lists` are well linked and that the index holds exactly
     /// their nodes; returns those nodes, list by list, head to tail.
+    /// The ids on `lists`, each list from head to tail, one after another;
+    /// with `reverse`, the lists' ids from tail to head. At most `n`.
+    pub(crate) fn ids_in(&self, lists: &[usize], n: usize, reverse: bool) -> Vec<EntryId> {
+        let mut out = Vec::new();
+        for &l in lists {
+            let mut ids = Vec::new();
+            let mut at = self.head(l);
+            while let Some(idx) = at {
+                ids.push(self.node(idx).id());
+                if !reverse && out.len() + ids.len() >= n {
+                    break;
+                }
+                at = self.next(idx);
+            }
+            if reverse {
+                ids.reverse();
+            }
+            out.extend(ids.into_iter().take(n - out.len()));
+            if out.len() >= n {
+                break;
+            }
+        }
+        out
+    }
+
     pub(crate) fn validate(&self, name: &str, lists: &[usize]) -> Result<Vec<u32>, String> {
         let mut linked = Vec::with_capacity(self.index.len());
         for &l in lists {

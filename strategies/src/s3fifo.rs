@@ -124,6 +124,15 @@ impl EvictionPolicy for S3Fifo {
         }
     }
 
+    /// Small queue first (new entries leave from there unless read), then main.
+    fn coldest(&self, n: usize) -> Option<Vec<EntryId>> {
+        Some(self.res.ids_in(&[SMALL, MAIN], n, false))
+    }
+
+    fn hottest(&self, n: usize) -> Option<Vec<EntryId>> {
+        Some(self.res.ids_in(&[MAIN, SMALL], n, true))
+    }
+
     fn clear(&mut self) {
         self.res.clear();
     }

@@ -367,6 +367,15 @@ impl EvictionPolicy for WTinyLfu {
         Some(self.res.remove_node(idx))
     }
 
+    /// Probation from its LRU end (where victims come from), then the window, then protected; the sketch's duels may reorder the first few.
+    fn coldest(&self, n: usize) -> Option<Vec<EntryId>> {
+        Some(self.res.ids_in(&[PROBATION, WINDOW, PROTECTED], n, false))
+    }
+
+    fn hottest(&self, n: usize) -> Option<Vec<EntryId>> {
+        Some(self.res.ids_in(&[PROTECTED, WINDOW, PROBATION], n, true))
+    }
+
     fn clear(&mut self) {
         self.res.clear();
     }

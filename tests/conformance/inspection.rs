@@ -119,3 +119,26 @@ pub fn a_load_during_retain_is_not_stored<T: Target>(t: &T) {
     drop(ticket);
     assert_eq!(cache.peek(&1), None);
 }
+
+/// `coldest` and `hottest` name each live entry once (none expired), in
+/// prefixes of one ranking, and refresh and count nothing.
+pub fn coldest_and_hottest_rank_the_live_entries<T: Target>(t: &T) {
+    let clock = MockClock::new();
+    let b = t.base_builder::<u64, u64>(&clock).time_to_idle(Duration::from_secs(60)).max_capacity(100);
+    let cache = t.build(b);
+    (0..5).for_each(|k| cache.insert(k, k));
+    clock.advance(Duration::from_secs(30));
+    (5..9).for_each(|k| cache.insert(k, k * 10));
+    cache.get(&6);
+    clock.advance(Duration::from_secs(31)); // 0..5 are expired
+    let stats = cache.stats();
+    for ranking in [cache.coldest(usize::MAX), cache.hottest(usize::MAX)] {
+        let mut got = ranking.expect("the policy can tell");
+        got.sort_unstable();
+        assert_eq!(got, vec![(5, 50), (6, 60), (7, 70), (8, 80)]);
+    }
+    let cold = cache.coldest(usize::MAX).expect("ranked");
+    assert_eq!(cache.coldest(2).expect("ranked"), cold[..2]);
+    assert_eq!(cache.stats(), stats, "ranking counts nothing");
+    assert_eq!(cache.entry_info(&5).map(|i| i.since_access), Some(Duration::from_secs(31)), "nor refreshes");
+}

@@ -49,6 +49,7 @@ macro_rules! for_each_case {
             inspection::weighted_size_and_entry_weights [MockClock, Capacity, Inspection],
             inspection::retain_removes_what_keep_rejects [MockClock, Inspection],
             inspection::a_load_during_retain_is_not_stored [TrackedLoads, Inspection],
+            inspection::coldest_and_hottest_rank_the_live_entries [MockClock, Capacity, Ranking],
             per_entry::insert_with_ttl_expires_on_its_own_deadline [MockClock, PerEntry],
             per_entry::cache_wide_deadlines_cap_and_overwrites_start_afresh [MockClock, PerEntry],
             per_entry::purge_removes_exactly_the_expired_per_entry_deadlines [MockClock, PerEntry],

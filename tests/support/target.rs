@@ -49,6 +49,9 @@ pub enum Need {
     /// change a cache in use (mutex and sharded; moka's bound and timers
     /// are fixed when it is built).
     Reconfigure,
+    /// `coldest` and `hottest` rank the entries (an in-process backend
+    /// other than moka, under a policy that can tell: not CLOCK or SIEVE).
+    Ranking,
 }
 
 /// A cache implementation the suite runs against.
@@ -109,7 +112,12 @@ impl Target for InProcess {
     type Cache<K: Key, V: Value> = AnyCache<K, V>;
 
     fn has(&self, need: Need) -> bool {
-        need != Need::Reconfigure || self.backend != BackendKind::Moka
+        let moka = self.backend == BackendKind::Moka;
+        match need {
+            Need::Reconfigure => !moka,
+            Need::Ranking => !moka && !matches!(self.policy, PolicyKind::Clock | PolicyKind::Sieve),
+            _ => true,
+        }
     }
 
     fn base_builder<K: Key, V: Value>(&self, clock: &MockClock) -> CacheBuilder<K, V> {

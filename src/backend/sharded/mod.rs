@@ -320,6 +320,24 @@ where
         self.weight()
     }
 
+    /// Each shard ranks its own entries; the shards' rankings are
+    /// interleaved (first of each, then second of each, ..), which is the
+    /// order evictions take them only roughly.
+    fn ranked(&self, n: usize, now: Ticks, hottest: bool) -> Option<Vec<(K, V)>> {
+        let per_shard: Vec<Vec<(K, V)>> =
+            self.shards.iter().map(|shard| shard.ranked(&self.settings, n, now, hottest)).collect::<Option<_>>()?;
+        let mut columns: Vec<_> = per_shard.into_iter().map(Vec::into_iter).collect();
+        let mut out = Vec::with_capacity(n.min(self.len()));
+        while out.len() < n {
+            let before = out.len();
+            out.extend(columns.iter_mut().filter_map(Iterator::next).take(n - before));
+            if out.len() == before {
+                break;
+            }
+        }
+        Some(out)
+    }
+
     /// New rules for every reader at once, then each shard refiles its
     /// entries under their new deadlines (a pass over the shard, under its
     /// lock): a shorter timeout must not leave entries filed later than

@@ -30,6 +30,22 @@ where
         Some(Stamps::new(e.last_access(), e.inserted_at, weight).with_own(e.own()))
     }
 
+    /// Up to `n` live entries in the policy's ranking (coldest first, or
+    /// with `hottest` hottest first); `None` if the policy cannot tell.
+    pub(crate) fn ranked(&self, s: &Settings<K, V>, n: usize, now: Ticks, hottest: bool) -> Option<Vec<(K, V)>>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        let st = self.state.lock();
+        let now = st.latest.at(now);
+        let policy = st.policy.as_ref()?;
+        let ids = if hottest { policy.hottest(usize::MAX)? } else { policy.coldest(usize::MAX)? };
+        let rules = s.rules.get();
+        let live = ids.into_iter().filter_map(|id| st.entries.get(u32::try_from(id).ok()?));
+        Some(live.filter(|e| !e.is_expired(&rules, now)).take(n).map(|e| (e.key.clone(), e.value.clone())).collect())
+    }
+
     /// Calls `f` on every entry live at `now`; changes nothing.
     pub(crate) fn for_each_live(&self, s: &Settings<K, V>, now: Ticks, f: &mut dyn FnMut(&K, &V)) {
         let st = self.state.lock();
