@@ -59,6 +59,14 @@ mod api_key;
 mod async_load;
 mod builder;
 mod fingerprint;
+mod rate_limit;
+#[cfg(test)]
+mod rate_limit_tests;
+mod retry;
+mod retry_after;
+mod retry_budget;
+#[cfg(test)]
+mod retry_tests;
 mod store;
 
 pub use api_key::{ApiKey, InvalidApiKey, MAX_API_KEY_LEN};
@@ -67,4 +75,8 @@ pub use builder::{
     DEFAULT_MAX_LIFETIME, DEFAULT_SWEEP_INTERVAL,
 };
 pub use fingerprint::{Fingerprint, Fingerprinter, NoRandomness};
+pub use rate_limit::{Limited, Quota, QuotaError, RateLimiter, RateLimiterBuilder, DEFAULT_MAX_KEYS};
+pub use retry::{GiveUp, JitterRng, RetryDecision, RetryPolicy};
+pub use retry_after::parse_retry_after;
+pub use retry_budget::{BudgetError, BudgetSettings, RetryBudget};
 pub use store::{ClientStore, ClientStoreStats};
