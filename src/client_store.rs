@@ -21,6 +21,12 @@
 //!   with its [`RemovalCause`](crate::RemovalCause), so the app can drain or
 //!   close it; [`ClientStore::stats`] counts clients created, reused,
 //!   expired and evicted.
+//! * **Resilient** (standalone pieces for now). [`RateLimiter`] limits each
+//!   key by GCRA (a [`Quota`] per key, from a default and an override
+//!   callback) and answers [`Limited`] with the time to wait;
+//!   [`RetryPolicy`] backs off with full jitter, honours `Retry-After`
+//!   ([`parse_retry_after`]) and caps attempts; a [`RetryBudget`] per key
+//!   and one per store keep retries to a fraction of recent requests.
 //!
 //! ```
 //! use std::convert::Infallible;

@@ -153,3 +153,16 @@ fn limited_is_an_error() {
     let e: Box<dyn std::error::Error> = Box::new(Limited { retry_in: Duration::from_secs(2) });
     assert_eq!(e.to_string(), "rate limited: retry in 2s");
 }
+
+#[test]
+fn a_store_can_limit_by_fingerprint() {
+    use crate::client_store::{ApiKey, Fingerprinter};
+    let fingerprinter = Fingerprinter::with_key([3; 32]);
+    let (a, b) = (ApiKey::new("sk-a").unwrap(), ApiKey::new("sk-b").unwrap());
+    let clock = MockClock::new();
+    let rl: RateLimiter<crate::client_store::Fingerprint> =
+        RateLimiter::builder(Quota::per_second(1, 1).unwrap()).clock(clock).build().unwrap();
+    assert!(rl.check(&fingerprinter.fingerprint(&a)).is_ok());
+    assert!(rl.check(&fingerprinter.fingerprint(&a)).is_err());
+    assert!(rl.check(&fingerprinter.fingerprint(&b)).is_ok());
+}

@@ -200,3 +200,22 @@ fn bad_budget_settings_are_typed_errors() {
     tiny.record_request();
     assert!(tiny.try_retry());
 }
+
+#[test]
+fn budgets_per_key_live_in_a_cache_beside_the_stores() {
+    use crate::prelude::*;
+    let clock = MockClock::new();
+    let store = budget(&clock, 0.5, 0);
+    let per_key: MutexCache<u32, RetryBudget> =
+        CacheBuilder::new().time_to_idle(Duration::from_secs(60)).clock(clock.clone()).build().unwrap();
+    for key in [1, 1, 2, 2] {
+        per_key.get_or_insert_with(key, || store.fresh()).record_request();
+        store.record_request();
+    }
+    let one = per_key.get_or_insert_with(1, || store.fresh());
+    assert!(one.try_retry() && store.try_retry());
+    assert!(!one.try_retry(), "key 1: half of its 2 requests");
+    assert_eq!(store.counts(), (4, 1));
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(per_key.purge_expired(), 2, "idle keys' budgets leave");
+}
