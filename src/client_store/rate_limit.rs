@@ -199,7 +199,9 @@ impl<K> Expiry<K, Arc<KeyState>> for Forget {
 ///
 /// **Concurrency.** The state is an atomic TAT updated by compare-and-swap,
 /// and a new key's state is created once (single-flight), so however many
-/// threads check one key at one instant, at most `burst` pass.
+/// threads check one key at one instant, at most `burst` pass. (Only a
+/// state dropped while a check holds it, by eviction past `max_keys` or by a
+/// thread stalled for a whole burst window, can let a key start afresh.)
 ///
 /// The override callback runs on every check, so a changed quota (a plan
 /// upgrade) applies at once; keep it cheap. Handles are cheap clones

@@ -166,3 +166,26 @@ fn a_store_can_limit_by_fingerprint() {
     assert!(rl.check(&fingerprinter.fingerprint(&a)).is_err());
     assert!(rl.check(&fingerprinter.fingerprint(&b)).is_ok());
 }
+
+#[test]
+fn a_changed_override_applies_at_once_and_keeps_the_state_long_enough() {
+    use std::sync::atomic::AtomicBool;
+    let upgraded = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&upgraded);
+    let clock = MockClock::new();
+    let rl: RateLimiter<u32> = RateLimiter::builder(Quota::per_second(1, 1).unwrap())
+        .overrides(move |_| flag.load(Ordering::Relaxed).then(|| Quota::per_second(1, 30).unwrap()))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    assert!(rl.check(&1).is_ok());
+    assert!(rl.check(&1).is_err());
+    upgraded.store(true, Ordering::Relaxed);
+    // The TAT is 1 s ahead: 29 more fit in the 30 s window.
+    assert_eq!((0..40).filter(|_| rl.check(&1).is_ok()).count(), 29);
+    // Past the old window (1 s + a period) the state must still be held,
+    // or the key would get its burst again.
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(rl.purge_idle(), 0);
+    assert_eq!((0..40).filter(|_| rl.check(&1).is_ok()).count(), 5);
+}
