@@ -21,6 +21,12 @@
 //!   with its [`RemovalCause`](crate::RemovalCause), so the app can drain or
 //!   close it; [`ClientStore::stats`] counts clients created, reused,
 //!   expired and evicted.
+//! * **Resilient** (standalone pieces for now). [`RateLimiter`] limits each
+//!   key by GCRA (a [`Quota`] per key, from a default and an override
+//!   callback) and answers [`Limited`] with the time to wait;
+//!   [`RetryPolicy`] backs off with full jitter, honours `Retry-After`
+//!   ([`parse_retry_after`]) and caps attempts; a [`RetryBudget`] per key
+//!   and one per store keep retries to a fraction of recent requests.
 //!
 //! ```
 //! use std::convert::Infallible;
@@ -59,6 +65,14 @@ mod api_key;
 mod async_load;
 mod builder;
 mod fingerprint;
+mod rate_limit;
+#[cfg(test)]
+mod rate_limit_tests;
+mod retry;
+mod retry_after;
+mod retry_budget;
+#[cfg(test)]
+mod retry_tests;
 mod store;
 
 pub use api_key::{ApiKey, InvalidApiKey, MAX_API_KEY_LEN};
@@ -67,4 +81,8 @@ pub use builder::{
     DEFAULT_MAX_LIFETIME, DEFAULT_SWEEP_INTERVAL,
 };
 pub use fingerprint::{Fingerprint, Fingerprinter, NoRandomness};
+pub use rate_limit::{Limited, Quota, QuotaError, RateLimiter, RateLimiterBuilder, DEFAULT_MAX_KEYS};
+pub use retry::{GiveUp, JitterRng, RetryDecision, RetryPolicy};
+pub use retry_after::parse_retry_after;
+pub use retry_budget::{BudgetError, BudgetSettings, RetryBudget};
 pub use store::{ClientStore, ClientStoreStats};

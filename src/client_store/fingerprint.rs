@@ -96,6 +96,13 @@ pub struct NoRandomness {
     reason: String,
 }
 
+impl NoRandomness {
+    /// The error for a failed read of the random source, with its reason.
+    pub(crate) fn new(reason: String) -> NoRandomness {
+        NoRandomness { reason }
+    }
+}
+
 impl Fingerprinter {
     /// A fingerprinter with a fresh key from the operating system's random
     /// source.
