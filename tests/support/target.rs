@@ -112,7 +112,7 @@ impl Target for InProcess {
     type Cache<K: Key, V: Value> = AnyCache<K, V>;
 
     fn has(&self, need: Need) -> bool {
-        let moka = self.backend == BackendKind::Moka;
+        let moka = self.backend.name() == "moka"; // the variant exists only with the feature
         match need {
             Need::Reconfigure => !moka,
             Need::Ranking => !moka && !matches!(self.policy, PolicyKind::Clock | PolicyKind::Sieve),
