@@ -8,6 +8,7 @@ use crate::any::AnyCache;
 use crate::builder::{BuildError, CacheBuilder, FromConfig, MAX_DURATION};
 use crate::cache::{RemovalCause, SlidingTtlCache};
 use crate::client_store::fingerprint::{Fingerprint, Fingerprinter, NoRandomness};
+use crate::client_store::rate_limit::{Quota, RateLimiter, RateLimiterBuilder};
 use crate::client_store::store::ClientStore;
 use crate::clock::{Clock, ClockSource, Ticks};
 use crate::kind::BackendKind;
@@ -123,7 +124,12 @@ pub struct ClientStoreBuilder<C> {
     clock: Option<ClockSource>,
     hook: Option<LeaveHook<C>>,
     fingerprinter: Option<Fingerprinter>,
+    limit: Option<Quota>,
+    limit_overrides: Option<QuotaOverrides>,
 }
+
+/// Picks a key's own quota, if it has one.
+type QuotaOverrides = Arc<dyn Fn(&Fingerprint) -> Option<Quota> + Send + Sync>;
 
 impl<C> fmt::Debug for ClientStoreBuilder<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -132,6 +138,7 @@ impl<C> fmt::Debug for ClientStoreBuilder<C> {
             .field("clock", &self.clock)
             .field("on_leave", &self.hook.is_some())
             .field("fingerprinter", &self.fingerprinter)
+            .field("rate_limit", &self.limit.is_some())
             .finish()
     }
 }
@@ -148,6 +155,8 @@ impl<C> Default for ClientStoreBuilder<C> {
             clock: None,
             hook: None,
             fingerprinter: None,
+            limit: None,
+            limit_overrides: None,
         }
     }
 }
@@ -231,20 +240,39 @@ where
         self
     }
 
+    /// Limits each key to `quota` (GCRA: a rate and a burst), checked by
+    /// [`ClientStore::admit`]. The limiter keeps time by the store's clock
+    /// and tracks at most `max_clients` keys.
+    pub fn rate_limit(mut self, quota: Quota) -> Self {
+        self.limit = Some(quota);
+        self
+    }
+
+    /// Gives a key its own quota where `pick` returns one (a paid tier, a
+    /// key under investigation); needs [`rate_limit`](Self::rate_limit).
+    pub fn rate_limit_overrides(
+        mut self,
+        pick: impl Fn(&Fingerprint) -> Option<Quota> + Send + Sync + 'static,
+    ) -> Self {
+        self.limit_overrides = Some(Arc::new(pick));
+        self
+    }
+
     /// Builds the store on backend `B`.
     pub fn build<B>(self) -> Result<ClientStore<C, B>, StoreBuildError>
     where
         B: FromConfig<Fingerprint, Arc<C>> + SlidingTtlCache<Fingerprint, Arc<C>>,
     {
         let parts = self.into_parts()?;
-        Ok(ClientStore::from_parts(parts.cache.build()?, parts.fingerprinter, parts.settings))
+        Ok(ClientStore::from_parts(parts.cache.build()?, parts.fingerprinter, parts.settings, parts.limiter))
     }
 
     /// Builds the store on a backend of `kind`, chosen at run time (parse a
     /// name from a config file with [`BackendKind::from_name`]).
     pub fn build_backend(self, kind: BackendKind) -> Result<ClientStore<C>, StoreBuildError> {
         let parts = self.into_parts()?;
-        Ok(ClientStore::from_parts(AnyCache::new(kind, parts.cache)?, parts.fingerprinter, parts.settings))
+        let cache = AnyCache::new(kind, parts.cache)?;
+        Ok(ClientStore::from_parts(cache, parts.fingerprinter, parts.settings, parts.limiter))
     }
 
     /// Checks the settings and turns them into a cache builder.
@@ -260,6 +288,20 @@ where
         if s.max_clients == 0 {
             return Err(StoreBuildError::ZeroMaxClients);
         }
+        let limiter = match (self.limit, self.limit_overrides) {
+            (Some(quota), overrides) => {
+                let mut l: RateLimiterBuilder<Fingerprint> =
+                    RateLimiter::builder(quota).max_keys(s.max_clients.max(1)).clock_source(self.clock.clone());
+                if let Some(pick) = overrides {
+                    l = l.overrides(move |fp| pick(fp));
+                }
+                Some(l.build()?)
+            }
+            (None, Some(_)) => {
+                return Err(BuildError::MissingSetting { what: "rate_limit_overrides", needs: "rate_limit" }.into())
+            }
+            (None, None) => None,
+        };
         let mut b = CacheBuilder::new().time_to_idle(s.idle_timeout).max_capacity(s.max_clients);
         if let Some(d) = s.max_lifetime {
             b = b.time_to_live(d);
@@ -281,7 +323,7 @@ where
             Some(f) => f,
             None => Fingerprinter::random()?,
         };
-        Ok(Parts { cache: b, fingerprinter, settings: s })
+        Ok(Parts { cache: b, fingerprinter, settings: s, limiter })
     }
 }
 
@@ -290,6 +332,7 @@ struct Parts<C> {
     cache: CacheBuilder<Fingerprint, Arc<C>>,
     fingerprinter: Fingerprinter,
     settings: StoreSettings,
+    limiter: Option<RateLimiter<Fingerprint>>,
 }
 
 fn check(what: &'static str, d: Duration) -> Result<(), BuildError> {

@@ -373,6 +373,12 @@ where
         self
     }
 
+    /// The same, for a clock already wrapped (the store's).
+    pub(crate) fn clock_source(mut self, clock: Option<ClockSource>) -> Self {
+        self.clock = clock.or(self.clock);
+        self
+    }
+
     /// Tracks at most `n` keys (default [`DEFAULT_MAX_KEYS`]); past it a
     /// key's state is evicted and that key starts afresh. Zero is refused
     /// at [`build`](Self::build) with [`BuildError::ZeroCapacity`].

@@ -10,6 +10,7 @@ use crate::cache::{RemovalCause, SlidingTtlCache};
 use crate::client_store::api_key::ApiKey;
 use crate::client_store::builder::{ClientStoreBuilder, StoreBuildError, StoreSettings};
 use crate::client_store::fingerprint::{Fingerprint, Fingerprinter};
+use crate::client_store::rate_limit::{Limited, RateLimiter};
 use crate::kind::BackendKind;
 use crate::load_error::LoadError;
 
@@ -60,6 +61,8 @@ struct Shared<C> {
     created: AtomicU64,
     reused: AtomicU64,
     creation_failures: AtomicU64,
+    limiter: Option<RateLimiter<Fingerprint>>,
+    rate_limited: AtomicU64,
     #[cfg(feature = "async")]
     loader: crate::async_loader::AsyncLoader<Fingerprint, Arc<C>>,
     #[cfg(not(feature = "async"))]
@@ -105,6 +108,8 @@ pub struct ClientStoreStats {
     pub replaced: u64,
     /// Calls of the leave hook that panicked (the panic was contained).
     pub hook_panics: u64,
+    /// Calls [`ClientStore::admit`] refused under the rate limit.
+    pub rate_limited: u64,
 }
 
 impl fmt::Display for ClientStoreStats {
@@ -166,7 +171,12 @@ where
     C: Send + Sync + 'static,
     B: SlidingTtlCache<Fingerprint, Arc<C>>,
 {
-    pub(super) fn from_parts(cache: B, fingerprinter: Fingerprinter, settings: StoreSettings) -> Self {
+    pub(super) fn from_parts(
+        cache: B,
+        fingerprinter: Fingerprinter,
+        settings: StoreSettings,
+        limiter: Option<RateLimiter<Fingerprint>>,
+    ) -> Self {
         ClientStore {
             cache,
             shared: Arc::new(Shared {
@@ -175,6 +185,8 @@ where
                 created: AtomicU64::new(0),
                 reused: AtomicU64::new(0),
                 creation_failures: AtomicU64::new(0),
+                limiter,
+                rate_limited: AtomicU64::new(0),
                 #[cfg(feature = "async")]
                 loader: crate::async_loader::AsyncLoader::new(),
                 #[cfg(not(feature = "async"))]
@@ -300,7 +312,42 @@ where
             removed: cache.removals(RemovalCause::Explicit) + cache.removals(RemovalCause::Cleared),
             replaced: cache.removals(RemovalCause::Replaced),
             hook_panics: cache.listener_panics,
+            rate_limited: self.shared.rate_limited.load(Relaxed),
         }
+    }
+
+    /// Whether a request for `key` may go upstream now under the store's
+    /// per-key rate limit ([`ClientStoreBuilder::rate_limit`]); always
+    /// `Ok` without one. A refusal says how long until one would pass and
+    /// is counted in [`ClientStoreStats::rate_limited`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ttlkit::client_store::{ApiKey, ClientStore, Quota};
+    /// use ttlkit::clock::MockClock;
+    /// use ttlkit::BackendKind;
+    ///
+    /// let clock = MockClock::new();
+    /// let store = ClientStore::<()>::builder()
+    ///     .clock(clock.clone())
+    ///     .rate_limit(Quota::per_second(2, 2)?)
+    ///     .build_backend(BackendKind::Mutex)?;
+    /// let key = ApiKey::new("sk-demo-1")?;
+    /// assert!(store.admit(&key).is_ok() && store.admit(&key).is_ok(), "a burst of 2");
+    /// let refused = store.admit(&key).unwrap_err();
+    /// assert_eq!(refused.retry_in, Duration::from_millis(500));
+    /// clock.advance(refused.retry_in);
+    /// assert!(store.admit(&key).is_ok());
+    /// assert_eq!(store.stats().rate_limited, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn admit(&self, key: &ApiKey) -> Result<(), Limited> {
+        let Some(limiter) = &self.shared.limiter else { return Ok(()) };
+        let refused = limiter.check(&self.fingerprint(key));
+        if refused.is_err() {
+            self.shared.rate_limited.fetch_add(1, Relaxed);
+        }
+        refused
     }
 }
 
@@ -429,5 +476,34 @@ mod tests {
         let stats = s.stats();
         assert_eq!((stats.creation_failures, stats.created, stats.reused), (1, 1, 0));
         assert!(stats.to_string().contains("creation_failures 1"));
+    }
+
+    #[test]
+    fn admit_limits_each_key_with_its_own_quota() {
+        use crate::client_store::Quota;
+        use std::time::Duration;
+        let clock = MockClock::new();
+        let vip = ApiKey::new("sk-vip").unwrap();
+        let fingerprinter = Fingerprinter::random().unwrap();
+        let vip_fp = fingerprinter.fingerprint(&vip);
+        let s = ClientStore::<Client>::builder()
+            .clock(clock.clone())
+            .fingerprinter(fingerprinter)
+            .rate_limit(Quota::per_second(1, 1).unwrap())
+            .rate_limit_overrides(move |fp| (*fp == vip_fp).then(|| Quota::per_second(10, 3).unwrap()))
+            .build_backend(BackendKind::Mutex)
+            .unwrap();
+        let plain = ApiKey::new("sk-plain").unwrap();
+        assert!(s.admit(&plain).is_ok());
+        assert_eq!(s.admit(&plain).map_err(|l| l.retry_in), Err(Duration::from_secs(1)));
+        assert!((0..3).all(|_| s.admit(&vip).is_ok()), "the override's burst of 3");
+        assert!(s.admit(&vip).is_err());
+        clock.advance(Duration::from_millis(100));
+        assert!(s.admit(&vip).is_ok(), "one per 100 ms");
+        assert_eq!(s.stats().rate_limited, 2);
+        let unlimited = store(|_, _, _| {});
+        assert!((0..1_000).all(|_| unlimited.admit(&plain).is_ok()), "no limit set: all admitted");
+        let orphan = ClientStore::<Client>::builder().rate_limit_overrides(|_| None).build_backend(BackendKind::Mutex);
+        assert!(matches!(orphan, Err(StoreBuildError::Config(crate::BuildError::MissingSetting { .. }))), "{orphan:?}");
     }
 }
