@@ -116,7 +116,8 @@ impl fmt::Display for ClientStoreStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "held {} created {} reused {} creation_failures {} expired {} evicted {} removed {} replaced {} hook_panics {}",
+            "held {} created {} reused {} creation_failures {} expired {} evicted {} removed {} replaced {} hook_panics {} \
+             rate_limited {}",
             self.held,
             self.created,
             self.reused,
@@ -125,7 +126,8 @@ impl fmt::Display for ClientStoreStats {
             self.evicted,
             self.removed,
             self.replaced,
-            self.hook_panics
+            self.hook_panics,
+            self.rate_limited
         )
     }
 }
@@ -501,6 +503,7 @@ mod tests {
         clock.advance(Duration::from_millis(100));
         assert!(s.admit(&vip).is_ok(), "one per 100 ms");
         assert_eq!(s.stats().rate_limited, 2);
+        assert!(s.stats().to_string().ends_with("rate_limited 2"));
         let unlimited = store(|_, _, _| {});
         assert!((0..1_000).all(|_| unlimited.admit(&plain).is_ok()), "no limit set: all admitted");
         let orphan = ClientStore::<Client>::builder().rate_limit_overrides(|_| None).build_backend(BackendKind::Mutex);
