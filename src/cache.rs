@@ -11,6 +11,7 @@ use crate::inspect::{EntryInfo, Iter};
 use crate::invalidation::LoadTicket;
 use crate::load_error::LoadError;
 use crate::stats::LoadRecorder;
+pub use crate::unsupported::Unsupported;
 
 /// Why an entry left the cache; given to the removal listener.
 ///
@@ -90,7 +91,7 @@ impl fmt::Display for RemovalCause {
 /// `try_get_or_insert_with`; `peek` and `contains_key` observe without
 /// counting. `inserts` counts `insert` calls and values stored by a load.
 /// A load (`try_get_or_insert_with`, `get_or_insert_with`, or an
-/// [`AsyncLoader`](crate::AsyncLoader) over the cache) counts one hit, one
+/// `AsyncLoader` (feature `async`) over the cache) counts one hit, one
 /// miss or one coalesced wait per call (an `AsyncLoader` call whose leader
 /// was cancelled or panicked looks the key up again, and that lookup counts
 /// too), and the `loads_*` counters and `load_time` count the `init`s it
@@ -207,28 +208,6 @@ impl fmt::Display for CacheStats {
         Ok(())
     }
 }
-
-/// An operation a backend cannot perform, refused without changing anything.
-///
-/// ```
-/// let e = ttlkit::Unsupported { backend: "redis", operation: "insert_with_ttl" };
-/// assert_eq!(e.to_string(), "the redis backend does not support insert_with_ttl");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Unsupported {
-    /// The backend's name.
-    pub backend: &'static str,
-    /// The operation refused.
-    pub operation: &'static str,
-}
-
-impl fmt::Display for Unsupported {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the {} backend does not support {}", self.backend, self.operation)
-    }
-}
-
-impl std::error::Error for Unsupported {}
 
 /// An in-memory cache with sliding-window expiry: every backend implements it.
 ///
@@ -584,7 +563,7 @@ where
     }
 
     /// Where loads of this cache made outside it (by
-    /// [`AsyncLoader`](crate::AsyncLoader)) count themselves: the cache's
+    /// `AsyncLoader` (feature `async`)) count themselves: the cache's
     /// `loads_*` counters, `load_time` and its clock. The default, for a
     /// backend without load counters, records nothing.
     fn load_recorder(&self) -> LoadRecorder<'_> {

@@ -377,6 +377,7 @@ mod sync;
 mod ticker;
 #[cfg(feature = "redis")]
 mod tiered;
+mod unsupported;
 
 pub use any::AnyCache;
 #[cfg(feature = "async")]

@@ -1,15 +1,5 @@
-//! A memory-pressure guard: past a soft limit on the process's memory, it
-//! shrinks the caches it watches step by step (their policies evict the
-//! coldest entries, reported `Capacity`), and grows them back to their full
-//! bound once the pressure is gone.
-//!
-//! Each check takes one step for every watched cache: over the limit, its
-//! bound goes down by a quarter (never below a sixteenth of its full
-//! bound); under nine tenths of the limit, it goes back up by a third
-//! (never above its full bound); in between nothing changes, so a reading
-//! that hovers at the limit does not make caches flap. Checks run on the
-//! process's one maintenance thread ([`MemoryGuardBuilder::start`]) or
-//! when called ([`MemoryGuard::check`]).
+//! [`MemoryGuard`]: shrinks the caches it watches while the process's
+//! memory is over a soft limit, and grows them back once it is not.
 
 use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};

@@ -122,7 +122,7 @@ impl StatsCounter {
     }
 }
 
-/// Where a load made outside a cache (by [`AsyncLoader`](crate::AsyncLoader))
+/// Where a load made outside a cache (by `AsyncLoader` (feature `async`))
 /// counts itself: the cache's load counters and clock, lent by
 /// [`SlidingTtlCache::load_recorder`](crate::SlidingTtlCache::load_recorder).
 ///
