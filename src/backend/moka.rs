@@ -73,7 +73,12 @@
 //!   max_capacity / 64`, first purges due expired entries (expired entries
 //!   go first) and then runs moka's maintenance in the inserting thread. So
 //!   the documented slack is `max_capacity / 64` (zero below 64), plus one
-//!   entry per thread inserting at that moment.
+//!   entry per thread inserting at that moment. Below the bound, moka's
+//!   TinyLFU (`w-tinylfu`) with a weigher evicts, for a candidate that does
+//!   not fit, victims until *their* weight reaches the candidate's, not
+//!   just the excess: a full cache may sit up to twice the heaviest
+//!   entry's weight (less two) below its bound. moka's LRU evicts exactly
+//!   down to the bound.
 //! * **`len()`** is our own exact count of the entries moka holds (moka's
 //!   `entry_count` is eventually consistent), including expired entries not
 //!   yet purged and entries moka has not run admission on yet.
