@@ -74,6 +74,7 @@ mod retry_budget;
 #[cfg(test)]
 mod retry_tests;
 mod store;
+mod window;
 
 pub use api_key::{ApiKey, InvalidApiKey, MAX_API_KEY_LEN};
 pub use builder::{
