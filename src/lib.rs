@@ -155,7 +155,7 @@
 //! | `client-store` | no | `ttlkit::client_store`: one client per API key, keys zeroized, fingerprints keyed with BLAKE3 |
 //! | `quanta` | no | `PreciseClock` and the ticker behind `SystemClock` read the CPU's time-stamp counter |
 //! | `redis` | no | `RedisCache` and `TieredCache` |
-//! | `metrics` | no | [`metrics::CacheMetrics`] and `ClientStoreBuilder::metrics`: counters through the `metrics` facade |
+//! | `metrics` | no | `ttlkit::metrics::CacheMetrics` and `ClientStoreBuilder::metrics`: counters through the `metrics` facade |
 //!
 //! `MutexCache`, [`AnyCache`], the clocks and the policies need no feature;
 //! `default-features = false` leaves just those.
