@@ -1,6 +1,7 @@
 //! The two upstream clients the gateway can keep per key: a plain reqwest
 //! client, and async-openai's `Client<OpenAIConfig>`. Neither retries on its
-//! own: the gateway's store owns retries (one retry owner, within budgets).
+//! own (async-openai's built-in retries are taken out): the gateway's store
+//! owns retries (one retry owner, within budgets).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
+use async_openai::middleware::ReqwestService;
 use async_openai::types::chat::CreateChatCompletionRequest;
 use axum::body::Bytes;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
@@ -118,7 +120,10 @@ impl UpstreamClient for async_openai::Client<OpenAIConfig> {
         let config = OpenAIConfig::new()
             .with_api_base(format!("{}/v1", base.trim_end_matches('/')))
             .with_api_key(key.expose_secret());
-        Ok(async_openai::Client::with_config(config))
+        // Its default transport retries 429s and 5xx itself (three times,
+        // with backoff): a second retry owner multiplying the store's
+        // attempts and blind to its budgets. The bare transport has none.
+        Ok(async_openai::Client::with_config(config).with_http_service(ReqwestService::default()))
     }
 
     async fn send(&self, body: Bytes, stream: bool) -> Sent {

@@ -21,10 +21,11 @@ const KEYS: usize = 10;
 /// Mock time between two requests.
 const TICK: Duration = Duration::from_millis(10);
 
-/// The phases: name, plan, requests.
-pub fn phases() -> [(&'static str, Plan, u64); 3] {
+/// The phases: name, plan, requests (divided by `scale`: 1 for the demo's
+/// numbers, more for a quicker check).
+pub fn phases(scale: u64) -> [(&'static str, Plan, u64); 3] {
     let half = "500@0.5@42".parse().unwrap_or(Plan::HEALTHY);
-    [("healthy", Plan::HEALTHY, 200), ("50% 5xx", half, 1_000), ("healed", Plan::HEALTHY, 200)]
+    [("healthy", Plan::HEALTHY, 200 / scale), ("50% 5xx", half, 1_000 / scale), ("healed", Plan::HEALTHY, 200 / scale)]
 }
 
 /// What one phase came to.
@@ -51,9 +52,14 @@ pub struct Run {
     pub metrics: Option<String>,
 }
 
-/// Runs the demo with client type `U`, `protected` or not; the store
-/// publishes under `name`.
-pub async fn run<U: UpstreamClient>(protected: bool, name: &str, prometheus: Option<PrometheusHandle>) -> Run {
+/// Runs the demo with client type `U`, `protected` or not, its phases
+/// divided by `scale`; the store publishes under `name`.
+pub async fn run<U: UpstreamClient>(
+    protected: bool,
+    name: &str,
+    prometheus: Option<PrometheusHandle>,
+    scale: u64,
+) -> Run {
     let upstream = Upstream::local(Plan::HEALTHY).await;
     let clock = MockClock::new();
     let mut config = Config::new(upstream.base.clone());
@@ -69,7 +75,7 @@ pub async fn run<U: UpstreamClient>(protected: bool, name: &str, prometheus: Opt
     let body = r#"{"model":"fake-model","messages":[{"role":"user","content":"hello"}]}"#;
     let mut done = Vec::new();
     let mut sent = 0usize;
-    for (phase_name, plan, requests) in phases() {
+    for (phase_name, plan, requests) in phases(scale.max(1)) {
         upstream.set_plan(plan);
         let before = upstream.requests();
         let mut phase = Phase { name: phase_name, requests, ..Phase::default() };

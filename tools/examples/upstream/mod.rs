@@ -162,7 +162,8 @@ impl Upstream {
             releases: watch::Sender::new(0),
         });
         let on_accept = Arc::clone(&shared);
-        let listener = listener.tap_io(move |_tcp| {
+        let listener = listener.tap_io(move |tcp| {
+            let _ = tcp.set_nodelay(true);
             on_accept.counters.connections.fetch_add(1, SeqCst);
         });
         let app = Router::new()
