@@ -122,8 +122,8 @@ async fn fault_demo<U: UpstreamClient>(
     prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
 ) -> Vec<demo::Run> {
     vec![
-        demo::run::<U>(false, "retries_only", prometheus.clone()).await,
-        demo::run::<U>(true, "protected", prometheus).await,
+        demo::run::<U>(false, "retries_only", prometheus.clone(), 1).await,
+        demo::run::<U>(true, "protected", prometheus, 1).await,
     ]
 }
 

@@ -231,7 +231,7 @@ async fn completions(
     body: Bytes,
 ) -> Response {
     let auth = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    if !auth.strip_prefix("Bearer ").is_some_and(|k| !k.is_empty()) {
+    if auth.strip_prefix("Bearer ").is_none_or(str::is_empty) {
         let error = json!({"error": {"message": "missing bearer key", "type": "invalid_request_error"}});
         return (StatusCode::UNAUTHORIZED, Json(error)).into_response();
     }
