@@ -9,7 +9,7 @@
 //!   dies), and when `max_clients` (default 10,000) crowds it out. A sweeper
 //!   (default every 5 min) removes expired clients without traffic.
 //! * **Shared.** [`ClientStore::get_or_create`] and
-//!   [`ClientStore::get_or_create_async`] are single-flight per key; a failed
+//!   `ClientStore::get_or_create_async` (feature `async`) are single-flight per key; a failed
 //!   creation is not cached. Reusing one client reuses its connection pool:
 //!   N requests open one TCP connection, not N (`tests/client_store.rs`
 //!   shows it over real HTTP).

@@ -7,7 +7,7 @@
 //! interval on the process's maintenance thread, or on
 //! [`publish`](CacheMetrics::publish)) and sets the series to it; only the
 //! load latency histogram is fed per load, on the load's (miss) path. A
-//! named [`ClientStore`](crate::client_store::ClientStore) publishes its
+//! named `ClientStore` (feature `client-store`) publishes its
 //! own series the same way (`ClientStoreBuilder::metrics`).
 //!
 //! Every series carries a `cache` label (the name it was watched under),
