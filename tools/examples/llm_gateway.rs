@@ -121,10 +121,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 async fn fault_demo<U: UpstreamClient>(
     prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
 ) -> Vec<demo::Run> {
-    vec![
-        demo::run::<U>(false, "retries_only", prometheus.clone(), 1).await,
-        demo::run::<U>(true, "protected", prometheus, 1).await,
-    ]
+    let mut runs = Vec::new();
+    for (guard, name) in demo::Guard::ALL.into_iter().zip(["retries_only", "breaker", "budget", "protected"]) {
+        runs.push(demo::run::<U>(guard, name, prometheus.clone(), 1).await);
+    }
+    runs
 }
 
 async fn serve<U: UpstreamClient>(

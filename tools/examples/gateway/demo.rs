@@ -1,8 +1,8 @@
 //! The fault demo: the gateway in front of the fault-injecting upstream,
 //! through a healthy phase, a phase where half the upstream's answers are
-//! 500s (a seeded draw), and a healed phase; once with retries alone (3
-//! attempts), once with each key's circuit breaker and the retry budgets
-//! too. Time is a `MockClock` advanced 10 ms per request (100 requests a
+//! 500s (a seeded draw), and a healed phase; with retries alone (3
+//! attempts), then adding each key's circuit breaker, the retry budgets, or
+//! both (`Config::protected`). Time is a `MockClock` advanced 10 ms per request (100 requests a
 //! second over 10 keys) and by each retry's wait, so a run is repeatable:
 //! `cargo run --example llm_gateway -- --fault-demo`.
 
@@ -52,21 +52,42 @@ pub struct Run {
     pub metrics: Option<String>,
 }
 
-/// Runs the demo with client type `U`, `protected` or not, its phases
-/// divided by `scale`; the store publishes under `name`.
-pub async fn run<U: UpstreamClient>(
-    protected: bool,
-    name: &str,
-    prometheus: Option<PrometheusHandle>,
-    scale: u64,
-) -> Run {
+/// What a run adds to the store's retries (3 attempts in every run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    None,
+    Breaker,
+    Budget,
+    Both,
+}
+
+impl Guard {
+    pub const ALL: [Guard; 4] = [Guard::None, Guard::Breaker, Guard::Budget, Guard::Both];
+
+    fn label(self) -> &'static str {
+        match self {
+            Guard::None => "retries only",
+            Guard::Breaker => "+ breaker",
+            Guard::Budget => "+ budget",
+            Guard::Both => "+ breaker + budget",
+        }
+    }
+}
+
+/// Runs the demo with client type `U` and `guard`, its phases divided by
+/// `scale`; the store publishes under `name`.
+pub async fn run<U: UpstreamClient>(guard: Guard, name: &str, prometheus: Option<PrometheusHandle>, scale: u64) -> Run {
     let upstream = Upstream::local(Plan::HEALTHY).await;
     let clock = MockClock::new();
     let mut config = Config::new(upstream.base.clone());
     config.clock = Some(clock.clone());
     config.name = name.to_owned();
-    if protected {
-        config = config.protected();
+    let protected = config.clone().protected();
+    if matches!(guard, Guard::Breaker | Guard::Both) {
+        config.breaker = protected.breaker;
+    }
+    if matches!(guard, Guard::Budget | Guard::Both) {
+        config.budget = protected.budget;
     }
     let (app_router, app) = router::<U>(config, prometheus).expect("gateway config");
     let base = serve_local(app_router).await;
@@ -98,12 +119,7 @@ pub async fn run<U: UpstreamClient>(
         Ok(r) if r.status().is_success() => r.text().await.ok(),
         _ => None,
     };
-    Run {
-        label: if protected { "breaker + budget" } else { "retries only" },
-        phases: done,
-        stats: app.store.stats(),
-        metrics,
-    }
+    Run { label: guard.label(), phases: done, stats: app.store.stats(), metrics }
 }
 
 /// The runs as a table.

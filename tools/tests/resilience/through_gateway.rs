@@ -192,8 +192,8 @@ pub async fn openai_client_through_the_gateway() {
 /// The fault demo at half its size (the full one: `cargo run --example
 /// llm_gateway -- --fault-demo`).
 pub async fn fault_demo() {
-    let baseline = demo::run::<PlainClient>(false, "demo_retries_only", prometheus(), 2).await;
-    let protected = demo::run::<PlainClient>(true, "demo_protected", prometheus(), 2).await;
+    let baseline = demo::run::<PlainClient>(demo::Guard::None, "demo_retries_only", prometheus(), 2).await;
+    let protected = demo::run::<PlainClient>(demo::Guard::Both, "demo_protected", prometheus(), 2).await;
     let runs = [baseline, protected];
     println!("{}", demo::table(&runs));
     for run in &runs {
