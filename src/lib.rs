@@ -155,6 +155,7 @@
 //! | `client-store` | no | `ttlkit::client_store`: one client per API key, keys zeroized, fingerprints keyed with BLAKE3 |
 //! | `quanta` | no | `PreciseClock` and the ticker behind `SystemClock` read the CPU's time-stamp counter |
 //! | `redis` | no | `RedisCache` and `TieredCache` |
+//! | `metrics` | no | `ttlkit::metrics::CacheMetrics` and `ClientStoreBuilder::metrics`: counters through the `metrics` facade |
 //!
 //! `MutexCache`, [`AnyCache`], the clocks and the policies need no feature;
 //! `default-features = false` leaves just those.
@@ -194,16 +195,17 @@
 //! # The client store
 //!
 //! With the `client-store` feature, `ClientStore` keeps one client per API
-//! key (an HTTP client with its authorization, say) and drops it after it
-//! idles. Keys are held only as keyed BLAKE3 fingerprints and zeroized.
+//! key (an HTTP client with its authorization, say), leases it to its
+//! callers and releases it after it idles and its last lease is gone. Keys
+//! are held only as keyed BLAKE3 fingerprints and zeroized. Per-key circuit
+//! breakers, rate limits and retry budgets are opt-in.
 //!
 //! ```
 //! # #[cfg(feature = "client-store")]
 //! # {
 //! use std::convert::Infallible;
-//! use std::sync::Arc;
 //! use std::time::Duration;
-//! use ttlkit::client_store::{ApiKey, ClientStore};
+//! use ttlkit::client_store::{ApiKey, ClientStore, Lease};
 //! use ttlkit::BackendKind;
 //!
 //! struct Client { auth: String }
@@ -212,9 +214,9 @@
 //!     ClientStore::builder().idle_timeout(Duration::from_secs(300)).build_backend(BackendKind::Mutex)?;
 //! let key = ApiKey::new("sk-demo-1")?;
 //! let make = |key: &ApiKey| Ok::<_, Infallible>(Client { auth: key.bearer().to_string() });
-//! let a = store.get_or_create(&key, make).map_err(|e| e.to_string())?;
-//! let b = store.get_or_create(&key, make).map_err(|e| e.to_string())?;
-//! assert!(Arc::ptr_eq(&a, &b));
+//! let a = store.get_or_create(&key, make)?;
+//! let b = store.get_or_create(&key, make)?;
+//! assert!(Lease::ptr_eq(&a, &b));
 //! assert_eq!(a.auth, "Bearer sk-demo-1");
 //! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -368,6 +370,9 @@ mod listener;
 mod load_error;
 mod loader;
 mod maintenance;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 mod per_entry;
 pub mod prelude;
 mod pressure;

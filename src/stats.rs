@@ -56,6 +56,10 @@ pub(crate) struct StatsCounter {
     load_nanos: AtomicU64,
     listener_panics: AtomicU64,
     removals: [AtomicU64; 5],
+    /// The cache's name in the load latency histogram, once it is published
+    /// (see `crate::metrics`).
+    #[cfg(feature = "metrics")]
+    load_series: std::sync::OnceLock<std::sync::Arc<str>>,
 }
 
 impl StatsCounter {
@@ -81,6 +85,10 @@ impl StatsCounter {
             self.load_failures.fetch_add(1, Relaxed);
         }
         self.load_nanos.fetch_add(duration_to_nanos(took), Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(name) = self.load_series.get() {
+            crate::metrics::record_load(name, took);
+        }
     }
 
     /// Counts a caller served by another caller's load, and takes back the
@@ -172,6 +180,14 @@ impl<'a> LoadRecorder<'a> {
     pub(crate) fn with_front(mut self, front: &'a StatsCounter) -> Self {
         self.front = Some(front);
         self
+    }
+
+    /// Names the cache's load latency series (the first name sticks).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn name_load_series(&self, name: &std::sync::Arc<str>) {
+        if let Some(stats) = self.stats {
+            let _ = stats.load_series.set(std::sync::Arc::clone(name));
+        }
     }
 
     /// Counts a load started (`init` about to run) and reads the clock.

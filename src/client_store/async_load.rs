@@ -5,18 +5,21 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
+use parking_lot::Mutex;
+
 use crate::cache::SlidingTtlCache;
 use crate::client_store::api_key::ApiKey;
 use crate::client_store::fingerprint::Fingerprint;
+use crate::client_store::lease::{Lease, StoredClient};
 use crate::client_store::store::ClientStore;
 use crate::load_error::LoadError;
 
 impl<C, B> ClientStore<C, B>
 where
     C: Send + Sync + 'static,
-    B: SlidingTtlCache<Fingerprint, Arc<C>>,
+    B: SlidingTtlCache<Fingerprint, StoredClient<C>>,
 {
-    /// Returns the client for `key`, creating it with the async factory
+    /// Returns a lease on the client for `key`, creating it with the async factory
     /// `create` if the store has none (or only an expired one).
     ///
     /// Single-flight across tasks: concurrent callers for the same key await
@@ -36,11 +39,10 @@ where
     /// reaches the hook as [`RemovalCause::Replaced`](crate::RemovalCause).
     ///
     /// As for `get_or_create`, a `remove` or `clear` made while `create` runs
-    /// wins: the client is returned to the callers but not stored.
+    /// wins: the client is leased to the callers but not stored.
     ///
     /// ```
-    /// use std::sync::Arc;
-    /// use ttlkit::client_store::{ApiKey, ClientStore};
+    /// use ttlkit::client_store::{ApiKey, ClientStore, Lease};
     /// use ttlkit::BackendKind;
     ///
     /// struct Client { authorization: String }
@@ -55,26 +57,46 @@ where
     /// };
     /// let client = store.get_or_create_async(&key, make).await?;
     /// let again = store.get_or_create_async(&key, make).await?;
-    /// assert!(Arc::ptr_eq(&client, &again));
+    /// assert!(Lease::ptr_eq(&client, &again));
     /// assert_eq!(store.stats().created, 1);
     /// # Ok(())
     /// # }
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
-    pub async fn get_or_create_async<F, Fut, E>(&self, key: &ApiKey, create: F) -> Result<Arc<C>, LoadError<E>>
+    pub async fn get_or_create_async<F, Fut, E>(&self, key: &ApiKey, create: F) -> Result<Lease<C>, LoadError<E>>
     where
         F: FnOnce(ApiKey) -> Fut,
         Fut: Future<Output = Result<C, E>>,
         E: Send + Sync + 'static,
     {
-        let ran = AtomicBool::new(false);
-        let init = || {
-            ran.store(true, Relaxed);
-            let creating = create(key.clone());
-            async move { creating.await.map(Arc::new) }
-        };
-        let result = self.loader().try_get_or_insert_with(self.cache(), self.fingerprint(key), init).await;
-        self.count(ran.load(Relaxed), result.is_ok());
-        result
+        let fingerprint = self.fingerprint(key);
+        let mut create = Some(create);
+        loop {
+            let ran = AtomicBool::new(false);
+            // The lease on a client this call makes. Held here, not in the
+            // loader's future, so a cancelled call drops it (and a client
+            // that was stored is still released after it leaves).
+            let made = Mutex::new(None);
+            let keeper = self.keeper();
+            let init = || {
+                ran.store(true, Relaxed);
+                let creating = create.take().map(|create| create(key.clone()));
+                let made = &made;
+                async move {
+                    let Some(creating) = creating else {
+                        unreachable!("a call that ran the factory returns: it never loops back to run it again")
+                    };
+                    let lease = StoredClient::file(keeper, fingerprint, Arc::new(creating.await?), true);
+                    let stored = lease.stored().clone();
+                    *made.lock() = Some(lease);
+                    Ok(stored)
+                }
+            };
+            let result = self.loader().try_get_or_insert_with(self.cache(), fingerprint, init).await;
+            let made = made.into_inner();
+            if let Some(lease) = self.settle(ran.load(Relaxed), made, result)? {
+                return Ok(lease);
+            }
+        }
     }
 }

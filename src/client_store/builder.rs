@@ -7,10 +7,15 @@ use std::time::Duration;
 use crate::any::AnyCache;
 use crate::builder::{BuildError, CacheBuilder, FromConfig, MAX_DURATION};
 use crate::cache::{RemovalCause, SlidingTtlCache};
+use crate::client_store::breaker::{BreakerError, BreakerSettings};
 use crate::client_store::fingerprint::{Fingerprint, Fingerprinter, NoRandomness};
+use crate::client_store::keeper::{Keeper, KeeperSettings, ReleaseHook};
+use crate::client_store::lease::StoredClient;
 use crate::client_store::rate_limit::{Quota, RateLimiter, RateLimiterBuilder};
-use crate::client_store::store::ClientStore;
-use crate::clock::{Clock, ClockSource, Ticks};
+use crate::client_store::retry::RetryPolicy;
+use crate::client_store::retry_budget::BudgetSettings;
+use crate::client_store::store::{ClientStore, StoreParts};
+use crate::clock::{Clock, ClockSource, SystemClock, Ticks};
 use crate::kind::BackendKind;
 
 /// Idle timeout by default: one hour, long enough that a client used a few
@@ -24,6 +29,9 @@ pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 /// Max clients by default.
 pub const DEFAULT_MAX_CLIENTS: u64 = 10_000;
+/// How often a named store publishes its metrics by default.
+#[cfg(feature = "metrics")]
+const DEFAULT_METRICS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Called with each client that leaves the store, so the app can drain or
 /// close it: its key's fingerprint, the client, and why it left
@@ -66,6 +74,9 @@ pub enum StoreBuildError {
     /// No random key for the fingerprints.
     #[error(transparent)]
     Randomness(#[from] NoRandomness),
+    /// The circuit breaker's settings were refused.
+    #[error(transparent)]
+    Breaker(#[from] BreakerError),
 }
 
 /// The settings a store was built with.
@@ -96,6 +107,9 @@ pub struct StoreSettings {
     pub max_clients: u64,
     /// The background sweeper's interval, or `None` for no sweeper.
     pub sweep_interval: Option<Duration>,
+    /// How long a client that left and lost its last lease waits before
+    /// its release, if at all.
+    pub release_grace: Option<Duration>,
 }
 
 /// Configures a [`ClientStore`]. Every setting has a default suited to one
@@ -123,9 +137,17 @@ pub struct ClientStoreBuilder<C> {
     settings: StoreSettings,
     clock: Option<ClockSource>,
     hook: Option<LeaveHook<C>>,
+    release_hook: Option<ReleaseHook<C>>,
     fingerprinter: Option<Fingerprinter>,
     limit: Option<Quota>,
     limit_overrides: Option<QuotaOverrides>,
+    breaker: Option<BreakerSettings>,
+    retry: Option<RetryPolicy>,
+    budget: Option<BudgetSettings>,
+    #[cfg(feature = "metrics")]
+    metrics: Option<String>,
+    #[cfg(feature = "metrics")]
+    metrics_interval: Duration,
 }
 
 /// Picks a key's own quota, if it has one.
@@ -137,9 +159,13 @@ impl<C> fmt::Debug for ClientStoreBuilder<C> {
             .field("settings", &self.settings)
             .field("clock", &self.clock)
             .field("on_leave", &self.hook.is_some())
+            .field("on_release", &self.release_hook.is_some())
             .field("fingerprinter", &self.fingerprinter)
             .field("rate_limit", &self.limit.is_some())
-            .finish()
+            .field("circuit_breaker", &self.breaker)
+            .field("retry", &self.retry)
+            .field("retry_budget", &self.budget)
+            .finish_non_exhaustive()
     }
 }
 
@@ -151,12 +177,21 @@ impl<C> Default for ClientStoreBuilder<C> {
                 max_lifetime: Some(DEFAULT_MAX_LIFETIME),
                 max_clients: DEFAULT_MAX_CLIENTS,
                 sweep_interval: Some(DEFAULT_SWEEP_INTERVAL),
+                release_grace: None,
             },
             clock: None,
             hook: None,
+            release_hook: None,
             fingerprinter: None,
             limit: None,
             limit_overrides: None,
+            breaker: None,
+            retry: None,
+            budget: None,
+            #[cfg(feature = "metrics")]
+            metrics: None,
+            #[cfg(feature = "metrics")]
+            metrics_interval: DEFAULT_METRICS_INTERVAL,
         }
     }
 }
@@ -227,10 +262,61 @@ where
     }
 
     /// Calls `hook` with each client that leaves, exactly once, never while
-    /// a store lock is held. A panic in it is contained and counted in
+    /// a store lock is held. Leases on it may still be in use: to close a
+    /// client, use [`on_release`](Self::on_release). A panic in it is
+    /// contained and counted in
     /// [`ClientStoreStats::hook_panics`](crate::client_store::ClientStoreStats).
     pub fn on_leave(mut self, hook: impl Fn(&Fingerprint, Arc<C>, RemovalCause) + Send + Sync + 'static) -> Self {
         self.hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Calls `hook` once with each client the store created, when it has
+    /// left the store (after the leave hook) **and** its last
+    /// [`Lease`](crate::client_store::Lease) is gone, and after the
+    /// [`release_grace`](Self::release_grace) window if one is set: the
+    /// place to close it. Never while a store lock is held; never for a
+    /// client the application handed in with
+    /// [`ClientStore::adopt`]. Clients still held when the store's last
+    /// handle drops are released then (or with their last lease). A panic
+    /// in it is contained and counted in `hook_panics`.
+    pub fn on_release(mut self, hook: impl Fn(&Fingerprint, Arc<C>) + Send + Sync + 'static) -> Self {
+        self.release_hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Waits `d` after a client left and lost its last lease before
+    /// releasing it (default: at once), for uses the leases do not see (a
+    /// response body handed on without its lease, say). Waiting releases
+    /// run a few times per window on the process's maintenance thread, and
+    /// on [`ClientStore::release_due`] and
+    /// [`ClientStore::purge_expired`].
+    pub fn release_grace(mut self, d: Duration) -> Self {
+        self.settings.release_grace = Some(d);
+        self
+    }
+
+    /// Gives each key a circuit breaker (see [`BreakerSettings`]), asked
+    /// through [`Lease::permit`](crate::client_store::Lease::permit) and
+    /// fed by [`Lease::record`](crate::client_store::Lease::record). Its
+    /// state lives with the key's client and leaves with it.
+    pub fn circuit_breaker(mut self, settings: BreakerSettings) -> Self {
+        self.breaker = Some(settings);
+        self
+    }
+
+    /// Lets [`Lease::retry`](crate::client_store::Lease::retry) retry
+    /// failed requests by `policy` (by default it never does).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// Caps retries with a [`RetryBudget`](crate::client_store::RetryBudget)
+    /// of `settings` per key (living with the key's client) and one for the
+    /// whole store: a retry needs room in both.
+    pub fn retry_budget(mut self, settings: BudgetSettings) -> Self {
+        self.budget = Some(settings);
         self
     }
 
@@ -258,21 +344,39 @@ where
         self
     }
 
+    /// Publishes the store's counters through the `metrics` facade under
+    /// `store = name` (and its cache's under `cache = name`), every
+    /// [`metrics_interval`](Self::metrics_interval) on the process's
+    /// maintenance thread and on
+    /// [`ClientStore::publish_metrics`]. The name is the only label: no
+    /// key, no fingerprint.
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn metrics(mut self, name: impl Into<String>) -> Self {
+        self.metrics = Some(name.into());
+        self
+    }
+
+    /// How often a named store publishes (default 1 s).
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn metrics_interval(mut self, d: Duration) -> Self {
+        self.metrics_interval = d;
+        self
+    }
+
     /// Builds the store on backend `B`.
     pub fn build<B>(self) -> Result<ClientStore<C, B>, StoreBuildError>
     where
-        B: FromConfig<Fingerprint, Arc<C>> + SlidingTtlCache<Fingerprint, Arc<C>>,
+        B: FromConfig<Fingerprint, StoredClient<C>> + SlidingTtlCache<Fingerprint, StoredClient<C>>,
     {
-        let parts = self.into_parts()?;
-        Ok(ClientStore::from_parts(parts.cache.build()?, parts.fingerprinter, parts.settings, parts.limiter))
+        ClientStore::from_parts(self.into_parts()?.with(|b| b.build())?)
     }
 
     /// Builds the store on a backend of `kind`, chosen at run time (parse a
     /// name from a config file with [`BackendKind::from_name`]).
     pub fn build_backend(self, kind: BackendKind) -> Result<ClientStore<C>, StoreBuildError> {
-        let parts = self.into_parts()?;
-        let cache = AnyCache::new(kind, parts.cache)?;
-        Ok(ClientStore::from_parts(cache, parts.fingerprinter, parts.settings, parts.limiter))
+        ClientStore::from_parts(self.into_parts()?.with(|b| AnyCache::new(kind, b))?)
     }
 
     /// Checks the settings and turns them into a cache builder.
@@ -285,8 +389,14 @@ where
         if let Some(d) = s.sweep_interval {
             check("sweep_interval", d)?;
         }
+        if let Some(d) = s.release_grace {
+            check("release_grace", d)?;
+        }
         if s.max_clients == 0 {
             return Err(StoreBuildError::ZeroMaxClients);
+        }
+        if let Some(b) = &self.breaker {
+            b.check()?;
         }
         let limiter = match (self.limit, self.limit_overrides) {
             (Some(quota), overrides) => {
@@ -302,6 +412,15 @@ where
             }
             (None, None) => None,
         };
+        let keeper = Arc::new(Keeper::new(KeeperSettings {
+            clock: self.clock.clone().unwrap_or_else(|| ClockSource::from_clock(SystemClock::new())),
+            on_leave: self.hook,
+            on_release: self.release_hook,
+            grace: s.release_grace,
+            breaker: self.breaker,
+            retry: self.retry,
+            budget: self.budget,
+        }));
         let mut b = CacheBuilder::new().time_to_idle(s.idle_timeout).max_capacity(s.max_clients);
         if let Some(d) = s.max_lifetime {
             b = b.time_to_live(d);
@@ -316,23 +435,67 @@ where
             Some(ClockSource::Mock(c)) => b.clock(c),
             Some(ClockSource::Custom(c)) => b.clock(SharedClock(c)),
         };
-        if let Some(hook) = self.hook {
-            b = b.removal_listener(move |fp: &Fingerprint, client: Arc<C>, cause| hook(fp, client, cause));
-        }
+        let listener = Arc::clone(&keeper);
+        b = b.removal_listener(move |_: &Fingerprint, stored: StoredClient<C>, cause| listener.left(&stored, cause));
         let fingerprinter = match self.fingerprinter {
             Some(f) => f,
             None => Fingerprinter::random()?,
         };
-        Ok(Parts { cache: b, fingerprinter, settings: s, limiter })
+        // A few runs per grace window, so a release is late by a quarter of it at most.
+        #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
+        let mut maintenance = s.release_grace.map(|g| (g / 4).clamp(Duration::from_millis(1), Duration::from_secs(1)));
+        #[cfg(feature = "metrics")]
+        let metrics = match self.metrics {
+            Some(name) => {
+                check("metrics_interval", self.metrics_interval)?;
+                let every = self.metrics_interval;
+                maintenance = Some(maintenance.map_or(every, |m| m.min(every)));
+                Some(crate::client_store::store_metrics::StoreSeries::new(name))
+            }
+            None => None,
+        };
+        Ok(Parts {
+            cache: b,
+            keeper,
+            fingerprinter,
+            settings: s,
+            limiter,
+            maintenance,
+            #[cfg(feature = "metrics")]
+            metrics,
+        })
     }
 }
 
 /// A checked configuration, ready to build on a backend.
 struct Parts<C> {
-    cache: CacheBuilder<Fingerprint, Arc<C>>,
+    cache: CacheBuilder<Fingerprint, StoredClient<C>>,
+    keeper: Arc<Keeper<C>>,
     fingerprinter: Fingerprinter,
     settings: StoreSettings,
     limiter: Option<RateLimiter<Fingerprint>>,
+    maintenance: Option<Duration>,
+    #[cfg(feature = "metrics")]
+    metrics: Option<crate::client_store::store_metrics::StoreSeries>,
+}
+
+impl<C> Parts<C> {
+    /// The parts of a store on the backend `build` makes.
+    fn with<B>(
+        self,
+        build: impl FnOnce(CacheBuilder<Fingerprint, StoredClient<C>>) -> Result<B, BuildError>,
+    ) -> Result<StoreParts<C, B>, BuildError> {
+        Ok(StoreParts {
+            cache: build(self.cache)?,
+            keeper: self.keeper,
+            fingerprinter: self.fingerprinter,
+            settings: self.settings,
+            limiter: self.limiter,
+            maintenance: self.maintenance,
+            #[cfg(feature = "metrics")]
+            metrics: self.metrics,
+        })
+    }
 }
 
 fn check(what: &'static str, d: Duration) -> Result<(), BuildError> {

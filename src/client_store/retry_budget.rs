@@ -8,11 +8,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use crate::builder::MAX_DURATION;
-use crate::clock::{duration_to_nanos, Clock, ClockSource, SystemClock};
-
-/// The window is counted in this many buckets, so it slides in steps of a
-/// tenth of itself.
-const BUCKETS: usize = 10;
+use crate::client_store::window::SlidingCounts;
+use crate::clock::{Clock, ClockSource, SystemClock};
 
 /// The largest ratio accepted: 100 retries per request is already far past
 /// any sensible policy.
@@ -109,20 +106,14 @@ impl BudgetSettings {
     }
 }
 
-/// One tenth of the window's counts.
-#[derive(Debug, Clone, Copy, Default)]
-struct Bucket {
-    /// Which slice of time (`now / bucket length`) the counts are for.
-    epoch: u64,
-    requests: u64,
-    retries: u64,
-}
+/// Index of the requests in the window's counts; the retries are the other.
+const REQUESTS: usize = 0;
+const RETRIES: usize = 1;
 
 struct Inner {
     settings: BudgetSettings,
-    bucket_nanos: u64,
     clock: ClockSource,
-    buckets: Mutex<[Bucket; BUCKETS]>,
+    counts: Mutex<SlidingCounts>,
 }
 
 /// Retries allowed while they stay under a fraction of recent requests:
@@ -189,10 +180,8 @@ impl RetryBudget {
         RetryBudget::from_source(settings, ClockSource::from_clock(clock))
     }
 
-    fn from_source(settings: BudgetSettings, clock: ClockSource) -> RetryBudget {
-        // At least a nanosecond, so a tiny window still divides time.
-        let bucket_nanos = (duration_to_nanos(settings.window) / BUCKETS as u64).max(1);
-        let inner = Inner { settings, bucket_nanos, clock, buckets: Mutex::new([Bucket::default(); BUCKETS]) };
+    pub(crate) fn from_source(settings: BudgetSettings, clock: ClockSource) -> RetryBudget {
+        let inner = Inner { settings, clock, counts: Mutex::new(SlidingCounts::new(settings.window)) };
         RetryBudget { inner: Arc::new(inner) }
     }
 
@@ -208,7 +197,7 @@ impl RetryBudget {
 
     /// Counts one request (a first attempt) now.
     pub fn record_request(&self) {
-        self.with_current(|bucket, _| bucket.requests += 1);
+        self.with_current(|bucket, _| bucket[REQUESTS] += 1);
     }
 
     /// Whether a retry may be made now; if so it is counted. Allowed while
@@ -216,7 +205,7 @@ impl RetryBudget {
     /// requests`.
     pub fn try_retry(&self) -> bool {
         let s = self.inner.settings;
-        self.with_current(|bucket, (requests, retries)| {
+        self.with_current(|bucket, [requests, retries]| {
             // In millionths, so 0.29 of 100 requests is 29, not 28.999...;
             // rounded down: 0.2 of 9 requests allows 1 retry, not 1.8.
             let ppm = (s.ratio * 1e6).round() as u128;
@@ -224,7 +213,7 @@ impl RetryBudget {
             let allowed = share.saturating_add(u64::from(s.min_retries));
             let ok = retries < allowed;
             if ok {
-                bucket.retries += 1;
+                bucket[RETRIES] += 1;
             }
             ok
         })
@@ -233,31 +222,18 @@ impl RetryBudget {
     /// Takes back one retry counted by [`try_retry`](Self::try_retry) that
     /// was not made after all (another budget refused it).
     pub(crate) fn refund_retry(&self) {
-        self.with_current(|bucket, _| bucket.retries = bucket.retries.saturating_sub(1));
+        self.with_current(|bucket, _| bucket[RETRIES] = bucket[RETRIES].saturating_sub(1));
     }
 
     /// The requests and retries counted over the window now.
     pub fn counts(&self) -> (u64, u64) {
-        self.with_current(|_, totals| totals)
+        self.with_current(|_, [requests, retries]| (requests, retries))
     }
 
-    /// Runs `f` on the current bucket and the window's totals, under the lock
-    /// (so a check and its count are one step).
-    fn with_current<R>(&self, f: impl FnOnce(&mut Bucket, (u64, u64)) -> R) -> R {
-        let epoch = self.inner.clock.now().as_nanos() / self.inner.bucket_nanos;
-        let mut buckets = self.inner.buckets.lock();
-        let current = &mut buckets[(epoch % BUCKETS as u64) as usize];
-        if current.epoch != epoch {
-            // A slot last used a whole window (or more) ago: start it afresh.
-            *current = Bucket { epoch, requests: 0, retries: 0 };
-        }
-        // Buckets of the last BUCKETS epochs, this one included, count.
-        let oldest = epoch.saturating_sub(BUCKETS as u64 - 1);
-        let totals = buckets
-            .iter()
-            .filter(|b| (oldest..=epoch).contains(&b.epoch))
-            .fold((0u64, 0u64), |(q, r), b| (q + b.requests, r + b.retries));
-        let slot = (epoch % BUCKETS as u64) as usize;
-        f(&mut buckets[slot], totals)
+    /// Runs `f` on the current bucket's counts and the window's totals,
+    /// under the lock (so a check and its count are one step).
+    fn with_current<R>(&self, f: impl FnOnce(&mut [u64; 2], [u64; 2]) -> R) -> R {
+        let now = self.inner.clock.now();
+        self.inner.counts.lock().at(now, f)
     }
 }

@@ -1,5 +1,6 @@
-//! [`ClientStore`]: one client per API key, created once, shared, and
-//! released when idle, too old, or crowded out.
+//! [`ClientStore`]: one client per API key, created once, leased to its
+//! callers, and released once it has left the store (idle, too old,
+//! crowded out, removed) and its last lease is gone.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -8,32 +9,42 @@ use std::sync::Arc;
 use crate::any::AnyCache;
 use crate::cache::{RemovalCause, SlidingTtlCache};
 use crate::client_store::api_key::ApiKey;
+use crate::client_store::breaker::BreakerState;
 use crate::client_store::builder::{ClientStoreBuilder, StoreBuildError, StoreSettings};
 use crate::client_store::fingerprint::{Fingerprint, Fingerprinter};
+use crate::client_store::keeper::Keeper;
+use crate::client_store::lease::{Lease, StoredClient};
 use crate::client_store::rate_limit::{Limited, RateLimiter};
+use crate::client_store::store_stats::ClientStoreStats;
 use crate::kind::BackendKind;
 use crate::load_error::LoadError;
+use crate::sweeper::{Sweep, Sweeper};
 
 /// One API client per API key, on any [`SlidingTtlCache`] backend.
 ///
 /// * The map key is the API key's keyed [`Fingerprint`], never the key.
 /// * [`get_or_create`](Self::get_or_create) (and its async twin) is
 ///   single-flight per key: however many callers ask for a new key at once,
-///   the factory runs once and they all get the same `Arc<C>`. A factory
-///   error is returned to the callers that waited for it and is not cached.
+///   the factory runs once and they all get a [`Lease`] on the same
+///   client. A factory error is returned to the callers that waited for it
+///   and is not cached.
 /// * A client leaves after [`idle_timeout`](ClientStoreBuilder::idle_timeout)
 ///   without use, after [`max_lifetime`](ClientStoreBuilder::max_lifetime)
 ///   however busy, when [`max_clients`](ClientStoreBuilder::max_clients)
 ///   crowds it out, or on [`remove`](Self::remove); the
 ///   [`on_leave`](ClientStoreBuilder::on_leave) hook receives it each time.
+/// * A client that left is released (the
+///   [`on_release`](ClientStoreBuilder::on_release) hook closes it) only
+///   once its last lease is gone, and after the
+///   [`release_grace`](ClientStoreBuilder::release_grace) window if one is
+///   set: a response still streaming through it is never cut off.
 ///
 /// `B` defaults to [`AnyCache`], the backend picked at run time.
 /// Handles are cheap clones sharing one store.
 ///
 /// ```
 /// use std::convert::Infallible;
-/// use std::sync::Arc;
-/// use ttlkit::client_store::{ApiKey, ClientStore};
+/// use ttlkit::client_store::{ApiKey, ClientStore, Lease};
 /// use ttlkit::BackendKind;
 ///
 /// struct Client { authorization: String }
@@ -42,20 +53,24 @@ use crate::load_error::LoadError;
 /// let key = ApiKey::new("sk-demo-1")?;
 /// let make = |key: &ApiKey| Ok::<_, Infallible>(Client { authorization: key.bearer().to_string() });
 ///
-/// let a = store.get_or_create(&key, make).map_err(|e| e.to_string())?;
-/// let b = store.get_or_create(&key, make).map_err(|e| e.to_string())?;
-/// assert!(Arc::ptr_eq(&a, &b), "the second call reuses the client");
+/// let a = store.get_or_create(&key, make)?;
+/// let b = store.get_or_create(&key, make)?;
+/// assert!(Lease::ptr_eq(&a, &b), "the second call reuses the client");
 /// assert_eq!(a.authorization, "Bearer sk-demo-1");
 /// let stats = store.stats();
-/// assert_eq!((stats.created, stats.reused, stats.held), (1, 1, 1));
+/// assert_eq!((stats.created, stats.reused, stats.held, stats.leases), (1, 1, 1, 2));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct ClientStore<C, B = AnyCache<Fingerprint, Arc<C>>> {
-    cache: B,
-    shared: Arc<Shared<C>>,
+pub struct ClientStore<C, B = AnyCache<Fingerprint, StoredClient<C>>> {
+    inner: Arc<Inner<C, B>>,
+    /// The store's own maintenance (due releases, metrics), when it has
+    /// any; owned by the handles, so the last one stops it.
+    _task: Option<Arc<Sweeper>>,
 }
 
-struct Shared<C> {
+struct Inner<C, B> {
+    cache: B,
+    keeper: Arc<Keeper<C>>,
     fingerprinter: Fingerprinter,
     settings: StoreSettings,
     created: AtomicU64,
@@ -64,91 +79,117 @@ struct Shared<C> {
     limiter: Option<RateLimiter<Fingerprint>>,
     rate_limited: AtomicU64,
     #[cfg(feature = "async")]
-    loader: crate::async_loader::AsyncLoader<Fingerprint, Arc<C>>,
-    #[cfg(not(feature = "async"))]
-    _client: std::marker::PhantomData<fn() -> C>,
+    loader: crate::async_loader::AsyncLoader<Fingerprint, StoredClient<C>>,
+    #[cfg(feature = "metrics")]
+    metrics: Option<crate::client_store::store_metrics::StoreSeries>,
+    /// Marks what the store still holds as gone when it is dropped (a
+    /// function of the backend type, so `Drop` needs no bounds).
+    drain: fn(&B),
 }
 
-/// A snapshot of a store's counters. Contains no key material.
-///
-/// ```
-/// use std::convert::Infallible;
-/// use ttlkit::client_store::{ApiKey, ClientStore, ClientStoreStats};
-/// use ttlkit::BackendKind;
-///
-/// struct Client;
-/// let store = ClientStore::<Client>::with_backend(BackendKind::Mutex)?;
-/// let key = ApiKey::new("sk-demo-1")?;
-/// store.get_or_create(&key, |_| Ok::<_, Infallible>(Client)).map_err(|e| e.to_string())?;
-/// let failed = store.get_or_create(&ApiKey::new("sk-demo-2")?, |_| Err::<Client, _>("refused"));
-/// assert!(failed.is_err());
-/// let stats: ClientStoreStats = store.stats();
-/// assert_eq!((stats.held, stats.created, stats.creation_failures), (1, 1, 1));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct ClientStoreStats {
-    /// Clients held now, including expired ones not yet purged.
-    pub held: usize,
-    /// Clients the factory created.
-    pub created: u64,
-    /// Calls answered with an existing client (or one another caller was
-    /// creating at the same time).
-    pub reused: u64,
-    /// Factory calls that returned an error (not cached).
-    pub creation_failures: u64,
-    /// Clients that left because they idled out or reached their max lifetime.
-    pub expired: u64,
-    /// Clients that left to make room under `max_clients`.
-    pub evicted: u64,
-    /// Clients taken out by `remove` or `clear`.
-    pub removed: u64,
-    /// Clients replaced by a concurrent creation for the same key.
-    pub replaced: u64,
-    /// Calls of the leave hook that panicked (the panic was contained).
-    pub hook_panics: u64,
-    /// Calls [`ClientStore::admit`] refused under the rate limit.
-    pub rate_limited: u64,
-}
-
-impl fmt::Display for ClientStoreStats {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "held {} created {} reused {} creation_failures {} expired {} evicted {} removed {} replaced {} hook_panics {} \
-             rate_limited {}",
-            self.held,
-            self.created,
-            self.reused,
-            self.creation_failures,
-            self.expired,
-            self.evicted,
-            self.removed,
-            self.replaced,
-            self.hook_panics,
-            self.rate_limited
-        )
-    }
+/// What a store is built from (see [`ClientStore::from_parts`]).
+pub(super) struct StoreParts<C, B> {
+    pub(super) cache: B,
+    pub(super) keeper: Arc<Keeper<C>>,
+    pub(super) fingerprinter: Fingerprinter,
+    pub(super) settings: StoreSettings,
+    pub(super) limiter: Option<RateLimiter<Fingerprint>>,
+    /// How often the store's own maintenance runs, if it needs any.
+    pub(super) maintenance: Option<std::time::Duration>,
+    #[cfg(feature = "metrics")]
+    pub(super) metrics: Option<crate::client_store::store_metrics::StoreSeries>,
 }
 
 impl<C, B: Clone> Clone for ClientStore<C, B> {
     fn clone(&self) -> Self {
-        ClientStore { cache: self.cache.clone(), shared: Arc::clone(&self.shared) }
+        ClientStore { inner: Arc::clone(&self.inner), _task: self._task.clone() }
     }
 }
 
 impl<C, B> fmt::Debug for ClientStore<C, B>
 where
     C: Send + Sync + 'static,
-    B: SlidingTtlCache<Fingerprint, Arc<C>>,
+    B: SlidingTtlCache<Fingerprint, StoredClient<C>>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientStore")
-            .field("backend", &self.cache.backend_name())
-            .field("settings", &self.shared.settings)
+            .field("backend", &self.inner.cache.backend_name())
+            .field("settings", &self.inner.settings)
             .field("stats", &self.stats())
             .finish_non_exhaustive()
+    }
+}
+
+impl<C, B> Drop for Inner<C, B> {
+    fn drop(&mut self) {
+        (self.drain)(&self.cache);
+    }
+}
+
+/// The last handle is gone: expired clients leave as usual (the leave hook
+/// sees them), and every client still held is marked gone, so it is
+/// released now or with its last lease.
+fn drain<C, B>(cache: &B)
+where
+    C: Send + Sync + 'static,
+    B: SlidingTtlCache<Fingerprint, StoredClient<C>>,
+{
+    cache.purge_expired();
+    for (_, stored) in cache.iter() {
+        stored.leave_silently();
+    }
+}
+
+impl<C, B> Inner<C, B>
+where
+    C: Send + Sync + 'static,
+    B: SlidingTtlCache<Fingerprint, StoredClient<C>>,
+{
+    fn stats(&self) -> ClientStoreStats {
+        let cache = self.cache.stats();
+        let c = &self.keeper.counters;
+        ClientStoreStats {
+            held: self.cache.len(),
+            created: self.created.load(Relaxed),
+            reused: self.reused.load(Relaxed),
+            creation_failures: self.creation_failures.load(Relaxed),
+            expired: cache.removals(RemovalCause::Expired),
+            evicted: cache.removals(RemovalCause::Capacity),
+            removed: cache.removals(RemovalCause::Explicit) + cache.removals(RemovalCause::Cleared),
+            replaced: cache.removals(RemovalCause::Replaced),
+            hook_panics: cache.listener_panics + c.hook_panics.load(Relaxed),
+            rate_limited: self.rate_limited.load(Relaxed),
+            leases: c.leases.load(Relaxed),
+            released: c.released.load(Relaxed),
+            awaiting_release: self.keeper.awaiting_release(),
+            breakers_tripped: c.breakers_tripped.load(Relaxed),
+            breaker_opened: c.breaker_opened.load(Relaxed),
+            breaker_half_opened: c.breaker_half_opened.load(Relaxed),
+            breaker_closed: c.breaker_closed.load(Relaxed),
+            breaker_rejected: c.breaker_rejected.load(Relaxed),
+            retries: c.retries.load(Relaxed),
+            retry_budget_exhausted: c.retry_budget_exhausted.load(Relaxed),
+        }
+    }
+
+    #[cfg(feature = "metrics")]
+    fn publish_metrics(&self) -> bool {
+        let Some(series) = &self.metrics else { return false };
+        series.publish(&self.stats(), &crate::metrics::Snapshot::of(&self.cache));
+        true
+    }
+}
+
+impl<C, B> Sweep for Inner<C, B>
+where
+    C: Send + Sync + 'static,
+    B: SlidingTtlCache<Fingerprint, StoredClient<C>>,
+{
+    fn sweep_batch(&self) -> bool {
+        self.keeper.run_due_releases();
+        #[cfg(feature = "metrics")]
+        self.publish_metrics();
+        false
     }
 }
 
@@ -171,34 +212,40 @@ where
 impl<C, B> ClientStore<C, B>
 where
     C: Send + Sync + 'static,
-    B: SlidingTtlCache<Fingerprint, Arc<C>>,
+    B: SlidingTtlCache<Fingerprint, StoredClient<C>>,
 {
-    pub(super) fn from_parts(
-        cache: B,
-        fingerprinter: Fingerprinter,
-        settings: StoreSettings,
-        limiter: Option<RateLimiter<Fingerprint>>,
-    ) -> Self {
-        ClientStore {
-            cache,
-            shared: Arc::new(Shared {
-                fingerprinter,
-                settings,
-                created: AtomicU64::new(0),
-                reused: AtomicU64::new(0),
-                creation_failures: AtomicU64::new(0),
-                limiter,
-                rate_limited: AtomicU64::new(0),
-                #[cfg(feature = "async")]
-                loader: crate::async_loader::AsyncLoader::new(),
-                #[cfg(not(feature = "async"))]
-                _client: std::marker::PhantomData,
-            }),
+    pub(super) fn from_parts(parts: StoreParts<C, B>) -> Result<Self, StoreBuildError> {
+        #[cfg(feature = "metrics")]
+        if let Some(series) = &parts.metrics {
+            parts.cache.load_recorder().name_load_series(series.name());
         }
+        let inner = Arc::new(Inner {
+            cache: parts.cache,
+            keeper: parts.keeper,
+            fingerprinter: parts.fingerprinter,
+            settings: parts.settings,
+            created: AtomicU64::new(0),
+            reused: AtomicU64::new(0),
+            creation_failures: AtomicU64::new(0),
+            limiter: parts.limiter,
+            rate_limited: AtomicU64::new(0),
+            #[cfg(feature = "async")]
+            loader: crate::async_loader::AsyncLoader::new(),
+            #[cfg(feature = "metrics")]
+            metrics: parts.metrics,
+            drain: drain::<C, B>,
+        });
+        let task = match parts.maintenance {
+            Some(every) => {
+                Some(Arc::new(Sweeper::start(Arc::downgrade(&inner), every).map_err(crate::BuildError::SpawnSweeper)?))
+            }
+            None => None,
+        };
+        Ok(ClientStore { inner, _task: task })
     }
 
-    /// Returns the client for `key`, creating it with `create` if the store
-    /// has none (or only an expired one).
+    /// Returns a lease on the client for `key`, creating the client with
+    /// `create` if the store has none (or only an expired one).
     ///
     /// Single-flight: concurrent callers for the same key block until one
     /// `create` finishes and share its client (only the first caller's
@@ -209,113 +256,181 @@ where
     ///
     /// A [`remove`](Self::remove) or [`clear`](Self::clear) made while
     /// `create` runs wins (the key was revoked meanwhile): the new client is
-    /// handed to this caller and those that waited, but is not stored. It
+    /// leased to this caller and those that waited, but is not stored. It
     /// never enters the store, so the leave hook never receives it; it is
-    /// dropped with the callers' last `Arc`, and the next call creates anew.
-    pub fn get_or_create<F, E>(&self, key: &ApiKey, create: F) -> Result<Arc<C>, LoadError<E>>
+    /// released with its last lease, and the next call creates anew.
+    pub fn get_or_create<F, E>(&self, key: &ApiKey, create: F) -> Result<Lease<C>, LoadError<E>>
     where
         F: FnOnce(&ApiKey) -> Result<C, E>,
         E: Send + Sync + 'static,
     {
-        let mut ran = false;
-        let result = self.cache.try_get_or_insert_with(self.fingerprint(key), || {
-            ran = true;
-            create(key).map(Arc::new)
-        });
-        self.count(ran, result.is_ok());
-        result
+        let fingerprint = self.fingerprint(key);
+        let mut create = Some(create);
+        loop {
+            let (mut ran, mut made) = (false, None);
+            let result = self.inner.cache.try_get_or_insert_with(fingerprint, || {
+                ran = true;
+                let Some(create) = create.take() else {
+                    unreachable!("a call that ran the factory returns: it never loops back to run it again")
+                };
+                let lease = StoredClient::file(&self.inner.keeper, fingerprint, Arc::new(create(key)?), true);
+                let stored = lease.stored().clone();
+                made = Some(lease);
+                Ok(stored)
+            });
+            if let Some(lease) = self.settle(ran, made, result)? {
+                return Ok(lease);
+            }
+        }
     }
 
-    /// Tallies one `get_or_create*` call.
-    pub(super) fn count(&self, ran_factory: bool, ok: bool) {
-        let counter = match (ran_factory, ok) {
-            (true, true) => &self.shared.created,
-            (true, false) => &self.shared.creation_failures,
-            (false, true) => &self.shared.reused,
-            (false, false) => return, // shared another caller's failure
+    /// Turns a lookup-or-create into a lease: the one taken on a client
+    /// this caller made, or a new one on the client found. `Ok(None)`: the
+    /// client found was released meanwhile (it left the store and its last
+    /// lease went while this caller looked), so look again.
+    pub(super) fn settle<E>(
+        &self,
+        ran: bool,
+        made: Option<Lease<C>>,
+        result: Result<StoredClient<C>, LoadError<E>>,
+    ) -> Result<Option<Lease<C>>, LoadError<E>> {
+        let stored = match result {
+            Ok(stored) => stored,
+            Err(e) => {
+                if ran {
+                    self.inner.creation_failures.fetch_add(1, Relaxed);
+                }
+                return Err(e);
+            }
         };
-        counter.fetch_add(1, Relaxed);
+        if let Some(lease) = made {
+            let filed = self.inner.cache.peek(lease.fingerprint());
+            if !filed.is_some_and(|s| StoredClient::ptr_eq(&s, lease.stored())) {
+                // A remove or clear during the creation won: it was never stored.
+                lease.stored().leave_silently();
+            }
+            self.inner.created.fetch_add(1, Relaxed);
+            return Ok(Some(lease));
+        }
+        let lease = stored.try_lease();
+        if lease.is_some() {
+            self.inner.reused.fetch_add(1, Relaxed);
+        }
+        Ok(lease)
     }
 
     /// The loader that makes async creation single-flight.
     #[cfg(feature = "async")]
-    pub(super) fn loader(&self) -> &crate::async_loader::AsyncLoader<Fingerprint, Arc<C>> {
-        &self.shared.loader
+    pub(super) fn loader(&self) -> &crate::async_loader::AsyncLoader<Fingerprint, StoredClient<C>> {
+        &self.inner.loader
     }
 
     /// The backend.
     #[cfg(feature = "async")]
     pub(super) fn cache(&self) -> &B {
-        &self.cache
+        &self.inner.cache
+    }
+
+    #[cfg(feature = "async")]
+    pub(super) fn keeper(&self) -> &Arc<Keeper<C>> {
+        &self.inner.keeper
+    }
+
+    /// Files `client`, made and owned by the application, under `key` (in
+    /// place of any client there, which leaves as
+    /// [`RemovalCause::Replaced`]) and returns a lease on it. It is leased,
+    /// limited and broken like any other, and the leave hook sees it go; but
+    /// the store did not create it, so the release hook never runs for it:
+    /// closing it is its owner's business.
+    pub fn adopt(&self, key: &ApiKey, client: Arc<C>) -> Lease<C> {
+        let fingerprint = self.fingerprint(key);
+        let lease = StoredClient::file(&self.inner.keeper, fingerprint, client, false);
+        self.inner.cache.insert(fingerprint, lease.stored().clone());
+        lease
     }
 
     /// The fingerprint the store files `key` under: safe to log.
     pub fn fingerprint(&self, key: &ApiKey) -> Fingerprint {
-        self.shared.fingerprinter.fingerprint(key)
+        self.inner.fingerprinter.fingerprint(key)
     }
 
     /// Whether a live client exists for `key` (refreshes nothing).
     pub fn contains(&self, key: &ApiKey) -> bool {
-        self.cache.contains_key(&self.fingerprint(key))
+        self.inner.cache.contains_key(&self.fingerprint(key))
+    }
+
+    /// The circuit breaker of `key`'s client, if the store runs breakers
+    /// and holds a live client for it (refreshes nothing).
+    pub fn breaker_state(&self, key: &ApiKey) -> Option<BreakerState> {
+        self.inner.cache.peek(&self.fingerprint(key))?.breaker_state()
     }
 
     /// Takes the client for `key` out (say the key was revoked) and returns
     /// it if it was live; the leave hook receives it with
-    /// [`RemovalCause::Explicit`]. A client being created for `key` at that
-    /// moment is not stored (see [`get_or_create`](Self::get_or_create)).
+    /// [`RemovalCause::Explicit`], and it is released once its leases are
+    /// gone. A client being created for `key` at that moment is not stored
+    /// (see [`get_or_create`](Self::get_or_create)).
     pub fn remove(&self, key: &ApiKey) -> Option<Arc<C>> {
-        self.cache.remove(&self.fingerprint(key))
+        self.inner.cache.remove(&self.fingerprint(key)).map(|s| Arc::clone(s.client()))
     }
 
     /// Takes every client out (hook cause [`RemovalCause::Cleared`]). Clients
     /// being created at that moment are not stored (see
     /// [`get_or_create`](Self::get_or_create)).
     pub fn clear(&self) {
-        self.cache.clear();
+        self.inner.cache.clear();
     }
 
     /// Removes every expired client now (each reaches the hook as
-    /// [`RemovalCause::Expired`]); returns how many. The sweeper does this
-    /// on its own every `sweep_interval`.
+    /// [`RemovalCause::Expired`]) and runs the releases whose grace window
+    /// has passed; returns how many clients expired. The sweeper does the
+    /// first on its own every `sweep_interval`.
     pub fn purge_expired(&self) -> usize {
-        self.cache.purge_expired()
+        let expired = self.inner.cache.purge_expired();
+        self.inner.keeper.run_due_releases();
+        expired
+    }
+
+    /// Runs the releases whose grace window has passed; returns how many.
+    /// The store does this on its own a few times per grace window.
+    pub fn release_due(&self) -> usize {
+        self.inner.keeper.run_due_releases()
     }
 
     /// Clients held, including expired ones not yet purged.
     pub fn len(&self) -> usize {
-        self.cache.len()
+        self.inner.cache.len()
     }
 
     /// Whether no client is held.
     pub fn is_empty(&self) -> bool {
-        self.cache.is_empty()
+        self.inner.cache.is_empty()
     }
 
     /// The backend's name (`"mutex"`, ...).
     pub fn backend_name(&self) -> &'static str {
-        self.cache.backend_name()
+        self.inner.cache.backend_name()
     }
 
     /// The settings the store was built with.
     pub fn settings(&self) -> StoreSettings {
-        self.shared.settings
+        self.inner.settings
     }
 
     /// Counters since the store was built.
     pub fn stats(&self) -> ClientStoreStats {
-        let cache = self.cache.stats();
-        ClientStoreStats {
-            held: self.cache.len(),
-            created: self.shared.created.load(Relaxed),
-            reused: self.shared.reused.load(Relaxed),
-            creation_failures: self.shared.creation_failures.load(Relaxed),
-            expired: cache.removals(RemovalCause::Expired),
-            evicted: cache.removals(RemovalCause::Capacity),
-            removed: cache.removals(RemovalCause::Explicit) + cache.removals(RemovalCause::Cleared),
-            replaced: cache.removals(RemovalCause::Replaced),
-            hook_panics: cache.listener_panics,
-            rate_limited: self.shared.rate_limited.load(Relaxed),
-        }
+        self.inner.stats()
+    }
+
+    /// Publishes the store's series through the `metrics` facade now (see
+    /// [`ClientStoreBuilder::metrics`]); false for a store built without a
+    /// name, which publishes nothing. A named store also publishes on its
+    /// own every `metrics_interval`; a scrape handler may call this first
+    /// for up-to-date numbers.
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn publish_metrics(&self) -> bool {
+        self.inner.publish_metrics()
     }
 
     /// Whether a request for `key` may go upstream now under the store's
@@ -344,169 +459,15 @@ where
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn admit(&self, key: &ApiKey) -> Result<(), Limited> {
-        let Some(limiter) = &self.shared.limiter else { return Ok(()) };
+        let Some(limiter) = &self.inner.limiter else { return Ok(()) };
         let refused = limiter.check(&self.fingerprint(key));
         if refused.is_err() {
-            self.shared.rate_limited.fetch_add(1, Relaxed);
+            self.inner.rate_limited.fetch_add(1, Relaxed);
         }
         refused
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::convert::Infallible;
-    use std::sync::Mutex;
-
-    use super::*;
-    use crate::clock::MockClock;
-
-    struct Client(u32);
-
-    fn store(hook: impl Fn(&Fingerprint, Arc<Client>, RemovalCause) + Send + Sync + 'static) -> ClientStore<Client> {
-        ClientStore::builder()
-            .clock(MockClock::new())
-            .no_sweeper()
-            .on_leave(hook)
-            .build_backend(BackendKind::Mutex)
-            .unwrap()
-    }
-
-    fn make(n: u32) -> impl FnOnce(&ApiKey) -> Result<Client, Infallible> {
-        move |_| Ok(Client(n))
-    }
-
-    #[test]
-    fn remove_clear_and_contains() {
-        let left = Arc::new(Mutex::new(Vec::new()));
-        let log = Arc::clone(&left);
-        let s = store(move |_, c: Arc<Client>, cause| log.lock().unwrap().push((c.0, cause)));
-        let (a, b) = (ApiKey::new("sk-a").unwrap(), ApiKey::new("sk-b").unwrap());
-        assert!(!s.contains(&a) && s.is_empty());
-        s.get_or_create(&a, make(1)).unwrap();
-        s.get_or_create(&b, make(2)).unwrap();
-        assert!(s.contains(&a));
-        assert_eq!(s.remove(&a).map(|c| c.0), Some(1));
-        assert_eq!(s.remove(&a).map(|c| c.0), None);
-        s.clear();
-        assert_eq!(*left.lock().unwrap(), vec![(1, RemovalCause::Explicit), (2, RemovalCause::Cleared)]);
-        let stats = s.stats();
-        assert_eq!((stats.created, stats.removed, stats.held), (2, 2, 0));
-        assert_eq!(s.backend_name(), "mutex");
-    }
-
-    #[test]
-    fn panicking_hook_is_contained_and_counted() {
-        let s = store(|_, _, _| panic!("hook failed"));
-        let key = ApiKey::new("sk-a").unwrap();
-        s.get_or_create(&key, make(1)).unwrap();
-        assert!(s.remove(&key).is_some());
-        assert_eq!(s.stats().hook_panics, 1);
-        assert_eq!(s.get_or_create(&key, make(2)).unwrap().0, 2, "the store carries on");
-    }
-
-    /// A store on `backend` with a mock clock and no sweeper.
-    fn on(backend: BackendKind) -> ClientStore<Client> {
-        ClientStore::builder().clock(MockClock::new()).no_sweeper().build_backend(backend).unwrap()
-    }
-
-    #[test]
-    fn remove_or_clear_during_creation_wins() {
-        for &backend in BackendKind::ALL {
-            for clear in [false, true] {
-                let s = on(backend);
-                let key = ApiKey::new("sk-a").unwrap();
-                let (entered_tx, entered_rx) = std::sync::mpsc::channel();
-                let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-                let (s2, k2) = (s.clone(), key.clone());
-                let creator = std::thread::spawn(move || {
-                    let create = move |_: &ApiKey| {
-                        entered_tx.send(()).unwrap();
-                        release_rx.recv().unwrap();
-                        Ok::<_, Infallible>(Client(1))
-                    };
-                    s2.get_or_create(&k2, create).unwrap().0
-                });
-                entered_rx.recv().unwrap();
-                if clear {
-                    s.clear();
-                } else {
-                    assert!(s.remove(&key).is_none());
-                }
-                release_tx.send(()).unwrap();
-                assert_eq!(creator.join().unwrap(), 1, "the caller gets the client it made");
-                assert!(!s.contains(&key), "{backend}: the revocation made during creation wins (clear: {clear})");
-                assert_eq!(s.get_or_create(&key, make(2)).unwrap().0, 2, "the next call creates afresh");
-            }
-        }
-    }
-
-    #[cfg(feature = "async")]
-    #[tokio::test(flavor = "current_thread")]
-    async fn remove_during_async_creation_wins() {
-        for &backend in BackendKind::ALL {
-            let s = on(backend);
-            let key = ApiKey::new("sk-a").unwrap();
-            let (entered_tx, entered) = tokio::sync::oneshot::channel();
-            let gate = Arc::new(tokio::sync::Notify::new());
-            let creator = {
-                let (s, key, gate) = (s.clone(), key.clone(), Arc::clone(&gate));
-                tokio::spawn(async move {
-                    let create = |_: ApiKey| async move {
-                        let _ = entered_tx.send(());
-                        gate.notified().await;
-                        Ok::<_, Infallible>(Client(1))
-                    };
-                    s.get_or_create_async(&key, create).await.unwrap().0
-                })
-            };
-            entered.await.unwrap();
-            assert!(s.remove(&key).is_none());
-            gate.notify_one();
-            assert_eq!(creator.await.unwrap(), 1);
-            assert!(!s.contains(&key), "{backend}: the remove made during creation wins");
-        }
-    }
-
-    #[test]
-    fn failures_are_counted_not_cached() {
-        let s = store(|_, _, _| {});
-        let key = ApiKey::new("sk-a").unwrap();
-        let err = s.get_or_create(&key, |_| Err::<Client, _>("no route"));
-        assert_eq!(err.err().as_deref(), Some(&"no route"));
-        assert_eq!(s.get_or_create(&key, make(7)).map(|c| c.0).ok(), Some(7));
-        let stats = s.stats();
-        assert_eq!((stats.creation_failures, stats.created, stats.reused), (1, 1, 0));
-        assert!(stats.to_string().contains("creation_failures 1"));
-    }
-
-    #[test]
-    fn admit_limits_each_key_with_its_own_quota() {
-        use crate::client_store::Quota;
-        use std::time::Duration;
-        let clock = MockClock::new();
-        let vip = ApiKey::new("sk-vip").unwrap();
-        let fingerprinter = Fingerprinter::random().unwrap();
-        let vip_fp = fingerprinter.fingerprint(&vip);
-        let s = ClientStore::<Client>::builder()
-            .clock(clock.clone())
-            .fingerprinter(fingerprinter)
-            .rate_limit(Quota::per_second(1, 1).unwrap())
-            .rate_limit_overrides(move |fp| (*fp == vip_fp).then(|| Quota::per_second(10, 3).unwrap()))
-            .build_backend(BackendKind::Mutex)
-            .unwrap();
-        let plain = ApiKey::new("sk-plain").unwrap();
-        assert!(s.admit(&plain).is_ok());
-        assert_eq!(s.admit(&plain).map_err(|l| l.retry_in), Err(Duration::from_secs(1)));
-        assert!((0..3).all(|_| s.admit(&vip).is_ok()), "the override's burst of 3");
-        assert!(s.admit(&vip).is_err());
-        clock.advance(Duration::from_millis(100));
-        assert!(s.admit(&vip).is_ok(), "one per 100 ms");
-        assert_eq!(s.stats().rate_limited, 2);
-        assert!(s.stats().to_string().ends_with("rate_limited 2"));
-        let unlimited = store(|_, _, _| {});
-        assert!((0..1_000).all(|_| unlimited.admit(&plain).is_ok()), "no limit set: all admitted");
-        let orphan = ClientStore::<Client>::builder().rate_limit_overrides(|_| None).build_backend(BackendKind::Mutex);
-        assert!(matches!(orphan, Err(StoreBuildError::Config(crate::BuildError::MissingSetting { .. }))), "{orphan:?}");
-    }
-}
+#[path = "store_tests.rs"]
+mod tests;

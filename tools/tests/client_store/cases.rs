@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use tokio::sync::oneshot;
-use ttlkit::client_store::{ApiKey, ClientStore, StoreBuildError};
+use ttlkit::client_store::{ApiKey, ClientStore, Lease, StoreBuildError};
 use ttlkit::clock::MockClock;
 use ttlkit::{BackendKind, BuildError, RemovalCause};
 
@@ -227,7 +227,7 @@ pub async fn fifty_concurrent_first_requests_one_client_threads(backend: Backend
     let f = Fixture::new(backend).await;
     let barrier = Arc::new(Barrier::new(50));
     let entered = AtomicUsize::new(0);
-    let clients: Vec<Arc<TestClient>> = std::thread::scope(|s| {
+    let clients: Vec<Lease<TestClient>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..50)
             .map(|_| {
                 let (barrier, factory, store, entered) = (Arc::clone(&barrier), f.factory(), f.store.clone(), &entered);
