@@ -175,7 +175,7 @@ fn a_killed_tracking_connection_flushes_l1_and_recovers() {
     wait_for("tracking to start over", WAIT, || cache.invalidation_stats().established > before.established);
     wait_for("live again", WAIT, || cache.is_live());
     let after = cache.invalidation_stats();
-    assert!(after.flushes >= before.flushes + 1, "L1 was flushed: {after:?}");
+    assert!(after.flushes > before.flushes, "L1 was flushed: {after:?}");
     assert!(after.last_error.is_some());
     assert_eq!(cache.get(&1), Some(11), "the write made while tracking was down");
     // And tracking works again.
