@@ -299,3 +299,12 @@ impl Task {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn connection_names_hold_no_spaces() {
+        assert_eq!(super::connection_name("app"), "ttlkit-inv:app");
+        assert_eq!(super::connection_name("my app\n{x}"), "ttlkit-inv:my_app_{x}");
+    }
+}

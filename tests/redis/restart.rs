@@ -116,3 +116,21 @@ fn a_server_without_tracking_gets_pub_sub() {
     assert_eq!(b.get(&1), Some(11));
     assert_eq!(a.l2().errors() + b.l2().errors(), 0, "{:?}", b.l2().last_error());
 }
+
+#[test]
+fn a_silent_server_is_noticed_by_ping_and_recovers() {
+    let Some((server, _dir)) = own_server("a_silent_server_is_noticed_by_ping_and_recovers", &[]) else { return };
+    let opts = options(&server.url()).io_timeout(Duration::from_millis(200));
+    let cache = tiered(opts, Duration::from_secs(30));
+    cache.insert(1, 10);
+    wait_for("a copy", WAIT, || cache.get(&1) == Some(10) && cache.l1().peek(&1) == Some(10));
+    // Every client stalls: the tracking connection stays open but says
+    // nothing, so only an unanswered PING can tell.
+    let _: () = redis::cmd("CLIENT").arg("PAUSE").arg(2000).arg("ALL").query(&mut server.connection()).unwrap();
+    wait_for("the unanswered PING", WAIT, || !cache.is_live());
+    assert_eq!(cache.l1().peek(&1), None, "L1 dropped with it");
+    let why = cache.invalidation_stats().last_error.unwrap_or_default();
+    assert!(why.contains("PING"), "{why}");
+    wait_for("recovery after the pause", WAIT, || cache.is_live());
+    assert_eq!(cache.get(&1), Some(10));
+}
