@@ -54,7 +54,7 @@ pub struct InvalidationStats {
     pub applied: u64,
     /// How many times every L1 copy was dropped at once: invalidation lost
     /// or re-established, a cluster's masters changed, `FLUSHALL` or
-    /// `FLUSHDB`, a `clear` by another cache.
+    /// `FLUSHDB`, a `clear` (this cache's, or another's over pub/sub).
     pub flushes: u64,
     /// Why invalidation last went down, or why tracking was refused.
     pub last_error: Option<String>,

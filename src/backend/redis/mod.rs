@@ -5,9 +5,10 @@
 //!
 //! * **Keys.** A key's Redis name is `<prefix>:{<digest>}:d`, the digest
 //!   being 128 bits of BLAKE3 over the key's `Hash` stream (integers fed in
-//!   a fixed little-endian encoding); its load lock is `<prefix>:{<digest>}:l`.
-//!   The braces make the digest the hash tag, so on a cluster an entry's
-//!   keys share a slot ([`RedisCache::redis_key`] names a key's entry). The trait looks entries up by a borrowed
+//!   a fixed little-endian encoding); its load lock is
+//!   `<prefix>:{<digest>}:l`. The braces make the digest the hash tag, so
+//!   on a cluster an entry's keys share a slot ([`RedisCache::redis_key`]
+//!   names a key's entry). The trait looks entries up by a borrowed
 //!   form `&Q`, of which only `Hash + Eq` is known, and `K: Borrow<Q>`
 //!   promises `K` and `Q` hash alike, so `get("a")` finds the `String` key
 //!   `"a"`. The record also stores the encoded key, and every read checks
@@ -345,6 +346,7 @@ impl<K, V> Inner<K, V> {
     pub(crate) fn idle_ms(&self) -> u64 {
         self.idle_ms
     }
+
     pub(crate) fn channel(&self) -> Option<&str> {
         self.channel.as_deref()
     }
