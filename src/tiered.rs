@@ -78,7 +78,8 @@ use supervisor::{Plan, Supervisor};
 ///   loopback (measured by the `redis_rows` bench).
 /// * **Threads.** Each tiered cache runs a supervisor thread and one reader
 ///   thread per invalidation connection; the last handle stops and joins
-///   them (closing their sockets, so no read holds them up).
+///   them (closing their sockets, so no read holds them up; a connection
+///   attempt under way ends first, within the connect and I/O timeouts).
 /// * **The removal listener** is L2's (the one given to the L2 builder): L1
 ///   copies come and go without being reported.
 /// * **Statistics**: `hits` and `misses` are the tiered cache's (a hit in
