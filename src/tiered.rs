@@ -74,8 +74,10 @@ use supervisor::{Plan, Supervisor};
 ///   write) drops its copy. [`TieredCache::invalidation_stats`] says which
 ///   source is in use.
 /// * **Delay.** From a write in another process to the L1 copy leaving:
-///   one Redis hop plus a thread's wake-up, a fraction of a millisecond on
-///   loopback (measured by the `redis_rows` bench).
+///   one Redis hop plus a thread's wake-up, about 0.1 ms at the median on
+///   loopback, one server or a cluster (measured by the `redis_rows`
+///   bench). Pub/sub over a cluster crosses the cluster bus first: tens of
+///   milliseconds at p90 there.
 /// * **Threads.** Each tiered cache runs a supervisor thread and one reader
 ///   thread per invalidation connection; the last handle stops and joins
 ///   them (closing their sockets, so no read holds them up; a connection
