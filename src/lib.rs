@@ -28,7 +28,7 @@
 //! | `ShardedCache` | `sharded` (default) | many threads hit the cache at once: a lock per shard, reads reclaim through epochs |
 //! | `MokaCache` | `moka` | you want moka's concurrent map and its own LRU / TinyLFU eviction behind ttlkit's expiry |
 //! | `RedisCache` | `redis` | several processes share one cache (Redis as the store) |
-//! | `TieredCache` | `redis` | a local L1 in front of a `RedisCache`, kept coherent by pub/sub |
+//! | `TieredCache` | `redis` | a local L1 in front of a `RedisCache`, kept coherent by client tracking |
 //! | [`AnyCache`] | always | the backend is chosen at run time, by [`BackendKind`] or by name |
 //!
 //! The in-process backends are one front-end, [`Cache`], over storage cores
@@ -413,7 +413,7 @@ pub use pressure::{MemoryGuard, MemoryGuardBuilder, PressureChange};
 pub use stats::LoadRecorder;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use tiered::TieredCache;
+pub use tiered::{InvalidationMode, InvalidationStats, TieredCache};
 pub use ttlkit_strategies::{PolicyKind, UnknownPolicy};
 
 // The README's examples use every in-process backend and the client store:

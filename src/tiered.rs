@@ -1,60 +1,87 @@
-//! Two tiers: a local cache (L1) in front of a [`RedisCache`] (L2), with the
-//! L1 copies of other processes invalidated through Redis pub/sub.
+//! Two tiers: a local cache (L1) in front of a [`RedisCache`] (L2), with
+//! the L1 copies invalidated by the server's client tracking (or, where the
+//! server does not offer it, by the pub/sub messages ttlkit writers send).
 //!
 //! The details are on [`TieredCache`].
 
-#[path = "tiered/subscriber.rs"]
-mod subscriber;
+mod copies;
+mod epochs;
+mod feed;
+mod stats;
+mod supervisor;
+mod wire;
 
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::Hash;
-use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use stats::{InvalidationMode, InvalidationStats};
+
 use crate::backend::mutex::MutexCache;
 use crate::backend::redis::load::Served;
-use crate::backend::redis::{RedisBuildError, RedisCache};
+use crate::backend::redis::record::key_digest;
+use crate::backend::redis::{ceil_ms, RedisBuildError, RedisCache, Refresh};
 use crate::builder::{BuildError, CacheBuilder, FromConfig};
 use crate::cache::{CacheStats, SlidingTtlCache};
 use crate::load_error::LoadError;
 use crate::stats::{LoadRecorder, StatsCounter};
-use subscriber::{Shared, Subscriber};
+use copies::{Copies, Sink};
+use stats::State;
+use supervisor::{Plan, Supervisor};
 
 /// A local L1 (by default a [`MutexCache`]) in front of a shared
-/// [`RedisCache`] L2, with cross-process invalidation of L1 copies.
+/// [`RedisCache`] L2, whose copies are dropped when the entry changes in
+/// Redis.
 ///
 /// # How it works
 ///
-/// * **Reads** go to L1; an L1 miss reads L2 (`GETEX`, sliding the shared
-///   idle deadline) and keeps a copy in L1. An L1 hit does not touch Redis,
-///   so L1 must be short-lived: [`TieredCache::new`] gives L1 a time-to-live
-///   equal to its idle timeout unless one is set. A key read every L1
-///   lifetime refreshes L2 at least that often, so its L2 idle deadline
-///   lags the last read by at most the L1 lifetime (an entry may expire from
-///   L2 up to one L1 lifetime early, never late), and an L1 copy can be
-///   served at most one L1 lifetime after the L2 entry expired or a lost
-///   invalidation.
-/// * **Writes** (`insert`, `remove`, `clear`) go to L2 first; the same Lua
-///   script that writes publishes `<origin>k<key>` (or `<origin>*`) on
-///   `<prefix>:inv`, then this cache updates its own L1.
-/// * **Invalidation.** Each tiered cache runs one subscriber thread on a
-///   connection of its own. A message from another cache removes that key
-///   from L1; the thread skips its own cache's messages. Any fill of L1 that
-///   raced with an invalidation (or with this process's own write) drops its
-///   copy, so a stale value is never left behind by a race. Pub/sub is
-///   at-most-once: while the subscription is down (Redis restart, network)
-///   L1 is cleared and not used, and it is cleared again on resubscribing,
-///   so missed messages cannot leave stale copies. The delay from a write
-///   in one process to the L1 copy leaving another is one Redis hop plus
-///   the subscriber's wake-up (about 0.1 ms on loopback; see the tests,
-///   which measure it).
-/// * **Drop.** The last handle stops the subscriber (a wake-up message makes
-///   its blocking read return at once; a 100 ms read timeout is the
-///   backstop when Redis is down) and joins it.
+/// * **Reads** go to L1; an L1 miss reads L2 and keeps a copy in L1. An L1
+///   hit does not touch Redis, so L1 must be short-lived:
+///   [`TieredCache::new`] gives L1 a time-to-live equal to its idle timeout
+///   unless one is set. An L2 read slides the shared idle deadline only
+///   when that moves it by more than the L1 lifetime (at most half the L2
+///   idle timeout): Redis reports a touched key to every tracking client,
+///   so touching on every fill would drop every process's copy. A key read
+///   every L1 lifetime thus keeps its L2 deadline at most two L1 lifetimes
+///   behind the last read: an entry may expire from L2 up to two L1
+///   lifetimes early, never late.
+/// * **Writes** (`insert`, `remove`, `clear`) go to L2 first, then drop
+///   this cache's own copy (with pub/sub, an `insert` keeps the written
+///   value as the copy).
+/// * **Invalidation by client tracking** (the default,
+///   [`RedisOptions::client_tracking`](crate::RedisOptions::client_tracking)):
+///   one connection per server (per master of a cluster) runs
+///   `CLIENT TRACKING on BCAST PREFIX <prefix>:{` over RESP3, and Redis
+///   names every key of the prefix that changes, whoever changes it: a
+///   ttlkit cache, `redis-cli SET`, another service, Redis's own expiry or
+///   eviction. `FLUSHALL`/`FLUSHDB` (which name no keys) drop every copy.
+///   A cluster's masters are read again every 250 ms; when they change
+///   (failover, new node) tracking starts over.
+/// * **Invalidation by pub/sub**, where the server refuses tracking (no
+///   RESP3, `CLIENT` not allowed) or it is turned off: the write scripts of
+///   ttlkit caches publish `<origin>k<key>` (or `<origin>*`) on
+///   `<prefix>:inv`, and only their writes invalidate.
+/// * **Losing invalidation.** Whatever the source, while its connections
+///   are down (restart, failover, `CLIENT KILL`, no reply to a `PING` within
+///   the I/O timeout) L1 is empty and not used, and it is emptied again
+///   once they are back, so missed invalidations cannot leave stale copies.
+///   A fill of L1 that raced with an invalidation (or with this cache's own
+///   write) drops its copy. [`TieredCache::invalidation_stats`] says which
+///   source is in use.
+/// * **Delay.** From a write in another process to the L1 copy leaving:
+///   one Redis hop plus a thread's wake-up, about 0.1 ms at the median on
+///   loopback, one server or a cluster (measured by the `redis_rows`
+///   bench). Pub/sub over a cluster crosses the cluster bus first: tens of
+///   milliseconds at p90 there.
+/// * **Threads.** Each tiered cache runs a supervisor thread and one reader
+///   thread per invalidation connection; the last handle stops and joins
+///   them (closing their sockets, so no read holds them up; a connection
+///   attempt under way ends first, within the connect and I/O timeouts).
 /// * **The removal listener** is L2's (the one given to the L2 builder): L1
 ///   copies come and go without being reported.
 /// * **Statistics**: `hits` and `misses` are the tiered cache's (a hit in
@@ -62,12 +89,12 @@ use subscriber::{Shared, Subscriber};
 ///   [`TieredCache::l1`] and [`TieredCache::l2`] give each tier's own.
 ///
 /// Build each tiered cache from its own [`RedisCache`] (not a clone of one
-/// that another tiered cache uses): a cache skips the invalidations that
-/// carry its L2's identity.
+/// that another tiered cache uses): with pub/sub, a cache skips the
+/// invalidations that carry its L2's identity.
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use ttlkit::{CacheBuilder, RedisOptions, SlidingTtlCache, TieredCache};
+/// use ttlkit::{CacheBuilder, InvalidationMode, RedisOptions, SlidingTtlCache, TieredCache};
 ///
 /// let l2 = RedisOptions::new("redis://127.0.0.1:6379")
 ///     .prefix("myapp:tokens")
@@ -75,7 +102,8 @@ use subscriber::{Shared, Subscriber};
 /// let l1 = CacheBuilder::new().time_to_idle(Duration::from_secs(2)).max_capacity(10_000);
 /// let cache: TieredCache<String, String> = TieredCache::new(l1, l2)?;
 /// cache.insert("user-1".to_string(), "token".to_string());
-/// assert_eq!(cache.get("user-1").as_deref(), Some("token")); // from L1
+/// assert_eq!(cache.get("user-1").as_deref(), Some("token")); // from L2, then from L1
+/// assert_eq!(cache.invalidation_stats().mode, Some(InvalidationMode::Tracking));
 /// # Ok::<(), ttlkit::RedisBuildError>(())
 /// ```
 pub struct TieredCache<K, V, L1 = MutexCache<K, V>> {
@@ -83,25 +111,14 @@ pub struct TieredCache<K, V, L1 = MutexCache<K, V>> {
 }
 
 struct Inner<K, V, L1> {
-    l1: L1,
+    copies: Arc<Copies<K, V, L1>>,
+    state: Arc<State>,
     l2: RedisCache<K, V>,
-    shared: Arc<Shared>,
     stats: StatsCounter,
-    subscriber: Subscriber,
-}
-
-impl<K, V, L1> Drop for Inner<K, V, L1> {
-    fn drop(&mut self) {
-        let l2 = self.l2.shared();
-        let (Some(channel), origin) = (l2.channel(), l2.origin()) else { return };
-        self.subscriber.stop(|| {
-            // Wake the blocked read with a message it will recognise.
-            let wake = format!("{origin}!");
-            if let Ok(mut c) = l2.manager().open() {
-                let _ = redis::cmd("PUBLISH").arg(channel).arg(wake).query::<()>(&mut c);
-            }
-        });
-    }
+    /// How far an L1 fill lets L2's idle deadline lag, in ms.
+    slack_ms: u64,
+    /// Dropped last: stops and joins the invalidation threads.
+    _supervisor: Supervisor,
 }
 
 impl<K, V, L1> Clone for TieredCache<K, V, L1> {
@@ -114,7 +131,7 @@ impl<K, V, L1> fmt::Debug for TieredCache<K, V, L1> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TieredCache")
             .field("l2", &self.inner.l2)
-            .field("subscribed", &self.inner.shared.subscribed.load(SeqCst))
+            .field("invalidation", &self.inner.state.mode())
             .finish_non_exhaustive()
     }
 }
@@ -135,43 +152,55 @@ where
         L1: FromConfig<K, V>,
     {
         let probe = l1.clone().validate()?;
-        let l1 = match (probe.time_to_live(), probe.time_to_idle()) {
-            (Some(_), _) => l1,
-            (None, Some(idle)) => l1.time_to_live(idle),
+        let (l1, lifetime) = match (probe.time_to_live(), probe.time_to_idle()) {
+            (Some(ttl), _) => (l1, ttl),
+            (None, Some(idle)) => (l1.time_to_live(idle), idle),
             (None, None) => {
                 let needs = "time_to_live or time_to_idle";
                 return Err(BuildError::MissingSetting { what: "a TieredCache's L1", needs }.into());
             }
         };
         drop(probe);
-        Self::with_l1(l1.build()?, l2)
+        Self::with_l1(l1.build()?, lifetime, l2)
     }
 
-    /// Puts an already built local cache in front of `l2`. Give it a short
-    /// time-to-live: it bounds how long an L1 copy can outlive its L2 entry.
-    pub fn with_l1(l1: L1, l2: RedisCache<K, V>) -> Result<Self, RedisBuildError> {
+    /// Puts an already built local cache in front of `l2`. `lifetime` is
+    /// the longest an L1 copy lives (the L1's time-to-live; keep it short):
+    /// it bounds how long a copy can outlive its L2 entry while
+    /// invalidations cannot arrive, and how far a read lets L2's idle
+    /// deadline lag. Refused with [`RedisBuildError::Option`] when `l2`
+    /// neither tracks nor publishes (nothing could invalidate L1).
+    pub fn with_l1(l1: L1, lifetime: Duration, l2: RedisCache<K, V>) -> Result<Self, RedisBuildError> {
+        if lifetime.is_zero() {
+            return Err(BuildError::ZeroDuration { what: "a TieredCache's L1 lifetime" }.into());
+        }
         let shared = l2.shared();
-        let Some(channel) = shared.channel() else {
+        if !shared.tracking() && shared.channel().is_none() {
             return Err(RedisBuildError::Option(
-                "a tiered cache needs its redis cache to publish invalidations (publish_invalidations(true))"
+                "a tiered cache needs its redis cache to track (client_tracking(true)) or to publish \
+                 invalidations (publish_invalidations(true))"
                     .to_owned(),
             ));
+        }
+        let state = Arc::new(State::default());
+        let copies = Arc::new(Copies::new(l1, Arc::clone(&state)));
+        let plan = Plan {
+            manager: shared.manager().clone(),
+            prefix: shared.prefix().to_owned(),
+            channel: shared.channel().map(str::to_owned),
+            origin: shared.origin().to_owned(),
+            tracking: shared.tracking(),
         };
-        let state = Arc::new(Shared::default());
-        let subscriber = Subscriber::start::<K, V, L1>(
-            l1.clone(),
-            Arc::clone(&state),
-            shared.manager().clone(),
-            channel.to_owned(),
-            shared.origin().to_owned(),
-        )
-        .map_err(RedisBuildError::Spawn)?;
-        Ok(TieredCache { inner: Arc::new(Inner { l1, l2, shared: state, stats: StatsCounter::default(), subscriber }) })
+        let sink: Arc<dyn Sink> = copies.clone();
+        let supervisor = Supervisor::start(plan, sink).map_err(RedisBuildError::Spawn)?;
+        let slack_ms = ceil_ms(lifetime).min(shared.idle_ms() / 2).max(1);
+        let inner = Inner { copies, state, l2, stats: StatsCounter::default(), slack_ms, _supervisor: supervisor };
+        Ok(TieredCache { inner: Arc::new(inner) })
     }
 
     /// The L1 cache (its own statistics count L1 hits and copies).
     pub fn l1(&self) -> &L1 {
-        &self.inner.l1
+        &self.inner.copies.l1
     }
 
     /// The L2 cache.
@@ -179,42 +208,14 @@ where
         &self.inner.l2
     }
 
-    /// Whether the invalidation channel is live (L1 is in use only then).
-    pub fn is_subscribed(&self) -> bool {
-        self.inner.shared.subscribed.load(SeqCst)
+    /// Whether invalidation is live (L1 is in use only then).
+    pub fn is_live(&self) -> bool {
+        self.inner.state.is_live()
     }
 
-    /// How many times the subscriber has (re)subscribed.
-    pub fn subscriptions(&self) -> u64 {
-        self.inner.shared.subscriptions.load(SeqCst)
-    }
-
-    /// How many invalidations from other caches were applied to L1.
-    pub fn invalidations_applied(&self) -> u64 {
-        self.inner.shared.applied.load(SeqCst)
-    }
-
-    /// The invalidation epoch before an L2 read.
-    fn epoch(&self) -> u64 {
-        self.inner.shared.epoch.load(SeqCst)
-    }
-
-    /// Keeps an L1 copy of a value read from (or written to) L2 at `epoch`,
-    /// unless an invalidation may have overtaken it.
-    fn fill(&self, key: K, value: V, epoch: u64) {
-        let s = &self.inner.shared;
-        if !s.subscribed.load(SeqCst) {
-            return;
-        }
-        self.inner.l1.insert(key.clone(), value);
-        if s.epoch.load(SeqCst) != epoch || !s.subscribed.load(SeqCst) {
-            self.inner.l1.remove(&key);
-        }
-    }
-
-    /// Marks a write of this cache: a concurrent fill drops its copy.
-    fn bump(&self) {
-        self.inner.shared.epoch.fetch_add(1, SeqCst);
+    /// Which invalidation source is in use, and how it has fared.
+    pub fn invalidation_stats(&self) -> InvalidationStats {
+        self.inner.state.snapshot()
     }
 }
 
@@ -228,19 +229,21 @@ where
         "tiered"
     }
 
-    /// L1, else L2 (`GETEX`) and an L1 copy. A Redis failure is a miss.
+    /// L1, else L2 and an L1 copy. A Redis failure is a miss.
     fn get<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if let Some(v) = self.inner.l1.get(key) {
+        let copies = &self.inner.copies;
+        if let Some(v) = copies.l1.get(key) {
             self.inner.stats.lookup(true);
             return Some(v);
         }
-        let epoch = self.epoch();
+        let d = key_digest(key);
+        let stamp = copies.stamp(d);
         let l2 = self.inner.l2.shared();
-        let found = match l2.read(key, true) {
+        let found = match l2.read(key, Refresh::Lazy(self.inner.slack_ms)) {
             Ok(found) => found,
             Err(e) => {
                 l2.failed(&e);
@@ -250,7 +253,7 @@ where
         l2.stats().lookup(found.is_some());
         self.inner.stats.lookup(found.is_some());
         let (k, v) = found?;
-        self.fill(k, v.clone(), epoch);
+        copies.fill(k, d, v.clone(), stamp);
         Some(v)
     }
 
@@ -260,7 +263,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.inner.l1.peek(key).or_else(|| self.inner.l2.peek(key))
+        self.inner.copies.l1.peek(key).or_else(|| self.inner.l2.peek(key))
     }
 
     fn contains_key<Q>(&self, key: &Q) -> bool
@@ -271,32 +274,31 @@ where
         self.peek(key).is_some()
     }
 
-    /// Writes L2 (publishing the invalidation), then L1.
+    /// Writes L2, then drops this cache's copy (with pub/sub, keeps the
+    /// written value as the copy: its own write is not echoed back).
     fn insert(&self, key: K, value: V) {
-        let l2 = self.inner.l2.shared();
-        match l2.write(key.clone(), value.clone()) {
-            Ok(()) => {
-                self.bump();
-                let epoch = self.epoch();
-                self.fill(key, value, epoch);
+        let (copies, l2) = (&self.inner.copies, self.inner.l2.shared());
+        let d = key_digest(&key);
+        let stamp = copies.stamp(d);
+        let written = l2.write(key.clone(), value.clone());
+        copies.forget(&key, d);
+        match written {
+            Ok(()) if self.inner.state.mode() == Some(InvalidationMode::PubSub) => {
+                copies.fill(key, d, value, stamp.bumped());
             }
-            Err(e) => {
-                l2.failed(&e);
-                self.bump();
-                self.inner.l1.remove(&key);
-            }
+            Ok(()) => {}
+            Err(e) => l2.failed(&e),
         }
     }
 
-    /// Removes from L2 (publishing the invalidation) and L1; returns L2's value.
+    /// Removes from L2 and L1; returns L2's value.
     fn remove<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
         let value = self.inner.l2.remove(key);
-        self.bump();
-        self.inner.l1.remove(key);
+        self.inner.copies.forget(key, key_digest(key));
         value
     }
 
@@ -306,12 +308,15 @@ where
         F: FnOnce() -> Result<V, E>,
         E: Send + Sync + 'static,
     {
-        if let Some(v) = self.inner.l1.get(&key) {
+        let copies = &self.inner.copies;
+        if let Some(v) = copies.l1.get(&key) {
             self.inner.stats.lookup(true);
             return Ok(v);
         }
-        let epoch = self.epoch();
-        let (result, served) = self.inner.l2.shared().get_or_load(key.clone(), init);
+        let d = key_digest(&key);
+        let stamp = copies.stamp(d);
+        let (result, served) =
+            self.inner.l2.shared().get_or_load(key.clone(), Refresh::Lazy(self.inner.slack_ms), init);
         match served {
             Served::Hit => self.inner.stats.lookup(true),
             Served::Miss => self.inner.stats.lookup(false),
@@ -319,7 +324,7 @@ where
             Served::Coalesced => {}
         }
         if let Ok(v) = &result {
-            self.fill(key, v.clone(), epoch);
+            copies.fill(key, d, v.clone(), stamp);
         }
         result
     }
@@ -329,17 +334,17 @@ where
         self.inner.l2.len()
     }
 
-    /// Clears L2 (publishing a clear-all), then L1.
+    /// Clears L2 (other caches hear of each key, or of a clear-all), then
+    /// drops every L1 copy.
     fn clear(&self) {
         self.inner.l2.clear();
-        self.bump();
-        self.inner.l1.clear();
+        Sink::flush(self.inner.copies.as_ref());
     }
 
     /// Purges expired L1 copies; returns 0 (no entry left the cache: Redis
     /// expires L2 entries itself).
     fn purge_expired(&self) -> usize {
-        self.inner.l1.purge_expired();
+        self.inner.copies.l1.purge_expired();
         0
     }
 

@@ -1,9 +1,14 @@
 //! The Redis backend and the two-tier cache against a real `redis-server`.
 //!
 //! Needs the `redis` feature and a server: `REDIS_URL=redis://127.0.0.1:PORT
-//! cargo test --features redis --test redis`. Without `REDIS_URL` every test
-//! that needs a server prints a note and returns (the restart test also
-//! needs `redis-server` on `PATH`: it runs a server of its own).
+//! cargo test --features redis --test redis` for one server, or
+//! `REDIS_CLUSTER_URLS=redis://127.0.0.1:P1,redis://127.0.0.1:P2,...` for a
+//! Redis Cluster (which wins when both are set: a run covers one
+//! deployment). Without either, every test that needs a server prints a note
+//! and returns. The fault tests run servers of their own (`redis-server` and
+//! `redis-cli` on `PATH`): a restarted server and one without client
+//! tracking in the single-server run, a cluster whose slot migrates and
+//! whose master fails over in the cluster run.
 //!
 //! The conformance suite's cases that need no mock clock run here on
 //! `RedisCache` and `TieredCache` (`redis/suite.rs`). Redis keeps time for
@@ -48,6 +53,8 @@ mod resize;
 #[path = "conformance/sweeping.rs"]
 mod sweeping;
 
+#[path = "redis/cluster_faults.rs"]
+mod cluster_faults;
 #[path = "redis/common.rs"]
 mod common;
 #[path = "redis/down.rs"]
@@ -62,6 +69,10 @@ mod realtime;
 mod removal_log;
 #[path = "redis/restart.rs"]
 mod restart;
+#[path = "redis/spawn.rs"]
+mod spawn;
+#[path = "redis/staleness.rs"]
+mod staleness;
 #[path = "redis/suite.rs"]
 mod suite;
 #[path = "support/target.rs"]

@@ -13,31 +13,84 @@ pub const TTI: Duration = Duration::from_millis(200);
 /// keeps expiry in whole milliseconds).
 pub const SLACK: Duration = Duration::from_millis(15);
 
-/// `REDIS_URL`, or `None` after printing why the test is skipped (once per
-/// test binary, straight to stderr so the test harness does not hide it).
-pub fn url(test: &str) -> Option<String> {
-    match std::env::var("REDIS_URL") {
-        Ok(u) if !u.trim().is_empty() => Some(u),
-        _ => {
-            static NOTE: std::sync::Once = std::sync::Once::new();
-            NOTE.call_once(|| {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "note: REDIS_URL is not set: skipping the tests that need a Redis server (first: {test}); \
-                     run them with REDIS_URL=redis://127.0.0.1:PORT cargo test --features redis"
-                );
-            });
-            None
+/// The Redis the tests run against: one server (`REDIS_URL`) or a cluster
+/// (`REDIS_CLUSTER_URLS`, comma-separated seed URLs; it wins when both are
+/// set, so one run of the binary covers one deployment).
+#[derive(Debug, Clone)]
+pub enum Server {
+    Single(String),
+    Cluster(Vec<String>),
+}
+
+impl Server {
+    /// From the environment, without a note.
+    pub fn from_env() -> Option<Server> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        if let Some(seeds) = var("REDIS_CLUSTER_URLS") {
+            return Some(Server::Cluster(seeds.split(',').map(|s| s.trim().to_owned()).collect()));
+        }
+        var("REDIS_URL").map(Server::Single)
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Server::Cluster(_))
+    }
+
+    /// Options with no test defaults.
+    pub fn bare_options(&self) -> RedisOptions {
+        match self {
+            Server::Single(url) => RedisOptions::new(url),
+            Server::Cluster(seeds) => RedisOptions::cluster(seeds.clone()),
         }
     }
+
+    /// A plain connection for commands of the tests' own (a cluster
+    /// connection routes each by its key; `KEYS` goes to every master).
+    pub fn raw(&self) -> Raw {
+        match self {
+            Server::Single(url) => Box::new(redis::Client::open(url.as_str()).unwrap().get_connection().unwrap()),
+            Server::Cluster(seeds) => {
+                Box::new(redis::cluster::ClusterClient::new(seeds.clone()).unwrap().get_connection().unwrap())
+            }
+        }
+    }
+
+    /// The URLs `redis-cli` can be pointed at (the seeds of a cluster).
+    pub fn urls(&self) -> Vec<String> {
+        match self {
+            Server::Single(url) => vec![url.clone()],
+            Server::Cluster(seeds) => seeds.clone(),
+        }
+    }
+}
+
+/// A connection for raw commands.
+pub type Raw = Box<dyn redis::ConnectionLike + Send>;
+
+/// The configured server, or `None` after printing why the test is skipped
+/// (once per test binary, straight to stderr so the test harness does not
+/// hide it).
+pub fn server(test: &str) -> Option<Server> {
+    let found = Server::from_env();
+    if found.is_none() {
+        static NOTE: std::sync::Once = std::sync::Once::new();
+        NOTE.call_once(|| {
+            let _ = writeln!(
+                std::io::stderr(),
+                "note: neither REDIS_URL nor REDIS_CLUSTER_URLS is set: skipping the tests that need a Redis \
+                 server (first: {test}); run them with REDIS_URL=redis://127.0.0.1:PORT cargo test --features redis"
+            );
+        });
+    }
+    found
 }
 
 /// Returns from the test when no server is configured.
 #[macro_export]
 macro_rules! need_redis {
     ($test:expr) => {
-        match $crate::common::url($test) {
-            Some(u) => u,
+        match $crate::common::server($test) {
+            Some(s) => s,
             None => return,
         }
     };
@@ -51,8 +104,9 @@ pub fn prefix(tag: &str) -> String {
 }
 
 /// Options for a test cache under its own prefix.
-pub fn options(url: &str, prefix: &str) -> RedisOptions {
-    RedisOptions::new(url)
+pub fn options(server: &Server, prefix: &str) -> RedisOptions {
+    server
+        .bare_options()
         .prefix(prefix)
         .load_lock_timeout(Duration::from_secs(5))
         .load_poll_interval(Duration::from_millis(5))
@@ -65,32 +119,32 @@ pub const LONG_TTI: Duration = Duration::from_secs(30);
 /// A Redis cache under `prefix` (idle timeout [`LONG_TTI`]), configured
 /// further by `f`.
 pub fn redis_cache<K, V>(
-    url: &str,
+    server: &Server,
     prefix: &str,
     f: impl FnOnce(CacheBuilder<K, V>) -> CacheBuilder<K, V>,
 ) -> RedisCache<K, V> {
-    options(url, prefix).build(f(CacheBuilder::new().time_to_idle(LONG_TTI))).unwrap()
+    options(server, prefix).build(f(CacheBuilder::new().time_to_idle(LONG_TTI))).unwrap()
 }
 
 /// A Redis cache under `prefix` with the real-time cases' idle timeout [`TTI`].
 pub fn timed_cache<K, V>(
-    url: &str,
+    server: &Server,
     prefix: &str,
     f: impl FnOnce(CacheBuilder<K, V>) -> CacheBuilder<K, V>,
 ) -> RedisCache<K, V> {
-    options(url, prefix).build(f(CacheBuilder::new().time_to_idle(TTI))).unwrap()
+    options(server, prefix).build(f(CacheBuilder::new().time_to_idle(TTI))).unwrap()
 }
 
 /// A tiered cache (L1 idle and lifetime 100 ms) over a fresh Redis cache,
-/// once its invalidation channel is live.
+/// once its invalidation is live.
 pub fn tiered(
-    url: &str,
+    server: &Server,
     prefix: &str,
     f: impl FnOnce(CacheBuilder<u64, u64>) -> CacheBuilder<u64, u64>,
 ) -> TieredCache<u64, u64> {
-    let l2 = redis_cache(url, prefix, f);
+    let l2 = redis_cache(server, prefix, f);
     let cache = TieredCache::new(CacheBuilder::new().time_to_idle(Duration::from_millis(100)), l2).unwrap();
-    wait_for("the invalidation subscription", Duration::from_secs(10), || cache.is_subscribed());
+    wait_for("live invalidation", Duration::from_secs(10), || cache.is_live());
     cache
 }
 
@@ -140,4 +194,28 @@ pub fn require(cond: bool, why: &str) -> Timed {
     } else {
         Err(why.to_owned())
     }
+}
+
+/// The URL of each master (the one server's URL, or each cluster master's).
+pub fn masters(server: &Server) -> Vec<String> {
+    let Server::Cluster(_) = server else { return server.urls() };
+    let reply: redis::Value = redis::cmd("CLUSTER").arg("SLOTS").query(&mut *server.raw()).unwrap();
+    let redis::Value::Array(ranges) = reply else { panic!("CLUSTER SLOTS: {reply:?}") };
+    let mut urls: Vec<String> = ranges
+        .into_iter()
+        .map(|range| {
+            let redis::Value::Array(parts) = range else { panic!("CLUSTER SLOTS range: {range:?}") };
+            let (host, port): (String, u16) = match &parts[2] {
+                redis::Value::Array(node) => (
+                    redis::from_redis_value(node[0].clone()).unwrap(),
+                    redis::from_redis_value(node[1].clone()).unwrap(),
+                ),
+                other => panic!("CLUSTER SLOTS node: {other:?}"),
+            };
+            format!("redis://{host}:{port}")
+        })
+        .collect();
+    urls.sort();
+    urls.dedup();
+    urls
 }

@@ -45,12 +45,13 @@ fn a_dead_redis_is_a_miss_not_a_panic() {
 fn a_tiered_cache_over_a_dead_redis_degrades_and_drops_cleanly() {
     let cache: TieredCache<u64, u64> =
         TieredCache::new(CacheBuilder::new().time_to_idle(Duration::from_millis(100)), dead()).unwrap();
-    assert!(!cache.is_subscribed());
+    assert!(!cache.is_live());
+    assert_eq!(cache.invalidation_stats().mode, None);
     cache.insert(1, 10);
     assert_eq!(cache.get(&1), None, "no L1 copy is kept while invalidations cannot arrive");
     assert_eq!(cache.get_or_insert_with(2, || 20), 20);
     assert_eq!(cache.remove(&2), None);
     let start = std::time::Instant::now();
     drop(cache);
-    eprintln!("tiered cache with a dead redis dropped (subscriber joined) in {:?}", start.elapsed());
+    eprintln!("tiered cache with a dead redis dropped (invalidation threads joined) in {:?}", start.elapsed());
 }

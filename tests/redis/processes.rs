@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use ttlkit::{RedisCache, SlidingTtlCache};
 
-use crate::common::{options, prefix, wait_for};
+use crate::common::{options, prefix, wait_for, Raw, Server};
 use crate::need_redis;
 
 const ROLE: &str = "TTLKIT_REDIS_CHILD";
@@ -17,32 +17,32 @@ const PREFIX: &str = "TTLKIT_REDIS_PREFIX";
 /// How many processes race for the same load.
 const RACERS: usize = 3;
 
-fn cache(url: &str, prefix: &str) -> RedisCache<String, String> {
-    options(url, prefix)
+fn cache(server: &Server, prefix: &str) -> RedisCache<String, String> {
+    options(server, prefix)
         .load_lock_timeout(Duration::from_millis(500))
         .build(ttlkit::CacheBuilder::new().time_to_idle(Duration::from_secs(30)))
         .unwrap()
 }
 
-fn redis(url: &str) -> redis::Connection {
-    redis::Client::open(url).unwrap().get_connection().unwrap()
+fn redis(server: &Server) -> Raw {
+    server.raw()
 }
 
 /// The racing load every process runs: wait until all have arrived, then
 /// ask for the same key; `init` counts its runs in Redis.
-fn race(url: &str, p: &str) -> String {
-    let cache = cache(url, p);
-    let mut con = redis(url);
+fn race(server: &Server, p: &str) -> String {
+    let cache = cache(server, p);
+    let mut con = redis(server);
     let (arrived, runs) = (format!("{p}:arrived"), format!("{p}:runs"));
-    let _: i64 = redis::cmd("INCR").arg(&arrived).query(&mut con).unwrap();
-    let _: i64 = redis::cmd("PEXPIRE").arg(&arrived).arg(60_000).query(&mut con).unwrap();
+    let _: i64 = redis::cmd("INCR").arg(&arrived).query(&mut *con).unwrap();
+    let _: i64 = redis::cmd("PEXPIRE").arg(&arrived).arg(60_000).query(&mut *con).unwrap();
     wait_for("every racer", Duration::from_secs(30), || {
-        redis::cmd("GET").arg(&arrived).query::<Option<usize>>(&mut con).unwrap().unwrap_or(0) >= RACERS
+        redis::cmd("GET").arg(&arrived).query::<Option<usize>>(&mut *con).unwrap().unwrap_or(0) >= RACERS
     });
     cache.get_or_insert_with("shared".to_string(), || {
-        let mut con = redis(url);
-        let _: i64 = redis::cmd("INCR").arg(&runs).query(&mut con).unwrap();
-        let _: i64 = redis::cmd("PEXPIRE").arg(&runs).arg(60_000).query(&mut con).unwrap();
+        let mut con = redis(server);
+        let _: i64 = redis::cmd("INCR").arg(&runs).query(&mut *con).unwrap();
+        let _: i64 = redis::cmd("PEXPIRE").arg(&runs).arg(60_000).query(&mut *con).unwrap();
         // Long enough that the others are waiting on the lock.
         thread::sleep(Duration::from_millis(200));
         format!("loaded by pid {}", std::process::id())
@@ -57,12 +57,12 @@ fn child_process() {
     if role == "threads" {
         return churn_caches();
     }
-    let (Ok(url), Ok(p)) = (std::env::var("REDIS_URL"), std::env::var(PREFIX)) else { return };
+    let (Some(server), Ok(p)) = (Server::from_env(), std::env::var(PREFIX)) else { return };
     match role.as_str() {
-        "race" => println!("VALUE={}", race(&url, &p)),
-        "writer" => write_on_cue(&url, &p),
+        "race" => println!("VALUE={}", race(&server, &p)),
+        "writer" => write_on_cue(&server, &p),
         "crash" => {
-            let cache = cache(&url, &p);
+            let cache = cache(&server, &p);
             cache.get_or_insert_with("crash".to_string(), || {
                 println!("LOCKED");
                 let _ = std::io::stdout().flush();
@@ -84,14 +84,14 @@ const WRITES: u64 = 50;
 
 /// The writing process: on each cue from the reader, overwrites key 1 with
 /// the wall-clock time just before the write.
-fn write_on_cue(url: &str, p: &str) {
+fn write_on_cue(server: &Server, p: &str) {
     let writer: RedisCache<u64, u64> =
-        options(url, p).build(ttlkit::CacheBuilder::new().time_to_idle(Duration::from_secs(30))).unwrap();
-    let mut con = redis(url);
+        options(server, p).build(ttlkit::CacheBuilder::new().time_to_idle(Duration::from_secs(30))).unwrap();
+    let mut con = redis(server);
     let cue = format!("{p}:cue");
     for i in 0..WRITES {
         wait_for("the reader's cue", Duration::from_secs(30), || {
-            redis::cmd("GET").arg(&cue).query::<Option<u64>>(&mut con).unwrap() == Some(i)
+            redis::cmd("GET").arg(&cue).query::<Option<u64>>(&mut *con).unwrap() == Some(i)
         });
         writer.insert(1, wall_ns());
     }
@@ -99,15 +99,15 @@ fn write_on_cue(url: &str, p: &str) {
 
 #[test]
 fn l1_invalidation_across_processes() {
-    let url = need_redis!("l1_invalidation_across_processes");
+    let server = need_redis!("l1_invalidation_across_processes");
     let p = prefix("inv-processes");
-    let l2 = options(&url, &p).build(ttlkit::CacheBuilder::new().time_to_idle(Duration::from_secs(30))).unwrap();
+    let l2 = options(&server, &p).build(ttlkit::CacheBuilder::new().time_to_idle(Duration::from_secs(30))).unwrap();
     let reader: ttlkit::TieredCache<u64, u64> =
         ttlkit::TieredCache::new(ttlkit::CacheBuilder::new().time_to_idle(Duration::from_secs(10)), l2).unwrap();
-    wait_for("the subscription", Duration::from_secs(10), || reader.is_subscribed());
+    wait_for("the subscription", Duration::from_secs(10), || reader.is_live());
     reader.insert(1, 0);
-    let child = spawn("writer", &url, &p);
-    let mut con = redis(&url);
+    let child = spawn("writer", &p);
+    let mut con = redis(&server);
     let cue = format!("{p}:cue");
     let mut delays = Vec::new();
     let mut current = 0;
@@ -115,7 +115,7 @@ fn l1_invalidation_across_processes() {
         wait_for("an L1 copy", Duration::from_secs(10), || {
             reader.get(&1) == Some(current) && reader.l1().peek(&1) == Some(current)
         });
-        let _: () = redis::cmd("SET").arg(&cue).arg(i).arg("PX").arg(60_000).query(&mut con).unwrap();
+        let _: () = redis::cmd("SET").arg(&cue).arg(i).arg("PX").arg(60_000).query(&mut *con).unwrap();
         let cued = Instant::now();
         while reader.l1().peek(&1).is_some() {
             assert!(cued.elapsed() < Duration::from_secs(10), "write {i} never invalidated the L1 copy");
@@ -186,12 +186,11 @@ fn dropped_caches_leave_no_threads() {
     assert!(n("after=") <= n("before="), "threads left behind: {line}");
 }
 
-fn spawn(role: &str, url: &str, p: &str) -> std::process::Child {
+fn spawn(role: &str, p: &str) -> std::process::Child {
     let exe = std::env::current_exe().unwrap();
     Command::new(exe)
         .args(["--exact", "processes::child_process", "--nocapture", "--test-threads=1", "-q"])
         .env(ROLE, role)
-        .env("REDIS_URL", url)
         .env(PREFIX, p)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -205,17 +204,17 @@ fn value_line(out: &[u8]) -> Option<String> {
 
 #[test]
 fn init_runs_once_across_processes() {
-    let url = need_redis!("init_runs_once_across_processes");
+    let server = need_redis!("init_runs_once_across_processes");
     let p = prefix("processes");
-    let children: Vec<_> = (0..RACERS - 1).map(|_| spawn("race", &url, &p)).collect();
-    let mine = race(&url, &p);
+    let children: Vec<_> = (0..RACERS - 1).map(|_| spawn("race", &p)).collect();
+    let mine = race(&server, &p);
     let mut values = vec![mine];
     for child in children {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "child failed: {:?}", out.status);
         values.push(value_line(&out.stdout).expect("the child printed its value"));
     }
-    let runs: usize = redis::cmd("GET").arg(format!("{p}:runs")).query(&mut redis(&url)).unwrap();
+    let runs: usize = redis::cmd("GET").arg(format!("{p}:runs")).query(&mut *redis(&server)).unwrap();
     eprintln!("{RACERS} processes asked at once; init ran {runs} time(s): {values:?}");
     assert_eq!(runs, 1, "init ran once across {RACERS} processes");
     assert!(values.iter().all(|v| v == &values[0]), "every process got the same value: {values:?}");
@@ -223,16 +222,16 @@ fn init_runs_once_across_processes() {
 
 #[test]
 fn a_killed_lock_holder_does_not_wedge_other_processes() {
-    let url = need_redis!("a_killed_lock_holder_does_not_wedge_other_processes");
+    let server = need_redis!("a_killed_lock_holder_does_not_wedge_other_processes");
     let p = prefix("crash");
-    let mut child = spawn("crash", &url, &p);
+    let mut child = spawn("crash", &p);
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let locked = lines.any(|l| l.map(|l| l == "LOCKED").unwrap_or(false));
     assert!(locked, "the child took the lock");
     child.kill().unwrap();
     let _ = child.wait();
-    let cache = Arc::new(cache(&url, &p));
+    let cache = Arc::new(cache(&server, &p));
     let start = Instant::now();
     let v = cache.get_or_insert_with("crash".to_string(), || "recovered".to_string());
     eprintln!("a load behind a killed holder (lock expiry 500 ms) returned after {:?}", start.elapsed());

@@ -32,7 +32,8 @@ use std::time::{Duration, Instant};
 use ttlkit::{CacheBuilder, RedisBuildError, RedisCache, RemovalCause, SlidingTtlCache};
 
 use crate::common::{
-    conclusive, prefix, redis_cache, require, sleep_until, tiered, timed, timed_cache, Timed, LONG_TTI, SLACK, TTI,
+    conclusive, prefix, redis_cache, require, sleep_until, tiered, timed, timed_cache, Server, Timed, LONG_TTI, SLACK,
+    TTI,
 };
 use crate::need_redis;
 use crate::removal_log::RemovalLog;
@@ -40,19 +41,22 @@ use crate::removal_log::RemovalLog;
 type Log = RemovalLog<u64, u64>;
 
 /// A Redis cache with a recording listener.
-fn logged(url: &str, f: impl FnOnce(CacheBuilder<u64, u64>) -> CacheBuilder<u64, u64>) -> (RedisCache<u64, u64>, Log) {
-    logged_tti(url, LONG_TTI, f)
+fn logged(
+    server: &Server,
+    f: impl FnOnce(CacheBuilder<u64, u64>) -> CacheBuilder<u64, u64>,
+) -> (RedisCache<u64, u64>, Log) {
+    logged_tti(server, LONG_TTI, f)
 }
 
 /// [`logged`] with its own idle timeout.
 fn logged_tti(
-    url: &str,
+    server: &Server,
     tti: Duration,
     f: impl FnOnce(CacheBuilder<u64, u64>) -> CacheBuilder<u64, u64>,
 ) -> (RedisCache<u64, u64>, Log) {
     let log = Log::new();
     let b = log.attach(CacheBuilder::new().time_to_idle(tti));
-    let cache = crate::common::options(url, &prefix("rt")).build(f(b)).unwrap();
+    let cache = crate::common::options(server, &prefix("rt")).build(f(b)).unwrap();
     (cache, log)
 }
 
@@ -81,10 +85,10 @@ fn sliding(cache: &RedisCache<u64, u64>) -> Timed {
 
 #[test]
 fn sliding_refresh_on_get() {
-    let url = need_redis!("sliding_refresh_on_get");
-    conclusive("sliding (GETEX)", || sliding(&timed_cache(&url, &prefix("slide"), |b| b)));
+    let server = need_redis!("sliding_refresh_on_get");
+    conclusive("sliding (GETEX)", || sliding(&timed_cache(&server, &prefix("slide"), |b| b)));
     // With a lifetime the read is a Lua script: the same rule holds.
-    conclusive("sliding (script)", || sliding(&timed_cache(&url, &prefix("slide"), |b| b.time_to_live(TTI * 10))));
+    conclusive("sliding (script)", || sliding(&timed_cache(&server, &prefix("slide"), |b| b.time_to_live(TTI * 10))));
 }
 
 fn no_refresh(cache: &RedisCache<u64, u64>, look: &dyn Fn() -> bool) -> Timed {
@@ -101,9 +105,9 @@ fn no_refresh(cache: &RedisCache<u64, u64>, look: &dyn Fn() -> bool) -> Timed {
 
 #[test]
 fn peek_and_contains_key_do_not_refresh() {
-    let url = need_redis!("peek_and_contains_key_do_not_refresh");
+    let server = need_redis!("peek_and_contains_key_do_not_refresh");
     for lifetime in [None, Some(TTI * 10)] {
-        let cache = timed_cache(&url, &prefix("peek"), |b| match lifetime {
+        let cache = timed_cache(&server, &prefix("peek"), |b| match lifetime {
             Some(l) => b.time_to_live(l),
             None => b,
         });
@@ -114,10 +118,10 @@ fn peek_and_contains_key_do_not_refresh() {
 
 #[test]
 fn overwrite_refreshes_idle_and_lifetime() {
-    let url = need_redis!("overwrite_refreshes_idle_and_lifetime");
+    let server = need_redis!("overwrite_refreshes_idle_and_lifetime");
     // Lifetime 300 ms, idle 200 ms; reads every 50 ms keep it from idling.
     let life = ms(300);
-    let cache = timed_cache(&url, &prefix("overwrite"), |b| b.time_to_live(life));
+    let cache = timed_cache(&server, &prefix("overwrite"), |b| b.time_to_live(life));
     conclusive("overwrite", || {
         let (a0, (), _) = timed(|| cache.insert(1, 10));
         sleep_until(a0 + ms(150));
@@ -147,9 +151,9 @@ fn overwrite_refreshes_idle_and_lifetime() {
 
 #[test]
 fn lifetime_not_extended_by_reads() {
-    let url = need_redis!("lifetime_not_extended_by_reads");
+    let server = need_redis!("lifetime_not_extended_by_reads");
     let life = ms(350);
-    let cache = timed_cache(&url, &prefix("lifetime"), |b| b.time_to_live(life));
+    let cache = timed_cache(&server, &prefix("lifetime"), |b| b.time_to_live(life));
     conclusive("lifetime", || {
         let (a0, (), a1) = timed(|| cache.insert(1, 10));
         let mut last = a0;
@@ -176,9 +180,9 @@ fn lifetime_not_extended_by_reads() {
 
 #[test]
 fn expired_entry_never_returned_and_reclaimed_by_redis() {
-    let url = need_redis!("expired_entry_never_returned_and_reclaimed_by_redis");
+    let server = need_redis!("expired_entry_never_returned_and_reclaimed_by_redis");
     conclusive("expired entries", || {
-        let (cache, log) = logged_tti(&url, TTI, |b| b);
+        let (cache, log) = logged_tti(&server, TTI, |b| b);
         let (t0, (), t1) = timed(|| {
             for k in 0..10 {
                 cache.insert(k, k);
@@ -206,9 +210,9 @@ fn expired_entry_never_returned_and_reclaimed_by_redis() {
 
 #[test]
 fn remove_returns_only_live_values() {
-    let url = need_redis!("remove_returns_only_live_values");
+    let server = need_redis!("remove_returns_only_live_values");
     conclusive("remove", || {
-        let (cache, log) = logged_tti(&url, TTI, |b| b);
+        let (cache, log) = logged_tti(&server, TTI, |b| b);
         let (t0, (), _) = timed(|| cache.insert(1, 10));
         let (_, (), t1) = timed(|| cache.insert(2, 20));
         let (_, first, r1) = timed(|| cache.remove(&1));
@@ -224,8 +228,8 @@ fn remove_returns_only_live_values() {
 
 #[test]
 fn listener_causes_exactly_once() {
-    let url = need_redis!("listener_causes_exactly_once");
-    let (cache, log) = logged(&url, |b| b);
+    let server = need_redis!("listener_causes_exactly_once");
+    let (cache, log) = logged(&server, |b| b);
     cache.insert(1, 10);
     cache.insert(1, 11); // Replaced (10)
     cache.remove(&1); // Explicit (11)
@@ -252,11 +256,11 @@ fn listener_causes_exactly_once() {
 fn expired_on_read_is_reported() {
     // A reader whose max lifetime is shorter than the writer's finds the
     // entry past its lifetime: the read is a miss, deletes it, reports it.
-    let url = need_redis!("expired_on_read_is_reported");
+    let server = need_redis!("expired_on_read_is_reported");
     let p = prefix("expired-on-read");
-    let writer: RedisCache<u64, u64> = redis_cache(&url, &p, |b| b);
+    let writer: RedisCache<u64, u64> = redis_cache(&server, &p, |b| b);
     let log = Log::new();
-    let reader: RedisCache<u64, u64> = redis_cache(&url, &p, |b| log.attach(b.time_to_live(ms(20))));
+    let reader: RedisCache<u64, u64> = redis_cache(&server, &p, |b| log.attach(b.time_to_live(ms(20))));
     conclusive("expired on read", || {
         log.clear();
         let (_, (), t1) = timed(|| writer.insert(1, 10));
@@ -272,14 +276,14 @@ fn expired_on_read_is_reported() {
 
 #[test]
 fn listener_may_use_the_cache() {
-    let url = need_redis!("listener_may_use_the_cache");
+    let server = need_redis!("listener_may_use_the_cache");
     let slot: Arc<OnceLock<RedisCache<u64, u64>>> = Arc::default();
     let inside = Arc::clone(&slot);
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&calls);
     // A pool of one connection: a listener called while holding it would
     // time out instead of reaching Redis.
-    let cache: RedisCache<u64, u64> = crate::common::options(&url, &prefix("listener-uses"))
+    let cache: RedisCache<u64, u64> = crate::common::options(&server, &prefix("listener-uses"))
         .pool_size(1)
         .build(CacheBuilder::new().time_to_idle(TTI).removal_listener(move |k, v, _| {
             seen.fetch_add(1, Ordering::SeqCst);
@@ -302,10 +306,10 @@ fn listener_may_use_the_cache() {
 
 #[test]
 fn listener_panic_is_contained() {
-    let url = need_redis!("listener_panic_is_contained");
+    let server = need_redis!("listener_panic_is_contained");
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&calls);
-    let cache: RedisCache<u64, u64> = redis_cache(&url, &prefix("listener-panic"), |b| {
+    let cache: RedisCache<u64, u64> = redis_cache(&server, &prefix("listener-panic"), |b| {
         b.removal_listener(move |_, _, _| {
             seen.fetch_add(1, Ordering::SeqCst);
             panic!("listener bug");
@@ -325,8 +329,8 @@ fn listener_panic_is_contained() {
 
 #[test]
 fn clear_reports_cleared_and_len_counts() {
-    let url = need_redis!("clear_reports_cleared_and_len_counts");
-    let (cache, log) = logged_tti(&url, Duration::from_secs(30), |b| b.time_to_live(Duration::from_secs(60)));
+    let server = need_redis!("clear_reports_cleared_and_len_counts");
+    let (cache, log) = logged_tti(&server, Duration::from_secs(30), |b| b.time_to_live(Duration::from_secs(60)));
     // More than one SCAN/delete batch.
     for k in 0..1200 {
         cache.insert(k, k);
@@ -343,11 +347,11 @@ fn clear_reports_cleared_and_len_counts() {
 
 #[test]
 fn caches_sharing_a_prefix_share_entries() {
-    let url = need_redis!("caches_sharing_a_prefix_share_entries");
+    let server = need_redis!("caches_sharing_a_prefix_share_entries");
     let p = prefix("share");
-    let a: RedisCache<u64, u64> = redis_cache(&url, &p, |b| b);
-    let b: RedisCache<u64, u64> = redis_cache(&url, &p, |b| b);
-    let other: RedisCache<u64, u64> = redis_cache(&url, &prefix("share-other"), |b| b);
+    let a: RedisCache<u64, u64> = redis_cache(&server, &p, |b| b);
+    let b: RedisCache<u64, u64> = redis_cache(&server, &p, |b| b);
+    let other: RedisCache<u64, u64> = redis_cache(&server, &prefix("share-other"), |b| b);
     let clone = a.clone();
     clone.insert(1, 10);
     assert_eq!(a.get(&1), Some(10), "clones share one cache");
@@ -359,8 +363,8 @@ fn caches_sharing_a_prefix_share_entries() {
 
 #[test]
 fn stats_consistent_with_operations() {
-    let url = need_redis!("stats_consistent_with_operations");
-    let (cache, log) = logged(&url, |b| b);
+    let server = need_redis!("stats_consistent_with_operations");
+    let (cache, log) = logged(&server, |b| b);
     cache.insert(1, 1); // insert 1
     cache.get(&1); // hit 1
     cache.get(&2); // miss 1
@@ -381,8 +385,8 @@ fn stats_consistent_with_operations() {
 
 #[test]
 fn values_of_any_serde_type() {
-    let url = need_redis!("values_of_any_serde_type");
-    let cache: RedisCache<(u32, String), Vec<Option<String>>> = redis_cache(&url, &prefix("serde"), |b| b);
+    let server = need_redis!("values_of_any_serde_type");
+    let cache: RedisCache<(u32, String), Vec<Option<String>>> = redis_cache(&server, &prefix("serde"), |b| b);
     let key = (7, "tenant".to_string());
     let value = vec![Some("a".to_string()), None, Some(String::new())];
     cache.insert(key.clone(), value.clone());
@@ -390,7 +394,7 @@ fn values_of_any_serde_type() {
     // Another type under the same prefix fails to decode (the codec is not
     // self-describing, but a record must decode exactly, with no bytes left
     // over): an error and a miss, never a panic.
-    let wrong: RedisCache<(u32, String), u64> = redis_cache(&url, cache.prefix(), |b| b);
+    let wrong: RedisCache<(u32, String), u64> = redis_cache(&server, cache.prefix(), |b| b);
     assert_eq!(wrong.get(&key), None);
     assert!(wrong.try_get(&key).is_err());
     assert_eq!(wrong.errors(), 1);
@@ -407,7 +411,7 @@ fn builder_refuses_capacity() {
     let err = ttlkit::RedisOptions::new("redis://127.0.0.1:1").build(w).unwrap_err();
     assert!(matches!(err, RedisBuildError::Unsupported { what: "weigher", .. }), "{err}");
     let bad =
-        ttlkit::RedisOptions::new("not a url").build(CacheBuilder::<u64, u64>::new().time_to_idle(TTI)).unwrap_err();
+        ttlkit::RedisOptions::new("not a server").build(CacheBuilder::<u64, u64>::new().time_to_idle(TTI)).unwrap_err();
     assert!(matches!(bad, RedisBuildError::Url(_)), "{bad}");
     let empty = ttlkit::RedisOptions::new("redis://127.0.0.1:1")
         .prefix("")
@@ -457,8 +461,8 @@ impl ttlkit::Expiry<u64, u64> for NoOwnDeadline {}
 
 #[test]
 fn tiered_meets_the_same_load_and_listener_rules() {
-    let url = need_redis!("tiered_meets_the_same_load_and_listener_rules");
-    let cache = tiered(&url, &prefix("tiered-rules"), |b| b);
+    let server = need_redis!("tiered_meets_the_same_load_and_listener_rules");
+    let cache = tiered(&server, &prefix("tiered-rules"), |b| b);
     cache.insert(1, 10);
     assert_eq!(cache.get(&1), Some(10));
     assert_eq!(cache.get_or_insert_with(1, || unreachable!("hit must not load")), 10);

@@ -24,7 +24,7 @@ use std::time::Duration;
 use ttlkit::clock::MockClock;
 use ttlkit::{CacheBuilder, RedisCache, TieredCache};
 
-use crate::common::{options, prefix, wait_for};
+use crate::common::{options, prefix, wait_for, Server};
 use crate::target::{Key, Need, Target, Value};
 
 /// A check run after a case on one cache the target built.
@@ -38,17 +38,17 @@ fn no_errors<K: Key, V: Value>(cache: &RedisCache<K, V>) -> Check {
 
 /// `RedisCache`, each cache under a prefix of its own.
 pub struct RedisTarget {
-    url: String,
+    server: Server,
     checks: Mutex<Vec<Check>>,
 }
 
 impl RedisTarget {
-    pub fn new(url: String) -> Self {
-        RedisTarget { url, checks: Mutex::default() }
+    pub fn new(server: Server) -> Self {
+        RedisTarget { server, checks: Mutex::default() }
     }
 
     fn l2<K: Key, V: Value>(&self, b: CacheBuilder<K, V>) -> RedisCache<K, V> {
-        let cache: RedisCache<K, V> = options(&self.url, &prefix("suite")).build(b).unwrap();
+        let cache: RedisCache<K, V> = options(&self.server, &prefix("suite")).build(b).unwrap();
         self.checks.lock().unwrap().push(no_errors(&cache));
         cache
     }
@@ -82,8 +82,8 @@ impl Target for RedisTarget {
 pub struct TieredTarget(RedisTarget);
 
 impl TieredTarget {
-    pub fn new(url: String) -> Self {
-        TieredTarget(RedisTarget::new(url))
+    pub fn new(server: Server) -> Self {
+        TieredTarget(RedisTarget::new(server))
     }
 }
 
@@ -101,7 +101,7 @@ impl Target for TieredTarget {
     fn build<K: Key, V: Value>(&self, b: CacheBuilder<K, V>) -> TieredCache<K, V> {
         let cache =
             TieredCache::new(CacheBuilder::new().time_to_idle(Duration::from_millis(100)), self.0.l2(b)).unwrap();
-        wait_for("the invalidation subscription", Duration::from_secs(10), || cache.is_subscribed());
+        wait_for("live invalidation", Duration::from_secs(10), || cache.is_live());
         cache
     }
 
@@ -118,8 +118,8 @@ macro_rules! clock_free {
     (@one $target:ident $module:ident :: $case:ident []) => {
         #[test]
         fn $case() {
-            let url = $crate::need_redis!(stringify!($case));
-            let t = super::$target::new(url);
+            let server = $crate::need_redis!(stringify!($case));
+            let t = super::$target::new(server);
             crate::$module::$case(&t);
             crate::target::Target::finish(&t);
         }

@@ -52,11 +52,28 @@ pub enum RedisCacheError {
 
 impl RedisCacheError {
     /// Whether the error is about reaching Redis (down, refused, timed
-    /// out, connection dropped), as opposed to data or protocol.
+    /// out, connection dropped; on a cluster also a slot that no master
+    /// serves right now: `CLUSTERDOWN`, `TRYAGAIN`, `MASTERDOWN`, a node
+    /// that cannot be reached), as opposed to data or protocol.
     pub fn is_connection(&self) -> bool {
+        use redis::{ErrorKind, ServerErrorKind};
         match self {
             RedisCacheError::Pool(_) => true,
-            RedisCacheError::Redis(e) => e.is_io_error() || e.is_connection_dropped() || e.is_timeout(),
+            RedisCacheError::Redis(e) => {
+                e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_timeout()
+                    || matches!(
+                        e.kind(),
+                        ErrorKind::ClusterConnectionNotFound
+                            | ErrorKind::Server(
+                                ServerErrorKind::ClusterDown
+                                    | ServerErrorKind::TryAgain
+                                    | ServerErrorKind::MasterDown
+                                    | ServerErrorKind::BusyLoading
+                            )
+                    )
+            }
             _ => false,
         }
     }

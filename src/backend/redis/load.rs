@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::record::key_digest;
-use super::Inner;
+use super::{Inner, Refresh};
 use crate::invalidation::LoadTicket;
 use crate::load_error::LoadError;
 use crate::loader::LoadTarget;
@@ -52,7 +52,7 @@ where
     V: Clone + Serialize + DeserializeOwned,
 {
     fn lookup(&self, key: &K) -> Option<V> {
-        match self.read(key, true) {
+        match self.read(key, Refresh::Always) {
             Ok(found) => found.map(|(_, v)| v),
             Err(e) => {
                 self.failed(&e);
@@ -86,13 +86,13 @@ where
 {
     /// The value for `key`, loaded at most once across threads and
     /// processes; also says how the caller was served (counted in the
-    /// stats).
-    pub(crate) fn get_or_load<F, E>(&self, key: K, init: F) -> (Result<V, LoadError<E>>, Served)
+    /// stats). `refresh` is what the first read does to the idle deadline.
+    pub(crate) fn get_or_load<F, E>(&self, key: K, refresh: Refresh, init: F) -> (Result<V, LoadError<E>>, Served)
     where
         F: FnOnce() -> Result<V, E>,
         E: Send + Sync + 'static,
     {
-        match self.read(&key, true) {
+        match self.read(&key, refresh) {
             Ok(Some((_, v))) => {
                 self.stats.lookup(true);
                 return (Ok(v), Served::Hit);
@@ -112,7 +112,7 @@ where
     where
         F: FnOnce() -> Result<V, E>,
     {
-        let lock_key = self.lock_key(&key_digest(key));
+        let lock_key = self.lock_key(key_digest(key));
         let token = format!("{}-{}", self.origin, self.tokens.fetch_add(1, Ordering::Relaxed));
         let mut pause = Duration::from_millis(1);
         loop {
@@ -140,7 +140,7 @@ where
                     // for its lock to be released or to expire.
                     thread::sleep(pause);
                     pause = (pause * 2).min(self.poll_max);
-                    match self.read(key, true) {
+                    match self.read(key, Refresh::Always) {
                         Ok(Some((_, v))) => return Ok(v),
                         Ok(None) => {}
                         Err(e) => {

@@ -3,9 +3,12 @@
 //!
 //! # How the contract maps onto Redis
 //!
-//! * **Keys.** A key's Redis name is `<prefix>:d:<digest>`, the digest being
-//!   128 bits of BLAKE3 over the key's `Hash` stream (integers fed in a
-//!   fixed little-endian encoding). The trait looks entries up by a borrowed
+//! * **Keys.** A key's Redis name is `<prefix>:{<digest>}:d`, the digest
+//!   being 128 bits of BLAKE3 over the key's `Hash` stream (integers fed in
+//!   a fixed little-endian encoding); its load lock is
+//!   `<prefix>:{<digest>}:l`. The braces make the digest the hash tag, so
+//!   on a cluster an entry's keys share a slot ([`RedisCache::redis_key`]
+//!   names a key's entry). The trait looks entries up by a borrowed
 //!   form `&Q`, of which only `Hash + Eq` is known, and `K: Borrow<Q>`
 //!   promises `K` and `Q` hash alike, so `get("a")` finds the `String` key
 //!   `"a"`. The record also stores the encoded key, and every read checks
@@ -76,12 +79,16 @@
 //! * **Statistics** are this handle's process only: hits, misses and
 //!   inserts it made, removals it reported.
 //! * **Deployment.** One Redis server (>= 6.2; replicas are fine, writes go
-//!   to the URL given), not Redis Cluster: `clear` deletes many keys in one
-//!   script.
+//!   to the URL given), or a Redis Cluster ([`RedisOptions::cluster`]):
+//!   every script touches one key, `len` and `clear` scan each master, and
+//!   a slot migration or failover makes operations fail (counted) until the
+//!   cluster serves the slot again; a pooled connection that met a topology
+//!   error is dropped, so the next one reads the topology anew.
 //! * **Threads.** Each built cache (not each clone) has one helper thread
 //!   for its connection pool (opening and reaping connections); it exits
 //!   when the last handle drops.
 
+pub(crate) mod cluster;
 pub(crate) mod conn;
 mod error;
 pub(crate) mod load;
@@ -102,6 +109,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use error::{RedisBuildError, RedisCacheError};
+pub(crate) use ops::Refresh;
 pub use options::RedisOptions;
 
 use crate::builder::{CacheBuilder, MAX_DURATION};
@@ -146,6 +154,8 @@ pub(crate) struct Inner<K, V> {
     channel: Option<String>,
     /// Identifies this cache's writes on the channel (16 hex digits).
     origin: String,
+    /// Whether a tiered cache over this one should use client tracking.
+    tracking: bool,
     idle_ms: u64,
     lifetime_ms: Option<u64>,
     lock_ms: u64,
@@ -178,7 +188,7 @@ impl<K, V> fmt::Debug for RedisCache<K, V> {
 }
 
 /// Whole milliseconds, rounded up (Redis TTLs are in ms; 1 ms at least).
-fn ceil_ms(d: Duration) -> u64 {
+pub(crate) fn ceil_ms(d: Duration) -> u64 {
     let ms = d.as_nanos().div_ceil(1_000_000);
     u64::try_from(ms).unwrap_or(u64::MAX).max(1)
 }
@@ -237,13 +247,14 @@ impl<K, V> RedisCache<K, V> {
                 why: "every get refreshes the key's TTL on the server (GETEX), so idle expiry is exact already",
             });
         }
-        let client = redis::Client::open(options.url.as_str()).map_err(RedisBuildError::Url)?;
-        let manager = Manager { client, connect_timeout: options.connect_timeout, io_timeout: options.io_timeout };
+        let manager = Manager::new(&options.servers, options.connect_timeout, options.io_timeout)
+            .map_err(RedisBuildError::Url)?;
         let channel = options.publish.then(|| format!("{}:inv", options.prefix));
         let inner = Inner {
             pool: Pool::new(manager, options.pool_size, options.connect_timeout),
             channel,
             origin: random_origin(),
+            tracking: options.tracking,
             idle_ms: ceil_ms(config.time_to_idle.unwrap_or(MAX_DURATION)),
             lifetime_ms: config.time_to_live.map(ceil_ms),
             lock_ms: ceil_ms(options.lock_timeout),
@@ -276,6 +287,28 @@ impl<K, V> RedisCache<K, V> {
         &self.inner.prefix
     }
 
+    /// The Redis key under which `key`'s entry lives
+    /// (`<prefix>:{<digest>}:d`), for inspecting it with other tools.
+    ///
+    /// ```
+    /// use ttlkit::{CacheBuilder, RedisCache, RedisOptions};
+    ///
+    /// // Building connects lazily: no server is needed to name a key.
+    /// let cache: RedisCache<String, u32> = RedisOptions::new("redis://127.0.0.1:6379")
+    ///     .prefix("app")
+    ///     .build(CacheBuilder::new())?;
+    /// let name = cache.redis_key("user-1");
+    /// assert!(name.starts_with("app:{") && name.ends_with("}:d"));
+    /// # Ok::<(), ttlkit::RedisBuildError>(())
+    /// ```
+    pub fn redis_key<Q>(&self, key: &Q) -> String
+    where
+        K: Borrow<Q>,
+        Q: Hash + ?Sized,
+    {
+        self.inner.data_key(record::key_digest(key))
+    }
+
     pub(crate) fn shared(&self) -> &Arc<Inner<K, V>> {
         &self.inner
     }
@@ -287,12 +320,31 @@ impl<K, V> Inner<K, V> {
         *self.last_error.lock() = Some(e.to_string());
     }
 
-    fn data_key(&self, digest: &str) -> String {
-        format!("{}:d:{digest}", self.prefix)
+    /// `<prefix>:{<digest>}:d`. The digest is the hash tag (the first
+    /// `{...}` after the first `{`): the data and lock keys of one entry
+    /// differ only after it, so they share a cluster slot whatever the
+    /// prefix holds.
+    pub(crate) fn data_key(&self, digest: record::Digest) -> String {
+        format!("{}:{{{digest}}}:d", self.prefix)
     }
 
-    fn lock_key(&self, digest: &str) -> String {
-        format!("{}:l:{digest}", self.prefix)
+    fn lock_key(&self, digest: record::Digest) -> String {
+        format!("{}:{{{digest}}}:l", self.prefix)
+    }
+
+    /// The key prefix.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Whether a tiered cache over this one should try client tracking.
+    pub(crate) fn tracking(&self) -> bool {
+        self.tracking
+    }
+
+    /// The idle timeout, in ms.
+    pub(crate) fn idle_ms(&self) -> u64 {
+        self.idle_ms
     }
 
     pub(crate) fn channel(&self) -> Option<&str> {
@@ -335,7 +387,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let found = self.inner.read(key, true)?.map(|(_, v)| v);
+        let found = self.inner.read(key, Refresh::Always)?.map(|(_, v)| v);
         self.inner.stats.lookup(found.is_some());
         Ok(found)
     }
@@ -346,7 +398,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        Ok(self.inner.read(key, false)?.map(|(_, v)| v))
+        Ok(self.inner.read(key, Refresh::No)?.map(|(_, v)| v))
     }
 
     /// [`insert`](SlidingTtlCache::insert) that reports failures.
@@ -403,7 +455,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let found = self.or_else(self.inner.read(key, true).map(|e| e.map(|(_, v)| v)), None);
+        let found = self.or_else(self.inner.read(key, Refresh::Always).map(|e| e.map(|(_, v)| v)), None);
         self.inner.stats.lookup(found.is_some());
         found
     }
@@ -449,7 +501,7 @@ where
         F: FnOnce() -> Result<V, E>,
         E: Send + Sync + 'static,
     {
-        self.inner.get_or_load(key, init).0
+        self.inner.get_or_load(key, Refresh::Always, init).0
     }
 
     /// Keys under the prefix (a `SCAN`); 0 when Redis fails.

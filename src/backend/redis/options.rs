@@ -1,13 +1,14 @@
 //! [`RedisOptions`]: where a [`RedisCache`] lives and how it talks to Redis.
 
+use std::fmt;
 use std::time::Duration;
 
 use super::error::RedisBuildError;
 use super::RedisCache;
 use crate::builder::CacheBuilder;
 
-/// Where a [`RedisCache`] lives and how it talks to Redis; the expiry
-/// settings come from a [`CacheBuilder`].
+/// Where a [`RedisCache`] lives (one server, or a Redis Cluster) and how it
+/// talks to Redis; the expiry settings come from a [`CacheBuilder`].
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -20,9 +21,13 @@ use crate::builder::CacheBuilder;
 /// assert_eq!(cache.get("prompt-hash").as_deref(), Some(&b"answer"[..]));
 /// # Ok::<(), ttlkit::RedisBuildError>(())
 /// ```
-#[derive(Debug, Clone)]
+///
+/// A cluster is given by its seed nodes ([`RedisOptions::cluster`]); the
+/// rest of the topology is discovered and followed through failovers and
+/// slot migrations.
+#[derive(Clone)]
 pub struct RedisOptions {
-    pub(crate) url: String,
+    pub(crate) servers: Servers,
     pub(crate) prefix: String,
     pub(crate) pool_size: u32,
     pub(crate) connect_timeout: Duration,
@@ -30,6 +35,35 @@ pub struct RedisOptions {
     pub(crate) lock_timeout: Duration,
     pub(crate) poll_interval: Duration,
     pub(crate) publish: bool,
+    pub(crate) tracking: bool,
+}
+
+/// One server, or the seed nodes of a cluster.
+#[derive(Clone)]
+pub(crate) enum Servers {
+    One(String),
+    Cluster(Vec<String>),
+}
+
+impl fmt::Debug for RedisOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // URLs are not shown: they may carry a password.
+        let servers = match &self.servers {
+            Servers::One(_) => "one server".to_owned(),
+            Servers::Cluster(seeds) => format!("a cluster ({} seeds)", seeds.len()),
+        };
+        f.debug_struct("RedisOptions")
+            .field("servers", &servers)
+            .field("prefix", &self.prefix)
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("io_timeout", &self.io_timeout)
+            .field("lock_timeout", &self.lock_timeout)
+            .field("poll_interval", &self.poll_interval)
+            .field("publish", &self.publish)
+            .field("tracking", &self.tracking)
+            .finish()
+    }
 }
 
 impl RedisOptions {
@@ -38,10 +72,49 @@ impl RedisOptions {
     /// Defaults: prefix `ttlkit`, a pool of up to 16 connections, 250 ms to
     /// connect (also the longest an operation waits for a pooled connection
     /// while Redis is down), 1 s per command, a 10 s load lock, waiters
-    /// polling at most every 20 ms, invalidations published.
+    /// polling at most every 20 ms, invalidations published, and a
+    /// [`TieredCache`](crate::TieredCache) over it invalidating its L1 by
+    /// server-assisted client tracking where the server offers it.
     pub fn new(url: impl Into<String>) -> RedisOptions {
+        RedisOptions::with_servers(Servers::One(url.into()))
+    }
+
+    /// Options for a Redis Cluster reached through `seeds`
+    /// (`redis://[:password@]host:port` each; one reachable seed is
+    /// enough, the others are tried in turn). The defaults are those of
+    /// [`RedisOptions::new`].
+    ///
+    /// Every operation works on a cluster: an entry's keys and its load
+    /// lock share a hash slot (the digest is their hash tag), every script
+    /// touches one key, and `len` and `clear` visit each master. A slot
+    /// migration or a failover makes operations fail (counted, reported by
+    /// the `try_*` methods) until the cluster serves the slot again; the
+    /// cache then recovers on its own. Each key's creation stamp comes from
+    /// the clock of the master holding it.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use ttlkit::{CacheBuilder, RedisCache, RedisOptions, SlidingTtlCache};
+    ///
+    /// let cache: RedisCache<String, u64> =
+    ///     RedisOptions::cluster(["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"])
+    ///         .prefix("myapp:counts")
+    ///         .build(CacheBuilder::new().time_to_idle(Duration::from_secs(600)))?;
+    /// cache.insert("a".to_string(), 1);
+    /// assert_eq!(cache.get("a"), Some(1));
+    /// # Ok::<(), ttlkit::RedisBuildError>(())
+    /// ```
+    pub fn cluster<I, S>(seeds: I) -> RedisOptions
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RedisOptions::with_servers(Servers::Cluster(seeds.into_iter().map(Into::into).collect()))
+    }
+
+    fn with_servers(servers: Servers) -> RedisOptions {
         RedisOptions {
-            url: url.into(),
+            servers,
             prefix: "ttlkit".to_owned(),
             pool_size: 16,
             connect_timeout: Duration::from_millis(250),
@@ -49,12 +122,15 @@ impl RedisOptions {
             lock_timeout: Duration::from_secs(10),
             poll_interval: Duration::from_millis(20),
             publish: true,
+            tracking: true,
         }
     }
 
-    /// Namespaces every key: data under `<prefix>:d:<digest>`, load locks
-    /// under `<prefix>:l:<digest>`, invalidations on channel `<prefix>:inv`.
-    /// Caches that share a prefix share their entries, across processes.
+    /// Namespaces every key: data under `<prefix>:{<digest>}:d`, load locks
+    /// under `<prefix>:{<digest>}:l` (the braces make the digest the hash
+    /// tag, so both land in one cluster slot), invalidations on channel
+    /// `<prefix>:inv`. Caches that share a prefix share their entries,
+    /// across processes. [`RedisCache::redis_key`] names a key's entry.
     pub fn prefix(mut self, prefix: impl Into<String>) -> RedisOptions {
         self.prefix = prefix.into();
         self
@@ -94,10 +170,27 @@ impl RedisOptions {
     }
 
     /// Whether writes publish an invalidation on `<prefix>:inv` (default
-    /// on). A [`TieredCache`](crate::TieredCache) needs every writer to the
-    /// prefix to publish; turning it off saves one `PUBLISH` per write.
+    /// on). A [`TieredCache`](crate::TieredCache) that falls back to pub/sub
+    /// (see [`client_tracking`](Self::client_tracking)) needs every writer to
+    /// the prefix to publish; turning it off saves one `PUBLISH` per write
+    /// where every tiered cache tracks.
     pub fn publish_invalidations(mut self, on: bool) -> RedisOptions {
         self.publish = on;
+        self
+    }
+
+    /// Whether a [`TieredCache`](crate::TieredCache) over this cache drops
+    /// its L1 copies on the server's word (default on): `CLIENT TRACKING`
+    /// in broadcast mode on the prefix's data keys, over a RESP3 connection
+    /// to each server (each master of a cluster). Then a change by **any**
+    /// client (including one that does not use ttlkit, such as
+    /// `redis-cli`), a key Redis expires or evicts, and `FLUSHALL` or
+    /// `FLUSHDB` all drop the L1 copies. Off, or where the server refuses
+    /// tracking (no RESP3, `CLIENT` not allowed), the tiered cache listens to
+    /// the invalidations ttlkit writers publish instead (pub/sub), which
+    /// only ttlkit's own writes send.
+    pub fn client_tracking(mut self, on: bool) -> RedisOptions {
+        self.tracking = on;
         self
     }
 
@@ -118,6 +211,11 @@ impl RedisOptions {
         let bad = |what: &str| Err(RedisBuildError::Option(what.to_owned()));
         if self.prefix.is_empty() {
             return bad("the redis key prefix must not be empty");
+        }
+        if let Servers::Cluster(seeds) = &self.servers {
+            if seeds.is_empty() {
+                return bad("a redis cluster needs at least one seed url");
+            }
         }
         if self.pool_size == 0 {
             return bad("the redis pool size must be at least 1");

@@ -65,20 +65,38 @@ impl Hasher for StreamDigest {
     }
 }
 
-/// The 128-bit digest of `key`'s `Hash` stream, as 32 hex digits.
+/// The 128-bit digest of a key's `Hash` stream: the part of its Redis key
+/// names that identifies it (32 hex digits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Digest(pub(crate) u128);
+
+impl Digest {
+    /// Parses the 32 hex digits a key name carries.
+    pub(crate) fn parse(hex: &[u8]) -> Option<Digest> {
+        if hex.len() != 32 || !hex.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return None;
+        }
+        let text = std::str::from_utf8(hex).ok()?;
+        u128::from_str_radix(text, 16).ok().map(Digest)
+    }
+}
+
+impl std::fmt::Display for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+/// The digest of `key`'s `Hash` stream.
 ///
 /// `K: Borrow<Q>` promises that `K` and `Q` hash alike, so a lookup by a
 /// borrowed form (`&str` for a `String` key) finds the same Redis key.
-pub(crate) fn key_digest<Q: Hash + ?Sized>(key: &Q) -> String {
+pub(crate) fn key_digest<Q: Hash + ?Sized>(key: &Q) -> Digest {
     let mut h = StreamDigest(blake3::Hasher::new());
     key.hash(&mut h);
-    let digest = h.0.finalize();
-    let mut out = String::with_capacity(32);
-    for b in &digest.as_bytes()[..16] {
-        out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
-        out.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
-    }
-    out
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&h.0.finalize().as_bytes()[..16]);
+    Digest(u128::from_be_bytes(first))
 }
 
 /// Encodes a key or a value.
@@ -155,7 +173,12 @@ mod tests {
         assert_eq!(key_digest("alpha"), key_digest(&"alpha".to_string()));
         assert_ne!(key_digest("alpha"), key_digest("alphb"));
         assert_ne!(key_digest(&("ab", "c")), key_digest(&("a", "bc")));
-        assert_eq!(key_digest(&7u64).len(), 32);
+        let d = key_digest(&7u64);
+        assert_eq!(d.to_string().len(), 32);
+        assert_eq!(Digest::parse(d.to_string().as_bytes()), Some(d));
+        assert_eq!(Digest::parse(b"0123"), None);
+        assert_eq!(Digest::parse(&[b'G'; 32]), None);
+        assert_eq!(Digest::parse(&[b'A'; 32]), None, "key names carry lower-case hex only");
     }
 
     #[test]

@@ -29,27 +29,37 @@ if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6] .. 'k' .. ARGV[1]) 
 return {now, old}
 ";
 
-/// Reads a record when a max lifetime is set: returns nil, or
-/// `{status, record}` with status 1 live, 0 past its lifetime (deleted when
-/// refreshing), 2 unreadable header. A live read with a refresh sets the
-/// expiry to `min(now + idle, created + lifetime)`.
+/// Reads a record (when a max lifetime is set, or for a lazy refresh):
+/// returns nil, or `{status, record}` with status 1 live, 0 past its
+/// lifetime (deleted when refreshing), 2 unreadable header. A live read with
+/// a refresh sets the expiry to `min(now + idle, created + lifetime)`, but
+/// with a slack only if that moves it later by more than the slack (a
+/// touch is a change that Redis reports to every tracking client).
 ///
-/// KEYS[1] data key. ARGV: 1 idle ms (0: peek, no refresh), 2 lifetime ms.
+/// KEYS[1] data key. ARGV: 1 idle ms (0: peek, no refresh), 2 lifetime ms
+/// (0: none), 3 slack ms (0: always refresh).
 const READ: &str = "
 local v = redis.call('GET', KEYS[1])
 if not v then return false end
 local created = tonumber(string.match(v, '^(%d+):'))
 if created == nil then return {2, v} end
-local life_end = created + tonumber(ARGV[2])
 local idle = tonumber(ARGV[1])
-if now >= life_end then
-  if idle > 0 then redis.call('DEL', KEYS[1]) end
-  return {0, v}
+local life = tonumber(ARGV[2])
+local at = now + idle
+if life > 0 then
+  local life_end = created + life
+  if now >= life_end then
+    if idle > 0 then redis.call('DEL', KEYS[1]) end
+    return {0, v}
+  end
+  if life_end < at then at = life_end end
 end
 if idle > 0 then
-  local at = now + idle
-  if life_end < at then at = life_end end
-  redis.call('PEXPIREAT', KEYS[1], ms(at))
+  local slack = tonumber(ARGV[3])
+  local left = redis.call('PTTL', KEYS[1])
+  if slack == 0 or left < 0 or at - (now + left) > slack then
+    redis.call('PEXPIREAT', KEYS[1], ms(at))
+  end
 end
 return {1, v}
 ";
@@ -96,17 +106,26 @@ pub(crate) struct Scripts {
     pub(crate) remove: Script,
     pub(crate) take_batch: Script,
     pub(crate) unlock: Script,
+    /// The batch delete's source, sent with `EVAL` in a cluster pipeline
+    /// (where a node that lacks the script cannot be told to load it).
+    take_batch_source: String,
 }
 
 impl Scripts {
     pub(crate) fn new() -> Scripts {
-        let timed = |body: &str| Script::new(&format!("{NOW}{body}"));
+        let timed = |body: &str| format!("{NOW}{body}");
+        let take_batch_source = timed(TAKE_BATCH);
         Scripts {
-            insert: timed(INSERT),
-            read: timed(READ),
-            remove: timed(REMOVE),
-            take_batch: timed(TAKE_BATCH),
+            insert: Script::new(&timed(INSERT)),
+            read: Script::new(&timed(READ)),
+            remove: Script::new(&timed(REMOVE)),
+            take_batch: Script::new(&take_batch_source),
             unlock: Script::new(UNLOCK),
+            take_batch_source,
         }
+    }
+
+    pub(crate) fn take_batch_source(&self) -> &str {
+        &self.take_batch_source
     }
 }

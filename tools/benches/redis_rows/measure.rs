@@ -1,4 +1,5 @@
-//! The redis/tiered measurements, as functions the compare bench can call.
+//! The redis/tiered rows: each subject on each workload, on one server and
+//! on a cluster.
 
 use std::fmt;
 use std::hint::black_box;
@@ -8,6 +9,101 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use ttlkit::{CacheBuilder, RedisCache, RedisOptions, SlidingTtlCache, TieredCache};
+
+/// Where the Redis subjects live.
+#[derive(Debug, Clone)]
+pub enum Deployment {
+    Single(String),
+    Cluster(Vec<String>),
+}
+
+impl Deployment {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Deployment::Single(_) => "single server",
+            Deployment::Cluster(_) => "3-master cluster",
+        }
+    }
+
+    pub fn options(&self) -> RedisOptions {
+        match self {
+            Deployment::Single(url) => RedisOptions::new(url),
+            Deployment::Cluster(seeds) => RedisOptions::cluster(seeds.clone()),
+        }
+    }
+
+    /// The URL of each master.
+    fn masters(&self) -> Option<Vec<String>> {
+        let seeds = match self {
+            Deployment::Single(url) => return Some(vec![url.clone()]),
+            Deployment::Cluster(seeds) => seeds,
+        };
+        let mut con = redis::Client::open(seeds.first()?.as_str()).ok()?.get_connection().ok()?;
+        let mut urls: Vec<String> =
+            slot_ranges(&mut con)?.into_iter().map(|(_, _, host, port)| format!("redis://{host}:{port}")).collect();
+        urls.sort();
+        urls.dedup();
+        Some(urls)
+    }
+
+    /// Redis's `used_memory`, summed over the masters.
+    fn used_memory(&self) -> Option<f64> {
+        self.masters()?.iter().map(|url| used_memory(url)).sum()
+    }
+
+    /// The first node's URL and `n` keys whose entries (in `cache`) it
+    /// serves, so that `redis-cli` connected to it is never redirected.
+    pub fn keys_on_first_node(&self, cache: &TieredCache<u64, u64>, n: usize) -> Result<(String, Vec<u64>), String> {
+        let seeds = match self {
+            Deployment::Single(url) => return Ok((url.clone(), (0..n as u64).collect())),
+            Deployment::Cluster(seeds) => seeds,
+        };
+        let url = seeds.first().ok_or("no seed")?;
+        let mut con = redis::Client::open(url.as_str()).and_then(|c| c.get_connection()).map_err(|e| e.to_string())?;
+        let port =
+            url.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse::<u16>().ok()).ok_or("seed port")?;
+        let ranges: Vec<(u16, u16)> = slot_ranges(&mut con)
+            .ok_or("CLUSTER SLOTS")?
+            .into_iter()
+            .filter(|r| r.3 == port)
+            .map(|r| (r.0, r.1))
+            .collect();
+        let mut keys = Vec::with_capacity(n);
+        for k in 0..100_000u64 {
+            let slot: u16 = redis::cmd("CLUSTER")
+                .arg("KEYSLOT")
+                .arg(cache.l2().redis_key(&k))
+                .query(&mut con)
+                .map_err(|e| e.to_string())?;
+            if ranges.iter().any(|(a, b)| (*a..=*b).contains(&slot)) {
+                keys.push(k);
+                if keys.len() == n {
+                    return Ok((url.clone(), keys));
+                }
+            }
+        }
+        Err("no key lands on the first seed".to_owned())
+    }
+}
+
+/// `(first slot, last slot, master host, master port)` of each range in
+/// `CLUSTER SLOTS`.
+fn slot_ranges(con: &mut redis::Connection) -> Option<Vec<(u16, u16, String, u16)>> {
+    let ranges: Vec<redis::Value> = redis::cmd("CLUSTER").arg("SLOTS").query(con).ok()?;
+    ranges
+        .into_iter()
+        .map(|range| {
+            let redis::Value::Array(parts) = range else { return None };
+            let redis::Value::Array(master) = parts.get(2)? else { return None };
+            Some((
+                redis::from_redis_value(parts.first()?.clone()).ok()?,
+                redis::from_redis_value(parts.get(1)?.clone()).ok()?,
+                redis::from_redis_value(master.first()?.clone()).ok()?,
+                redis::from_redis_value(master.get(1)?.clone()).ok()?,
+            ))
+        })
+        .collect()
+}
 
 /// The CSV header the rows print under.
 pub const HEADER: &str =
@@ -104,11 +200,22 @@ impl Subject {
         }
     }
 
-    /// Reads every key once (so a tiered cache starts a run with its L1
-    /// holding every key, as it would in a steady state).
+    /// Reads every key (so a tiered cache starts a run with its L1 holding
+    /// every key, as it would in a steady state). A tiered read that slides
+    /// the shared L2 deadline is a change Redis reports, which drops the
+    /// copy it made; the next read keeps one, so a tiered cache gets two
+    /// more passes over the keys its L1 lacks.
     fn warm(&self) {
         for k in 0..KEYS {
             black_box(self.get(k));
+        }
+        if let Subject::Tiered(t) = self {
+            for _ in 0..2 {
+                thread::sleep(Duration::from_millis(20));
+                for k in (0..KEYS).filter(|k| !t.l1().contains_key(k)) {
+                    black_box(self.get(k));
+                }
+            }
         }
     }
 }
@@ -197,20 +304,20 @@ fn used_memory(url: &str) -> Option<f64> {
     info.lines().find_map(|l| l.strip_prefix("used_memory:")).and_then(|v| v.trim().parse().ok())
 }
 
-fn prefix(tag: &str) -> String {
+pub fn prefix(tag: &str) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
     format!("ttlkit-bench:{tag}:{}:{nanos}", std::process::id())
 }
 
-fn redis_cache(url: &str, tag: &str) -> Option<RedisCache<u64, u64>> {
-    RedisOptions::new(url).prefix(prefix(tag)).build(CacheBuilder::new().time_to_idle(Duration::from_secs(600))).ok()
+fn redis_cache(d: &Deployment, tag: &str) -> Option<RedisCache<u64, u64>> {
+    d.options().prefix(prefix(tag)).build(CacheBuilder::new().time_to_idle(Duration::from_secs(600))).ok()
 }
 
 /// Builds each subject, fills it, runs every workload at every thread
-/// count; returns the `redis` and `tiered` rows with their ratios against
-/// quick_cache and moka measured in the same call (whose own rows come
-/// first, ratio 1 to themselves).
-pub fn rows(url: &str, secs: Duration) -> Vec<Row> {
+/// count; returns the rows of quick_cache and moka (ratio 1 to themselves)
+/// and of `redis` and `tiered` on each deployment, with their ratios
+/// against the two measured in the same call.
+pub fn rows(deployments: &[Deployment], secs: Duration) -> Vec<Row> {
     let mut subjects: Vec<(&'static str, String, Subject, Option<f64>)> = vec![
         (
             "quick_cache",
@@ -227,25 +334,33 @@ pub fn rows(url: &str, secs: Duration) -> Vec<Row> {
             None,
         ),
     ];
-    if let Some(c) = redis_cache(url, "redis") {
-        let before = used_memory(url);
-        let s = Subject::Redis(c);
-        s.fill();
-        let bytes = before.zip(used_memory(url)).map(|(b, a)| (a - b) / KEYS as f64);
-        subjects.push(("redis", "maxmemory".into(), s, bytes));
-    }
-    if let Some(l2) = redis_cache(url, "tiered") {
-        let l1 = CacheBuilder::new().time_to_idle(L1_TTL).max_capacity(2 * KEYS);
-        if let Ok(t) = TieredCache::new(l1, l2) {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !t.is_subscribed() && Instant::now() < deadline {
-                thread::sleep(Duration::from_millis(2));
-            }
-            let before = used_memory(url);
-            let s = Subject::Tiered(t);
+    for d in deployments {
+        let (redis_name, tiered_name) = match d {
+            Deployment::Single(_) => ("redis", "tiered"),
+            Deployment::Cluster(_) => ("redis-cluster", "tiered-cluster"),
+        };
+        if let Some(c) = redis_cache(d, "redis") {
+            let before = d.used_memory();
+            let s = Subject::Redis(c);
             s.fill();
-            let bytes = before.zip(used_memory(url)).map(|(b, a)| (a - b) / KEYS as f64);
-            subjects.push(("tiered", format!("l1=mutex-lru-{}s", L1_TTL.as_secs()), s, bytes));
+            let bytes = before.zip(d.used_memory()).map(|(b, a)| (a - b) / KEYS as f64);
+            subjects.push((redis_name, "maxmemory".into(), s, bytes));
+        }
+        if let Some(l2) = redis_cache(d, "tiered") {
+            let l1 = CacheBuilder::new().time_to_idle(L1_TTL).max_capacity(2 * KEYS);
+            if let Ok(t) = TieredCache::new(l1, l2) {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while !t.is_live() && Instant::now() < deadline {
+                    thread::sleep(Duration::from_millis(2));
+                }
+                let before = d.used_memory();
+                let mode = t.invalidation_stats().mode;
+                let s = Subject::Tiered(t);
+                s.fill();
+                let bytes = before.zip(d.used_memory()).map(|(b, a)| (a - b) / KEYS as f64);
+                let policy = format!("l1=mutex-lru-{}s {mode:?}", L1_TTL.as_secs());
+                subjects.push((tiered_name, policy, s, bytes));
+            }
         }
     }
     for (_, _, s, _) in &subjects[..2] {
@@ -287,63 +402,4 @@ pub fn rows(url: &str, secs: Duration) -> Vec<Row> {
         }
     }
     rows
-}
-
-/// The L1 invalidation delay between two tiered caches (each with its own
-/// connections and subscriber): from a write issued in one to the copy
-/// gone from the other's L1, over `rounds` writes.
-pub fn invalidation_delay(url: &str, rounds: usize) -> Result<String, String> {
-    let p = prefix("inv");
-    let make = || -> Result<TieredCache<u64, u64>, String> {
-        let l2 = RedisOptions::new(url)
-            .prefix(&p)
-            .build(CacheBuilder::new().time_to_idle(Duration::from_secs(60)))
-            .map_err(|e| e.to_string())?;
-        let t = TieredCache::new(CacheBuilder::new().time_to_idle(Duration::from_secs(10)), l2)
-            .map_err(|e| e.to_string())?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !t.is_subscribed() {
-            if Instant::now() > deadline {
-                return Err("no subscription".into());
-            }
-            thread::sleep(Duration::from_millis(2));
-        }
-        Ok(t)
-    };
-    let (writer, reader) = (make()?, make()?);
-    let mut delays = Vec::with_capacity(rounds);
-    for i in 0..rounds as u64 {
-        let key = i % 16;
-        writer.insert(key, i);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !(reader.get(&key) == Some(i) && reader.l1().peek(&key) == Some(i)) {
-            if Instant::now() > deadline {
-                return Err(format!("round {i}: the reader never held a copy"));
-            }
-            thread::yield_now();
-        }
-        let start = Instant::now();
-        if i % 2 == 0 {
-            writer.insert(key, i + 1_000_000);
-        } else {
-            writer.remove(&key);
-        }
-        while reader.l1().peek(&key).is_some() {
-            if start.elapsed() > Duration::from_secs(10) {
-                return Err(format!("round {i}: the invalidation never arrived"));
-            }
-            thread::yield_now();
-        }
-        delays.push(start.elapsed());
-    }
-    writer.clear();
-    delays.sort();
-    let pct = |q: f64| delays[((delays.len() - 1) as f64 * q) as usize];
-    Ok(format!(
-        "L1 invalidation delay over {rounds} writes (loopback): p50 {:?} p90 {:?} p99 {:?} max {:?}",
-        pct(0.5),
-        pct(0.9),
-        pct(0.99),
-        delays[delays.len() - 1]
-    ))
 }
