@@ -454,6 +454,7 @@ fn write_files(plan: &Plan, report: &Report) -> Result<(), String> {
     let md = dir.join("compare.md");
     std::fs::write(&md, markdown(report)).map_err(|e| format!("cannot write {}: {e}", md.display()))?;
     let mut wrote = vec![md.display().to_string()];
+    let mut failed = Vec::new();
     let charts: [(&str, chart::Draw); 2] =
         [("compare.svg", chart::write_scaling), ("hit-ratio.svg", chart::write_hit_ratio)];
     for (name, draw) in charts {
@@ -462,10 +463,16 @@ fn write_files(plan: &Plan, report: &Report) -> Result<(), String> {
             Ok(()) => wrote.push(svg.display().to_string()),
             Err(e) => {
                 let _ = std::fs::remove_file(&svg);
-                eprintln!("no {name}: {e}");
+                failed.push(format!("no {name}: {e}"));
             }
         }
     }
     eprintln!("wrote {}", wrote.join(", "));
-    Ok(())
+    // The charts bring their own font, so failing to draw one is a bug:
+    // fail the run (CI's quick run included) rather than skip it.
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("; "))
+    }
 }

@@ -66,10 +66,13 @@ pub fn foyer(policy: FoyerPolicy, capacity: usize) -> foyer_memory::Cache<u64, u
     foyer_memory::CacheBuilder::new(capacity).with_eviction_config(policy.config()).build()
 }
 
+/// TinyUFO, boxed: it holds its queues and sketch inline.
+pub struct TinyUfo(Box<tinyufo::TinyUfo<u64, u64>>);
+
 /// TinyUFO holding `capacity` entries of weight 1, its estimator sized for
 /// as many (as its hit-ratio bench configures it).
-pub fn tinyufo(capacity: usize) -> tinyufo::TinyUfo<u64, u64> {
-    tinyufo::TinyUfo::new(capacity, capacity)
+pub fn tinyufo(capacity: usize) -> TinyUfo {
+    TinyUfo(Box::new(tinyufo::TinyUfo::new(capacity, capacity)))
 }
 
 /// mini-moka's sync cache of `capacity` entries with a sliding `tti`.
@@ -83,22 +86,22 @@ fn answered(target: &impl Target, n: u64) -> usize {
     (0..n).filter(|&k| target.get(k).is_some()).count()
 }
 
-impl Target for tinyufo::TinyUfo<u64, u64> {
+impl Target for TinyUfo {
     #[inline]
     fn get_or_insert(&self, key: u64, misses: &mut u64) -> u64 {
-        if let Some(v) = tinyufo::TinyUfo::get(self, &key) {
+        if let Some(v) = self.0.get(&key) {
             return v;
         }
         *misses += 1;
-        self.put(key, key, 1);
+        self.0.put(key, key, 1);
         key
     }
     #[inline]
     fn get(&self, key: u64) -> Option<u64> {
-        tinyufo::TinyUfo::get(self, &key)
+        self.0.get(&key)
     }
     fn insert(&self, key: u64, value: u64) {
-        self.put(key, value, 1);
+        self.0.put(key, value, 1);
     }
     fn len(&self) -> usize {
         0

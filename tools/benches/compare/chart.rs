@@ -143,7 +143,8 @@ pub fn write_scaling(cells: &[Cell], path: &Path) -> Result<(), String> {
     let all = series(cells);
     let cols = workloads.len().min(2);
     let grid_rows = workloads.len().div_ceil(cols);
-    let legend_cols = 3;
+    // Legend columns wide enough for the longest labels.
+    let legend_cols = (cols * 2).max(2);
     let legend_h = (all.len().div_ceil(legend_cols) * 20 + 24) as u32;
     let size = (cols as u32 * 760, grid_rows as u32 * 440 + legend_h);
     let root = SVGBackend::new(path, size).into_drawing_area();
@@ -173,6 +174,7 @@ pub fn write_scaling(cells: &[Cell], path: &Path) -> Result<(), String> {
             .configure_mesh()
             .x_labels(threads.len().max(2))
             .x_label_formatter(&thread_label)
+            .y_labels(8)
             .disable_x_mesh()
             .light_line_style(TRANSPARENT)
             .x_desc("threads")
@@ -260,10 +262,16 @@ pub fn write_hit_ratio(cells: &[Cell], path: &Path) -> Result<(), String> {
             .label_style((FAMILY, 13))
             .draw()
             .map_err(err)?;
-        for c in mine {
-            let Some(i) = all.iter().position(|s| s.label == label(c)) else { continue };
-            let (hit, y) = (c.m.hit_ratio() * 100.0, (n - i) as f64);
-            let bar = Rectangle::new([(lo, y - 0.85), (hit, y - 0.15)], all[i].color.filled());
+        for (i, s) in all.iter().enumerate() {
+            let y = (n - i) as f64;
+            let Some(c) = mine.iter().find(|c| label(c) == s.label) else {
+                // A row that cannot run this workload (no per-entry expiry).
+                let note = Text::new(" not run", (lo, y - 0.3), (FAMILY, 12));
+                chart.draw_series([note]).map_err(err)?;
+                continue;
+            };
+            let hit = c.m.hit_ratio() * 100.0;
+            let bar = Rectangle::new([(lo, y - 0.85), (hit, y - 0.15)], s.color.filled());
             chart.draw_series([bar]).map_err(err)?;
             let value = Text::new(format!(" {hit:.1}"), (hit, y - 0.3), (FAMILY, 12));
             chart.draw_series([value]).map_err(err)?;

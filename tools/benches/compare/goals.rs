@@ -100,7 +100,7 @@ fn lead(
     let mut ours: Vec<Against> =
         cells_at(report, workload, threads).filter(|c| sharded(c)).filter_map(|c| against(c, &anchor_cells)).collect();
     let Some(fastest) = fastest else {
-        return Check { target, figure: format!("no {whom} row at {threads} thr in this run"), met: None };
+        return Check { target, figure: format!("no anchor row at {threads} thr in this run"), met: None };
     };
     if ours.is_empty() {
         return Check { target, figure: format!("no sharded row at {threads} thr in this run"), met: None };

@@ -33,14 +33,21 @@ impl Cell {
     }
 }
 
-/// The anchors with a ratio column: its header, its CSV name, and the row
-/// a cell is divided by (foyer: the same policy as the cell's, if foyer has it).
-pub const VS: &[(&str, &str, fn(&RowKind) -> Option<RowKind>)] = &[
-    ("vs quick_cache", "vs_quick_cache", |_| Some(RowKind::QuickDirect)),
-    ("vs moka", "vs_moka", |_| Some(RowKind::MokaDirect)),
-    ("vs TinyUFO", "vs_tinyufo", |_| Some(RowKind::TinyUfoDirect)),
-    ("vs mini-moka", "vs_mini_moka", |_| Some(RowKind::MiniMokaDirect)),
-    ("vs foyer", "vs_foyer", RowKind::foyer_twin),
+/// A ratio column: this row's Mops/s over an anchor's.
+pub struct VsColumn {
+    pub header: &'static str,
+    pub csv: &'static str,
+    /// The row a cell is divided by (foyer: the same policy as the cell's, if foyer has it).
+    pub anchor: fn(&RowKind) -> Option<RowKind>,
+}
+
+/// The anchors with a ratio column.
+pub const VS: &[VsColumn] = &[
+    VsColumn { header: "vs quick_cache", csv: "vs_quick_cache", anchor: |_| Some(RowKind::QuickDirect) },
+    VsColumn { header: "vs moka", csv: "vs_moka", anchor: |_| Some(RowKind::MokaDirect) },
+    VsColumn { header: "vs TinyUFO", csv: "vs_tinyufo", anchor: |_| Some(RowKind::TinyUfoDirect) },
+    VsColumn { header: "vs mini-moka", csv: "vs_mini_moka", anchor: |_| Some(RowKind::MiniMokaDirect) },
+    VsColumn { header: "vs foyer", csv: "vs_foyer", anchor: RowKind::foyer_twin },
 ];
 
 /// Heap held per entry by one row kind.
@@ -84,8 +91,8 @@ impl Report {
             let mops = c.m.mops();
             c.vs = VS
                 .iter()
-                .map(|(_, _, anchor)| {
-                    let anchor = anchor(&c.kind)?;
+                .map(|column| {
+                    let anchor = (column.anchor)(&c.kind)?;
                     mops_of(&snapshot, &anchor, &c.workload, c.threads).map(|a| mops / a)
                 })
                 .collect();
@@ -152,7 +159,7 @@ pub fn main_table(cells: &[Cell], md: bool) -> String {
         "hit %",
         "B/entry",
     ];
-    headers.extend(VS.iter().map(|(header, _, _)| *header));
+    headers.extend(VS.iter().map(|column| column.header));
     let rows: Vec<Vec<String>> = cells
         .iter()
         .map(|c| {
@@ -192,8 +199,8 @@ fn csv_opt(v: Option<f64>, digits: usize) -> String {
 pub fn csv(cells: &[Cell]) -> String {
     let mut out =
         "backend,policy,workload,threads,mops,mops_half1,mops_half2,p50_ns,p99_ns,hit_ratio,bytes_per_entry".to_owned();
-    for (_, name, _) in VS {
-        out += &format!(",{name}");
+    for column in VS {
+        out += &format!(",{}", column.csv);
     }
     out += "\n";
     for c in cells {

@@ -135,7 +135,7 @@ pub enum Built {
     Ours(AnyCache<u64, u64>),
     Moka(moka::sync::Cache<u64, u64>),
     Quick(quick_cache::sync::Cache<u64, u64>),
-    TinyUfo(tinyufo::TinyUfo<u64, u64>),
+    TinyUfo(anchors::TinyUfo),
     MiniMoka(mini_moka::sync::Cache<u64, u64>),
     Foyer(foyer_memory::Cache<u64, u64>),
     Original(Original<StdClock>),
