@@ -12,8 +12,8 @@ use ttlkit::PolicyKind;
 #[derive(Debug, Parser)]
 #[command(name = "compare", bin_name = "cargo bench --bench compare --", after_help = AFTER_HELP)]
 pub struct Args {
-    /// Finish in under 30 s (CI): 40 ms cells, lru only, 1 and 2×cores threads,
-    /// heap and purge figures at 250,000 entries, one purge run.
+    /// Finish in about a minute (CI): 40 ms cells, lru only, 1 and 2×cores
+    /// threads, heap and purge figures at 250,000 entries, one purge run.
     #[arg(long)]
     pub quick: bool,
 
@@ -37,7 +37,8 @@ pub struct Args {
     #[arg(long, conflicts_with = "trace")]
     pub no_trace: bool,
 
-    /// Thread counts, comma-separated (default: 1, 2 and 2×cores).
+    /// Thread counts, comma-separated (default: 1, 2 and 2×cores; e.g.
+    /// `1,2,4,8,16,32` to see how far each cache scales on a bigger machine).
     #[arg(long, value_name = "N,N,..")]
     pub threads: Option<String>,
 
