@@ -280,7 +280,7 @@ fn measure_workload(
                 live.push((kind, built, cursor));
             }
             Err(e) => {
-                report.skipped.push(format!("{} on {}: {e}", kind.backend(), w.name));
+                report.skipped.push(format!("{} / {} on {}: {e}", kind.backend(), kind.policy(), w.name));
                 bar.inc(plan.threads.len() as u64);
             }
         }
