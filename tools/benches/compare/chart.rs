@@ -14,6 +14,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::report::Cell;
+use crate::summary::{distinct, label};
 
 const FONT: &[u8] = include_bytes!("../../assets/fonts/Roboto-Regular-ascii.ttf");
 const FAMILY: &str = "sans-serif";
@@ -74,21 +75,6 @@ fn series(cells: &[Cell]) -> Vec<Series> {
         let backend = c.kind.backend();
         let variant = out.iter().filter(|s| s.color == color(&backend)).count();
         out.push(Series { label, color: color(&backend), variant });
-    }
-    out
-}
-
-fn label(c: &Cell) -> String {
-    format!("{} / {}", c.kind.backend(), c.kind.policy())
-}
-
-fn distinct<T: PartialEq + Clone>(cells: &[Cell], key: impl Fn(&Cell) -> T) -> Vec<T> {
-    let mut out: Vec<T> = Vec::new();
-    for c in cells {
-        let k = key(c);
-        if !out.contains(&k) {
-            out.push(k);
-        }
     }
     out
 }

@@ -4,7 +4,7 @@
 use crate::report::{render, Cell};
 
 /// The distinct values of `key` over `cells`, in first-seen order.
-fn distinct<T: PartialEq>(cells: &[Cell], key: impl Fn(&Cell) -> T) -> Vec<T> {
+pub fn distinct<T: PartialEq>(cells: &[Cell], key: impl Fn(&Cell) -> T) -> Vec<T> {
     let mut out = Vec::new();
     for c in cells {
         let k = key(c);
@@ -15,7 +15,8 @@ fn distinct<T: PartialEq>(cells: &[Cell], key: impl Fn(&Cell) -> T) -> Vec<T> {
     out
 }
 
-fn label(c: &Cell) -> String {
+/// A row's name: its backend and policy.
+pub fn label(c: &Cell) -> String {
     format!("{} / {}", c.kind.backend(), c.kind.policy())
 }
 
