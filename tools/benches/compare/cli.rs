@@ -6,14 +6,14 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use ttlkit::PolicyKind;
 
-/// Every backend and policy side by side with moka and quick_cache (used
-/// directly) and the original Mutex<HashMap> design, on the same workloads,
-/// in one run.
+/// Every backend and policy side by side with moka, quick_cache, TinyUFO,
+/// mini-moka and foyer (used directly) and the original Mutex<HashMap>
+/// design, on the same workloads, in one run.
 #[derive(Debug, Parser)]
 #[command(name = "compare", bin_name = "cargo bench --bench compare --", after_help = AFTER_HELP)]
 pub struct Args {
-    /// Finish in under 30 s (CI): 40 ms cells, lru only, 1 and 2×cores threads,
-    /// heap and purge figures at 250,000 entries, one purge run.
+    /// Finish in about a minute (CI): 40 ms cells, lru only, 1 and 2×cores
+    /// threads, heap and purge figures at 250,000 entries, one purge run.
     #[arg(long)]
     pub quick: bool,
 
@@ -21,9 +21,10 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 
-    /// Policies for our backends: `default` (lru, sieve, s3-fifo,
+    /// Policies for our backends: `default` (fifo, lru, sieve, s3-fifo,
     /// w-tinylfu-v2; `--quick`: lru), `all`, or a comma-separated list.
-    /// moka rows run only those of them moka has (lru, w-tinylfu).
+    /// moka rows run only those of them moka has (lru, w-tinylfu); foyer
+    /// rows those foyer has (all but clock and arc).
     #[arg(long, default_value = "default")]
     pub policy: String,
 
@@ -36,7 +37,8 @@ pub struct Args {
     #[arg(long, conflicts_with = "trace")]
     pub no_trace: bool,
 
-    /// Thread counts, comma-separated (default: 1, 2 and 2×cores).
+    /// Thread counts, comma-separated (default: 1, 2 and 2×cores; e.g.
+    /// `1,2,4,8,16,32` to see how far each cache scales on a bigger machine).
     #[arg(long, value_name = "N,N,..")]
     pub threads: Option<String>,
 
@@ -54,7 +56,7 @@ pub struct Args {
     pub workload: Option<String>,
 
     /// Only these rows (comma-separated backend names as in the table, e.g.
-    /// `sharded,quick_cache-direct`). The ratio columns need both anchors.
+    /// `sharded,quick_cache-direct,foyer-direct`). A ratio column needs its anchor's row.
     #[arg(long, value_name = "NAME,..")]
     pub backend: Option<String>,
 
@@ -106,8 +108,9 @@ pub struct Plan {
     pub format: Format,
 }
 
+/// Every policy foyer ships has its twin here (w-tinylfu-v2 for its LFU).
 pub const DEFAULT_POLICIES: &[PolicyKind] =
-    &[PolicyKind::Lru, PolicyKind::Sieve, PolicyKind::S3Fifo, PolicyKind::WTinyLfuV2];
+    &[PolicyKind::Fifo, PolicyKind::Lru, PolicyKind::Sieve, PolicyKind::S3Fifo, PolicyKind::WTinyLfuV2];
 
 fn parse_threads(s: &str) -> Result<Vec<usize>, String> {
     let mut out = Vec::new();
@@ -175,6 +178,13 @@ fn default_out_dir() -> PathBuf {
 
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+impl Plan {
+    /// Whether `--backend` lets the rows named `backend` run.
+    pub fn wants_backend(&self, backend: &str) -> bool {
+        self.backends.is_empty() || self.backends.iter().any(|b| b == backend)
+    }
 }
 
 impl Args {

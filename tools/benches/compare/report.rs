@@ -12,11 +12,43 @@ pub struct Cell {
     pub kind: RowKind,
     pub workload: String,
     pub threads: usize,
+    /// Both halves together.
     pub m: Measured,
+    /// Mops/s of each half: all rows in order, then in reverse.
+    pub halves: [f64; 2],
     pub bytes_per_entry: Option<f64>,
-    pub vs_quick: Option<f64>,
-    pub vs_moka: Option<f64>,
+    /// This row's Mops/s over each anchor's in [`VS`], same workload and threads.
+    pub vs: Vec<Option<f64>>,
 }
+
+impl Cell {
+    /// How far each half lies from their mean, in percent of it.
+    pub fn spread_pct(&self) -> f64 {
+        let [a, b] = self.halves;
+        if a + b > 0.0 {
+            (a - b).abs() / (a + b) * 100.0
+        } else {
+            0.0
+        }
+    }
+}
+
+/// A ratio column: this row's Mops/s over an anchor's.
+pub struct VsColumn {
+    pub header: &'static str,
+    pub csv: &'static str,
+    /// The row a cell is divided by (foyer: the same policy as the cell's, if foyer has it).
+    pub anchor: fn(&RowKind) -> Option<RowKind>,
+}
+
+/// The anchors with a ratio column.
+pub const VS: &[VsColumn] = &[
+    VsColumn { header: "vs quick_cache", csv: "vs_quick_cache", anchor: |_| Some(RowKind::QuickDirect) },
+    VsColumn { header: "vs moka", csv: "vs_moka", anchor: |_| Some(RowKind::MokaDirect) },
+    VsColumn { header: "vs TinyUFO", csv: "vs_tinyufo", anchor: |_| Some(RowKind::TinyUfoDirect) },
+    VsColumn { header: "vs mini-moka", csv: "vs_mini_moka", anchor: |_| Some(RowKind::MiniMokaDirect) },
+    VsColumn { header: "vs foyer", csv: "vs_foyer", anchor: RowKind::foyer_twin },
+];
 
 /// Heap held per entry by one row kind.
 #[derive(Debug, Clone)]
@@ -48,8 +80,8 @@ pub struct Report {
 }
 
 impl Report {
-    /// Fills in bytes per entry and the ratios to quick_cache and moka
-    /// (used directly) on the same workload and thread count.
+    /// Fills in bytes per entry and the ratios to the anchors (used
+    /// directly) on the same workload and thread count.
     pub fn derive(&mut self) {
         let mops_of = |cells: &[Cell], kind: &RowKind, workload: &str, threads: usize| {
             cells.iter().find(|c| &c.kind == kind && c.workload == workload && c.threads == threads).map(|c| c.m.mops())
@@ -57,8 +89,13 @@ impl Report {
         let snapshot = self.cells.clone();
         for c in &mut self.cells {
             let mops = c.m.mops();
-            c.vs_quick = mops_of(&snapshot, &RowKind::QuickDirect, &c.workload, c.threads).map(|q| mops / q);
-            c.vs_moka = mops_of(&snapshot, &RowKind::MokaDirect, &c.workload, c.threads).map(|q| mops / q);
+            c.vs = VS
+                .iter()
+                .map(|column| {
+                    let anchor = (column.anchor)(&c.kind)?;
+                    mops_of(&snapshot, &anchor, &c.workload, c.threads).map(|a| mops / a)
+                })
+                .collect();
             c.bytes_per_entry = self.memory.iter().find(|m| m.kind == c.kind).map(|m| m.bytes_per_entry);
         }
     }
@@ -108,39 +145,40 @@ pub fn render(headers: &[&str], rows: &[Vec<String>], left: usize, md: bool) -> 
 }
 
 pub fn main_table(cells: &[Cell], md: bool) -> String {
-    let headers = [
+    let mut headers = vec![
         "backend",
         "policy",
         "expiry",
         "workload",
         "thr",
         "Mops/s",
+        "± halves",
         "p50 ns",
         "p99 ns",
         "p99.9 ns",
         "hit %",
         "B/entry",
-        "vs quick_cache",
-        "vs moka",
     ];
+    headers.extend(VS.iter().map(|column| column.header));
     let rows: Vec<Vec<String>> = cells
         .iter()
         .map(|c| {
-            vec![
+            let mut row = vec![
                 c.kind.backend(),
                 c.kind.policy(),
                 c.kind.expiry().into(),
                 c.workload.clone(),
                 c.threads.to_string(),
                 format!("{:.2}", c.m.mops()),
+                format!("{:.0}%", c.spread_pct()),
                 c.m.p50_ns.to_string(),
                 c.m.p99_ns.to_string(),
                 c.m.p999_ns.to_string(),
                 format!("{:.1}", c.m.hit_ratio() * 100.0),
                 opt(c.bytes_per_entry, 0),
-                opt(c.vs_quick, 2),
-                opt(c.vs_moka, 2),
-            ]
+            ];
+            row.extend(c.vs.iter().map(|v| opt(*v, 2)));
+            row
         })
         .collect();
     render(&headers, &rows, 4, md)
@@ -158,27 +196,33 @@ fn csv_opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(String::new, |v| format!("{v:.digits$}"))
 }
 
-pub const CSV_HEADER: &str =
-    "backend,policy,workload,threads,mops,p50_ns,p99_ns,hit_ratio,bytes_per_entry,vs_quick_cache,vs_moka";
-
 pub fn csv(cells: &[Cell]) -> String {
-    let mut out = format!("{CSV_HEADER}\n");
+    let mut out =
+        "backend,policy,workload,threads,mops,mops_half1,mops_half2,p50_ns,p99_ns,hit_ratio,bytes_per_entry".to_owned();
+    for column in VS {
+        out += &format!(",{}", column.csv);
+    }
+    out += "\n";
     for c in cells {
-        let _ = writeln!(
+        let _ = write!(
             out,
-            "{},{},{},{},{:.4},{},{},{:.4},{},{},{}",
+            "{},{},{},{},{:.4},{:.4},{:.4},{},{},{:.4},{}",
             csv_field(&c.kind.backend()),
             csv_field(&c.kind.policy()),
             csv_field(&c.workload),
             c.threads,
             c.m.mops(),
+            c.halves[0],
+            c.halves[1],
             c.m.p50_ns,
             c.m.p99_ns,
             c.m.hit_ratio(),
             csv_opt(c.bytes_per_entry, 1),
-            csv_opt(c.vs_quick, 4),
-            csv_opt(c.vs_moka, 4),
         );
+        for v in &c.vs {
+            let _ = write!(out, ",{}", csv_opt(*v, 4));
+        }
+        out += "\n";
     }
     out
 }
@@ -270,17 +314,25 @@ How to read it: each row is one cache on one workload at one thread count,
 driving get_or_insert (get-hit-zipf-1.1: plain get on resident keys) for a
 fixed time after an untimed warm-up, in two halves: all rows in order, then
 in reverse, so a drift in background load biases no row against another.
-Mops/s is total operations over wall time across all threads. Latencies come from every 32nd operation, timed with
-the TSC, and include the timer's own cost (shown in the header). hit % is
-over the timed window (1 - init calls / operations). B/entry is heap bytes
-requested per entry held after N inserts into a cache of capacity N (N =
-1,000,000; 250,000 with --quick), by a counting global allocator (malloc's
-own per-block overhead excluded).
-vs quick_cache / vs moka divide this row's Mops/s by quick_cache's / moka's
-(used directly, not through our trait) on the same workload and threads:
-above 1 is faster. quick_cache tracks no time at all (expiry NONE), so it is
-the ceiling for a cache that does no expiry work; moka-direct has the same
-sliding expiry (time_to_idle) as ours. original is the naive design a
-cache like this replaces: Mutex<HashMap>, a clock read and refresh on every hit, a ticker
+Mops/s is total operations over wall time across all threads; ± halves is
+how far each half's Mops/s lies from their mean (a target counts as met
+only if both halves meet it). Latencies come from every 32nd operation,
+timed with the TSC, and include the timer's own cost (shown in the header).
+hit % is over the timed window (1 - init calls / operations). B/entry is
+heap bytes requested per entry held after N inserts into a cache of
+capacity N (N = 1,000,000; 250,000 with --quick), by a counting global
+allocator (malloc's own per-block overhead excluded).
+Rows come in a block per policy: our backends, then foyer's same policy.
+The vs columns divide this row's Mops/s by an anchor's (used directly, not
+through our trait) on the same workload and threads: above 1 is faster;
+vs foyer is against foyer under the same policy. quick_cache, TinyUFO and
+foyer track no time at all (expiry NONE): the ceiling for a cache that does
+no expiry work. moka-direct and mini-moka-direct have the same sliding
+expiry (time_to_idle) as ours; mini-moka has no per-entry expiry, so it
+sits out that workload like the NONE rows. moka and quick_cache load
+through their own get_with / get_or_insert_with (one load per key at a
+time); TinyUFO, foyer and mini-moka have no such synchronous call, so a
+miss is get, then insert. original is the naive design a cache like this
+replaces: Mutex<HashMap>, a clock read and refresh on every hit, a ticker
 scanning the whole map under the lock every second, and no bound (its hit %
 is not comparable: it never evicts).";

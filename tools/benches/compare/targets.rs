@@ -1,5 +1,5 @@
 //! What a row measures: one of our backends (through `AnyCache`, with a
-//! policy), moka or quick_cache used directly, or the original design.
+//! policy), another cache used directly (an anchor), or the original design.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use ttlkit::clock::{Clock, Ticks};
 use ttlkit::{AnyCache, BackendKind, CacheBuilder, PolicyKind, SlidingTtlCache};
 
+use crate::anchors::{self, FoyerPolicy};
 use crate::workloads::ttl_of;
 
 /// The idle timeout of every cache in the throughput runs: long enough that
@@ -30,6 +31,12 @@ pub trait Target: Send + Sync {
     fn get(&self, key: u64) -> Option<u64>;
     fn insert(&self, key: u64, value: u64);
     fn len(&self) -> usize;
+    /// Entries held after the keys `0..inserted` went in (for caches with
+    /// no exact `len`, counted by looking them up).
+    fn held(&self, inserted: u64) -> usize {
+        let _ = inserted;
+        self.len()
+    }
     /// Runs pending maintenance so `len` and the heap are settled.
     fn settle(&self);
 }
@@ -45,6 +52,9 @@ pub enum RowKind {
     },
     MokaDirect,
     QuickDirect,
+    TinyUfoDirect,
+    MiniMokaDirect,
+    FoyerDirect(FoyerPolicy),
     Original,
 }
 
@@ -54,6 +64,9 @@ impl RowKind {
             RowKind::Ours { backend, .. } => backend.name().to_owned(),
             RowKind::MokaDirect => "moka-direct".into(),
             RowKind::QuickDirect => "quick_cache-direct".into(),
+            RowKind::TinyUfoDirect => "tinyufo-direct".into(),
+            RowKind::MiniMokaDirect => "mini-moka-direct".into(),
+            RowKind::FoyerDirect(_) => "foyer-direct".into(),
             RowKind::Original => "original".into(),
         }
     }
@@ -65,6 +78,9 @@ impl RowKind {
             RowKind::Ours { policy, .. } => policy.name().into(),
             RowKind::MokaDirect => "tinylfu (moka's own)".into(),
             RowKind::QuickDirect => "clock-pro (own)".into(),
+            RowKind::TinyUfoDirect => "s3-fifo + tinylfu (own)".into(),
+            RowKind::MiniMokaDirect => "tinylfu (mini-moka's own)".into(),
+            RowKind::FoyerDirect(p) => p.name().into(),
             RowKind::Original => "none (unbounded)".into(),
         }
     }
@@ -72,10 +88,29 @@ impl RowKind {
     /// How the row handles time.
     pub fn expiry(&self) -> &'static str {
         match self {
-            RowKind::Ours { .. } | RowKind::MokaDirect => "sliding",
-            RowKind::QuickDirect => "NONE",
+            RowKind::Ours { .. } | RowKind::MokaDirect | RowKind::MiniMokaDirect => "sliding",
+            RowKind::QuickDirect | RowKind::TinyUfoDirect | RowKind::FoyerDirect(_) => "NONE",
             RowKind::Original => "tick scan",
         }
+    }
+
+    /// Whether the row has per-entry deadlines (moka's `Expiry`, ours).
+    pub fn per_entry_expiry(&self) -> bool {
+        matches!(self, RowKind::Ours { .. } | RowKind::MokaDirect)
+    }
+
+    /// The foyer row that runs the same policy as this row, if foyer has it.
+    pub fn foyer_twin(&self) -> Option<RowKind> {
+        match self {
+            RowKind::Ours { policy, .. } => FoyerPolicy::same_as(*policy).map(RowKind::FoyerDirect),
+            RowKind::FoyerDirect(p) => Some(RowKind::FoyerDirect(*p)),
+            _ => None,
+        }
+    }
+
+    /// Another cache used directly: what our rows are measured against.
+    pub fn is_anchor(&self) -> bool {
+        !matches!(self, RowKind::Ours { .. } | RowKind::Original)
     }
 }
 
@@ -100,6 +135,9 @@ pub enum Built {
     Ours(AnyCache<u64, u64>),
     Moka(moka::sync::Cache<u64, u64>),
     Quick(quick_cache::sync::Cache<u64, u64>),
+    TinyUfo(anchors::TinyUfo),
+    MiniMoka(mini_moka::sync::Cache<u64, u64>),
+    Foyer(foyer_memory::Cache<u64, u64>),
     Original(Original<StdClock>),
 }
 
@@ -111,6 +149,9 @@ macro_rules! with_target {
             $crate::targets::Built::Ours($t) => $body,
             $crate::targets::Built::Moka($t) => $body,
             $crate::targets::Built::Quick($t) => $body,
+            $crate::targets::Built::TinyUfo($t) => $body,
+            $crate::targets::Built::MiniMoka($t) => $body,
+            $crate::targets::Built::Foyer($t) => $body,
             $crate::targets::Built::Original($t) => $body,
         }
     };
@@ -127,9 +168,10 @@ impl Built {
     /// [`new`](Self::new), and with `per_entry` every entry also lives its
     /// own [`ttl_of`] (a row that has no per-entry expiry refuses).
     pub fn with_expiry(kind: &RowKind, capacity: u64, per_entry: bool) -> Result<Built, String> {
-        if per_entry && matches!(kind, RowKind::QuickDirect | RowKind::Original) {
+        if per_entry && !kind.per_entry_expiry() {
             return Err("no per-entry expiry to express it with".into());
         }
+        let entries = usize::try_from(capacity).map_err(|_| format!("capacity {capacity} too large"))?;
         Ok(match kind {
             RowKind::Ours { backend, policy } => {
                 let mut b =
@@ -145,10 +187,10 @@ impl Built {
             RowKind::MokaDirect => {
                 Built::Moka(moka::sync::Cache::builder().max_capacity(capacity).time_to_idle(TTI).build())
             }
-            RowKind::QuickDirect => {
-                let cap = usize::try_from(capacity).map_err(|_| format!("capacity {capacity} too large"))?;
-                Built::Quick(quick_cache::sync::Cache::new(cap))
-            }
+            RowKind::QuickDirect => Built::Quick(quick_cache::sync::Cache::new(entries)),
+            RowKind::TinyUfoDirect => Built::TinyUfo(anchors::tinyufo(entries)),
+            RowKind::MiniMokaDirect => Built::MiniMoka(anchors::mini_moka(capacity, TTI)),
+            RowKind::FoyerDirect(policy) => Built::Foyer(anchors::foyer(*policy, entries)),
             RowKind::Original => Built::Original(Original::new(StdClock::default(), TTI, Some(TICK))),
         })
     }
