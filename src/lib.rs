@@ -150,7 +150,7 @@
 //! | feature | default | adds |
 //! |---|---|---|
 //! | `sharded` | yes | `ShardedCache` (crossbeam-epoch) |
-//! | `async` | yes | `AsyncLoader` and `ClientStore::get_or_create_async` (tokio's sync primitives only) |
+//! | `async` | yes | a cache without a [`spawner`](CacheBuilder::spawner) runs its background async reloads on the caller's tokio runtime (tokio's `rt` only); `ClientStore::get_or_create_async`. The async loads themselves need no feature and no runtime |
 //! | `moka` | no | `MokaCache` (moka) |
 //! | `client-store` | no | `ttlkit::client_store`: one client per API key, keys zeroized, fingerprints keyed with BLAKE3 |
 //! | `quanta` | no | `PreciseClock` and the ticker behind `SystemClock` read the CPU's time-stamp counter |
@@ -349,28 +349,34 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod any;
-#[cfg(feature = "async")]
-mod async_loader;
 pub mod backend;
 mod builder;
 mod cache;
+mod cache_stats;
 #[cfg(feature = "client-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client-store")))]
 pub mod client_store;
 pub mod clock;
+mod compute;
 pub mod core;
+mod entry;
 mod expiry;
+mod flight;
 mod frontend;
 mod inspect;
 mod invalidation;
 mod kind;
 mod listener;
 mod load_error;
+mod load_settings;
 mod loader;
+mod loads;
+mod loads_async;
 mod maintenance;
 mod per_entry;
 pub mod prelude;
 mod pressure;
+mod stale;
 mod stats;
 mod sweeper;
 mod sync;
@@ -380,9 +386,6 @@ mod tiered;
 mod unsupported;
 
 pub use any::AnyCache;
-#[cfg(feature = "async")]
-#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
-pub use async_loader::AsyncLoader;
 #[cfg(feature = "moka")]
 #[cfg_attr(docsrs, doc(cfg(feature = "moka")))]
 pub use backend::moka::MokaCache;
@@ -398,11 +401,13 @@ pub use cache::{CacheStats, RemovalCause, SlidingTtlCache, Unsupported};
 #[cfg(feature = "client-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client-store")))]
 pub use client_store::{ApiKey, ClientStore};
+pub use entry::{Computed, Entry, Fetch, Fetched, Op};
 pub use frontend::Cache;
 pub use inspect::{EntryInfo, Iter};
 pub use invalidation::LoadTicket;
 pub use kind::{BackendKind, UnknownBackend};
 pub use load_error::LoadError;
+pub use load_settings::BackgroundTask;
 pub use per_entry::Expiry;
 pub use pressure::{MemoryGuard, MemoryGuardBuilder, PressureChange};
 pub use stats::LoadRecorder;

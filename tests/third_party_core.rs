@@ -232,6 +232,9 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let mut st = self.lock();
+        if !gate.admits() {
+            return None;
+        }
         let key = st.map.get_key_value(key).map(|(k, _)| k.clone());
         let live = key.and_then(|key| self.take(&mut st, &key, now, RemovalCause::Explicit, out));
         gate.after_change();

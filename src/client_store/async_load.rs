@@ -30,10 +30,11 @@ where
     /// later caller proceeds as if nothing happened. `create` receives its
     /// own copy of the key (zeroized when dropped) so its future can own it.
     ///
-    /// Async and sync ([`get_or_create`](Self::get_or_create)) creations are
-    /// single-flight among themselves, not with each other: if both kinds
-    /// race on a new key, two clients may be made and the one stored first
-    /// reaches the hook as [`RemovalCause::Replaced`](crate::RemovalCause).
+    /// Async and sync ([`get_or_create`](Self::get_or_create)) creations of
+    /// one key share one flight: concurrent callers of either kind make one
+    /// client. The `create` future is `'static` because it outlives its
+    /// caller: a cancelled caller leaves it to the others (see
+    /// [`SlidingTtlCache::get_or_insert_async`]).
     ///
     /// As for `get_or_create`, a `remove` or `clear` made while `create` runs
     /// wins: the client is returned to the callers but not stored.
@@ -64,16 +65,17 @@ where
     pub async fn get_or_create_async<F, Fut, E>(&self, key: &ApiKey, create: F) -> Result<Arc<C>, LoadError<E>>
     where
         F: FnOnce(ApiKey) -> Fut,
-        Fut: Future<Output = Result<C, E>>,
+        Fut: Future<Output = Result<C, E>> + Send + 'static,
         E: Send + Sync + 'static,
     {
-        let ran = AtomicBool::new(false);
-        let init = || {
-            ran.store(true, Relaxed);
-            let creating = create(key.clone());
-            async move { creating.await.map(Arc::new) }
+        let ran = Arc::new(AtomicBool::new(false));
+        let creating = create(key.clone());
+        let ran_here = Arc::clone(&ran);
+        let init = async move {
+            ran_here.store(true, Relaxed);
+            creating.await.map(Arc::new)
         };
-        let result = self.loader().try_get_or_insert_with(self.cache(), self.fingerprint(key), init).await;
+        let result = self.cache().try_get_or_insert_async(self.fingerprint(key), init).await;
         self.count(ran.load(Relaxed), result.is_ok());
         result
     }

@@ -63,9 +63,6 @@ struct Shared<C> {
     creation_failures: AtomicU64,
     limiter: Option<RateLimiter<Fingerprint>>,
     rate_limited: AtomicU64,
-    #[cfg(feature = "async")]
-    loader: crate::async_loader::AsyncLoader<Fingerprint, Arc<C>>,
-    #[cfg(not(feature = "async"))]
     _client: std::marker::PhantomData<fn() -> C>,
 }
 
@@ -189,9 +186,6 @@ where
                 creation_failures: AtomicU64::new(0),
                 limiter,
                 rate_limited: AtomicU64::new(0),
-                #[cfg(feature = "async")]
-                loader: crate::async_loader::AsyncLoader::new(),
-                #[cfg(not(feature = "async"))]
                 _client: std::marker::PhantomData,
             }),
         }
@@ -235,12 +229,6 @@ where
             (false, false) => return, // shared another caller's failure
         };
         counter.fetch_add(1, Relaxed);
-    }
-
-    /// The loader that makes async creation single-flight.
-    #[cfg(feature = "async")]
-    pub(super) fn loader(&self) -> &crate::async_loader::AsyncLoader<Fingerprint, Arc<C>> {
-        &self.shared.loader
     }
 
     /// The backend.
