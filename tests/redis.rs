@@ -25,6 +25,8 @@ mod bad_input;
 #[path = "conformance/cases.rs"]
 mod cases;
 #[allow(dead_code)]
+#[path = "conformance/entry.rs"]
+mod entry;
 #[path = "conformance/expiry_kinds.rs"]
 mod expiry_kinds;
 #[allow(dead_code)]
@@ -41,6 +43,8 @@ mod oversized;
 #[allow(dead_code)]
 #[path = "conformance/per_entry.rs"]
 mod per_entry;
+#[path = "conformance/refresh.rs"]
+mod refresh;
 #[allow(dead_code)]
 #[path = "conformance/resize.rs"]
 mod resize;
