@@ -52,6 +52,18 @@ impl<K, V> Default for Loader<K, V> {
     }
 }
 
+impl<K, V> Drop for Loader<K, V> {
+    /// The cache is gone: every flight left ends, so that a task driving an
+    /// orphaned load wakes, finds no cache, and ends too (a load that never
+    /// finishes would otherwise keep its task alive for ever).
+    fn drop(&mut self) {
+        let flights = std::mem::take(&mut *self.flights.lock());
+        for flight in flights.into_values() {
+            flight.publish(Outcome::Abandoned);
+        }
+    }
+}
+
 impl<K, V> Loader<K, V> {
     /// The tickets the cache's writes mark and its loads register with.
     pub(crate) fn marks(&self) -> &Marks {
