@@ -199,16 +199,12 @@ where
         dispatch!(self, c => c.try_fetch_with(key, init))
     }
 
-    fn try_fetch_async<Fut, E>(
-        &self,
-        key: K,
-        init: Fut,
-    ) -> impl Future<Output = Result<Fetched<V>, LoadError<E>>> + Send
+    async fn try_fetch_async<Fut, E>(&self, key: K, init: Fut) -> Result<Fetched<V>, LoadError<E>>
     where
         Fut: Future<Output = Result<V, E>> + Send + 'static,
         E: Send + Sync + 'static,
     {
-        async move { dispatch!(self, c => c.try_fetch_async(key, init).await) }
+        dispatch!(self, c => c.try_fetch_async(key, init).await)
     }
 
     fn compute_with<F>(&self, key: K, f: F) -> Computed<V>
@@ -218,12 +214,12 @@ where
         dispatch!(self, c => c.compute_with(key, f))
     }
 
-    fn compute_async<F, Fut>(&self, key: K, f: F) -> impl Future<Output = Computed<V>> + Send
+    async fn compute_async<F, Fut>(&self, key: K, f: F) -> Computed<V>
     where
         F: FnMut(Option<V>) -> Fut + Send,
         Fut: Future<Output = Op<V>> + Send,
     {
-        async move { dispatch!(self, c => c.compute_async(key, f).await) }
+        dispatch!(self, c => c.compute_async(key, f).await)
     }
 
     fn len(&self) -> usize {

@@ -616,7 +616,7 @@ where
 /// default): a plain write, remove or nothing.
 pub(crate) fn apply_op<C, K, V>(cache: &C, key: K, current: Option<V>, op: Op<V>) -> Computed<V>
 where
-    C: SlidingTtlCache<K, V> + ?Sized,
+    C: SlidingTtlCache<K, V>,
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {

@@ -159,6 +159,8 @@ where
     }
 
     /// [`Entry::and_compute_with_async`](crate::Entry::and_compute_with_async).
+    // Not an `async fn`, for the reason given at `Frontend::try_fetch_async`.
+    #[allow(clippy::manual_async_fn)]
     pub(crate) fn compute_async<'a, F, Fut>(
         shared: &'a Arc<Self>,
         key: K,

@@ -31,6 +31,9 @@ where
 {
     /// A whole async load-through call: `try_fetch_async` and the forms
     /// built on it.
+    // Not an `async fn`: the named `Send` bound spares callers that spawn
+    // the future the compiler's higher-ranked lifetime errors.
+    #[allow(clippy::manual_async_fn)]
     pub(crate) fn try_fetch_async<'a, Fut, E>(
         shared: &'a Arc<Self>,
         key: K,

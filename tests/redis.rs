@@ -27,6 +27,7 @@ mod cases;
 #[allow(dead_code)]
 #[path = "conformance/entry.rs"]
 mod entry;
+#[allow(dead_code)]
 #[path = "conformance/expiry_kinds.rs"]
 mod expiry_kinds;
 #[allow(dead_code)]
@@ -43,6 +44,7 @@ mod oversized;
 #[allow(dead_code)]
 #[path = "conformance/per_entry.rs"]
 mod per_entry;
+#[allow(dead_code)]
 #[path = "conformance/refresh.rs"]
 mod refresh;
 #[allow(dead_code)]

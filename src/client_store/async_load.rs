@@ -2,6 +2,7 @@
 //! single-flight across tasks and cancellation-safe.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -10,6 +11,9 @@ use crate::client_store::api_key::ApiKey;
 use crate::client_store::fingerprint::Fingerprint;
 use crate::client_store::store::ClientStore;
 use crate::load_error::LoadError;
+
+/// A creation in flight, as the store awaits it.
+type Creating<'a, C, E> = Pin<Box<dyn Future<Output = Result<Arc<C>, LoadError<E>>> + Send + 'a>>;
 
 impl<C, B> ClientStore<C, B>
 where
@@ -75,7 +79,11 @@ where
             ran_here.store(true, Relaxed);
             creating.await.map(Arc::new)
         };
-        let result = self.cache().try_get_or_insert_async(self.fingerprint(key), init).await;
+        // Boxed as a `dyn Future + Send`: awaiting the cache's opaque future
+        // here directly trips the compiler's higher-ranked lifetime check
+        // where callers spawn this future.
+        let loading: Creating<'_, C, E> = Box::pin(self.cache().try_get_or_insert_async(self.fingerprint(key), init));
+        let result = loading.await;
         self.count(ran.load(Relaxed), result.is_ok());
         result
     }
