@@ -16,6 +16,8 @@ mod chart;
 mod cli;
 #[path = "compare/expiry.rs"]
 mod expiry;
+#[path = "compare/loads.rs"]
+mod loads;
 #[path = "compare/report.rs"]
 mod report;
 #[path = "compare/run.rs"]
@@ -172,8 +174,11 @@ fn compare(plan: &Plan, shown: &str) -> Result<(), String> {
     let bar = progress(0);
     let workloads = workloads(plan, &bar)?;
     let expiry_names = if plan.expiry { BackendKind::ALL.len() } else { 0 };
-    let total =
-        rows.len() * workloads.len() * plan.threads.len() + rows.len() + expiry_names * 5 + usize::from(plan.expiry);
+    let total = rows.len() * workloads.len() * plan.threads.len()
+        + rows.len()
+        + expiry_names * 5
+        + usize::from(plan.expiry)
+        + 1;
     bar.set_length(total as u64);
     let clock = quanta::Clock::new();
     let mut report = Report::default();
@@ -190,6 +195,13 @@ fn compare(plan: &Plan, shown: &str) -> Result<(), String> {
     for w in &workloads {
         measure_workload(plan, w, &rows, &clock, &mut report, &bar)?;
     }
+
+    bar.set_message("loads: async get-or-insert, refresh-ahead");
+    match loads::figures(plan) {
+        Ok(rows) => report.loads = rows,
+        Err(e) => report.skipped.push(format!("load figures: {e}")),
+    }
+    bar.inc(1);
 
     if plan.expiry {
         expiry_figures(plan, &mut report, &bar);
@@ -426,6 +438,10 @@ fn text(report: &Report) -> String {
     s += &format!("\n{}\n", report::HOW_TO_READ);
     s += "\nHeap per entry (a counting allocator):\n";
     s += &report::memory_table(&report.memory, false);
+    if !report.loads.is_empty() {
+        s += "\nLoads (async: tokio, 2 workers, Zipf 0.9 with misses; refresh-ahead: 1 thread, 1,000 hot keys):\n";
+        s += &loads::table(&report.loads, false);
+    }
     if !report.purges.is_empty() {
         s += &format!(
             "\nPurge of {PURGE_EXPIRED} expired entries (MockClock; median wall time; lock hold: see compare.md):\n"
@@ -456,6 +472,12 @@ fn markdown(report: &Report) -> String {
     s += &format!("\n{}\n", report::HOW_TO_READ);
     s += "\n## Heap per entry\n\n";
     s += &report::memory_table(&report.memory, true);
+    s += "\n## Loads\n\n";
+    s += "Async get-or-insert under tokio (2 workers, Zipf 0.9 with misses) beside \
+          `moka::future::Cache::get_with`; refresh-ahead `get_or_insert_with` hits (1 thread, 1,000 hot keys, \
+          `refresh_after(1 ms)`) beside the same cache without it and moka's sync `get_with`. See \
+          `tools/benches/compare/loads.rs`.\n\n";
+    s += &loads::table(&report.loads, true);
     s += "\n## Expiry\n\n";
     s += &format!("{}\n\n", EXPIRY_METHOD);
     s += &report::purge_table(&report.purges, true);
