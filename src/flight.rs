@@ -195,12 +195,14 @@ impl<V> Flight<V> {
 
     /// Sets the outcome and wakes every caller.
     pub(crate) fn publish(&self, outcome: Outcome<V>) {
-        let wakers = {
+        let (wakers, task) = {
             let mut st = self.state.lock();
             st.outcome = outcome;
-            st.task = Task::Led;
-            std::mem::take(&mut st.wakers)
+            (std::mem::take(&mut st.wakers), std::mem::replace(&mut st.task, Task::Led))
         };
+        // A parked future still there (its cache is being dropped) is
+        // dropped outside the lock: its drop may call into the cache.
+        drop(task);
         self.done.notify_all();
         wakers.into_iter().for_each(|(_, w)| w.wake());
     }
