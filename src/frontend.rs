@@ -340,8 +340,7 @@ where
     }
 
     fn commit(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool {
-        // The load ends the key's stale window, stored or not.
-        self.forget_stale(&key);
+        // `store` also ends the key's stale window, stored or not.
         self.store(key, value, None, Some(ticket))
     }
 
