@@ -227,7 +227,9 @@ fn a_sync_and_an_async_caller_share_one_load() {
         release_tx.send(()).unwrap();
         assert_eq!(leader.join().unwrap(), "sync");
         let got = waiter.join().unwrap();
-        assert_eq!((got.value.as_str(), got.fetch), ("sync", Fetch::Coalesced), "{}", cache.backend_name());
+        // Coalesced, or (if it joined just after the load ended) a hit.
+        assert_eq!(got.value, "sync", "{}", cache.backend_name());
+        assert!(matches!(got.fetch, Fetch::Coalesced | Fetch::Hit), "{:?}", got.fetch);
 
         // An async leader; a sync caller waits on it.
         let (release_tx, release_rx) = futures_channel();
@@ -300,12 +302,16 @@ fn an_async_waiter_gives_up_after_the_load_timeout() {
         let waiter = thread::spawn(move || {
             block_on(c.try_get_or_insert_async(9, async { Ok::<_, String>("mine".to_string()) }))
         });
-        while cache.stats().misses < 2 {
+        // The waiter starts its wait just after its lookup counts the miss:
+        // move time until it has waited it out.
+        while !waiter.is_finished() {
+            if cache.stats().misses >= 2 {
+                clock.advance(Duration::from_secs(5));
+            }
             thread::yield_now();
         }
-        clock.advance(Duration::from_secs(5));
         let err = waiter.join().unwrap().unwrap_err();
-        assert_eq!(err, LoadError::TimedOut { waited: Duration::from_secs(5) }, "{kind}");
+        assert!(matches!(err, LoadError::TimedOut { waited } if waited >= Duration::from_secs(5)), "{kind}: {err:?}");
         release_tx.send(()).unwrap();
         assert_eq!(leader.join().unwrap(), "late", "the load it waited on carried on");
         assert_eq!(cache.get(&9).as_deref(), Some("late"));
