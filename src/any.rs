@@ -1,6 +1,7 @@
 //! A backend chosen at run time, by [`BackendKind`] or by name.
 
 use std::borrow::Borrow;
+use std::future::Future;
 use std::hash::Hash;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use crate::backend::mutex::MutexCache;
 use crate::backend::sharded::ShardedCache;
 use crate::builder::{BuildError, CacheBuilder};
 use crate::cache::{CacheStats, SlidingTtlCache, Unsupported};
+use crate::entry::{Computed, Fetched, Op};
 use crate::inspect::{EntryInfo, Iter};
 use crate::invalidation::LoadTicket;
 use crate::kind::BackendKind;
@@ -187,6 +189,37 @@ where
         E: Send + Sync + 'static,
     {
         dispatch!(self, c => c.try_get_or_insert_with(key, init))
+    }
+
+    fn try_fetch_with<F, E>(&self, key: K, init: F) -> Result<Fetched<V>, LoadError<E>>
+    where
+        F: FnOnce() -> Result<V, E>,
+        E: Send + Sync + 'static,
+    {
+        dispatch!(self, c => c.try_fetch_with(key, init))
+    }
+
+    async fn try_fetch_async<Fut, E>(&self, key: K, init: Fut) -> Result<Fetched<V>, LoadError<E>>
+    where
+        Fut: Future<Output = Result<V, E>> + Send + 'static,
+        E: Send + Sync + 'static,
+    {
+        dispatch!(self, c => c.try_fetch_async(key, init).await)
+    }
+
+    fn compute_with<F>(&self, key: K, f: F) -> Computed<V>
+    where
+        F: FnMut(Option<&V>) -> Op<V>,
+    {
+        dispatch!(self, c => c.compute_with(key, f))
+    }
+
+    async fn compute_async<F, Fut>(&self, key: K, f: F) -> Computed<V>
+    where
+        F: FnMut(Option<V>) -> Fut + Send,
+        Fut: Future<Output = Op<V>> + Send,
+    {
+        dispatch!(self, c => c.compute_async(key, f).await)
     }
 
     fn len(&self) -> usize {

@@ -12,6 +12,7 @@ use crate::clock::{Clock, ClockSource, SystemClock};
 use crate::expiry::{ExpiryRules, Timeouts};
 use crate::kind::{BackendKind, UnknownBackend};
 use crate::listener::RemovalListener;
+use crate::load_settings::LoadSettings;
 use crate::per_entry::{Expiry, OwnDeadlines};
 
 /// The longest duration the builder accepts: about 100 years.
@@ -253,6 +254,7 @@ pub struct CacheBuilder<K, V> {
     shards: Option<usize>,
     expected_entries: Option<u64>,
     expiry: Option<Arc<dyn Expiry<K, V>>>,
+    pub(crate) loads: LoadSettings,
 }
 
 impl<K, V> fmt::Debug for CacheBuilder<K, V> {
@@ -270,6 +272,7 @@ impl<K, V> fmt::Debug for CacheBuilder<K, V> {
             .field("shards", &self.shards)
             .field("expected_entries", &self.expected_entries)
             .field("expiry", &self.expiry.is_some())
+            .field("loads", &self.loads)
             .finish()
     }
 }
@@ -289,6 +292,7 @@ impl<K, V> Clone for CacheBuilder<K, V> {
             shards: self.shards,
             expected_entries: self.expected_entries,
             expiry: self.expiry.clone(),
+            loads: self.loads.clone(),
         }
     }
 }
@@ -317,6 +321,7 @@ impl<K, V> CacheBuilder<K, V> {
             shards: None,
             expected_entries: None,
             expiry: None,
+            loads: LoadSettings::default(),
         }
     }
 
@@ -475,6 +480,7 @@ impl<K, V> CacheBuilder<K, V> {
                 return Err(BuildError::InvalidShards(n));
             }
         }
+        let loads = self.loads.validate(sweep_interval.is_some())?;
         Ok(Config {
             rules,
             time_to_idle: idle,
@@ -492,6 +498,7 @@ impl<K, V> CacheBuilder<K, V> {
             policy_entries,
             hasher: crate::sync::RandomState::default(),
             own: OwnDeadlines::new(self.expiry),
+            loads,
         })
     }
 }
@@ -559,6 +566,8 @@ pub struct Config<K, V> {
     /// a core that rehashes its keys uses the same.
     pub(crate) hasher: crate::sync::RandomState,
     pub(crate) own: OwnDeadlines<K, V>,
+    /// Refresh-ahead, stale values, the load timeout and the spawner.
+    pub(crate) loads: LoadSettings,
 }
 
 impl<K, V> Config<K, V> {

@@ -3,10 +3,13 @@
 use std::borrow::Borrow;
 use std::convert::Infallible;
 use std::fmt;
+use std::future::Future;
 use std::hash::Hash;
-use std::time::Duration;
+use std::sync::Arc;
 
 use crate::builder::BuildError;
+pub use crate::cache_stats::CacheStats;
+use crate::entry::{Computed, Entry, Fetch, Fetched, Op};
 use crate::inspect::{EntryInfo, Iter};
 use crate::invalidation::LoadTicket;
 use crate::load_error::LoadError;
@@ -82,130 +85,6 @@ impl fmt::Display for RemovalCause {
             RemovalCause::Replaced => "replaced",
             RemovalCause::Cleared => "cleared",
         })
-    }
-}
-
-/// A snapshot of a cache's counters since it was built.
-///
-/// `hits` and `misses` count lookups by `get`, `get_or_insert_with` and
-/// `try_get_or_insert_with`; `peek` and `contains_key` observe without
-/// counting. `inserts` counts `insert` calls and values stored by a load.
-/// A load (`try_get_or_insert_with`, `get_or_insert_with`, or an
-/// `AsyncLoader` (feature `async`) over the cache) counts one hit, one
-/// miss or one coalesced wait per call (an `AsyncLoader` call whose leader
-/// was cancelled or panicked looks the key up again, and that lookup counts
-/// too), and the `loads_*` counters and `load_time` count the `init`s it
-/// ran.
-///
-/// ```
-/// use ttlkit::prelude::*;
-///
-/// let cache: MutexCache<u32, u32> = CacheBuilder::new().build()?;
-/// cache.insert(1, 10);
-/// assert_eq!(cache.get(&1), Some(10));
-/// assert_eq!(cache.get(&2), None);
-/// cache.remove(&1);
-/// let stats: CacheStats = cache.stats();
-/// assert_eq!((stats.hits, stats.misses, stats.inserts), (1, 1, 1));
-/// assert_eq!(stats.hit_ratio(), 0.5);
-/// assert_eq!(stats.removals(RemovalCause::Explicit), 1);
-/// assert_eq!(stats.total_removals(), 1);
-///
-/// // Loads: each `init` run is started, then succeeded or failed.
-/// cache.get_or_insert_with(3, || 30);
-/// let _ = cache.try_get_or_insert_with(4, || Err::<u32, _>("down"));
-/// let stats = cache.stats();
-/// assert_eq!((stats.loads_started, stats.loads_succeeded, stats.loads_failed), (2, 1, 1));
-/// assert_eq!((stats.misses, stats.loads_coalesced), (3, 0), "no caller waited on another's load");
-/// # Ok::<(), BuildError>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct CacheStats {
-    /// Lookups that found a live entry.
-    pub hits: u64,
-    /// Lookups that found nothing live. A caller of a load that found the
-    /// key missing but then waited on another caller's `init` and got its
-    /// outcome is not a miss: it is in `loads_coalesced`.
-    pub misses: u64,
-    /// Values stored (inserts, overwrites and successful loads).
-    pub inserts: u64,
-    /// Loads (`init` calls) that returned an error or panicked; always
-    /// equal to [`loads_failed`](Self::loads_failed), of which it is the
-    /// older name.
-    pub load_failures: u64,
-    /// `init` calls started, sync and async: every one ends up in
-    /// `loads_succeeded` or `loads_failed`, except an async `init` whose
-    /// future was dropped (cancelled) before it finished, which is in
-    /// neither. Callers served by the cache or by another caller's `init`
-    /// start none. (The Redis backend counts each load this process leads,
-    /// also one that ends up waiting for another process's value; its
-    /// `load_time` includes that wait.)
-    pub loads_started: u64,
-    /// `init` calls that returned a value (stored or, when a write of the
-    /// key came during the load, only returned).
-    pub loads_succeeded: u64,
-    /// `init` calls that returned an error or panicked (sync or async; an
-    /// async `init` cancelled by dropping its future is not a failure).
-    /// Callers that received a failed load's error by waiting on it are
-    /// not counted here but in `loads_coalesced`.
-    pub loads_failed: u64,
-    /// Callers that missed the key, found another caller's load of it in
-    /// flight, waited, and returned its value or its error without running
-    /// their own `init`. Not misses, not loads. A waiter whose leader
-    /// panicked or was cancelled, or whose leader's error was of another
-    /// type, retries and counts as what that retry is.
-    pub loads_coalesced: u64,
-    /// Time spent inside the `init` calls counted in `loads_succeeded` and
-    /// `loads_failed`, on the cache's clock (a `MockClock` moves it only
-    /// when advanced; the Redis backend, which accepts only the system
-    /// clock, times with `Instant`). Not the waiting of coalesced callers,
-    /// not the store after `init`.
-    pub load_time: Duration,
-    /// Removal-listener calls that panicked (the panic was contained).
-    pub listener_panics: u64,
-    pub(crate) removals: [u64; 5],
-}
-
-impl CacheStats {
-    /// Entries that left for `cause`.
-    pub fn removals(&self, cause: RemovalCause) -> u64 {
-        self.removals[cause.index()]
-    }
-
-    /// Entries that left for any cause.
-    pub fn total_removals(&self) -> u64 {
-        self.removals.iter().sum()
-    }
-
-    /// `hits / (hits + misses)`, or 0 before any lookup.
-    pub fn hit_ratio(&self) -> f64 {
-        let total = self.hits + self.misses;
-        if total == 0 {
-            0.0
-        } else {
-            self.hits as f64 / total as f64
-        }
-    }
-
-    pub(crate) fn set_removals(&mut self, cause: RemovalCause, n: u64) {
-        self.removals[cause.index()] = n;
-    }
-}
-
-impl fmt::Display for CacheStats {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "hits {} misses {} ({:.2}% hit) inserts {}",
-            self.hits,
-            self.misses,
-            self.hit_ratio() * 100.0,
-            self.inserts
-        )?;
-        for cause in RemovalCause::ALL {
-            write!(f, " {cause} {}", self.removals(cause))?;
-        }
-        Ok(())
     }
 }
 
@@ -423,56 +302,207 @@ where
         Q: Hash + Eq + ?Sized;
 
     /// Returns the live value for `key`, or runs `init`, stores its result and
-    /// returns it. Single-flight: however many threads ask for a missing key
-    /// at once, `init` runs once and they all get its value. If `init`
-    /// panics, the panic propagates to this caller only; nothing is cached or
-    /// poisoned and a waiting caller retries.
+    /// returns it. Single-flight: however many callers ask for a missing
+    /// key at once, sync or async ([`get_or_insert_async`](Self::get_or_insert_async)),
+    /// `init` runs once and they all get its value. If `init` panics, the
+    /// panic propagates to this caller only; nothing is cached or poisoned
+    /// and a waiting caller retries.
     ///
     /// An `insert`, `remove` or `clear` of the key made while `init` runs
     /// wins: `init`'s value is returned to this caller and to those waiting
-    /// on the same load, but it is not stored.
+    /// on the same load, but it is not stored. With the builder's
+    /// [`refresh_after`](crate::CacheBuilder::refresh_after) or
+    /// [`serve_stale_for`](crate::CacheBuilder::serve_stale_for) it may
+    /// reload a live value or return a stale one; [`entry`](Self::entry)
+    /// tells which.
     ///
     /// # Panics
     ///
-    /// If `init` itself asks for the same key on the same thread (a
-    /// recursive load), that inner call panics with "recursive load of the
-    /// same key on the loading thread" instead of waiting forever for the
-    /// load it is part of; like a `RefCell` borrowed twice, it is a
-    /// programming error. Loads of *other* keys from inside `init` are fine.
-    /// (An `init` that hands the same key to another thread and waits for it
-    /// cannot be told apart from any other wait, and deadlocks.)
+    /// If `init` itself asks for the same key (a recursive load), that inner
+    /// call panics with "recursive load of the same key" instead of waiting
+    /// forever for the load it is part of; like a `RefCell` borrowed twice,
+    /// it is a programming error (the `try_` form returns
+    /// [`LoadError::Recursive`]). Loads of *other* keys from inside `init`
+    /// are fine. (An `init` that hands the same key to another thread and
+    /// waits for it cannot be told apart from any other wait, and
+    /// deadlocks; the cache's [`load_timeout`](crate::CacheBuilder::load_timeout)
+    /// bounds that wait.) Also panics when it gives up waiting for another
+    /// caller's load after the `load_timeout` (the `try_` form returns
+    /// [`LoadError::TimedOut`]).
     fn get_or_insert_with<F>(&self, key: K, init: F) -> V
     where
         F: FnOnce() -> V,
     {
         match self.try_get_or_insert_with(key, || Ok::<V, Infallible>(init())) {
             Ok(v) => v,
-            Err(never) => match *never.get() {},
+            Err(e) => e.raise(),
         }
     }
 
     /// Like [`get_or_insert_with`](Self::get_or_insert_with) with a fallible
-    /// `init`. An error is not cached: it is returned (as a [`LoadError`],
-    /// one `Arc<E>` shared by all of them) to this caller and to every
-    /// caller that waited on the same load, and the next caller runs `init`
-    /// again. `LoadError<E>` is a `std::error::Error` whenever `E` is
-    /// `Display + Debug`, so `?` takes it into `anyhow::Result` or
-    /// `Box<dyn Error>`.
+    /// `init`. An error is not cached: it is returned (as
+    /// [`LoadError::Init`], one `Arc<E>` shared by all of them) to this
+    /// caller and to every caller that waited on the same load, and the
+    /// next caller runs `init` again. `LoadError<E>` is a
+    /// `std::error::Error` whenever `E` is `Display + Debug`, so `?` takes
+    /// it into `anyhow::Result` or `Box<dyn Error>`. A recursive load is
+    /// [`LoadError::Recursive`], a wait cut short by the `load_timeout`
+    /// [`LoadError::TimedOut`].
     ///
     /// Single-flight by key alone: callers with different error types share
     /// one load; a caller whose leader failed with an error of another type
     /// runs its own `init`. Writes during the load win as for
     /// `get_or_insert_with`.
-    ///
-    /// # Panics
-    ///
-    /// On a recursive load of the same key, as
-    /// [`get_or_insert_with`](Self::get_or_insert_with) does (the error type
-    /// is the caller's, so a programming error is not smuggled into it).
     fn try_get_or_insert_with<F, E>(&self, key: K, init: F) -> Result<V, LoadError<E>>
     where
         F: FnOnce() -> Result<V, E>,
         E: Send + Sync + 'static;
+
+    /// [`try_get_or_insert_with`](Self::try_get_or_insert_with), also
+    /// telling where the value came from: what
+    /// [`Entry::or_try_insert_with`] calls. The default (Redis, the tiered
+    /// cache) says [`Fetch::Loaded`] when this call's `init` ran and
+    /// [`Fetch::Hit`] otherwise.
+    fn try_fetch_with<F, E>(&self, key: K, init: F) -> Result<Fetched<V>, LoadError<E>>
+    where
+        F: FnOnce() -> Result<V, E>,
+        E: Send + Sync + 'static,
+    {
+        let mut ran = false;
+        let value = self.try_get_or_insert_with(key, || {
+            ran = true;
+            init()
+        })?;
+        Ok(Fetched::new(value, if ran { Fetch::Loaded } else { Fetch::Hit }))
+    }
+
+    /// The async form of [`get_or_insert_with`](Self::get_or_insert_with):
+    /// the live value for `key`, or `init`'s output, stored. `init` is a
+    /// future, awaited only if this call leads the load.
+    ///
+    /// One flight table for sync and async callers: an async and a sync
+    /// caller of one key share one load. Runtime-agnostic (no tokio needed)
+    /// and `Send`, so it can be spawned. **A cancelled caller does not
+    /// cancel the load**: `init` is `'static` because the load outlives
+    /// whichever caller started it. If the caller driving it is dropped (a
+    /// timeout, an aborted task), the others drive it on from where it was;
+    /// if none is left, the cache's spawner finishes it, or (without one)
+    /// it waits, parked, for the next caller of the key. `init` never runs
+    /// twice for one load.
+    ///
+    /// On Redis and the tiered cache (the trait's default) it is **not**
+    /// single-flight: it looks the key up, awaits `init` on a miss and
+    /// inserts, calling the backend's blocking methods from the task.
+    ///
+    /// ```
+    /// use ttlkit::prelude::*;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let cache: MutexCache<u32, String> = CacheBuilder::new().build()?;
+    /// let mut tasks = Vec::new();
+    /// for _ in 0..8 {
+    ///     let cache = cache.clone();
+    ///     tasks.push(tokio::spawn(async move { cache.get_or_insert_async(7, async { "seven".to_string() }).await }));
+    /// }
+    /// for task in tasks {
+    ///     assert_eq!(task.await?, "seven");
+    /// }
+    /// assert_eq!(cache.stats().loads_started, 1, "one init for eight tasks");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`get_or_insert_with`](Self::get_or_insert_with): on a recursive
+    /// load (an `init` future that awaits its own key), or after waiting the
+    /// `load_timeout` for another caller's load.
+    fn get_or_insert_async<Fut>(&self, key: K, init: Fut) -> impl Future<Output = V> + Send
+    where
+        Fut: Future<Output = V> + Send + 'static,
+    {
+        let loading = self.try_fetch_async(key, async move { Ok::<V, Infallible>(init.await) });
+        async move {
+            match loading.await {
+                Ok(fetched) => fetched.value,
+                Err(e) => e.raise(),
+            }
+        }
+    }
+
+    /// The async form of [`try_get_or_insert_with`](Self::try_get_or_insert_with),
+    /// single-flight and cancellation-safe as
+    /// [`get_or_insert_async`](Self::get_or_insert_async) is.
+    fn try_get_or_insert_async<Fut, E>(&self, key: K, init: Fut) -> impl Future<Output = Result<V, LoadError<E>>> + Send
+    where
+        Fut: Future<Output = Result<V, E>> + Send + 'static,
+        E: Send + Sync + 'static,
+    {
+        let loading = self.try_fetch_async(key, init);
+        async move { loading.await.map(Fetched::into_value) }
+    }
+
+    /// [`try_get_or_insert_async`](Self::try_get_or_insert_async), also
+    /// telling where the value came from: what
+    /// [`Entry::or_try_insert_with_async`] calls. The default (Redis, the
+    /// tiered cache) is not single-flight: `get`, then on a miss `init` and
+    /// `insert` (blocking calls of the backend, made from the task).
+    fn try_fetch_async<Fut, E>(
+        &self,
+        key: K,
+        init: Fut,
+    ) -> impl Future<Output = Result<Fetched<V>, LoadError<E>>> + Send
+    where
+        Fut: Future<Output = Result<V, E>> + Send + 'static,
+        E: Send + Sync + 'static,
+    {
+        async move {
+            if let Some(v) = self.get(&key) {
+                return Ok(Fetched::new(v, Fetch::Hit));
+            }
+            let recorder = self.load_recorder();
+            let start = recorder.start();
+            let result = init.await;
+            recorder.finish(start, result.is_ok());
+            let value = result.map_err(|e| LoadError::new(Arc::new(e)))?;
+            self.insert(key, value.clone());
+            Ok(Fetched::new(value, Fetch::Loaded))
+        }
+    }
+
+    /// The key's [`Entry`]: loads that tell where their value came from,
+    /// and an atomic compute ([`Entry::and_compute_with`]).
+    fn entry(&self, key: K) -> Entry<'_, K, V, Self> {
+        Entry::new(self, key)
+    }
+
+    /// What [`Entry::and_compute_with`] calls: `f` sees the live value and
+    /// says what to do with it, atomically per key on the in-process
+    /// backends (see there). The default (Redis, the tiered cache) is not
+    /// atomic: it peeks, calls `f` once and writes.
+    fn compute_with<F>(&self, key: K, mut f: F) -> Computed<V>
+    where
+        F: FnMut(Option<&V>) -> Op<V>,
+    {
+        let current = self.peek(&key);
+        let op = f(current.as_ref());
+        apply_op(self, key, current, op)
+    }
+
+    /// What [`Entry::and_compute_with_async`] calls; the default (Redis, the
+    /// tiered cache) is not atomic, as for [`compute_with`](Self::compute_with).
+    fn compute_async<F, Fut>(&self, key: K, mut f: F) -> impl Future<Output = Computed<V>> + Send
+    where
+        F: FnMut(Option<V>) -> Fut + Send,
+        Fut: Future<Output = Op<V>> + Send,
+    {
+        async move {
+            let current = self.peek(&key);
+            let op = f(current.clone()).await;
+            apply_op(self, key, current, op)
+        }
+    }
 
     /// The number of entries held, **including expired entries that have not
     /// been purged yet** (an upper bound on the live entries). After
@@ -544,8 +574,8 @@ where
         self.len() as u64
     }
 
-    /// Starts a load of `key` made outside the cache (as
-    /// `AsyncLoader`, feature `async`, does) and looks the key up once
+    /// Starts a load of `key` made outside the cache (the trait's default
+    /// async load does, and code of yours may) and looks the key up once
     /// more (refreshing it on a hit, as `get` does, but not counted in the
     /// stats). If that lookup finds nothing, the caller loads: until the
     /// ticket is dropped, every `insert`, `remove` and `clear` of the key
@@ -562,8 +592,8 @@ where
         (LoadTicket::untracked(), self.peek(key))
     }
 
-    /// Where loads of this cache made outside it (by
-    /// `AsyncLoader` (feature `async`)) count themselves: the cache's
+    /// Where loads of this cache made outside it (by the trait's default
+    /// async load, say) count themselves: the cache's
     /// `loads_*` counters, `load_time` and its clock. The default, for a
     /// backend without load counters, records nothing.
     fn load_recorder(&self) -> LoadRecorder<'_> {
@@ -579,5 +609,30 @@ where
         let _ = ticket;
         self.insert(key, value);
         true
+    }
+}
+
+/// Makes `op` of a compute that saw `current` (the trait's non-atomic
+/// default): a plain write, remove or nothing.
+pub(crate) fn apply_op<C, K, V>(cache: &C, key: K, current: Option<V>, op: Op<V>) -> Computed<V>
+where
+    C: SlidingTtlCache<K, V>,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    match (op, current) {
+        (Op::Put(new), old) => {
+            cache.insert(key, new.clone());
+            match old {
+                Some(old) => Computed::Replaced { old, new },
+                None => Computed::Inserted(new),
+            }
+        }
+        (Op::Remove, Some(_)) => match cache.remove(&key) {
+            Some(old) => Computed::Removed(old),
+            None => Computed::Unchanged(None),
+        },
+        (Op::Remove, None) => Computed::Unchanged(None),
+        (Op::Keep, current) => Computed::Unchanged(current),
     }
 }

@@ -19,10 +19,11 @@
 //!   removed it ([`ExpiryRules::departure`] decides).
 //! * **Departures**: every entry that leaves is pushed to the operation's
 //!   [`Departures`] exactly once, with its cause.
-//! * **Gates**: every `read_for_load`, `upsert`, `remove` and `clear` calls
-//!   [`Gate::admits`] before it stores and [`Gate::after_change`] after its
-//!   change, both inside the critical section that orders the key's reads
-//!   and writes.
+//! * **Gates**: every `upsert` and `remove` calls [`Gate::admits`] before
+//!   its change (and makes none if refused), and every `read_for_load`,
+//!   `upsert`, `remove` and `clear` calls [`Gate::after_change`] after it,
+//!   both inside the critical section that orders the key's reads and
+//!   writes.
 //! * **Capacity**: an upsert that takes the weight over the bound removes
 //!   expired entries first, then victims of its policy, before it returns.
 //!
@@ -117,6 +118,9 @@
 //!         Q: Hash + Eq + ?Sized,
 //!     {
 //!         let mut map = self.map.lock().unwrap();
+//!         if !gate.admits() {
+//!             return None;
+//!         }
 //!         let removed = map.remove_entry(key);
 //!         gate.after_change();
 //!         let (key, (value, last, born, own)) = removed?;
@@ -263,7 +267,10 @@ pub trait Core<K, V>: Send + Sync + Sized + 'static {
         out: &mut Departures<K, V>,
     ) -> bool;
 
-    /// Removes the key's entry; returns its value if it was live.
+    /// Removes the key's entry unless [`Gate::admits`] refuses (then
+    /// returns `None` and changes nothing); returns its value if it was
+    /// live. (An atomic compute removes through a gate that refuses when
+    /// the key was written since the compute read it.)
     fn remove<Q>(&self, hash: u64, key: &Q, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) -> Option<V>
     where
         K: Borrow<Q>,

@@ -8,6 +8,7 @@
 
 use std::borrow::Borrow;
 use std::fmt;
+use std::future::Future;
 use std::hash::{BuildHasher, Hash};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::Duration;
@@ -16,12 +17,15 @@ use crate::builder::{check_duration, BuildError, Config, FromConfig, MAX_DURATIO
 use crate::cache::{CacheStats, SlidingTtlCache, Unsupported};
 use crate::clock::ClockSource;
 use crate::core::{Core, Departures};
+use crate::entry::{Computed, Fetched, Op};
 use crate::expiry::Timeouts;
 use crate::inspect::{EntryInfo, Iter};
 use crate::invalidation::{Gate, LoadTicket};
 use crate::listener::{notify, RemovalListener};
 use crate::load_error::LoadError;
+use crate::load_settings::LoadSettings;
 use crate::loader::{LoadTarget, Loader};
+use crate::stale::{shelve, Shelf};
 use crate::stats::{LoadRecorder, StatsCounter};
 use crate::sweeper::{Sweep, Sweeper, BATCH};
 use crate::sync::{Arc, Mutex, RandomState};
@@ -60,9 +64,13 @@ pub(crate) struct Frontend<K, V, C> {
     pub(crate) core: C,
     hasher: RandomState,
     pub(crate) clock: ClockSource,
-    stats: StatsCounter,
+    pub(crate) stats: StatsCounter,
     listener: Option<RemovalListener<K, V>>,
-    loader: Loader<K, V>,
+    pub(crate) loader: Loader<K, V>,
+    /// Refresh-ahead, the load timeout and the spawner.
+    pub(crate) loads: LoadSettings,
+    /// Values that expired lately, with `serve_stale_for`.
+    pub(crate) shelf: Option<Shelf<K, V>>,
     /// The timeouts the rules come from: for [`EntryInfo`]'s time left to
     /// each deadline, and to derive new rules when one changes (the lock
     /// also orders concurrent changes).
@@ -152,6 +160,8 @@ where
             stats: StatsCounter::default(),
             listener: config.listener,
             loader: Loader::default(),
+            shelf: config.loads.serve_stale_for.map(|d| Shelf::new(d, config.max_capacity)),
+            loads: config.loads,
             timeouts: Mutex::new(Timeouts {
                 idle: config.time_to_idle,
                 live: config.time_to_live,
@@ -182,23 +192,36 @@ where
     /// a policy): what left before the panic is gone and must be heard of.
     /// The panic then carries on.
     #[inline]
-    fn reporting<R>(&self, op: impl FnOnce(&mut Departures<K, V>) -> R) -> R {
+    pub(crate) fn reporting<R>(&self, op: impl FnOnce(&mut Departures<K, V>) -> R) -> R {
         let mut out = Departures::new();
         let outcome = catch_unwind(AssertUnwindSafe(|| op(&mut out)));
         if !out.is_empty() {
-            notify(self.listener.as_ref(), &self.stats, out.take());
+            let left = out.take();
+            if let Some(shelf) = &self.shelf {
+                shelve(shelf, &left, self.clock.now());
+            }
+            notify(self.listener.as_ref(), &self.stats, left);
         }
         outcome.unwrap_or_else(|panic| resume_unwind(panic))
     }
 
     #[inline]
-    fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+    pub(crate) fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
         self.hasher.hash_one(key)
+    }
+
+    /// Takes `key`'s stale value off the shelf: it was written, removed or
+    /// loaded.
+    #[inline]
+    pub(crate) fn forget_stale(&self, key: &K) {
+        if let Some(shelf) = &self.shelf {
+            shelf.forget(key);
+        }
     }
 
     /// A read; `refresh` for a hit (`get`), not for `peek`.
     #[inline]
-    fn read<Q>(&self, key: &Q, refresh: bool) -> Option<V>
+    pub(crate) fn read<Q>(&self, key: &Q, refresh: bool) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -217,9 +240,13 @@ where
             None => Gate::write(self.loader.marks(), hash, C::READS_TAKE_THE_WRITE_LOCK),
         };
         let now = self.clock.now();
+        let stale = self.shelf.as_ref().map(|_| key.clone());
         let stored = self.reporting(|out| self.core.upsert(hash, key, value, ttl, now, &gate, out));
         if stored {
             self.stats.insert();
+        }
+        if let Some(key) = stale {
+            self.forget_stale(&key);
         }
         stored
     }
@@ -232,13 +259,25 @@ where
         let hash = self.hash(key);
         let gate = Gate::write(self.loader.marks(), hash, C::READS_TAKE_THE_WRITE_LOCK);
         let now = self.clock.now();
-        self.reporting(|out| self.core.remove(hash, key, now, &gate, out))
+        let removed = self.reporting(|out| self.core.remove(hash, key, now, &gate, out));
+        if let Some(shelf) = &self.shelf {
+            shelf.forget(key);
+        }
+        removed
     }
 
     fn clear(&self) {
         let gate = Gate::clear_all(self.loader.marks(), C::READS_TAKE_THE_WRITE_LOCK);
         let now = self.clock.now();
         self.reporting(|out| self.core.clear(now, &gate, out));
+        if let Some(shelf) = &self.shelf {
+            shelf.clear();
+        }
+    }
+
+    /// A load's last lookup, with its ticket (see [`LoadTarget::begin`]).
+    pub(crate) fn begin_load_of(&self, key: &K) -> (LoadTicket<'_>, Option<V>) {
+        self.begin(key)
     }
 
     /// One bounded batch of expiry; returns (removed, more pending).
@@ -301,6 +340,7 @@ where
     }
 
     fn commit(&self, key: K, value: V, ticket: &LoadTicket<'_>) -> bool {
+        // `store` also ends the key's stale window, stored or not.
         self.store(key, value, None, Some(ticket))
     }
 
@@ -368,7 +408,42 @@ where
         F: FnOnce() -> Result<V, E>,
         E: Send + Sync + 'static,
     {
-        self.shared.loader.get_or_load(&*self.shared, &self.shared.stats, key, init)
+        self.shared.try_fetch_sync(key, init).map(Fetched::into_value)
+    }
+
+    fn try_fetch_with<F, E>(&self, key: K, init: F) -> Result<Fetched<V>, LoadError<E>>
+    where
+        F: FnOnce() -> Result<V, E>,
+        E: Send + Sync + 'static,
+    {
+        self.shared.try_fetch_sync(key, init)
+    }
+
+    fn try_fetch_async<Fut, E>(
+        &self,
+        key: K,
+        init: Fut,
+    ) -> impl Future<Output = Result<Fetched<V>, LoadError<E>>> + Send
+    where
+        Fut: Future<Output = Result<V, E>> + Send + 'static,
+        E: Send + Sync + 'static,
+    {
+        Frontend::try_fetch_async(&self.shared, key, init)
+    }
+
+    fn compute_with<F>(&self, key: K, f: F) -> Computed<V>
+    where
+        F: FnMut(Option<&V>) -> Op<V>,
+    {
+        self.shared.compute_sync(key, f)
+    }
+
+    fn compute_async<F, Fut>(&self, key: K, f: F) -> impl Future<Output = Computed<V>> + Send
+    where
+        F: FnMut(Option<V>) -> Fut + Send,
+        Fut: Future<Output = Op<V>> + Send,
+    {
+        Frontend::compute_async(&self.shared, key, f)
     }
 
     fn len(&self) -> usize {

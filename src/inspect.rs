@@ -105,6 +105,11 @@ impl Stamps {
         Stamps { last_access, last_write, own: Ticks::MAX, weight }
     }
 
+    /// When the entry was inserted or last overwritten.
+    pub(crate) fn last_write(&self) -> Ticks {
+        self.last_write
+    }
+
     /// The same, with its own deadline `own` ([`Ticks::MAX`] for none).
     pub fn with_own(self, own: Ticks) -> Self {
         Stamps { own, ..self }

@@ -22,6 +22,7 @@
 //! key with the same hash also marks a load (it is then not stored: a lost
 //! cache fill, never a wrong value).
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -53,6 +54,16 @@ impl Marks {
     /// Registers a load of the key whose hash is `hash`. Call it before the
     /// lookup that decides whether to run `init`.
     pub(crate) fn register(&self, hash: u64) -> LoadTicket<'_> {
+        self.register_as(MarksRef::Borrowed(self), hash)
+    }
+
+    /// [`register`](Self::register) for a load that outlives the caller's
+    /// borrow of the cache (an async load parked in its flight).
+    pub(crate) fn register_shared(self: &Arc<Self>, hash: u64) -> LoadTicket<'static> {
+        self.register_as(MarksRef::Shared(Arc::clone(self)), hash)
+    }
+
+    fn register_as<'a>(&self, marks: MarksRef<'a>, hash: u64) -> LoadTicket<'a> {
         let mark = Mark::default();
         {
             let mut by_hash = self.by_hash.lock();
@@ -62,7 +73,7 @@ impl Marks {
         // Pairs with the fence in `invalidate`: the caller's lookup, which
         // follows, cannot be ordered before the registration.
         fence(Ordering::SeqCst);
-        LoadTicket { registered: Some(Registered { marks: self, hash, mark, seen: AtomicU64::new(0) }) }
+        LoadTicket { registered: Some(Registered { marks, hash, mark, seen: AtomicU64::new(0) }) }
     }
 
     /// Marks the loads of `hash` in flight. Call it after the write's
@@ -71,6 +82,20 @@ impl Marks {
     pub(crate) fn invalidate(&self, hash: u64) {
         if self.any_active() {
             self.mark(Some(hash));
+        }
+    }
+
+    /// Marks the loads of `hash` in flight but the one holding `own` (a
+    /// compute's write marks the other loads of its key, not itself).
+    #[inline]
+    pub(crate) fn invalidate_except(&self, hash: u64, own: Option<&Mark>) {
+        if self.any_active() {
+            let by_hash = self.by_hash.lock();
+            for mark in by_hash.get(&hash).into_iter().flatten() {
+                if !own.is_some_and(|own| Arc::ptr_eq(own, mark)) {
+                    mark.fetch_add(1, Ordering::Release);
+                }
+            }
         }
     }
 
@@ -87,6 +112,7 @@ impl Marks {
     #[inline]
     pub(crate) fn invalidate_where(&self, clears: &dyn Fn(u64) -> bool) {
         if self.any_active() {
+            crate::compute::note_own_write(self, None);
             let by_hash = self.by_hash.lock();
             by_hash.iter().filter(|(h, _)| clears(**h)).flat_map(|(_, m)| m).for_each(|mark| {
                 mark.fetch_add(1, Ordering::Release);
@@ -122,6 +148,7 @@ impl Marks {
 
     #[cold]
     fn mark(&self, hash: Option<u64>) {
+        crate::compute::note_own_write(self, hash);
         let by_hash = self.by_hash.lock();
         let set = |mark: &Mark| {
             mark.fetch_add(1, Ordering::Release);
@@ -167,8 +194,26 @@ pub struct LoadTicket<'a> {
     registered: Option<Registered<'a>>,
 }
 
+/// The marks a ticket is registered with: borrowed from the cache, or
+/// shared with it.
+enum MarksRef<'a> {
+    Borrowed(&'a Marks),
+    Shared(Arc<Marks>),
+}
+
+impl std::ops::Deref for MarksRef<'_> {
+    type Target = Marks;
+
+    fn deref(&self) -> &Marks {
+        match self {
+            MarksRef::Borrowed(m) => m,
+            MarksRef::Shared(m) => m,
+        }
+    }
+}
+
 struct Registered<'a> {
-    marks: &'a Marks,
+    marks: MarksRef<'a>,
     hash: u64,
     mark: Mark,
     /// The mark count when the ticket was armed.
@@ -231,7 +276,7 @@ impl fmt::Debug for LoadTicket<'_> {
 /// // (see the `ttlkit::core` module page for a complete core).
 /// fn _is_lifetime_bound(_: Gate<'_>) {}
 /// ```
-pub struct Gate<'a>(Admission<'a>);
+pub struct Gate<'a>(Admission<'a>, Cell<bool>);
 
 #[derive(Clone, Copy)]
 enum Admission<'a> {
@@ -246,25 +291,44 @@ enum Admission<'a> {
     /// A load's own store: happens only if its ticket is unmarked, and
     /// marks nothing.
     Commit(&'a LoadTicket<'a>),
+    /// A compute's store or remove: happens only if its ticket is unmarked,
+    /// and marks the other loads of its key (it is a write).
+    Compute { ticket: &'a LoadTicket<'a>, marks: &'a Marks, hash: u64 },
     /// A load's last lookup: arms its ticket.
     Arm(&'a LoadTicket<'a>),
 }
 
 impl<'a> Gate<'a> {
+    fn of(admission: Admission<'a>) -> Self {
+        Gate(admission, Cell::new(false))
+    }
+
+    /// A conditional write of a compute: stores or removes only if the key
+    /// was not written since `ticket` was armed, and marks the key's other
+    /// loads when it does.
+    pub(crate) fn compute(ticket: &'a LoadTicket<'a>, marks: &'a Marks, hash: u64) -> Self {
+        Gate::of(Admission::Compute { ticket, marks, hash })
+    }
+
+    /// Whether [`admits`](Self::admits) refused the change.
+    pub(crate) fn refused(&self) -> bool {
+        self.1.get()
+    }
+
     pub(crate) fn write(marks: &'a Marks, hash: u64, locked: bool) -> Self {
-        Gate(Admission::Write { marks, hash, locked })
+        Gate::of(Admission::Write { marks, hash, locked })
     }
 
     pub(crate) fn clear_all(marks: &'a Marks, locked: bool) -> Self {
-        Gate(Admission::ClearAll { marks, locked })
+        Gate::of(Admission::ClearAll { marks, locked })
     }
 
     pub(crate) fn commit(ticket: &'a LoadTicket<'a>) -> Self {
-        Gate(Admission::Commit(ticket))
+        Gate::of(Admission::Commit(ticket))
     }
 
     pub(crate) fn arm(ticket: &'a LoadTicket<'a>) -> Self {
-        Gate(Admission::Arm(ticket))
+        Gate::of(Admission::Arm(ticket))
     }
 
     /// This clear, narrowed to the keys whose hash passes `clears` (a core
@@ -272,9 +336,9 @@ impl<'a> Gate<'a> {
     /// the part it holds).
     pub fn narrowed<'b>(&'b self, clears: &'b dyn Fn(u64) -> bool) -> Gate<'b> {
         match self.0 {
-            Admission::ClearAll { marks, .. } | Admission::Clear(marks, _) => Gate(Admission::Clear(marks, clears)),
+            Admission::ClearAll { marks, .. } | Admission::Clear(marks, _) => Gate::of(Admission::Clear(marks, clears)),
             // Only a clear is ever narrowed; any other gate stays as it is.
-            other => Gate(other),
+            other => Gate::of(other),
         }
     }
 
@@ -282,10 +346,12 @@ impl<'a> Gate<'a> {
     /// was written since its last lookup may not store).
     #[inline]
     pub fn admits(&self) -> bool {
-        match &self.0 {
-            Admission::Commit(ticket) => !ticket.invalidated(),
+        let admitted = match &self.0 {
+            Admission::Commit(ticket) | Admission::Compute { ticket, .. } => !ticket.invalidated(),
             _ => true,
-        }
+        };
+        self.1.set(!admitted);
+        admitted
     }
 
     /// Run after the change, before the critical section ends.
@@ -298,7 +364,15 @@ impl<'a> Gate<'a> {
             Admission::ClearAll { marks, locked: true } => marks.invalidate_all_locked(),
             Admission::Clear(marks, clears) => marks.invalidate_where(*clears),
             Admission::Commit(_) => {}
+            Admission::Compute { marks, hash, .. } => marks.invalidate_except(*hash, self.ticket_mark()),
             Admission::Arm(ticket) => ticket.arm(),
+        }
+    }
+
+    fn ticket_mark(&self) -> Option<&Mark> {
+        match &self.0 {
+            Admission::Compute { ticket, .. } => ticket.registered.as_ref().map(|r| &r.mark),
+            _ => None,
         }
     }
 }
@@ -309,6 +383,7 @@ impl fmt::Debug for Gate<'_> {
             Admission::Write { .. } => "Write",
             Admission::ClearAll { .. } | Admission::Clear(..) => "Clear",
             Admission::Commit(_) => "Commit",
+            Admission::Compute { .. } => "Compute",
             Admission::Arm(_) => "Arm",
         };
         f.debug_tuple("Gate").field(&kind).finish()

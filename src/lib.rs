@@ -83,6 +83,42 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Loads, sync and async
+//!
+//! [`get_or_insert_with`](SlidingTtlCache::get_or_insert_with) and
+//! [`get_or_insert_async`](SlidingTtlCache::get_or_insert_async) (and their
+//! `try_` forms) are single-flight together: one `init` per missing key,
+//! however many callers, sync or async. The async forms need no runtime and
+//! return `Send` futures; a caller that is cancelled leaves its load to the
+//! others, which drive it on without running `init` again. The
+//! [`entry`](SlidingTtlCache::entry) API says where a value came from
+//! ([`Fetch`]) and computes atomically per key ([`Entry::and_compute_with`]);
+//! the builder adds refresh-ahead, stale values, a load timeout and a
+//! spawner for background reloads (see [`CacheBuilder::refresh_after`]).
+//!
+//! ```
+//! # #[cfg(feature = "sharded")]
+//! # {
+//! use std::time::Duration;
+//! use ttlkit::prelude::*;
+//! use ttlkit::{Computed, Fetch, Op};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let cache: ShardedCache<u32, String> = CacheBuilder::new()
+//!     .time_to_live(Duration::from_secs(60))
+//!     .load_timeout(Duration::from_secs(5))
+//!     .build()?;
+//! let v = cache.try_get_or_insert_async(1, async { Ok::<_, std::io::Error>("one".to_string()) }).await?;
+//! assert_eq!(v, "one");
+//! assert_eq!(cache.entry(1).or_insert_with(|| "two".to_string()).fetch, Fetch::Hit);
+//! let upper = cache.entry(1).and_compute_with(|v| Op::Put(v.map_or(String::new(), |s| s.to_uppercase())));
+//! assert_eq!(upper, Computed::Replaced { old: "one".into(), new: "ONE".into() });
+//! # Ok(())
+//! # }
+//! # }
+//! ```
+//!
 //! # Expiry settings
 //!
 //! | builder | an entry expires |
@@ -150,7 +186,7 @@
 //! | feature | default | adds |
 //! |---|---|---|
 //! | `sharded` | yes | `ShardedCache` (crossbeam-epoch) |
-//! | `async` | yes | `AsyncLoader` and `ClientStore::get_or_create_async` (tokio's sync primitives only) |
+//! | `async` | yes | a cache without a [`spawner`](CacheBuilder::spawner) runs its background async reloads on the caller's tokio runtime (tokio's `rt` only); `ClientStore::get_or_create_async`. The async loads themselves need no feature and no runtime |
 //! | `moka` | no | `MokaCache` (moka) |
 //! | `client-store` | no | `ttlkit::client_store`: one client per API key, keys zeroized, fingerprints keyed with BLAKE3 |
 //! | `quanta` | no | `PreciseClock` and the ticker behind `SystemClock` read the CPU's time-stamp counter |
@@ -319,10 +355,14 @@
 //!   with its [`RemovalCause`], never while a lock is held (a listener may
 //!   use the cache). A panicking listener is contained and counted in
 //!   [`CacheStats::listener_panics`].
-//! * **Loads.** [`SlidingTtlCache::get_or_insert_with`] is single-flight;
+//! * **Loads.** [`SlidingTtlCache::get_or_insert_with`] and
+//!   [`SlidingTtlCache::get_or_insert_async`] are single-flight together;
 //!   `init` runs with no lock held; an error is not cached; a panicking
-//!   `init` poisons nothing. An `insert`, `remove` or `clear` of the key
-//!   made while `init` runs wins: the loaded value is returned, not stored.
+//!   `init` poisons nothing; a cancelled async caller does not cancel the
+//!   load. An `insert`, `remove` or `clear` of the key made while `init`
+//!   runs wins: the loaded value is returned, not stored. A recursive load
+//!   is [`LoadError::Recursive`]; [`Entry::and_compute_with`] is atomic per
+//!   key.
 //! * **Sweeper.** Background sweeps (on by default; `no_sweeper()` turns
 //!   them off) purge expired entries in batches of 256 per lock hold. Every
 //!   cache's sweeps run on the process's one maintenance thread, which holds
@@ -351,24 +391,29 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod any;
-#[cfg(feature = "async")]
-mod async_loader;
 pub mod backend;
 mod builder;
 mod cache;
+mod cache_stats;
 #[cfg(feature = "client-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client-store")))]
 pub mod client_store;
 pub mod clock;
+mod compute;
 pub mod core;
+mod entry;
 mod expiry;
+mod flight;
 mod frontend;
 mod inspect;
 mod invalidation;
 mod kind;
 mod listener;
 mod load_error;
+mod load_settings;
 mod loader;
+mod loads;
+mod loads_async;
 mod maintenance;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
@@ -376,6 +421,7 @@ pub mod metrics;
 mod per_entry;
 pub mod prelude;
 mod pressure;
+mod stale;
 mod stats;
 mod sweeper;
 mod sync;
@@ -385,9 +431,6 @@ mod tiered;
 mod unsupported;
 
 pub use any::AnyCache;
-#[cfg(feature = "async")]
-#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
-pub use async_loader::AsyncLoader;
 #[cfg(feature = "moka")]
 #[cfg_attr(docsrs, doc(cfg(feature = "moka")))]
 pub use backend::moka::MokaCache;
@@ -403,11 +446,13 @@ pub use cache::{CacheStats, RemovalCause, SlidingTtlCache, Unsupported};
 #[cfg(feature = "client-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client-store")))]
 pub use client_store::{ApiKey, ClientStore};
+pub use entry::{Computed, Entry, Fetch, Fetched, Op};
 pub use frontend::Cache;
 pub use inspect::{EntryInfo, Iter};
 pub use invalidation::LoadTicket;
 pub use kind::{BackendKind, UnknownBackend};
 pub use load_error::LoadError;
+pub use load_settings::BackgroundTask;
 pub use per_entry::Expiry;
 pub use pressure::{MemoryGuard, MemoryGuardBuilder, PressureChange};
 pub use stats::LoadRecorder;

@@ -18,14 +18,20 @@
 //! removal listener may run in it), clock reads do not see a frozen time:
 //! see [`ticker::mark_busy`].
 //!
+//! It also keeps the timers of async callers waiting with a load timeout
+//! ([`wake_after`]): ttlkit brings no async runtime, so the thread wakes
+//! them when it is time to look at the clock again.
+//!
 //! Under `--cfg ttlkit_loom` sweep tasks are driven by model threads of
-//! their own instead (see `sweeper.rs`); the clock part is std-only.
+//! their own instead (see `sweeper.rs`); the clock and timer parts are
+//! std-only.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Waker;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -41,6 +47,8 @@ struct Schedule {
     /// Queued tasks by due time (nanoseconds on the precise clock).
     queue: BTreeSet<(u64, u64)>,
     next_id: u64,
+    /// Wakers to wake, by (due time, id).
+    timers: BTreeMap<(u64, u64), Waker>,
     worker: Option<Worker>,
 }
 
@@ -56,8 +64,14 @@ struct Worker {
     thread: JoinHandle<()>,
 }
 
-static SCHEDULE: Mutex<Schedule> =
-    Mutex::new(Schedule { clocks: 0, tasks: BTreeMap::new(), queue: BTreeSet::new(), next_id: 0, worker: None });
+static SCHEDULE: Mutex<Schedule> = Mutex::new(Schedule {
+    clocks: 0,
+    tasks: BTreeMap::new(),
+    queue: BTreeSet::new(),
+    next_id: 0,
+    timers: BTreeMap::new(),
+    worker: None,
+});
 
 thread_local! {
     static ON_WORKER: Cell<bool> = const { Cell::new(false) };
@@ -78,7 +92,19 @@ pub(crate) fn on_worker() -> bool {
 
 impl Schedule {
     fn users(&self) -> usize {
-        self.clocks + self.tasks.len()
+        self.clocks + self.tasks.len() + self.timers.len()
+    }
+
+    /// Takes out the timers due at `now`.
+    fn take_timers(&mut self, now: u64) -> Vec<Waker> {
+        let mut due = Vec::new();
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            due.push(entry.remove());
+        }
+        due
     }
 
     fn ensure_worker(&mut self) -> io::Result<()> {
@@ -137,7 +163,9 @@ impl Schedule {
     /// How long the worker may sleep: until the next due task, and at most
     /// a tick while a coarse clock needs the time; `None` is "until woken".
     fn sleep_after(&self, now: u64) -> Option<Duration> {
-        let next = self.queue.first().map(|&(at, _)| Duration::from_nanos(at.saturating_sub(now)));
+        let task = self.queue.first().map(|&(at, _)| at);
+        let timer = self.timers.first_key_value().map(|(&(at, _), _)| at);
+        let next = task.into_iter().chain(timer).min().map(|at| Duration::from_nanos(at.saturating_sub(now)));
         if self.clocks > 0 {
             Some(next.map_or(TICK, |d| d.min(TICK)))
         } else {
@@ -161,6 +189,14 @@ fn work(stop: &AtomicBool) {
             ticker::publish();
             if let Some(more) = more {
                 schedule().requeue(id, more, ticker::precise_now());
+            }
+        }
+        let timers = schedule().take_timers(ticker::precise_now());
+        if !timers.is_empty() {
+            timers.into_iter().for_each(Waker::wake);
+            let retired = schedule().retire_if_unused();
+            if let Some(w) = retired {
+                self::stop(w);
             }
         }
         if stop.load(Ordering::Acquire) {
@@ -237,5 +273,36 @@ pub(crate) fn deregister_sweep(id: u64) {
     };
     if let Some(w) = retired {
         stop(w);
+    }
+}
+
+/// A registered [`wake_after`]; dropping it cancels the wake-up.
+#[derive(Debug)]
+pub(crate) struct Timer {
+    key: (u64, u64),
+}
+
+/// Wakes `waker` on the maintenance thread `after` from now. `None` if the
+/// thread could not be started (the caller then wakes itself at once).
+pub(crate) fn wake_after(after: Duration, waker: Waker) -> Option<Timer> {
+    let mut s = schedule();
+    s.ensure_worker().ok()?;
+    let id = s.next_id;
+    s.next_id += 1;
+    let key = (ticker::precise_now().saturating_add(nanos(after)), id);
+    s.timers.insert(key, waker);
+    Some(Timer { key })
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        let retired = {
+            let mut s = schedule();
+            s.timers.remove(&self.key);
+            s.retire_if_unused()
+        };
+        if let Some(w) = retired {
+            stop(w);
+        }
     }
 }

@@ -54,6 +54,10 @@ pub(crate) struct StatsCounter {
     /// lookup counts before it can know).
     uncounted_misses: AtomicU64,
     load_nanos: AtomicU64,
+    refreshes_started: AtomicU64,
+    refreshes_succeeded: AtomicU64,
+    refreshes_failed: AtomicU64,
+    stale_served: AtomicU64,
     listener_panics: AtomicU64,
     removals: [AtomicU64; 5],
     /// The cache's name in the load latency histogram, once it is published
@@ -78,17 +82,26 @@ impl StatsCounter {
     }
 
     /// Counts a load (one `init`) that finished after `took`.
-    fn load_finished(&self, ok: bool, took: Duration) {
+    fn load_finished(&self, ok: bool, took: Duration, refresh: bool) {
         if ok {
             self.loads_succeeded.fetch_add(1, Relaxed);
         } else {
             self.load_failures.fetch_add(1, Relaxed);
+        }
+        if refresh {
+            let counter = if ok { &self.refreshes_succeeded } else { &self.refreshes_failed };
+            counter.fetch_add(1, Relaxed);
         }
         self.load_nanos.fetch_add(duration_to_nanos(took), Relaxed);
         #[cfg(feature = "metrics")]
         if let Some(name) = self.load_series.get() {
             crate::metrics::record_load(name, took);
         }
+    }
+
+    /// Counts a caller served a value past its deadline.
+    pub(crate) fn stale_served(&self) {
+        self.stale_served.fetch_add(1, Relaxed);
     }
 
     /// Counts a caller served by another caller's load, and takes back the
@@ -120,6 +133,10 @@ impl StatsCounter {
             loads_failed: self.load_failures.load(Relaxed),
             loads_coalesced: self.loads_coalesced.load(Relaxed),
             load_time: Duration::from_nanos(self.load_nanos.load(Relaxed)),
+            refreshes_started: self.refreshes_started.load(Relaxed),
+            refreshes_succeeded: self.refreshes_succeeded.load(Relaxed),
+            refreshes_failed: self.refreshes_failed.load(Relaxed),
+            stale_served: self.stale_served.load(Relaxed),
             listener_panics: self.listener_panics.load(Relaxed),
             ..CacheStats::default()
         };
@@ -130,8 +147,8 @@ impl StatsCounter {
     }
 }
 
-/// Where a load made outside a cache (by `AsyncLoader` (feature `async`))
-/// counts itself: the cache's load counters and clock, lent by
+/// Where a load made outside a cache counts itself: the cache's load
+/// counters and clock, lent by
 /// [`SlidingTtlCache::load_recorder`](crate::SlidingTtlCache::load_recorder).
 ///
 /// Opaque: only ttlkit's loaders record through it. A backend without load
@@ -157,9 +174,16 @@ pub struct LoadRecorder<'a> {
     clock: Option<&'a ClockSource>,
 }
 
-/// When a load's `init` started, on the recorder's clock.
+/// When a load's `init` started, on the recorder's clock, and whether it
+/// is a refresh.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum LoadStart {
+pub(crate) struct LoadStart {
+    at: StartedAt,
+    refresh: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum StartedAt {
     Ticks(Ticks),
     Instant(Instant),
 }
@@ -192,26 +216,36 @@ impl<'a> LoadRecorder<'a> {
 
     /// Counts a load started (`init` about to run) and reads the clock.
     pub(crate) fn start(&self) -> LoadStart {
+        self.start_load(false)
+    }
+
+    /// Counts a load started, and with `refresh` a refresh too (a reload
+    /// of a key whose callers are served its current value meanwhile).
+    pub(crate) fn start_load(&self, refresh: bool) -> LoadStart {
         if let Some(stats) = self.stats {
             stats.loads_started.fetch_add(1, Relaxed);
+            if refresh {
+                stats.refreshes_started.fetch_add(1, Relaxed);
+            }
         }
-        match self.clock {
-            Some(clock) => LoadStart::Ticks(clock.now()),
-            None => LoadStart::Instant(Instant::now()),
-        }
+        let at = match self.clock {
+            Some(clock) => StartedAt::Ticks(clock.now()),
+            None => StartedAt::Instant(Instant::now()),
+        };
+        LoadStart { at, refresh }
     }
 
     /// Counts the load started at `start` as succeeded or failed, with the
     /// time since `start` on the same clock.
     pub(crate) fn finish(&self, start: LoadStart, ok: bool) {
         let Some(stats) = self.stats else { return };
-        let took = match (start, self.clock) {
-            (LoadStart::Ticks(t), Some(clock)) => clock.now().saturating_duration_since(t),
-            (LoadStart::Instant(t), _) => t.elapsed(),
+        let took = match (start.at, self.clock) {
+            (StartedAt::Ticks(t), Some(clock)) => clock.now().saturating_duration_since(t),
+            (StartedAt::Instant(t), _) => t.elapsed(),
             // Not made by this recorder's `start`: no time to add.
-            (LoadStart::Ticks(_), None) => Duration::ZERO,
+            (StartedAt::Ticks(_), None) => Duration::ZERO,
         };
-        stats.load_finished(ok, took);
+        stats.load_finished(ok, took, start.refresh);
     }
 
     /// Counts a caller served by another caller's load (value or error)

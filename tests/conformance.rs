@@ -18,6 +18,8 @@
 mod bad_input;
 #[path = "conformance/cases.rs"]
 mod cases;
+#[path = "conformance/entry.rs"]
+mod entry;
 #[path = "conformance/expiry_kinds.rs"]
 mod expiry_kinds;
 #[path = "conformance/inspection.rs"]
@@ -30,6 +32,8 @@ mod loads;
 mod oversized;
 #[path = "conformance/per_entry.rs"]
 mod per_entry;
+#[path = "conformance/refresh.rs"]
+mod refresh;
 #[path = "support/removal_log.rs"]
 mod removal_log;
 #[path = "conformance/resize.rs"]

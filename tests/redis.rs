@@ -30,6 +30,9 @@ mod bad_input;
 #[path = "conformance/cases.rs"]
 mod cases;
 #[allow(dead_code)]
+#[path = "conformance/entry.rs"]
+mod entry;
+#[allow(dead_code)]
 #[path = "conformance/expiry_kinds.rs"]
 mod expiry_kinds;
 #[allow(dead_code)]
@@ -46,6 +49,9 @@ mod oversized;
 #[allow(dead_code)]
 #[path = "conformance/per_entry.rs"]
 mod per_entry;
+#[allow(dead_code)]
+#[path = "conformance/refresh.rs"]
+mod refresh;
 #[allow(dead_code)]
 #[path = "conformance/resize.rs"]
 mod resize;

@@ -11,6 +11,8 @@
 mod bad_input;
 #[path = "conformance/cases.rs"]
 mod cases;
+#[path = "conformance/entry.rs"]
+mod entry;
 #[path = "conformance/expiry_kinds.rs"]
 mod expiry_kinds;
 #[path = "conformance/inspection.rs"]
@@ -23,6 +25,8 @@ mod loads;
 mod oversized;
 #[path = "conformance/per_entry.rs"]
 mod per_entry;
+#[path = "conformance/refresh.rs"]
+mod refresh;
 #[path = "support/removal_log.rs"]
 mod removal_log;
 #[path = "conformance/resize.rs"]
@@ -232,6 +236,9 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let mut st = self.lock();
+        if !gate.admits() {
+            return None;
+        }
         let key = st.map.get_key_value(key).map(|(k, _)| k.clone());
         let live = key.and_then(|key| self.take(&mut st, &key, now, RemovalCause::Explicit, out));
         gate.after_change();

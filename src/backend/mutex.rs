@@ -114,6 +114,9 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let mut store = self.store.lock();
+        if !gate.admits() {
+            return None;
+        }
         let value = store.remove(hash, key, now, out.list());
         gate.after_change();
         store.shrink_if_sparse();

@@ -2,6 +2,7 @@
 //! single-flight across tasks and cancellation-safe.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -13,6 +14,9 @@ use crate::client_store::fingerprint::Fingerprint;
 use crate::client_store::lease::{Lease, StoredClient};
 use crate::client_store::store::ClientStore;
 use crate::load_error::LoadError;
+
+/// A creation in flight, as the store awaits it.
+type Creating<'a, C, E> = Pin<Box<dyn Future<Output = Result<StoredClient<C>, LoadError<E>>> + Send + 'a>>;
 
 impl<C, B> ClientStore<C, B>
 where
@@ -27,16 +31,17 @@ where
     /// not block a thread. An error from `create` goes to this caller and to
     /// those that waited, and is not cached.
     ///
-    /// Cancellation-safe: if the caller running `create` is dropped before
-    /// it finishes (an aborted task, a lost `select!`, a timeout), the
-    /// callers waiting on it wake and one of them runs its own `create`; a
-    /// later caller proceeds as if nothing happened. `create` receives its
-    /// own copy of the key (zeroized when dropped) so its future can own it.
+    /// Async and sync ([`get_or_create`](Self::get_or_create)) creations of
+    /// one key share one flight: concurrent callers of either kind make one
+    /// client.
     ///
-    /// Async and sync ([`get_or_create`](Self::get_or_create)) creations are
-    /// single-flight among themselves, not with each other: if both kinds
-    /// race on a new key, two clients may be made and the one stored first
-    /// reaches the hook as [`RemovalCause::Replaced`](crate::RemovalCause).
+    /// Cancellation-safe: the `create` future is `'static` because it may
+    /// outlive its caller. If the caller whose `create` runs is dropped
+    /// before it finishes (an aborted task, a lost `select!`, a timeout), the
+    /// creation is not restarted: the callers waiting on it carry it on (see
+    /// [`SlidingTtlCache::get_or_insert_async`]), and the client it makes is
+    /// stored as usual. `create` receives its own copy of the key (zeroized
+    /// when dropped) so its future can own it.
     ///
     /// As for `get_or_create`, a `remove` or `clear` made while `create` runs
     /// wins: the client is leased to the callers but not stored.
@@ -66,34 +71,42 @@ where
     pub async fn get_or_create_async<F, Fut, E>(&self, key: &ApiKey, create: F) -> Result<Lease<C>, LoadError<E>>
     where
         F: FnOnce(ApiKey) -> Fut,
-        Fut: Future<Output = Result<C, E>>,
+        Fut: Future<Output = Result<C, E>> + Send + 'static,
         E: Send + Sync + 'static,
     {
         let fingerprint = self.fingerprint(key);
-        let mut create = Some(create);
+        // The factory's future waits here until a load of this caller's
+        // polls it. One the cache drops unpolled (a hit, or another
+        // caller's load) stays for the next round, which a client released
+        // while this caller looked makes.
+        let creating = Arc::new(Mutex::new(Some(create(key.clone()))));
         loop {
-            let ran = AtomicBool::new(false);
-            // The lease on a client this call makes. Held here, not in the
-            // loader's future, so a cancelled call drops it (and a client
-            // that was stored is still released after it leaves).
-            let made = Mutex::new(None);
-            let keeper = self.keeper();
-            let init = || {
-                ran.store(true, Relaxed);
-                let creating = create.take().map(|create| create(key.clone()));
-                let made = &made;
+            let ran = Arc::new(AtomicBool::new(false));
+            // The lease on a client this call makes. Kept beside the load,
+            // not only inside it, so this caller gets it; a cancelled call
+            // drops its copy (and a stored client is still released after
+            // it leaves).
+            let made = Arc::new(Mutex::new(None));
+            let init = {
+                let (creating, ran, made, keeper) =
+                    (Arc::clone(&creating), Arc::clone(&ran), Arc::clone(&made), Arc::clone(self.keeper()));
                 async move {
-                    let Some(creating) = creating else {
-                        unreachable!("a call that ran the factory returns: it never loops back to run it again")
+                    let Some(future) = creating.lock().take() else {
+                        unreachable!("a call whose factory ran returns: it never loops back to run it again")
                     };
-                    let lease = StoredClient::file(keeper, fingerprint, Arc::new(creating.await?), true);
+                    ran.store(true, Relaxed);
+                    let lease = StoredClient::file(&keeper, fingerprint, Arc::new(future.await?), true);
                     let stored = lease.stored().clone();
                     *made.lock() = Some(lease);
                     Ok(stored)
                 }
             };
-            let result = self.loader().try_get_or_insert_with(self.cache(), fingerprint, init).await;
-            let made = made.into_inner();
+            // Boxed as a `dyn Future + Send`: awaiting the cache's opaque
+            // future here directly trips the compiler's higher-ranked
+            // lifetime check where callers spawn this future.
+            let loading: Creating<'_, C, E> = Box::pin(self.cache().try_get_or_insert_async(fingerprint, init));
+            let result = loading.await;
+            let made = made.lock().take();
             if let Some(lease) = self.settle(ran.load(Relaxed), made, result)? {
                 return Ok(lease);
             }

@@ -78,8 +78,6 @@ struct Inner<C, B> {
     creation_failures: AtomicU64,
     limiter: Option<RateLimiter<Fingerprint>>,
     rate_limited: AtomicU64,
-    #[cfg(feature = "async")]
-    loader: crate::async_loader::AsyncLoader<Fingerprint, StoredClient<C>>,
     #[cfg(feature = "metrics")]
     metrics: Option<crate::client_store::store_metrics::StoreSeries>,
     /// Marks what the store still holds as gone when it is dropped (a
@@ -229,8 +227,6 @@ where
             creation_failures: AtomicU64::new(0),
             limiter: parts.limiter,
             rate_limited: AtomicU64::new(0),
-            #[cfg(feature = "async")]
-            loader: crate::async_loader::AsyncLoader::new(),
             #[cfg(feature = "metrics")]
             metrics: parts.metrics,
             drain: drain::<C, B>,
@@ -317,12 +313,6 @@ where
             self.inner.reused.fetch_add(1, Relaxed);
         }
         Ok(lease)
-    }
-
-    /// The loader that makes async creation single-flight.
-    #[cfg(feature = "async")]
-    pub(super) fn loader(&self) -> &crate::async_loader::AsyncLoader<Fingerprint, StoredClient<C>> {
-        &self.inner.loader
     }
 
     /// The backend.

@@ -14,6 +14,8 @@ use crate::harness::{ModelConfig, Op};
 
 /// Seeds the second random stream (per-entry expiry) of a case.
 const PER_ENTRY_STREAM: u64 = 0x7e57_0e1f_d0e5_71e5;
+/// Seeds the third random stream (atomic computes) of a case.
+const COMPUTE_STREAM: u64 = 0xc0de_a70e_1c5e_ed00;
 
 /// A small deterministic generator (splitmix64): the seed is the case.
 pub struct Rng(u64);
@@ -51,6 +53,10 @@ pub enum Act {
     /// A load whose `init` yields this many times first, so that writes of
     /// other threads land while it runs.
     SlowLoad(u64, u32),
+    /// `entry(k).and_compute_with(..)` putting a fresh value, whose closure
+    /// yields this many times first: a read-modify-write that no other
+    /// write may slip into.
+    Compute(u64, u32),
     /// `len()`, checked against the bound plus the in-flight slack.
     Len,
 }
@@ -152,6 +158,17 @@ impl Case {
                 if let Act::Op(Op::Insert(k)) = *a {
                     if own.chance(30) {
                         *a = Act::Op(Op::InsertWithTtl(k, idle * own.range(0, 8) as u32 / 4));
+                    }
+                }
+            }
+        }
+        // Computes, from a third stream: some inserts become computes.
+        let mut computes = Rng::new(seed ^ COMPUTE_STREAM);
+        if computes.chance(50) {
+            for a in acts.iter_mut().flatten() {
+                if let Act::Op(Op::Insert(k)) = *a {
+                    if computes.chance(40) {
+                        *a = Act::Compute(k, computes.range(0, 20) as u32);
                     }
                 }
             }

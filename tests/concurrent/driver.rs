@@ -107,6 +107,7 @@ pub fn run_case<C: SlidingTtlCache<u64, u64>>(
         let mut h = History::new(&case, flavor, recs, reports);
         h.check_reports()?;
         h.check_results()?;
+        h.check_computes()?;
         let live = h.check_final(&s, case.drain)?;
         refill::check(&s, &case, flavor, &live)
     })();

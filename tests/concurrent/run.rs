@@ -42,6 +42,11 @@ pub enum Out {
         init: Option<(u64, u64)>,
         ok: bool,
     },
+    /// A compute that put its fresh value: the live value its closure saw
+    /// (the last time it ran).
+    Computed {
+        saw: Option<u64>,
+    },
 }
 
 /// One call of a worker.
@@ -174,6 +179,7 @@ fn worker<C: SlidingTtlCache<u64, u64>>(s: &Subject<C>, t: usize, acts: &[Act], 
         let out = match act {
             Act::Op(op) => apply(s, op, fresh),
             Act::SlowLoad(k, spins) => load(s, k, fresh, spins),
+            Act::Compute(k, spins) => compute(s, k, fresh, spins),
             Act::Len => Out::Count(s.cache.len()),
         };
         let ret = s.stamps.next();
@@ -181,6 +187,23 @@ fn worker<C: SlidingTtlCache<u64, u64>>(s: &Subject<C>, t: usize, acts: &[Act], 
     }
     at.store(usize::MAX, Ordering::Relaxed);
     recs
+}
+
+/// An `and_compute_with` whose closure yields `spins` times, then puts `fresh`.
+fn compute<C: SlidingTtlCache<u64, u64>>(s: &Subject<C>, k: u64, fresh: u64, spins: u32) -> Out {
+    let done = s.cache.entry(k).and_compute_with(|_| {
+        for _ in 0..spins {
+            thread::yield_now();
+        }
+        ttlkit::Op::Put(fresh)
+    });
+    match done {
+        ttlkit::Computed::Inserted(_) => Out::Computed { saw: None },
+        ttlkit::Computed::Replaced { old, .. } => Out::Computed { saw: Some(old) },
+        // A put never removes or keeps: recorded as a value nobody
+        // stored, so the checks fail on it.
+        _ => Out::Value(Some(u64::MAX)),
+    }
 }
 
 /// A `get_or_insert_with` whose `init` yields `spins` times before returning `fresh`.
@@ -225,7 +248,8 @@ fn apply<C: SlidingTtlCache<u64, u64>>(s: &Subject<C>, op: Op, fresh: u64) -> Ou
                     Err(fresh)
                 }
             });
-            Out::Load { got: got.map_err(|e| *e), fresh, init, ok }
+            // No load timeout is set: every error is init's.
+            Out::Load { got: got.map_err(|e| e.get().copied().unwrap_or(u64::MAX)), fresh, init, ok }
         }
         Op::Clear => {
             cache.clear();

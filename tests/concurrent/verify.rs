@@ -30,7 +30,8 @@ pub fn key_of(act: Act) -> Option<u64> {
         Act::Op(Op::Insert(k) | Op::Get(k) | Op::Peek(k) | Op::Contains(k) | Op::Remove(k) | Op::GetOrInsert(k))
         | Act::Op(Op::Info(k) | Op::InsertWithTtl(k, _))
         | Act::Op(Op::TryGetOrInsert(k, _))
-        | Act::SlowLoad(k, _) => Some(k),
+        | Act::SlowLoad(k, _)
+        | Act::Compute(k, _) => Some(k),
         Act::Op(Op::Clear | Op::Purge | Op::Advance(_) | Op::Iter | Op::SetCapacity(_) | Op::SetIdle(_)) | Act::Len => {
             None
         }
@@ -41,8 +42,10 @@ fn describe(r: &Rec) -> String {
     format!("thread {} op {} {:?} (stamps {}..{}) -> {:?}", r.thread, r.index, r.act, r.call, r.ret, r.out)
 }
 
+/// A call that stores its fresh value: an insert, or a compute (which
+/// always puts).
 fn is_insert(r: &Rec) -> bool {
-    matches!(r.act, Act::Op(Op::Insert(_) | Op::InsertWithTtl(..)))
+    matches!(r.act, Act::Op(Op::Insert(_) | Op::InsertWithTtl(..)) | Act::Compute(..))
 }
 
 fn is_remove(r: &Rec) -> bool {
@@ -75,7 +78,7 @@ impl<'a> History<'a> {
         for r in &recs {
             let key = key_of(r.act);
             match (r.act, r.out) {
-                (Act::Op(Op::Insert(k) | Op::InsertWithTtl(k, _)), _) => {
+                (Act::Op(Op::Insert(k) | Op::InsertWithTtl(k, _)) | Act::Compute(k, _), _) => {
                     origins.insert(r.value, Origin { rec: *r, key: k, init: None });
                 }
                 (_, Out::Load { init: Some(init), ok: true, .. }) => {
@@ -209,6 +212,8 @@ impl<'a> History<'a> {
                     }
                     None
                 }
+                // What a compute saw is a read of the map.
+                Out::Computed { saw } => saw,
                 Out::Nothing | Out::Bool(_) | Out::Count(_) => None,
             };
             let Some(v) = returned else { continue };
@@ -224,6 +229,25 @@ impl<'a> History<'a> {
             let read = !matches!(r.out, Out::Load { .. }) || o.init.is_none();
             if let Some(rep) = self.reported.get(&v).filter(|rep| read && rep.stamp < r.call) {
                 return Err(fail(format!("returned {v:#x}, already reported gone: {rep:?}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Computes are atomic: a value is seen, and replaced, by at most one
+    /// compute (two that saw the same value would be a lost update: both
+    /// read it, both wrote over it).
+    pub fn check_computes(&self) -> Result<(), String> {
+        let mut seen_by: HashMap<u64, &Rec> = HashMap::new();
+        for r in &self.recs {
+            if let Out::Computed { saw: Some(v) } = r.out {
+                if let Some(first) = seen_by.insert(v, r) {
+                    return Err(format!(
+                        "{} and {} both replaced {v:#x}: an update was lost",
+                        describe(first),
+                        describe(r)
+                    ));
+                }
             }
         }
         Ok(())

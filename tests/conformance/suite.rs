@@ -54,8 +54,15 @@ pub fn trials<T: Target + Clone>(prefix: &str, target: T, cases: Vec<Case<T>>) -
 
 /// The panics the cases cause on purpose (a panicking listener, `init` or
 /// weigher, a recursive load).
-const DELIBERATE: &[&str] =
-    &["init bug", "leader's init fails", "listener bug", "recursive load of the same key", "weigher fault"];
+const DELIBERATE: &[&str] = &[
+    "init bug",
+    "leader's init fails",
+    "listener bug",
+    "recursive load of the same key",
+    "weigher fault",
+    "gave up waiting",
+    "wrote the key it computes",
+];
 
 /// Keeps the deliberate panics out of the output (libtest-mimic does not
 /// capture it); every other panic is printed as usual.

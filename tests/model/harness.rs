@@ -532,7 +532,7 @@ fn step(s: &Subject, m: &mut Model, op: Op) -> Result<(), String> {
                     Err("init failed")
                 }
             });
-            let got = got.map_err(|e| *e);
+            let got = got.map_err(|e| e.get().copied().unwrap_or("not an init error"));
             match live {
                 Some(v) => {
                     if (got, calls) != (Ok(v), 0) {

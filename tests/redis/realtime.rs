@@ -469,7 +469,7 @@ fn tiered_meets_the_same_load_and_listener_rules() {
     assert_eq!(cache.get_or_insert_with(2, || 20), 20);
     assert_eq!(cache.l2().peek(&2), Some(20), "a load is stored in L2");
     let err = cache.try_get_or_insert_with(3, || Err::<u64, &str>("down")).unwrap_err();
-    assert_eq!(*err, "down");
+    assert_eq!(err.get(), Some(&"down"));
     assert!(!cache.contains_key(&3));
     assert_eq!(cache.remove(&1), Some(10));
     assert_eq!(cache.get(&1), None);

@@ -22,6 +22,8 @@ mod cli;
 mod expiry;
 #[path = "compare/goals.rs"]
 mod goals;
+#[path = "compare/loads.rs"]
+mod loads;
 #[path = "compare/report.rs"]
 mod report;
 #[path = "compare/run.rs"]
@@ -196,7 +198,9 @@ fn compare(plan: &Plan, shown: &str) -> Result<(), String> {
         goals::heap_rows().into_iter().filter(|k| !rows.contains(k) && plan.wants_backend(&k.backend())).collect();
     let expiry_names = if plan.expiry { BackendKind::ALL.len() } else { 0 };
     let heaps = rows.len() + heap_only.len();
-    let total = rows.len() * workloads.len() * plan.threads.len() + heaps + expiry_names * 5 + usize::from(plan.expiry);
+    // The last 1: the loads rows.
+    let total =
+        rows.len() * workloads.len() * plan.threads.len() + heaps + expiry_names * 5 + usize::from(plan.expiry) + 1;
     bar.set_length(total as u64);
     let clock = quanta::Clock::new();
     let mut report = Report::default();
@@ -213,6 +217,13 @@ fn compare(plan: &Plan, shown: &str) -> Result<(), String> {
     for w in &workloads {
         measure_workload(plan, w, &rows, &clock, &mut report, &bar)?;
     }
+
+    bar.set_message("loads: async get-or-insert, refresh-ahead");
+    match loads::figures(plan) {
+        Ok(rows) => report.loads = rows,
+        Err(e) => report.skipped.push(format!("load figures: {e}")),
+    }
+    bar.inc(1);
 
     if plan.expiry {
         expiry_figures(plan, &mut report, &bar);
@@ -380,6 +391,10 @@ fn text(report: &Report) -> String {
     s += &summary::scaling_table(&report.cells, false);
     s += "\nHeap per entry (a counting allocator):\n";
     s += &report::memory_table(&report.memory, false);
+    if !report.loads.is_empty() {
+        s += "\nLoads (async: tokio, 2 workers, Zipf 0.9 with misses; refresh-ahead: 1 thread, 1,000 hot keys):\n";
+        s += &loads::table(&report.loads, false);
+    }
     if !report.purges.is_empty() {
         s += &format!(
             "\nPurge of {PURGE_EXPIRED} expired entries (MockClock; median wall time; lock hold: see compare.md):\n"
@@ -415,6 +430,12 @@ fn markdown(report: &Report) -> String {
     s += &summary::scaling_table(&report.cells, true);
     s += "\n## Heap per entry\n\n";
     s += &report::memory_table(&report.memory, true);
+    s += "\n## Loads\n\n";
+    s += "Async get-or-insert under tokio (2 workers, Zipf 0.9 with misses) beside \
+          `moka::future::Cache::get_with`; refresh-ahead `get_or_insert_with` hits (1 thread, 1,000 hot keys, \
+          `refresh_after(1 ms)`) beside the same cache without it and moka's sync `get_with`. See \
+          `tools/benches/compare/loads.rs`.\n\n";
+    s += &loads::table(&report.loads, true);
     s += "\n## Expiry\n\n";
     s += &format!("{}\n\n", EXPIRY_METHOD);
     s += &report::purge_table(&report.purges, true);

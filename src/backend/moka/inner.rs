@@ -530,6 +530,9 @@ where
         // The stripe is held only to order the removal with the key's loads.
         let removed = {
             let _stripe = self.stripe(hash as usize);
+            if !gate.admits() {
+                return None;
+            }
             let removed = self.moka.remove(key);
             gate.after_change();
             removed

@@ -241,6 +241,13 @@ impl<K, V> RedisCache<K, V> {
                 why: "a Redis record carries no deadline of its own: reads would extend it (GETEX)",
             });
         }
+        if let Some(what) = config.loads.first_set() {
+            return Err(RedisBuildError::Unsupported {
+                what,
+                why: "Redis loads are locked across processes on the server; refresh-ahead, stale values, \
+                      load timeouts and spawners are settings of the in-process caches",
+            });
+        }
         if config.granularity_set {
             return Err(RedisBuildError::Unsupported {
                 what: "refresh_granularity",

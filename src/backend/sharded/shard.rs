@@ -409,6 +409,9 @@ where
         Q: Eq + ?Sized,
     {
         let mut st = self.state.lock();
+        if !gate.admits() {
+            return None;
+        }
         let mut ledger = self.ledger(s);
         let now = st.latest.advance(now);
         let pin = self.graveyard.pin();

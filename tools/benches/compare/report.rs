@@ -74,6 +74,8 @@ pub struct Report {
     pub memory: Vec<Memory>,
     pub purges: Vec<Purge>,
     pub lateness: Vec<Lateness>,
+    /// Async get-or-insert and refresh-ahead (`loads.rs`).
+    pub loads: Vec<crate::loads::LoadRow>,
     pub checks: Vec<Check>,
     /// Things that could not be measured, with why.
     pub skipped: Vec<String>,

@@ -274,12 +274,16 @@ pub async fn failed_creation_is_not_cached(backend: BackendKind) {
 pub async fn cancelled_creation_wedges_no_one(backend: BackendKind) {
     let f = Arc::new(Fixture::new(backend).await);
     let (started_tx, started) = oneshot::channel();
+    let (release_tx, release) = oneshot::channel::<()>();
     let stuck = {
         let f = Arc::clone(&f);
         tokio::spawn(async move {
-            let create = |_key: ApiKey| async move {
+            let factory = f.factory();
+            // Cancelled mid-creation: the creation itself carries on.
+            let create = |k: ApiKey| async move {
                 let _ = started_tx.send(());
-                std::future::pending::<Result<TestClient, BoxError>>().await
+                let _ = release.await;
+                factory(&k)
             };
             f.store.get_or_create_async(&key("sk-test-cancel"), create).await.map(|c| c.id)
         })
@@ -298,7 +302,8 @@ pub async fn cancelled_creation_wedges_no_one(backend: BackendKind) {
     tokio::task::yield_now().await;
     stuck.abort();
     assert!(stuck.await.unwrap_err().is_cancelled());
-    assert_eq!(waiter.await.unwrap(), 0, "the waiter (or a later caller) created the client");
+    let _ = release_tx.send(());
+    assert_eq!(waiter.await.unwrap(), 0, "the waiter got the cancelled caller's client, made once");
     assert_eq!(f.request(&key("sk-test-cancel")).await, 0, "and the next caller reuses it");
     assert_eq!(f.made(), 1);
     assert_eq!(f.upstream.connections(), 1);
