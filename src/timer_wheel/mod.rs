@@ -58,9 +58,6 @@ pub(crate) mod model;
 #[cfg(test)]
 mod tests;
 
-/// A deadline that never comes: an entry filed under it is not held.
-pub(crate) const NEVER: u64 = u64::MAX;
-
 const SLOT_BITS: u32 = 6;
 const SLOTS: u32 = 1 << SLOT_BITS;
 const LEVELS: usize = 11;
@@ -136,12 +133,10 @@ impl TimerWheel {
     }
 
     /// Files `id` under `deadline` (a lower bound of its real deadline),
-    /// moving it if it was filed; [`NEVER`] unfiles it.
+    /// moving it if it was filed. `u64::MAX` is a deadline like any other,
+    /// due when the time saturates.
     pub(crate) fn schedule(&mut self, id: u32, deadline: u64) {
         self.unschedule(id);
-        if deadline == NEVER {
-            return;
-        }
         self.grow_for(id);
         self.file(node(id), deadline);
     }
@@ -198,8 +193,8 @@ impl TimerWheel {
 
     /// No walk before this time finds anything due: the wheel's time if
     /// entries wait on a due list, else the start of the first non-empty
-    /// bucket (a lower bound of the deadlines filed); [`NEVER`] if nothing
-    /// is filed. Exact for a deadline within 64 ns of
+    /// bucket (a lower bound of the deadlines filed); `u64::MAX` if
+    /// nothing is filed. Exact for a deadline within 64 ns of
     /// the wheel's time, and tighter the nearer the deadline, as walks
     /// cascade entries to finer levels.
     pub(crate) fn next_due(&self) -> u64 {
@@ -208,7 +203,7 @@ impl TimerWheel {
         }
         match self.first_occupied() {
             Some((level, slot)) => floor(self.now, level + 1) | (u64::from(slot) << (level as u32 * SLOT_BITS)),
-            None => NEVER,
+            None => u64::MAX,
         }
     }
 
@@ -292,9 +287,6 @@ impl TimerWheel {
     /// Links unlinked node `n` where `deadline` belongs: the first due
     /// list if it has passed, else its bucket.
     fn file(&mut self, n: u32, deadline: u64) {
-        if deadline == NEVER {
-            return;
-        }
         if deadline <= self.now {
             self.link_after(self.links[DUE as usize].prev, n);
             return;

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{TimerWheel, MAX_ID, NEVER};
+use super::{TimerWheel, MAX_ID};
 
 /// Ids the operations use: few, so they collide.
 pub(crate) const IDS: u32 = 48;
@@ -23,16 +23,16 @@ pub(crate) enum When {
     Ahead { magnitude: u64, shift: u8 },
     /// `now - back` (saturating): already due.
     Behind { back: u64 },
-    /// No deadline.
-    Never,
+    /// The end of time (`u64::MAX`), due only once the time saturates.
+    End,
 }
 
 impl When {
     fn at(self, now: u64) -> u64 {
         match self {
-            When::Ahead { magnitude, shift } => now.saturating_add(magnitude >> (shift % 64)).min(NEVER - 1),
+            When::Ahead { magnitude, shift } => now.saturating_add(magnitude >> (shift % 64)),
             When::Behind { back } => now.saturating_sub(back),
-            When::Never => NEVER,
+            When::End => u64::MAX,
         }
     }
 }
@@ -69,14 +69,11 @@ pub(crate) fn check(ops: &[Op]) -> Result<(), String> {
             Op::Schedule { id, when } => {
                 let at = when.at(now);
                 wheel.schedule(id, at);
-                match at {
-                    NEVER => real.remove(&id),
-                    at => real.insert(id, at),
-                };
+                real.insert(id, at);
             }
             Op::Extend { id, when } => {
                 if let Some(at) = real.get_mut(&id) {
-                    *at = (*at).max(when.at(now)).min(NEVER - 1);
+                    *at = (*at).max(when.at(now));
                 }
             }
             Op::Cancel { id } => {
@@ -91,7 +88,7 @@ pub(crate) fn check(ops: &[Op]) -> Result<(), String> {
                     }
                 }
             }
-            Op::Advance { by, shift } => now = now.saturating_add(by >> (shift % 64)).min(NEVER - 1),
+            Op::Advance { by, shift } => now = now.saturating_add(by >> (shift % 64)),
             Op::Walk { budget, drain } => walk(&mut wheel, &mut real, now, usize::from(budget), drain).map_err(fail)?,
             Op::Clear => {
                 wheel.clear();
@@ -101,7 +98,7 @@ pub(crate) fn check(ops: &[Op]) -> Result<(), String> {
         agrees(&wheel, &real).map_err(fail)?;
     }
     // In the end, time runs out: everything comes out, each once.
-    walk(&mut wheel, &mut real, NEVER - 1, 64, true).map_err(|e| format!("final walk: {e}"))?;
+    walk(&mut wheel, &mut real, u64::MAX, 64, true).map_err(|e| format!("final walk: {e}"))?;
     match real.is_empty() {
         true => Ok(()),
         false => Err(format!("after the final walk the wheel still holds {real:?}")),
@@ -119,7 +116,7 @@ fn walk(
     let mut taken = Vec::new();
     loop {
         let mut left = budget;
-        while let Some(id) = wheel.next_expired(now, &mut left, |id| real.get(&id).copied().unwrap_or(NEVER)) {
+        while let Some(id) = wheel.next_expired(now, &mut left, |id| real.get(&id).copied().unwrap_or(0)) {
             match real.remove(&id) {
                 Some(at) if at <= now => taken.push(id),
                 Some(at) => return Err(format!("id {id} handed out at {now}, due at {at}")),
@@ -152,7 +149,7 @@ fn agrees(wheel: &TimerWheel, real: &BTreeMap<u32, u64>) -> Result<(), String> {
     }
     // Walks never go back before the wheel's time, so no bound needs to be
     // earlier than that.
-    let earliest = real.values().copied().min().unwrap_or(NEVER).max(wheel.now());
+    let earliest = real.values().copied().min().unwrap_or(u64::MAX).max(wheel.now());
     if wheel.next_due() > earliest {
         return Err(format!("next_due {} is after the earliest deadline {earliest}", wheel.next_due()));
     }
@@ -197,7 +194,7 @@ impl Reader<'_> {
     fn when(&mut self) -> When {
         let kind = self.byte();
         match kind % 8 {
-            0 => When::Never,
+            0 => When::End,
             1 => When::Behind { back: self.word() >> (kind / 8) },
             _ => When::Ahead { magnitude: self.word(), shift: kind / 4 },
         }

@@ -23,12 +23,12 @@ fn drain(w: &mut TimerWheel, now: u64, deadline: impl Fn(u32) -> u64) -> Vec<u32
 
 #[test]
 fn exact_to_the_nanosecond_at_every_scale() {
-    for d in [1, 2, 63, 64, 65, 1_000, SEC - 1, SEC, 3_600 * SEC + 7, 40 * 86_400 * SEC, NEVER - 1] {
+    for d in [1, 2, 63, 64, 65, 1_000, SEC - 1, SEC, 3_600 * SEC + 7, 40 * 86_400 * SEC, u64::MAX - 1, u64::MAX] {
         let mut w = TimerWheel::default();
         w.schedule(7, d);
         assert!(drain(&mut w, d - 1, |_| d).is_empty(), "deadline {d} handed out 1 ns early");
         assert_eq!(drain(&mut w, d, |_| d), vec![7], "deadline {d} not handed out at it");
-        assert_eq!(w.next_due(), NEVER);
+        assert_eq!(w.next_due(), u64::MAX);
     }
 }
 
@@ -37,7 +37,7 @@ fn a_deadline_inside_the_current_nanosecond_range_is_found() {
     // The wheel is at 1 s; deadlines a few nanoseconds on, and one already past.
     let mut w = TimerWheel::default();
     let mut budget = 1;
-    assert!(w.next_expired(SEC, &mut budget, |_| NEVER).is_none());
+    assert!(w.next_expired(SEC, &mut budget, |_| u64::MAX).is_none());
     w.schedule(0, SEC + 3);
     w.schedule(1, SEC + 1);
     w.schedule(2, SEC - 5);
@@ -145,7 +145,7 @@ fn relocate_truncate_and_clear_keep_the_lists_whole() {
     assert_eq!(w.earliest(), Some(0));
     w.clear();
     assert!(w.filed().unwrap().is_empty());
-    assert_eq!((w.next_due(), w.earliest()), (NEVER, None));
+    assert_eq!((w.next_due(), w.earliest()), (u64::MAX, None));
     w.schedule(3, 5);
     assert_eq!(w.next_due(), 5);
 }
@@ -153,8 +153,8 @@ fn relocate_truncate_and_clear_keep_the_lists_whole() {
 #[test]
 fn an_empty_wheel_holds_no_memory() {
     let mut w = TimerWheel::default();
-    w.schedule(1, NEVER);
     w.unschedule(1);
+    w.relocate(1, 2);
     let mut budget = 8;
     assert!(w.next_expired(SEC, &mut budget, |_| 0).is_none());
     assert_eq!(w.links.capacity(), 0);
@@ -166,17 +166,21 @@ fn far_jumps_and_the_end_of_time() {
     let mut w = TimerWheel::default();
     w.schedule(0, 5);
     w.schedule(1, 86_400 * SEC);
-    w.schedule(2, NEVER - 1);
-    assert_eq!(drain(&mut w, NEVER - 2, |id| [5, 86_400 * SEC, NEVER - 1][id as usize]), vec![0, 1]);
-    assert_eq!(w.next_due(), NEVER - 1);
-    assert_eq!(drain(&mut w, NEVER - 1, |_| NEVER - 1), vec![2]);
+    w.schedule(2, u64::MAX - 1);
+    w.schedule(3, u64::MAX);
+    let real = [5, 86_400 * SEC, u64::MAX - 1, u64::MAX];
+    assert_eq!(drain(&mut w, u64::MAX - 2, |id| real[id as usize]), vec![0, 1]);
+    assert_eq!(w.next_due(), u64::MAX - 1);
+    assert_eq!(drain(&mut w, u64::MAX - 1, |id| real[id as usize]), vec![2]);
+    // The end of time is a deadline too: a saturated clock reaches it.
+    assert_eq!(drain(&mut w, u64::MAX, |id| real[id as usize]), vec![3]);
 }
 
 fn when() -> impl Strategy<Value = When> {
     prop_oneof![
         6 => (any::<u64>(), 0u8..64).prop_map(|(magnitude, shift)| When::Ahead { magnitude, shift }),
         1 => (0u64..SEC).prop_map(|back| When::Behind { back }),
-        1 => Just(When::Never),
+        1 => Just(When::End),
     ]
 }
 
