@@ -123,6 +123,7 @@ fn slots_after(from: u32, to: u32) -> u64 {
 
 impl TimerWheel {
     /// The time the wheel was last advanced to.
+    #[cfg(any(test, fuzzing))]
     pub(crate) fn now(&self) -> u64 {
         self.now
     }
