@@ -14,6 +14,8 @@ use crate::harness::{ModelConfig, Op};
 
 /// Seeds the second random stream (per-entry expiry) of a case.
 const PER_ENTRY_STREAM: u64 = 0x7e57_0e1f_d0e5_71e5;
+/// Seeds the third random stream (`retain`) of a case.
+const RETAIN_STREAM: u64 = 0x7e7a_1e5e_ed5a_b1e5;
 
 /// A small deterministic generator (splitmix64): the seed is the case.
 pub struct Rng(u64);
@@ -153,6 +155,15 @@ impl Case {
                     if own.chance(30) {
                         *a = Act::Op(Op::InsertWithTtl(k, idle * own.range(0, 8) as u32 / 4));
                     }
+                }
+            }
+        }
+        // So is `retain`, which stands in for some removes.
+        let mut retain = Rng::new(seed ^ RETAIN_STREAM);
+        if retain.chance(40) {
+            for a in acts.iter_mut().flatten() {
+                if matches!(a, Act::Op(Op::Remove(_))) && retain.chance(15) {
+                    *a = Act::Op(Op::Retain(retain.next() as u16));
                 }
             }
         }
