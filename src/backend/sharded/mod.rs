@@ -49,6 +49,8 @@
 
 mod entry;
 #[cfg(test)]
+mod expiry_tests;
+#[cfg(test)]
 mod panic_tests;
 mod ptr;
 #[cfg(test)]
