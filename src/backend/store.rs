@@ -28,10 +28,6 @@ use crate::per_entry::OwnDeadlines;
 use crate::sync::RandomState;
 use crate::timer_wheel::{TimerWheel, MAX_ID};
 
-/// Due entries a search for an expired one to evict visits before it
-/// gives up and asks the policy.
-const SEARCH: usize = 64;
-
 struct Entry<K, V> {
     key: K,
     value: V,
@@ -462,7 +458,11 @@ impl<K: Hash + Eq, V> Store<K, V> {
 
     fn enforce_capacity(&mut self, now: Ticks, out: &mut Vec<Removed<K, V>>) {
         while self.over_capacity() {
-            if let Some(idx) = self.next_expired(now, &mut { SEARCH }) {
+            // Every expired entry is on the wheel's due lists once it is
+            // advanced to `now`, so this finds one if any is held. Its visits
+            // to live entries refile them ahead of `now`: over an entry's
+            // life, at most one per level it cascades through.
+            if let Some(idx) = self.next_expired(now, &mut { usize::MAX }) {
                 self.remove_at(idx, RemovalCause::Expired, out, true);
                 continue;
             }

@@ -163,3 +163,22 @@ fn own_and_cache_wide_deadlines_share_the_wheel() {
     assert_eq!(causes(&out), vec![(1, RemovalCause::Expired), (2, RemovalCause::Expired), (0, RemovalCause::Expired)]);
     s.validate().unwrap();
 }
+
+#[test]
+fn room_is_made_from_an_expired_entry_behind_many_that_came_near() {
+    // 100 entries due at 2.1 s, then one due at 1.2 s, all filed in one
+    // 1.07 s bucket. At 1.5 s that bucket straddles the time: a walk visits
+    // its entries in filing order, and the expired one comes last.
+    let rules = ExpiryRules::new(Duration::from_secs(1_000), None, Duration::ZERO);
+    let mut s = Store::new(rules, Some(102), None, Some(PolicyKind::Lru.build(102)), RandomState::default());
+    let mut out = Vec::new();
+    for k in 0..100 {
+        s.write(s.h(&k), k, k, Some(Duration::from_millis(2_100)), at(0), &mut out);
+    }
+    s.write(s.h(&100), 100, 100, Some(Duration::from_millis(1_200)), at(0), &mut out);
+    let now = Ticks::from_nanos(1_500_000_000);
+    s.insert(s.h(&200), 200, 200, now, &mut out);
+    s.insert(s.h(&201), 201, 201, now, &mut out);
+    assert_eq!(causes(&out), vec![(100, RemovalCause::Expired)], "the expired entry goes, not a live one");
+    s.validate().unwrap();
+}

@@ -63,3 +63,28 @@ fn own_deadlines_and_timeout_changes_share_the_wheel() {
     assert_eq!(c.stats().removals(RemovalCause::Expired), 3);
     assert_eq!(c.len(), 0);
 }
+
+#[test]
+fn room_is_made_from_an_expired_entry_behind_many_that_came_near() {
+    // As in the mutex store's test: the expired entry is the last of its
+    // bucket, behind 100 that are due later, and an insert needs room.
+    let clock = MockClock::new();
+    let c: ShardedCache<u64, u64> = CacheBuilder::new()
+        .time_to_idle(1_000 * SEC)
+        .clock(clock.clone())
+        .no_sweeper()
+        .shards(1)
+        .max_capacity(102)
+        .build()
+        .unwrap();
+    for k in 0..100 {
+        c.insert_with_ttl(k, k, Duration::from_millis(2_100)).unwrap();
+    }
+    c.insert_with_ttl(100, 100, Duration::from_millis(1_200)).unwrap();
+    clock.advance(Duration::from_millis(1_500));
+    c.insert(200, 200);
+    c.insert(201, 201);
+    let stats = c.stats();
+    assert_eq!((stats.removals(RemovalCause::Expired), stats.removals(RemovalCause::Capacity)), (1, 0));
+    assert_eq!(c.peek(&100), None);
+}

@@ -196,9 +196,15 @@ where
             if !shard.may_have_expired(now) {
                 continue;
             }
-            let (expired, _) = shard.expire(&self.settings, now, 64, out.list());
-            if expired > 0 {
-                return true;
+            // Batch by batch until one removes something or the shard has
+            // nothing more due (a batch may visit only entries that merely
+            // came near their deadline, and refile them).
+            loop {
+                match shard.expire(&self.settings, now, 64, out.list()) {
+                    (0, true) => {}
+                    (0, false) => break,
+                    _ => return true,
+                }
             }
         }
         false
