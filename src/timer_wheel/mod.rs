@@ -110,6 +110,7 @@ fn place(now: u64, d: u64) -> (usize, u32) {
 }
 
 /// `t` with its digits below `level` cleared.
+#[cfg_attr(not(any(feature = "sharded", test, fuzzing)), allow(dead_code))]
 fn floor(t: u64, level: usize) -> u64 {
     let bits = level as u32 * SLOT_BITS;
     t.checked_shr(bits).and_then(|x| x.checked_shl(bits)).unwrap_or(0)
@@ -198,6 +199,7 @@ impl TimerWheel {
     /// nothing is filed. Exact for a deadline within 64 ns of
     /// the wheel's time, and tighter the nearer the deadline, as walks
     /// cascade entries to finer levels.
+    #[cfg_attr(not(any(feature = "sharded", test, fuzzing)), allow(dead_code))]
     pub(crate) fn next_due(&self) -> u64 {
         if self.has_due() {
             return self.now;
