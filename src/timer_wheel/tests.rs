@@ -198,12 +198,18 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/timer_wheel/tests.proptest-regressions"
+        )))),
+        ..ProptestConfig::default()
+    })]
 
     /// Exactly the entries whose real deadline has passed come out of a
     /// complete walk, each once; filings stay lower bounds.
     #[test]
-    fn matches_a_model_of_sorted_deadlines(ops in proptest::collection::vec(op(), 1..200)) {
+    fn matches_a_model_of_sorted_deadlines(ops in proptest::collection::vec(op(), 1..120)) {
         if let Err(e) = check(&ops) {
             return Err(TestCaseError::fail(e));
         }
