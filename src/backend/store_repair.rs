@@ -38,11 +38,10 @@ impl<K: Hash + Eq, V> Store<K, V> {
     }
 
     /// The entry to evict when there is no policy to ask: one the wheel
-    /// has filed earliest (expired ones were looked for already), else the
-    /// first resident one.
+    /// files earliest (every resident entry is filed; expired ones were
+    /// looked for already).
     pub(super) fn fallback_victim(&self) -> Option<u32> {
-        let first_resident = || self.slots.iter().position(Option::is_some).and_then(|i| u32::try_from(i).ok());
-        self.wheel.earliest().or_else(first_resident)
+        self.wheel.earliest()
     }
 
     fn repair(&mut self, out: &mut Vec<Removed<K, V>>) {
