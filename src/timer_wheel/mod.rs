@@ -22,15 +22,16 @@
 //! buckets that lie wholly at or before `now` onto the first, in the order
 //! of their times, and the one bucket per level that straddles `now` onto
 //! the second. Then the walk visits due entries, the first list's before
-//! the second's (so expired entries come before those that merely came
-//! near, and roughly in deadline order), each against its real deadline:
-//! passed, it is handed to the caller, who removes it; not yet, it is filed
-//! again under its real deadline, now relative to the new time, so at a
-//! finer level (it *cascades*). A walk is budgeted in visits and resumes
-//! where it stopped: the due list is its progress. So its cost is the
-//! expired entries plus the ones that cascade, each of which moves to a
-//! finer level at every visit, never the size of the map; and the work a
-//! far-future entry does over its life is a handful of visits.
+//! the second's (so entries whose filing has passed come before those that
+//! merely came near, and roughly in deadline order), each against its real
+//! deadline: passed, it is handed to the caller, who removes it; not yet,
+//! it is filed again under its real deadline, relative to the new time, so
+//! in a bucket ahead of it (usually at a finer level: it *cascades*), and
+//! it is not visited again before the time reaches that bucket. A walk is
+//! budgeted in visits and resumes where it stopped: the due lists are its
+//! progress. So its cost is the expired entries plus the ones that cascade,
+//! never the size of the map; and the work a far-future entry does over its
+//! life is a handful of visits.
 //!
 //! # Lower bounds
 //!
@@ -45,8 +46,8 @@
 //!
 //! # Memory
 //!
-//! Each bucket and the due list is a circular doubly linked list through a
-//! sentinel; links are `u32` node indexes in one vector, the 706 sentinels
+//! Each bucket and each due list is a circular doubly linked list through
+//! a sentinel; links are `u32` node indexes in one vector, the 706 sentinels
 //! first, then one link per id (8 bytes). Unlinking needs no bucket number
 //! (the neighbours are enough), splicing a bucket is four writes, and
 //! nothing is allocated per entry. A wheel that never filed anything holds
@@ -98,6 +99,7 @@ fn bucket(level: usize, slot: u32) -> u32 {
     FIRST_BUCKET + level as u32 * SLOTS + slot
 }
 
+/// The node of `id` (at most [`MAX_ID`]).
 fn node(id: u32) -> u32 {
     HEADS + id
 }
@@ -131,7 +133,7 @@ impl TimerWheel {
 
     /// Whether `id` is filed.
     pub(crate) fn is_scheduled(&self, id: u32) -> bool {
-        self.links.get(node(id) as usize).is_some_and(|l| l.prev != NIL)
+        self.links.get(HEADS as usize + id as usize).is_some_and(|l| l.prev != NIL)
     }
 
     /// Files `id` under `deadline` (a lower bound of its real deadline),
