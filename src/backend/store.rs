@@ -272,10 +272,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
     /// `budget` due entries (and filing the others again). The entry stays
     /// filed until it is removed.
     fn next_expired(&mut self, now: Ticks, budget: &mut usize) -> Option<u32> {
-        let (slots, rules) = (&self.slots, &self.rules);
-        // Filed ids are resident slots (kept in step by `remove_at`).
-        let deadline = |idx: u32| slots[idx as usize].as_ref().map_or(0, |e| e.deadline(rules));
-        self.wheel.next_expired(now.as_nanos(), budget, deadline)
+        self.wheel.next_expired(now.as_nanos(), budget, deadlines(&self.slots, &self.rules))
     }
 
     /// The live value for `key`, refreshing its idle deadline and telling
@@ -427,12 +424,13 @@ impl<K: Hash + Eq, V> Store<K, V> {
     /// are due.
     pub(crate) fn purge_expired(&mut self, now: Ticks, limit: usize, out: &mut Vec<Removed<K, V>>) -> (usize, bool) {
         let now = self.advance(now);
-        let (mut n, mut budget) = (0, limit);
-        while let Some(idx) = self.next_expired(now, &mut budget) {
+        let mut expired = Vec::new();
+        // The batch stays filed until each is removed (see `next_expired`).
+        self.wheel.expired(now.as_nanos(), &mut { limit }, deadlines(&self.slots, &self.rules), &mut expired);
+        for &idx in &expired {
             self.remove_at(idx, RemovalCause::Expired, out, true);
-            n += 1;
         }
-        (n, self.wheel.has_due())
+        (expired.len(), self.wheel.has_due())
     }
 
     /// Removes everything: `Expired` for entries past their deadline,
@@ -546,6 +544,12 @@ impl<K: Hash + Eq, V> Store<K, V> {
         }
         Ok(())
     }
+}
+
+/// The deadline of each filed slot, for the wheel's walks. Filed slots are
+/// resident (`remove_at` unfiles a slot as it empties it).
+fn deadlines<'a, K, V>(slots: &'a [Option<Entry<K, V>>], rules: &'a ExpiryRules) -> impl Fn(u32) -> u64 + 'a {
+    move |idx| slots[idx as usize].as_ref().map_or(0, |e| e.deadline(rules))
 }
 
 /// Why a cache built without a bound cannot be given one later.

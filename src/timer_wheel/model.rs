@@ -52,7 +52,11 @@ pub(crate) enum Op {
     Advance { by: u64, shift: u8 },
     /// Takes expired entries, `budget` visits at a time; with `drain`,
     /// until none is due, and then every expired entry must have come out.
-    Walk { budget: u16, drain: bool },
+    /// With `batch`, a walk hands out a batch at once
+    /// ([`TimerWheel::expired`]); with `abandon` too (and no `drain`), its
+    /// caller removes only the first half, as a panic would leave it, and
+    /// later walks must hand out the rest.
+    Walk { budget: u16, drain: bool, batch: bool, abandon: bool },
     /// Unfiles everything.
     Clear,
 }
@@ -89,7 +93,10 @@ pub(crate) fn check(ops: &[Op]) -> Result<(), String> {
                 }
             }
             Op::Advance { by, shift } => now = now.saturating_add(by >> (shift % 64)),
-            Op::Walk { budget, drain } => walk(&mut wheel, &mut real, now, usize::from(budget), drain).map_err(fail)?,
+            Op::Walk { budget, drain, batch, abandon } => {
+                let how = Walking { budget: usize::from(budget), drain, batch, abandon: abandon && batch && !drain };
+                walk(&mut wheel, &mut real, now, how).map_err(fail)?
+            }
             Op::Clear => {
                 wheel.clear();
                 real.clear();
@@ -98,37 +105,58 @@ pub(crate) fn check(ops: &[Op]) -> Result<(), String> {
         agrees(&wheel, &real).map_err(fail)?;
     }
     // In the end, time runs out: everything comes out, each once.
-    walk(&mut wheel, &mut real, u64::MAX, 64, true).map_err(|e| format!("final walk: {e}"))?;
+    let how = Walking { budget: 64, drain: true, batch: false, abandon: false };
+    walk(&mut wheel, &mut real, u64::MAX, how).map_err(|e| format!("final walk: {e}"))?;
     match real.is_empty() {
         true => Ok(()),
         false => Err(format!("after the final walk the wheel still holds {real:?}")),
     }
 }
 
-/// One walk; each entry it hands out must be expired and is removed.
-fn walk(
-    wheel: &mut TimerWheel,
-    real: &mut BTreeMap<u32, u64>,
-    now: u64,
+/// How a walk goes (see [`Op::Walk`]).
+#[derive(Debug, Clone, Copy)]
+struct Walking {
     budget: usize,
     drain: bool,
-) -> Result<(), String> {
+    batch: bool,
+    abandon: bool,
+}
+
+/// One walk; each entry it hands out must be expired, and is removed
+/// (unless abandoned).
+fn walk(wheel: &mut TimerWheel, real: &mut BTreeMap<u32, u64>, now: u64, how: Walking) -> Result<(), String> {
     let mut taken = Vec::new();
     loop {
-        let mut left = budget;
-        while let Some(id) = wheel.next_expired(now, &mut left, |id| real.get(&id).copied().unwrap_or(0)) {
-            match real.remove(&id) {
-                Some(at) if at <= now => taken.push(id),
+        let mut left = how.budget;
+        let deadline = |id: u32| real.get(&id).copied().unwrap_or(0);
+        let mut batch = Vec::new();
+        if how.batch {
+            wheel.expired(now, &mut left, deadline, &mut batch);
+        } else {
+            while let Some(id) = wheel.next_expired(now, &mut left, |id| real.get(&id).copied().unwrap_or(0)) {
+                batch.push(id);
+                // Removed at once: the next call must not hand it out again.
+                wheel.unschedule(id);
+            }
+        }
+        let keep = if how.abandon { batch.len() / 2 } else { batch.len() };
+        for (i, &id) in batch.iter().enumerate() {
+            match real.get(&id).copied() {
+                Some(at) if at <= now => {}
                 Some(at) => return Err(format!("id {id} handed out at {now}, due at {at}")),
                 None => return Err(format!("id {id} handed out twice, or never filed")),
             }
-            wheel.unschedule(id);
+            if i < keep {
+                real.remove(&id);
+                wheel.unschedule(id);
+                taken.push(id);
+            }
         }
-        if !drain || !wheel.has_due() {
+        if !how.drain || !wheel.has_due() {
             break;
         }
     }
-    if drain {
+    if how.drain {
         if let Some((id, at)) = real.iter().find(|(_, &at)| at <= now) {
             return Err(format!("id {id}, due at {at}, not handed out by a complete walk (took {taken:?})"));
         }
@@ -167,7 +195,12 @@ pub(crate) fn decode(data: &[u8]) -> Vec<Op> {
             3 => Op::Cancel { id: r.id() },
             4 => Op::Relocate { from: r.id(), to: r.id() },
             5 => Op::Advance { by: r.word(), shift: r.byte() },
-            6 => Op::Walk { budget: u16::from(r.byte()) % 32 + 1, drain: tag & 0x80 != 0 },
+            6 => Op::Walk {
+                budget: u16::from(r.byte()) % 32 + 1,
+                drain: tag & 0x80 != 0,
+                batch: tag & 0x40 != 0,
+                abandon: tag & 0x20 != 0,
+            },
             _ => Op::Clear,
         };
         ops.push(op);

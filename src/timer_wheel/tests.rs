@@ -192,7 +192,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => id.clone().prop_map(|id| Op::Cancel { id }),
         1 => (id.clone(), id).prop_map(|(from, to)| Op::Relocate { from, to }),
         4 => (any::<u64>(), 0u8..64).prop_map(|(by, shift)| Op::Advance { by, shift }),
-        3 => (1u16..40, any::<bool>()).prop_map(|(budget, drain)| Op::Walk { budget, drain }),
+        3 => (1u16..40, any::<bool>(), any::<bool>(), any::<bool>())
+            .prop_map(|(budget, drain, batch, abandon)| Op::Walk { budget, drain, batch, abandon }),
         1 => Just(Op::Clear),
     ]
 }

@@ -46,24 +46,23 @@ where
         out: &mut Vec<Removed<K, V>>,
     ) -> (usize, bool) {
         let rules = s.rules.get();
-        let (mut left, mut removed) = (budget, 0);
-        let mut pin = None;
-        loop {
-            let entries = &st.entries;
-            // Filed ids always name resident entries. One handed out stays
-            // filed until `remove_at` unlinks it, so if user or policy code
-            // panics there, the entry is still resident and still due.
-            let deadline = |id: u32| entries.entry(id).deadline(&rules).as_nanos();
-            let Some(id) = st.wheel.next_expired(now.as_nanos(), &mut left, deadline) else { break };
-            let pin = pin.get_or_insert_with(|| self.graveyard.pin());
-            ledger.remove(self.locked(st, pin, s).remove_at(None, id, RemovalCause::Expired, true, out));
-            removed += 1;
-        }
+        let entries = &st.entries;
+        // Filed ids always name resident entries. Those handed out stay
+        // filed until `remove_at` unlinks them, so if user or policy code
+        // panics there, the rest are still resident and still due.
+        let deadline = |id: u32| entries.entry(id).deadline(&rules).as_nanos();
+        let mut expired = Vec::new();
+        st.wheel.expired(now.as_nanos(), &mut { budget }, deadline, &mut expired);
         self.next_due.store(st.wheel.next_due(), Ordering::Relaxed);
-        if let Some(pin) = &pin {
-            self.locked(st, pin, s).shrink_if_sparse();
+        if !expired.is_empty() {
+            let pin = self.graveyard.pin();
+            let mut cx = self.locked(st, &pin, s);
+            for &id in &expired {
+                ledger.remove(cx.remove_at(None, id, RemovalCause::Expired, true, out));
+            }
+            cx.shrink_if_sparse();
         }
-        (removed, st.wheel.has_due())
+        (expired.len(), st.wheel.has_due())
     }
 
     /// Makes room by removing the policy's victim (the caller has already
