@@ -92,6 +92,12 @@ impl ExpiryRules {
         now >= self.deadline(last_access, inserted_at, own)
     }
 
+    /// Whether no entry's deadline under these rules comes before its
+    /// deadline under `old` (neither timeout got shorter).
+    pub(crate) fn never_sooner_than(&self, old: &ExpiryRules) -> bool {
+        self.idle >= old.idle && self.lifetime >= old.lifetime
+    }
+
     /// Whether a hit at `now` should rewrite an access stamp of `last_access`.
     #[inline]
     pub fn needs_refresh(&self, now: Ticks, last_access: Ticks) -> bool {

@@ -428,6 +428,7 @@ mod sync;
 mod ticker;
 #[cfg(feature = "redis")]
 mod tiered;
+mod timer_wheel;
 mod unsupported;
 
 pub use any::AnyCache;

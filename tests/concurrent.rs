@@ -15,9 +15,12 @@
 //!   listener exactly once, with a cause something could have called for
 //!   (`Expired` only once its shortest deadline had passed, `Capacity`
 //!   only with a bound, `Replaced` only after another write of its key
-//!   began, `Explicit` exactly for the values a `remove` returned,
+//!   began, `Explicit` exactly for the values a `remove` returned or a
+//!   `retain` rejected (a `retain` removes at most what it rejected, and
+//!   everything it rejected leaves),
 //!   `Cleared` only after a `clear` began); no unknown value is reported;
-//! * a load's value may go unstored only if a write of its key raced it,
+//! * a load's value may go unstored only if a write of its key (or a
+//!   `clear` or `retain`) raced it,
 //!   and must go unstored if an insert or remove of its key ran entirely
 //!   while its `init` ran (that write wins);
 //! * a read returns only a value stored for that key, by a call that had

@@ -79,6 +79,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (key, 0u32..=8).prop_map(|(k, q)| Step::TtlQuarters(k, q)),
         1 => (1u64..=8).prop_map(|n| Step::Op(Op::SetCapacity(n))),
         1 => duration().prop_map(|d| Step::Op(Op::SetIdle(d))),
+        1 => any::<u16>().prop_map(|mask| Step::Op(Op::Retain(mask))),
         // Quarters of the idle timeout land exactly on deadlines; single
         // nanoseconds step across them; days jump past everything.
         4 => (0u32..=8).prop_map(Step::Quarters),
@@ -194,6 +195,21 @@ fn model_walkthroughs() {
         (&plain, &[Op::GetOrInsert(1), Op::GetOrInsert(1), Op::Advance(secs(10)), Op::GetOrInsert(1), Op::Purge]),
         // A failed load caches nothing and leaves an expired entry to expiry.
         (&plain, &[Op::Insert(1), Op::Advance(secs(10)), Op::TryGetOrInsert(1, false), Op::TryGetOrInsert(1, true)]),
+        // Retain removes the live entries it rejects (Explicit), judging
+        // keys and values, and leaves the expired ones to expiry.
+        (
+            &plain,
+            &[
+                Op::Insert(1),
+                Op::Insert(2),
+                Op::Advance(secs(10)),
+                Op::Insert(3),
+                Op::Insert(4),
+                Op::Retain(1 << 3),
+                Op::Purge,
+                Op::Retain(0x8000),
+            ],
+        ),
         // Capacity 2: the third key evicts one (expired ones first); the
         // lifetime caps a key read every 9 s.
         (&capped, &[Op::Insert(1), Op::Insert(2), Op::Insert(3), Op::Purge, Op::Get(3)]),

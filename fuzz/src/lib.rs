@@ -5,6 +5,9 @@
 //! * `trace_<format>`: the trace readers on arbitrary bytes, checked against
 //!   an independent parser (`oracle.rs`).
 //! * `policies`: every eviction policy, `validate()` after each step.
+//! * `timer_wheel`: the expiry index of the `mutex` and `sharded` cores
+//!   against its model of sorted deadlines (`src/timer_wheel/model.rs`,
+//!   shared with the wheel's property test).
 //! * `builder_inputs`: extreme builder settings and weights, and a weigher
 //!   that panics, over every backend.
 
@@ -13,12 +16,26 @@ mod builder_inputs;
 pub mod harness;
 mod oracle;
 mod policy;
+// The wheel is crate-private in ttlkit, so it is compiled here from its
+// source, with its model (which names nothing outside the module).
+#[allow(dead_code)]
+#[path = "../../src/timer_wheel/mod.rs"]
+mod timer_wheel;
 
 pub use builder_inputs::builder_inputs;
 pub use oracle::trace;
 pub use policy::policies;
 
 pub use ttlkit::BackendKind;
+
+/// Decodes `data` into timer wheel operations and checks each against the
+/// model of sorted deadlines; panics on the first difference.
+pub fn timer_wheel(data: &[u8]) {
+    let ops = timer_wheel::model::decode(data);
+    if let Err(e) = timer_wheel::model::check(&ops) {
+        panic!("{e}\n  ops: {ops:?}");
+    }
+}
 
 /// Decodes `data` into a configuration and an operation sequence and checks
 /// `backend` against the model; panics (a crash for libFuzzer) on the first

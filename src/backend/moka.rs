@@ -19,7 +19,11 @@
 //!   real time means nothing to the cache, so moka's expiry is off.
 //! * **moka's timer wheels cannot find *our* expired entries**, so the wrapper
 //!   keeps its own deadline queues (a min-heap per write stripe, see
-//!   `deadlines.rs`): purging pops due items only, never scans the map.
+//!   `deadlines.rs`): purging pops due items only, never scans the map. They
+//!   are not the timer wheel of the `mutex` and `sharded` cores: moka drops
+//!   entries inside its own calls, where our hook cannot take a stripe lock
+//!   to unfile them, so this index forgets departed entries lazily through
+//!   weak handles, which a heap item carries.
 //! * **No background thread** (moka issues 349, 379, 544: expired entries
 //!   linger and listeners stay silent until the cache is touched). Our
 //!   sweeps (on the process's maintenance thread) drive it: each batch

@@ -1,5 +1,5 @@
 //! The `mutex` backend: the single-threaded store (a slab, a hash table and
-//! two deadline-ordered lists) behind one lock.
+//! the timer wheel) behind one lock.
 //!
 //! The simple, obviously correct reference. Every operation takes the lock
 //! once, briefly: hashing happens before it, the removal listener and any
@@ -41,7 +41,7 @@ use crate::sync::Mutex;
 /// ```
 pub type MutexCache<K, V> = Cache<K, V, MutexCore<K, V>>;
 
-/// The storage of a [`MutexCache`]: one store (slab, table, deadline lists, policy) behind one lock.
+/// The storage of a [`MutexCache`]: one store (slab, table, timer wheel, policy) behind one lock.
 ///
 /// ```
 /// use ttlkit::backend::mutex::MutexCore;

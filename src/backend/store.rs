@@ -1,24 +1,21 @@
 //! The single-threaded core of the mutex backend: a slab of entries, a hash
-//! table of slab indexes, two deadline lists over the slab indexes and an
+//! table of slab indexes, the timer wheel over the slab indexes and an
 //! eviction policy. No locks, no clock: every operation is given the time.
 //!
-//! With one idle timeout for every entry, the order of last access *is* the
-//! order of idle deadlines, and with one max lifetime the order of insertion
-//! is the order of lifetime deadlines. So the *access list* (refreshed
-//! entries move to its tail) and the *write list* (inserted and overwritten
-//! entries move to its tail) each hold their earliest deadline at the head,
-//! and expiry pops heads while they are expired: it touches only expired
-//! entries, never scans the map. Entries with a deadline of their own
-//! (`insert_with_ttl`, an `Expiry`) are also kept in an ordered set of
-//! `(own deadline, slot)`, whose first item is the earliest.
+//! Each entry is filed in the wheel under its deadline, the earliest of its
+//! idle, lifetime and own deadlines, whichever kind it is: a write or a
+//! refreshing read (one that moves the access stamp, or whose `Expiry`
+//! moves the own deadline) files it again at once, so a filing is its
+//! deadline (see `set_rules` for the one exception). Expiry walks the
+//! wheel's due buckets: it touches the expired entries and the few that
+//! cascade to a finer bucket, never the whole map.
 
 use std::borrow::Borrow;
-use std::collections::BTreeSet;
 use std::hash::{BuildHasher, Hash};
 use std::time::Duration;
 
 use hashbrown::HashTable;
-use ttlkit_strategies::{EvictionPolicy, IndexLists};
+use ttlkit_strategies::EvictionPolicy;
 
 use crate::builder::Weigher;
 use crate::cache::RemovalCause;
@@ -29,10 +26,7 @@ use crate::inspect::Stamps;
 use crate::listener::Removed;
 use crate::per_entry::OwnDeadlines;
 use crate::sync::RandomState;
-
-/// Indexes of `Store::orders`; each order is list 0 of its `IndexLists`.
-const ACCESS: usize = 0;
-const WRITE: usize = 1;
+use crate::timer_wheel::{TimerWheel, MAX_ID};
 
 struct Entry<K, V> {
     key: K,
@@ -51,17 +45,20 @@ impl<K, V> Entry<K, V> {
     fn departure(&self, rules: &ExpiryRules, now: Ticks, otherwise: RemovalCause) -> RemovalCause {
         rules.departure(now, self.last_access, self.inserted_at, self.own, otherwise)
     }
+
+    /// Its deadline in nanoseconds, as the wheel files it.
+    fn deadline(&self, rules: &ExpiryRules) -> u64 {
+        rules.deadline(self.last_access, self.inserted_at, self.own).as_nanos()
+    }
 }
 
-/// Entries, their index, their deadline order and their eviction order.
+/// Entries, their index, their deadlines and their eviction order.
 pub(crate) struct Store<K, V> {
     slots: Vec<Option<Entry<K, V>>>,
     free: Vec<u32>,
     table: HashTable<u32>,
-    /// Slot indexes in access order and in write order.
-    orders: [IndexLists<1>; 2],
-    /// `(own deadline, slot)` of every entry that has one.
-    owned: BTreeSet<(Ticks, u32)>,
+    /// Every slot with a deadline, filed under it.
+    wheel: TimerWheel,
     own_deadlines: OwnDeadlines<K, V>,
     policy: Option<Box<dyn EvictionPolicy>>,
     rules: ExpiryRules,
@@ -107,8 +104,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
             slots: Vec::new(),
             free: Vec::new(),
             table: HashTable::new(),
-            orders: Default::default(),
-            owned: BTreeSet::new(),
+            wheel: TimerWheel::default(),
             own_deadlines: OwnDeadlines::default(),
             policy,
             rules,
@@ -121,11 +117,20 @@ impl<K: Hash + Eq, V> Store<K, V> {
         }
     }
 
-    /// Judges every entry by `rules` from now on. The deadline lists stay
-    /// ordered: they are ordered by stamps, and one timeout for all keeps
-    /// the order of stamps the order of deadlines.
+    /// Judges every entry by `rules` from now on. Timeouts that only grow
+    /// leave every filing a lower bound of the new deadline, which is all
+    /// the wheel needs (a walk that meets the entry files it again); a
+    /// shorter one refiles every entry at once (a pass over the slab).
     pub(crate) fn set_rules(&mut self, rules: ExpiryRules) {
+        let sooner = !rules.never_sooner_than(&self.rules);
         self.rules = rules;
+        if sooner {
+            for (idx, slot) in (0u32..).zip(&self.slots) {
+                if let Some(e) = slot {
+                    self.wheel.schedule(idx, e.deadline(&self.rules));
+                }
+            }
+        }
     }
 
     /// Gives entries deadlines of their own as `own` says.
@@ -257,14 +262,17 @@ impl<K: Hash + Eq, V> Store<K, V> {
         self.entry(idx).departure(&self.rules, now, otherwise)
     }
 
-    /// Moves slot `idx`'s own deadline from `old` to `new` in the index.
-    fn refile_own(&mut self, idx: u32, old: Ticks, new: Ticks) {
-        if old != Ticks::MAX {
-            self.owned.remove(&(old, idx));
-        }
-        if new != Ticks::MAX {
-            self.owned.insert((new, idx));
-        }
+    /// Files slot `idx` under its entry's deadline.
+    fn refile(&mut self, idx: u32) {
+        let deadline = self.entry(idx).deadline(&self.rules);
+        self.wheel.schedule(idx, deadline);
+    }
+
+    /// The next expired entry the wheel has due at `now`, visiting at most
+    /// `budget` due entries (and filing the others again). The entry stays
+    /// filed until it is removed.
+    fn next_expired(&mut self, now: Ticks, budget: &mut usize) -> Option<u32> {
+        self.wheel.next_expired(now.as_nanos(), budget, deadlines(&self.slots, &self.rules))
     }
 
     /// The live value for `key`, refreshing its idle deadline and telling
@@ -282,13 +290,17 @@ impl<K: Hash + Eq, V> Store<K, V> {
         }
         let e = self.entry(idx);
         // User code first: if the Expiry panics, nothing changed.
-        if let Some(own) = self.own_deadlines.on_read(&e.key, &e.value, now, e.own) {
-            let old = std::mem::replace(&mut self.entry_mut(idx).own, own);
-            self.refile_own(idx, old, own);
-        }
-        if self.rules.needs_refresh(now, self.entry(idx).last_access) {
-            self.entry_mut(idx).last_access = now;
-            self.move_to_tail(ACCESS, idx);
+        let own = self.own_deadlines.on_read(&e.key, &e.value, now, e.own);
+        let refresh = self.rules.needs_refresh(now, e.last_access);
+        if own.is_some() || refresh {
+            let e = self.entry_mut(idx);
+            if let Some(own) = own {
+                e.own = own;
+            }
+            if refresh {
+                e.last_access = now;
+            }
+            self.refile(idx);
         }
         self.with_policy(out, |p| p.on_hit(u64::from(idx)));
         Some(&self.entry(idx).value)
@@ -345,12 +357,10 @@ impl<K: Hash + Eq, V> Store<K, V> {
             let old = std::mem::replace(&mut e.value, value);
             e.last_access = now;
             e.inserted_at = now;
-            let old_own = std::mem::replace(&mut e.own, own);
-            self.refile_own(idx, old_own, own);
+            e.own = own;
+            self.refile(idx);
             let old_weight = self.swap_weight(idx, weight);
             self.total_weight = self.total_weight - u64::from(old_weight) + u64::from(weight);
-            self.move_to_tail(ACCESS, idx);
-            self.move_to_tail(WRITE, idx);
             // The stored key stays; the caller's equal key reports the removal.
             out.push((key, old, cause));
             self.with_policy(out, |p| p.on_hit(u64::from(idx)));
@@ -363,16 +373,14 @@ impl<K: Hash + Eq, V> Store<K, V> {
                 }
                 None => {
                     let i = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
-                    assert!(i != u32::MAX, "a mutex store holds at most u32::MAX - 1 entries");
+                    assert!(i <= MAX_ID, "a mutex store holds at most {} entries", u64::from(MAX_ID) + 1);
                     self.slots.push(Some(entry));
                     i
                 }
             };
             let (slots, hasher) = (&self.slots, &self.hasher);
             self.table.insert_unique(hash, idx, |&i| slots[i as usize].as_ref().map_or(0, |e| hasher.hash_one(&e.key)));
-            self.push_tail(ACCESS, idx);
-            self.push_tail(WRITE, idx);
-            self.refile_own(idx, Ticks::MAX, own);
+            self.refile(idx);
             self.swap_weight(idx, weight);
             self.total_weight += u64::from(weight);
             self.with_policy(out, |p| p.on_insert(u64::from(idx), hash));
@@ -411,19 +419,18 @@ impl<K: Hash + Eq, V> Store<K, V> {
         }
     }
 
-    /// Removes up to `limit` expired entries; returns how many it removed and
-    /// whether more expired entries remain.
+    /// Removes the expired entries the wheel has due, visiting at most
+    /// `limit` due entries; returns how many it removed and whether more
+    /// are due.
     pub(crate) fn purge_expired(&mut self, now: Ticks, limit: usize, out: &mut Vec<Removed<K, V>>) -> (usize, bool) {
         let now = self.advance(now);
-        let mut n = 0;
-        while let Some(idx) = self.expired_head(now) {
-            if n == limit {
-                return (n, true);
-            }
+        let mut expired = Vec::new();
+        // The batch stays filed until each is removed (see `next_expired`).
+        self.wheel.expired(now.as_nanos(), &mut { limit }, deadlines(&self.slots, &self.rules), &mut expired);
+        for &idx in &expired {
             self.remove_at(idx, RemovalCause::Expired, out, true);
-            n += 1;
         }
-        (n, false)
+        (expired.len(), self.wheel.has_due())
     }
 
     /// Removes everything: `Expired` for entries past their deadline,
@@ -437,18 +444,10 @@ impl<K: Hash + Eq, V> Store<K, V> {
         }
         self.free.clear();
         self.table.clear();
-        self.orders.iter_mut().for_each(IndexLists::clear);
-        self.owned.clear();
+        self.wheel.clear();
         self.total_weight = 0;
         self.weights.clear();
         self.with_policy(out, |p| p.clear());
-    }
-
-    /// The oldest entry of either list, or the earliest own deadline, if it
-    /// is expired.
-    fn expired_head(&self, now: Ticks) -> Option<u32> {
-        let own = self.owned.first().filter(|(at, _)| *at <= now).map(|&(_, idx)| idx);
-        own.or_else(|| self.orders.iter().filter_map(|o| o.head(0)).find(|&h| self.is_expired(h, now)))
     }
 
     fn over_capacity(&self) -> bool {
@@ -457,7 +456,11 @@ impl<K: Hash + Eq, V> Store<K, V> {
 
     fn enforce_capacity(&mut self, now: Ticks, out: &mut Vec<Removed<K, V>>) {
         while self.over_capacity() {
-            if let Some(idx) = self.expired_head(now) {
+            // Every expired entry is on the wheel's due lists once it is
+            // advanced to `now`, so this finds one if any is held. Its visits
+            // to live entries refile them ahead of `now`: over an entry's
+            // life, at most one per level it cascades through.
+            if let Some(idx) = self.next_expired(now, &mut { usize::MAX }) {
                 self.remove_at(idx, RemovalCause::Expired, out, true);
                 continue;
             }
@@ -488,11 +491,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
         if tell_policy {
             self.with_policy(out, |p| p.on_remove(u64::from(idx)));
         }
-        for order in &mut self.orders {
-            order.remove(idx);
-        }
-        let own = self.entry(idx).own;
-        self.refile_own(idx, own, Ticks::MAX);
+        self.wheel.unschedule(idx);
         let hash = self.hasher.hash_one(&self.entry(idx).key);
         if let Ok(found) = self.table.find_entry(hash, |&i| i == idx) {
             found.remove();
@@ -518,14 +517,6 @@ impl<K: Hash + Eq, V> Store<K, V> {
         std::mem::replace(&mut self.weights[i], weight)
     }
 
-    fn push_tail(&mut self, order: usize, idx: u32) {
-        self.orders[order].push_tail(0, idx);
-    }
-
-    fn move_to_tail(&mut self, order: usize, idx: u32) {
-        self.orders[order].move_to_tail(idx, 0);
-    }
-
     /// Checks every structural invariant (tests only).
     #[cfg(test)]
     pub(crate) fn validate(&self) -> Result<(), String> {
@@ -533,28 +524,17 @@ impl<K: Hash + Eq, V> Store<K, V> {
         if live != self.table.len() {
             return Err(format!("{live} slots but {} indexed", self.table.len()));
         }
-        for l in [ACCESS, WRITE] {
-            let linked = self.orders[l].validate(0)?;
-            let mut last = Ticks::ZERO;
-            for &idx in &linked {
-                let e =
-                    self.slots.get(idx as usize).and_then(Option::as_ref).ok_or(format!("list {l}: {idx} is empty"))?;
-                let stamp = if l == ACCESS { e.last_access } else { e.inserted_at };
-                if stamp < last {
-                    return Err(format!("list {l} out of order at {idx}"));
-                }
-                last = stamp;
+        let mut filed = vec![false; self.slots.len()];
+        for (idx, start) in self.wheel.filed()? {
+            let e =
+                self.slots.get(idx as usize).and_then(Option::as_ref).ok_or(format!("wheel files empty slot {idx}"))?;
+            if start > e.deadline(&self.rules) {
+                return Err(format!("slot {idx} filed from {start}, after its deadline"));
             }
-            if linked.len() != live {
-                return Err(format!("list {l} links {} of {live}", linked.len()));
-            }
+            filed[idx as usize] = true;
         }
-        let owned: BTreeSet<(Ticks, u32)> = (0..self.slots.len())
-            .filter_map(|i| Some((self.slots[i].as_ref()?.own, u32::try_from(i).ok()?)))
-            .filter(|(own, _)| *own != Ticks::MAX)
-            .collect();
-        if owned != self.owned {
-            return Err(format!("own-deadline index holds {} of {} entries with one", self.owned.len(), owned.len()));
+        if let Some(idx) = (0..self.slots.len()).find(|&i| self.slots[i].is_some() && !filed[i]) {
+            return Err(format!("slot {idx} is not filed"));
         }
         if let Some(p) = &self.policy {
             p.validate()?;
@@ -566,13 +546,19 @@ impl<K: Hash + Eq, V> Store<K, V> {
     }
 }
 
+/// The deadline of each filed slot, for the wheel's walks. Filed slots are
+/// resident (`remove_at` unfiles a slot as it empties it).
+fn deadlines<'a, K, V>(slots: &'a [Option<Entry<K, V>>], rules: &'a ExpiryRules) -> impl Fn(u32) -> u64 + 'a {
+    move |idx| slots[idx as usize].as_ref().map_or(0, |e| e.deadline(rules))
+}
+
 /// Why a cache built without a bound cannot be given one later.
 pub(crate) const NOT_BOUNDED: crate::BuildError =
     crate::BuildError::MissingSetting { what: "set_max_capacity", needs: "a max_capacity when the cache is built" };
 
 #[cold]
 fn unreachable_slot(idx: u32) -> ! {
-    // Indexes come only from the table and the lists, which are kept in step
+    // Indexes come only from the table and the wheel, which are kept in step
     // with the slots; reaching this is a bug in this file.
     panic!("ttlkit store: slot {idx} is empty")
 }

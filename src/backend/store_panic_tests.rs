@@ -1,5 +1,5 @@
 //! A panic inside a store operation (the user's weigher, or a policy call)
-//! leaves the store whole: its map, lists, weight and policy agree, it is
+//! leaves the store whole: its map, wheel, weight and policy agree, it is
 //! within its bound, and every entry that left was reported.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

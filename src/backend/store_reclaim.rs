@@ -3,10 +3,11 @@
 //!
 //! Without a capacity bound nothing else makes a write remove anything, so
 //! a cache whose sweeper falls behind (or that has none) would hold every
-//! expired entry until a purge. Each insert therefore first removes up to
-//! [`RECLAIM_ON_WRITE`] expired list heads (O(1) each: the lists are in
-//! deadline order): more than the one entry it adds, so writes alone keep
-//! the expired backlog from growing.
+//! expired entry until a purge. Each insert therefore first visits up to
+//! [`RECLAIM_ON_WRITE`] entries the wheel has due (O(1) each), removing the
+//! expired ones. An entry is visited a few times over its life (once when
+//! it expires, and once per cascade to a finer bucket), far fewer than a
+//! write's visits, so writes alone keep the expired backlog from growing.
 //!
 //! Removing entries frees slots but not the memory behind them. Once the
 //! live entries fill less than a quarter of the room allocated (and the
@@ -28,19 +29,19 @@ use super::{Removed, Store};
 use crate::cache::RemovalCause;
 use crate::clock::Ticks;
 
-/// Expired entries an insert removes before it stores its own.
-const RECLAIM_ON_WRITE: usize = 4;
+/// Due entries an insert visits (removing the expired ones) before it
+/// stores its own.
+const RECLAIM_ON_WRITE: usize = 8;
 
 /// Room (in entries) below which neither the slab nor the table shrinks.
 const MIN_ROOM: usize = 1024;
 
 impl<K: Hash + Eq, V> Store<K, V> {
-    /// Removes up to [`RECLAIM_ON_WRITE`] expired entries, oldest deadline
-    /// first. `now` is already advanced.
+    /// Removes the expired entries among the next [`RECLAIM_ON_WRITE`] the
+    /// wheel has due. `now` is already advanced.
     pub(super) fn reclaim_on_write(&mut self, now: Ticks, out: &mut Vec<Removed<K, V>>) {
-        let mut removed = 0;
-        while removed < RECLAIM_ON_WRITE {
-            let Some(idx) = self.expired_head(now) else { break };
+        let (mut budget, mut removed) = (RECLAIM_ON_WRITE, 0);
+        while let Some(idx) = self.next_expired(now, &mut budget) {
             self.remove_at(idx, RemovalCause::Expired, out, true);
             removed += 1;
         }
@@ -70,13 +71,13 @@ impl<K: Hash + Eq, V> Store<K, V> {
                 let len = self.slots.len();
                 self.free.retain(|&i| (i as usize) < len);
                 self.weights.truncate(len);
-                self.orders.iter_mut().for_each(|o| o.truncate(len));
+                self.wheel.truncate(len);
             }
             let room = self.slots.len().max(live * 2);
             self.slots.shrink_to(room);
             self.free.shrink_to(room);
             self.weights.shrink_to(room);
-            self.orders.iter_mut().for_each(|o| o.shrink_to(room));
+            self.wheel.shrink_to(room);
         }
     }
 
@@ -106,11 +107,11 @@ impl<K: Hash + Eq, V> Store<K, V> {
     }
 
     /// Moves the entry in slot `from` to the empty slot `to`, repointing
-    /// its list neighbours, its table entry and its weight.
+    /// its wheel filing, its table entry and its weight.
     fn relocate(&mut self, from: u32, to: u32) {
         let entry = self.slots[from as usize].take();
         self.slots[to as usize] = entry;
-        self.orders.iter_mut().for_each(|o| o.relocate(from, to));
+        self.wheel.relocate(from, to);
         let hash = self.hasher.hash_one(&self.entry(to).key);
         if let Ok(mut found) = self.table.find_entry(hash, |&i| i == from) {
             *found.get_mut() = to;
@@ -118,11 +119,6 @@ impl<K: Hash + Eq, V> Store<K, V> {
         if let Some(w) = self.weights.get(from as usize).copied() {
             self.swap_weight(to, w);
             self.weights[from as usize] = 0;
-        }
-        let own = self.entry(to).own;
-        if own != Ticks::MAX {
-            self.owned.remove(&(own, from));
-            self.owned.insert((own, to));
         }
     }
 
@@ -187,7 +183,7 @@ mod tests {
         for k in (0..10_000).step_by(37) {
             assert_eq!(s.peek(s.h(&k), &k, Ticks::from_nanos(2)), Some(&k));
         }
-        // The lists still order deadlines: a refresh, then expiry.
+        // The wheel still files the moved entries: a refresh, then expiry.
         assert!(s.get(s.h(&37), &37, Ticks::from_nanos(5), &mut out).is_some());
         out.clear();
         let (n, _) = s.purge_expired(Ticks::from_nanos(11), usize::MAX, &mut out);

@@ -1,18 +1,19 @@
 //! What the store does when its eviction policy panics.
 //!
 //! The store calls its policy only at points where its own structures (map,
-//! lists, weights) are consistent, so a panicking call can tear nothing but
+//! wheel, weights) are consistent, so a panicking call can tear nothing but
 //! the policy. The store then drops that policy, restores its bound by
-//! access order, builds a fresh policy of the same kind told of every
-//! resident entry, and lets the panic go on to the caller. Frequency and
-//! ghost memory are lost; correctness is not.
+//! deadline order (the entries nearest to expiring go first), builds a
+//! fresh policy of the same kind told of every resident entry, and lets
+//! the panic go on to the caller. Recency, frequency and ghost memory are
+//! lost; correctness is not.
 
 use std::hash::{BuildHasher, Hash};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use ttlkit_strategies::{EvictionPolicy, PolicyKind};
 
-use super::{Store, ACCESS};
+use super::Store;
 use crate::cache::RemovalCause;
 use crate::listener::Removed;
 
@@ -36,10 +37,11 @@ impl<K: Hash + Eq, V> Store<K, V> {
         }
     }
 
-    /// The entry to evict when there is no policy to ask: an expired one,
-    /// else the least recently accessed.
+    /// The entry to evict when there is no policy to ask: one the wheel
+    /// files earliest (every resident entry is filed; expired ones were
+    /// looked for already).
     pub(super) fn fallback_victim(&self) -> Option<u32> {
-        self.expired_head(self.latest.last()).or_else(|| self.orders[ACCESS].head(0))
+        self.wheel.earliest()
     }
 
     fn repair(&mut self, out: &mut Vec<Removed<K, V>>) {
@@ -53,12 +55,14 @@ impl<K: Hash + Eq, V> Store<K, V> {
         let mut fresh = kind.build(torn.capacity());
         drop(torn);
         let told = catch_unwind(AssertUnwindSafe(|| {
-            for idx in self.orders[ACCESS].iter(0) {
-                fresh.on_insert(u64::from(idx), self.hasher.hash_one(&self.entry(idx).key));
+            for (idx, e) in (0u64..).zip(&self.slots) {
+                if let Some(e) = e {
+                    fresh.on_insert(idx, self.hasher.hash_one(&e.key));
+                }
             }
         }));
         // A fresh policy that panics too is left out: the store then evicts
-        // by access order.
+        // by deadline order.
         if told.is_ok() {
             self.policy = Some(fresh);
         }

@@ -51,7 +51,7 @@ fn purge_respects_its_batch_limit() {
 }
 
 #[test]
-fn lifetime_list_expires_hot_entries() {
+fn the_lifetime_expires_hot_entries() {
     let mut s = store(None, Some(25));
     let mut out = Vec::new();
     s.insert(s.h(&1), 1, 1, at(0), &mut out);
@@ -122,5 +122,63 @@ fn clear_reports_each_entry_once() {
     assert_eq!(got, vec![(1, RemovalCause::Expired), (2, RemovalCause::Cleared)]);
     assert_eq!(s.len(), 0);
     s.insert(s.h(&3), 3, 3, at(13), &mut out);
+    s.validate().unwrap();
+}
+
+#[test]
+fn a_shorter_timeout_refiles_and_a_longer_one_is_met_on_the_way() {
+    let mut s = store(None, None);
+    let mut out = Vec::new();
+    for k in 0..4 {
+        s.insert(s.h(&k), k, k, at(k), &mut out);
+    }
+    // 10 s -> 5 s: keys 0 and 1 (written at 0 s and 1 s) are due by 6 s.
+    s.set_rules(ExpiryRules::new(Duration::from_secs(5), None, Duration::ZERO));
+    s.validate().unwrap();
+    assert_eq!(s.purge_expired(at(6), 100, &mut out), (2, false));
+    // 5 s -> 30 s: the filings at 7 s and 8 s are now early; a walk then
+    // files them again, and they go at 32 s and 33 s.
+    s.set_rules(ExpiryRules::new(Duration::from_secs(30), None, Duration::ZERO));
+    assert_eq!(s.purge_expired(at(9), 100, &mut out), (0, false));
+    s.validate().unwrap();
+    assert_eq!(s.purge_expired(at(32), 100, &mut out), (1, false));
+    assert_eq!(causes(&out[2..]), vec![(2, RemovalCause::Expired)]);
+    s.validate().unwrap();
+}
+
+#[test]
+fn own_and_cache_wide_deadlines_share_the_wheel() {
+    let mut s = store(None, None);
+    let mut out = Vec::new();
+    // Idle 10 s for all; key 1 with 3 s of its own, key 2 with 30 s (capped).
+    s.write(s.h(&0), 0, 0, None, at(0), &mut out);
+    s.write(s.h(&1), 1, 1, Some(Duration::from_secs(3)), at(0), &mut out);
+    s.write(s.h(&2), 2, 2, Some(Duration::from_secs(30)), at(0), &mut out);
+    s.validate().unwrap();
+    assert_eq!(s.purge_expired(at(3), 100, &mut out), (1, false));
+    // A read moves key 0's idle deadline to 19 s; key 2 is capped at 10 s.
+    assert!(s.get(s.h(&0), &0, at(9), &mut out).is_some());
+    assert_eq!(s.purge_expired(at(10), 100, &mut out), (1, false));
+    assert_eq!(s.purge_expired(at(19), 100, &mut out), (1, false));
+    assert_eq!(causes(&out), vec![(1, RemovalCause::Expired), (2, RemovalCause::Expired), (0, RemovalCause::Expired)]);
+    s.validate().unwrap();
+}
+
+#[test]
+fn room_is_made_from_an_expired_entry_behind_many_that_came_near() {
+    // 100 entries due at 2.1 s, then one due at 1.2 s, all filed in one
+    // 1.07 s bucket. At 1.5 s that bucket straddles the time: a walk visits
+    // its entries in filing order, and the expired one comes last.
+    let rules = ExpiryRules::new(Duration::from_secs(1_000), None, Duration::ZERO);
+    let mut s = Store::new(rules, Some(102), None, Some(PolicyKind::Lru.build(102)), RandomState::default());
+    let mut out = Vec::new();
+    for k in 0..100 {
+        s.write(s.h(&k), k, k, Some(Duration::from_millis(2_100)), at(0), &mut out);
+    }
+    s.write(s.h(&100), 100, 100, Some(Duration::from_millis(1_200)), at(0), &mut out);
+    let now = Ticks::from_nanos(1_500_000_000);
+    s.insert(s.h(&200), 200, 200, now, &mut out);
+    s.insert(s.h(&201), 201, 201, now, &mut out);
+    assert_eq!(causes(&out), vec![(100, RemovalCause::Expired)], "the expired entry goes, not a live one");
     s.validate().unwrap();
 }

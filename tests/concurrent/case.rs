@@ -16,6 +16,8 @@ use crate::harness::{ModelConfig, Op};
 const PER_ENTRY_STREAM: u64 = 0x7e57_0e1f_d0e5_71e5;
 /// Seeds the third random stream (atomic computes) of a case.
 const COMPUTE_STREAM: u64 = 0xc0de_a70e_1c5e_ed00;
+/// Seeds the fourth random stream (`retain`) of a case.
+const RETAIN_STREAM: u64 = 0x7e7a_1e5e_ed5a_b1e5;
 
 /// A small deterministic generator (splitmix64): the seed is the case.
 pub struct Rng(u64);
@@ -170,6 +172,15 @@ impl Case {
                     if computes.chance(40) {
                         *a = Act::Compute(k, computes.range(0, 20) as u32);
                     }
+                }
+            }
+        }
+        // `retain`, from a fourth stream, stands in for some removes.
+        let mut retain = Rng::new(seed ^ RETAIN_STREAM);
+        if retain.chance(40) {
+            for a in acts.iter_mut().flatten() {
+                if matches!(a, Act::Op(Op::Remove(_))) && retain.chance(15) {
+                    *a = Act::Op(Op::Retain(retain.next() as u16));
                 }
             }
         }

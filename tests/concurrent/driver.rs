@@ -104,7 +104,7 @@ pub fn run_case<C: SlidingTtlCache<u64, u64>>(
         if purged != expired {
             return Err(format!("the final purge_expired() returned {purged} but reported {expired} expired entries"));
         }
-        let mut h = History::new(&case, flavor, recs, reports);
+        let mut h = History::new(&case, flavor, recs, reports, s.rejections());
         h.check_reports()?;
         h.check_results()?;
         h.check_computes()?;

@@ -14,7 +14,7 @@ use ttlkit::{BuildError, CacheBuilder, RemovalCause, SlidingTtlCache};
 use crate::flavor::Flavor;
 
 use crate::case::{Act, Case, Weights};
-use crate::harness::{ModelExpiry, Op};
+use crate::harness::{retain_keeps, ModelExpiry, Op};
 
 /// A global order of events: calls, returns, `init` runs and reports.
 #[derive(Default)]
@@ -75,12 +75,24 @@ pub struct Report {
     pub clock: u64,
 }
 
+/// A value a `retain` call's predicate rejected: the call then removes it
+/// (unless something else removed it first).
+#[derive(Debug, Clone, Copy)]
+pub struct Rejection {
+    pub value: u64,
+    /// When the predicate ran (before the removal it asked for).
+    pub stamp: u64,
+    /// The call: thread and op index.
+    pub by: (usize, usize),
+}
+
 /// The cache under test and what observes it.
 pub struct Subject<C> {
     pub cache: C,
     pub clock: MockClock,
     pub stamps: Arc<Stamps>,
     pub reports: Arc<Mutex<Vec<Report>>>,
+    pub rejections: Mutex<Vec<Rejection>>,
 }
 
 impl<C: SlidingTtlCache<u64, u64>> Subject<C> {
@@ -123,11 +135,15 @@ impl<C: SlidingTtlCache<u64, u64>> Subject<C> {
             b = b.weigher(move |&k: &u64, &v: &u64| u32::try_from(w.of(k, v)).unwrap_or(u32::MAX));
         }
         let cache = make(b).map_err(|e| format!("build {flavor}: {e}"))?;
-        Ok(Subject { cache, clock, stamps, reports })
+        Ok(Subject { cache, clock, stamps, reports, rejections: Mutex::default() })
     }
 
     pub fn reports(&self) -> Vec<Report> {
         self.reports.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    pub fn rejections(&self) -> Vec<Rejection> {
+        self.rejections.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     pub fn now(&self) -> u64 {
@@ -177,7 +193,7 @@ fn worker<C: SlidingTtlCache<u64, u64>>(s: &Subject<C>, t: usize, acts: &[Act], 
         let clock = s.now();
         let call = s.stamps.next();
         let out = match act {
-            Act::Op(op) => apply(s, op, fresh),
+            Act::Op(op) => apply(s, op, fresh, (t, index)),
             Act::SlowLoad(k, spins) => load(s, k, fresh, spins),
             Act::Compute(k, spins) => compute(s, k, fresh, spins),
             Act::Len => Out::Count(s.cache.len()),
@@ -206,6 +222,20 @@ fn compute<C: SlidingTtlCache<u64, u64>>(s: &Subject<C>, k: u64, fresh: u64, spi
     }
 }
 
+/// A `retain` that records every value its predicate rejects.
+fn retain<C: SlidingTtlCache<u64, u64>>(s: &Subject<C>, mask: u16, by: (usize, usize)) -> Out {
+    let mut rejected = Vec::new();
+    let removed = s.cache.retain(|&k, &v| {
+        let keep = retain_keeps(mask, k, v);
+        if !keep {
+            rejected.push(Rejection { value: v, stamp: s.stamps.next(), by });
+        }
+        keep
+    });
+    s.rejections.lock().unwrap_or_else(PoisonError::into_inner).extend(rejected);
+    Out::Count(removed)
+}
+
 /// A `get_or_insert_with` whose `init` yields `spins` times before returning `fresh`.
 fn load<C: SlidingTtlCache<u64, u64>>(s: &Subject<C>, k: u64, fresh: u64, spins: u32) -> Out {
     let mut init = None;
@@ -220,7 +250,8 @@ fn load<C: SlidingTtlCache<u64, u64>>(s: &Subject<C>, k: u64, fresh: u64, spins:
     Out::Load { got: Ok(got), fresh, init, ok: true }
 }
 
-fn apply<C: SlidingTtlCache<u64, u64>>(s: &Subject<C>, op: Op, fresh: u64) -> Out {
+/// Runs `op` (the call `by`, thread and index) with `fresh` as the value it stores.
+fn apply<C: SlidingTtlCache<u64, u64>>(s: &Subject<C>, op: Op, fresh: u64, by: (usize, usize)) -> Out {
     let cache = &s.cache;
     match op {
         Op::Insert(k) => {
@@ -264,6 +295,7 @@ fn apply<C: SlidingTtlCache<u64, u64>>(s: &Subject<C>, op: Op, fresh: u64) -> Ou
         // idle timeout (conformance covers resizing under concurrent writes).
         Op::SetCapacity(n) => Out::Bool(cache.set_max_capacity(n).is_ok()),
         Op::SetIdle(d) => Out::Bool(cache.set_time_to_idle(d).is_ok()),
+        Op::Retain(mask) => retain(s, mask, by),
         Op::Advance(d) => {
             s.clock.advance(d);
             Out::Nothing

@@ -13,7 +13,7 @@ use crate::flavor::Flavor;
 
 use crate::case::{Act, Case, Weights};
 use crate::harness::Op;
-use crate::run::{Out, Rec, Report, Subject};
+use crate::run::{Out, Rec, Rejection, Report, Subject};
 
 /// Where a stored value came from.
 #[derive(Debug, Clone, Copy)]
@@ -32,9 +32,10 @@ pub fn key_of(act: Act) -> Option<u64> {
         | Act::Op(Op::TryGetOrInsert(k, _))
         | Act::SlowLoad(k, _)
         | Act::Compute(k, _) => Some(k),
-        Act::Op(Op::Clear | Op::Purge | Op::Advance(_) | Op::Iter | Op::SetCapacity(_) | Op::SetIdle(_)) | Act::Len => {
-            None
-        }
+        Act::Op(
+            Op::Clear | Op::Purge | Op::Advance(_) | Op::Iter | Op::SetCapacity(_) | Op::SetIdle(_) | Op::Retain(_),
+        )
+        | Act::Len => None,
     }
 }
 
@@ -68,13 +69,24 @@ pub struct History<'a> {
     /// Records of calls that write a key (insert, remove), by key.
     writes: HashMap<u64, Vec<Rec>>,
     clears: Vec<Rec>,
+    /// Like a `clear`, a `retain` overtakes every load in flight.
+    retains: Vec<Rec>,
+    /// The values `retain` calls rejected (and so removed, unless something
+    /// else removed them first).
+    rejections: Vec<Rejection>,
 }
 
 impl<'a> History<'a> {
-    pub fn new(case: &'a Case, flavor: Flavor, recs: Vec<Rec>, reports: Vec<Report>) -> History<'a> {
+    pub fn new(
+        case: &'a Case,
+        flavor: Flavor,
+        recs: Vec<Rec>,
+        reports: Vec<Report>,
+        rejections: Vec<Rejection>,
+    ) -> History<'a> {
         let mut origins = HashMap::new();
         let mut writes: HashMap<u64, Vec<Rec>> = HashMap::new();
-        let mut clears = Vec::new();
+        let (mut clears, mut retains) = (Vec::new(), Vec::new());
         for r in &recs {
             let key = key_of(r.act);
             match (r.act, r.out) {
@@ -93,8 +105,11 @@ impl<'a> History<'a> {
             if is_clear(r) {
                 clears.push(*r);
             }
+            if matches!(r.act, Act::Op(Op::Retain(_))) {
+                retains.push(*r);
+            }
         }
-        History { case, flavor, recs, origins, reported: HashMap::new(), reports, writes, clears }
+        History { case, flavor, recs, origins, reported: HashMap::new(), reports, writes, clears, retains, rejections }
     }
 
     fn origin(&self, value: u64) -> Result<&Origin, String> {
@@ -142,6 +157,19 @@ impl<'a> History<'a> {
                 }
             }
         }
+        // A retain removes at most what it rejected; whatever it rejected
+        // left (by it or by another call) and was reported.
+        for r in &self.recs {
+            if let (Act::Op(Op::Retain(_)), Out::Count(removed)) = (r.act, r.out) {
+                let rejected = self.rejections.iter().filter(|j| j.by == (r.thread, r.index)).count();
+                if removed > rejected {
+                    return Err(format!("{} removed {removed}, but its predicate rejected {rejected}", describe(r)));
+                }
+            }
+        }
+        if let Some(j) = self.rejections.iter().find(|j| !self.reported.contains_key(&j.value)) {
+            return Err(format!("retain rejected {:#x} ({j:?}), which was never reported gone", j.value));
+        }
         Ok(())
     }
 
@@ -166,9 +194,10 @@ impl<'a> History<'a> {
                 }
             }
             RemovalCause::Explicit => {
-                let by = self.recs.iter().any(|r| is_remove(r) && r.out == Out::Value(Some(rep.value)));
-                if !by {
-                    return Err("Explicit, but no remove returned it".into());
+                let removed = self.recs.iter().any(|r| is_remove(r) && r.out == Out::Value(Some(rep.value)));
+                let rejected = self.rejections.iter().any(|j| j.value == rep.value && j.stamp < rep.stamp);
+                if !removed && !rejected {
+                    return Err("Explicit, but no remove returned it and no retain rejected it".into());
                 }
             }
             RemovalCause::Cleared => {
@@ -268,10 +297,12 @@ impl<'a> History<'a> {
         }
     }
 
-    /// Whether some insert, remove or clear of `key` overlapped `o`'s call.
+    /// Whether some insert, remove, clear or retain of `key` overlapped
+    /// `o`'s call.
     fn raced(&self, o: &Origin) -> bool {
         let overlaps = |r: &Rec| r.call < o.rec.ret && r.ret > o.rec.call;
-        self.writes.get(&o.key).is_some_and(|ws| ws.iter().any(overlaps)) || self.clears.iter().any(overlaps)
+        self.writes.get(&o.key).is_some_and(|ws| ws.iter().any(overlaps))
+            || self.clears.iter().chain(&self.retains).any(overlaps)
     }
 
     /// The write (insert, or remove that took a value) of `o`'s key that ran

@@ -119,6 +119,16 @@ pub enum Op {
     /// `set_time_to_idle(d)`: refused on moka; else applied to every entry
     /// from its stamps.
     SetIdle(Duration),
+    /// `retain(..)` keeping what [`retain_keeps`] says for this mask: the
+    /// live entries it rejects leave as `Explicit`, and it returns how many.
+    Retain(u16),
+}
+
+/// Whether `retain` with `mask` keeps `(key, value)`: bit `key % 15` of the
+/// mask is set, or bit 15 is and the value is odd (so values are judged
+/// too, not only keys).
+pub fn retain_keeps(mask: u16, key: Key, value: Value) -> bool {
+    mask & (1 << (key % 15)) != 0 || (mask & 0x8000 != 0 && value % 2 == 1)
 }
 
 /// The per-entry expiry the model knows: a created entry lives
@@ -591,6 +601,32 @@ fn step(s: &Subject, m: &mut Model, op: Op) -> Result<(), String> {
             m.now = m.now.saturating_add(nanos(d));
         }
         Op::Purge => purged = Some(cache.purge_expired()),
+        Op::Retain(mask) => {
+            let rejected: Vec<(Key, Value)> = m
+                .held
+                .iter()
+                .filter(|(&k, e)| m.is_live(e) && !retain_keeps(mask, k, e.value))
+                .map(|(&k, e)| (k, e.value))
+                .collect();
+            let mut judged_twice = None;
+            let mut judged = std::collections::BTreeSet::new();
+            let got = cache.retain(|&k, &v| {
+                if !judged.insert(k) {
+                    judged_twice = Some(k);
+                }
+                retain_keeps(mask, k, v)
+            });
+            if let Some(k) = judged_twice {
+                return Err(format!("retain asked twice about key {k}"));
+            }
+            if got != rejected.len() {
+                return Err(format!("retain removed {got}, the model rejects {rejected:?}"));
+            }
+            for (k, v) in rejected {
+                m.held.remove(&k);
+                predicted.push((k, v, RemovalCause::Explicit));
+            }
+        }
         Op::SetCapacity(n) => {
             let got = cache.set_max_capacity(n);
             let moka = cache.kind() == BackendKind::Moka;
@@ -715,7 +751,7 @@ pub fn decode(bytes: &[u8]) -> (ModelConfig, Vec<Op>) {
     while !input.0.is_empty() && ops.len() < 1000 {
         let tag = input.byte();
         let key = Key::from(input.byte()) % KEYS;
-        ops.push(match tag % 20 {
+        ops.push(match tag % 24 {
             0..=2 => Op::Insert(key),
             3..=5 => Op::Get(key),
             6 => Op::Peek(key),
@@ -732,6 +768,9 @@ pub fn decode(bytes: &[u8]) -> (ModelConfig, Vec<Op>) {
             16 => Op::Info(key),
             17 => Op::Iter,
             18 | 19 => Op::InsertWithTtl(key, idle * u32::from(input.byte() % 8) / 4),
+            20 | 21 => Op::Retain(u16::from_le_bytes([input.byte(), input.byte()])),
+            22 => Op::SetCapacity(u64::from(input.byte() % 10) + 1),
+            23 => Op::SetIdle(unit(input.byte()) * (u32::from(input.byte() % 16) + 1)),
             _ => Op::Advance(unit(key as u8) * (u32::from(input.byte()) + 1)),
         });
     }

@@ -2,7 +2,11 @@
 //! of `(deadline, Weak<Slot>)`.
 //!
 //! moka's timer wheels run on moka's clock, which we cannot inject, so they
-//! cannot tell us which entries our clock says are expired. Each insert
+//! cannot tell us which entries our clock says are expired. The other cores'
+//! timer wheel (`crate::timer_wheel`) files ids that its owner unfiles when
+//! an entry leaves; moka's entries leave inside moka, under its locks, where
+//! our removal hook cannot take a stripe's lock, so this index must let go
+//! of them lazily instead: each item holds a `Weak` to its slot. Each insert
 //! pushes its deadline here; purging pops only the due items. A popped entry
 //! that a hit refreshed since is pushed back at its new deadline (hits never
 //! touch the heap), and one that already left (replaced, removed, evicted) is

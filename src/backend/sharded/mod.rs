@@ -27,11 +27,17 @@
 //!   by at most one entry each until they finish. An entry heavier than the
 //!   whole bound is refused at once (reported as evicted) instead of
 //!   flushing everything else.
-//! * **Expiry** runs on a timer wheel per shard (see `wheel.rs`): cost
-//!   follows the expired entries (plus one refile per read entry per idle
-//!   window), never the map size. Besides the sweeper and purges, every
-//!   insert whose shard may hold something due removes a few expired
-//!   entries (`RECLAIM_PER_WRITE`), so they cannot pile up under writes.
+//! * **Expiry** runs on a timer wheel per shard (`crate::timer_wheel`, the
+//!   one the mutex backend uses too), for idle, lifetime and own deadlines
+//!   alike. A hit cannot refile its entry (it holds no lock), so the wheel
+//!   files each entry under a lower bound of its deadline and files it again
+//!   when a walk meets it there: cost follows the expired entries, plus one
+//!   refile per read entry per idle window and the cascades to finer
+//!   buckets, never the map size. An `Expiry` that moves an own deadline
+//!   earlier on a read takes the lock to refile it. Besides the sweeper and
+//!   purges, every insert whose shard may hold something due visits a few
+//!   due entries (`RECLAIM_PER_WRITE`), so expired ones cannot pile up
+//!   under writes.
 //! * **Accounting** (`weight.rs`): a write sums its weight change under the
 //!   shard lock and commits it, in that critical section, to the shard's and
 //!   the cache-wide totals. Policy and user code (weigher, clone, hash) run
@@ -43,6 +49,8 @@
 
 mod entry;
 #[cfg(test)]
+mod expiry_tests;
+#[cfg(test)]
 mod panic_tests;
 mod ptr;
 #[cfg(test)]
@@ -52,7 +60,6 @@ mod table;
 #[cfg(test)]
 mod tests;
 mod weight;
-mod wheel;
 
 use std::borrow::Borrow;
 use std::hash::Hash;
@@ -62,15 +69,12 @@ use std::time::Duration;
 use shard::{Settings, Shard};
 
 use crate::builder::{BuildError, Config};
-use crate::clock::{duration_to_nanos, Ticks};
+use crate::clock::Ticks;
 use crate::core::{Core, Departures, Gate, Stamps};
 use crate::expiry::{ExpiryRules, LiveRules};
 use crate::frontend::Cache;
 use crate::kind::BackendKind;
 use crate::sync::{AtomicU64, AtomicUsize};
-
-/// The wheel's span when nothing expires cache-wide (see `build`).
-const NO_HORIZON_SPAN: Duration = Duration::from_secs(3600);
 
 /// A cache whose read hits take no lock. See the [module docs](self).
 ///
@@ -192,9 +196,15 @@ where
             if !shard.may_have_expired(now) {
                 continue;
             }
-            let (expired, _) = shard.expire(&self.settings, now, 64, out.list());
-            if expired > 0 {
-                return true;
+            // Batch by batch until one removes something or the shard has
+            // nothing more due (a batch may visit only entries that merely
+            // came near their deadline, and refile them).
+            loop {
+                match shard.expire(&self.settings, now, 64, out.list()) {
+                    (0, true) => {}
+                    (0, false) => break,
+                    _ => return true,
+                }
             }
         }
         false
@@ -210,15 +220,10 @@ where
 
     fn build(config: &Config<K, V>) -> Result<Self, BuildError> {
         let n = shard_count(config.shards, config.max_capacity);
-        // No deadline lies beyond the horizon, own deadlines included (the
-        // earliest wins). Without one, only own deadlines come due: the
-        // wheel then spans an hour, and later ones alias onto its buckets
-        // (visited early and refiled, never missed).
-        let span = duration_to_nanos(config.horizon().min(NO_HORIZON_SPAN));
         // Entries, not weight: see `CacheBuilder::expected_entries`.
         let per_shard = config.policy_entries.map(|e| usize::try_from(e.div_ceil(n as u64)).unwrap_or(usize::MAX));
         let shards: Box<[Shard<K, V>]> =
-            (0..n).map(|_| Shard::new(span, per_shard.map(|cap| config.policy.build(cap)))).collect();
+            (0..n).map(|_| Shard::new(per_shard.map(|cap| config.policy.build(cap)))).collect();
         Ok(ShardedCore {
             shards,
             shift: u64::BITS - n.trailing_zeros(),
@@ -338,14 +343,18 @@ where
         Some(out)
     }
 
-    /// New rules for every reader at once, then each shard refiles its
-    /// entries under their new deadlines (a pass over the shard, under its
-    /// lock): a shorter timeout must not leave entries filed later than
-    /// they are now due.
+    /// New rules for every reader at once. After a shorter timeout each
+    /// shard then refiles its entries under their new deadlines (a pass
+    /// over the shard, under its lock), since no entry may stay filed later
+    /// than it is due; after longer ones every filing is still a lower
+    /// bound, which the wheels need, and they refile what they meet.
     fn set_rules(&self, rules: ExpiryRules, _now: Ticks) -> bool {
+        let sooner = !rules.never_sooner_than(&self.settings.rules.get());
         self.settings.rules.set(rules);
-        for shard in self.shards.iter() {
-            shard.refile_all(&self.settings);
+        if sooner {
+            for shard in self.shards.iter() {
+                shard.refile_all(&self.settings);
+            }
         }
         true
     }

@@ -12,7 +12,6 @@ use super::entry::{Entry, Read};
 use super::ptr::{Entries, Pin};
 use super::table::{Current, Probe, Table};
 use super::weight::Ledger;
-use super::wheel::Wheel;
 use crate::builder::Weigher;
 use crate::cache::RemovalCause;
 use crate::clock::Ticks;
@@ -23,6 +22,7 @@ use crate::listener::Removed;
 use crate::per_entry::OwnDeadlines;
 use crate::sync::reclaim::{Graveyard, Guard};
 use crate::sync::{AtomicU64, AtomicUsize, Mutex};
+use crate::timer_wheel::{TimerWheel, MAX_ID};
 
 mod inspect;
 mod room;
@@ -78,7 +78,10 @@ struct State<K, V> {
     free_ids: Vec<u32>,
     /// Table slots not empty (entries and tombstones).
     used: usize,
-    wheel: Wheel,
+    /// Every entry, filed under a lower bound of its deadline: hits move
+    /// idle deadlines later without the lock, and the wheel meets such an
+    /// entry at its old filing and files it again.
+    wheel: TimerWheel,
     policy: Option<Box<dyn EvictionPolicy>>,
     latest: Latest,
 }
@@ -117,7 +120,7 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    pub(crate) fn new(span_nanos: u64, policy: Option<Box<dyn EvictionPolicy>>) -> Self {
+    pub(crate) fn new(policy: Option<Box<dyn EvictionPolicy>>) -> Self {
         Shard {
             table: Current::new(Table::with_room_for(0)),
             state: Mutex::new(State {
@@ -125,7 +128,7 @@ where
                 weights: Vec::new(),
                 free_ids: Vec::new(),
                 used: 0,
-                wheel: Wheel::new(span_nanos, Ticks::ZERO),
+                wheel: TimerWheel::default(),
                 policy,
                 latest: Latest::default(),
             }),
@@ -169,13 +172,10 @@ where
         now.as_nanos() >= self.next_due.load(Ordering::Relaxed)
     }
 
-    /// Files `id` in the wheel and lowers the shard's due hint to match.
-    fn schedule(&self, st: &mut State<K, V>, id: u32, deadline: Ticks, fresh: bool) {
-        if fresh {
-            st.wheel.schedule(id, deadline);
-        } else {
-            st.wheel.reschedule(id, deadline);
-        }
+    /// Files `id` in the wheel (again, if it was) and lowers the shard's
+    /// due hint to match.
+    fn schedule(&self, st: &mut State<K, V>, id: u32, deadline: Ticks) {
+        st.wheel.schedule(id, deadline.as_nanos());
         self.next_due.fetch_min(deadline.as_nanos(), Ordering::Relaxed);
     }
 
@@ -227,17 +227,17 @@ where
         (None, None)
     }
 
-    /// Files every entry again under its real deadline (after the rules
-    /// changed).
+    /// Files every entry again under its real deadline (after a timeout
+    /// got shorter).
     pub(crate) fn refile_all(&self, s: &Settings<K, V>) {
         let mut st = self.state.lock();
         let rules = s.rules.get();
         let ids: Vec<u32> = st.entries.resident().collect();
         for id in ids {
             let deadline = st.entries.entry(id).deadline(&rules);
-            st.wheel.reschedule(id, deadline);
+            st.wheel.schedule(id, deadline.as_nanos());
         }
-        self.next_due.store(st.wheel.next_due().as_nanos(), Ordering::Relaxed);
+        self.next_due.store(st.wheel.next_due(), Ordering::Relaxed);
     }
 
     /// Files `id` again under its entry's real deadline, if it is still
@@ -246,7 +246,7 @@ where
     fn refile(&self, st: &mut State<K, V>, s: &Settings<K, V>, id: u32) {
         if st.entries.is_resident(id) {
             let deadline = st.entries.entry(id).deadline(&s.rules.get());
-            self.schedule(st, id, deadline, false);
+            self.schedule(st, id, deadline);
         }
     }
 
@@ -320,7 +320,7 @@ where
                 let old_weight = cx.st.swap_weight(id, weight, s.weigher.is_some());
                 ledger.add(weight);
                 ledger.remove(old_weight);
-                self.schedule(cx.st, id, s.rules.get().deadline(now, now, own), false);
+                self.schedule(cx.st, id, s.rules.get().deadline(now, now, own));
             }
             Probe::Vacant(mut slot) => {
                 if !cx.table.has_room(cx.st.used) {
@@ -340,7 +340,7 @@ where
                 cx.st.take_id(id);
                 let fresh = cx.st.entries.insert(id, Entry::new(key, value, now, own, id));
                 cx.st.swap_weight(id, weight, s.weigher.is_some());
-                self.schedule(cx.st, id, s.rules.get().deadline(now, now, own), true);
+                self.schedule(cx.st, id, s.rules.get().deadline(now, now, own));
                 if cx.table.put(slot, hash, fresh) {
                     cx.st.used += 1;
                 }
@@ -545,7 +545,7 @@ impl<K, V> State<K, V> {
             Some(&id) => id,
             None => {
                 let id = u32::try_from(self.entries.ids()).unwrap_or(u32::MAX);
-                assert!(id != u32::MAX, "a shard holds at most u32::MAX - 1 entries");
+                assert!(id <= MAX_ID, "a shard holds at most {} entries", u64::from(MAX_ID) + 1);
                 id
             }
         }

@@ -3,7 +3,6 @@
 //! policy last saw them).
 
 use std::hash::Hash;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 
 use super::{Settings, Shard, State};
@@ -22,9 +21,8 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    /// Removes the expired entries the wheel has due, up to and including
-    /// the bucket of `now` (so none is left behind), visiting at most
-    /// `budget` entries; returns (removed, more pending).
+    /// Removes the expired entries the wheel has due at `now`, visiting at
+    /// most `budget` due entries; returns (removed, more due).
     pub(crate) fn expire(
         &self,
         s: &Settings<K, V>,
@@ -47,35 +45,24 @@ where
         budget: usize,
         out: &mut Vec<Removed<K, V>>,
     ) -> (usize, bool) {
+        let rules = s.rules.get();
         let entries = &st.entries;
-        // Scheduled ids always name resident entries.
-        let walk = st.wheel.walk(now, budget, |id| entries.entry(id).deadline(&s.rules.get()));
-        self.next_due.store(st.wheel.next_due().as_nanos(), Ordering::Relaxed);
-        if walk.expired.is_empty() {
-            return (0, walk.more);
-        }
-        let pin = self.graveyard.pin();
-        let mut cx = self.locked(st, &pin, s);
-        let mut done = 0;
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            for &id in &walk.expired {
+        // Filed ids always name resident entries. Those handed out stay
+        // filed until `remove_at` unlinks them, so if user or policy code
+        // panics there, the rest are still resident and still due.
+        let deadline = |id: u32| entries.entry(id).deadline(&rules).as_nanos();
+        let mut expired = Vec::new();
+        st.wheel.expired(now.as_nanos(), &mut { budget }, deadline, &mut expired);
+        self.next_due.store(st.wheel.next_due(), Ordering::Relaxed);
+        if !expired.is_empty() {
+            let pin = self.graveyard.pin();
+            let mut cx = self.locked(st, &pin, s);
+            for &id in &expired {
                 ledger.remove(cx.remove_at(None, id, RemovalCause::Expired, true, out));
-                done += 1;
             }
-        }));
-        if let Err(panic) = outcome {
-            // A policy panicked mid-batch. The wheel had already unfiled
-            // the entries not yet removed: file them again, so the next
-            // walk still finds them.
-            for &id in &walk.expired[done..] {
-                // Not removed, so resident.
-                let deadline = cx.st.entries.entry(id).deadline(&s.rules.get());
-                self.schedule(cx.st, id, deadline, true);
-            }
-            resume_unwind(panic);
+            cx.shrink_if_sparse();
         }
-        cx.shrink_if_sparse();
-        (walk.expired.len(), walk.more)
+        (expired.len(), st.wheel.has_due())
     }
 
     /// Makes room by removing the policy's victim (the caller has already
