@@ -119,6 +119,24 @@ where
         }
     }
 
+    /// Removes `key`'s live value if `keep` rejects it, judged under a load
+    /// ticket so that a value written after the judgement is judged afresh,
+    /// never removed unseen (the `retain` of a core that cannot judge and
+    /// remove in one critical section). Returns whether it removed one.
+    pub(crate) fn remove_if_rejected(&self, key: &K, keep: &mut dyn FnMut(&K, &V) -> bool) -> bool {
+        let hash = self.hash(key);
+        loop {
+            let (ticket, current) = self.begin_load_of(key);
+            let op = match &current {
+                Some(v) if !keep(key, v) => Op::Remove,
+                _ => Op::Keep,
+            };
+            if let Some(done) = self.apply_compute(key, hash, current, op, &ticket) {
+                return matches!(done, Computed::Removed(_));
+            }
+        }
+    }
+
     /// Makes `op` of a compute that saw `current` under `ticket`; `None` if
     /// the key was written since (the compute then runs again).
     fn apply_compute(

@@ -320,8 +320,10 @@ pub trait Core<K, V>: Send + Sync + Sized + 'static {
     /// calls [`Gate::after_change`] (a clear's gate) after the removals, in
     /// the same critical section (or [`Gate::narrowed`] per part, as
     /// `clear` does). Returns how many it removed, or `None` if the core
-    /// does not implement it (the default): the front-end then removes what
-    /// [`for_each_live`](Self::for_each_live) shows, one `remove` at a time.
+    /// does not implement it (the default): the front-end then judges what
+    /// [`for_each_live`](Self::for_each_live) shows and removes each
+    /// rejected key on its own, judged again so that a value written in
+    /// between is never removed unseen.
     fn retain(
         &self,
         now: Ticks,

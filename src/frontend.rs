@@ -533,13 +533,16 @@ where
         if let Some(n) = f.reporting(|out| f.core.retain(now, &mut keep, &gate, out)) {
             return n;
         }
-        let mut gone = Vec::new();
+        // A core that cannot judge and remove in one critical section: the
+        // keys `keep` rejects are judged again, each under a ticket, so a
+        // value written since the first look is never removed unseen.
+        let mut rejected = Vec::new();
         f.core.for_each_live(now, &mut |k, v| {
             if !keep(k, v) {
-                gone.push(k.clone());
+                rejected.push(k.clone());
             }
         });
-        gone.iter().filter(|k| f.remove(*k).is_some()).count()
+        rejected.iter().filter(|k| f.remove_if_rejected(k, &mut keep)).count()
     }
 
     fn begin_load(&self, key: &K) -> (LoadTicket<'_>, Option<V>) {

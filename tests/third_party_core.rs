@@ -74,7 +74,7 @@ use target::{Key, Need, Target, Value};
 use ttlkit::clock::Ticks;
 use ttlkit::core::{Config, Weigher};
 use ttlkit::core::{Core, Departures, ExpiryRules, Gate, OwnDeadlines};
-use ttlkit::{BuildError, Cache, CacheBuilder, PolicyKind, RemovalCause};
+use ttlkit::{BuildError, Cache, CacheBuilder, PolicyKind, RemovalCause, SlidingTtlCache};
 
 type Out<K, V> = Departures<K, V>;
 
@@ -267,6 +267,16 @@ where
     fn len(&self) -> usize {
         self.lock().map.len()
     }
+
+    /// Clones under the lock, shows them outside it. No `retain` of its
+    /// own: the front-end's judges each rejected key again.
+    fn for_each_live(&self, now: Ticks, f: &mut dyn FnMut(&K, &V)) {
+        let st = self.lock();
+        let live = st.map.iter().filter(|(_, e)| !self.rules.is_expired(now, e.last_access, e.inserted_at, e.own));
+        let live: Vec<(K, V)> = live.map(|(k, e)| (k.clone(), e.value.clone())).collect();
+        drop(st);
+        live.iter().for_each(|(k, v)| f(k, v));
+    }
 }
 
 /// The suite's target: `Cache` over `BTreeLru`, built from the case's builder.
@@ -296,6 +306,22 @@ fn main() {
             .policy_kind(PolicyKind::Sieve);
         let err = b.build::<Cache<u64, u64, BTreeLru<u64, u64>>>().unwrap_err();
         assert!(matches!(err, BuildError::UnsupportedSetting { core: "btree-lru", setting: "policy" }), "{err}");
+    }));
+    all.push(suite::trial("btree_lru::retain_never_removes_a_value_it_did_not_judge".into(), || {
+        // `keep` rejects value 1 of key 7 and, while judging it, a writer
+        // stores 2 there: the front-end's retain must leave 2 alone.
+        let cache: Cache<u64, u64, BTreeLru<u64, u64>> = CacheBuilder::new().build().unwrap();
+        cache.insert(7, 1);
+        let writer = cache.clone();
+        let removed = cache.retain(|&k, &v| {
+            if v == 1 {
+                writer.insert(k, 2);
+            }
+            v != 1
+        });
+        assert_eq!((removed, cache.get(&7)), (0, Some(2)), "the value written after the judgement stays");
+        cache.insert(7, 1);
+        assert_eq!((cache.retain(|_, &v| v != 1), cache.get(&7)), (1, None), "a rejected value still goes");
     }));
     all.push(suite::trial("btree_lru::concurrent_model".into(), || {
         driver::check_every_case(driver::Flavor::exact("btree-lru"), |b| {
