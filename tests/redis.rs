@@ -52,6 +52,8 @@ mod per_entry;
 #[allow(dead_code)]
 #[path = "conformance/refresh.rs"]
 mod refresh;
+#[path = "conformance/reloader.rs"]
+mod reloader;
 #[allow(dead_code)]
 #[path = "conformance/resize.rs"]
 mod resize;
