@@ -26,6 +26,7 @@ use crate::invalidation::LoadTicket;
 use crate::loader::{Joined, LeaderGuard, LoadTarget};
 use crate::loads::Plan;
 use crate::maintenance::reloads;
+use crate::stats::LoadStart;
 use crate::sync::{Arc, Weak};
 
 impl<K, V, C> Frontend<K, V, C>
@@ -53,7 +54,7 @@ where
             }
         }
         let flight = guard.hand_over();
-        let job = Reload { cache: Arc::downgrade(shared), key: key.clone(), flight, ticket: Some(ticket) };
+        let job = Reload { cache: Arc::downgrade(shared), key: key.clone(), flight, ticket: Some(ticket), start: None };
         if let Err(job) = reloads::submit(Box::new(move || job.run())) {
             // No thread could be started for it: reload here, as a caller
             // without a reloader would.
@@ -75,6 +76,8 @@ where
     flight: Arc<Flight<V>>,
     /// Taken before the leader's last lookup; `None` once the load ended.
     ticket: Option<LoadTicket<'static>>,
+    /// Set once the reloader was started (and counted).
+    start: Option<LoadStart>,
 }
 
 impl<K, V, C> Reload<K, V, C>
@@ -87,7 +90,7 @@ where
         // A cache already gone ended its flights as it went.
         let Some(fe) = self.cache.upgrade() else { return };
         let Some(reload) = fe.loads.reloader.clone() else { return };
-        let start = fe.recorder().start_load(true);
+        self.start = Some(fe.recorder().start_load(true));
         drop(fe);
         let result = {
             // So the reloader's own loads of this key are caught as
@@ -96,24 +99,33 @@ where
             catch_unwind(AssertUnwindSafe(|| reload(&self.key)))
         };
         let Some(fe) = self.cache.upgrade() else { return };
-        let Some(ticket) = self.ticket.take() else { return };
-        let ok = matches!(result, Ok(Ok(_)));
         let outcome = match result {
             Ok(Ok(v)) => {
                 // Not stored if a write of the key came since the ticket.
+                // If the store unwinds (a weigher's panic), `drop` ends
+                // the load.
                 self.flight.settle();
-                fe.commit(self.key.clone(), v.clone(), &ticket);
+                if let Some(ticket) = &self.ticket {
+                    fe.commit(self.key.clone(), v.clone(), ticket);
+                }
                 Outcome::Done(v)
             }
             Ok(Err(e)) => Outcome::Failed(e),
             // Contained and counted; callers waiting on it look again.
             Err(_panic) => Outcome::Abandoned,
         };
-        drop(ticket);
+        self.end(&fe, outcome);
+    }
+
+    /// Publishes the outcome, then counts the reload: whoever sees the
+    /// count sees its effect.
+    fn end(&mut self, fe: &Frontend<K, V, C>, outcome: Outcome<V>) {
+        let ok = matches!(outcome, Outcome::Done(_));
         fe.loader.finish(&self.key, &self.flight, outcome);
-        // Counted once its outcome is out, so whoever sees the count sees
-        // the reload's effect.
-        fe.recorder().finish(start, ok);
+        self.ticket = None;
+        if let Some(start) = self.start.take() {
+            fe.recorder().finish(start, ok);
+        }
     }
 }
 
@@ -123,12 +135,13 @@ where
     V: Clone + Send + Sync + 'static,
     C: Core<K, V>,
 {
-    /// A reload that did not finish (its job dropped unrun, or unwound)
-    /// gives its flight up, so its callers look again.
+    /// A reload that did not end (its job dropped unrun, its store
+    /// unwound) gives its flight up, so its callers look again, and counts
+    /// as failed if it ran.
     fn drop(&mut self) {
-        if self.ticket.take().is_some() {
+        if self.ticket.is_some() {
             if let Some(fe) = self.cache.upgrade() {
-                fe.loader.finish(&self.key, &self.flight, Outcome::Abandoned);
+                self.end(&fe, Outcome::Abandoned);
             }
         }
     }

@@ -88,6 +88,7 @@ macro_rules! for_each_case {
             refresh::a_recursive_load_is_a_typed_error_from_the_try_forms [],
             reloader::a_due_value_is_served_at_once_and_reloaded_once_in_the_background [MockClock, TrackedLoads, Inspection],
             reloader::a_failing_or_panicking_reloader_keeps_the_old_value [MockClock, TrackedLoads, Inspection],
+            reloader::a_reload_whose_store_panics_ends_its_load [MockClock, Capacity, TrackedLoads, Inspection],
             reloader::a_write_during_a_reload_wins [MockClock, TrackedLoads, Inspection],
             reloader::a_cache_dropped_with_reloads_running_and_queued_lets_them_go [MockClock, TrackedLoads, Inspection],
             reloader::a_held_reloader_holds_up_no_sweep [MockClock, TrackedLoads, Inspection],

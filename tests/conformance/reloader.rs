@@ -127,6 +127,25 @@ pub fn a_failing_or_panicking_reloader_keeps_the_old_value<T: Target>(t: &T) {
     assert_eq!((st.refreshes_started, st.refreshes_failed, st.loads_failed), (3, 2, 2));
 }
 
+pub fn a_reload_whose_store_panics_ends_its_load<T: Target>(t: &T) {
+    let clock = MockClock::new();
+    let b = t.base_builder(&clock).time_to_live(60 * SECOND).refresh_after(30 * SECOND).max_capacity(100);
+    let b = b.weigher(|_: &u32, v: &u32| if *v == 2 { panic!("weigher fault") } else { 1 });
+    let cache = t.build(b.reloader(|_: &u32| Ok::<u32, &str>(2)));
+    cache.insert(1, 1);
+    clock.advance(31 * SECOND);
+    assert_eq!(cache.get_or_insert_with(1, || 9), 1);
+    eventually("the failed store is counted", || cache.stats().refreshes_failed == 1);
+    assert_eq!(cache.get(&1), Some(1), "the old value stays");
+    assert_eq!(cache.remove(&1), Some(1));
+    // A load left in flight would keep this caller, who has no value to
+    // be served, waiting for ever.
+    let (tx, rx) = mpsc::channel();
+    let caller = cache.clone();
+    thread::spawn(move || tx.send(caller.get_or_insert_with(1, || 3)));
+    assert_eq!(rx.recv_timeout(HAND_OFF), Ok(3), "nothing is left in flight");
+}
+
 pub fn a_write_during_a_reload_wins<T: Target>(t: &T) {
     let clock = MockClock::new();
     let (held, reload) = held_reloader(2);
