@@ -93,8 +93,9 @@
 //! others, which drive it on without running `init` again. The
 //! [`entry`](SlidingTtlCache::entry) API says where a value came from
 //! ([`Fetch`]) and computes atomically per key ([`Entry::and_compute_with`]);
-//! the builder adds refresh-ahead, stale values, a load timeout and a
-//! spawner for background reloads (see [`CacheBuilder::refresh_after`]).
+//! the builder adds refresh-ahead, stale values, a load timeout, and a
+//! reloader or a spawner for background reloads (see
+//! [`CacheBuilder::refresh_after`] and [`CacheBuilder::reloader`]).
 //!
 //! ```
 //! # #[cfg(feature = "sharded")]
