@@ -52,6 +52,7 @@ mod per_entry;
 #[allow(dead_code)]
 #[path = "conformance/refresh.rs"]
 mod refresh;
+#[allow(dead_code)]
 #[path = "conformance/reloader.rs"]
 mod reloader;
 #[allow(dead_code)]
