@@ -254,7 +254,7 @@ pub struct CacheBuilder<K, V> {
     shards: Option<usize>,
     expected_entries: Option<u64>,
     expiry: Option<Arc<dyn Expiry<K, V>>>,
-    pub(crate) loads: LoadSettings,
+    pub(crate) loads: LoadSettings<K, V>,
 }
 
 impl<K, V> fmt::Debug for CacheBuilder<K, V> {
@@ -566,8 +566,9 @@ pub struct Config<K, V> {
     /// a core that rehashes its keys uses the same.
     pub(crate) hasher: crate::sync::RandomState,
     pub(crate) own: OwnDeadlines<K, V>,
-    /// Refresh-ahead, stale values, the load timeout and the spawner.
-    pub(crate) loads: LoadSettings,
+    /// Refresh-ahead, stale values, the load timeout, the spawner and the
+    /// reloader.
+    pub(crate) loads: LoadSettings<K, V>,
 }
 
 impl<K, V> Config<K, V> {

@@ -313,8 +313,10 @@ where
     /// on the same load, but it is not stored. With the builder's
     /// [`refresh_after`](crate::CacheBuilder::refresh_after) or
     /// [`serve_stale_for`](crate::CacheBuilder::serve_stale_for) it may
-    /// reload a live value or return a stale one; [`entry`](Self::entry)
-    /// tells which.
+    /// reload a live value (here, unless the builder has a
+    /// [`reloader`](crate::CacheBuilder::reloader), which reloads in the
+    /// background) or return a stale one; [`entry`](Self::entry) tells
+    /// which.
     ///
     /// # Panics
     ///

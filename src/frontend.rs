@@ -25,6 +25,7 @@ use crate::listener::{notify, RemovalListener};
 use crate::load_error::LoadError;
 use crate::load_settings::LoadSettings;
 use crate::loader::{LoadTarget, Loader};
+use crate::maintenance::reloads::PoolUser;
 use crate::stale::{shelve, Shelf};
 use crate::stats::{LoadRecorder, StatsCounter};
 use crate::sweeper::{Sweep, Sweeper, BATCH};
@@ -68,9 +69,12 @@ pub(crate) struct Frontend<K, V, C> {
     listener: Option<RemovalListener<K, V>>,
     pub(crate) loader: Loader<K, V>,
     /// Refresh-ahead, the load timeout and the spawner.
-    pub(crate) loads: LoadSettings,
+    pub(crate) loads: LoadSettings<K, V>,
     /// Values that expired lately, with `serve_stale_for`.
     pub(crate) shelf: Option<Shelf<K, V>>,
+    /// With a reloader: keeps the reload pool's idle threads waiting for
+    /// work while the cache lives.
+    _reload_pool: Option<PoolUser>,
     /// The timeouts the rules come from: for [`EntryInfo`]'s time left to
     /// each deadline, and to derive new rules when one changes (the lock
     /// also orders concurrent changes).
@@ -161,6 +165,7 @@ where
             listener: config.listener,
             loader: Loader::default(),
             shelf: config.loads.serve_stale_for.map(|d| Shelf::new(d, config.max_capacity)),
+            _reload_pool: config.loads.reloader.as_ref().map(|_| PoolUser::register()),
             loads: config.loads,
             timeouts: Mutex::new(Timeouts {
                 idle: config.time_to_idle,
@@ -408,7 +413,7 @@ where
         F: FnOnce() -> Result<V, E>,
         E: Send + Sync + 'static,
     {
-        self.shared.try_fetch_sync(key, init).map(Fetched::into_value)
+        Frontend::try_fetch_sync(&self.shared, key, init).map(Fetched::into_value)
     }
 
     fn try_fetch_with<F, E>(&self, key: K, init: F) -> Result<Fetched<V>, LoadError<E>>
@@ -416,7 +421,7 @@ where
         F: FnOnce() -> Result<V, E>,
         E: Send + Sync + 'static,
     {
-        self.shared.try_fetch_sync(key, init)
+        Frontend::try_fetch_sync(&self.shared, key, init)
     }
 
     fn try_fetch_async<Fut, E>(

@@ -93,8 +93,9 @@
 //! others, which drive it on without running `init` again. The
 //! [`entry`](SlidingTtlCache::entry) API says where a value came from
 //! ([`Fetch`]) and computes atomically per key ([`Entry::and_compute_with`]);
-//! the builder adds refresh-ahead, stale values, a load timeout and a
-//! spawner for background reloads (see [`CacheBuilder::refresh_after`]).
+//! the builder adds refresh-ahead, stale values, a load timeout, and a
+//! reloader or a spawner for background reloads (see
+//! [`CacheBuilder::refresh_after`] and [`CacheBuilder::reloader`]).
 //!
 //! ```
 //! # #[cfg(feature = "sharded")]
@@ -421,6 +422,7 @@ pub mod metrics;
 mod per_entry;
 pub mod prelude;
 mod pressure;
+mod reload;
 mod stale;
 mod stats;
 mod sweeper;
@@ -454,6 +456,7 @@ pub use invalidation::LoadTicket;
 pub use kind::{BackendKind, UnknownBackend};
 pub use load_error::LoadError;
 pub use load_settings::BackgroundTask;
+pub use maintenance::reloads::RELOAD_THREADS;
 pub use per_entry::Expiry;
 pub use pressure::{MemoryGuard, MemoryGuardBuilder, PressureChange};
 pub use stats::LoadRecorder;

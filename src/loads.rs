@@ -12,6 +12,7 @@ use crate::frontend::Frontend;
 use crate::invalidation::Gate;
 use crate::load_error::LoadError;
 use crate::loader::{How, Served};
+use crate::sync::Arc;
 
 /// What a load-through call's lookup found.
 pub(crate) enum Looked<V> {
@@ -110,34 +111,51 @@ where
         Fetched::new(value, fetch)
     }
 
+    /// The counted lookup of a load-through call, and what follows from
+    /// it: the answer, if there is nothing to load or the reloader reloads
+    /// in the background; else how this caller loads.
+    pub(crate) fn plan(shared: &Arc<Self>, key: &K) -> Result<Fetched<V>, Plan<V>> {
+        let mut plan = match shared.look(key).plan() {
+            Ok(v) => return Ok(Fetched::new(v, Fetch::Hit)),
+            Err(plan) => plan,
+        };
+        if shared.loads.reloader.is_some() {
+            if let Some(current) = plan.current.take() {
+                return Ok(Self::serve_and_reload(shared, key, plan, current));
+            }
+        }
+        Err(plan)
+    }
+
     /// A whole sync load-through call: `try_fetch_with` and the forms
     /// built on it.
-    pub(crate) fn try_fetch_sync<F, E>(&self, key: K, init: F) -> Result<Fetched<V>, LoadError<E>>
+    pub(crate) fn try_fetch_sync<F, E>(shared: &Arc<Self>, key: K, init: F) -> Result<Fetched<V>, LoadError<E>>
     where
         F: FnOnce() -> Result<V, E>,
         E: Send + Sync + 'static,
     {
-        let plan = match self.look(&key).plan() {
-            Ok(v) => return Ok(Fetched::new(v, Fetch::Hit)),
+        let plan = match Self::plan(shared, &key) {
+            Ok(answer) => return Ok(answer),
             Err(plan) => plan,
         };
+        let this = &**shared;
         let how = How {
             kind: plan.kind,
             current: plan.current.clone(),
-            timeout: self.loads.load_timeout.map(|d| (d, &self.clock)),
+            timeout: this.loads.load_timeout.map(|d| (d, &this.clock)),
             reload: plan.reload,
         };
-        let (result, served) = self.loader.load_as(self, key, init, how);
+        let (result, served) = this.loader.load_as(this, key, init, how);
         match (result, plan.current) {
             (Ok(v), _) => Ok(match served {
-                Served::Current => self.answer(v, plan.current_is),
+                Served::Current => this.answer(v, plan.current_is),
                 Served::Led => Fetched::new(v, Fetch::Loaded),
                 Served::Found => Fetched::new(v, Fetch::Hit),
                 Served::Coalesced => Fetched::new(v, Fetch::Coalesced),
             }),
             // A failed refresh keeps the old value; a failed revalidation
             // serves the stale one.
-            (Err(LoadError::Init(_)), Some(current)) => Ok(self.answer(current, plan.current_is)),
+            (Err(LoadError::Init(_)), Some(current)) => Ok(this.answer(current, plan.current_is)),
             (Err(e), _) => Err(e),
         }
     }

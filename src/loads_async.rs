@@ -45,8 +45,8 @@ where
     {
         async move {
             let fe = &**shared;
-            let plan = match fe.look(&key).plan() {
-                Ok(v) => return Ok(Fetched::new(v, Fetch::Hit)),
+            let plan = match Self::plan(shared, &key) {
+                Ok(answer) => return Ok(answer),
                 Err(plan) => plan,
             };
             let mut init = Some(init);
@@ -119,7 +119,7 @@ where
 
     /// The leader's last lookup, with a ticket that can be parked with its
     /// future (see [`LoadTarget::begin`]).
-    fn begin_shared(&self, key: &K) -> (crate::invalidation::LoadTicket<'static>, Option<V>) {
+    pub(crate) fn begin_shared(&self, key: &K) -> (crate::invalidation::LoadTicket<'static>, Option<V>) {
         let hash = self.hash(key);
         let ticket = self.loader.shared_marks().register_shared(hash);
         let now = self.clock.now();

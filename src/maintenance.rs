@@ -22,6 +22,11 @@
 //! ([`wake_after`]): ttlkit brings no async runtime, so the thread wakes
 //! them when it is time to look at the clock again.
 //!
+//! Reloads by a cache's [`reloader`](crate::CacheBuilder::reloader) do not
+//! run here but on a small pool of threads of their own ([`reloads`]): a
+//! reloader may block for as long as its backend takes, which would hold
+//! up every cache's sweeps and timers.
+//!
 //! Under `--cfg ttlkit_loom` sweep tasks are driven by model threads of
 //! their own instead (see `sweeper.rs`); the clock and timer parts are
 //! std-only.
@@ -37,6 +42,8 @@ use std::time::Duration;
 
 use crate::sweeper::Task;
 use crate::ticker::{self, TICK};
+
+pub(crate) mod reloads;
 
 /// What the thread serves. One per process, behind [`SCHEDULE`].
 struct Schedule {

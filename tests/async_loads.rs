@@ -350,6 +350,43 @@ async fn async_refresh_ahead_runs_on_the_spawner() {
     }
 }
 
+/// With a reloader, an async caller's reloads run it on the reload pool,
+/// not its own future on the spawner: the caller gets the current value at
+/// once, as a sync one does.
+#[tokio::test(flavor = "current_thread")]
+async fn with_a_reloader_async_refreshes_run_the_reloader() {
+    for &kind in BackendKind::ALL {
+        let clock = MockClock::new();
+        let spawned = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&spawned);
+        let (reloaded, heard) = mpsc::channel();
+        let b = CacheBuilder::new()
+            .clock(clock.clone())
+            .no_sweeper()
+            .time_to_live(Duration::from_secs(60))
+            .refresh_after(Duration::from_secs(30))
+            .reloader(move |k: &u32| {
+                let _ = reloaded.send(*k);
+                Ok::<_, std::io::Error>(format!("reloaded {k}"))
+            })
+            .spawner(move |task| {
+                counted.fetch_add(1, SeqCst);
+                tokio::spawn(task);
+            });
+        let cache: AnyCache<u32, String> = AnyCache::new(kind, b).unwrap();
+        assert_eq!(cache.get_or_insert_async(1, async { "v1".to_string() }).await, "v1");
+        clock.advance(Duration::from_secs(31));
+        let got = cache.entry(1).or_insert_with_async(async { "v2".to_string() }).await;
+        assert_eq!((got.value.as_str(), got.fetch), ("v1", Fetch::Hit), "{kind}: the current value, at once");
+        assert_eq!(heard.recv_timeout(Duration::from_secs(30)), Ok(1), "{kind}: the reloader ran");
+        while cache.stats().refreshes_succeeded < 1 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(cache.get(&1).as_deref(), Some("reloaded 1"), "{kind}");
+        assert_eq!(spawned.load(SeqCst), 0, "{kind}: nothing went to the spawner");
+    }
+}
+
 /// Stale-while-revalidate, async: the stale value at once, marked, while
 /// the reload runs on the spawner; a failed reload leaves it servable.
 #[tokio::test(flavor = "current_thread")]

@@ -34,6 +34,8 @@ mod oversized;
 mod per_entry;
 #[path = "conformance/refresh.rs"]
 mod refresh;
+#[path = "conformance/reloader.rs"]
+mod reloader;
 #[path = "support/removal_log.rs"]
 mod removal_log;
 #[path = "conformance/resize.rs"]

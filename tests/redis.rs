@@ -53,6 +53,9 @@ mod per_entry;
 #[path = "conformance/refresh.rs"]
 mod refresh;
 #[allow(dead_code)]
+#[path = "conformance/reloader.rs"]
+mod reloader;
+#[allow(dead_code)]
 #[path = "conformance/resize.rs"]
 mod resize;
 #[allow(dead_code)]

@@ -27,6 +27,8 @@ mod oversized;
 mod per_entry;
 #[path = "conformance/refresh.rs"]
 mod refresh;
+#[path = "conformance/reloader.rs"]
+mod reloader;
 #[path = "support/removal_log.rs"]
 mod removal_log;
 #[path = "conformance/resize.rs"]

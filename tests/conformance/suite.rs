@@ -62,6 +62,7 @@ const DELIBERATE: &[&str] = &[
     "weigher fault",
     "gave up waiting",
     "wrote the key it computes",
+    "reloader bug",
 ];
 
 /// Keeps the deliberate panics out of the output (libtest-mimic does not
