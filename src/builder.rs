@@ -34,13 +34,15 @@ pub const DEFAULT_WEIGHTED_ENTRIES: u64 = 65_536;
 /// use ttlkit::core::Weigher;
 /// use ttlkit::CacheBuilder;
 ///
-/// // What `CacheBuilder::weigher` stores and `Config::weigher` hands a core.
+/// // What `CacheBuilder::weigher` stores; the front-end calls it once per
+/// // write and hands the weight to the core.
+/// let weigher: Weigher<String, Vec<u8>> = std::sync::Arc::new(|_key, value| value.len() as u32);
+/// assert_eq!(weigher(&"k".to_string(), &vec![0; 64]), 64);
 /// let config = CacheBuilder::<String, Vec<u8>>::new()
 ///     .max_capacity(1 << 20)
-///     .weigher(|_key, value: &Vec<u8>| value.len() as u32)
+///     .weigher(move |key, value| weigher(key, value))
 ///     .validate()?;
-/// let weigher: &Weigher<String, Vec<u8>> = config.weigher().expect("set");
-/// assert_eq!(weigher(&"k".to_string(), &vec![0; 64]), 64);
+/// assert!(config.weighted());
 /// # Ok::<(), ttlkit::BuildError>(())
 /// ```
 pub type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> u32 + Send + Sync + 'static>;
@@ -582,9 +584,12 @@ impl<K, V> Config<K, V> {
         &self.own
     }
 
-    /// The weigher, if one was set (else every entry weighs 1).
-    pub fn weigher(&self) -> Option<&Weigher<K, V>> {
-        self.weigher.as_ref()
+    /// Whether a weigher was set. The front-end weighs every entry (the
+    /// weigher's answer, else 1) and hands the weight to
+    /// [`Core::upsert`](crate::core::Core::upsert); a core uses this only to
+    /// decide whether to store weights at all.
+    pub fn weighted(&self) -> bool {
+        self.weigher.is_some()
     }
 
     /// The idle timeout, if any.

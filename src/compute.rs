@@ -152,8 +152,9 @@ where
         let done = match op {
             Op::Keep => return Some(Computed::Unchanged(current)),
             Op::Put(new) => {
-                let stored =
-                    self.reporting(|out| self.core.upsert(hash, key.clone(), new.clone(), None, now, &gate, out));
+                let weight = self.weigh(key, &new);
+                let stored = self
+                    .reporting(|out| self.core.upsert(hash, key.clone(), new.clone(), weight, None, now, &gate, out));
                 if !stored || gate.refused() {
                     return None;
                 }

@@ -93,6 +93,7 @@
 //!         _: u64,
 //!         key: K,
 //!         value: V,
+//!         _weight: u32, // unbounded: weights do not matter
 //!         ttl: Option<Duration>,
 //!         now: Ticks,
 //!         gate: &Gate<'_>,
@@ -249,6 +250,12 @@ pub trait Core<K, V>: Send + Sync + Sized + 'static {
     /// `Replaced` (or `Expired`); an entry heavier than the whole bound is
     /// refused alone, as `Capacity`, and counts as stored.
     ///
+    /// `weight` is the entry's weight under `max_capacity`, decided by the
+    /// front-end before the call: the user's weigher's answer, or 1 when
+    /// none is set ([`Config::weighted`] tells which, so a core without one
+    /// need not store weights). A core never weighs an entry itself, so a
+    /// weigher that panics does so before any core is touched.
+    ///
     /// The entry's own deadline is
     /// [`OwnDeadlines::on_write`](crate::core::OwnDeadlines::on_write) of
     /// `ttl` (an explicit `insert_with_ttl` duration) and of the older
@@ -261,6 +268,7 @@ pub trait Core<K, V>: Send + Sync + Sized + 'static {
         hash: u64,
         key: K,
         value: V,
+        weight: u32,
         ttl: Option<Duration>,
         now: Ticks,
         gate: &Gate<'_>,

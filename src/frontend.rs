@@ -13,7 +13,7 @@ use std::hash::{BuildHasher, Hash};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use crate::builder::{check_duration, BuildError, Config, FromConfig, MAX_DURATION};
+use crate::builder::{check_duration, BuildError, Config, FromConfig, Weigher, MAX_DURATION};
 use crate::cache::{CacheStats, SlidingTtlCache, Unsupported};
 use crate::clock::ClockSource;
 use crate::core::{Core, Departures};
@@ -67,6 +67,8 @@ pub(crate) struct Frontend<K, V, C> {
     pub(crate) clock: ClockSource,
     pub(crate) stats: StatsCounter,
     listener: Option<RemovalListener<K, V>>,
+    /// The one place an entry's weight is decided (see [`Self::weigh`]).
+    weigher: Option<Weigher<K, V>>,
     pub(crate) loader: Loader<K, V>,
     /// Refresh-ahead, the load timeout and the spawner.
     pub(crate) loads: LoadSettings<K, V>,
@@ -163,6 +165,7 @@ where
             clock: config.clock,
             stats: StatsCounter::default(),
             listener: config.listener,
+            weigher: config.weigher,
             loader: Loader::default(),
             shelf: config.loads.serve_stale_for.map(|d| Shelf::new(d, config.max_capacity)),
             _reload_pool: config.loads.reloader.as_ref().map(|_| PoolUser::register()),
@@ -215,6 +218,13 @@ where
         self.hasher.hash_one(key)
     }
 
+    /// The entry's weight: the user's weigher's, else 1. Called before the
+    /// core is, so a weigher that panics leaves every core as it was.
+    #[inline]
+    pub(crate) fn weigh(&self, key: &K, value: &V) -> u32 {
+        self.weigher.as_ref().map_or(1, |w| w(key, value))
+    }
+
     /// Takes `key`'s stale value off the shelf: it was written, removed or
     /// loaded.
     #[inline]
@@ -240,13 +250,14 @@ where
     /// insert if it stored.
     fn store(&self, key: K, value: V, ttl: Option<Duration>, ticket: Option<&LoadTicket<'_>>) -> bool {
         let hash = self.hash(&key);
+        let weight = self.weigh(&key, &value);
         let gate = match ticket {
             Some(ticket) => Gate::commit(ticket),
             None => Gate::write(self.loader.marks(), hash, C::READS_TAKE_THE_WRITE_LOCK),
         };
         let now = self.clock.now();
         let stale = self.shelf.as_ref().map(|_| key.clone());
-        let stored = self.reporting(|out| self.core.upsert(hash, key, value, ttl, now, &gate, out));
+        let stored = self.reporting(|out| self.core.upsert(hash, key, value, weight, ttl, now, &gate, out));
         if stored {
             self.stats.insert();
         }

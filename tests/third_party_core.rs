@@ -74,7 +74,7 @@ use std::time::Duration;
 
 use target::{Key, Need, Target, Value};
 use ttlkit::clock::Ticks;
-use ttlkit::core::{Config, Weigher};
+use ttlkit::core::Config;
 use ttlkit::core::{Core, Departures, ExpiryRules, Gate, OwnDeadlines};
 use ttlkit::{BuildError, Cache, CacheBuilder, PolicyKind, RemovalCause, SlidingTtlCache};
 
@@ -105,11 +105,10 @@ pub struct BTreeLru<K, V> {
     rules: ExpiryRules,
     own: OwnDeadlines<K, V>,
     max_weight: Option<u64>,
-    weigher: Option<Weigher<K, V>>,
 }
 
 impl<K: Hash + Eq + Clone, V: Clone> BTreeLru<K, V> {
-    /// A panic in user code (a weigher) poisons nothing: it runs before any change.
+    /// A panic in user code (an `Expiry`) poisons nothing: it runs before any change.
     fn lock(&self) -> MutexGuard<'_, State<K, V>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -173,9 +172,8 @@ where
             return Err(BuildError::UnsupportedSetting { core: "btree-lru", setting: "policy" });
         }
         let state = State { map: HashMap::new(), order: BTreeMap::new(), next_seq: 0, weight: 0 };
-        let (max_weight, weigher) = (config.max_capacity(), config.weigher().cloned());
         let own = config.own_deadlines().clone();
-        Ok(BTreeLru { state: Mutex::new(state), rules: config.rules(), own, max_weight, weigher })
+        Ok(BTreeLru { state: Mutex::new(state), rules: config.rules(), own, max_weight: config.max_capacity() })
     }
 
     fn read<Q>(&self, _: u64, key: &Q, now: Ticks, refresh: bool, out: &mut Out<K, V>) -> Option<V>
@@ -199,12 +197,13 @@ where
         _: u64,
         key: K,
         value: V,
+        weight: u32,
         ttl: Option<Duration>,
         now: Ticks,
         gate: &Gate<'_>,
         out: &mut Out<K, V>,
     ) -> bool {
-        let weight = self.weigher.as_ref().map_or(1, |w| u64::from(w(&key, &value)));
+        let weight = u64::from(weight);
         let mut st = self.lock();
         if !gate.admits() {
             return false;

@@ -188,12 +188,13 @@ where
         hash: u64,
         key: K,
         value: V,
+        weight: u32,
         ttl: Option<Duration>,
         _now: Ticks,
         gate: &Gate<'_>,
         out: &mut Departures<K, V>,
     ) -> bool {
-        self.inner.upsert(hash, key, value, ttl, gate, out)
+        self.inner.upsert(hash, key, value, weight, ttl, gate, out)
     }
 
     fn remove<Q>(&self, hash: u64, key: &Q, _now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) -> Option<V>

@@ -64,7 +64,7 @@ where
 
     fn build(config: &Config<K, V>) -> Result<Self, BuildError> {
         let policy = config.policy_entries.map(|n| config.policy.build(usize::try_from(n).unwrap_or(usize::MAX)));
-        let store = Store::new(config.rules, config.max_capacity, config.weigher.clone(), policy, config.hasher)
+        let store = Store::new(config.rules, config.max_capacity, config.weighted(), policy, config.hasher)
             .with_own_deadlines(config.own.clone());
         Ok(MutexCore { store: Mutex::new(store) })
     }
@@ -94,6 +94,7 @@ where
         hash: u64,
         key: K,
         value: V,
+        weight: u32,
         ttl: Option<Duration>,
         now: Ticks,
         gate: &Gate<'_>,
@@ -103,7 +104,7 @@ where
         if !gate.admits() {
             return false;
         }
-        store.write(hash, key, value, ttl, now, out.list());
+        store.write(hash, key, value, weight, ttl, now, out.list());
         gate.after_change();
         true
     }

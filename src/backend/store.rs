@@ -17,7 +17,6 @@ use std::time::Duration;
 use hashbrown::HashTable;
 use ttlkit_strategies::EvictionPolicy;
 
-use crate::builder::Weigher;
 use crate::cache::RemovalCause;
 use crate::clock::Ticks;
 use crate::core::Latest;
@@ -63,7 +62,8 @@ pub(crate) struct Store<K, V> {
     policy: Option<Box<dyn EvictionPolicy>>,
     rules: ExpiryRules,
     max_weight: Option<u64>,
-    weigher: Option<Weigher<K, V>>,
+    /// Whether entries have weights of their own (a weigher is set).
+    weighted: bool,
     total_weight: u64,
     /// Each slot's weight, kept only with a weigher (otherwise every entry
     /// weighs 1 and the 4 bytes per entry are saved).
@@ -95,7 +95,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
     pub(crate) fn new(
         rules: ExpiryRules,
         max_weight: Option<u64>,
-        weigher: Option<Weigher<K, V>>,
+        weighted: bool,
         policy: Option<Box<dyn EvictionPolicy>>,
         hasher: RandomState,
     ) -> Self {
@@ -109,7 +109,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
             policy,
             rules,
             max_weight,
-            weigher,
+            weighted,
             total_weight: 0,
             weights: Vec::new(),
             hasher,
@@ -170,7 +170,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
         let now = self.latest.at(now);
         let idx = self.find(hash, key).filter(|&idx| !self.is_expired(idx, now))?;
         let e = self.entry(idx);
-        let weight = self.weights.get(idx as usize).copied().filter(|_| self.weigher.is_some()).unwrap_or(1);
+        let weight = self.weights.get(idx as usize).copied().filter(|_| self.weighted).unwrap_or(1);
         Some(Stamps::new(e.last_access, e.inserted_at, weight).with_own(e.own))
     }
 
@@ -317,21 +317,24 @@ impl<K: Hash + Eq, V> Store<K, V> {
         (!self.is_expired(idx, now)).then(|| &self.entry(idx).value)
     }
 
-    /// `write` with no own time to live (tests).
+    /// `write` of weight 1 with no own time to live (tests).
     #[cfg(test)]
     pub(crate) fn insert(&mut self, hash: u64, key: K, value: V, now: Ticks, out: &mut Vec<Removed<K, V>>) {
-        self.write(hash, key, value, None, now, out);
+        self.write(hash, key, value, 1, None, now, out);
     }
 
-    /// Stores `value` under `key` (whose hash is `hash`), with an own time
-    /// to live `ttl` if given, after reclaiming a few expired entries (see
-    /// `store_reclaim.rs`), then evicts until the capacity bound holds
-    /// again: expired entries first, then the policy's victims.
+    /// Stores `value` under `key` (whose hash is `hash`) with its `weight`
+    /// (the caller weighed it), with an own time to live `ttl` if given,
+    /// after reclaiming a few expired entries (see `store_reclaim.rs`),
+    /// then evicts until the capacity bound holds again: expired entries
+    /// first, then the policy's victims.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn write(
         &mut self,
         hash: u64,
         key: K,
         value: V,
+        weight: u32,
         ttl: Option<Duration>,
         now: Ticks,
         out: &mut Vec<Removed<K, V>>,
@@ -339,9 +342,6 @@ impl<K: Hash + Eq, V> Store<K, V> {
         K: Eq,
     {
         let now = self.advance(now);
-        // The user's weigher runs before anything changes: if it panics,
-        // the store is as it was.
-        let weight = self.weigher.as_ref().map_or(1, |w| w(&key, &value));
         self.reclaim_on_write(now, out);
         if self.max_weight.is_some_and(|max| u64::from(weight) > max) {
             self.refuse(hash, key, value, now, out);
@@ -349,7 +349,8 @@ impl<K: Hash + Eq, V> Store<K, V> {
         }
         let found = self.find(hash, &key);
         let previous = found.map(|idx| self.entry(idx)).filter(|e| !e.is_expired(&self.rules, now)).map(|e| e.own);
-        // And the Expiry, for the same reason.
+        // The user's Expiry runs before the entry changes: if it panics,
+        // the key's entry is as it was.
         let own = self.own_deadlines.on_write(&key, &value, now, ttl, previous);
         if let Some(idx) = found {
             let cause = self.departure(idx, now, RemovalCause::Replaced);
@@ -507,7 +508,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
     /// Records slot `idx`'s weight and returns the previous one (always 1
     /// without a weigher, when nothing is stored).
     fn swap_weight(&mut self, idx: u32, weight: u32) -> u32 {
-        if self.weigher.is_none() {
+        if !self.weighted {
             return 1;
         }
         let i = idx as usize;

@@ -143,7 +143,6 @@ fn is_sparse(live: usize, room: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::time::Duration;
 
     use ttlkit_strategies::PolicyKind;
@@ -167,10 +166,12 @@ mod tests {
 
     #[test]
     fn compaction_keeps_scattered_survivors_whole() {
-        let weigher: crate::builder::Weigher<u64, u64> = Arc::new(|k, _| (*k % 7) as u32 + 1);
-        let mut s = Store::new(rules(), None, Some(weigher), None, RandomState::default());
-        assert!(fill(&mut s, 10_000).is_empty());
+        let mut s = Store::new(rules(), None, true, None, RandomState::default());
         let mut out = Vec::new();
+        for k in 0..10_000u64 {
+            s.write(s.h(&k), k, k, (k % 7) as u32 + 1, None, Ticks::from_nanos(1), &mut out);
+        }
+        assert!(out.is_empty());
         // Every 37th key survives, spread over the whole slab.
         for k in (0..10_000).filter(|k| k % 37 != 0) {
             assert!(s.remove(s.h(&k), &k, Ticks::from_nanos(2), &mut out).is_some());
@@ -198,7 +199,7 @@ mod tests {
     #[test]
     fn with_a_policy_only_the_free_tail_goes() {
         let mut s =
-            Store::new(rules(), Some(100_000), None, Some(PolicyKind::Lru.build(100_000)), RandomState::default());
+            Store::new(rules(), Some(100_000), false, Some(PolicyKind::Lru.build(100_000)), RandomState::default());
         assert!(fill(&mut s, 10_000).is_empty());
         let mut out = Vec::new();
         // Keys 0..100 survive in the slab's first slots; the rest leave.
@@ -220,7 +221,7 @@ mod tests {
         let mut s = Store::new(
             ExpiryRules::new(Duration::from_secs(1), None, Duration::ZERO),
             None,
-            None,
+            false,
             None,
             RandomState::default(),
         );
@@ -261,11 +262,11 @@ mod tests {
     #[test]
     fn compaction_moves_own_deadlines_with_their_entries() {
         let rules = ExpiryRules::new(crate::MAX_DURATION, None, crate::MAX_DURATION);
-        let mut s = Store::new(rules, None, None, None, RandomState::default());
+        let mut s = Store::new(rules, None, false, None, RandomState::default());
         let mut out = Vec::new();
         for k in 0..10_000u64 {
             let ttl = Duration::from_nanos(if k % 2 == 0 { 10 } else { 1_000 });
-            s.write(s.h(&k), k, k, Some(ttl), Ticks::from_nanos(1), &mut out);
+            s.write(s.h(&k), k, k, 1, Some(ttl), Ticks::from_nanos(1), &mut out);
         }
         for k in (0..10_000).filter(|k| k % 37 != 0) {
             assert!(s.remove(s.h(&k), &k, Ticks::from_nanos(2), &mut out).is_some());
@@ -283,7 +284,7 @@ mod tests {
 
     #[test]
     fn small_stores_never_shrink() {
-        let mut s = Store::new(rules(), None, None, None, RandomState::default());
+        let mut s = Store::new(rules(), None, false, None, RandomState::default());
         fill(&mut s, 500);
         let mut out = Vec::new();
         s.purge_expired(Ticks::from_nanos(100), usize::MAX, &mut out);

@@ -13,7 +13,7 @@ fn at(secs: u64) -> Ticks {
 
 fn store(cap: Option<u64>, lifetime: Option<u64>) -> Store<u64, u64> {
     let rules = ExpiryRules::new(Duration::from_secs(10), lifetime.map(Duration::from_secs), Duration::ZERO);
-    Store::new(rules, cap, None, Some(PolicyKind::Lru.build(cap.unwrap_or(0) as usize)), RandomState::default())
+    Store::new(rules, cap, false, Some(PolicyKind::Lru.build(cap.unwrap_or(0) as usize)), RandomState::default())
 }
 
 fn causes(out: &[Removed<u64, u64>]) -> Vec<(u64, RemovalCause)> {
@@ -151,9 +151,9 @@ fn own_and_cache_wide_deadlines_share_the_wheel() {
     let mut s = store(None, None);
     let mut out = Vec::new();
     // Idle 10 s for all; key 1 with 3 s of its own, key 2 with 30 s (capped).
-    s.write(s.h(&0), 0, 0, None, at(0), &mut out);
-    s.write(s.h(&1), 1, 1, Some(Duration::from_secs(3)), at(0), &mut out);
-    s.write(s.h(&2), 2, 2, Some(Duration::from_secs(30)), at(0), &mut out);
+    s.write(s.h(&0), 0, 0, 1, None, at(0), &mut out);
+    s.write(s.h(&1), 1, 1, 1, Some(Duration::from_secs(3)), at(0), &mut out);
+    s.write(s.h(&2), 2, 2, 1, Some(Duration::from_secs(30)), at(0), &mut out);
     s.validate().unwrap();
     assert_eq!(s.purge_expired(at(3), 100, &mut out), (1, false));
     // A read moves key 0's idle deadline to 19 s; key 2 is capped at 10 s.
@@ -170,12 +170,12 @@ fn room_is_made_from_an_expired_entry_behind_many_that_came_near() {
     // 1.07 s bucket. At 1.5 s that bucket straddles the time: a walk visits
     // its entries in filing order, and the expired one comes last.
     let rules = ExpiryRules::new(Duration::from_secs(1_000), None, Duration::ZERO);
-    let mut s = Store::new(rules, Some(102), None, Some(PolicyKind::Lru.build(102)), RandomState::default());
+    let mut s = Store::new(rules, Some(102), false, Some(PolicyKind::Lru.build(102)), RandomState::default());
     let mut out = Vec::new();
     for k in 0..100 {
-        s.write(s.h(&k), k, k, Some(Duration::from_millis(2_100)), at(0), &mut out);
+        s.write(s.h(&k), k, k, 1, Some(Duration::from_millis(2_100)), at(0), &mut out);
     }
-    s.write(s.h(&100), 100, 100, Some(Duration::from_millis(1_200)), at(0), &mut out);
+    s.write(s.h(&100), 100, 100, 1, Some(Duration::from_millis(1_200)), at(0), &mut out);
     let now = Ticks::from_nanos(1_500_000_000);
     s.insert(s.h(&200), 200, 200, now, &mut out);
     s.insert(s.h(&201), 201, 201, now, &mut out);

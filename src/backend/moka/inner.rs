@@ -15,7 +15,7 @@ use ttlkit_strategies::PolicyKind;
 
 use super::deadlines::{Deadlines, Stripe};
 use super::slot::{Judged, Seen, Slot};
-use crate::builder::{BuildError, Config, Weigher};
+use crate::builder::{BuildError, Config};
 use crate::cache::RemovalCause;
 use crate::clock::{ClockSource, Ticks};
 use crate::core::{Departures, Gate, Stamps};
@@ -91,7 +91,6 @@ pub(super) struct Inner<K, V> {
     pub(super) shared: Arc<Shared<K, V>>,
     stripes: Box<[Stripe<K, V>]>,
     max_capacity: Option<u64>,
-    weigher: Option<Weigher<K, V>>,
     own: OwnDeadlines<K, V>,
 }
 
@@ -183,7 +182,7 @@ where
         if let Some(cap) = config.max_capacity {
             builder = builder.max_capacity(cap);
         }
-        if config.weigher.is_some() {
+        if config.weighted() {
             builder = builder.weigher(|_key, slot: &Arc<Slot<K, V>>| slot.weight);
         }
         if backstop {
@@ -199,7 +198,6 @@ where
             shared,
             stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
             max_capacity: config.max_capacity,
-            weigher: config.weigher.clone(),
             own: config.own.clone(),
         })
     }
@@ -216,9 +214,9 @@ where
         self.stripes[index & (STRIPES - 1)].0.lock()
     }
 
-    /// A slot for `key`, whose hash is `hash`.
-    pub(super) fn new_slot(&self, hash: u64, key: K, value: V, now: Ticks) -> Arc<Slot<K, V>> {
-        let weight = self.weigher.as_ref().map_or(1, |w| w(&key, &value));
+    /// A slot for `key`, whose hash is `hash`, of the `weight` the
+    /// front-end gave it.
+    pub(super) fn new_slot(&self, hash: u64, key: K, value: V, weight: u32, now: Ticks) -> Arc<Slot<K, V>> {
         // Low bits pick the stripe; foldhash mixes them well.
         let stripe = (hash as usize) & (STRIPES - 1);
         Arc::new(Slot::new(key, value, now, weight, stripe))
@@ -404,12 +402,13 @@ where
         hash: u64,
         key: K,
         value: V,
+        weight: u32,
         ttl: Option<Duration>,
         gate: &Gate<'_>,
         out: &mut Departures<K, V>,
     ) -> bool {
         let now = self.now();
-        let slot = self.new_slot(hash, key.clone(), value, now);
+        let slot = self.new_slot(hash, key.clone(), value, weight, now);
         if self.max_capacity.is_some_and(|cap| u64::from(slot.weight) > cap) {
             return self.refuse(slot, now, gate, out);
         }

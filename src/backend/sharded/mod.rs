@@ -40,7 +40,7 @@
 //!   under writes.
 //! * **Accounting** (`weight.rs`): a write sums its weight change under the
 //!   shard lock and commits it, in that critical section, to the shard's and
-//!   the cache-wide totals. Policy and user code (weigher, clone, hash) run
+//!   the cache-wide totals. Policy and user code (clone, hash) run
 //!   before a write mutates anything, so a panic there leaves the shard as
 //!   it was, and what a write removed before panicking is still reported.
 //! * **Shards**: `CacheBuilder::shards`, else four per core; a cache with a
@@ -231,7 +231,7 @@ where
                 rules: LiveRules::new(config.rules),
                 own: config.own.clone(),
                 hasher: config.hasher,
-                weigher: config.weigher.clone(),
+                weighted: config.weighted(),
                 max_weight: AtomicU64::new(config.max_capacity.unwrap_or(u64::MAX)),
                 bounded: config.max_capacity.is_some(),
                 total_weight: AtomicU64::new(0),
@@ -259,13 +259,14 @@ where
         hash: u64,
         key: K,
         value: V,
+        weight: u32,
         ttl: Option<Duration>,
         now: Ticks,
         gate: &Gate<'_>,
         out: &mut Departures<K, V>,
     ) -> bool {
         let home = self.shard_index(hash);
-        if !self.shards[home].insert(&self.settings, hash, key, value, ttl, now, out.list(), gate) {
+        if !self.shards[home].insert(&self.settings, hash, key, value, weight, ttl, now, out.list(), gate) {
             return false;
         }
         self.enforce_capacity(home, now, out);

@@ -12,7 +12,6 @@ use super::entry::{Entry, Read};
 use super::ptr::{Entries, Pin};
 use super::table::{Current, Probe, Table};
 use super::weight::Ledger;
-use crate::builder::Weigher;
 use crate::cache::RemovalCause;
 use crate::clock::Ticks;
 use crate::core::Latest;
@@ -43,7 +42,9 @@ pub(crate) struct Settings<K, V> {
     pub(crate) rules: LiveRules,
     pub(crate) own: OwnDeadlines<K, V>,
     pub(crate) hasher: crate::sync::RandomState,
-    pub(crate) weigher: Option<Weigher<K, V>>,
+    /// Whether entries have weights of their own (a weigher is set; the
+    /// front-end weighs them).
+    pub(crate) weighted: bool,
     /// The capacity bound (total weight), `u64::MAX` for none (the same
     /// in effect as a bound of `u64::MAX`); `set_max_capacity` moves it.
     pub(crate) max_weight: AtomicU64,
@@ -62,10 +63,6 @@ impl<K: Hash, V> Settings<K, V> {
     /// The capacity bound, if any.
     pub(crate) fn max_weight(&self) -> Option<u64> {
         Some(self.max_weight.load(Ordering::Relaxed)).filter(|&max| max != u64::MAX)
-    }
-
-    fn weight(&self, key: &K, value: &V) -> u64 {
-        self.weigher.as_ref().map_or(1, |w| u64::from(w(key, value)))
     }
 }
 
@@ -270,8 +267,9 @@ where
         found
     }
 
-    /// Inserts or overwrites (an overwrite publishes a new entry), unless
-    /// `gate` refuses; returns whether it stored.
+    /// Inserts or overwrites (an overwrite publishes a new entry) with the
+    /// `weight` the front-end gave it, unless `gate` refuses; returns
+    /// whether it stored.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn insert(
         &self,
@@ -279,12 +277,13 @@ where
         hash: u64,
         key: K,
         value: V,
+        weight: u32,
         ttl: Option<Duration>,
         now: Ticks,
         out: &mut Vec<Removed<K, V>>,
         gate: &Gate<'_>,
     ) -> bool {
-        let weight = s.weight(&key, &value);
+        let weight = u64::from(weight);
         if s.max_weight().is_some_and(|max| weight > max) {
             return self.refuse(s, hash, key, value, now, out, gate);
         }
@@ -317,7 +316,7 @@ where
                 // reader that sees the flag and looks again finds the new;
                 // then retires the old.
                 cx.st.entries.overwrite(id, cx.table, slot, hash, Entry::new(key, value, now, own, id), cx.pin);
-                let old_weight = cx.st.swap_weight(id, weight, s.weigher.is_some());
+                let old_weight = cx.st.swap_weight(id, weight, s.weighted);
                 ledger.add(weight);
                 ledger.remove(old_weight);
                 self.schedule(cx.st, id, s.rules.get().deadline(now, now, own));
@@ -339,7 +338,7 @@ where
                 }
                 cx.st.take_id(id);
                 let fresh = cx.st.entries.insert(id, Entry::new(key, value, now, own, id));
-                cx.st.swap_weight(id, weight, s.weigher.is_some());
+                cx.st.swap_weight(id, weight, s.weighted);
                 self.schedule(cx.st, id, s.rules.get().deadline(now, now, own));
                 if cx.table.put(slot, hash, fresh) {
                     cx.st.used += 1;
@@ -530,7 +529,7 @@ where
         }
         st.entries.unlink(id, self.table, slot, self.pin);
         st.wheel.unschedule(id);
-        let weight = st.swap_weight(id, 0, self.s.weigher.is_some());
+        let weight = st.swap_weight(id, 0, self.s.weighted);
         st.free_ids.push(id);
         self.shard.len.fetch_sub(1, Ordering::Relaxed);
         out.push(report);

@@ -26,7 +26,7 @@ where
         if e.is_expired(&s.rules.get(), now) {
             return None;
         }
-        let weight = if s.weigher.is_some() { st.weights.get(e.id as usize).copied().unwrap_or(1) } else { 1 };
+        let weight = if s.weighted { st.weights.get(e.id as usize).copied().unwrap_or(1) } else { 1 };
         Some(Stamps::new(e.last_access(), e.inserted_at, weight).with_own(e.own()))
     }
 
