@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::{Arc, Clock, EvictionPolicy, Fifo, Lru, S3Fifo, Sieve, WTinyLfu, WTinyLfuConfig};
+use crate::{Arc, Clock, EvictionPolicy, Fifo, Lru, S3Fifo, Sieve, WTinyLfu, WTinyLfuAuto, WTinyLfuConfig};
 
 /// The policies this crate provides, nameable at run time.
 ///
@@ -62,6 +62,9 @@ pub enum PolicyKind {
     /// miniatures that may also turn the frequency filter off
     /// ([`WTinyLfuConfig::v2`]).
     WTinyLfuV2,
+    /// Window TinyLFU with its window share chosen by sampled miniatures
+    /// ([`WTinyLfuAuto`]).
+    WTinyLfuAuto,
 }
 
 /// A policy name that [`PolicyKind::from_name`] does not know.
@@ -102,6 +105,7 @@ impl PolicyKind {
         PolicyKind::WTinyLfu,
         PolicyKind::WTinyLfuClimb,
         PolicyKind::WTinyLfuV2,
+        PolicyKind::WTinyLfuAuto,
     ];
 
     /// The policy's canonical name (lower case, e.g. `"lru"`).
@@ -116,6 +120,7 @@ impl PolicyKind {
             PolicyKind::WTinyLfu => "w-tinylfu",
             PolicyKind::WTinyLfuClimb => "w-tinylfu-climb",
             PolicyKind::WTinyLfuV2 => "w-tinylfu-v2",
+            PolicyKind::WTinyLfuAuto => "w-tinylfu-auto",
         }
     }
 
@@ -140,6 +145,7 @@ impl PolicyKind {
             PolicyKind::WTinyLfu => Box::new(WTinyLfu::new(capacity)),
             PolicyKind::WTinyLfuClimb => Box::new(WTinyLfu::with_config(capacity, WTinyLfuConfig::caffeine())),
             PolicyKind::WTinyLfuV2 => Box::new(WTinyLfu::with_config(capacity, WTinyLfuConfig::v2())),
+            PolicyKind::WTinyLfuAuto => Box::new(WTinyLfuAuto::new(capacity)),
         }
     }
 }

@@ -45,6 +45,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod arc;
+mod auto;
 mod ghost;
 mod hand;
 mod id_index;
@@ -65,6 +66,7 @@ pub mod trace;
 mod wtinylfu;
 
 pub use arc::Arc;
+pub use auto::{Admission, AutoConfig, WTinyLfuAuto};
 pub use hand::{Clock, Hand, Sieve};
 pub use index_lists::IndexLists;
 pub use kind::{PolicyKind, UnknownPolicy};
