@@ -146,18 +146,13 @@ impl Spec {
                     "decay" => c.decay = f,
                     "margin" => c.margin = f,
                     "z" => c.z = f,
-                    "batch" => c.batch = f as usize,
-                    "horizon" => c.horizon = f,
-                    "scale" => c.scale = f != 0.0,
-                    "ceil" => c.ceiling = f as u64,
                     "mdiv" => c.mini_div = f,
                     "mfloor" => c.mini_floor = f as usize,
+                    "ib" => c.initial_admission = Admission::Duel(f as u8),
+                    "turns" => c.min_turns = f,
                     "counters" => c.counters_per_entry = f as usize,
                     "sample" => c.sample_per_entry = f,
                     "protected" => c.protected_share = f,
-                    "smin" => c.sample_min = f,
-                    "door" => c.door_per_entry = f,
-                    "cons" => c.conservative = f != 0.0,
                     _ => panic!("unknown knob {k}"),
                 }
             }
@@ -189,11 +184,8 @@ impl Spec {
                     "sketch" => c.sketch_sample = f,
                     "climb" => c.climb_sample = f,
                     "stale" => c.stale_age = f,
-                    "ceil" => c.sketch_ceiling = f as u64,
                     "protected" => c.protected_share = f,
-                    "cons" => c.conservative = f != 0.0,
                     "ghost" => c.ghost_step = f as usize,
-                    "door" => c.door_bits = f,
                     "mtarget" => c.mini_target = f as usize,
                     "mrate" => c.mini_min_rate = f as usize,
                     "mperiod" => c.mini_period = f,
@@ -229,7 +221,11 @@ fn replay_reported(keys: &[u64], size: usize, config: AutoConfig, name: &str) ->
     let mut p = WTinyLfuAuto::with_config(size, config);
     let mut resident = std::collections::HashSet::new();
     let mut hits = 0;
-    for &k in keys {
+    let mut chunks = Vec::new();
+    for (i, &k) in keys.iter().enumerate() {
+        if i % (keys.len() / 10).max(1) == 0 {
+            chunks.push(format!("{}:{}", p.window_size(), hits));
+        }
         if resident.contains(&k) {
             hits += 1;
             p.on_hit(k);
@@ -242,6 +238,6 @@ fn replay_reported(keys: &[u64], size: usize, config: AutoConfig, name: &str) ->
             resident.remove(&v);
         }
     }
-    eprintln!("{name}@{size}: {}", p.report());
+    eprintln!("{name}@{size}: {} chunks {}", p.report(), chunks.join(" "));
     (keys.len() as u64, hits)
 }

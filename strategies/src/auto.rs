@@ -1,14 +1,15 @@
 //! `w-tinylfu-auto`: W-TinyLFU whose window share is chosen by sampled
 //! miniature simulation, in a few bytes per entry over LRU.
 
-use crate::resident::Resident;
 use crate::{EntryId, EvictionPolicy};
 
 mod block_sketch;
 mod mini;
+mod nodes;
 mod tuner;
 
 use block_sketch::BlockSketch;
+use nodes::Nodes;
 use tuner::Tuner;
 
 /// Newcomers, in LRU order.
@@ -27,26 +28,22 @@ const SKETCH_START: usize = 1 << 12;
 /// Research knobs (to be frozen).
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[allow(missing_docs)]
 pub struct AutoConfig {
     pub variants: &'static [(f64, Admission)],
     pub initial_window: f64,
+    pub initial_admission: Admission,
     pub mini_entries: usize,
+    pub mini_div: f64,
+    pub mini_floor: usize,
     pub period: f64,
     pub decay: f64,
     pub margin: f64,
     pub z: f64,
-    pub batch: usize,
-    pub horizon: f64,
-    pub scale: bool,
-    pub ceiling: u64,
-    pub mini_div: f64,
-    pub mini_floor: usize,
+    pub min_turns: f64,
     pub counters_per_entry: usize,
     pub sample_per_entry: f64,
     pub protected_share: f64,
-    pub sample_min: f64,
-    pub door_per_entry: f64,
-    pub conservative: bool,
 }
 
 impl Default for AutoConfig {
@@ -55,29 +52,25 @@ impl Default for AutoConfig {
             variants: &[
                 (0.01, Admission::Duel(1)),
                 (0.01, Admission::Duel(0)),
-                (0.2, Admission::Duel(0)),
+                (0.3, Admission::Duel(0)),
                 (0.5, Admission::Duel(0)),
-                (0.2, Admission::All),
+                (0.2, Admission::Seen(2)),
+                (0.1, Admission::Seen(3)),
                 (1.0, Admission::All),
             ],
             initial_window: 0.01,
-            mini_entries: 256,
-            period: 1.0,
-            decay: 0.98,
-            margin: 0.0,
+            initial_admission: Admission::Duel(1),
+            mini_entries: 4096,
+            mini_div: 24.0,
+            mini_floor: 40,
+            period: 0.25,
+            decay: 0.995,
+            margin: 0.01,
             z: 3.0,
-            batch: 0,
-            horizon: 0.0,
-            scale: false,
-            ceiling: 15,
-            mini_div: 0.0,
-            mini_floor: 0,
+            min_turns: 2.0,
             counters_per_entry: 16,
-            sample_per_entry: 10.0,
+            sample_per_entry: 40.0,
             protected_share: 0.8,
-            sample_min: 0.0,
-            door_per_entry: 0.0,
-            conservative: true,
         }
     }
 }
@@ -133,24 +126,27 @@ pub(crate) fn admits(
     }
 }
 
-/// The 32 bits of a key hash the policy keeps.
+/// The 30 bits of a key hash the policy keeps (the node packs its list
+/// in the other two).
 fn fold(hash: u64) -> u32 {
-    (hash ^ (hash >> 32)) as u32
+    ((hash ^ (hash >> 32)) as u32) >> 2
 }
 
-/// W-TinyLFU with its window share chosen by sampled miniatures.
+/// W-TinyLFU with its window share and admission rule chosen by sampled
+/// miniatures.
 #[derive(Debug, Clone)]
 pub struct WTinyLfuAuto {
     capacity: usize,
     window_max: usize,
     protected_max: usize,
-    res: Resident<u32, 3>,
+    nodes: Nodes,
     sketch: BlockSketch,
+    /// The entries the sketch is sized for now.
     sketch_entries: usize,
     tuner: Tuner,
     jitter: Jitter,
-    config: AutoConfig,
     admission: Admission,
+    config: AutoConfig,
 }
 
 impl WTinyLfuAuto {
@@ -167,23 +163,20 @@ impl WTinyLfuAuto {
             capacity,
             window_max: 0,
             protected_max: 0,
-            res: Resident::new(capacity),
+            nodes: Nodes::new(capacity),
             sketch: Self::sketch_for(sketch_entries, &config),
             sketch_entries,
             tuner: Tuner::new(sized, &config),
             jitter: Jitter::default(),
+            admission: config.initial_admission,
             config,
-            admission: Admission::Duel(0),
         };
         p.set_window(config.initial_window);
         p
     }
 
     fn sketch_for(entries: usize, config: &AutoConfig) -> BlockSketch {
-        let sample = (entries as f64 * config.sample_per_entry).max(config.sample_min) as u64;
-        BlockSketch::new(entries * config.counters_per_entry, sample)
-            .with_door((entries as f64 * config.door_per_entry) as usize, config.conservative)
-            .with_ceiling(config.ceiling)
+        BlockSketch::new(entries * config.counters_per_entry, (entries as f64 * config.sample_per_entry) as u64)
     }
 
     /// The window's current maximum size.
@@ -205,22 +198,26 @@ impl WTinyLfuAuto {
         self.window_max = ((self.capacity as f64 * share).round() as usize).min(self.capacity);
         let main = self.capacity - self.window_max;
         self.protected_max = (main as f64 * self.config.protected_share) as usize;
-        while self.res.len_of(PROTECTED) > self.protected_max {
-            let Some(lru) = self.res.head(PROTECTED) else { break };
-            self.res.move_to_tail(lru, PROBATION);
+        while self.nodes.len_of(PROTECTED) > self.protected_max {
+            let Some(lru) = self.nodes.head(PROTECTED) else { break };
+            self.nodes.move_to_tail(lru, PROBATION);
         }
     }
 
+    /// Grows the sketch once residents outnumber what it is sized for.
     fn grow_sketch(&mut self) {
         let most = crate::sized(self.capacity) as usize;
-        if self.res.len() <= self.sketch_entries || self.sketch_entries >= most {
+        if self.nodes.len() <= self.sketch_entries || self.sketch_entries >= most {
             return;
         }
         self.sketch_entries = (self.sketch_entries * 2).min(most);
-        self.sketch = Self::sketch_for(self.sketch_entries, &self.config);
+        self.sketch.grow(self.sketch_entries * self.config.counters_per_entry,
+            (self.sketch_entries as f64 * self.config.sample_per_entry) as u64);
     }
 
+    /// Counts an access and lets the miniatures see it.
     fn record(&mut self, hash: u32) {
+        self.sketch.increment(hash);
         if let Some((share, admission)) = self.tuner.record(hash, &self.sketch) {
             self.admission = admission;
             self.set_window(share);
@@ -228,7 +225,7 @@ impl WTinyLfuAuto {
     }
 
     fn main_victim(&self) -> Option<u32> {
-        self.res.head(PROBATION).or_else(|| self.res.head(PROTECTED))
+        self.nodes.head(PROBATION).or_else(|| self.nodes.head(PROTECTED))
     }
 }
 
@@ -242,85 +239,82 @@ impl EvictionPolicy for WTinyLfuAuto {
     }
 
     fn len(&self) -> usize {
-        self.res.len()
+        self.nodes.len()
     }
 
     fn on_insert(&mut self, id: EntryId, hash: u64) {
-        if self.res.contains(id) {
+        if self.nodes.find(id).is_some() {
             self.on_hit(id);
             return;
         }
         let h = fold(hash);
-        self.sketch.increment(h);
-        self.res.insert(WINDOW, id, h);
+        self.nodes.insert(WINDOW, id, h);
         self.grow_sketch();
         self.record(h);
     }
 
     fn on_hit(&mut self, id: EntryId) {
-        let Some(idx) = self.res.find(id) else { return };
-        let h = self.res.node(idx).data;
-        self.sketch.increment(h);
-        match self.res.list_of(idx) {
+        let Some(n) = self.nodes.find(id) else { return };
+        match self.nodes.list_of(n) {
             PROBATION => {
-                self.res.move_to_tail(idx, PROTECTED);
-                if self.res.len_of(PROTECTED) > self.protected_max {
-                    if let Some(lru) = self.res.head(PROTECTED) {
-                        self.res.move_to_tail(lru, PROBATION);
+                self.nodes.move_to_tail(n, PROTECTED);
+                if self.nodes.len_of(PROTECTED) > self.protected_max {
+                    if let Some(lru) = self.nodes.head(PROTECTED) {
+                        self.nodes.move_to_tail(lru, PROBATION);
                     }
                 }
             }
-            l => self.res.move_to_tail(idx, l),
+            l => self.nodes.move_to_tail(n, l),
         }
-        self.record(h);
+        self.record(self.nodes.hash(n));
     }
 
     fn on_remove(&mut self, id: EntryId) {
-        self.res.remove(id);
+        self.nodes.remove(id);
     }
 
     fn evict(&mut self) -> Option<EntryId> {
         let main_max = self.capacity - self.window_max;
-        while self.res.len_of(WINDOW) > self.window_max
-            && self.res.len_of(PROBATION) + self.res.len_of(PROTECTED) < main_max
+        while self.nodes.len_of(WINDOW) > self.window_max
+            && self.nodes.len_of(PROBATION) + self.nodes.len_of(PROTECTED) < main_max
         {
-            let Some(lru) = self.res.head(WINDOW) else { break };
-            self.res.move_to_tail(lru, PROBATION);
+            let Some(lru) = self.nodes.head(WINDOW) else { break };
+            self.nodes.move_to_tail(lru, PROBATION);
         }
-        if self.res.len_of(WINDOW) > self.window_max {
-            let candidate = self.res.head(WINDOW)?;
+        if self.nodes.len_of(WINDOW) > self.window_max {
+            let candidate = self.nodes.head(WINDOW)?;
             let Some(victim) = self.main_victim() else {
-                return Some(self.res.remove_node(candidate));
+                return Some(self.nodes.remove_node(candidate));
             };
-            let (c, v) = (self.res.node(candidate).data, self.res.node(victim).data);
+            let (c, v) = (self.nodes.hash(candidate), self.nodes.hash(victim));
             if admits(&self.sketch, c, v, self.admission, &mut self.jitter) {
-                self.res.move_to_tail(candidate, PROBATION);
-                return Some(self.res.remove_node(victim));
+                self.nodes.move_to_tail(candidate, PROBATION);
+                return Some(self.nodes.remove_node(victim));
             }
-            return Some(self.res.remove_node(candidate));
+            return Some(self.nodes.remove_node(candidate));
         }
-        let idx = self.main_victim().or_else(|| self.res.head(WINDOW))?;
-        Some(self.res.remove_node(idx))
+        let n = self.main_victim().or_else(|| self.nodes.head(WINDOW))?;
+        Some(self.nodes.remove_node(n))
     }
 
     fn coldest(&self, n: usize) -> Option<Vec<EntryId>> {
-        Some(self.res.ids_in(&[PROBATION, WINDOW, PROTECTED], n, false))
+        Some(self.nodes.ids_in(&[PROBATION, WINDOW, PROTECTED], n, false))
     }
 
     fn hottest(&self, n: usize) -> Option<Vec<EntryId>> {
-        Some(self.res.ids_in(&[PROTECTED, WINDOW, PROBATION], n, true))
+        Some(self.nodes.ids_in(&[PROTECTED, WINDOW, PROBATION], n, true))
     }
 
     fn clear(&mut self) {
-        self.res.clear();
+        self.nodes.clear();
     }
 
     fn validate(&self) -> Result<(), String> {
-        self.res.validate("w-tinylfu-auto", &[WINDOW, PROBATION, PROTECTED])?;
-        if self.res.len_of(PROTECTED) > self.protected_max {
+        self.nodes.validate("w-tinylfu-auto")?;
+        if self.nodes.len_of(PROTECTED) > self.protected_max {
             return Err(format!(
                 "w-tinylfu-auto: protected holds {} over {}",
-                self.res.len_of(PROTECTED),
+                self.nodes.len_of(PROTECTED),
                 self.protected_max
             ));
         }

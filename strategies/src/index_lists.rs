@@ -182,11 +182,6 @@ impl<const N: usize> IndexLists<N> {
         }
     }
 
-    /// Bytes of links and tags on the heap.
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.links.capacity() * std::mem::size_of::<Link>() + self.tags.capacity() * 2
-    }
-
     /// Unlinks every id.
     pub fn clear(&mut self) {
         self.links.clear();

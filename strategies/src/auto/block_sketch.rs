@@ -23,9 +23,6 @@ pub(crate) struct BlockSketch {
     blocks: u64,
     sample: u64,
     additions: u64,
-    door: Vec<u64>,
-    conservative: bool,
-    pub(crate) ceiling: u64,
 }
 
 impl BlockSketch {
@@ -38,39 +35,29 @@ impl BlockSketch {
             blocks: blocks as u64,
             sample: sample.max(1),
             additions: 0,
-            door: Vec::new(),
-            conservative: true,
-            ceiling: MAX_COUNT,
         }
     }
 
-    /// Research: a doorkeeper of `bits` bits and the update rule.
-    pub(crate) fn with_door(mut self, bits: usize, conservative: bool) -> BlockSketch {
-        if bits > 0 {
-            self.door = vec![0; bits.div_ceil(64).next_power_of_two()];
+    /// Grows to `counters` counters (whole blocks) and a sample of
+    /// `sample`, keeping the estimates roughly: a key's new block takes the
+    /// counters of the old block that covered its part of the hash range.
+    pub(crate) fn grow(&mut self, counters: usize, sample: u64) {
+        let blocks = counters.div_ceil(BLOCK_COUNTERS).max(1) as u64;
+        if blocks > self.blocks {
+            let mut words = vec![0; blocks as usize * BLOCK_WORDS];
+            for (b, block) in words.chunks_exact_mut(BLOCK_WORDS).enumerate() {
+                let old = (b as u64 * self.blocks / blocks) as usize * BLOCK_WORDS;
+                block.copy_from_slice(&self.words[old..old + BLOCK_WORDS]);
+            }
+            self.words = words;
+            self.blocks = blocks;
         }
-        self.conservative = conservative;
-        self
-    }
-
-    pub(crate) fn with_ceiling(mut self, ceiling: u64) -> BlockSketch {
-        self.ceiling = ceiling.clamp(1, MAX_COUNT);
-        self
-    }
-
-    fn door_bits(&self, hash: u32) -> [usize; 2] {
-        let h = crate::mix64(u64::from(hash) ^ 0xdead_beef_cafe_f00d);
-        let mask = self.door.len() * 64 - 1;
-        [h as usize & mask, (h >> 32) as usize & mask]
-    }
-
-    fn in_door(&self, hash: u32) -> bool {
-        !self.door.is_empty() && self.door_bits(hash).iter().all(|&b| self.door[b / 64] & (1 << (b % 64)) != 0)
+        self.sample = self.sample.max(sample);
     }
 
     /// Bytes of counters.
     pub(crate) fn heap_bytes(&self) -> usize {
-        (self.words.capacity() + self.door.capacity()) * 8
+        self.words.capacity() * 8
     }
 
     /// Increments between two halvings.
@@ -101,29 +88,16 @@ impl BlockSketch {
 
     /// The estimated recent accesses of `hash`, 0 to 15.
     pub(crate) fn frequency(&self, hash: u32) -> u8 {
-        let f = self.positions(hash).iter().map(|&(w, s)| (self.words[w] >> s) & 0xf).min().unwrap_or(0) as u8;
-        f + u8::from(self.in_door(hash))
+        self.positions(hash).iter().map(|&(w, s)| (self.words[w] >> s) & 0xf).min().unwrap_or(0) as u8
     }
 
     /// Counts one access of `hash`; halves everything when the sample is full.
     pub(crate) fn increment(&mut self, hash: u32) {
-        if !self.door.is_empty() && !self.in_door(hash) {
-            for b in self.door_bits(hash) {
-                self.door[b / 64] |= 1 << (b % 64);
-            }
-            self.additions += 1;
-            if self.additions >= self.sample {
-                self.age();
-            }
-            return;
-        }
         let at = self.positions(hash);
         let min = at.iter().map(|&(w, s)| (self.words[w] >> s) & 0xf).min().unwrap_or(0);
-        if min < self.ceiling {
+        if min < MAX_COUNT {
             for &(w, s) in &at {
-                if (!self.conservative && (self.words[w] >> s) & 0xf < self.ceiling)
-                    || (self.words[w] >> s) & 0xf == min
-                {
+                if (self.words[w] >> s) & 0xf == min {
                     self.words[w] += 1 << s;
                 }
             }
@@ -140,7 +114,6 @@ impl BlockSketch {
             *w = (*w >> 1) & 0x7777_7777_7777_7777;
         }
         self.additions /= 2;
-        self.door.fill(0);
     }
 }
 

@@ -1,8 +1,13 @@
-//! Chooses the window share by sampled miniature simulation (after
-//! Waldspurger et al., "Cache Modeling and Optimization using Miniature
-//! Simulations", ATC 2017): miniatures with fixed window shares replay the
-//! requests of a hash-sampled subset of keys, and the full cache follows
-//! the one that has hit most lately.
+//! Chooses the main cache's window share and admission rule by sampled
+//! miniature simulation (after Waldspurger et al., "Cache Modeling and
+//! Optimization using Miniature Simulations", ATC 2017).
+//!
+//! Each candidate setting runs as a miniature cache that replays the
+//! requests of a hash-sampled subset of keys, scaled down with them. The
+//! full cache follows one candidate and changes to another only when the
+//! evidence says so: the per-period difference of their hits (batch means,
+//! so the bursts of hits that loops and scans bring are not counted as
+//! independent evidence) must be significant by a t-test, or large.
 
 use super::block_sketch::BlockSketch;
 use super::mini::Mini;
@@ -21,44 +26,46 @@ struct Candidate {
 
 /// The miniatures and the running choice between them.
 #[derive(Debug, Clone)]
-pub(crate) struct Tuner {
-    /// A key is sampled when its sampling hash is below this.
+pub(super) struct Tuner {
+    /// A key is sampled when its sampling hash is at most this.
     limit: u32,
     candidates: Vec<Candidate>,
-    sampled: u64,
-    period: u64,
+    /// The followed candidate.
     best: usize,
+    /// The miniatures' nominal size, and the full cache's.
+    size: usize,
+    capacity: usize,
+    /// Requests seen, and those sampled.
+    requests: u64,
+    sampled: u64,
+    /// Sampled requests since the miniatures filled (0 until they do),
+    /// and in the current period.
+    evidence: u64,
+    in_period: u64,
+    period: u64,
     decay: f64,
     margin: f64,
     z: f64,
-    /// Requests behind the scores (decayed like them).
-    weight: f64,
+    min_turns: f64,
     /// Periods behind the sums (decayed like them).
     periods: f64,
-    hits: Vec<bool>,
     /// Decayed sums over periods of the products of two candidates' hits
     /// (row-major, `i * len + j`), for the variance of their difference.
     products: Vec<f64>,
-    /// Research: periods spent following each candidate.
-    pub(crate) followed: Vec<u64>,
+    hits: Vec<bool>,
+    /// Research: periods spent following each candidate, and switches.
+    followed: Vec<u64>,
     switches: Vec<(u64, usize)>,
-    total: u64,
-    requests: u64,
-    capacity: usize,
-    scale: bool,
-    warm: bool,
 }
 
 impl Tuner {
     /// Miniatures for a cache of `capacity` entries (as sized, see
     /// [`crate::sized`]).
-    pub(crate) fn new(capacity: usize, config: &AutoConfig) -> Tuner {
-        let target = if config.mini_div > 0.0 {
-            ((capacity as f64 / config.mini_div) as usize).max(capacity.min(config.mini_floor)).min(config.mini_entries)
-        } else {
-            config.mini_entries
-        }
-        .max(1);
+    pub(super) fn new(capacity: usize, config: &AutoConfig) -> Tuner {
+        let target = ((capacity as f64 / config.mini_div) as usize)
+            .max(capacity.min(config.mini_floor))
+            .min(config.mini_entries)
+            .max(1);
         let rate = (capacity / target).max(1);
         let size = (capacity / rate).max(1);
         let limit = (u64::from(u32::MAX) / rate as u64) as u32;
@@ -75,104 +82,104 @@ impl Tuner {
             .collect();
         let best = candidates
             .iter()
-            .position(|c| c.share == config.initial_window && c.admission != Admission::All)
+            .position(|c| c.share == config.initial_window && c.admission == config.initial_admission)
             .unwrap_or(0);
-        let period = if config.batch > 0 {
-            config.batch.min(size) as u64
-        } else {
-            ((config.period * size as f64) as u64).max(1)
-        };
-        let decay = if config.horizon > 0.0 {
-            (1.0 - period as f64 / (config.horizon * size as f64)).max(0.0)
-        } else {
-            config.decay
-        };
+        let k = candidates.len();
         Tuner {
             limit,
             candidates,
-            sampled: 0,
-            period,
             best,
-            decay,
+            size,
+            capacity,
+            requests: 0,
+            sampled: 0,
+            evidence: 0,
+            in_period: 0,
+            period: ((config.period * size as f64) as u64).max(1),
+            decay: config.decay,
             margin: config.margin,
             z: config.z,
-            weight: 0.0,
+            min_turns: config.min_turns,
             periods: 0.0,
-            hits: vec![false; config.variants.len()],
-            products: vec![0.0; config.variants.len() * config.variants.len()],
-            followed: vec![0; config.variants.len()],
+            products: vec![0.0; k * k],
+            hits: vec![false; k],
+            followed: vec![0; k],
             switches: Vec::new(),
-            total: 0,
-            requests: 0,
-            capacity,
-            scale: config.scale,
-            warm: false,
         }
     }
 
     /// Bytes on the heap.
-    pub(crate) fn heap_bytes(&self) -> usize {
+    pub(super) fn heap_bytes(&self) -> usize {
         self.candidates.capacity() * std::mem::size_of::<Candidate>()
             + self.candidates.iter().map(|c| c.mini.heap_bytes()).sum::<usize>()
+            + self.products.capacity() * 8
+            + self.hits.capacity()
+            + self.followed.capacity() * 8
     }
 
-    /// Research: (share, periods followed, score) per candidate.
-    pub(crate) fn report(&self) -> String {
+    /// Research: periods followed per candidate, and the switches.
+    pub(super) fn report(&self) -> String {
         self.candidates
             .iter()
             .zip(&self.followed)
             .map(|(c, f)| format!("{}{:?}:{}", c.share, c.admission, f))
             .collect::<Vec<_>>()
             .join(" ")
-            + &format!(" sampled {} switches {:?}", self.total, self.switches)
+            + &format!(" evidence {} switches {:?}", self.evidence, self.switches)
     }
 
-    /// The share followed now.
-    pub(crate) fn share(&self) -> (f64, Admission) {
-        self.candidates.get(self.best).map_or((0.0, Admission::All), |c| (c.share, c.admission))
+    /// The followed candidate's window share and admission rule.
+    pub(super) fn choice(&self) -> (f64, Admission) {
+        self.candidates.get(self.best).map_or((1.0, Admission::All), |c| (c.share, c.admission))
     }
 
     /// Feeds one request (already counted by `sketch`); at the end of a
-    /// period returns the window share to follow.
-    pub(crate) fn record(&mut self, hash: u32, sketch: &BlockSketch) -> Option<(f64, Admission)> {
+    /// period returns the setting to follow.
+    pub(super) fn record(&mut self, hash: u32, sketch: &BlockSketch) -> Option<(f64, Admission)> {
         self.requests += 1;
         if crate::mix64(u64::from(hash) ^ 0x5bd1_e995_a5a5_5a5a) as u32 > self.limit {
             return None;
         }
+        self.sampled += 1;
         for (c, hit) in self.candidates.iter_mut().zip(&mut self.hits) {
             *hit = c.mini.access(hash, sketch);
         }
         // Until the miniatures are full they all hit alike: no evidence.
-        if !self.warm {
-            self.warm = self.candidates.iter().all(|c| c.mini.is_full());
-            if !self.warm {
-                return None;
-            }
+        if self.evidence == 0 && !self.candidates.iter().all(|c| c.mini.is_full()) {
+            return None;
         }
         for (c, &hit) in self.candidates.iter_mut().zip(&self.hits) {
             c.period_hits += f64::from(u8::from(hit));
         }
-        self.sampled += 1;
-        self.total += 1;
-        if self.sampled < self.period {
+        self.evidence += 1;
+        self.in_period += 1;
+        if self.in_period < self.period {
             return None;
         }
-        self.sampled = 0;
-        if self.scale {
-            // The miniatures hold the share of the capacity that the sampled
-            // keys have had of the requests (so a sample that drew more or
-            // fewer keys than its rate promises keeps their proportion to
-            // the full cache, which matters where hit ratio jumps with size).
-            let size = (self.capacity as f64 * self.total as f64 / self.requests as f64).round() as usize;
-            for c in &mut self.candidates {
-                c.mini.resize(size);
-            }
+        self.in_period = 0;
+        self.rescale();
+        self.decide();
+        self.followed[self.best] += 1;
+        Some(self.choice())
+    }
+
+    /// Sizes the miniatures to the share of the requests their keys have
+    /// had, so a sample that drew more or fewer keys than its rate
+    /// promises keeps their proportion to the full cache (which matters
+    /// where the hit ratio jumps with size: loops).
+    fn rescale(&mut self) {
+        let share = self.sampled as f64 / self.requests.max(1) as f64;
+        let size = ((self.capacity as f64 * share).round() as usize).max(self.size / 2);
+        for c in &mut self.candidates {
+            c.mini.resize(size);
         }
-        self.weight = self.weight * self.decay + self.period as f64;
-        // A t-test on the per-period leads (batch means, so bursts of hits
-        // within a period do not count as independent evidence): switch to
-        // the candidate whose mean lead over the followed one is both
-        // significant and large enough to pay for the change.
+    }
+
+    /// Ends a period: follows another candidate if its lead over the
+    /// followed one is significant (t-test on the decayed per-period
+    /// leads), or at least `margin` of the requests, once the miniatures
+    /// have turned over `min_turns` times.
+    fn decide(&mut self) {
         self.periods = self.periods * self.decay + 1.0;
         let k = self.candidates.len();
         for i in 0..k {
@@ -185,26 +192,28 @@ impl Tuner {
             c.sum = c.sum * self.decay + c.period_hits;
             c.period_hits = 0.0;
         }
-        let n = self.periods;
-        let b = self.best;
+        if (self.evidence as f64) < self.min_turns * self.size as f64 || self.periods < 3.0 {
+            return;
+        }
+        let (n, b) = (self.periods, self.best);
         let mut best = b;
         let mut best_t = self.z;
         for i in 0..k {
             let mean = (self.candidates[i].sum - self.candidates[b].sum) / n;
             let q = self.products[i * k + i] - 2.0 * self.products[i * k + b] + self.products[b * k + b];
             let var = (q / n - mean * mean).max(0.0);
-            let t = mean / (var / n).sqrt().max(1e-9);
-            let t = if mean > self.margin * self.period as f64 { t.max(self.z + mean) } else { t };
-            if n >= 3.0 && t > best_t {
+            let mut t = mean / (var / n).sqrt().max(1e-9);
+            if mean > self.margin * self.period as f64 {
+                t = t.max(self.z + mean);
+            }
+            if t > best_t {
                 best = i;
                 best_t = t;
             }
         }
-        if best != self.best {
-            self.switches.push((self.total, best));
+        if best != b {
+            self.switches.push((self.evidence, best));
+            self.best = best;
         }
-        self.best = best;
-        self.followed[best] += 1;
-        Some(self.share())
     }
 }
