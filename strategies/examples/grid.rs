@@ -51,7 +51,7 @@ fn main() {
         eprintln!("no shared/traces beside the repository");
         std::process::exit(2);
     };
-    let traces: Vec<(grid::TraceCells, Vec<u64>)> = grid::cells()
+    let mut traces: Vec<(grid::TraceCells, Vec<u64>)> = grid::cells()
         .into_iter()
         .filter(|t| only.is_empty() || only.iter().any(|o| o == t.name))
         .map(|t| {
@@ -59,6 +59,12 @@ fn main() {
             (t, keys)
         })
         .collect();
+    if only.is_empty() || only.iter().any(|o| o == "gen") {
+        for (name, keys, size) in grid::generated() {
+            let name: &'static str = Box::leak(name.into_boxed_str());
+            traces.push((grid::TraceCells { path: name, name, sizes: vec![size] }, keys));
+        }
+    }
     // Work items, the longest first, so the threads finish together.
     let mut work: Vec<(usize, usize, usize)> = Vec::new();
     for (ti, (t, _)) in traces.iter().enumerate() {
@@ -150,6 +156,7 @@ impl Spec {
                     "mfloor" => c.mini_floor = f as usize,
                     "ib" => c.initial_admission = Admission::Duel(f as u8),
                     "turns" => c.min_turns = f,
+                    "sfloor" => c.sketch_floor = f as usize,
                     "counters" => c.counters_per_entry = f as usize,
                     "sample" => c.sample_per_entry = f,
                     "protected" => c.protected_share = f,

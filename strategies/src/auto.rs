@@ -44,6 +44,7 @@ pub struct AutoConfig {
     pub counters_per_entry: usize,
     pub sample_per_entry: f64,
     pub protected_share: f64,
+    pub sketch_floor: usize,
 }
 
 impl Default for AutoConfig {
@@ -53,7 +54,6 @@ impl Default for AutoConfig {
                 (0.01, Admission::Duel(1)),
                 (0.01, Admission::Duel(0)),
                 (0.3, Admission::Duel(0)),
-                (0.5, Admission::Duel(0)),
                 (0.2, Admission::Seen(2)),
                 (0.1, Admission::Seen(3)),
                 (1.0, Admission::All),
@@ -61,7 +61,7 @@ impl Default for AutoConfig {
             initial_window: 0.01,
             initial_admission: Admission::Duel(1),
             mini_entries: 4096,
-            mini_div: 24.0,
+            mini_div: 32.0,
             mini_floor: 40,
             period: 0.25,
             decay: 0.995,
@@ -71,6 +71,7 @@ impl Default for AutoConfig {
             counters_per_entry: 16,
             sample_per_entry: 40.0,
             protected_share: 0.8,
+            sketch_floor: 0,
         }
     }
 }
@@ -176,7 +177,7 @@ impl WTinyLfuAuto {
     }
 
     fn sketch_for(entries: usize, config: &AutoConfig) -> BlockSketch {
-        BlockSketch::new(entries * config.counters_per_entry, (entries as f64 * config.sample_per_entry) as u64)
+        BlockSketch::new((entries * config.counters_per_entry).max(config.sketch_floor), (entries as f64 * config.sample_per_entry) as u64)
     }
 
     /// The window's current maximum size.

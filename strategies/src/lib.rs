@@ -59,6 +59,7 @@ mod resident;
 mod s3fifo;
 pub mod sim;
 mod sketch;
+pub mod synthetic;
 mod slab_list;
 #[cfg(feature = "traces")]
 #[cfg_attr(docsrs, doc(cfg(feature = "traces")))]

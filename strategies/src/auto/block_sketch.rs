@@ -66,41 +66,46 @@ impl BlockSketch {
         self.sample
     }
 
-    /// The four (word, shift) positions of `hash`'s counters.
-    fn positions(&self, hash: u32) -> [(usize, u32); 4] {
-        let h = crate::mix64(u64::from(hash));
-        // The block from the high half (a multiply-shift range reduction),
-        // the words and nibbles from the low half.
-        let block = ((h >> 32) * self.blocks) >> 32;
-        let base = block as usize * BLOCK_WORDS;
-        // Four distinct words: a rotation of 0..8 by 0..8, stepping by an
-        // odd stride so the four are different.
-        let start = (h & 7) as usize;
-        let stride = ((h >> 3) & 3) as usize * 2 + 1;
-        let mut out = [(0, 0); 4];
-        for (i, slot) in out.iter_mut().enumerate() {
-            let word = base + (start + i * stride) % BLOCK_WORDS;
-            let nibble = ((h >> (8 + 4 * i)) & 15) as u32;
-            *slot = (word, nibble * 4);
-        }
-        out
+    /// The words and shifts of `hash`'s four counters: the block by a
+    /// multiply-shift range reduction of the whole hash, then row `i` takes
+    /// word `2i` or `2i + 1` of it (so the four differ) and a nibble there,
+    /// by the hash's own bits (it is already well mixed).
+    #[inline]
+    fn positions(&self, hash: u32) -> ([usize; 4], [u32; 4]) {
+        let wide = u64::from(hash).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
+        let base = ((wide * self.blocks) >> 32) as usize * BLOCK_WORDS;
+        let h = hash as usize;
+        let words = [base + (h & 1), base + 2 + ((h >> 1) & 1), base + 4 + ((h >> 2) & 1), base + 6 + ((h >> 3) & 1)];
+        let shifts = [hash & 0xf0, (hash >> 4) & 0xf0, (hash >> 8) & 0xf0, (hash >> 12) & 0xf0].map(|s| s >> 2);
+        (words, shifts)
+    }
+
+    /// The four counters of `hash`.
+    #[inline]
+    fn counters(&self, words: &[usize; 4], shifts: &[u32; 4]) -> [u64; 4] {
+        let w = &self.words;
+        [(w[words[0]] >> shifts[0]) & 0xf, (w[words[1]] >> shifts[1]) & 0xf, (w[words[2]] >> shifts[2]) & 0xf, (w[words[3]] >> shifts[3]) & 0xf]
     }
 
     /// The estimated recent accesses of `hash`, 0 to 15.
+    #[inline]
     pub(crate) fn frequency(&self, hash: u32) -> u8 {
-        self.positions(hash).iter().map(|&(w, s)| (self.words[w] >> s) & 0xf).min().unwrap_or(0) as u8
+        let (words, shifts) = self.positions(hash);
+        let c = self.counters(&words, &shifts);
+        c[0].min(c[1]).min(c[2].min(c[3])) as u8
     }
 
-    /// Counts one access of `hash`; halves everything when the sample is full.
+    /// Counts one access of `hash` (conservatively: only its smallest
+    /// counters grow); halves everything when the sample is full.
+    #[inline]
     pub(crate) fn increment(&mut self, hash: u32) {
-        let at = self.positions(hash);
-        let min = at.iter().map(|&(w, s)| (self.words[w] >> s) & 0xf).min().unwrap_or(0);
-        if min < MAX_COUNT {
-            for &(w, s) in &at {
-                if (self.words[w] >> s) & 0xf == min {
-                    self.words[w] += 1 << s;
-                }
-            }
+        let (words, shifts) = self.positions(hash);
+        let c = self.counters(&words, &shifts);
+        let min = c[0].min(c[1]).min(c[2].min(c[3]));
+        // Branch-free: which counters grow is as good as random.
+        let grows = u64::from(min < MAX_COUNT);
+        for i in 0..4 {
+            self.words[words[i]] += (u64::from(c[i] == min) & grows) << shifts[i];
         }
         self.additions += 1;
         if self.additions >= self.sample {
@@ -136,13 +141,14 @@ mod tests {
     #[test]
     fn four_distinct_words_in_one_block() {
         let s = BlockSketch::new(1 << 14, 100);
-        for h in 0..10_000u32 {
-            let p = s.positions(h);
-            let block = p[0].0 / BLOCK_WORDS;
-            assert!(p.iter().all(|&(w, _)| w / BLOCK_WORDS == block && w < s.words.len()));
+        for h in (0..10_000u32).map(|i| i.wrapping_mul(0x9e37_79b9) >> 2) {
+            let (words, shifts) = s.positions(h);
+            let block = words[0] / BLOCK_WORDS;
+            assert!(words.iter().all(|&w| w / BLOCK_WORDS == block && w < s.words.len()));
+            assert!(shifts.iter().all(|&s| s < 64 && s % 4 == 0));
             for i in 0..4 {
                 for j in 0..i {
-                    assert_ne!(p[i].0, p[j].0, "hash {h}");
+                    assert_ne!(words[i], words[j], "hash {h}");
                 }
             }
         }
@@ -158,5 +164,24 @@ mod tests {
         s.increment(2);
         assert_eq!(s.frequency(1), 4, "halved on the tenth increment");
         assert_eq!(s.sample(), 10);
+    }
+}
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+
+    #[test]
+    #[ignore]
+    fn sketch_speed() {
+        let mut s = BlockSketch::new(16_000, 40_000);
+        let t = std::time::Instant::now();
+        let mut x = 0u32;
+        for i in 0..20_000_000u32 {
+            let h = i.wrapping_mul(0x9e37_79b9) >> 2;
+            s.increment(h);
+            x = x.wrapping_add(u32::from(s.frequency(h ^ 5)));
+        }
+        eprintln!("{:.1} ns per increment+frequency ({x})", t.elapsed().as_nanos() as f64 / 20e6);
     }
 }

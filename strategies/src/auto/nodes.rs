@@ -19,15 +19,21 @@ struct Ends {
 
 const EMPTY: Ends = Ends { head: NIL, tail: NIL, len: 0 };
 
+/// One resident, in one place (one cache line to touch).
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    /// The entry id, as two halves (keeps the node 4-aligned).
+    id: [u32; 2],
+    /// The key hash (high 30 bits) and the list (low 2 bits).
+    meta: u32,
+    /// Previous and next node on the list.
+    links: [u32; 2],
+}
+
 /// Residents on three ordered lists, found by id.
 #[derive(Debug, Clone)]
 pub(super) struct Nodes {
-    /// The entry id, as two halves (keeps the array 4-aligned).
-    ids: Vec<[u32; 2]>,
-    /// The key hash (high 30 bits) and the list (low 2 bits).
-    meta: Vec<u32>,
-    /// Previous and next node on the list.
-    links: Vec<[u32; 2]>,
+    nodes: Vec<Node>,
     ends: [Ends; LISTS],
     free: Vec<u32>,
     index: IdIndex,
@@ -40,9 +46,7 @@ impl Nodes {
     pub(super) fn new(capacity: usize) -> Nodes {
         let room = capacity.min(1 << 16).saturating_add(1);
         Nodes {
-            ids: Vec::with_capacity(room),
-            meta: Vec::with_capacity(room),
-            links: Vec::with_capacity(room),
+            nodes: Vec::with_capacity(room),
             ends: [EMPTY; LISTS],
             free: Vec::new(),
             index: IdIndex::default(),
@@ -67,60 +71,58 @@ impl Nodes {
 
     /// The 30-bit key hash of node `n`.
     pub(super) fn hash(&self, n: u32) -> u32 {
-        self.meta[n as usize] >> 2
+        self.nodes[n as usize].meta >> 2
     }
 
     pub(super) fn list_of(&self, n: u32) -> usize {
-        (self.meta[n as usize] & 3) as usize
+        (self.nodes[n as usize].meta & 3) as usize
     }
 
     pub(super) fn id(&self, n: u32) -> EntryId {
-        let [lo, hi] = self.ids[n as usize];
+        let [lo, hi] = self.nodes[n as usize].id;
         u64::from(lo) | u64::from(hi) << 32
     }
 
     fn unlink(&mut self, n: u32) {
         let l = self.list_of(n);
-        let [prev, next] = self.links[n as usize];
+        let [prev, next] = self.nodes[n as usize].links;
         match prev {
             NIL => self.ends[l].head = next,
-            p => self.links[p as usize][1] = next,
+            p => self.nodes[p as usize].links[1] = next,
         }
         match next {
             NIL => self.ends[l].tail = prev,
-            x => self.links[x as usize][0] = prev,
+            x => self.nodes[x as usize].links[0] = prev,
         }
         self.ends[l].len -= 1;
     }
 
     fn push_tail(&mut self, n: u32, l: usize) {
         let tail = self.ends[l].tail;
-        self.links[n as usize] = [tail, NIL];
+        self.nodes[n as usize].links = [tail, NIL];
         match tail {
             NIL => self.ends[l].head = n,
-            t => self.links[t as usize][1] = n,
+            t => self.nodes[t as usize].links[1] = n,
         }
         self.ends[l].tail = n;
         self.ends[l].len += 1;
-        self.meta[n as usize] = (self.meta[n as usize] & !3) | l as u32;
+        self.nodes[n as usize].meta = (self.nodes[n as usize].meta & !3) | l as u32;
     }
 
     /// Makes `id` (not resident) resident at the tail of list `l`.
     pub(super) fn insert(&mut self, l: usize, id: EntryId, hash: u32) {
         let meta = hash << 2;
         let halves = [id as u32, (id >> 32) as u32];
+        let node = Node { id: halves, meta, links: [NIL, NIL] };
         let n = match self.free.pop() {
             Some(n) => {
-                self.ids[n as usize] = halves;
-                self.meta[n as usize] = meta;
+                self.nodes[n as usize] = node;
                 n
             }
             None => {
-                let n = u32::try_from(self.ids.len()).unwrap_or(NIL);
+                let n = u32::try_from(self.nodes.len()).unwrap_or(NIL);
                 assert!(n != NIL, "at most u32::MAX - 1 residents");
-                self.ids.push(halves);
-                self.meta.push(meta);
-                self.links.push([NIL, NIL]);
+                self.nodes.push(node);
                 n
             }
         };
@@ -153,9 +155,7 @@ impl Nodes {
     }
 
     pub(super) fn clear(&mut self) {
-        self.ids.clear();
-        self.meta.clear();
-        self.links.clear();
+        self.nodes.clear();
         self.free.clear();
         self.ends = [EMPTY; LISTS];
         self.index.clear();
@@ -169,7 +169,7 @@ impl Nodes {
             let mut at = if reverse { self.ends[l].tail } else { self.ends[l].head };
             while at != NIL && out.len() < n {
                 out.push(self.id(at));
-                at = self.links[at as usize][usize::from(!reverse)];
+                at = self.nodes[at as usize].links[usize::from(!reverse)];
             }
         }
         out
@@ -182,17 +182,17 @@ impl Nodes {
         for l in 0..LISTS {
             let (mut prev, mut at, mut len) = (NIL, self.ends[l].head, 0);
             while at != NIL {
-                if at as usize >= self.ids.len() || len > self.ids.len() {
+                if at as usize >= self.nodes.len() || len > self.nodes.len() {
                     return Err(format!("{name}: list {l} runs off its nodes"));
                 }
-                if self.links[at as usize][0] != prev || self.list_of(at) != l {
+                if self.nodes[at as usize].links[0] != prev || self.list_of(at) != l {
                     return Err(format!("{name}: node {at} is mislinked on list {l}"));
                 }
                 if self.find(self.id(at)) != Some(at) {
                     return Err(format!("{name}: node {at} (id {}) is not indexed", self.id(at)));
                 }
                 prev = at;
-                at = self.links[at as usize][1];
+                at = self.nodes[at as usize].links[1];
                 len += 1;
             }
             if self.ends[l].tail != prev || self.ends[l].len != len {
@@ -226,7 +226,7 @@ mod tests {
         n.remove(0);
         assert_eq!((n.len(), n.len_of(0), n.validate("t")), (4, 1, Ok(())));
         n.insert(0, 9, 1);
-        assert_eq!(n.ids.len(), 5, "a freed node is reused");
+        assert_eq!(n.nodes.len(), 5, "a freed node is reused");
         n.clear();
         assert_eq!((n.len(), n.head(0), n.validate("t")), (0, None, Ok(())));
     }

@@ -135,11 +135,20 @@ impl Tuner {
 
     /// Feeds one request (already counted by `sketch`); at the end of a
     /// period returns the setting to follow.
+    #[inline]
     pub(super) fn record(&mut self, hash: u32, sketch: &BlockSketch) -> Option<(f64, Admission)> {
         self.requests += 1;
-        if crate::mix64(u64::from(hash) ^ 0x5bd1_e995_a5a5_5a5a) as u32 > self.limit {
+        // Sampling by a multiplicative hash of the (already mixed) hash, so
+        // the sampled keys are not the ones that share sketch blocks.
+        if hash.wrapping_mul(0x2c1b_3c6d) > self.limit {
             return None;
         }
+        self.record_sampled(hash, sketch)
+    }
+
+    /// [`record`](Self::record) for a sampled request.
+    #[inline(never)]
+    fn record_sampled(&mut self, hash: u32, sketch: &BlockSketch) -> Option<(f64, Admission)> {
         self.sampled += 1;
         for (c, hit) in self.candidates.iter_mut().zip(&mut self.hits) {
             *hit = c.mini.access(hash, sketch);

@@ -69,6 +69,24 @@ pub fn cells() -> Vec<TraceCells> {
         .collect()
 }
 
+/// Cache sizes the generated workloads run at (each at its own size).
+pub const GENERATED_SIZES: &[usize] = &[1000, 10_000];
+/// The seed of the generated workloads.
+pub const GENERATED_SEED: u64 = 17;
+
+/// The generated family: `(name, keys, size)` for every workload of
+/// [`ttlkit_strategies::synthetic`] at every size of [`GENERATED_SIZES`].
+pub fn generated() -> Vec<(String, Vec<u64>, usize)> {
+    use ttlkit_strategies::synthetic::{generate, Workload};
+    let mut out = Vec::new();
+    for &w in Workload::ALL {
+        for &size in GENERATED_SIZES {
+            out.push((format!("gen/{}", w.name()), generate(w, size, GENERATED_SEED), size));
+        }
+    }
+    out
+}
+
 /// `shared/traces` beside the repository, if it is there.
 pub fn traces_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/traces"));
