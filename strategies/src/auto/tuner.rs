@@ -22,6 +22,8 @@ struct Candidate {
     period_hits: f64,
     /// Decayed sum over periods of its hits.
     sum: f64,
+    /// Research: hits since the miniatures filled.
+    total: u64,
 }
 
 /// The miniatures and the running choice between them.
@@ -47,6 +49,7 @@ pub(super) struct Tuner {
     margin: f64,
     z: f64,
     min_turns: f64,
+    fast_z: f64,
     /// Periods behind the sums (decayed like them).
     periods: f64,
     /// Decayed sums over periods of the products of two candidates' hits
@@ -63,7 +66,9 @@ impl Tuner {
     /// [`crate::sized`]).
     pub(super) fn new(capacity: usize, config: &AutoConfig) -> Tuner {
         let target = ((capacity as f64 / config.mini_div) as usize)
-            .max(capacity.min(config.mini_floor))
+            .max(config.mini_floor)
+            .max(config.mini_area / capacity.max(1))
+            .min(capacity)
             .min(config.mini_entries)
             .max(1);
         let rate = (capacity / target).max(1);
@@ -78,6 +83,7 @@ impl Tuner {
                 mini: Mini::new(size, size + size / 4, share, admission),
                 period_hits: 0.0,
                 sum: 0.0,
+                total: 0,
             })
             .collect();
         let best = candidates
@@ -100,6 +106,7 @@ impl Tuner {
             margin: config.margin,
             z: config.z,
             min_turns: config.min_turns,
+            fast_z: config.fast_z,
             periods: 0.0,
             products: vec![0.0; k * k],
             hits: vec![false; k],
@@ -122,7 +129,7 @@ impl Tuner {
         self.candidates
             .iter()
             .zip(&self.followed)
-            .map(|(c, f)| format!("{}{:?}:{}", c.share, c.admission, f))
+            .map(|(c, f)| format!("{}{:?}:{}:{:.2}%", c.share, c.admission, f, 100.0 * c.total as f64 / self.evidence.max(1) as f64))
             .collect::<Vec<_>>()
             .join(" ")
             + &format!(" evidence {} switches {:?}", self.evidence, self.switches)
@@ -159,6 +166,7 @@ impl Tuner {
         }
         for (c, &hit) in self.candidates.iter_mut().zip(&self.hits) {
             c.period_hits += f64::from(u8::from(hit));
+            c.total += u64::from(hit);
         }
         self.evidence += 1;
         self.in_period += 1;
@@ -212,7 +220,7 @@ impl Tuner {
             let q = self.products[i * k + i] - 2.0 * self.products[i * k + b] + self.products[b * k + b];
             let var = (q / n - mean * mean).max(0.0);
             let mut t = mean / (var / n).sqrt().max(1e-9);
-            if mean > self.margin * self.period as f64 {
+            if mean > self.margin * self.period as f64 && t > self.fast_z {
                 t = t.max(self.z + mean);
             }
             if t > best_t {
