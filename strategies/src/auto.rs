@@ -65,7 +65,7 @@ impl Default for AutoConfig {
             mini_entries: 4096,
             mini_div: 32.0,
             mini_floor: 32,
-            mini_area: 48_000,
+            mini_area: 32_000,
             period: 0.25,
             decay: 0.995,
             margin: 0.005,

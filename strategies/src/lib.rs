@@ -92,6 +92,17 @@ pub(crate) fn sized(capacity: usize) -> u64 {
     capacity.clamp(1, MAX_SIZED_ENTRIES) as u64
 }
 
+/// How many more elements a full `Vec` of `len` should reserve: double,
+/// but never past `limit` once below it (a cache sized for `limit - 1`
+/// entries then ends with no slack).
+pub(crate) fn capped_growth(len: usize, limit: usize) -> usize {
+    if len < limit {
+        len.max(4).min(limit - len)
+    } else {
+        len.max(4)
+    }
+}
+
 /// A map from entry ids, with a fixed (reproducible) fast hasher.
 pub(crate) type IdMap<T> = hashbrown::HashMap<EntryId, T, foldhash::fast::FixedState>;
 

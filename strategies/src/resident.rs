@@ -26,7 +26,7 @@ impl<T: Copy, const N: usize> Resident<T, N> {
     /// bound, not a promise of that many residents).
     pub(crate) fn new(capacity: usize) -> Self {
         let room = capacity.min(1 << 16).saturating_add(1);
-        Resident { nodes: SlabList::with_capacity(room), index: IdIndex::default() }
+        Resident { nodes: SlabList::with_capacity(room, capacity.saturating_add(1)), index: IdIndex::default() }
     }
 
     /// Residents (indexed nodes).

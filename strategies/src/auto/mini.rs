@@ -49,7 +49,8 @@ pub(crate) struct Mini {
     protected_max: usize,
     slots: Vec<Slot>,
     ends: [Ends; 3],
-    free: Vec<u16>,
+    /// Freed slots, chained through `next`.
+    free: u16,
     /// Linear probing over slot numbers; its length bounds the capacity.
     table: Vec<u16>,
     jitter: Jitter,
@@ -66,11 +67,11 @@ impl Mini {
             share,
             window_max: 0,
             protected_max: 0,
-            slots: Vec::with_capacity(capacity.min(most) + 1),
+            slots: Vec::with_capacity(most + 1),
             ends: [Ends { head: NIL, tail: NIL, len: 0 }; 3],
-            free: Vec::new(),
-            // Load at most one half.
-            table: vec![EMPTY; 2 * most + 2],
+            free: NIL,
+            // Load at most two thirds.
+            table: vec![EMPTY; most * 3 / 2 + 2],
             jitter: Jitter::default(),
             admission,
         };
@@ -80,7 +81,7 @@ impl Mini {
 
     /// Bytes on the heap.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<Slot>() + self.free.capacity() * 2 + self.table.capacity() * 2
+        self.slots.capacity() * std::mem::size_of::<Slot>() + self.table.capacity() * 2
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -95,7 +96,7 @@ impl Mini {
     /// Changes the capacity (within what it was made for), keeping the
     /// window share; evicts down to it at the next miss.
     pub(crate) fn resize(&mut self, capacity: usize) {
-        self.capacity = capacity.clamp(1, self.table.len() / 2 - 1);
+        self.capacity = capacity.clamp(1, self.slots.capacity() - 1);
         self.window_max = ((self.capacity as f64 * self.share).round() as usize).min(self.capacity);
         self.protected_max = (self.capacity - self.window_max) * 4 / 5;
         while usize::from(self.ends[PROTECTED as usize].len) > self.protected_max {
@@ -180,7 +181,8 @@ impl Mini {
         debug_assert_eq!(found, Some(s));
         self.unlink_table(at);
         self.unlink(s);
-        self.free.push(s);
+        self.slots[usize::from(s)].next = self.free;
+        self.free = s;
     }
 
     /// Replays one request of `hash` (already counted by `sketch`);
@@ -200,11 +202,14 @@ impl Mini {
             }
             return true;
         }
-        let s = match self.free.pop() {
-            Some(s) => s,
-            None => {
+        let s = match self.free {
+            NIL => {
                 self.slots.push(Slot { hash, prev: NIL, next: NIL });
                 (self.slots.len() - 1) as u16
+            }
+            s => {
+                self.free = self.slots[usize::from(s)].next;
+                s
             }
         };
         self.slots[usize::from(s)].hash = hash;

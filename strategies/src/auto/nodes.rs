@@ -34,6 +34,8 @@ struct Node {
 #[derive(Debug, Clone)]
 pub(super) struct Nodes {
     nodes: Vec<Node>,
+    /// Growth stops doubling at the capacity and one more.
+    limit: usize,
     ends: [Ends; LISTS],
     free: Vec<u32>,
     index: IdIndex,
@@ -47,6 +49,7 @@ impl Nodes {
         let room = capacity.min(1 << 16).saturating_add(1);
         Nodes {
             nodes: Vec::with_capacity(room),
+            limit: capacity.saturating_add(1),
             ends: [EMPTY; LISTS],
             free: Vec::new(),
             index: IdIndex::default(),
@@ -122,6 +125,9 @@ impl Nodes {
             None => {
                 let n = u32::try_from(self.nodes.len()).unwrap_or(NIL);
                 assert!(n != NIL, "at most u32::MAX - 1 residents");
+                if self.nodes.len() == self.nodes.capacity() {
+                    self.nodes.reserve_exact(crate::capped_growth(self.nodes.len(), self.limit));
+                }
                 self.nodes.push(node);
                 n
             }
