@@ -43,10 +43,10 @@ struct Ends {
 /// A W-TinyLFU of up to `capacity` hashes with a fixed window share.
 #[derive(Debug, Clone)]
 pub(crate) struct Mini {
-    capacity: usize,
+    capacity: u16,
     share: f64,
-    window_max: usize,
-    protected_max: usize,
+    window_max: u16,
+    protected_max: u16,
     slots: Vec<Slot>,
     ends: [Ends; 3],
     /// Freed slots, chained through `next`.
@@ -88,18 +88,26 @@ impl Mini {
         self.ends.iter().map(|e| usize::from(e.len)).sum()
     }
 
+    /// The window share and admission rule it runs.
+    pub(crate) fn setting(&self) -> (f64, Admission) {
+        (self.share, self.admission)
+    }
+
     /// Whether it holds as many hashes as it may.
     pub(crate) fn is_full(&self) -> bool {
-        self.len() >= self.capacity
+        self.len() >= usize::from(self.capacity)
     }
 
     /// Changes the capacity (within what it was made for), keeping the
     /// window share; evicts down to it at the next miss.
     pub(crate) fn resize(&mut self, capacity: usize) {
-        self.capacity = capacity.clamp(1, self.slots.capacity() - 1);
-        self.window_max = ((self.capacity as f64 * self.share).round() as usize).min(self.capacity);
-        self.protected_max = (self.capacity - self.window_max) * 4 / 5;
-        while usize::from(self.ends[PROTECTED as usize].len) > self.protected_max {
+        let capacity = capacity.clamp(1, self.slots.capacity() - 1);
+        let window = ((capacity as f64 * self.share).round() as usize).min(capacity);
+        // Both fit: the capacity is below `MAX_SLOTS`.
+        self.capacity = capacity as u16;
+        self.window_max = window as u16;
+        self.protected_max = ((capacity - window) * 4 / 5) as u16;
+        while self.ends[PROTECTED as usize].len > self.protected_max {
             let lru = self.ends[PROTECTED as usize].head;
             self.move_to_tail(lru, PROBATION);
         }
@@ -193,7 +201,7 @@ impl Mini {
             match self.slots[usize::from(s)].list() {
                 PROBATION => {
                     self.move_to_tail(s, PROTECTED);
-                    if usize::from(self.ends[PROTECTED as usize].len) > self.protected_max {
+                    if self.ends[PROTECTED as usize].len > self.protected_max {
                         let lru = self.ends[PROTECTED as usize].head;
                         self.move_to_tail(lru, PROBATION);
                     }
@@ -215,22 +223,23 @@ impl Mini {
         self.slots[usize::from(s)].hash = hash;
         self.table[at] = s;
         self.push_tail(s, WINDOW);
-        while self.len() > self.capacity {
+        while self.len() > usize::from(self.capacity) {
             self.evict(sketch);
         }
         false
     }
 
     fn evict(&mut self, sketch: &BlockSketch) {
-        let main_max = self.capacity - self.window_max;
+        let (capacity, window_max) = (usize::from(self.capacity), usize::from(self.window_max));
+        let main_max = capacity - window_max;
         let window_len = usize::from(self.ends[WINDOW as usize].len);
         let main_len = self.len() - window_len;
-        if window_len > self.window_max && main_len < main_max {
+        if window_len > window_max && main_len < main_max {
             let lru = self.ends[WINDOW as usize].head;
             self.move_to_tail(lru, PROBATION);
         }
         let victim = self.head(PROBATION).or_else(|| self.head(PROTECTED));
-        let over = usize::from(self.ends[WINDOW as usize].len) > self.window_max;
+        let over = usize::from(self.ends[WINDOW as usize].len) > window_max;
         let out = match (over, self.head(WINDOW), victim) {
             (true, Some(candidate), Some(victim)) => {
                 let (c, v) = (self.slots[usize::from(candidate)].hash, self.slots[usize::from(victim)].hash);
@@ -296,7 +305,7 @@ mod tests {
             let h = (crate::mix64(u64::from(i)) % 300) as u32;
             sketch.increment(h);
             hits += usize::from(m.access(h, &sketch));
-            assert!(m.len() <= m.capacity);
+            assert!(m.len() <= usize::from(m.capacity));
         }
         let slots = linked(&m);
         assert_eq!(slots.len(), m.len());

@@ -15,15 +15,11 @@ use super::{Admission, AutoConfig};
 
 #[derive(Debug, Clone)]
 struct Candidate {
-    share: f64,
-    admission: Admission,
     mini: Mini,
     /// Hits this period.
     period_hits: f64,
     /// Decayed sum over periods of its hits.
     sum: f64,
-    /// Research: hits since the miniatures filled.
-    total: u64,
 }
 
 /// The miniatures and the running choice between them.
@@ -53,12 +49,12 @@ pub(super) struct Tuner {
     /// Periods behind the sums (decayed like them).
     periods: f64,
     /// Decayed sums over periods of the products of two candidates' hits
-    /// (row-major, `i * len + j`), for the variance of their difference.
+    /// (the lower triangle, row by row: see [`pair`]), for the variance of
+    /// their difference.
     products: Vec<f64>,
     hits: Vec<bool>,
-    /// Research: periods spent following each candidate, and switches.
-    followed: Vec<u64>,
-    switches: Vec<(u64, usize)>,
+    /// Research: switches so far.
+    switches: u32,
 }
 
 impl Tuner {
@@ -78,17 +74,14 @@ impl Tuner {
             .variants
             .iter()
             .map(|&(share, admission)| Candidate {
-                share,
-                admission,
                 mini: Mini::new(size, size + size / 4, share, admission),
                 period_hits: 0.0,
                 sum: 0.0,
-                total: 0,
             })
             .collect();
         let best = candidates
             .iter()
-            .position(|c| c.share == config.initial_window && c.admission == config.initial_admission)
+            .position(|c| c.mini.setting() == (config.initial_window, config.initial_admission))
             .unwrap_or(0);
         let k = candidates.len();
         Tuner {
@@ -108,10 +101,9 @@ impl Tuner {
             min_turns: config.min_turns,
             fast_z: config.fast_z,
             periods: 0.0,
-            products: vec![0.0; k * k],
+            products: vec![0.0; k * (k + 1) / 2],
             hits: vec![false; k],
-            followed: vec![0; k],
-            switches: Vec::new(),
+            switches: 0,
         }
     }
 
@@ -121,23 +113,17 @@ impl Tuner {
             + self.candidates.iter().map(|c| c.mini.heap_bytes()).sum::<usize>()
             + self.products.capacity() * 8
             + self.hits.capacity()
-            + self.followed.capacity() * 8
     }
 
-    /// Research: periods followed per candidate, and the switches.
+    /// Research: the followed candidate and how many switches led there.
     pub(super) fn report(&self) -> String {
-        self.candidates
-            .iter()
-            .zip(&self.followed)
-            .map(|(c, f)| format!("{}{:?}:{}:{:.2}%", c.share, c.admission, f, 100.0 * c.total as f64 / self.evidence.max(1) as f64))
-            .collect::<Vec<_>>()
-            .join(" ")
-            + &format!(" evidence {} switches {:?}", self.evidence, self.switches)
+        let (share, admission) = self.choice();
+        format!("{share} {admission:?} after {} switches, evidence {}", self.switches, self.evidence)
     }
 
     /// The followed candidate's window share and admission rule.
     pub(super) fn choice(&self) -> (f64, Admission) {
-        self.candidates.get(self.best).map_or((1.0, Admission::All), |c| (c.share, c.admission))
+        self.candidates.get(self.best).map_or((1.0, Admission::All), |c| c.mini.setting())
     }
 
     /// Feeds one request (already counted by `sketch`); at the end of a
@@ -166,7 +152,6 @@ impl Tuner {
         }
         for (c, &hit) in self.candidates.iter_mut().zip(&self.hits) {
             c.period_hits += f64::from(u8::from(hit));
-            c.total += u64::from(hit);
         }
         self.evidence += 1;
         self.in_period += 1;
@@ -176,7 +161,6 @@ impl Tuner {
         self.in_period = 0;
         self.rescale();
         self.decide();
-        self.followed[self.best] += 1;
         Some(self.choice())
     }
 
@@ -200,8 +184,8 @@ impl Tuner {
         self.periods = self.periods * self.decay + 1.0;
         let k = self.candidates.len();
         for i in 0..k {
-            for j in 0..k {
-                let p = &mut self.products[i * k + j];
+            for j in 0..=i {
+                let p = &mut self.products[pair(i, j)];
                 *p = *p * self.decay + self.candidates[i].period_hits * self.candidates[j].period_hits;
             }
         }
@@ -217,7 +201,7 @@ impl Tuner {
         let mut best_t = self.z;
         for i in 0..k {
             let mean = (self.candidates[i].sum - self.candidates[b].sum) / n;
-            let q = self.products[i * k + i] - 2.0 * self.products[i * k + b] + self.products[b * k + b];
+            let q = self.products[pair(i, i)] - 2.0 * self.products[pair(i, b)] + self.products[pair(b, b)];
             let var = (q / n - mean * mean).max(0.0);
             let mut t = mean / (var / n).sqrt().max(1e-9);
             if mean > self.margin * self.period as f64 && t > self.fast_z {
@@ -229,8 +213,14 @@ impl Tuner {
             }
         }
         if best != b {
-            self.switches.push((self.evidence, best));
+            self.switches += 1;
             self.best = best;
         }
     }
+}
+
+/// Where the product of candidates `i` and `j` is kept (either order).
+fn pair(i: usize, j: usize) -> usize {
+    let (hi, lo) = if i >= j { (i, j) } else { (j, i) };
+    hi * (hi + 1) / 2 + lo
 }
