@@ -1,13 +1,16 @@
-//! `w-tinylfu-auto`: W-TinyLFU whose window share is chosen by sampled
-//! miniature simulation, in a few bytes per entry over LRU.
+//! `w-tinylfu-auto`: W-TinyLFU whose window share and admission rule are
+//! chosen by sampled miniature caches, in at most 16 bytes per entry over
+//! LRU from 1,000 entries up.
 
 use crate::{EntryId, EvictionPolicy};
 
+mod admission;
 mod block_sketch;
 mod mini;
 mod nodes;
 mod tuner;
 
+use admission::{admits, Admission, Jitter};
 use block_sketch::BlockSketch;
 use nodes::Nodes;
 use tuner::Tuner;
@@ -19,126 +22,107 @@ const PROBATION: usize = 1;
 /// Main area, hit while there, LRU order.
 const PROTECTED: usize = 2;
 
+/// Protected's share of the main area.
+const PROTECTED_SHARE: f64 = 0.8;
+/// Sketch counters per entry (4 bits each: 8 bytes per entry).
+const COUNTERS_PER_ENTRY: usize = 16;
+/// Sketch accesses between agings, per entry.
+const SAMPLE_PER_ENTRY: usize = 40;
 /// A policy for at most this many entries sizes its sketch for its
 /// capacity at once; one for more starts at [`SKETCH_START`] entries and
-/// grows with its residents.
+/// doubles it as residents outgrow it.
 const SKETCH_FULL: usize = 1 << 17;
 const SKETCH_START: usize = 1 << 12;
 
-/// Research knobs (to be frozen).
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[allow(missing_docs)]
-pub struct AutoConfig {
-    pub variants: &'static [(f64, Admission)],
-    pub initial_window: f64,
-    pub initial_admission: Admission,
-    pub mini_entries: usize,
-    pub mini_div: f64,
-    pub mini_floor: usize,
-    pub mini_area: usize,
-    pub period: f64,
-    pub decay: f64,
-    pub margin: f64,
-    pub z: f64,
-    pub fast_z: f64,
-    pub min_turns: f64,
-    pub counters_per_entry: usize,
-    pub sample_per_entry: f64,
-    pub protected_share: f64,
-    pub sketch_floor: usize,
-}
+/// The settings the tuner chooses between, as (window share, admission):
+/// the first is where every cache starts.
+///
+/// * 1% window, debiased duel: loops, scans and zigzags over more keys
+///   than fit, where the best is to keep a fixed part resident (a new
+///   cache knows nothing yet, and this is where a wrong choice costs most).
+/// * 1% window, plain duel: frequency-skewed traces whose hot set moves.
+/// * 30% window, plain duel: skewed traces with recency bursts (OLTP at
+///   small sizes).
+/// * 20% and 10% windows that admit what was seen twice or three times
+///   lately: large caches over recency-heavy traces (OLTP and P12 at large
+///   sizes, scarab), where losing a duel to a slightly hotter victim costs.
+/// * A full window, admitting everything: LRU, for traces where recency is
+///   all (reversals, bursts).
+const VARIANTS: &[(f64, Admission)] = &[
+    (0.01, Admission::Duel(1)),
+    (0.01, Admission::Duel(0)),
+    (0.3, Admission::Duel(0)),
+    (0.2, Admission::Seen(2)),
+    (0.1, Admission::Seen(3)),
+    (1.0, Admission::All),
+];
 
-impl Default for AutoConfig {
-    fn default() -> Self {
-        AutoConfig {
-            variants: &[
-                (0.01, Admission::Duel(1)),
-                (0.01, Admission::Duel(0)),
-                (0.3, Admission::Duel(0)),
-                (0.2, Admission::Seen(2)),
-                (0.1, Admission::Seen(3)),
-                (1.0, Admission::All),
-            ],
-            initial_window: 0.01,
-            initial_admission: Admission::Duel(1),
-            mini_entries: 4096,
-            mini_div: 32.0,
-            mini_floor: 28,
-            mini_area: 28_000,
-            period: 0.25,
-            decay: 0.995,
-            margin: 0.005,
-            z: 3.0,
-            fast_z: 2.0,
-            min_turns: 2.0,
-            counters_per_entry: 16,
-            sample_per_entry: 40.0,
-            protected_share: 0.8,
-            sketch_floor: 0,
-        }
-    }
-}
-
-/// Deterministic jitter for admission: a warm candidate that loses its duel
-/// is still admitted once in 128 times, so an attacker cannot pin a victim.
-#[derive(Debug, Clone)]
-pub(crate) struct Jitter(u64);
-
-impl Default for Jitter {
-    fn default() -> Self {
-        Jitter(0x2545_f491_4f6c_dd1d)
-    }
-}
-
-impl Jitter {
-    fn one_in_128(&mut self) -> bool {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 & 127 == 0
-    }
-}
-
-/// TinyLFU's duel: whether a candidate seen `candidate` times lately
-/// should replace a victim seen `victim` times.
-/// Research: how a window candidate gets into the main area.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
-    /// Always (a segmented LRU behind the window).
-    All,
-    /// If more frequent than the victim by more than this.
-    Duel(u8),
-    /// If seen at least this often lately.
-    Seen(u8),
-}
-
-pub(crate) fn admits(
-    sketch: &BlockSketch,
-    candidate: u32,
-    victim: u32,
-    admission: Admission,
-    jitter: &mut Jitter,
-) -> bool {
-    match admission {
-        Admission::All => true,
-        Admission::Seen(k) => sketch.frequency(candidate) >= k,
-        Admission::Duel(bias) => {
-            let c = sketch.frequency(candidate);
-            c > sketch.frequency(victim).saturating_add(bias) || (c >= 6 && jitter.one_in_128())
-        }
-    }
-}
-
-/// The 30 bits of a key hash the policy keeps (the node packs its list
-/// in the other two).
+/// The 30 bits of a key hash the policy keeps (a node packs its list in
+/// the other two).
 fn fold(hash: u64) -> u32 {
     ((hash ^ (hash >> 32)) as u32) >> 2
 }
 
-/// W-TinyLFU with its window share and admission rule chosen by sampled
-/// miniatures.
+/// W-TinyLFU whose window share and admission rule are chosen, while it
+/// runs, by sampled miniature caches: one fixed configuration that follows
+/// what the workload rewards.
+///
+/// The cache is W-TinyLFU: newcomers enter an LRU window; the window's
+/// oldest entry (the candidate) may enter a segmented-LRU main area
+/// (probation, then protected: 80% of main) in place of probation's oldest
+/// (the victim), as the admission rule decides. Every access is counted in
+/// a count-min sketch of 4-bit counters whose four counters per key share
+/// one 64-byte block (one cache line per count), 16 counters per entry,
+/// conservatively updated and halved every 40 accesses per entry so old
+/// popularity fades.
+///
+/// Which window and rule suit a workload depends on it: a small window and
+/// a strict duel keep a loop's resident part from churning; a larger
+/// window catches recency bursts; admitting what was merely seen before
+/// suits large caches over recency-heavy traces; and some traces want
+/// plain LRU. So six settings (see the crate's README) run side by side as
+/// miniature caches over a hash-sampled subset of the keys (Waldspurger et
+/// al., "Cache Modeling and Optimization using Miniature Simulations", ATC
+/// 2017): one in 32 keys (each miniature a 32nd of the capacity, at least
+/// 28 entries, more below 1,000 entries where memory is cheap, at most
+/// 4,096), sized to the share of requests their keys actually get, and
+/// reading frequencies from the full cache's own sketch, so a miniature
+/// entry costs about 13 bytes. The full cache follows one setting and
+/// changes only on evidence: the per-period difference of hits between the
+/// miniatures must be significant by a t-test on batch means (bursts of
+/// hits in loops and scans are not independent evidence), or at least half
+/// a point of the requests with some significance, and only after the
+/// miniatures have turned over twice. Measuring on miniatures rather than
+/// climbing on the real cache's hit ratio (as Caffeine does) costs the
+/// real cache nothing to explore, and reaches windows and rules a climber
+/// never visits.
+///
+/// It keeps no ghost lists: the sketch already remembers departed keys'
+/// frequencies, and ghosts would cost about as much again per entry. A
+/// warm candidate that loses a duel is still admitted once in 128 times
+/// (deterministic jitter), so a flood of keys at a victim's frequency
+/// cannot pin it.
+///
+/// Memory: 20 bytes per resident (LRU: 16), 8 bytes of sketch per entry of
+/// capacity, and the miniatures, about 2.5 bytes per entry; at most 16
+/// bytes per entry over LRU from 1,000 entries up (the `footprint`
+/// example).
+///
+/// ```
+/// use ttlkit_strategies::{EvictionPolicy, WTinyLfuAuto};
+///
+/// let mut policy = WTinyLfuAuto::new(100);
+/// for id in 0..150u64 {
+///     policy.on_insert(id, ttlkit_strategies::mix64(id));
+///     while policy.len() > 100 {
+///         policy.evict();
+///     }
+/// }
+/// assert_eq!(policy.len(), 100);
+/// assert_eq!(policy.window_size(), 1, "a new cache starts with a 1% window");
+/// policy.validate()?;
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct WTinyLfuAuto {
     capacity: usize,
@@ -151,37 +135,28 @@ pub struct WTinyLfuAuto {
     tuner: Tuner,
     jitter: Jitter,
     admission: Admission,
-    config: AutoConfig,
 }
 
 impl WTinyLfuAuto {
     /// A policy sized for `capacity` entries.
     pub fn new(capacity: usize) -> Self {
-        WTinyLfuAuto::with_config(capacity, AutoConfig::default())
-    }
-
-    #[doc(hidden)]
-    pub fn with_config(capacity: usize, config: AutoConfig) -> Self {
         let sized = crate::sized(capacity) as usize;
         let sketch_entries = if sized <= SKETCH_FULL { sized } else { SKETCH_START };
+        let tuner = Tuner::new(sized, VARIANTS);
+        let (share, admission) = tuner.choice();
         let mut p = WTinyLfuAuto {
             capacity,
             window_max: 0,
             protected_max: 0,
             nodes: Nodes::new(capacity),
-            sketch: Self::sketch_for(sketch_entries, &config),
+            sketch: BlockSketch::new(sketch_entries * COUNTERS_PER_ENTRY, (sketch_entries * SAMPLE_PER_ENTRY) as u64),
             sketch_entries,
-            tuner: Tuner::new(sized, &config),
+            tuner,
             jitter: Jitter::default(),
-            admission: config.initial_admission,
-            config,
+            admission,
         };
-        p.set_window(config.initial_window);
+        p.set_window(share);
         p
-    }
-
-    fn sketch_for(entries: usize, config: &AutoConfig) -> BlockSketch {
-        BlockSketch::new((entries * config.counters_per_entry).max(config.sketch_floor), (entries as f64 * config.sample_per_entry) as u64)
     }
 
     /// The window's current maximum size.
@@ -189,20 +164,16 @@ impl WTinyLfuAuto {
         self.window_max
     }
 
-    #[doc(hidden)]
-    pub fn report(&self) -> String {
-        self.tuner.report()
-    }
-
-    /// Bytes of sketch and miniatures.
-    pub fn extra_bytes(&self) -> usize {
+    /// Bytes of sketch and miniatures (the sketch grows with the residents
+    /// up to what the capacity needs).
+    pub fn tuning_bytes(&self) -> usize {
         self.sketch.heap_bytes() + self.tuner.heap_bytes()
     }
 
     fn set_window(&mut self, share: f64) {
         self.window_max = ((self.capacity as f64 * share).round() as usize).min(self.capacity);
         let main = self.capacity - self.window_max;
-        self.protected_max = (main as f64 * self.config.protected_share) as usize;
+        self.protected_max = (main as f64 * PROTECTED_SHARE) as usize;
         while self.nodes.len_of(PROTECTED) > self.protected_max {
             let Some(lru) = self.nodes.head(PROTECTED) else { break };
             self.nodes.move_to_tail(lru, PROBATION);
@@ -216,8 +187,8 @@ impl WTinyLfuAuto {
             return;
         }
         self.sketch_entries = (self.sketch_entries * 2).min(most);
-        self.sketch.grow(self.sketch_entries * self.config.counters_per_entry,
-            (self.sketch_entries as f64 * self.config.sample_per_entry) as u64);
+        let e = self.sketch_entries;
+        self.sketch.grow(e * COUNTERS_PER_ENTRY, (e * SAMPLE_PER_ENTRY) as u64);
     }
 
     /// Counts an access and lets the miniatures see it.

@@ -59,15 +59,15 @@ mod resident;
 mod s3fifo;
 pub mod sim;
 mod sketch;
-pub mod synthetic;
 mod slab_list;
+pub mod synthetic;
 #[cfg(feature = "traces")]
 #[cfg_attr(docsrs, doc(cfg(feature = "traces")))]
 pub mod trace;
 mod wtinylfu;
 
 pub use arc::Arc;
-pub use auto::{Admission, AutoConfig, WTinyLfuAuto};
+pub use auto::WTinyLfuAuto;
 pub use hand::{Clock, Hand, Sieve};
 pub use index_lists::IndexLists;
 pub use kind::{PolicyKind, UnknownPolicy};

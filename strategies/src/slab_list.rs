@@ -45,7 +45,12 @@ impl<T, const N: usize> SlabList<T, N> {
     /// Room for `capacity` nodes now; growth doubles up to `limit` nodes,
     /// then lands on it exactly.
     pub(crate) fn with_capacity(capacity: usize, limit: usize) -> Self {
-        SlabList { nodes: Vec::with_capacity(capacity), free: Vec::new(), lists: IndexLists::with_capacity(capacity), limit }
+        SlabList {
+            nodes: Vec::with_capacity(capacity),
+            free: Vec::new(),
+            lists: IndexLists::with_capacity(capacity),
+            limit,
+        }
     }
 
     /// Number of nodes on list `l`.

@@ -30,12 +30,7 @@ impl BlockSketch {
     /// least one), halved every `sample` increments.
     pub(crate) fn new(counters: usize, sample: u64) -> BlockSketch {
         let blocks = counters.div_ceil(BLOCK_COUNTERS).max(1);
-        BlockSketch {
-            words: vec![0; blocks * BLOCK_WORDS],
-            blocks: blocks as u64,
-            sample: sample.max(1),
-            additions: 0,
-        }
+        BlockSketch { words: vec![0; blocks * BLOCK_WORDS], blocks: blocks as u64, sample: sample.max(1), additions: 0 }
     }
 
     /// Grows to `counters` counters (whole blocks) and a sample of
@@ -84,7 +79,12 @@ impl BlockSketch {
     #[inline]
     fn counters(&self, words: &[usize; 4], shifts: &[u32; 4]) -> [u64; 4] {
         let w = &self.words;
-        [(w[words[0]] >> shifts[0]) & 0xf, (w[words[1]] >> shifts[1]) & 0xf, (w[words[2]] >> shifts[2]) & 0xf, (w[words[3]] >> shifts[3]) & 0xf]
+        [
+            (w[words[0]] >> shifts[0]) & 0xf,
+            (w[words[1]] >> shifts[1]) & 0xf,
+            (w[words[2]] >> shifts[2]) & 0xf,
+            (w[words[3]] >> shifts[3]) & 0xf,
+        ]
     }
 
     /// The estimated recent accesses of `hash`, 0 to 15.
@@ -164,24 +164,5 @@ mod tests {
         s.increment(2);
         assert_eq!(s.frequency(1), 4, "halved on the tenth increment");
         assert_eq!(s.sample(), 10);
-    }
-}
-
-#[cfg(test)]
-mod speed {
-    use super::*;
-
-    #[test]
-    #[ignore]
-    fn sketch_speed() {
-        let mut s = BlockSketch::new(16_000, 40_000);
-        let t = std::time::Instant::now();
-        let mut x = 0u32;
-        for i in 0..20_000_000u32 {
-            let h = i.wrapping_mul(0x9e37_79b9) >> 2;
-            s.increment(h);
-            x = x.wrapping_add(u32::from(s.frequency(h ^ 5)));
-        }
-        eprintln!("{:.1} ns per increment+frequency ({x})", t.elapsed().as_nanos() as f64 / 20e6);
     }
 }

@@ -5,8 +5,8 @@
 //! reads frequencies from the full cache's sketch. About 13 bytes per
 //! miniature entry.
 
+use super::admission::{admits, Admission, Jitter};
 use super::block_sketch::BlockSketch;
-use super::{admits, Admission, Jitter};
 
 const WINDOW: u16 = 0;
 const PROBATION: u16 = 1;

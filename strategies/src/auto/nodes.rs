@@ -60,32 +60,39 @@ impl Nodes {
         self.index.len()
     }
 
+    #[inline]
     pub(super) fn len_of(&self, l: usize) -> usize {
         self.ends[l].len
     }
 
+    #[inline]
     pub(super) fn find(&self, id: EntryId) -> Option<u32> {
         self.index.get(&id).copied()
     }
 
+    #[inline]
     pub(super) fn head(&self, l: usize) -> Option<u32> {
         Some(self.ends[l].head).filter(|&h| h != NIL)
     }
 
     /// The 30-bit key hash of node `n`.
+    #[inline]
     pub(super) fn hash(&self, n: u32) -> u32 {
         self.nodes[n as usize].meta >> 2
     }
 
+    #[inline]
     pub(super) fn list_of(&self, n: u32) -> usize {
         (self.nodes[n as usize].meta & 3) as usize
     }
 
+    #[inline]
     pub(super) fn id(&self, n: u32) -> EntryId {
         let [lo, hi] = self.nodes[n as usize].id;
         u64::from(lo) | u64::from(hi) << 32
     }
 
+    #[inline]
     fn unlink(&mut self, n: u32) {
         let l = self.list_of(n);
         let [prev, next] = self.nodes[n as usize].links;
@@ -100,6 +107,7 @@ impl Nodes {
         self.ends[l].len -= 1;
     }
 
+    #[inline]
     fn push_tail(&mut self, n: u32, l: usize) {
         let tail = self.ends[l].tail;
         self.nodes[n as usize].links = [tail, NIL];
@@ -137,6 +145,7 @@ impl Nodes {
     }
 
     /// Moves node `n` to the tail of list `l` (which may be its own).
+    #[inline]
     pub(super) fn move_to_tail(&mut self, n: u32, l: usize) {
         if self.ends[l].tail == n {
             return;
@@ -146,6 +155,7 @@ impl Nodes {
     }
 
     /// Forgets the resident at node `n`; returns its id.
+    #[inline]
     pub(super) fn remove_node(&mut self, n: u32) -> EntryId {
         let id = self.id(n);
         self.unlink(n);

@@ -9,9 +9,33 @@
 //! so the bursts of hits that loops and scans bring are not counted as
 //! independent evidence) must be significant by a t-test, or large.
 
+use super::admission::Admission;
 use super::block_sketch::BlockSketch;
-use super::mini::Mini;
-use super::{Admission, AutoConfig};
+use super::mini::{Mini, MAX_SLOTS};
+
+/// Miniatures hold a 32nd of the capacity...
+const MINI_DIVISOR: usize = 32;
+/// ...and at least this many entries...
+const MINI_FLOOR: usize = 28;
+/// ...or this many divided by the capacity, which is more below 1,000
+/// entries (where memory is cheap and loops need precise miniatures)...
+const MINI_AREA: usize = 28_000;
+/// ...but at most this many.
+const MINI_MOST: usize = 4096;
+/// Sampled requests per period, per miniature entry.
+const PERIOD: f64 = 0.25;
+/// Each period keeps this much of the earlier evidence (a memory of about
+/// 200 periods, 50 miniature turnovers: longer than the cycles of loops
+/// and zigzags, so their phases do not pass for a trend).
+const DECAY: f64 = 0.995;
+/// The t-statistic a lead must reach.
+const Z: f64 = 3.0;
+/// A lead of this share of the requests, with a t-statistic of at least
+/// [`FAST_Z`], is enough too (a large gap need not wait for significance).
+const MARGIN: f64 = 0.005;
+const FAST_Z: f64 = 2.0;
+/// No change before the miniatures have turned over this many times.
+const MIN_TURNS: f64 = 2.0;
 
 #[derive(Debug, Clone)]
 struct Candidate {
@@ -41,11 +65,6 @@ pub(super) struct Tuner {
     evidence: u64,
     in_period: u64,
     period: u64,
-    decay: f64,
-    margin: f64,
-    z: f64,
-    min_turns: f64,
-    fast_z: f64,
     /// Periods behind the sums (decayed like them).
     periods: f64,
     /// Decayed sums over periods of the products of two candidates' hits
@@ -53,57 +72,45 @@ pub(super) struct Tuner {
     /// their difference.
     products: Vec<f64>,
     hits: Vec<bool>,
-    /// Research: switches so far.
-    switches: u32,
 }
 
 impl Tuner {
-    /// Miniatures for a cache of `capacity` entries (as sized, see
-    /// [`crate::sized`]).
-    pub(super) fn new(capacity: usize, config: &AutoConfig) -> Tuner {
-        let target = ((capacity as f64 / config.mini_div) as usize)
-            .max(config.mini_floor)
-            .max(config.mini_area / capacity.max(1))
+    /// Miniatures of `variants` for a cache of `capacity` entries (as
+    /// sized, see [`crate::sized`]); the first variant is followed first.
+    pub(super) fn new(capacity: usize, variants: &[(f64, Admission)]) -> Tuner {
+        let target = (capacity / MINI_DIVISOR)
+            .max(MINI_FLOOR)
+            .max(MINI_AREA / capacity.max(1))
             .min(capacity)
-            .min(config.mini_entries)
+            .min(MINI_MOST)
             .max(1);
         let rate = (capacity / target).max(1);
         let size = (capacity / rate).max(1);
         let limit = (u64::from(u32::MAX) / rate as u64) as u32;
-        let candidates: Vec<Candidate> = config
-            .variants
+        let most = (size + size / 4).min(MAX_SLOTS - 1);
+        let candidates: Vec<Candidate> = variants
             .iter()
             .map(|&(share, admission)| Candidate {
-                mini: Mini::new(size, size + size / 4, share, admission),
+                mini: Mini::new(size, most, share, admission),
                 period_hits: 0.0,
                 sum: 0.0,
             })
             .collect();
-        let best = candidates
-            .iter()
-            .position(|c| c.mini.setting() == (config.initial_window, config.initial_admission))
-            .unwrap_or(0);
         let k = candidates.len();
         Tuner {
             limit,
             candidates,
-            best,
+            best: 0,
             size,
             capacity,
             requests: 0,
             sampled: 0,
             evidence: 0,
             in_period: 0,
-            period: ((config.period * size as f64) as u64).max(1),
-            decay: config.decay,
-            margin: config.margin,
-            z: config.z,
-            min_turns: config.min_turns,
-            fast_z: config.fast_z,
+            period: ((PERIOD * size as f64) as u64).max(1),
             periods: 0.0,
             products: vec![0.0; k * (k + 1) / 2],
             hits: vec![false; k],
-            switches: 0,
         }
     }
 
@@ -113,12 +120,6 @@ impl Tuner {
             + self.candidates.iter().map(|c| c.mini.heap_bytes()).sum::<usize>()
             + self.products.capacity() * 8
             + self.hits.capacity()
-    }
-
-    /// Research: the followed candidate and how many switches led there.
-    pub(super) fn report(&self) -> String {
-        let (share, admission) = self.choice();
-        format!("{share} {admission:?} after {} switches, evidence {}", self.switches, self.evidence)
     }
 
     /// The followed candidate's window share and admission rule.
@@ -181,41 +182,38 @@ impl Tuner {
     /// leads), or at least `margin` of the requests, once the miniatures
     /// have turned over `min_turns` times.
     fn decide(&mut self) {
-        self.periods = self.periods * self.decay + 1.0;
+        self.periods = self.periods * DECAY + 1.0;
         let k = self.candidates.len();
         for i in 0..k {
             for j in 0..=i {
                 let p = &mut self.products[pair(i, j)];
-                *p = *p * self.decay + self.candidates[i].period_hits * self.candidates[j].period_hits;
+                *p = *p * DECAY + self.candidates[i].period_hits * self.candidates[j].period_hits;
             }
         }
         for c in &mut self.candidates {
-            c.sum = c.sum * self.decay + c.period_hits;
+            c.sum = c.sum * DECAY + c.period_hits;
             c.period_hits = 0.0;
         }
-        if (self.evidence as f64) < self.min_turns * self.size as f64 || self.periods < 3.0 {
+        if (self.evidence as f64) < MIN_TURNS * self.size as f64 || self.periods < 3.0 {
             return;
         }
         let (n, b) = (self.periods, self.best);
         let mut best = b;
-        let mut best_t = self.z;
+        let mut best_t = Z;
         for i in 0..k {
             let mean = (self.candidates[i].sum - self.candidates[b].sum) / n;
             let q = self.products[pair(i, i)] - 2.0 * self.products[pair(i, b)] + self.products[pair(b, b)];
             let var = (q / n - mean * mean).max(0.0);
             let mut t = mean / (var / n).sqrt().max(1e-9);
-            if mean > self.margin * self.period as f64 && t > self.fast_z {
-                t = t.max(self.z + mean);
+            if mean > MARGIN * self.period as f64 && t > FAST_Z {
+                t = t.max(Z + mean);
             }
             if t > best_t {
                 best = i;
                 best_t = t;
             }
         }
-        if best != b {
-            self.switches += 1;
-            self.best = best;
-        }
+        self.best = best;
     }
 }
 
