@@ -10,6 +10,9 @@ mod mini;
 mod nodes;
 mod tuner;
 
+#[cfg(test)]
+mod tests;
+
 use admission::{admits, Admission, Jitter};
 use block_sketch::BlockSketch;
 use nodes::Nodes;

@@ -22,6 +22,7 @@ use crate::{Arc, Clock, EvictionPolicy, Fifo, Lru, S3Fifo, Sieve, WTinyLfu, WTin
 /// | `w-tinylfu` | [`WTinyLfu`](PolicyKind::WTinyLfu) | Window TinyLFU, window sized by miniature simulation |
 /// | `w-tinylfu-climb` | [`WTinyLfuClimb`](PolicyKind::WTinyLfuClimb) | Window TinyLFU, window sized by hill climbing |
 /// | `w-tinylfu-v2` | [`WTinyLfuV2`](PolicyKind::WTinyLfuV2) | Window TinyLFU with the longer-memory sketch |
+/// | `w-tinylfu-auto` | [`WTinyLfuAuto`](PolicyKind::WTinyLfuAuto) | Window TinyLFU, window and admission rule chosen by sampled miniatures, in 16 bytes per entry over LRU |
 ///
 /// [`ALL`](PolicyKind::ALL) holds them in this order and
 /// [`name`](PolicyKind::name) gives each one's canonical name.
@@ -34,7 +35,10 @@ use crate::{Arc, Clock, EvictionPolicy, Fifo, Lru, S3Fifo, Sieve, WTinyLfu, WTin
 /// assert_eq!(PolicyKind::from_name(" LRU "), Ok(PolicyKind::Lru));
 /// assert!(PolicyKind::from_name("random").is_err());
 /// let names: Vec<&str> = PolicyKind::ALL.iter().map(|k| k.name()).collect();
-/// assert_eq!(names, ["fifo", "lru", "clock", "sieve", "s3-fifo", "arc", "w-tinylfu", "w-tinylfu-climb", "w-tinylfu-v2"]);
+/// assert_eq!(
+///     names,
+///     ["fifo", "lru", "clock", "sieve", "s3-fifo", "arc", "w-tinylfu", "w-tinylfu-climb", "w-tinylfu-v2", "w-tinylfu-auto"]
+/// );
 /// let policy = PolicyKind::Sieve.build(1_000);
 /// assert_eq!((policy.name(), policy.capacity()), ("sieve", 1_000));
 /// ```
@@ -62,8 +66,8 @@ pub enum PolicyKind {
     /// miniatures that may also turn the frequency filter off
     /// ([`WTinyLfuConfig::v2`]).
     WTinyLfuV2,
-    /// Window TinyLFU with its window share chosen by sampled miniatures
-    /// ([`WTinyLfuAuto`]).
+    /// Window TinyLFU whose window share and admission rule are chosen by
+    /// sampled miniatures ([`WTinyLfuAuto`]).
     WTinyLfuAuto,
 }
 

@@ -15,10 +15,13 @@
 //! # Ok::<(), ttlkit_strategies::UnknownPolicy>(())
 //! ```
 //!
-//! Policies: [`Fifo`], [`Lru`], [`Clock`], [`Sieve`], [`S3Fifo`], [`Arc`] and
+//! Policies: [`Fifo`], [`Lru`], [`Clock`], [`Sieve`], [`S3Fifo`], [`Arc`],
 //! [`WTinyLfu`] (three settings: `w-tinylfu`, `w-tinylfu-climb` and
-//! `w-tinylfu-v2`, the best on the published traces). The [`trace`] module reads published cache traces as a
-//! stream of keys and the [`sim`] module replays them against policies (and
+//! `w-tinylfu-v2`, the best on the published traces) and [`WTinyLfuAuto`]
+//! (W-TinyLFU that chooses its own window and admission rule, at 16 bytes
+//! per entry over LRU). The [`trace`] module reads published cache traces
+//! as a stream of keys, [`synthetic`] generates workloads that stress
+//! policies, and the [`sim`] module replays them against policies (and
 //! against Belady's offline optimum, [`opt`]) to measure hit ratios:
 //!
 //! ```
