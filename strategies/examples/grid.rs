@@ -86,19 +86,20 @@ fn main() {
     let out = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..threads.max(1) {
-            s.spawn(|| loop {
-                let Some(&(t, size, policy)) = work.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
-                let (path, keys, _) = &traces[t];
-                let hits = match replay(keys, size, policy) {
-                    Ok(h) => h,
-                    Err(e) => {
-                        eprintln!("{path} at {size}, {policy}: {e}");
-                        std::process::exit(1);
+            s.spawn(|| {
+                while let Some(&(t, size, policy)) = work.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let (path, keys, _) = &traces[t];
+                    let hits = match replay(keys, size, policy) {
+                        Ok(h) => h,
+                        Err(e) => {
+                            eprintln!("{path} at {size}, {policy}: {e}");
+                            std::process::exit(1);
+                        }
+                    };
+                    let ratio = 100.0 * hits as f64 / keys.len().max(1) as f64;
+                    if let Ok(mut rows) = out.lock() {
+                        rows.push((path.clone(), size, policy, keys.len(), hits, ratio));
                     }
-                };
-                let ratio = 100.0 * hits as f64 / keys.len().max(1) as f64;
-                if let Ok(mut rows) = out.lock() {
-                    rows.push((path.clone(), size, policy, keys.len(), hits, ratio));
                 }
             });
         }

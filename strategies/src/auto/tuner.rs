@@ -78,12 +78,9 @@ impl Tuner {
     /// Miniatures of `variants` for a cache of `capacity` entries (as
     /// sized, see [`crate::sized`]); the first variant is followed first.
     pub(super) fn new(capacity: usize, variants: &[(f64, Admission)]) -> Tuner {
-        let target = (capacity / MINI_DIVISOR)
-            .max(MINI_FLOOR)
-            .max(MINI_AREA / capacity.max(1))
-            .min(capacity)
-            .min(MINI_MOST)
-            .max(1);
+        let wanted = (capacity / MINI_DIVISOR).max(MINI_FLOOR).max(MINI_AREA / capacity.max(1));
+        // A whole small cache at most, and never more than the most.
+        let target = wanted.clamp(1, capacity.clamp(1, MINI_MOST));
         let rate = (capacity / target).max(1);
         let size = (capacity / rate).max(1);
         let limit = (u64::from(u32::MAX) / rate as u64) as u32;

@@ -131,21 +131,21 @@ pub fn published_wtinylfu(dir: &std::path::Path) -> BTreeMap<(String, usize), (f
 
 /// Splits one CSV line, honouring double quotes.
 fn split_csv(line: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
+    let mut out = Vec::new();
+    let mut field = String::new();
     let mut quoted = false;
     let mut chars = line.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
             '"' if quoted && chars.peek() == Some(&'"') => {
                 chars.next();
-                out.last_mut().map(|s| s.push('"'));
+                field.push('"');
             }
             '"' => quoted = !quoted,
-            ',' if !quoted => out.push(String::new()),
-            c => {
-                out.last_mut().map(|s| s.push(c));
-            }
+            ',' if !quoted => out.push(std::mem::take(&mut field)),
+            c => field.push(c),
         }
     }
+    out.push(field);
     out
 }
