@@ -182,6 +182,14 @@ impl<const N: usize> IndexLists<N> {
         }
     }
 
+    /// Makes room for ids below `ids` without reallocating later.
+    pub(crate) fn reserve_exact(&mut self, ids: usize) {
+        self.links.reserve_exact(ids.saturating_sub(self.links.len()));
+        if N > 1 {
+            self.tags.reserve_exact(ids.saturating_sub(self.tags.len()));
+        }
+    }
+
     /// Unlinks every id.
     pub fn clear(&mut self) {
         self.links.clear();

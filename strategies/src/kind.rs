@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::{Arc, Clock, EvictionPolicy, Fifo, Lru, S3Fifo, Sieve, WTinyLfu, WTinyLfuConfig};
+use crate::{Arc, Clock, EvictionPolicy, Fifo, Lru, S3Fifo, Sieve, WTinyLfu, WTinyLfuAuto, WTinyLfuConfig};
 
 /// The policies this crate provides, nameable at run time.
 ///
@@ -22,6 +22,7 @@ use crate::{Arc, Clock, EvictionPolicy, Fifo, Lru, S3Fifo, Sieve, WTinyLfu, WTin
 /// | `w-tinylfu` | [`WTinyLfu`](PolicyKind::WTinyLfu) | Window TinyLFU, window sized by miniature simulation |
 /// | `w-tinylfu-climb` | [`WTinyLfuClimb`](PolicyKind::WTinyLfuClimb) | Window TinyLFU, window sized by hill climbing |
 /// | `w-tinylfu-v2` | [`WTinyLfuV2`](PolicyKind::WTinyLfuV2) | Window TinyLFU with the longer-memory sketch |
+/// | `w-tinylfu-auto` | [`WTinyLfuAuto`](PolicyKind::WTinyLfuAuto) | Window TinyLFU, window and admission rule chosen by sampled miniatures, in 16 bytes per entry over LRU |
 ///
 /// [`ALL`](PolicyKind::ALL) holds them in this order and
 /// [`name`](PolicyKind::name) gives each one's canonical name.
@@ -34,7 +35,10 @@ use crate::{Arc, Clock, EvictionPolicy, Fifo, Lru, S3Fifo, Sieve, WTinyLfu, WTin
 /// assert_eq!(PolicyKind::from_name(" LRU "), Ok(PolicyKind::Lru));
 /// assert!(PolicyKind::from_name("random").is_err());
 /// let names: Vec<&str> = PolicyKind::ALL.iter().map(|k| k.name()).collect();
-/// assert_eq!(names, ["fifo", "lru", "clock", "sieve", "s3-fifo", "arc", "w-tinylfu", "w-tinylfu-climb", "w-tinylfu-v2"]);
+/// assert_eq!(
+///     names,
+///     ["fifo", "lru", "clock", "sieve", "s3-fifo", "arc", "w-tinylfu", "w-tinylfu-climb", "w-tinylfu-v2", "w-tinylfu-auto"]
+/// );
 /// let policy = PolicyKind::Sieve.build(1_000);
 /// assert_eq!((policy.name(), policy.capacity()), ("sieve", 1_000));
 /// ```
@@ -62,6 +66,9 @@ pub enum PolicyKind {
     /// miniatures that may also turn the frequency filter off
     /// ([`WTinyLfuConfig::v2`]).
     WTinyLfuV2,
+    /// Window TinyLFU whose window share and admission rule are chosen by
+    /// sampled miniatures ([`WTinyLfuAuto`]).
+    WTinyLfuAuto,
 }
 
 /// A policy name that [`PolicyKind::from_name`] does not know.
@@ -102,6 +109,7 @@ impl PolicyKind {
         PolicyKind::WTinyLfu,
         PolicyKind::WTinyLfuClimb,
         PolicyKind::WTinyLfuV2,
+        PolicyKind::WTinyLfuAuto,
     ];
 
     /// The policy's canonical name (lower case, e.g. `"lru"`).
@@ -116,6 +124,7 @@ impl PolicyKind {
             PolicyKind::WTinyLfu => "w-tinylfu",
             PolicyKind::WTinyLfuClimb => "w-tinylfu-climb",
             PolicyKind::WTinyLfuV2 => "w-tinylfu-v2",
+            PolicyKind::WTinyLfuAuto => "w-tinylfu-auto",
         }
     }
 
@@ -140,6 +149,7 @@ impl PolicyKind {
             PolicyKind::WTinyLfu => Box::new(WTinyLfu::new(capacity)),
             PolicyKind::WTinyLfuClimb => Box::new(WTinyLfu::with_config(capacity, WTinyLfuConfig::caffeine())),
             PolicyKind::WTinyLfuV2 => Box::new(WTinyLfu::with_config(capacity, WTinyLfuConfig::v2())),
+            PolicyKind::WTinyLfuAuto => Box::new(WTinyLfuAuto::new(capacity)),
         }
     }
 }

@@ -15,10 +15,13 @@
 //! # Ok::<(), ttlkit_strategies::UnknownPolicy>(())
 //! ```
 //!
-//! Policies: [`Fifo`], [`Lru`], [`Clock`], [`Sieve`], [`S3Fifo`], [`Arc`] and
+//! Policies: [`Fifo`], [`Lru`], [`Clock`], [`Sieve`], [`S3Fifo`], [`Arc`],
 //! [`WTinyLfu`] (three settings: `w-tinylfu`, `w-tinylfu-climb` and
-//! `w-tinylfu-v2`, the best on the published traces). The [`trace`] module reads published cache traces as a
-//! stream of keys and the [`sim`] module replays them against policies (and
+//! `w-tinylfu-v2`, the best on the published traces) and [`WTinyLfuAuto`]
+//! (W-TinyLFU that chooses its own window and admission rule, at 16 bytes
+//! per entry over LRU). The [`trace`] module reads published cache traces
+//! as a stream of keys, [`synthetic`] generates workloads that stress
+//! policies, and the [`sim`] module replays them against policies (and
 //! against Belady's offline optimum, [`opt`]) to measure hit ratios:
 //!
 //! ```
@@ -45,6 +48,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod arc;
+mod auto;
 mod ghost;
 mod hand;
 mod id_index;
@@ -59,12 +63,14 @@ mod s3fifo;
 pub mod sim;
 mod sketch;
 mod slab_list;
+pub mod synthetic;
 #[cfg(feature = "traces")]
 #[cfg_attr(docsrs, doc(cfg(feature = "traces")))]
 pub mod trace;
 mod wtinylfu;
 
 pub use arc::Arc;
+pub use auto::WTinyLfuAuto;
 pub use hand::{Clock, Hand, Sieve};
 pub use index_lists::IndexLists;
 pub use kind::{PolicyKind, UnknownPolicy};
@@ -87,6 +93,17 @@ pub const MAX_SIZED_ENTRIES: usize = 1 << 20;
 /// [`MAX_SIZED_ENTRIES`].
 pub(crate) fn sized(capacity: usize) -> u64 {
     capacity.clamp(1, MAX_SIZED_ENTRIES) as u64
+}
+
+/// How many more elements a full `Vec` of `len` should reserve: double,
+/// but never past `limit` once below it (a cache sized for `limit - 1`
+/// entries then ends with no slack).
+pub(crate) fn capped_growth(len: usize, limit: usize) -> usize {
+    if len < limit {
+        len.max(4).min(limit - len)
+    } else {
+        len.max(4)
+    }
 }
 
 /// A map from entry ids, with a fixed (reproducible) fast hasher.

@@ -21,10 +21,12 @@ pub(crate) struct Resident<T, const N: usize> {
 }
 
 impl<T: Copy, const N: usize> Resident<T, N> {
-    /// An empty set, preallocated for `capacity` entries (up to 2^16: a huge
-    /// capacity is a bound, not a promise of that many residents).
+    /// An empty set, preallocated for `capacity` entries and the one an
+    /// owner inserts before it evicts (up to 2^16: a huge capacity is a
+    /// bound, not a promise of that many residents).
     pub(crate) fn new(capacity: usize) -> Self {
-        Resident { nodes: SlabList::with_capacity(capacity.min(1 << 16)), index: IdIndex::default() }
+        let room = capacity.min(1 << 16).saturating_add(1);
+        Resident { nodes: SlabList::with_capacity(room, capacity.saturating_add(1)), index: IdIndex::default() }
     }
 
     /// Residents (indexed nodes).

@@ -36,11 +36,21 @@ pub(crate) struct SlabList<T, const N: usize> {
     nodes: Vec<Node<T>>,
     free: Vec<u32>,
     lists: IndexLists<N>,
+    /// Growth stops doubling here (the owner's capacity and one more), so
+    /// a full cache holds no slack.
+    limit: usize,
 }
 
 impl<T, const N: usize> SlabList<T, N> {
-    pub(crate) fn with_capacity(capacity: usize) -> Self {
-        SlabList { nodes: Vec::with_capacity(capacity), free: Vec::new(), lists: IndexLists::with_capacity(capacity) }
+    /// Room for `capacity` nodes now; growth doubles up to `limit` nodes,
+    /// then lands on it exactly.
+    pub(crate) fn with_capacity(capacity: usize, limit: usize) -> Self {
+        SlabList {
+            nodes: Vec::with_capacity(capacity),
+            free: Vec::new(),
+            lists: IndexLists::with_capacity(capacity),
+            limit,
+        }
     }
 
     /// Number of nodes on list `l`.
@@ -82,6 +92,11 @@ impl<T, const N: usize> SlabList<T, N> {
             None => {
                 let i = u32::try_from(self.nodes.len()).unwrap_or(u32::MAX);
                 assert!(i != u32::MAX, "SlabList holds at most u32::MAX - 1 nodes");
+                if self.nodes.len() == self.nodes.capacity() {
+                    let more = crate::capped_growth(self.nodes.len(), self.limit);
+                    self.nodes.reserve_exact(more);
+                    self.lists.reserve_exact(self.nodes.capacity());
+                }
                 self.nodes.push(node);
                 i
             }

@@ -116,6 +116,7 @@ pub fn moka_refuses_the_policies_it_does_not_run() {
         PolicyKind::Arc,
         PolicyKind::WTinyLfuClimb,
         PolicyKind::WTinyLfuV2,
+        PolicyKind::WTinyLfuAuto,
     ];
     assert_eq!(refused, expected);
     assert!(b().build::<MokaCache<_, _>>().is_ok(), "no policy set: moka's LRU, as before");

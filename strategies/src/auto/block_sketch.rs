@@ -1,0 +1,168 @@
+//! A count-min sketch of 4-bit counters whose four counters for a key lie
+//! in one 64-byte block, so counting or estimating a key touches one cache
+//! line; sized to a whole number of blocks for any capacity (no rounding
+//! up to a power of two, so the bytes per entry are the same at every
+//! capacity).
+
+/// Words per block: 8 × 8 bytes, one cache line.
+const BLOCK_WORDS: usize = 8;
+/// Counters per block (sixteen per word).
+const BLOCK_COUNTERS: usize = BLOCK_WORDS * 16;
+/// A counter's ceiling.
+const MAX_COUNT: u64 = 15;
+
+/// Approximate recent access counts of 32-bit key hashes.
+///
+/// Each key maps to one block and to four counters in it (one in each of
+/// four distinct words); its estimate is the smallest of the four.
+/// Increments are conservative (only the smallest counters grow), and every
+/// `sample` increments every counter is halved, so popularity fades.
+#[derive(Debug, Clone)]
+pub(crate) struct BlockSketch {
+    words: Vec<u64>,
+    blocks: u64,
+    sample: u64,
+    additions: u64,
+}
+
+impl BlockSketch {
+    /// A sketch of `counters` counters (rounded up to whole blocks, at
+    /// least one), halved every `sample` increments.
+    pub(crate) fn new(counters: usize, sample: u64) -> BlockSketch {
+        let blocks = counters.div_ceil(BLOCK_COUNTERS).max(1);
+        BlockSketch { words: vec![0; blocks * BLOCK_WORDS], blocks: blocks as u64, sample: sample.max(1), additions: 0 }
+    }
+
+    /// Grows to `counters` counters (whole blocks) and a sample of
+    /// `sample`, keeping the estimates roughly: a key's new block takes the
+    /// counters of the old block that covered its part of the hash range.
+    pub(crate) fn grow(&mut self, counters: usize, sample: u64) {
+        let blocks = counters.div_ceil(BLOCK_COUNTERS).max(1) as u64;
+        if blocks > self.blocks {
+            let mut words = vec![0; blocks as usize * BLOCK_WORDS];
+            for (b, block) in words.chunks_exact_mut(BLOCK_WORDS).enumerate() {
+                let old = (b as u64 * self.blocks / blocks) as usize * BLOCK_WORDS;
+                block.copy_from_slice(&self.words[old..old + BLOCK_WORDS]);
+            }
+            self.words = words;
+            self.blocks = blocks;
+        }
+        self.sample = self.sample.max(sample);
+    }
+
+    /// Bytes of counters.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.words.capacity() * 8
+    }
+
+    /// Increments between two halvings.
+    #[cfg(test)]
+    pub(crate) fn sample(&self) -> u64 {
+        self.sample
+    }
+
+    /// The words and shifts of `hash`'s four counters: the block by a
+    /// multiply-shift range reduction of the whole hash, then row `i` takes
+    /// word `2i` or `2i + 1` of it (so the four differ) and a nibble there,
+    /// by the hash's own bits (it is already well mixed).
+    #[inline]
+    fn positions(&self, hash: u32) -> ([usize; 4], [u32; 4]) {
+        let wide = u64::from(hash).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
+        let base = ((wide * self.blocks) >> 32) as usize * BLOCK_WORDS;
+        let h = hash as usize;
+        let words = [base + (h & 1), base + 2 + ((h >> 1) & 1), base + 4 + ((h >> 2) & 1), base + 6 + ((h >> 3) & 1)];
+        let shifts = [hash & 0xf0, (hash >> 4) & 0xf0, (hash >> 8) & 0xf0, (hash >> 12) & 0xf0].map(|s| s >> 2);
+        (words, shifts)
+    }
+
+    /// The four counters of `hash`.
+    #[inline]
+    fn counters(&self, words: &[usize; 4], shifts: &[u32; 4]) -> [u64; 4] {
+        let w = &self.words;
+        [
+            (w[words[0]] >> shifts[0]) & 0xf,
+            (w[words[1]] >> shifts[1]) & 0xf,
+            (w[words[2]] >> shifts[2]) & 0xf,
+            (w[words[3]] >> shifts[3]) & 0xf,
+        ]
+    }
+
+    /// The estimated recent accesses of `hash`, 0 to 15.
+    #[inline]
+    pub(crate) fn frequency(&self, hash: u32) -> u8 {
+        let (words, shifts) = self.positions(hash);
+        let c = self.counters(&words, &shifts);
+        c[0].min(c[1]).min(c[2].min(c[3])) as u8
+    }
+
+    /// Counts one access of `hash` (conservatively: only its smallest
+    /// counters grow); halves everything when the sample is full.
+    #[inline]
+    pub(crate) fn increment(&mut self, hash: u32) {
+        let (words, shifts) = self.positions(hash);
+        let c = self.counters(&words, &shifts);
+        let min = c[0].min(c[1]).min(c[2].min(c[3]));
+        // Branch-free: which counters grow is as good as random.
+        let grows = u64::from(min < MAX_COUNT);
+        for i in 0..4 {
+            self.words[words[i]] += (u64::from(c[i] == min) & grows) << shifts[i];
+        }
+        self.additions += 1;
+        if self.additions >= self.sample {
+            self.age();
+        }
+    }
+
+    /// Halves every counter.
+    fn age(&mut self) {
+        for w in &mut self.words {
+            *w = (*w >> 1) & 0x7777_7777_7777_7777;
+        }
+        self.additions /= 2;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_saturate_and_age() {
+        let mut s = BlockSketch::new(1024, 1_000_000);
+        for _ in 0..20 {
+            s.increment(7);
+        }
+        assert_eq!(s.frequency(7), 15);
+        assert!(s.frequency(8) <= 1);
+        s.age();
+        assert_eq!(s.frequency(7), 7);
+    }
+
+    #[test]
+    fn four_distinct_words_in_one_block() {
+        let s = BlockSketch::new(1 << 14, 100);
+        for h in (0..10_000u32).map(|i| i.wrapping_mul(0x9e37_79b9) >> 2) {
+            let (words, shifts) = s.positions(h);
+            let block = words[0] / BLOCK_WORDS;
+            assert!(words.iter().all(|&w| w / BLOCK_WORDS == block && w < s.words.len()));
+            assert!(shifts.iter().all(|&s| s < 64 && s % 4 == 0));
+            for i in 0..4 {
+                for j in 0..i {
+                    assert_ne!(words[i], words[j], "hash {h}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ages_every_sample() {
+        let mut s = BlockSketch::new(128, 10);
+        for _ in 0..9 {
+            s.increment(1);
+        }
+        assert_eq!(s.frequency(1), 9);
+        s.increment(2);
+        assert_eq!(s.frequency(1), 4, "halved on the tenth increment");
+        assert_eq!(s.sample(), 10);
+    }
+}

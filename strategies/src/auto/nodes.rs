@@ -1,0 +1,249 @@
+//! The resident set of [`WTinyLfuAuto`](super::WTinyLfuAuto): each entry's
+//! id, a 30-bit key hash with the entry's list in the two low bits, and its
+//! links on that list. 20 bytes per entry, 4 more than LRU's id and links:
+//! the list needs no byte of its own.
+
+use crate::id_index::IdIndex;
+use crate::EntryId;
+
+const NIL: u32 = u32::MAX;
+/// The lists.
+pub(super) const LISTS: usize = 3;
+
+#[derive(Debug, Clone, Copy)]
+struct Ends {
+    head: u32,
+    tail: u32,
+    len: usize,
+}
+
+const EMPTY: Ends = Ends { head: NIL, tail: NIL, len: 0 };
+
+/// One resident, in one place (one cache line to touch).
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    /// The entry id, as two halves (keeps the node 4-aligned).
+    id: [u32; 2],
+    /// The key hash (high 30 bits) and the list (low 2 bits).
+    meta: u32,
+    /// Previous and next node on the list.
+    links: [u32; 2],
+}
+
+/// Residents on three ordered lists, found by id.
+#[derive(Debug, Clone)]
+pub(super) struct Nodes {
+    nodes: Vec<Node>,
+    /// Growth stops doubling at the capacity and one more.
+    limit: usize,
+    ends: [Ends; LISTS],
+    free: Vec<u32>,
+    index: IdIndex,
+}
+
+impl Nodes {
+    /// An empty set with room for `capacity` residents and the one an
+    /// owner inserts before it evicts (up to 2^16 preallocated: a huge
+    /// capacity is a bound, not a promise of that many residents).
+    pub(super) fn new(capacity: usize) -> Nodes {
+        let room = capacity.min(1 << 16).saturating_add(1);
+        Nodes {
+            nodes: Vec::with_capacity(room),
+            limit: capacity.saturating_add(1),
+            ends: [EMPTY; LISTS],
+            free: Vec::new(),
+            index: IdIndex::default(),
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    #[inline]
+    pub(super) fn len_of(&self, l: usize) -> usize {
+        self.ends[l].len
+    }
+
+    #[inline]
+    pub(super) fn find(&self, id: EntryId) -> Option<u32> {
+        self.index.get(&id).copied()
+    }
+
+    #[inline]
+    pub(super) fn head(&self, l: usize) -> Option<u32> {
+        Some(self.ends[l].head).filter(|&h| h != NIL)
+    }
+
+    /// The 30-bit key hash of node `n`.
+    #[inline]
+    pub(super) fn hash(&self, n: u32) -> u32 {
+        self.nodes[n as usize].meta >> 2
+    }
+
+    #[inline]
+    pub(super) fn list_of(&self, n: u32) -> usize {
+        (self.nodes[n as usize].meta & 3) as usize
+    }
+
+    #[inline]
+    pub(super) fn id(&self, n: u32) -> EntryId {
+        let [lo, hi] = self.nodes[n as usize].id;
+        u64::from(lo) | u64::from(hi) << 32
+    }
+
+    #[inline]
+    fn unlink(&mut self, n: u32) {
+        let l = self.list_of(n);
+        let [prev, next] = self.nodes[n as usize].links;
+        match prev {
+            NIL => self.ends[l].head = next,
+            p => self.nodes[p as usize].links[1] = next,
+        }
+        match next {
+            NIL => self.ends[l].tail = prev,
+            x => self.nodes[x as usize].links[0] = prev,
+        }
+        self.ends[l].len -= 1;
+    }
+
+    #[inline]
+    fn push_tail(&mut self, n: u32, l: usize) {
+        let tail = self.ends[l].tail;
+        self.nodes[n as usize].links = [tail, NIL];
+        match tail {
+            NIL => self.ends[l].head = n,
+            t => self.nodes[t as usize].links[1] = n,
+        }
+        self.ends[l].tail = n;
+        self.ends[l].len += 1;
+        self.nodes[n as usize].meta = (self.nodes[n as usize].meta & !3) | l as u32;
+    }
+
+    /// Makes `id` (not resident) resident at the tail of list `l`.
+    pub(super) fn insert(&mut self, l: usize, id: EntryId, hash: u32) {
+        let meta = hash << 2;
+        let halves = [id as u32, (id >> 32) as u32];
+        let node = Node { id: halves, meta, links: [NIL, NIL] };
+        let n = match self.free.pop() {
+            Some(n) => {
+                self.nodes[n as usize] = node;
+                n
+            }
+            None => {
+                let n = u32::try_from(self.nodes.len()).unwrap_or(NIL);
+                assert!(n != NIL, "at most u32::MAX - 1 residents");
+                if self.nodes.len() == self.nodes.capacity() {
+                    self.nodes.reserve_exact(crate::capped_growth(self.nodes.len(), self.limit));
+                }
+                self.nodes.push(node);
+                n
+            }
+        };
+        self.push_tail(n, l);
+        self.index.insert(id, n);
+    }
+
+    /// Moves node `n` to the tail of list `l` (which may be its own).
+    #[inline]
+    pub(super) fn move_to_tail(&mut self, n: u32, l: usize) {
+        if self.ends[l].tail == n {
+            return;
+        }
+        self.unlink(n);
+        self.push_tail(n, l);
+    }
+
+    /// Forgets the resident at node `n`; returns its id.
+    #[inline]
+    pub(super) fn remove_node(&mut self, n: u32) -> EntryId {
+        let id = self.id(n);
+        self.unlink(n);
+        self.free.push(n);
+        self.index.remove(&id);
+        id
+    }
+
+    pub(super) fn remove(&mut self, id: EntryId) {
+        if let Some(n) = self.find(id) {
+            self.remove_node(n);
+        }
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.nodes.clear();
+        self.free.clear();
+        self.ends = [EMPTY; LISTS];
+        self.index.clear();
+    }
+
+    /// Up to `n` ids from lists `lists` in turn, each from its head (or,
+    /// with `reverse`, from its tail).
+    pub(super) fn ids_in(&self, lists: &[usize], n: usize, reverse: bool) -> Vec<EntryId> {
+        let mut out = Vec::new();
+        for &l in lists {
+            let mut at = if reverse { self.ends[l].tail } else { self.ends[l].head };
+            while at != NIL && out.len() < n {
+                out.push(self.id(at));
+                at = self.nodes[at as usize].links[usize::from(!reverse)];
+            }
+        }
+        out
+    }
+
+    /// Checks every list's links, tags and length, and that the index holds
+    /// exactly the linked nodes.
+    pub(super) fn validate(&self, name: &str) -> Result<(), String> {
+        let mut linked = 0;
+        for l in 0..LISTS {
+            let (mut prev, mut at, mut len) = (NIL, self.ends[l].head, 0);
+            while at != NIL {
+                if at as usize >= self.nodes.len() || len > self.nodes.len() {
+                    return Err(format!("{name}: list {l} runs off its nodes"));
+                }
+                if self.nodes[at as usize].links[0] != prev || self.list_of(at) != l {
+                    return Err(format!("{name}: node {at} is mislinked on list {l}"));
+                }
+                if self.find(self.id(at)) != Some(at) {
+                    return Err(format!("{name}: node {at} (id {}) is not indexed", self.id(at)));
+                }
+                prev = at;
+                at = self.nodes[at as usize].links[1];
+                len += 1;
+            }
+            if self.ends[l].tail != prev || self.ends[l].len != len {
+                return Err(format!("{name}: list {l} has a wrong tail or length"));
+            }
+            linked += len;
+        }
+        if linked != self.index.len() {
+            return Err(format!("{name}: {linked} linked but {} indexed", self.index.len()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_ids_and_hashes() {
+        let mut n = Nodes::new(4);
+        for id in 0..5u64 {
+            n.insert((id % 3) as usize, id << 33, 0x3fff_ffff - id as u32);
+        }
+        assert_eq!(n.validate("t"), Ok(()));
+        let Some(at) = n.find(4 << 33) else { panic!("4 is resident") };
+        assert_eq!((n.id(at), n.hash(at), n.list_of(at)), (4 << 33, 0x3fff_fffb, 1));
+        n.move_to_tail(at, 2);
+        assert_eq!(n.ids_in(&[2], 9, false), [2 << 33, 4 << 33]);
+        assert_eq!(n.ids_in(&[2, 0], 3, true), [4 << 33, 2 << 33, 3 << 33]);
+        n.remove(0);
+        assert_eq!((n.len(), n.len_of(0), n.validate("t")), (4, 1, Ok(())));
+        n.insert(0, 9, 1);
+        assert_eq!(n.nodes.len(), 5, "a freed node is reused");
+        n.clear();
+        assert_eq!((n.len(), n.head(0), n.validate("t")), (0, None, Ok(())));
+    }
+}

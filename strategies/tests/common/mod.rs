@@ -1,0 +1,3 @@
+//! Code shared by the tests.
+
+pub mod grid;
