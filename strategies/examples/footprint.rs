@@ -6,10 +6,13 @@
 //! cargo run --release -p ttlkit-strategies --example footprint -- lru,w-tinylfu,w-tinylfu-v2 1000,100000
 //! ```
 
+#[path = "shared/cpu.rs"]
+mod cpu;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
+use cpu::cpu_time;
 use ttlkit_strategies::{mix64, PolicyKind};
 
 struct Counting;
@@ -100,16 +103,4 @@ fn main() {
             drop(p);
         }
     }
-}
-
-/// This thread's CPU time (wall time lies on a busy machine).
-fn cpu_time() -> Duration {
-    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `t` is a valid, writable timespec; the clock id is a constant
-    // every Linux and macOS libc knows.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(u64::try_from(t.tv_sec).unwrap_or(0), u32::try_from(t.tv_nsec).unwrap_or(0))
 }

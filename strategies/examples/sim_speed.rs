@@ -9,8 +9,10 @@
 //!     ../shared/traces/arc/OLTP.lis.zst lru,w-tinylfu-auto 1000,100000 5
 //! ```
 
-use std::time::Duration;
+#[path = "shared/cpu.rs"]
+mod cpu;
 
+use cpu::cpu_time;
 use ttlkit_strategies::sim::Run;
 use ttlkit_strategies::trace::TraceReader;
 use ttlkit_strategies::PolicyKind;
@@ -63,16 +65,4 @@ fn main() {
             println!("{kind},{size},{:.0},{:.2}", best[i], best[i] / best[0]);
         }
     }
-}
-
-/// This thread's CPU time.
-fn cpu_time() -> Duration {
-    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `t` is a valid, writable timespec; the clock id is a constant
-    // every Linux and macOS libc knows.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(u64::try_from(t.tv_sec).unwrap_or(0), u32::try_from(t.tv_nsec).unwrap_or(0))
 }

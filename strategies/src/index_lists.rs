@@ -20,14 +20,15 @@ const UNLINKED: Link = Link { prev: NIL, next: NIL };
 /// The tag of an id on no list (only kept when `N > 1`).
 const FREE: u16 = u16::MAX;
 
+/// A list's first and last ids and its length.
 #[derive(Debug, Clone, Copy)]
-struct Ends {
-    head: u32,
-    tail: u32,
-    len: usize,
+pub(crate) struct Ends {
+    pub(crate) head: u32,
+    pub(crate) tail: u32,
+    pub(crate) len: usize,
 }
 
-const EMPTY: Ends = Ends { head: NIL, tail: NIL, len: 0 };
+pub(crate) const EMPTY: Ends = Ends { head: NIL, tail: NIL, len: 0 };
 
 /// `N` ordered lists over ids `0..u32::MAX`; each id is on at most one.
 ///

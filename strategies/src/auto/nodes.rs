@@ -4,20 +4,12 @@
 //! the list needs no byte of its own.
 
 use crate::id_index::IdIndex;
+use crate::index_lists::{Ends, EMPTY};
 use crate::EntryId;
 
 const NIL: u32 = u32::MAX;
 /// The lists.
 pub(super) const LISTS: usize = 3;
-
-#[derive(Debug, Clone, Copy)]
-struct Ends {
-    head: u32,
-    tail: u32,
-    len: usize,
-}
-
-const EMPTY: Ends = Ends { head: NIL, tail: NIL, len: 0 };
 
 /// One resident, in one place (one cache line to touch).
 #[derive(Debug, Clone, Copy)]
