@@ -397,6 +397,7 @@ where
 
     /// An insert (or a load's store, as `gate` says): returns whether it
     /// stored.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn upsert(
         &self,
         hash: u64,
