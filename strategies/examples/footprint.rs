@@ -6,7 +6,7 @@
 //! cargo run --release -p ttlkit-strategies --example footprint -- lru,w-tinylfu,w-tinylfu-v2 1000,100000
 //! ```
 
-#[path = "shared/cpu.rs"]
+#[path = "support/cpu.rs"]
 mod cpu;
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -9,7 +9,7 @@
 //!     ../shared/traces/arc/OLTP.lis.zst lru,w-tinylfu-auto 1000,100000 5
 //! ```
 
-#[path = "shared/cpu.rs"]
+#[path = "support/cpu.rs"]
 mod cpu;
 
 use cpu::cpu_time;
