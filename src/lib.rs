@@ -187,7 +187,7 @@
 //! | feature | default | adds |
 //! |---|---|---|
 //! | `sharded` | yes | `ShardedCache` (crossbeam-epoch) |
-//! | `async` | yes | a cache without a [`spawner`](CacheBuilder::spawner) runs its background async reloads on the caller's tokio runtime (tokio's `rt` only); `ClientStore::get_or_create_async`. The async loads themselves need no feature and no runtime |
+//! | `async` | no | a cache without a [`spawner`](CacheBuilder::spawner) runs its background async reloads on the caller's tokio runtime (tokio's `rt` only); `ClientStore::get_or_create_async`. The async loads themselves need no feature and no runtime |
 //! | `moka` | no | `MokaCache` (moka) |
 //! | `client-store` | no | `ttlkit::client_store`: one client per API key, keys zeroized, fingerprints keyed with BLAKE3 |
 //! | `quanta` | no | `PreciseClock` and the ticker behind `SystemClock` read the CPU's time-stamp counter |

@@ -73,7 +73,9 @@ async fn one_init_for_many_tasks_on_every_backend() {
 
 /// The case: eight callers, each with a 100 ms timeout, against a
 /// 1 s factory. Each caller gives up, but the load goes on: `init` runs
-/// once, and the value lands when it is done.
+/// once, and the value lands when it is done (driven on the runtime of the
+/// caller, which needs the `async` feature when no spawner is set).
+#[cfg(feature = "async")]
 #[tokio::test(start_paused = true)]
 async fn callers_that_time_out_do_not_restart_the_load() {
     for cache in caches() {

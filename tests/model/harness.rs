@@ -629,7 +629,7 @@ fn step(s: &Subject, m: &mut Model, op: Op) -> Result<(), String> {
         }
         Op::SetCapacity(n) => {
             let got = cache.set_max_capacity(n);
-            let moka = cache.kind() == BackendKind::Moka;
+            let moka = cache.kind().name() == "moka";
             match (&got, moka, m.capacity) {
                 (Err(BuildError::UnsupportedSetting { .. }), true, _) => {}
                 (Err(BuildError::MissingSetting { .. }), false, None) => {}
@@ -639,7 +639,7 @@ fn step(s: &Subject, m: &mut Model, op: Op) -> Result<(), String> {
         }
         Op::SetIdle(d) => {
             let got = cache.set_time_to_idle(d);
-            match (&got, cache.kind() == BackendKind::Moka) {
+            match (&got, cache.kind().name() == "moka") {
                 (Err(BuildError::UnsupportedSetting { .. }), true) => {}
                 (Ok(()), false) => m.idle = nanos(d),
                 _ => return Err(format!("set_time_to_idle({d:?}) returned {got:?}")),
