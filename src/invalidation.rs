@@ -32,6 +32,7 @@ use loom::sync::atomic::fence;
 use std::sync::atomic::fence;
 
 use hashbrown::HashMap;
+use smallvec::SmallVec;
 
 use crate::sync::{Arc, AtomicUsize, Mutex};
 
@@ -41,7 +42,9 @@ type Mark = Arc<AtomicU64>;
 pub(crate) struct Marks {
     /// Tickets registered; a write with none to mark stops at reading it.
     active: AtomicUsize,
-    by_hash: Mutex<HashMap<u64, Vec<Mark>, crate::sync::RandomState>>,
+    /// One load of a key hash is the rule, so its marks sit inline: a load
+    /// allocates no list to register.
+    by_hash: Mutex<HashMap<u64, SmallVec<[Mark; 1]>, crate::sync::RandomState>>,
 }
 
 impl Default for Marks {
