@@ -303,8 +303,8 @@
 //! while other threads use the cache; moka, whose bound and timers are
 //! fixed when it is built, and Redis refuse them with a [`BuildError`].
 //! A [`MemoryGuard`] does the shrinking for you: past a soft limit on the
-//! process's memory it takes the caches it watches down a step at a time,
-//! and back up once the pressure is gone.
+//! process's memory it takes the caches (and client stores) it watches down
+//! a step at a time, and back up once the pressure is gone.
 //!
 //! ```
 //! use std::time::Duration;

@@ -17,7 +17,7 @@ type Reading = Box<dyn Fn() -> Option<u64> + Send + Sync>;
 /// What the guard tells of each change.
 type Hook = Box<dyn Fn(&PressureChange) + Send + Sync>;
 /// Sets a watched cache's bound; `None` once the cache is gone.
-type Resize = Box<dyn Fn(u64) -> Option<Result<(), BuildError>> + Send + Sync>;
+pub(crate) type Resize = Box<dyn Fn(u64) -> Option<Result<(), BuildError>> + Send + Sync>;
 
 /// One change the guard made to a watched cache's bound.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,8 +155,44 @@ impl MemoryGuard {
         let weak: Weak<Frontend<K, V, C>> = cache.downgrade();
         let resize: Resize =
             Box::new(move |n| weak.upgrade().map(|shared| Cache::from_shared(shared).set_max_capacity(n)));
-        lock(&self.shared.watched).push(Watched { name: name.into(), full, now: full, resize });
+        self.add(name.into(), full, resize);
         Ok(())
+    }
+
+    /// Watches a client store: under pressure its `max_clients` goes down
+    /// in the same steps as a cache's bound, and back up after. The clients
+    /// it evicts leave as [`Capacity`](crate::RemovalCause::Capacity)
+    /// (`on_leave`), and each is released once its last lease is gone, so a
+    /// request in flight keeps its client. Held weakly, like a cache.
+    /// Refused for a store whose backend cannot change its bound (moka).
+    ///
+    /// ```
+    /// use ttlkit::client_store::ClientStore;
+    /// use ttlkit::{BackendKind, MemoryGuard};
+    ///
+    /// let store: ClientStore<String> = ClientStore::builder().max_clients(100).build_backend(BackendKind::Mutex)?;
+    /// let guard = MemoryGuard::builder(512 << 20).build();
+    /// guard.watch_store("clients", &store)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "client-store")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "client-store")))]
+    pub fn watch_store<C, B>(
+        &self,
+        name: impl Into<String>,
+        store: &crate::client_store::ClientStore<C, B>,
+    ) -> Result<(), BuildError>
+    where
+        C: Send + Sync + 'static,
+        B: SlidingTtlCache<crate::client_store::Fingerprint, crate::client_store::StoredClient<C>> + 'static,
+    {
+        let (full, resize) = store.resizer()?;
+        self.add(name.into(), full, resize);
+        Ok(())
+    }
+
+    fn add(&self, name: String, full: u64, resize: Resize) {
+        lock(&self.shared.watched).push(Watched { name, full, now: full, resize });
     }
 
     /// Reads the memory and takes one step for every watched cache; returns

@@ -106,3 +106,64 @@ fn the_process_reading_is_plausible_where_there_is_one() {
         assert!(bytes > 1 << 20, "{bytes} bytes resident");
     }
 }
+
+/// A client store shrinks like a cache: its evicted clients leave as
+/// `Capacity`, a leased one is released only when its lease goes, and the
+/// store grows back once the pressure is gone.
+#[cfg(feature = "client-store")]
+#[test]
+fn a_client_store_shrinks_and_releases_only_idle_clients() {
+    use crate::client_store::{ApiKey, ClientStore};
+    use crate::BackendKind;
+
+    let (guard, used, changes) = guard();
+    let (left, released) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
+    let (left_log, released_log) = (Arc::clone(&left), Arc::clone(&released));
+    let store: ClientStore<u64> = ClientStore::builder()
+        .max_clients(64)
+        .no_sweeper()
+        .on_leave(move |_, client, cause| left_log.lock().unwrap().push((*client, cause)))
+        .on_release(move |_, client| released_log.lock().unwrap().push(*client))
+        .build_backend(BackendKind::Mutex)
+        .unwrap();
+    let key = |i: u64| ApiKey::new(format!("sk-{i}")).unwrap();
+    let busy = store.get_or_create(&key(0), |_| Ok::<_, std::io::Error>(0)).unwrap();
+    for i in 1..64 {
+        drop(store.get_or_create(&key(i), move |_| Ok::<_, std::io::Error>(i)).unwrap());
+    }
+    guard.watch_store("clients", &store).unwrap();
+
+    used.store(LIMIT + 1, Ordering::Relaxed);
+    assert_eq!(guard.check(), 1);
+    assert_eq!(store.len(), 48, "a quarter of the clients went");
+    let gone = left.lock().unwrap().clone();
+    assert_eq!(gone.len(), 16);
+    assert!(gone.iter().all(|&(_, cause)| cause == RemovalCause::Capacity), "{gone:?}");
+    // LRU: the busy client, created first and not touched since, was among
+    // the first to go; it stays open while its lease lives.
+    assert!(gone.iter().any(|&(c, _)| c == 0));
+    assert!(!released.lock().unwrap().contains(&0), "released under a live lease");
+    assert_eq!(released.lock().unwrap().len(), 15, "the idle ones are released at once");
+    drop(busy);
+    assert!(released.lock().unwrap().contains(&0), "released when its lease went");
+
+    used.store(0, Ordering::Relaxed);
+    while guard.check() > 0 {}
+    for i in 100..164 {
+        drop(store.get_or_create(&key(i), move |_| Ok::<_, std::io::Error>(i)).unwrap());
+    }
+    assert_eq!(store.len(), 64, "the full bound again");
+    assert!(changes.lock().unwrap().iter().all(|c| c.name == "clients"));
+    drop(store);
+    used.store(LIMIT * 2, Ordering::Relaxed);
+    assert_eq!(guard.check(), 0, "a dropped store is forgotten");
+}
+
+#[cfg(all(feature = "client-store", feature = "moka"))]
+#[test]
+fn a_store_whose_bound_cannot_change_is_refused() {
+    let (guard, _, _) = guard();
+    let store: crate::client_store::ClientStore<u64> =
+        crate::client_store::ClientStore::builder().no_sweeper().build_backend(crate::BackendKind::Moka).unwrap();
+    assert!(matches!(guard.watch_store("clients", &store), Err(BuildError::UnsupportedSetting { .. })));
+}

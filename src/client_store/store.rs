@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use crate::any::AnyCache;
+use crate::builder::BuildError;
 use crate::cache::{RemovalCause, SlidingTtlCache};
 use crate::client_store::api_key::ApiKey;
 use crate::client_store::breaker::BreakerState;
@@ -188,6 +189,24 @@ where
         #[cfg(feature = "metrics")]
         self.publish_metrics();
         false
+    }
+}
+
+impl<C, B> ClientStore<C, B>
+where
+    C: Send + Sync + 'static,
+    B: SlidingTtlCache<Fingerprint, StoredClient<C>> + 'static,
+{
+    /// The store's full bound, and a resize of it that holds the store
+    /// weakly (`None` once the store is gone): what a
+    /// [`MemoryGuard`](crate::MemoryGuard) watches. Refused as the backend
+    /// refuses a resize.
+    pub(crate) fn resizer(&self) -> Result<(u64, crate::pressure::Resize), BuildError> {
+        let full = self.inner.settings.max_clients;
+        // A resize to the same bound changes nothing but says whether it can.
+        self.inner.cache.set_max_capacity(full)?;
+        let weak = Arc::downgrade(&self.inner);
+        Ok((full, Box::new(move |n| weak.upgrade().map(|inner| inner.cache.set_max_capacity(n)))))
     }
 }
 
