@@ -1,16 +1,16 @@
 //! One builder for every backend, and the typed errors of `build()`.
 
 use std::fmt;
-use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ttlkit_strategies::{PolicyKind, UnknownPolicy};
 
+pub use crate::build_error::BuildError;
 use crate::cache::RemovalCause;
 use crate::clock::{Clock, ClockSource, SystemClock};
-use crate::expiry::{ExpiryRules, Timeouts};
-use crate::kind::{BackendKind, UnknownBackend};
+pub use crate::config::{Config, FromConfig};
+use crate::expiry::Timeouts;
 use crate::listener::RemovalListener;
 use crate::load_settings::LoadSettings;
 use crate::per_entry::{Expiry, OwnDeadlines};
@@ -46,126 +46,6 @@ pub const DEFAULT_WEIGHTED_ENTRIES: u64 = 65_536;
 /// # Ok::<(), ttlkit::BuildError>(())
 /// ```
 pub type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> u32 + Send + Sync + 'static>;
-
-/// Why a cache could not be built.
-///
-/// ```
-/// use std::time::Duration;
-/// use ttlkit::prelude::*;
-///
-/// let zero = CacheBuilder::<u32, u32>::new().time_to_idle(Duration::ZERO).build::<MutexCache<_, _>>();
-/// assert!(matches!(zero, Err(BuildError::ZeroDuration { .. })));
-/// let unknown = CacheBuilder::<u32, u32>::new().max_capacity(10).policy("random").build::<MutexCache<_, _>>();
-/// let err = unknown.unwrap_err();
-/// assert!(matches!(err, BuildError::UnknownPolicy(_)));
-/// assert!(err.to_string().contains("random"));
-/// ```
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum BuildError {
-    /// A duration that must be positive was zero.
-    ZeroDuration {
-        /// The builder setting.
-        what: &'static str,
-    },
-    /// A duration was longer than the setting allows.
-    DurationTooLong {
-        /// The builder setting.
-        what: &'static str,
-        /// The value given.
-        value: Duration,
-        /// The largest value allowed.
-        max: Duration,
-    },
-    /// `max_capacity(0)`: a cache that can hold nothing.
-    ZeroCapacity,
-    /// `expected_entries(0)`.
-    ZeroExpectedEntries,
-    /// The shard count was zero or not a power of two.
-    InvalidShards(usize),
-    /// The name given to [`CacheBuilder::policy`] is not a [`PolicyKind`].
-    UnknownPolicy(UnknownPolicy),
-    /// The name given to [`AnyCache::from_name`](crate::AnyCache::from_name)
-    /// (or another string form) is not a [`BackendKind`].
-    UnknownBackend(UnknownBackend),
-    /// The backend cannot run the policy asked for, and will not quietly run
-    /// another in its place (the moka backend runs only moka's own LRU and
-    /// TinyLFU: see `MokaCache`, feature `moka`).
-    UnsupportedPolicy {
-        /// The backend being built.
-        backend: BackendKind,
-        /// The policy asked for.
-        policy: PolicyKind,
-        /// The policies the backend does run, comma separated.
-        supported: &'static str,
-    },
-    /// A core (one written outside ttlkit, say) cannot honour a setting.
-    UnsupportedSetting {
-        /// The core's [`Core::NAME`](crate::core::Core::NAME).
-        core: &'static str,
-        /// The setting, as the builder names it.
-        setting: &'static str,
-    },
-    /// A setting that another one needs is missing.
-    MissingSetting {
-        /// What needs it.
-        what: &'static str,
-        /// The setting (or settings, one of which) it needs.
-        needs: &'static str,
-    },
-    /// The operating system refused to start the maintenance thread that
-    /// runs sweeps (it starts with the first cache that needs it).
-    SpawnSweeper(io::Error),
-}
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BuildError::ZeroDuration { what } => write!(f, "{what} must be greater than zero"),
-            BuildError::DurationTooLong { what, value, max } => {
-                write!(f, "{what} of {value:?} is longer than the allowed {max:?}")
-            }
-            BuildError::ZeroCapacity => f.write_str("max_capacity must be at least 1"),
-            BuildError::ZeroExpectedEntries => f.write_str("expected_entries must be at least 1"),
-            BuildError::InvalidShards(n) => {
-                write!(f, "shard count must be a power of two between 1 and 65536, got {n}")
-            }
-            BuildError::UnknownPolicy(e) => fmt::Display::fmt(e, f),
-            BuildError::UnknownBackend(e) => fmt::Display::fmt(e, f),
-            BuildError::UnsupportedPolicy { backend, policy, supported } => {
-                write!(f, "the {backend} backend cannot run the {policy} eviction policy; it runs: {supported}")
-            }
-            BuildError::UnsupportedSetting { core, setting } => write!(f, "the {core} core cannot honour {setting}"),
-            BuildError::MissingSetting { what, needs } => write!(f, "{what} needs {needs}"),
-            BuildError::SpawnSweeper(_) => f.write_str("could not start the maintenance thread that runs sweeps"),
-        }
-    }
-}
-
-impl std::error::Error for BuildError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            // Transparent: the inner error's own message is this one's, so it
-            // is not reported a second time as the cause.
-            BuildError::UnknownPolicy(e) => std::error::Error::source(e),
-            BuildError::UnknownBackend(e) => std::error::Error::source(e),
-            BuildError::SpawnSweeper(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<UnknownPolicy> for BuildError {
-    fn from(e: UnknownPolicy) -> Self {
-        BuildError::UnknownPolicy(e)
-    }
-}
-
-impl From<UnknownBackend> for BuildError {
-    fn from(e: UnknownBackend) -> Self {
-        BuildError::UnknownBackend(e)
-    }
-}
 
 /// How often, if ever, the background sweeper runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -524,136 +404,6 @@ pub(crate) fn check_duration(what: &'static str, d: Duration, max: Duration) -> 
     } else {
         Ok(d)
     }
-}
-
-/// A validated configuration, handed to a backend's [`FromConfig`].
-///
-/// ```
-/// use std::time::Duration;
-/// use ttlkit::core::Config;
-/// use ttlkit::{CacheBuilder, PolicyKind};
-///
-/// let config: Config<u64, u64> = CacheBuilder::new()
-///     .time_to_idle(Duration::from_secs(60))
-///     .time_to_live(Duration::from_secs(600))
-///     .max_capacity(1_000)
-///     .policy_kind(PolicyKind::Lru)
-///     .validate()?;
-/// assert_eq!(config.time_to_idle(), Some(Duration::from_secs(60)));
-/// assert_eq!(config.horizon(), Duration::from_secs(60));
-/// assert_eq!(config.max_capacity(), Some(1_000));
-/// assert_eq!(config.policy(), PolicyKind::Lru);
-/// # Ok::<(), ttlkit::BuildError>(())
-/// ```
-pub struct Config<K, V> {
-    pub(crate) rules: ExpiryRules,
-    pub(crate) time_to_idle: Option<Duration>,
-    pub(crate) time_to_live: Option<Duration>,
-    pub(crate) max_capacity: Option<u64>,
-    pub(crate) weigher: Option<Weigher<K, V>>,
-    pub(crate) policy: PolicyKind,
-    /// Whether the policy was asked for, rather than the default: a backend
-    /// that runs no policy of ours (Redis) refuses only an explicit one.
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    pub(crate) policy_set: bool,
-    /// Whether `refresh_granularity` was set, for the same reason.
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    pub(crate) granularity_set: bool,
-    pub(crate) sweep_interval: Option<Duration>,
-    pub(crate) clock: ClockSource,
-    pub(crate) listener: Option<RemovalListener<K, V>>,
-    pub(crate) shards: Option<usize>,
-    pub(crate) policy_entries: Option<u64>,
-    /// The one hasher of the cache: the front-end hashes keys with it, and
-    /// a core that rehashes its keys uses the same.
-    pub(crate) hasher: crate::sync::RandomState,
-    pub(crate) own: OwnDeadlines<K, V>,
-    /// Refresh-ahead, stale values, the load timeout, the spawner and the
-    /// reloader.
-    pub(crate) loads: LoadSettings<K, V>,
-}
-
-impl<K, V> Config<K, V> {
-    /// The expiry rules a core decides deadlines and causes with.
-    pub fn rules(&self) -> ExpiryRules {
-        self.rules
-    }
-
-    /// How entries get deadlines of their own (see [`Expiry`]).
-    pub fn own_deadlines(&self) -> &OwnDeadlines<K, V> {
-        &self.own
-    }
-
-    /// Whether a weigher was set. The front-end weighs every entry (the
-    /// weigher's answer, else 1) and hands the weight to
-    /// [`Core::upsert`](crate::core::Core::upsert); a core uses this only to
-    /// decide whether to store weights at all.
-    pub fn weighted(&self) -> bool {
-        self.weigher.is_some()
-    }
-
-    /// The idle timeout, if any.
-    pub fn time_to_idle(&self) -> Option<Duration> {
-        self.time_to_idle
-    }
-
-    /// The time-to-live, if any.
-    pub fn time_to_live(&self) -> Option<Duration> {
-        self.time_to_live
-    }
-
-    /// How far ahead of now an entry's deadline can lie: the shorter of the
-    /// time-to-idle and the time-to-live ([`MAX_DURATION`] when nothing
-    /// expires).
-    pub fn horizon(&self) -> Duration {
-        self.time_to_idle.unwrap_or(MAX_DURATION).min(self.time_to_live.unwrap_or(MAX_DURATION))
-    }
-
-    /// The capacity bound, if any.
-    pub fn max_capacity(&self) -> Option<u64> {
-        self.max_capacity
-    }
-
-    /// The entries the eviction policy is to be sized for (`None` without a
-    /// capacity bound): see [`CacheBuilder::expected_entries`]. A sharded
-    /// backend gives each shard its share.
-    pub fn policy_entries(&self) -> Option<u64> {
-        self.policy_entries
-    }
-
-    /// The eviction policy.
-    pub fn policy(&self) -> PolicyKind {
-        self.policy
-    }
-
-    /// The sweeper's interval, or `None` for no sweeper.
-    pub fn sweep_interval(&self) -> Option<Duration> {
-        self.sweep_interval
-    }
-
-    /// The shard count asked for (sharded backends pick one otherwise).
-    pub fn shards(&self) -> Option<usize> {
-        self.shards
-    }
-}
-
-/// A backend that can be built from a validated [`Config`].
-///
-/// ```
-/// use ttlkit::core::FromConfig;
-/// use ttlkit::prelude::*;
-///
-/// // `CacheBuilder::build` works for any backend that is `FromConfig`.
-/// fn build_any<B: FromConfig<u8, u8>>() -> Result<B, BuildError> {
-///     CacheBuilder::new().max_capacity(16).build()
-/// }
-/// let cache: MutexCache<u8, u8> = build_any()?;
-/// assert_eq!(cache.backend_name(), "mutex");
-/// # Ok::<(), BuildError>(())
-/// ```
-pub trait FromConfig<K, V>: Sized {
-    /// Builds the backend.
-    fn from_config(config: Config<K, V>) -> Result<Self, BuildError>;
 }
 
 #[cfg(test)]

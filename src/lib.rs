@@ -393,6 +393,7 @@
 
 mod any;
 pub mod backend;
+mod build_error;
 mod builder;
 mod cache;
 mod cache_stats;
@@ -401,6 +402,7 @@ mod cache_stats;
 pub mod client_store;
 pub mod clock;
 mod compute;
+mod config;
 pub mod core;
 mod entry;
 mod expiry;
