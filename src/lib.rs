@@ -425,6 +425,7 @@ mod per_entry;
 pub mod prelude;
 mod pressure;
 mod reload;
+mod removal_cause;
 mod stale;
 mod stats;
 mod sweeper;
