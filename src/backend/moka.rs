@@ -98,6 +98,7 @@
 
 mod deadlines;
 mod inner;
+mod policy;
 mod slot;
 #[cfg(test)]
 mod tests;
@@ -115,7 +116,7 @@ use crate::kind::BackendKind;
 
 /// Whether moka runs `policy` (see the module docs, "Eviction policy").
 pub(crate) fn supports(policy: ttlkit_strategies::PolicyKind) -> bool {
-    inner::eviction_policy(policy).is_ok()
+    policy::eviction_policy(policy).is_ok()
 }
 
 /// A cache backed by [`moka::sync::Cache`], with ttlkit's clock, deadlines,

@@ -1,6 +1,7 @@
 //! The moka backend's state and maintenance: moka itself, our counts and
 //! removal queue (shared with moka's removal hook), the write stripes with
-//! their deadline queues, and the purge and capacity paths (loads: `load.rs`).
+//! their deadline queues, and the purge and capacity paths (which policies
+//! moka runs: `policy.rs`).
 
 use std::borrow::Borrow;
 use std::hash::Hash;
@@ -10,17 +11,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use ::moka::notification::RemovalCause as MokaCause;
-use ::moka::policy::EvictionPolicy;
-use ttlkit_strategies::PolicyKind;
 
 use super::deadlines::{Deadlines, Stripe};
+use super::policy::eviction_policy;
 use super::slot::{Judged, Seen, Slot};
 use crate::builder::{BuildError, Config};
 use crate::cache::RemovalCause;
 use crate::clock::{ClockSource, Ticks};
 use crate::core::{Departures, Gate, Stamps};
 use crate::expiry::ExpiryRules;
-use crate::kind::BackendKind;
 use crate::per_entry::OwnDeadlines;
 use crate::sync::{Arc, Mutex};
 
@@ -34,36 +33,6 @@ const INSERT_PURGE: usize = 4;
 const BACKSTOP_MARGIN: Duration = Duration::from_millis(1);
 /// Maintenance runs `purge_expired` allows moka to get back within bound.
 const MAX_MAINTENANCE_RUNS: usize = 16;
-
-/// The policies moka runs, as the [`BuildError::UnsupportedPolicy`] it
-/// refuses the others with lists them.
-const MOKA_POLICIES: &str = "lru, w-tinylfu";
-
-/// moka's own eviction policy for `kind`, or why it has none.
-///
-/// moka runs LRU and TinyLFU (LRU eviction behind a frequency-sketch
-/// admission filter, without W-TinyLFU's admission window). `w-tinylfu` is
-/// the nearest name for the latter; the tuned variants (`w-tinylfu-climb`,
-/// `w-tinylfu-v2`) and every other policy are refused, rather than quietly
-/// run as something else.
-pub(super) fn eviction_policy(kind: PolicyKind) -> Result<EvictionPolicy, BuildError> {
-    let refuse =
-        || BuildError::UnsupportedPolicy { backend: BackendKind::Moka, policy: kind, supported: MOKA_POLICIES };
-    match kind {
-        PolicyKind::Lru => Ok(EvictionPolicy::lru()),
-        PolicyKind::WTinyLfu => Ok(EvictionPolicy::tiny_lfu()),
-        PolicyKind::Fifo
-        | PolicyKind::Clock
-        | PolicyKind::Sieve
-        | PolicyKind::S3Fifo
-        | PolicyKind::Arc
-        | PolicyKind::WTinyLfuClimb
-        | PolicyKind::WTinyLfuV2 => Err(refuse()),
-        // PolicyKind is non-exhaustive (another crate): a policy added there
-        // is refused until it is mapped here.
-        _ => Err(refuse()),
-    }
-}
 
 /// Removals reported by moka, waiting for delivery: the slot and its cause.
 type Pending<K, V> = Vec<(Arc<Slot<K, V>>, RemovalCause)>;
