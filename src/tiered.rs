@@ -4,6 +4,7 @@
 //!
 //! The details are on [`TieredCache`].
 
+mod barrier;
 mod copies;
 mod epochs;
 mod feed;
@@ -216,6 +217,38 @@ where
     /// Which invalidation source is in use, and how it has fared.
     pub fn invalidation_stats(&self) -> InvalidationStats {
         self.inner.state.snapshot()
+    }
+
+    /// Waits until L1 holds no copy made stale by a write that completed
+    /// before this call, wherever it was made: every invalidation the
+    /// servers sent before the call has been applied (a `PING` on each
+    /// invalidation connection and its reply), or invalidation went down or
+    /// started over (both empty L1). Returns `false` if `timeout` passed
+    /// first. It takes one round trip on the invalidation connections,
+    /// plus up to 0.1 s for their threads to notice the request.
+    ///
+    /// Read-your-writes across processes: when another process writes and
+    /// then tells this one (a queue message, an RPC), a call here before
+    /// reading makes the read see that write, not an older L1 copy. Exact
+    /// with client tracking; pub/sub over a cluster reaches the listening
+    /// node across the cluster bus, which no `PING` waits for.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use ttlkit::{CacheBuilder, RedisOptions, SlidingTtlCache, TieredCache};
+    ///
+    /// let l2 = RedisOptions::new("redis://127.0.0.1:6379")
+    ///     .build(CacheBuilder::<String, u64>::new().time_to_idle(Duration::from_secs(60)))?;
+    /// let cache: TieredCache<String, u64> =
+    ///     TieredCache::new(CacheBuilder::new().time_to_idle(Duration::from_secs(5)), l2)?;
+    /// // ... another process wrote "quota" and said so ...
+    /// if cache.sync_invalidation(Duration::from_secs(1)) {
+    ///     let fresh = cache.get("quota"); // not an L1 copy from before that write
+    /// }
+    /// # Ok::<(), ttlkit::RedisBuildError>(())
+    /// ```
+    pub fn sync_invalidation(&self, timeout: Duration) -> bool {
+        self.inner.state.barrier.wait(timeout)
     }
 }
 

@@ -107,29 +107,44 @@ impl Feed {
     }
 
     /// Applies what arrives to `sink` until the connection fails or `stop`
-    /// is set; returns why it ended.
-    pub(crate) fn run(mut self, sink: &dyn Sink, stop: &AtomicBool) -> String {
+    /// is set; returns why it ended. `slot` is this feed's in the
+    /// session's [barrier](super::barrier::Barrier): a round asked there is
+    /// answered by a `PING`'s reply.
+    pub(crate) fn run(mut self, sink: &dyn Sink, stop: &AtomicBool, slot: usize) -> String {
+        let barrier = &sink.state().barrier;
         let mut heard = Instant::now();
-        let mut ping_sent: Option<Instant> = None;
+        // The `PING` awaiting its reply: when it went, and the barrier
+        // round its reply answers.
+        let mut ping: Option<(Instant, u64)> = None;
+        let mut round = barrier.asked();
         loop {
             if stop.load(SeqCst) {
                 return "stopped".to_owned();
+            }
+            if ping.is_none() && barrier.asked() > round {
+                round = barrier.asked();
+                if let Err(e) = self.wire.send(&redis::cmd("PING")) {
+                    return e.to_string();
+                }
+                ping = Some((Instant::now(), round));
             }
             match self.wire.next(POLL) {
                 Ok(Some(value)) => {
                     heard = Instant::now();
                     if self.apply(value, sink) {
-                        ping_sent = None;
+                        if let Some((_, answered)) = ping.take() {
+                            barrier.answered(slot, answered);
+                        }
                     }
                 }
-                Ok(None) => match ping_sent {
-                    Some(at) if at.elapsed() > self.io_timeout => return "no reply to PING".to_owned(),
+                Ok(None) => match ping {
+                    Some((at, _)) if at.elapsed() > self.io_timeout => return "no reply to PING".to_owned(),
                     Some(_) => {}
                     None if heard.elapsed() >= PING_AFTER => {
                         if let Err(e) = self.wire.send(&redis::cmd("PING")) {
                             return e.to_string();
                         }
-                        ping_sent = Some(Instant::now());
+                        ping = Some((Instant::now(), round));
                     }
                     None => {}
                 },

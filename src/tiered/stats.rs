@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::
 
 use parking_lot::Mutex;
 
+use super::barrier::Barrier;
 use super::epochs::Epochs;
 
 /// How a [`TieredCache`](crate::TieredCache) learns that its L1 copies went
@@ -79,6 +80,7 @@ pub(crate) struct State {
     flushes: AtomicU64,
     last_error: Mutex<Option<String>>,
     pub(crate) epochs: Epochs,
+    pub(crate) barrier: Barrier,
 }
 
 impl State {

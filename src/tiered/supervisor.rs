@@ -223,7 +223,7 @@ impl Task {
         let stop = Arc::new(AtomicBool::new(false));
         let mut session = Session { closers: Vec::new(), readers: Vec::new(), stop: Arc::clone(&stop) };
         let n = feeds.len();
-        for feed in feeds {
+        for (slot, feed) in feeds.into_iter().enumerate() {
             let closer = match feed.closer() {
                 Ok(c) => c,
                 Err(e) => {
@@ -233,7 +233,7 @@ impl Task {
             };
             let (sink, stop, events) = (Arc::clone(&self.sink), Arc::clone(&stop), self.events.clone());
             let reader = thread::Builder::new().name("ttlkit-tiered-feed".to_owned()).spawn(move || {
-                let why = feed.run(sink.as_ref(), &stop);
+                let why = feed.run(sink.as_ref(), &stop, slot);
                 if !stop.load(SeqCst) {
                     let _ = events.send(Event::Lost(why));
                 }
@@ -252,6 +252,7 @@ impl Task {
         }
         // Anything changed before the feeds listened may have been missed.
         self.sink.flush();
+        self.sink.state().barrier.start_session(n);
         self.sink.state().go_live(mode, n);
         Ok((session, servers))
     }
@@ -284,6 +285,7 @@ impl Task {
     fn end_session(&self, session: Session, why: String) {
         self.sink.state().go_down(why);
         self.sink.flush();
+        self.sink.state().barrier.end_session();
         session.stop.store(true, SeqCst);
         for closer in &session.closers {
             closer.close();

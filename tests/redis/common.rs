@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ttlkit::{CacheBuilder, RedisCache, RedisOptions, TieredCache};
+use ttlkit::{CacheBuilder, RedisCache, RedisOptions, SlidingTtlCache, TieredCache};
 
 /// The idle timeout of the real-time cases.
 pub const TTI: Duration = Duration::from_millis(200);
@@ -133,6 +133,26 @@ pub fn timed_cache<K, V>(
     f: impl FnOnce(CacheBuilder<K, V>) -> CacheBuilder<K, V>,
 ) -> RedisCache<K, V> {
     options(server, prefix).build(f(CacheBuilder::new().time_to_idle(TTI))).unwrap()
+}
+
+/// How long the tiered cases wait for invalidation to act.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Waits until `cache` holds an L1 copy of `key` with `value` that no
+/// invalidation still on its way can drop: the echo of a cache's own write
+/// (or of the idle deadline its read slid) may reach it after a read has
+/// made the copy.
+pub fn copy_of(cache: &TieredCache<u64, u64>, key: u64, value: u64) {
+    wait_for("a settled L1 copy", WAIT, || {
+        cache.get(&key) == Some(value) && settled(cache) && cache.l1().peek(&key) == Some(value)
+    });
+}
+
+/// Waits until every invalidation sent so far has reached `cache`.
+pub fn settled(cache: &TieredCache<u64, u64>) -> bool {
+    let done = cache.sync_invalidation(WAIT);
+    assert!(done, "invalidation did not sync within {WAIT:?}: {:?}", cache.invalidation_stats());
+    done
 }
 
 /// A tiered cache (L1 idle and lifetime 100 ms) over a fresh Redis cache,

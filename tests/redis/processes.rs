@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use ttlkit::{RedisCache, SlidingTtlCache};
 
-use crate::common::{options, prefix, wait_for, Raw, Server};
+use crate::common::{copy_of, options, prefix, wait_for, Raw, Server};
 use crate::need_redis;
 
 const ROLE: &str = "TTLKIT_REDIS_CHILD";
@@ -106,15 +106,16 @@ fn l1_invalidation_across_processes() {
         ttlkit::TieredCache::new(ttlkit::CacheBuilder::new().time_to_idle(Duration::from_secs(10)), l2).unwrap();
     wait_for("the subscription", Duration::from_secs(10), || reader.is_live());
     reader.insert(1, 0);
+    // A copy dropped by the echo of the reader's own write would look like
+    // the child's write: each copy waited for is settled.
+    copy_of(&reader, 1, 0);
     let child = spawn("writer", &p);
     let mut con = redis(&server);
     let cue = format!("{p}:cue");
     let mut delays = Vec::new();
     let mut current = 0;
     for i in 0..WRITES {
-        wait_for("an L1 copy", Duration::from_secs(10), || {
-            reader.get(&1) == Some(current) && reader.l1().peek(&1) == Some(current)
-        });
+        copy_of(&reader, 1, current);
         let _: () = redis::cmd("SET").arg(&cue).arg(i).arg("PX").arg(60_000).query(&mut *con).unwrap();
         let cued = Instant::now();
         while reader.l1().peek(&1).is_some() {

@@ -4,15 +4,12 @@
 //! (foreign writes, Redis's own expiry, `FLUSHDB`); and invalidation lost
 //! and re-established (`CLIENT KILL` of the tracking connection).
 
-use std::thread;
 use std::time::Duration;
 
 use ttlkit::{CacheBuilder, InvalidationMode, RedisCache, SlidingTtlCache, TieredCache};
 
-use crate::common::{masters, options, prefix, wait_for, Server};
+use crate::common::{copy_of, masters, options, prefix, settled, wait_for, Server, WAIT};
 use crate::need_redis;
-
-const WAIT: Duration = Duration::from_secs(10);
 
 /// A tiered cache with a long-lived L1 (10 s): copies leave it only by
 /// invalidation during these tests.
@@ -28,18 +25,11 @@ pub fn long_l1(server: &Server, p: &str, tracking: bool) -> TieredCache<u64, u64
     cache
 }
 
-/// Waits until `cache` holds an L1 copy of `key` with `value`.
-pub fn copy_of(cache: &TieredCache<u64, u64>, key: u64, value: u64) {
-    wait_for("an L1 copy", WAIT, || cache.get(&key) == Some(value) && cache.l1().peek(&key) == Some(value));
-}
-
 fn invalidates_across_caches(tracking: bool) {
     let server = need_redis!("invalidates_across_caches");
     let p = prefix("tiered-inv");
     let (a, b) = (long_l1(&server, &p, tracking), long_l1(&server, &p, tracking));
     a.insert(1, 10);
-    // The copy stays once the invalidation of a's write has gone by (a fill
-    // that raced with it dropped its copy, to be safe).
     copy_of(&b, 1, 10);
     a.insert(1, 11);
     wait_for("the overwrite to reach b", WAIT, || b.l1().peek(&1).is_none());
@@ -57,7 +47,7 @@ fn invalidates_across_caches(tracking: bool) {
     // the shared deadline only when it has moved by more than the slack).
     a.insert(3, 30);
     copy_of(&a, 3, 30);
-    thread::sleep(Duration::from_millis(50));
+    settled(&a);
     assert_eq!(a.l1().peek(&3), Some(30));
     assert_eq!(a.l2().errors() + b.l2().errors(), 0, "{:?}", a.l2().last_error());
 }
@@ -70,6 +60,22 @@ fn writes_in_one_cache_invalidate_l1_copies_in_another_by_tracking() {
 #[test]
 fn writes_in_one_cache_invalidate_l1_copies_in_another_by_pub_sub() {
     invalidates_across_caches(false);
+}
+
+#[test]
+fn after_a_sync_another_cache_reads_what_was_written() {
+    let server = need_redis!("after_a_sync_another_cache_reads_what_was_written");
+    let p = prefix("tiered-sync");
+    let (a, b) = (long_l1(&server, &p, true), long_l1(&server, &p, true));
+    a.insert(1, 0);
+    copy_of(&b, 1, 0);
+    // Without the sync, b may still hold the copy of the value before: the
+    // invalidation and the write's reply race to b's threads.
+    for v in 1..=10 {
+        a.insert(1, v);
+        assert!(b.sync_invalidation(WAIT));
+        assert_eq!(b.get(&1), Some(v));
+    }
 }
 
 #[test]
@@ -99,7 +105,7 @@ fn writes_by_any_client_drop_l1_copies() {
     copy_of(&cache, 2, 20);
     let lock = name.replace("}:d", "}:l");
     let _: () = redis::cmd("SET").arg(&lock).arg("x").arg("PX").arg(1000).query(&mut *raw).unwrap();
-    thread::sleep(Duration::from_millis(50));
+    settled(&cache);
     assert_eq!(cache.l1().peek(&2), Some(20), "a lock key names no entry");
 }
 
@@ -107,7 +113,7 @@ fn writes_by_any_client_drop_l1_copies() {
 fn redis_expiry_drops_l1_copies() {
     let server = need_redis!("redis_expiry_drops_l1_copies");
     let l2 = options(&server, &prefix("tiered-expiry"))
-        .build(CacheBuilder::new().time_to_idle(Duration::from_millis(300)))
+        .build(CacheBuilder::new().time_to_idle(Duration::from_secs(1)))
         .unwrap();
     let cache: TieredCache<u64, u64> =
         TieredCache::new(CacheBuilder::new().time_to_idle(Duration::from_secs(30)), l2).unwrap();
@@ -115,7 +121,7 @@ fn redis_expiry_drops_l1_copies() {
     cache.insert(1, 10);
     copy_of(&cache, 1, 10);
     // Reads served by L1 do not reach Redis, which expires the key after
-    // 300 ms idle and says so; the copy goes long before its own 30 s.
+    // 1 s idle and says so; the copy goes long before its own 30 s.
     wait_for("Redis's expiry to drop the copy", WAIT, || cache.l1().peek(&1).is_none());
     assert_eq!(cache.get(&1), None);
 }

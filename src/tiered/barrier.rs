@@ -1,0 +1,141 @@
+//! The invalidation barrier behind [`TieredCache::sync_invalidation`]
+//! (crate::TieredCache::sync_invalidation): a caller asks for a round, each
+//! feed sends a `PING` on its invalidation connection, and the round is
+//! done once every feed has read the reply.
+//!
+//! Why a `PING` suffices: a server writes the invalidations a write causes
+//! to the tracking connections before it answers the writer (and before it
+//! reads a command sent later), and one connection's replies arrive in
+//! order. So a reply to a `PING` sent after a write completed comes after
+//! that write's invalidation, which the feed applied when it read it.
+
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+/// Rounds asked for and, per feed of the current session, answered.
+#[derive(Default)]
+struct Rounds {
+    asked: u64,
+    /// The last round each feed answered (a slot per feed).
+    answered: Vec<u64>,
+    /// Bumped when a session starts or ends: either drops every L1 copy,
+    /// which answers every round asked before it.
+    sessions: u64,
+}
+
+/// Shared by a tiered cache's callers and its feeds.
+#[derive(Default)]
+pub(crate) struct Barrier {
+    rounds: Mutex<Rounds>,
+    moved: Condvar,
+}
+
+impl Barrier {
+    /// A new session with `feeds` feeds (at least one), after L1 was emptied.
+    pub(crate) fn start_session(&self, feeds: usize) {
+        let mut r = self.rounds.lock();
+        r.answered = vec![r.asked; feeds];
+        r.sessions += 1;
+        self.moved.notify_all();
+    }
+
+    /// The session ended and L1 was emptied.
+    pub(crate) fn end_session(&self) {
+        let mut r = self.rounds.lock();
+        r.answered.clear();
+        r.sessions += 1;
+        self.moved.notify_all();
+    }
+
+    /// The newest round asked for: a feed that has answered less sends a
+    /// `PING` for it.
+    pub(crate) fn asked(&self) -> u64 {
+        self.rounds.lock().asked
+    }
+
+    /// Feed `slot` read the reply to the `PING` it sent for `round`.
+    pub(crate) fn answered(&self, slot: usize, round: u64) {
+        let mut r = self.rounds.lock();
+        if let Some(a) = r.answered.get_mut(slot) {
+            *a = (*a).max(round);
+        }
+        self.moved.notify_all();
+    }
+
+    /// Asks for a round and waits until every feed answered it, a session
+    /// started or ended, or none is running (L1 is empty then and is filled
+    /// again only after a new session emptied it once more); false if
+    /// `timeout` passed first.
+    pub(crate) fn wait(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut r = self.rounds.lock();
+        r.asked += 1;
+        let (round, session) = (r.asked, r.sessions);
+        let done = |r: &Rounds| r.sessions != session || r.answered.iter().all(|&a| a >= round);
+        while !done(&r) {
+            match deadline {
+                Some(d) => {
+                    if self.moved.wait_until(&mut r, d).timed_out() {
+                        return done(&r);
+                    }
+                }
+                None => self.moved.wait(&mut r),
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_round_is_done_when_every_feed_answers_it() {
+        let b = std::sync::Arc::new(Barrier::default());
+        b.start_session(2);
+        let waiter = {
+            let b = std::sync::Arc::clone(&b);
+            std::thread::spawn(move || b.wait(Duration::from_secs(30)))
+        };
+        while b.asked() == 0 {
+            std::thread::yield_now();
+        }
+        b.answered(0, 1);
+        b.answered(1, 1);
+        assert!(waiter.join().unwrap_or(false));
+    }
+
+    #[test]
+    fn one_silent_feed_times_the_round_out() {
+        let b = Barrier::default();
+        b.start_session(2);
+        b.answered(0, 1);
+        assert!(!b.wait(Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn with_no_session_running_there_is_nothing_to_wait_for() {
+        let b = Barrier::default();
+        assert!(b.wait(Duration::ZERO));
+        b.start_session(1);
+        b.end_session();
+        assert!(b.wait(Duration::ZERO));
+    }
+
+    #[test]
+    fn a_session_ending_answers_the_rounds_asked_before() {
+        let b = std::sync::Arc::new(Barrier::default());
+        b.start_session(1);
+        let waiter = {
+            let b = std::sync::Arc::clone(&b);
+            std::thread::spawn(move || b.wait(Duration::from_secs(30)))
+        };
+        while b.asked() == 0 {
+            std::thread::yield_now();
+        }
+        b.end_session();
+        assert!(waiter.join().unwrap_or(false));
+    }
+}
