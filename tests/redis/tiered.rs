@@ -62,11 +62,14 @@ fn writes_in_one_cache_invalidate_l1_copies_in_another_by_pub_sub() {
     invalidates_across_caches(false);
 }
 
-#[test]
-fn after_a_sync_another_cache_reads_what_was_written() {
-    let server = need_redis!("after_a_sync_another_cache_reads_what_was_written");
+fn reads_what_was_written_after_a_sync(tracking: bool) {
+    let server = need_redis!("reads_what_was_written_after_a_sync");
+    if !tracking && server.is_cluster() {
+        eprintln!("note: pub/sub crosses a cluster's bus, which a sync does not wait for: skipped");
+        return;
+    }
     let p = prefix("tiered-sync");
-    let (a, b) = (long_l1(&server, &p, true), long_l1(&server, &p, true));
+    let (a, b) = (long_l1(&server, &p, tracking), long_l1(&server, &p, tracking));
     a.insert(1, 0);
     copy_of(&b, 1, 0);
     // Without the sync, b may still hold the copy of the value before: the
@@ -76,6 +79,16 @@ fn after_a_sync_another_cache_reads_what_was_written() {
         assert!(b.sync_invalidation(WAIT));
         assert_eq!(b.get(&1), Some(v));
     }
+}
+
+#[test]
+fn after_a_sync_another_cache_reads_what_was_written_by_tracking() {
+    reads_what_was_written_after_a_sync(true);
+}
+
+#[test]
+fn after_a_sync_another_cache_reads_what_was_written_by_pub_sub() {
+    reads_what_was_written_after_a_sync(false);
 }
 
 #[test]
