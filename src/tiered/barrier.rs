@@ -89,19 +89,30 @@ impl Barrier {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::thread::{self, JoinHandle};
+
     use super::*;
+
+    /// A barrier whose session has `feeds` feeds, and a caller waiting on
+    /// it whose round has been asked.
+    fn waiting(feeds: usize) -> (Arc<Barrier>, JoinHandle<bool>) {
+        let b = Arc::new(Barrier::default());
+        b.start_session(feeds);
+        let asked = b.asked();
+        let waiter = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || b.wait(Duration::from_secs(30)))
+        };
+        while b.asked() == asked {
+            thread::yield_now();
+        }
+        (b, waiter)
+    }
 
     #[test]
     fn a_round_is_done_when_every_feed_answers_it() {
-        let b = std::sync::Arc::new(Barrier::default());
-        b.start_session(2);
-        let waiter = {
-            let b = std::sync::Arc::clone(&b);
-            std::thread::spawn(move || b.wait(Duration::from_secs(30)))
-        };
-        while b.asked() == 0 {
-            std::thread::yield_now();
-        }
+        let (b, waiter) = waiting(2);
         b.answered(0, 1);
         b.answered(1, 1);
         assert!(waiter.join().unwrap_or(false));
@@ -116,6 +127,15 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_to_an_earlier_round_does_not_count() {
+        let b = Barrier::default();
+        b.start_session(1);
+        assert!(!b.wait(Duration::from_millis(1)), "round 1, unanswered");
+        b.answered(0, 1);
+        assert!(!b.wait(Duration::from_millis(1)), "round 2 needs its own PING");
+    }
+
+    #[test]
     fn with_no_session_running_there_is_nothing_to_wait_for() {
         let b = Barrier::default();
         assert!(b.wait(Duration::ZERO));
@@ -126,15 +146,7 @@ mod tests {
 
     #[test]
     fn a_session_ending_answers_the_rounds_asked_before() {
-        let b = std::sync::Arc::new(Barrier::default());
-        b.start_session(1);
-        let waiter = {
-            let b = std::sync::Arc::clone(&b);
-            std::thread::spawn(move || b.wait(Duration::from_secs(30)))
-        };
-        while b.asked() == 0 {
-            std::thread::yield_now();
-        }
+        let (b, waiter) = waiting(1);
         b.end_session();
         assert!(waiter.join().unwrap_or(false));
     }
