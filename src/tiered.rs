@@ -78,7 +78,8 @@ use supervisor::{Plan, Supervisor};
 ///   one Redis hop plus a thread's wake-up, about 0.1 ms at the median on
 ///   loopback, one server or a cluster (measured by the `redis_rows`
 ///   bench). Pub/sub over a cluster crosses the cluster bus first: tens of
-///   milliseconds at p90 there.
+///   milliseconds at p90 there. [`TieredCache::sync_invalidation`] waits
+///   until the invalidations of the writes completed so far have arrived.
 /// * **Threads.** Each tiered cache runs a supervisor thread and one reader
 ///   thread per invalidation connection; the last handle stops and joins
 ///   them (closing their sockets, so no read holds them up; a connection
