@@ -1,7 +1,7 @@
-//! The invalidation barrier behind [`TieredCache::sync_invalidation`]
-//! (crate::TieredCache::sync_invalidation): a caller asks for a round, each
-//! feed sends a `PING` on its invalidation connection, and the round is
-//! done once every feed has read the reply.
+//! The invalidation barrier behind
+//! [`TieredCache::sync_invalidation`](crate::TieredCache::sync_invalidation):
+//! a caller asks for a round, each feed sends a `PING` on its invalidation
+//! connection, and the round is done once every feed has read the reply.
 //!
 //! Why a `PING` suffices: a server writes the invalidations a write causes
 //! to the tracking connections before it answers the writer (and before it
