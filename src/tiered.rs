@@ -234,6 +234,9 @@ where
     /// with client tracking; pub/sub over a cluster reaches the listening
     /// node across the cluster bus, which no `PING` waits for.
     ///
+    /// An L1 removal listener that an invalidation runs (on the thread that
+    /// reads invalidations, which answers the round) gets `false` at once.
+    ///
     /// ```no_run
     /// use std::time::Duration;
     /// use ttlkit::{CacheBuilder, RedisOptions, SlidingTtlCache, TieredCache};

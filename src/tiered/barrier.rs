@@ -9,9 +9,22 @@
 //! order. So a reply to a `PING` sent after a write completed comes after
 //! that write's invalidation, which the feed applied when it read it.
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
+
+thread_local! {
+    /// Set on the threads that read invalidation connections: one of them
+    /// cannot wait for a round that it must answer itself (an L1 removal
+    /// listener runs there when an invalidation drops a copy).
+    static ON_FEED_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the calling thread as a feed's.
+pub(crate) fn mark_feed_thread() {
+    ON_FEED_THREAD.with(|f| f.set(true));
+}
 
 /// Rounds asked for and, per feed of the current session, answered.
 #[derive(Default)]
@@ -66,8 +79,11 @@ impl Barrier {
     /// Asks for a round and waits until every feed answered it, a session
     /// started or ended, or none is running (L1 is empty then and is filled
     /// again only after a new session emptied it once more); false if
-    /// `timeout` passed first.
+    /// `timeout` passed first, and at once on a feed's own thread.
     pub(crate) fn wait(&self, timeout: Duration) -> bool {
+        if ON_FEED_THREAD.with(Cell::get) {
+            return false;
+        }
         let deadline = Instant::now().checked_add(timeout);
         let mut r = self.rounds.lock();
         r.asked += 1;
@@ -133,6 +149,18 @@ mod tests {
         assert!(!b.wait(Duration::from_millis(1)), "round 1, unanswered");
         b.answered(0, 1);
         assert!(!b.wait(Duration::from_millis(1)), "round 2 needs its own PING");
+    }
+
+    #[test]
+    fn a_feed_thread_does_not_wait_for_itself() {
+        let b = Arc::new(Barrier::default());
+        b.start_session(1);
+        let b2 = Arc::clone(&b);
+        let on_feed = thread::spawn(move || {
+            mark_feed_thread();
+            b2.wait(Duration::from_secs(30))
+        });
+        assert!(!on_feed.join().unwrap_or(true));
     }
 
     #[test]

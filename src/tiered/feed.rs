@@ -111,6 +111,7 @@ impl Feed {
     /// session's [barrier](super::barrier::Barrier): a round asked there is
     /// answered by a `PING`'s reply.
     pub(crate) fn run(mut self, sink: &dyn Sink, stop: &AtomicBool, slot: usize) -> String {
+        super::barrier::mark_feed_thread();
         let barrier = &sink.state().barrier;
         let mut heard = Instant::now();
         // The `PING` awaiting its reply: when it went, and the barrier

@@ -4,7 +4,8 @@
 //! (foreign writes, Redis's own expiry, `FLUSHDB`); and invalidation lost
 //! and re-established (`CLIENT KILL` of the tracking connection).
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use ttlkit::{CacheBuilder, InvalidationMode, RedisCache, SlidingTtlCache, TieredCache};
 
@@ -89,6 +90,41 @@ fn after_a_sync_another_cache_reads_what_was_written_by_tracking() {
 #[test]
 fn after_a_sync_another_cache_reads_what_was_written_by_pub_sub() {
     reads_what_was_written_after_a_sync(false);
+}
+
+#[test]
+fn a_sync_from_an_l1_listener_on_the_invalidation_thread_returns_at_once() {
+    let server = need_redis!("a_sync_from_an_l1_listener_on_the_invalidation_thread_returns_at_once");
+    let p = prefix("tiered-sync-listener");
+    let slot: Arc<Mutex<Option<TieredCache<u64, u64>>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<(bool, Duration)>>> = Arc::default();
+    let l1 = {
+        let (slot, seen) = (Arc::clone(&slot), Arc::clone(&seen));
+        CacheBuilder::new().time_to_idle(Duration::from_secs(10)).removal_listener(move |_: &u64, _: u64, _| {
+            let cache = slot.lock().unwrap().clone();
+            if let Some(cache) = cache {
+                let start = Instant::now();
+                let synced = cache.sync_invalidation(WAIT);
+                seen.lock().unwrap().push((synced, start.elapsed()));
+            }
+        })
+    };
+    let l2 = options(&server, &p).build(CacheBuilder::new().time_to_idle(Duration::from_secs(30))).unwrap();
+    let cache: TieredCache<u64, u64> = TieredCache::new(l1, l2).unwrap();
+    wait_for("live invalidation", WAIT, || cache.is_live());
+    *slot.lock().unwrap() = Some(cache.clone());
+    let writer = long_l1(&server, &p, true);
+    writer.insert(1, 10);
+    copy_of(&cache, 1, 10);
+    let before = seen.lock().unwrap().len();
+    writer.insert(1, 11);
+    wait_for("the invalidation to reach the listener", WAIT, || seen.lock().unwrap().len() > before);
+    let (synced, took) = seen.lock().unwrap()[before];
+    assert!(!synced && took < Duration::from_secs(1), "the feed thread waited for itself: {took:?}");
+    assert!(settled(&cache), "a sync from another thread still works");
+    assert_eq!(cache.get(&1), Some(11));
+    // The listener holds a handle of the cache it is part of: let it go.
+    slot.lock().unwrap().take();
 }
 
 #[test]
