@@ -10,6 +10,7 @@
 //! that write's invalidation, which the feed applied when it read it.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
@@ -26,10 +27,9 @@ pub(crate) fn mark_feed_thread() {
     ON_FEED_THREAD.with(|f| f.set(true));
 }
 
-/// Rounds asked for and, per feed of the current session, answered.
+/// Per feed of the current session, the rounds answered.
 #[derive(Default)]
 struct Rounds {
-    asked: u64,
     /// The last round each feed answered (a slot per feed).
     answered: Vec<u64>,
     /// Bumped when a session starts or ends: either drops every L1 copy,
@@ -40,6 +40,9 @@ struct Rounds {
 /// Shared by a tiered cache's callers and its feeds.
 #[derive(Default)]
 pub(crate) struct Barrier {
+    /// The newest round asked for: read by the feeds after every message,
+    /// so without the lock (it grows only under the lock).
+    asked: AtomicU64,
     rounds: Mutex<Rounds>,
     moved: Condvar,
 }
@@ -48,7 +51,7 @@ impl Barrier {
     /// A new session with `feeds` feeds (at least one), after L1 was emptied.
     pub(crate) fn start_session(&self, feeds: usize) {
         let mut r = self.rounds.lock();
-        r.answered = vec![r.asked; feeds];
+        r.answered = vec![self.asked.load(Ordering::Acquire); feeds];
         r.sessions += 1;
         self.moved.notify_all();
     }
@@ -64,7 +67,7 @@ impl Barrier {
     /// The newest round asked for: a feed that has answered less sends a
     /// `PING` for it.
     pub(crate) fn asked(&self) -> u64 {
-        self.rounds.lock().asked
+        self.asked.load(Ordering::Acquire)
     }
 
     /// Feed `slot` read the reply to the `PING` it sent for `round`.
@@ -86,8 +89,8 @@ impl Barrier {
         }
         let deadline = Instant::now().checked_add(timeout);
         let mut r = self.rounds.lock();
-        r.asked += 1;
-        let (round, session) = (r.asked, r.sessions);
+        let round = self.asked.fetch_add(1, Ordering::AcqRel) + 1;
+        let session = r.sessions;
         let done = |r: &Rounds| r.sessions != session || r.answered.iter().all(|&a| a >= round);
         while !done(&r) {
             match deadline {

@@ -124,10 +124,10 @@ impl Feed {
             }
             if ping.is_none() && barrier.asked() > round {
                 round = barrier.asked();
-                if let Err(e) = self.wire.send(&redis::cmd("PING")) {
-                    return e.to_string();
+                match self.ping(round) {
+                    Ok(sent) => ping = Some(sent),
+                    Err(e) => return e,
                 }
-                ping = Some((Instant::now(), round));
             }
             match self.wire.next(POLL) {
                 Ok(Some(value)) => {
@@ -141,17 +141,22 @@ impl Feed {
                 Ok(None) => match ping {
                     Some((at, _)) if at.elapsed() > self.io_timeout => return "no reply to PING".to_owned(),
                     Some(_) => {}
-                    None if heard.elapsed() >= PING_AFTER => {
-                        if let Err(e) = self.wire.send(&redis::cmd("PING")) {
-                            return e.to_string();
-                        }
-                        ping = Some((Instant::now(), round));
-                    }
+                    None if heard.elapsed() >= PING_AFTER => match self.ping(round) {
+                        Ok(sent) => ping = Some(sent),
+                        Err(e) => return e,
+                    },
                     None => {}
                 },
                 Err(e) => return e.to_string(),
             }
         }
+    }
+
+    /// Sends a `PING` whose reply answers barrier round `round` (a quiet
+    /// connection's check answers the round already answered).
+    fn ping(&mut self, round: u64) -> Result<(Instant, u64), String> {
+        self.wire.send(&redis::cmd("PING")).map_err(|e| e.to_string())?;
+        Ok((Instant::now(), round))
     }
 
     /// Applies one value; returns whether it answered a `PING`.

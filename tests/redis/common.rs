@@ -144,15 +144,17 @@ pub const WAIT: Duration = Duration::from_secs(10);
 /// made the copy.
 pub fn copy_of(cache: &TieredCache<u64, u64>, key: u64, value: u64) {
     wait_for("a settled L1 copy", WAIT, || {
-        cache.get(&key) == Some(value) && settled(cache) && cache.l1().peek(&key) == Some(value)
+        cache.get(&key) == Some(value) && {
+            settled(cache);
+            cache.l1().peek(&key) == Some(value)
+        }
     });
 }
 
 /// Waits until every invalidation sent so far has reached `cache`.
-pub fn settled(cache: &TieredCache<u64, u64>) -> bool {
+pub fn settled(cache: &TieredCache<u64, u64>) {
     let done = cache.sync_invalidation(WAIT);
     assert!(done, "invalidation did not sync within {WAIT:?}: {:?}", cache.invalidation_stats());
-    done
 }
 
 /// A tiered cache (L1 idle and lifetime 100 ms) over a fresh Redis cache,
