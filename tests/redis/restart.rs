@@ -1,13 +1,14 @@
 //! A server of the test's own: restarted mid-test (errors while it is down,
-//! then recovery, never a panic or a stale value), and one that refuses
-//! client tracking (the tiered cache falls back to pub/sub). They run in
-//! the single-server run (`REDIS_URL`), not the cluster's.
+//! then recovery, never a panic or a stale value), one that refuses client
+//! tracking (the tiered cache falls back to pub/sub), and one whose memory
+//! bound evicts and that another client flushes (both reach L1). They run
+//! in the single-server run (`REDIS_URL`), not the cluster's.
 
 use std::time::{Duration, Instant};
 
 use ttlkit::{CacheBuilder, InvalidationMode, RedisCache, RedisOptions, SlidingTtlCache, TieredCache};
 
-use crate::common::{prefix, wait_for};
+use crate::common::{copy_of, prefix, wait_for};
 use crate::spawn::{free_port, Proc, TempDir};
 use crate::staleness::Race;
 
@@ -133,4 +134,59 @@ fn a_silent_server_is_noticed_by_ping_and_recovers() {
     assert!(why.contains("PING"), "{why}");
     wait_for("recovery after the pause", WAIT, || cache.is_live());
     assert_eq!(cache.get(&1), Some(10));
+}
+
+#[test]
+fn evictions_and_flushall_drop_l1_copies() {
+    // A small memory bound evicting the least recently used keys: the
+    // cache's own keys, read only from L1 after the first read, go first.
+    let Some((server, _dir)) = own_server(
+        "evictions_and_flushall_drop_l1_copies",
+        &["--maxmemory", "8mb", "--maxmemory-policy", "allkeys-lru"],
+    ) else {
+        return;
+    };
+    let cache = tiered(options(&server.url()), Duration::from_secs(60));
+    assert_eq!(cache.invalidation_stats().mode, Some(InvalidationMode::Tracking));
+    let held: Vec<u64> = (0..10).collect();
+    for &k in &held {
+        cache.insert(k, k * 10);
+        copy_of(&cache, k, k * 10);
+    }
+    let mut con = server.connection();
+    let redis_keys: Vec<String> = held.iter().map(|k| cache.l2().redis_key(k)).collect();
+    let gone = |con: &mut redis::Connection| -> Vec<u64> {
+        held.iter()
+            .zip(&redis_keys)
+            .filter(|(_, rk)| !redis::cmd("EXISTS").arg(rk).query::<bool>(con).unwrap())
+            .map(|(&k, _)| k)
+            .collect()
+    };
+    // Another client fills memory until Redis has evicted some of them.
+    let filler = vec![b'x'; 4096];
+    let mut written = 0;
+    while gone(&mut con).is_empty() {
+        assert!(written < 100_000, "nothing evicted after {written} filler keys");
+        let mut pipe = redis::pipe();
+        for i in written..written + 500 {
+            pipe.cmd("SET").arg(format!("filler:{i}")).arg(&filler[..]).ignore();
+        }
+        let _: () = pipe.query(&mut con).unwrap();
+        written += 500;
+    }
+    let evicted = gone(&mut con);
+    for &k in &evicted {
+        wait_for("an eviction to drop the copy", WAIT, || cache.l1().peek(&k).is_none());
+        assert_eq!(cache.get(&k), None, "evicted from Redis, so a miss everywhere");
+    }
+    eprintln!("{} of {} keys evicted after {written} filler keys", evicted.len(), held.len());
+
+    // FLUSHALL names no key: L1 empties whole.
+    cache.insert(100, 1000);
+    copy_of(&cache, 100, 1000);
+    let flushes = cache.invalidation_stats().flushes;
+    let _: () = redis::cmd("FLUSHALL").query(&mut con).unwrap();
+    wait_for("FLUSHALL to drop the copy", WAIT, || cache.l1().peek(&100).is_none());
+    assert!(cache.invalidation_stats().flushes > flushes, "{:?}", cache.invalidation_stats());
+    assert_eq!(cache.get(&100), None, "FLUSHALL emptied Redis too");
 }

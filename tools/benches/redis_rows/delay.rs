@@ -99,6 +99,26 @@ fn options(d: &Deployment, p: &str, tracking: bool) -> RedisOptions {
     d.options().prefix(p).client_tracking(tracking)
 }
 
+/// Waits until `reader`'s L1 holds `value` for `key` with every
+/// invalidation sent before it applied. Without the sync, the invalidation
+/// of the write that stored `value` could arrive after the copy was taken,
+/// drop it early and pass for the next write's (a delay measured too short).
+fn hold_settled(reader: &TieredCache<u64, u64>, key: u64, value: u64) -> Result<(), String> {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let held = reader.get(&key) == Some(value)
+            && reader.sync_invalidation(Duration::from_secs(1))
+            && reader.l1().peek(&key) == Some(value);
+        if held {
+            return Ok(());
+        }
+        if Instant::now() > until {
+            return Err("the reader never held a settled copy".to_owned());
+        }
+        thread::yield_now();
+    }
+}
+
 /// Measures `rounds` invalidations on `d` with `mode`, written by `writer`.
 pub fn measure(d: &Deployment, mode: InvalidationMode, writer: Writer, rounds: usize) -> Result<Delays, String> {
     let p = prefix("delay");
@@ -130,13 +150,7 @@ pub fn measure(d: &Deployment, mode: InvalidationMode, writer: Writer, rounds: u
         let key = keys[i as usize % keys.len()];
         let value = i * 2;
         ours.try_insert(key, value).map_err(|e| e.to_string())?;
-        let until = Instant::now() + Duration::from_secs(10);
-        while !(reader.get(&key) == Some(value) && reader.l1().peek(&key) == Some(value)) {
-            if Instant::now() > until {
-                return Err(format!("round {i}: the reader never held a copy"));
-            }
-            thread::yield_now();
-        }
+        hold_settled(&reader, key, value).map_err(|e| format!("round {i}: {e}"))?;
         let start = Instant::now();
         match &mut cli {
             None => ours.try_insert(key, value + 1).map_err(|e| e.to_string())?,
