@@ -410,14 +410,10 @@ impl<K: Hash + Eq, V> Store<K, V> {
     {
         let now = self.advance(now);
         let idx = self.find(hash, key)?;
-        if self.is_expired(idx, now) {
-            self.remove_at(idx, RemovalCause::Expired, out, true);
-            None
-        } else {
-            let value = self.entry(idx).value.clone();
-            self.remove_at(idx, RemovalCause::Explicit, out, true);
-            Some(value)
-        }
+        let cause = self.departure(idx, now, RemovalCause::Explicit);
+        let live = (cause == RemovalCause::Explicit).then(|| self.entry(idx).value.clone());
+        self.remove_at(idx, cause, out, true);
+        live
     }
 
     /// Removes the expired entries the wheel has due, visiting at most
