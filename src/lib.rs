@@ -519,3 +519,8 @@ pub use ttlkit_strategies::{PolicyKind, UnknownPolicy};
 #[cfg(all(doctest, feature = "sharded", feature = "moka", feature = "client-store", feature = "async"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+// The client store example of `examples/README.md`.
+#[cfg(all(doctest, feature = "client-store"))]
+#[doc = include_str!("../examples/README.md")]
+struct ExamplesReadmeDoctests;
