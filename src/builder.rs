@@ -28,24 +28,9 @@ const MIN_SWEEP_INTERVAL: Duration = Duration::from_millis(1);
 /// [`CacheBuilder::expected_entries`] is not set.
 pub const DEFAULT_WEIGHTED_ENTRIES: u64 = 65_536;
 
-/// Gives an entry its weight for a weight-bounded cache.
-///
-/// ```
-/// use ttlkit::core::Weigher;
-/// use ttlkit::CacheBuilder;
-///
-/// // What `CacheBuilder::weigher` stores; the front-end calls it once per
-/// // write and hands the weight to the core.
-/// let weigher: Weigher<String, Vec<u8>> = std::sync::Arc::new(|_key, value| value.len() as u32);
-/// assert_eq!(weigher(&"k".to_string(), &vec![0; 64]), 64);
-/// let config = CacheBuilder::<String, Vec<u8>>::new()
-///     .max_capacity(1 << 20)
-///     .weigher(move |key, value| weigher(key, value))
-///     .validate()?;
-/// assert!(config.weighted());
-/// # Ok::<(), ttlkit::BuildError>(())
-/// ```
-pub type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> u32 + Send + Sync + 'static>;
+/// Gives an entry its weight for a weight-bounded cache (what
+/// [`CacheBuilder::weigher`] stores).
+pub(crate) type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> u32 + Send + Sync + 'static>;
 
 /// How often, if ever, the background sweeper runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -188,7 +188,7 @@ use std::hash::Hash;
 use std::time::Duration;
 
 use crate::builder::BuildError;
-pub use crate::builder::{Config, FromConfig, Weigher};
+pub use crate::builder::{Config, FromConfig};
 use crate::cache::RemovalCause;
 use crate::clock::Ticks;
 pub use crate::expiry::ExpiryRules;

@@ -7,6 +7,16 @@ use crate::cache::SlidingTtlCache;
 use crate::load_error::LoadError;
 
 /// Where a load-through call's value came from.
+///
+/// ```
+/// use ttlkit::prelude::*;
+/// use ttlkit::Fetch;
+///
+/// let cache: MutexCache<&str, u32> = CacheBuilder::new().build()?;
+/// assert_eq!(cache.entry("a").or_insert_with(|| 1).fetch, Fetch::Loaded, "this call ran init");
+/// assert_eq!(cache.entry("a").or_insert_with(|| 2).fetch, Fetch::Hit, "init did not run");
+/// # Ok::<(), BuildError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Fetch {
@@ -69,6 +79,20 @@ impl<V> Fetched<V> {
 }
 
 /// What an [`and_compute_with`](Entry::and_compute_with) closure asks for.
+///
+/// ```
+/// use ttlkit::prelude::*;
+/// use ttlkit::{Computed, Op};
+///
+/// let hits: MutexCache<&str, u32> = CacheBuilder::new().build()?;
+/// let count = |v: Option<&u32>| Op::Put(v.map_or(1, |n| n + 1));
+/// assert_eq!(hits.entry("page").and_compute_with(count), Computed::Inserted(1));
+/// assert_eq!(hits.entry("page").and_compute_with(count), Computed::Replaced { old: 1, new: 2 });
+/// assert_eq!(hits.entry("page").and_compute_with(|_| Op::Keep), Computed::Unchanged(Some(2)));
+/// assert_eq!(hits.entry("page").and_compute_with(|_| Op::Remove), Computed::Removed(2));
+/// assert_eq!(hits.get("page"), None);
+/// # Ok::<(), BuildError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op<V> {
     /// Store this value (a new lifetime; an older live value is reported
@@ -81,6 +105,20 @@ pub enum Op<V> {
 }
 
 /// What an [`and_compute_with`](Entry::and_compute_with) did.
+///
+/// ```
+/// use ttlkit::prelude::*;
+/// use ttlkit::{Computed, Op};
+///
+/// let cache: MutexCache<&str, String> = CacheBuilder::new().build()?;
+/// cache.insert("name", "ada".to_string());
+/// let done = cache.entry("name").and_compute_with(|v| Op::Put(v.map_or(String::new(), |s| s.to_uppercase())));
+/// assert_eq!(done, Computed::Replaced { old: "ada".to_string(), new: "ADA".to_string() });
+/// assert_eq!(done.into_current().as_deref(), Some("ADA"), "what the key holds now");
+/// let gone = cache.entry("name").and_compute_with(|_| Op::Remove);
+/// assert_eq!(gone.into_current(), None);
+/// # Ok::<(), BuildError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Computed<V> {

@@ -131,6 +131,52 @@
 //! | [`insert_with_ttl(k, v, d)`](SlidingTtlCache::insert_with_ttl) | `d` after this write, and no later than the above |
 //! | [`.expire_after(e)`](CacheBuilder::expire_after) | when the [`Expiry`] `e` says, per entry, on create, update and read; no later than the above |
 //!
+//! A response cache must refetch on a schedule, however often it is read:
+//! time-to-live alone.
+//!
+//! ```
+//! use std::time::Duration;
+//! use ttlkit::clock::MockClock;
+//! use ttlkit::prelude::*;
+//!
+//! let clock = MockClock::new();
+//! let responses: MutexCache<String, String> = CacheBuilder::new()
+//!     .time_to_live(Duration::from_secs(60))
+//!     .clock(clock.clone())
+//!     .build()?;
+//! responses.insert("/prices".to_string(), "[]".to_string());
+//! clock.advance(Duration::from_secs(59));
+//! assert!(responses.get("/prices").is_some()); // a read does not extend it
+//! clock.advance(Duration::from_secs(1));
+//! assert_eq!(responses.get("/prices"), None); // 60 s after the write
+//! # Ok::<(), BuildError>(())
+//! ```
+//!
+//! A client cache keeps what is in use and drops what is not: time-to-idle
+//! alone.
+//!
+//! ```
+//! use std::time::Duration;
+//! use ttlkit::clock::MockClock;
+//! use ttlkit::prelude::*;
+//!
+//! let clock = MockClock::new();
+//! let clients: MutexCache<u32, String> = CacheBuilder::new()
+//!     .time_to_idle(Duration::from_secs(300))
+//!     .clock(clock.clone())
+//!     .build()?;
+//! clients.insert(7, "client of tenant 7".to_string());
+//! for _ in 0..10 {
+//!     clock.advance(Duration::from_secs(200));
+//!     assert!(clients.get(&7).is_some()); // each read pushes the deadline on
+//! }
+//! clock.advance(Duration::from_secs(300));
+//! assert_eq!(clients.get(&7), None); // unused for 5 min
+//! # Ok::<(), BuildError>(())
+//! ```
+//!
+//! With both, the earlier deadline wins:
+//!
 //! ```
 //! use std::time::Duration;
 //! use ttlkit::clock::MockClock;
@@ -473,3 +519,8 @@ pub use ttlkit_strategies::{PolicyKind, UnknownPolicy};
 #[cfg(all(doctest, feature = "sharded", feature = "moka", feature = "client-store", feature = "async"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+// The client store example of `examples/README.md`.
+#[cfg(all(doctest, feature = "client-store"))]
+#[doc = include_str!("../examples/README.md")]
+struct ExamplesReadmeDoctests;

@@ -13,6 +13,37 @@ use crate::flight::SharedError;
 use crate::maintenance::reloads::RELOAD_THREADS;
 
 /// A background task of a cache: an async reload to run to completion.
+///
+/// A [`spawner`](CacheBuilder::spawner) receives each one. This one queues
+/// them, and the test runs them when it likes:
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+/// use futures_executor::block_on;
+/// use ttlkit::clock::MockClock;
+/// use ttlkit::prelude::*;
+/// use ttlkit::BackgroundTask;
+///
+/// let queue: Arc<Mutex<Vec<BackgroundTask>>> = Arc::default();
+/// let queued = Arc::clone(&queue);
+/// let clock = MockClock::new();
+/// let cache: MutexCache<&str, u32> = CacheBuilder::new()
+///     .time_to_live(Duration::from_secs(60))
+///     .refresh_after(Duration::from_secs(45))
+///     .spawner(move |task: BackgroundTask| queued.lock().unwrap().push(task))
+///     .clock(clock.clone())
+///     .build()?;
+/// assert_eq!(block_on(cache.get_or_insert_async("rate", async { 1 })), 1);
+/// clock.advance(Duration::from_secs(50)); // due for a refresh, still live
+/// assert_eq!(block_on(cache.get_or_insert_async("rate", async { 2 })), 1, "served at once");
+///
+/// let tasks = std::mem::take(&mut *queue.lock().unwrap());
+/// assert_eq!(tasks.len(), 1, "one reload, handed to the spawner");
+/// tasks.into_iter().for_each(block_on);
+/// assert_eq!(cache.get("rate"), Some(2));
+/// # Ok::<(), BuildError>(())
+/// ```
 pub type BackgroundTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// Runs a cache's background tasks (see [`CacheBuilder::spawner`]).

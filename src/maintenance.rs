@@ -1,6 +1,6 @@
 //! The process's one maintenance thread, `ttlkit-maintenance`.
 //!
-//! It does two jobs that used to take a thread each per cache: it publishes
+//! It does two jobs that would otherwise take a thread each per cache: it publishes
 //! the coarse time behind [`SystemClock`](crate::clock::SystemClock) every
 //! [`TICK`](ticker::TICK) while any such clock lives, and it runs every
 //! cache's sweeps when they are due. So an application with fifty caches

@@ -156,6 +156,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Publishes the counters of the caches it watches through the `metrics`
 /// facade (see the [module docs](self) for the series). It holds caches
 /// weakly: a dropped cache is forgotten.
+///
+/// Without a recorder installed the series go nowhere; an application
+/// installs one (a Prometheus exporter, say) at start-up.
+///
+/// ```
+/// use ttlkit::metrics::CacheMetrics;
+/// use ttlkit::prelude::*;
+///
+/// let metrics = CacheMetrics::new(); // publishes only when asked
+/// let users: MutexCache<u32, String> = CacheBuilder::new().max_capacity(1_000).build()?;
+/// let any: AnyCache<u32, String> = AnyCache::from_name("mutex", CacheBuilder::new())?;
+/// metrics.watch("users", &users);
+/// metrics.watch_any("sessions", &any);
+/// assert_eq!(metrics.publish(), 2, "from a scrape handler, say");
+/// # Ok::<(), BuildError>(())
+/// ```
 pub struct CacheMetrics {
     shared: Arc<Shared>,
     /// The periodic publications, if started; dropping the publisher stops them.

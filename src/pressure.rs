@@ -19,7 +19,30 @@ type Hook = Box<dyn Fn(&PressureChange) + Send + Sync>;
 /// Sets a watched cache's bound; `None` once the cache is gone.
 pub(crate) type Resize = Box<dyn Fn(u64) -> Option<Result<(), BuildError>> + Send + Sync>;
 
-/// One change the guard made to a watched cache's bound.
+/// One change the guard made to a watched cache's bound, as its
+/// [`on_change`](MemoryGuardBuilder::on_change) hook receives it.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use ttlkit::prelude::*;
+/// use ttlkit::{MemoryGuard, PressureChange};
+///
+/// let changes: Arc<Mutex<Vec<PressureChange>>> = Arc::default();
+/// let log = Arc::clone(&changes);
+/// let guard = MemoryGuard::builder(1_000)
+///     .reading(|| Some(2_000)) // always over the limit
+///     .on_change(move |change| log.lock().unwrap().push(change.clone()))
+///     .build();
+/// let cache: MutexCache<u64, u64> = CacheBuilder::new().max_capacity(100).build()?;
+/// guard.watch("responses", &cache)?;
+/// guard.check();
+///
+/// let changes = changes.lock().unwrap();
+/// let change = &changes[0];
+/// assert_eq!((change.name.as_str(), change.from, change.to), ("responses", 100, 75));
+/// assert_eq!((change.reading, change.limit), (2_000, 1_000));
+/// # Ok::<(), BuildError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PressureChange {
@@ -35,7 +58,24 @@ pub struct PressureChange {
     pub limit: u64,
 }
 
-/// Builds a [`MemoryGuard`].
+/// Builds a [`MemoryGuard`]: from [`MemoryGuard::builder`], with the soft
+/// limit in bytes.
+///
+/// ```
+/// use std::time::Duration;
+/// use ttlkit::MemoryGuard;
+///
+/// // Checked by hand: a reading of 0 bytes is under the 64 MiB limit.
+/// let guard = MemoryGuard::builder(64 << 20).reading(|| Some(0)).build();
+/// assert_eq!(guard.check(), 0, "nothing watched, nothing changed");
+///
+/// // Checked every 5 s on the maintenance thread, each change logged.
+/// let periodic = MemoryGuard::builder(512 << 20)
+///     .on_change(|change| eprintln!("{}: {} -> {}", change.name, change.from, change.to))
+///     .start(Duration::from_secs(5))?;
+/// drop(periodic); // stops its checks
+/// # Ok::<(), ttlkit::BuildError>(())
+/// ```
 pub struct MemoryGuardBuilder {
     limit: u64,
     reading: Reading,

@@ -71,8 +71,8 @@ async fn one_init_for_many_tasks_on_every_backend() {
     }
 }
 
-/// The case: eight callers, each with a 100 ms timeout, against a
-/// 1 s factory. Each caller gives up, but the load goes on: `init` runs
+/// Callers that each give up before the load is done: eight callers, each
+/// with a 100 ms timeout, against a 1 s factory. Each caller gives up, but the load goes on: `init` runs
 /// once, and the value lands when it is done (driven on the runtime of the
 /// caller, which needs the `async` feature when no spawner is set).
 #[cfg(feature = "async")]

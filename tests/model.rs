@@ -257,21 +257,22 @@ fn decoded_bytes_match_the_model() {
     }
 }
 
-/// Was a BUG (sharded), found by this model: an insert that takes the cache over
-/// its capacity makes room in one shard only, so a live entry (here the
-/// newcomer itself) is evicted for `Capacity` while another shard still
-/// holds an expired entry. The contract says expired entries go first; the
-/// cache ends up holding only the dead entry, and `get(0)` right after
-/// `insert(0)` misses.
+/// A case this model found (sharded): an insert that takes the cache over
+/// its capacity must not make room in one shard only. If it did, a live
+/// entry (here the newcomer itself) would be evicted for `Capacity` while
+/// another shard still held an expired entry, though the contract says
+/// expired entries go first: the cache would hold only the dead entry, and
+/// `get(0)` right after `insert(0)` would miss.
 ///
 /// Minimal sequence (proptest-shrunk): idle 1 s, capacity 1, 2 shards:
 /// `get_or_insert_with(1)`, advance 1 s, `insert(0)`. Whether the two keys
 /// land in different shards and which shard the eviction cursor picks depend
 /// on the per-cache random hash seed, so the sequence is tried 200 times
-/// (each try fails with probability about 1/4).
+/// (a cache that makes room in one shard only fails a try with probability
+/// about 1/4).
 ///
-/// Fixed: capacity eviction now reclaims expired entries from every shard
-/// (using each shard's lock-free due hint) before evicting a live one.
+/// Capacity eviction reclaims expired entries from every shard (using each
+/// shard's lock-free due hint) before evicting a live one.
 #[test]
 fn sharded_evicts_live_entry_before_expired() {
     let config = ModelConfig {
@@ -291,8 +292,7 @@ fn sharded_evicts_live_entry_before_expired() {
 }
 
 /// The sequence behind both `moka` findings below: capacity 1, moka's
-/// TinyLFU (`w-tinylfu`; the findings were made with `clock`, which moka
-/// then ran as TinyLFU and now refuses), key 0 written twice, then expired
+/// TinyLFU (`w-tinylfu`), key 0 written twice, then expired
 /// and replaced by key 1 (moka has not applied the removal of 0 yet when it
 /// admits 1). The model's probe after each step reads every key, which moka
 /// counts as accesses, so 0 looks hot to TinyLFU.
@@ -309,11 +309,11 @@ fn moka_case(last: Op) -> (ModelConfig, Vec<Op>) {
     (config, ops)
 }
 
-/// Was a BUG (moka backend; found by this model before the merge), fixed by
-/// making room (and letting moka apply the removals) before an insert that
-/// would pass the bound: moka's maintenance evicted a live entry for `Capacity` while the
-/// cache holds no more than its capacity, leaving it empty: step 5 reports
-/// `(1, 3, Capacity)` with 1 of 1 held. Fails every run.
+/// A case this model found (moka backend): moka's maintenance must not
+/// evict a live entry for `Capacity` while the cache holds no more than its
+/// capacity, leaving it empty (step 5 would report `(1, 3, Capacity)` with
+/// 1 of 1 held). The backend makes room (and lets moka apply the removals)
+/// before an insert that would pass the bound.
 #[test]
 fn moka_evicts_while_within_capacity() {
     let (config, ops) = moka_case(Op::Purge);
@@ -322,11 +322,11 @@ fn moka_evicts_while_within_capacity() {
     }
 }
 
-/// Was a BUG (moka backend), fixed by delivering queued removals on every
-/// read: a removal that moka makes inside a read
-/// (`peek`/`contains_key` can run its maintenance) is not reported until a
-/// later write, so for a while the entry is gone (`len()` 0) but the
-/// listener has not been told. Fails every run.
+/// A case this model found (moka backend): a removal that moka makes inside
+/// a read (`peek`/`contains_key` can run its maintenance) must be reported
+/// then, not at a later write, or for a while the entry is gone (`len()` 0)
+/// but the listener has not been told. The backend delivers queued removals
+/// on every read.
 #[test]
 fn moka_reports_read_time_removals_late() {
     let (config, ops) = moka_case(Op::Advance(Duration::ZERO));

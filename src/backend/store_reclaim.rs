@@ -257,7 +257,7 @@ mod tests {
     }
 
     /// Compaction moves entries to lower slots; their own deadlines move
-    /// with them (the purge used to follow a stale slot number and index
+    /// with them (else the purge would follow a stale slot number and index
     /// past the end of the shrunken slab).
     #[test]
     fn compaction_moves_own_deadlines_with_their_entries() {

@@ -10,6 +10,25 @@ use super::epochs::Epochs;
 
 /// How a [`TieredCache`](crate::TieredCache) learns that its L1 copies went
 /// stale.
+///
+/// It needs a Redis server, so this example is compiled, not run:
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use ttlkit::{CacheBuilder, InvalidationMode, RedisOptions, TieredCache};
+///
+/// let l2 = RedisOptions::new("redis://127.0.0.1:6379")
+///     .build(CacheBuilder::<String, String>::new().time_to_idle(Duration::from_secs(60)))?;
+/// let cache: TieredCache<String, String> =
+///     TieredCache::new(CacheBuilder::new().time_to_idle(Duration::from_secs(1)), l2)?;
+/// match cache.invalidation_stats().mode {
+///     Some(InvalidationMode::Tracking) => println!("the server tells of every change"),
+///     Some(InvalidationMode::PubSub) => println!("only ttlkit writers' changes are heard"),
+///     Some(_) => println!("another source"),
+///     None => println!("invalidation is down: L1 is not used"),
+/// }
+/// # Ok::<(), ttlkit::RedisBuildError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum InvalidationMode {

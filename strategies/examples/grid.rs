@@ -1,6 +1,6 @@
 //! Runs policies over the default policy's grid (see
-//! `tests/common/grid.rs`: every trace of `shared/traces` at the sizes the
-//! issue names, and the generated workloads) and prints one CSV row per
+//! `tests/common/grid.rs`: every trace of `shared/traces` at its grid
+//! sizes, and the generated workloads) and prints one CSV row per
 //! policy and cell: `trace,size,policy,requests,hits,hit_ratio`.
 //!
 //! ```text

@@ -15,6 +15,19 @@ use crate::mix64;
 
 /// A family of generated workloads, each sized relative to a cache of
 /// `cache` entries (see [`generate`]).
+///
+/// ```
+/// use std::collections::HashSet;
+/// use ttlkit_strategies::synthetic::{generate, Workload};
+///
+/// assert_eq!(Workload::ALL.len(), 4);
+/// assert_eq!(Workload::PeriodicScans.name(), "periodic-scans");
+/// assert_eq!(Workload::PeriodicScans.requests(100), 5_000, "50 requests per cache entry");
+///
+/// // The scans bring keys seen once: far more distinct keys than a cache of 100 holds.
+/// let trace = generate(Workload::PeriodicScans, 100, 1);
+/// assert!(trace.iter().collect::<HashSet<_>>().len() > 1_000);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Workload {

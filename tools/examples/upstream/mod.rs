@@ -9,7 +9,7 @@
 //! answer, a stream held open until released, or a dropped connection. The
 //! fault comes from the request's `x-fake-fault` header if it has one, else
 //! from the server's [`Plan`] (set at start, by `POST /control` with
-//! `{"plan": "500:0.5:42"}`, or in process).
+//! `{"plan": "500@0.5@42"}`, or in process).
 //!
 //! `GET /stats` says how many TCP connections it accepted and how many
 //! completions it served, by outcome.
