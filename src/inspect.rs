@@ -63,6 +63,14 @@ impl EntryInfo {
         time_to_idle: Option<Duration>,
         time_to_live: Option<Duration>,
     ) -> Self {
+        // A core judges the entry live at the latest time it has seen,
+        // which can be later than `now`: another thread read the clock after
+        // this call did and stamped the entry first. Measured at `now`, that
+        // entry would show an idle time left beyond the timeout and no time
+        // since its access; measured at its last access (no later than the
+        // core's time, and the entry was live then too), every figure is
+        // one instant's.
+        let now = now.max(stamps.last_access);
         let left = |from: Ticks, d: Duration| from.saturating_add(d).saturating_duration_since(now);
         EntryInfo {
             since_write: now.saturating_duration_since(stamps.last_write),

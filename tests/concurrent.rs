@@ -28,6 +28,16 @@
 //! * `len()` stays within the bound plus the in-flight slack (one entry
 //!   per thread but for `mutex`), and after the final `purge_expired()`
 //!   `len()` is the live count and the live weight is within the bound;
+//! * `iter` yields each key at most once, only values a begun call stored
+//!   and the listener had not reported gone, and of those stored before it
+//!   began no more than the `len()` bound; `entry_info` reports the weight
+//!   of a stored value of its key and times left within the configured
+//!   timeouts; `set_max_capacity` (a shrink, later undone by the same
+//!   thread) is refused with its typed error exactly on moka and on a
+//!   cache without a bound (`concurrent/verify_looks.rs`);
+//! * nothing but a read or a write of its key keeps an entry alive: no
+//!   look (`iter`, `entry_info`, `peek`, `contains_key`) finds it, nor is
+//!   it live at the end, once the idle timeout passed since the last one;
 //! * a single-threaded refill of fresh keys fills the cache to its bound
 //!   (`concurrent/refill.rs`): bookkeeping that drifted shows here;
 //! * statistics: hits + misses + coalesced loads are the lookups made,

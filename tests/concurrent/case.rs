@@ -18,6 +18,8 @@ const PER_ENTRY_STREAM: u64 = 0x7e57_0e1f_d0e5_71e5;
 const COMPUTE_STREAM: u64 = 0xc0de_a70e_1c5e_ed00;
 /// Seeds the fourth random stream (`retain`) of a case.
 const RETAIN_STREAM: u64 = 0x7e7a_1e5e_ed5a_b1e5;
+/// Seeds the fifth random stream (`entry_info`, `iter`, `set_max_capacity`).
+const LOOK_STREAM: u64 = 0x100c_5e7c_a9ac_17e5;
 
 /// A small deterministic generator (splitmix64): the seed is the case.
 pub struct Rng(u64);
@@ -184,8 +186,47 @@ impl Case {
                 }
             }
         }
+        draw_looks(&mut acts, seed, capacity);
         let config = ModelConfig { idle, lifetime, capacity, policy, shards, expiry };
         Case { seed, config, weigher, threads, keys, drain, acts }
+    }
+}
+
+/// `entry_info`, `iter` and `set_max_capacity`, from a fifth stream (so
+/// every earlier draw of a seed stays as it was): in half the cases some
+/// gets become `entry_info`, some `len`s `iter`, and some purges resizes.
+///
+/// A resize shrinks the bound to between half of it and all of it, and a
+/// later op of the same thread (within 30) becomes a resize back to the
+/// bound the case was built with; a shrink at the end of a list becomes
+/// that restore itself (a no-op resize, which still runs the resize path).
+/// So each thread's last resize is a restore, and resizes apply in one
+/// order (the front-end holds a lock across each), so the case ends at its
+/// built bound; the driver restores it once more after the join for a
+/// cache that does not promise that order. Why the checks stay sound: the
+/// bound only ever moves below the built one, so every upper bound (`len`,
+/// `iter`'s count, the final weight) still holds, and the lower bounds
+/// (the refill) run at the built bound again. A cache without a bound
+/// draws the same shape with a made-up bound; the call must be refused.
+fn draw_looks(acts: &mut [Vec<Act>], seed: u64, capacity: Option<u64>) {
+    let mut rng = Rng::new(seed ^ LOOK_STREAM);
+    if !rng.chance(50) {
+        return;
+    }
+    for list in acts.iter_mut() {
+        for i in 0..list.len() {
+            match list[i] {
+                Act::Op(Op::Get(k)) if rng.chance(20) => list[i] = Act::Op(Op::Info(k)),
+                Act::Len if rng.chance(50) => list[i] = Act::Op(Op::Iter),
+                Act::Op(Op::Purge) if rng.chance(40) => {
+                    let built = capacity.unwrap_or_else(|| rng.range(1, 64));
+                    let back = (i + rng.range(1, 30) as usize).min(list.len() - 1);
+                    list[i] = Act::Op(Op::SetCapacity(rng.range(built.div_ceil(2), built)));
+                    list[back] = Act::Op(Op::SetCapacity(built));
+                }
+                _ => {}
+            }
+        }
     }
 }
 

@@ -92,6 +92,7 @@ pub fn run_case<C: SlidingTtlCache<u64, u64>>(
         })
     };
     let recs: Vec<_> = run::run_workers(&s, &case, &progress).into_iter().flatten().collect();
+    restore_bound(flavor, &s, &case, &recs);
     if case.drain {
         // Every deadline is at most one idle timeout after the last access.
         s.clock.advance(case.config.idle);
@@ -104,15 +105,31 @@ pub fn run_case<C: SlidingTtlCache<u64, u64>>(
         if purged != expired {
             return Err(format!("the final purge_expired() returned {purged} but reported {expired} expired entries"));
         }
-        let mut h = History::new(&case, flavor, recs, reports, s.rejections());
+        let mut h = History::new(&case, flavor, recs, reports, s.rejections(), s.yields());
         h.check_reports()?;
         h.check_results()?;
         h.check_computes()?;
+        h.check_looks()?;
         let live = h.check_final(&s, case.drain)?;
+        h.check_nothing_else_refreshes(&live, s.now())?;
         refill::check(&s, &case, flavor, &live)
     })();
     dog.stop();
     result
+}
+
+/// Each thread's last resize restores the built bound (`case::draw_looks`),
+/// so a cache whose resizes apply in one order ends at it: ttlkit's
+/// front-end holds a lock across each, and the refill then checks that the
+/// concurrent resizes left the bound (and the weight books) right. A cache
+/// from outside ttlkit promises no such order: it gets its bound back here,
+/// before the checks that hold it to that bound (a refusal was checked per
+/// call, so its result is not looked at again).
+fn restore_bound<C: SlidingTtlCache<u64, u64>>(flavor: Flavor, s: &Subject<C>, case: &Case, recs: &[run::Rec]) {
+    let resized = recs.iter().any(|r| matches!(r.act, Act::Op(Op::SetCapacity(_))));
+    if let (true, None, Some(cap)) = (resized, flavor.kind, case.config.capacity) {
+        let _ = s.cache.set_max_capacity(cap);
+    }
 }
 
 /// Runs the budget of random cases (`CONCURRENT_CASES`, default 16, or as

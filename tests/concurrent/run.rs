@@ -9,7 +9,7 @@ use std::thread;
 use std::time::Duration;
 
 use ttlkit::clock::{Clock, MockClock};
-use ttlkit::{BuildError, CacheBuilder, RemovalCause, SlidingTtlCache};
+use ttlkit::{BuildError, CacheBuilder, EntryInfo, RemovalCause, SlidingTtlCache};
 
 use crate::flavor::Flavor;
 
@@ -47,6 +47,33 @@ pub enum Out {
     Computed {
         saw: Option<u64>,
     },
+    /// What `entry_info` said.
+    Info(Option<EntryInfo>),
+    /// How `set_max_capacity` answered.
+    Resized(Resize),
+}
+
+/// How `set_max_capacity` answered: done, or which refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resize {
+    Done,
+    /// `UnsupportedSetting`: the backend cannot (moka, or a core without it).
+    Unsupported,
+    /// `MissingSetting`: the cache was built without a bound.
+    Unbounded,
+    /// Any other error: never right for the bounds the cases draw.
+    Other,
+}
+
+impl Resize {
+    fn of(result: Result<(), BuildError>) -> Resize {
+        match result {
+            Ok(()) => Resize::Done,
+            Err(BuildError::UnsupportedSetting { .. }) => Resize::Unsupported,
+            Err(BuildError::MissingSetting { .. }) => Resize::Unbounded,
+            Err(_) => Resize::Other,
+        }
+    }
 }
 
 /// One call of a worker.
@@ -61,6 +88,9 @@ pub struct Rec {
     pub ret: u64,
     /// The mock clock (nanoseconds) read just before the call.
     pub clock: u64,
+    /// The mock clock read just after the return stamp: whatever the call
+    /// stamped an entry with is no later than this.
+    pub clock_ret: u64,
     pub out: Out,
 }
 
@@ -86,6 +116,14 @@ pub struct Rejection {
     pub by: (usize, usize),
 }
 
+/// The entries an `iter` call yielded.
+#[derive(Debug, Clone)]
+pub struct Yield {
+    /// The call: thread and op index.
+    pub by: (usize, usize),
+    pub pairs: Vec<(u64, u64)>,
+}
+
 /// The cache under test and what observes it.
 pub struct Subject<C> {
     pub cache: C,
@@ -93,6 +131,7 @@ pub struct Subject<C> {
     pub stamps: Arc<Stamps>,
     pub reports: Arc<Mutex<Vec<Report>>>,
     pub rejections: Mutex<Vec<Rejection>>,
+    pub yields: Mutex<Vec<Yield>>,
 }
 
 impl<C: SlidingTtlCache<u64, u64>> Subject<C> {
@@ -135,7 +174,7 @@ impl<C: SlidingTtlCache<u64, u64>> Subject<C> {
             b = b.weigher(move |&k: &u64, &v: &u64| u32::try_from(w.of(k, v)).unwrap_or(u32::MAX));
         }
         let cache = make(b).map_err(|e| format!("build {flavor}: {e}"))?;
-        Ok(Subject { cache, clock, stamps, reports, rejections: Mutex::default() })
+        Ok(Subject { cache, clock, stamps, reports, rejections: Mutex::default(), yields: Mutex::default() })
     }
 
     pub fn reports(&self) -> Vec<Report> {
@@ -144,6 +183,10 @@ impl<C: SlidingTtlCache<u64, u64>> Subject<C> {
 
     pub fn rejections(&self) -> Vec<Rejection> {
         self.rejections.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    pub fn yields(&self) -> Vec<Yield> {
+        self.yields.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     pub fn now(&self) -> u64 {
@@ -199,7 +242,8 @@ fn worker<C: SlidingTtlCache<u64, u64>>(s: &Subject<C>, t: usize, acts: &[Act], 
             Act::Len => Out::Count(s.cache.len()),
         };
         let ret = s.stamps.next();
-        recs.push(Rec { thread: t, index, act, value: fresh, call, ret, clock, out });
+        let clock_ret = s.now();
+        recs.push(Rec { thread: t, index, act, value: fresh, call, ret, clock, clock_ret, out });
     }
     at.store(usize::MAX, Ordering::Relaxed);
     recs
@@ -234,6 +278,14 @@ fn retain<C: SlidingTtlCache<u64, u64>>(s: &Subject<C>, mask: u16, by: (usize, u
     });
     s.rejections.lock().unwrap_or_else(PoisonError::into_inner).extend(rejected);
     Out::Count(removed)
+}
+
+/// An `iter` that records what it yielded.
+fn iter<C: SlidingTtlCache<u64, u64>>(s: &Subject<C>, by: (usize, usize)) -> Out {
+    let pairs: Vec<(u64, u64)> = s.cache.iter().collect();
+    let n = pairs.len();
+    s.yields.lock().unwrap_or_else(PoisonError::into_inner).push(Yield { by, pairs });
+    Out::Count(n)
 }
 
 /// A `get_or_insert_with` whose `init` yields `spins` times before returning `fresh`.
@@ -287,13 +339,11 @@ fn apply<C: SlidingTtlCache<u64, u64>>(s: &Subject<C>, op: Op, fresh: u64, by: (
             Out::Nothing
         }
         Op::Purge => Out::Count(cache.purge_expired()),
-        // The single-threaded model checks these exactly; here they are not
-        // drawn (so recorded seeds replay as before) and would be unchecked.
-        Op::Info(k) => Out::Bool(cache.entry_info(&k).is_some()),
-        Op::Iter => Out::Count(cache.iter().count()),
-        // Not drawn either: the checks hold each case to one bound and one
-        // idle timeout (conformance covers resizing under concurrent writes).
-        Op::SetCapacity(n) => Out::Bool(cache.set_max_capacity(n).is_ok()),
+        Op::Info(k) => Out::Info(cache.entry_info(&k)),
+        Op::Iter => iter(s, by),
+        Op::SetCapacity(n) => Out::Resized(Resize::of(cache.set_max_capacity(n))),
+        // Not drawn: the checks hold each case to one idle timeout (the
+        // single-threaded model checks it exactly).
         Op::SetIdle(d) => Out::Bool(cache.set_time_to_idle(d).is_ok()),
         Op::Retain(mask) => retain(s, mask, by),
         Op::Advance(d) => {

@@ -13,7 +13,10 @@ use crate::flavor::Flavor;
 
 use crate::case::{Act, Case, Weights};
 use crate::harness::Op;
-use crate::run::{Out, Rec, Rejection, Report, Subject};
+use crate::run::{Out, Rec, Rejection, Report, Subject, Yield};
+
+#[path = "verify_looks.rs"]
+mod looks;
 
 /// Where a stored value came from.
 #[derive(Debug, Clone, Copy)]
@@ -74,6 +77,11 @@ pub struct History<'a> {
     /// The values `retain` calls rejected (and so removed, unless something
     /// else removed them first).
     rejections: Vec<Rejection>,
+    /// What each `iter` call yielded.
+    yields: Vec<Yield>,
+    /// Per key, the calls that may refresh it (read or write it, not just
+    /// look): (call stamp, clock after the return).
+    touches: HashMap<u64, Vec<(u64, u64)>>,
 }
 
 impl<'a> History<'a> {
@@ -83,12 +91,17 @@ impl<'a> History<'a> {
         recs: Vec<Rec>,
         reports: Vec<Report>,
         rejections: Vec<Rejection>,
+        yields: Vec<Yield>,
     ) -> History<'a> {
         let mut origins = HashMap::new();
         let mut writes: HashMap<u64, Vec<Rec>> = HashMap::new();
         let (mut clears, mut retains) = (Vec::new(), Vec::new());
+        let mut touches: HashMap<u64, Vec<(u64, u64)>> = HashMap::new();
         for r in &recs {
             let key = key_of(r.act);
+            if let (Some(k), true) = (key, looks::may_refresh(r.act)) {
+                touches.entry(k).or_default().push((r.call, r.clock_ret));
+            }
             match (r.act, r.out) {
                 (Act::Op(Op::Insert(k) | Op::InsertWithTtl(k, _)) | Act::Compute(k, _), _) => {
                     origins.insert(r.value, Origin { rec: *r, key: k, init: None });
@@ -109,7 +122,20 @@ impl<'a> History<'a> {
                 retains.push(*r);
             }
         }
-        History { case, flavor, recs, origins, reported: HashMap::new(), reports, writes, clears, retains, rejections }
+        History {
+            case,
+            flavor,
+            recs,
+            origins,
+            reported: HashMap::new(),
+            reports,
+            writes,
+            clears,
+            retains,
+            rejections,
+            yields,
+            touches,
+        }
     }
 
     fn origin(&self, value: u64) -> Result<&Origin, String> {
@@ -212,7 +238,6 @@ impl<'a> History<'a> {
     /// Every value a call returned is one stored for that key, by a call
     /// that had begun, and not one the listener had already reported gone.
     pub fn check_results(&self) -> Result<(), String> {
-        let slack = self.flavor.profile().capacity_slack;
         for r in &self.recs {
             let fail = |e: String| format!("{}: {e}", describe(r));
             let returned = match r.out {
@@ -230,11 +255,7 @@ impl<'a> History<'a> {
                     None
                 }
                 Out::Count(n) if matches!(r.act, Act::Len) => {
-                    if let Some(cap) = self.case.config.capacity {
-                        // In flight, every inserting thread may be one entry over.
-                        // One lock serialises the inserts: none is in flight over the bound.
-                        let flight = self.flavor.in_flight(self.case.threads);
-                        let bound = cap + slack(cap) + flight * self.case.weigher.unwrap_or(1);
+                    if let Some((cap, bound)) = self.held_bound(r) {
                         if n as u64 > bound {
                             return Err(fail(format!("len() {n} above the bound {bound} (capacity {cap})")));
                         }
@@ -243,7 +264,8 @@ impl<'a> History<'a> {
                 }
                 // What a compute saw is a read of the map.
                 Out::Computed { saw } => saw,
-                Out::Nothing | Out::Bool(_) | Out::Count(_) => None,
+                // Checked by `check_looks`.
+                Out::Nothing | Out::Bool(_) | Out::Count(_) | Out::Info(_) | Out::Resized(_) => None,
             };
             let Some(v) = returned else { continue };
             let o = self.origin(v).map_err(fail)?;
