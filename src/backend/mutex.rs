@@ -63,7 +63,8 @@ where
     const READS_TAKE_THE_WRITE_LOCK: bool = true;
 
     fn build(config: &Config<K, V>) -> Result<Self, BuildError> {
-        let policy = config.policy_entries.map(|n| config.policy.build(usize::try_from(n).unwrap_or(usize::MAX)));
+        let policy =
+            config.policy_entries.map(|n| config.policy.build_for_slots(usize::try_from(n).unwrap_or(usize::MAX)));
         let store = Store::new(config.rules, config.max_capacity, config.weighted(), policy, config.hasher)
             .with_own_deadlines(config.own.clone());
         Ok(MutexCore { store: Mutex::new(store) })

@@ -71,12 +71,14 @@ impl<K: Hash + Eq, V> Store<K, V> {
                 let len = self.slots.len();
                 self.free.retain(|&i| (i as usize) < len);
                 self.weights.truncate(len);
+                self.owns.truncate(len);
                 self.wheel.truncate(len);
             }
             let room = self.slots.len().max(live * 2);
             self.slots.shrink_to(room);
             self.free.shrink_to(room);
             self.weights.shrink_to(room);
+            self.owns.shrink_to(room);
             self.wheel.shrink_to(room);
         }
     }
@@ -107,10 +109,13 @@ impl<K: Hash + Eq, V> Store<K, V> {
     }
 
     /// Moves the entry in slot `from` to the empty slot `to`, repointing
-    /// its wheel filing, its table entry and its weight.
+    /// its wheel filing, its table entry, its own deadline and its weight.
     fn relocate(&mut self, from: u32, to: u32) {
         let entry = self.slots[from as usize].take();
         self.slots[to as usize] = entry;
+        let own = self.owns.get(from);
+        self.owns.set(from, Ticks::MAX);
+        self.owns.set(to, own);
         self.wheel.relocate(from, to);
         let hash = self.hasher.hash_one(&self.entry(to).key);
         if let Ok(mut found) = self.table.find_entry(hash, |&i| i == from) {
@@ -126,7 +131,10 @@ impl<K: Hash + Eq, V> Store<K, V> {
     #[cfg(test)]
     pub(crate) fn expired_held(&self, now: Ticks) -> usize {
         let now = self.latest.at(now);
-        self.slots.iter().flatten().filter(|e| e.is_expired(&self.rules, now)).count()
+        (0..self.slots.len())
+            .filter_map(|i| u32::try_from(i).ok())
+            .filter(|&i| self.slots[i as usize].is_some() && self.is_expired(i, now))
+            .count()
     }
 
     /// Room allocated: (slab slots, hash table entries) (tests only).

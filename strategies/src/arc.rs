@@ -89,8 +89,7 @@ impl Arc {
 
     /// Moves resident node `idx` to the MRU end of ghost list `list`.
     fn demote_to_ghost(&mut self, idx: u32, list: usize) -> EntryId {
-        let node = self.res.node(idx);
-        let (id, hash) = (node.id(), node.data);
+        let (id, hash) = (self.res.id(idx), *self.res.data(idx));
         self.res.unindex(id);
         if let Some(old) = self.ghosts.insert(hash, idx) {
             // Hash collision with an older ghost: forget the older one.
@@ -99,7 +98,7 @@ impl Arc {
             }
         }
         self.res.move_to_tail(idx, list);
-        self.res.node_mut(idx).set_id(hash);
+        self.res.set_id(idx, hash);
         id
     }
 }
@@ -226,8 +225,8 @@ impl EvictionPolicy for Arc {
             return Err(format!("arc: {all} entries and ghosts over 2c + 1"));
         }
         for &idx in b1.iter().chain(&b2) {
-            let n = self.res.node(idx);
-            if n.id() != n.data || self.ghosts.get(&n.data) != Some(&idx) {
+            let (id, hash) = (self.res.id(idx), *self.res.data(idx));
+            if id != hash || self.ghosts.get(&hash) != Some(&idx) {
                 return Err(format!("arc: ghost node {idx} is not indexed by its hash"));
             }
         }

@@ -85,9 +85,17 @@ impl<const IN_PLACE: bool> Hand<IN_PLACE> {
         Hand { capacity, res: Resident::new(capacity), hand: None }
     }
 
+    /// The same policy for an owner whose ids are its own slot indexes
+    /// (see [`PolicyKind::build_for_slots`](crate::PolicyKind::build_for_slots)):
+    /// 12 bytes less per entry.
+    pub fn with_slot_ids(mut self) -> Self {
+        self.res.use_slot_ids(self.capacity);
+        self
+    }
+
     fn reference(&mut self, id: EntryId) {
         if let Some(idx) = self.res.find(id) {
-            self.res.node_mut(idx).data = true;
+            *self.res.data_mut(idx) = true;
         }
     }
 
@@ -157,9 +165,8 @@ impl<const IN_PLACE: bool> EvictionPolicy for Hand<IN_PLACE> {
             None => self.res.head(QUEUE)?,
         };
         loop {
-            let node = self.res.node_mut(cur);
-            let owner = owner_bit(node.id());
-            let referenced = &mut node.data;
+            let owner = owner_bit(self.res.id(cur));
+            let referenced = self.res.data_mut(cur);
             if !*referenced && !owner {
                 break;
             }

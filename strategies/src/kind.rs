@@ -154,6 +154,43 @@ impl PolicyKind {
     }
 }
 
+impl PolicyKind {
+    /// Like [`build`](Self::build), for an owner whose ids are its own slot
+    /// indexes (0, 1, 2, ..., a freed slot's id reused by a later entry), as
+    /// ttlkit's backends are. Each id must stay below about the most entries
+    /// the owner ever holds plus one: the list-based policies then keep no
+    /// id-to-node index and no ids, the node index being the id (12 bytes
+    /// less per entry), and allocate as far as the highest id. ARC, whose
+    /// ghosts keep their own ids, and `w-tinylfu-auto` are built as usual.
+    ///
+    /// ```
+    /// use ttlkit_strategies::PolicyKind;
+    ///
+    /// let mut lru = PolicyKind::Lru.build_for_slots(2);
+    /// lru.on_insert(0, 10);
+    /// lru.on_insert(1, 11);
+    /// lru.on_hit(0);
+    /// assert_eq!(lru.evict(), Some(1));
+    /// lru.on_insert(1, 12); // slot 1 holds a new entry
+    /// assert_eq!(lru.evict(), Some(0));
+    /// ```
+    pub fn build_for_slots(self, capacity: usize) -> Box<dyn EvictionPolicy> {
+        match self {
+            PolicyKind::Fifo => Box::new(Fifo::new(capacity).with_slot_ids()),
+            PolicyKind::Lru => Box::new(Lru::new(capacity).with_slot_ids()),
+            PolicyKind::Clock => Box::new(Clock::new(capacity).with_slot_ids()),
+            PolicyKind::Sieve => Box::new(Sieve::new(capacity).with_slot_ids()),
+            PolicyKind::S3Fifo => Box::new(S3Fifo::new(capacity).with_slot_ids()),
+            PolicyKind::WTinyLfu => Box::new(WTinyLfu::new(capacity).with_slot_ids()),
+            PolicyKind::WTinyLfuClimb => {
+                Box::new(WTinyLfu::with_config(capacity, WTinyLfuConfig::caffeine()).with_slot_ids())
+            }
+            PolicyKind::WTinyLfuV2 => Box::new(WTinyLfu::with_config(capacity, WTinyLfuConfig::v2()).with_slot_ids()),
+            PolicyKind::Arc | PolicyKind::WTinyLfuAuto => self.build(capacity),
+        }
+    }
+}
+
 impl fmt::Display for PolicyKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

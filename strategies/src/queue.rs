@@ -61,6 +61,14 @@ impl<const RECENCY: bool> Queue<RECENCY> {
         Queue { capacity, res: Resident::new(capacity) }
     }
 
+    /// The same policy for an owner whose ids are its own slot indexes
+    /// (see [`PolicyKind::build_for_slots`](crate::PolicyKind::build_for_slots)):
+    /// 12 bytes less per entry.
+    pub fn with_slot_ids(mut self) -> Self {
+        self.res.use_slot_ids(self.capacity);
+        self
+    }
+
     fn touch(&mut self, id: EntryId) {
         if RECENCY {
             if let Some(idx) = self.res.find(id) {

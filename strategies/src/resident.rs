@@ -14,10 +14,15 @@ use crate::EntryId;
 /// The lists are reachable through `Deref` for moving nodes and reading
 /// their data. Nodes may also be linked without being indexed (ARC's
 /// ghosts): [`Resident::len`] counts only indexed ones.
+///
+/// With slot ids ([`Resident::use_slot_ids`]) a node's index is its id, so
+/// no index is kept: membership is being on a list.
 #[derive(Debug, Clone)]
 pub(crate) struct Resident<T, const N: usize> {
     nodes: SlabList<T, N>,
     index: IdIndex,
+    /// Residents, counted here with slot ids (the index counts otherwise).
+    slot_len: usize,
 }
 
 impl<T: Copy, const N: usize> Resident<T, N> {
@@ -25,47 +30,79 @@ impl<T: Copy, const N: usize> Resident<T, N> {
     /// owner inserts before it evicts (up to 2^16: a huge capacity is a
     /// bound, not a promise of that many residents).
     pub(crate) fn new(capacity: usize) -> Self {
+        Self::with_ids(capacity, false)
+    }
+
+    fn with_ids(capacity: usize, slot_ids: bool) -> Self {
         let room = capacity.min(1 << 16).saturating_add(1);
-        Resident { nodes: SlabList::with_capacity(room, capacity.saturating_add(1)), index: IdIndex::default() }
+        let nodes = SlabList::with_capacity(room, capacity.saturating_add(1), slot_ids);
+        Resident { nodes, index: IdIndex::default(), slot_len: 0 }
+    }
+
+    /// Switches an empty set to slot ids: the owner's ids are its own slot
+    /// indexes, each below about the most residents it ever holds plus
+    /// one. Each resident then costs its node data and links only, not an
+    /// id and an index entry besides (12 bytes less). Nodes can no longer
+    /// be unindexed (ARC's ghosts need their own ids).
+    pub(crate) fn use_slot_ids(&mut self, capacity: usize) {
+        assert!(self.len() == 0, "switch to slot ids before the first insert");
+        *self = Self::with_ids(capacity, true);
     }
 
     /// Residents (indexed nodes).
     pub(crate) fn len(&self) -> usize {
-        self.index.len()
+        if self.nodes.has_slot_ids() {
+            self.slot_len
+        } else {
+            self.index.len()
+        }
     }
 
     /// Resident `id`'s node.
     pub(crate) fn find(&self, id: EntryId) -> Option<u32> {
+        if self.nodes.has_slot_ids() {
+            let idx = u32::try_from(id).ok()?;
+            return (self.nodes.list_of(idx) != usize::MAX).then_some(idx);
+        }
         self.index.get(&id).copied()
     }
 
     pub(crate) fn contains(&self, id: EntryId) -> bool {
-        self.index.contains_key(&id)
+        self.find(id).is_some()
     }
 
     /// Makes `id` (not yet resident) resident at the tail of list `l`.
     pub(crate) fn insert(&mut self, l: usize, id: EntryId, data: T) -> u32 {
         let idx = self.nodes.push_tail(l, id, data);
-        self.index.insert(id, idx);
+        if self.nodes.has_slot_ids() {
+            self.slot_len += 1;
+        } else {
+            self.index.insert(id, idx);
+        }
         idx
     }
 
     /// Forgets resident `id`; returns the node it had.
     pub(crate) fn remove(&mut self, id: EntryId) -> Option<u32> {
-        let idx = self.index.remove(&id)?;
-        self.nodes.remove(idx);
+        let idx = self.find(id)?;
+        self.remove_node(idx);
         Some(idx)
     }
 
     /// Forgets the resident at node `idx`; returns its id.
     pub(crate) fn remove_node(&mut self, idx: u32) -> EntryId {
         let (id, _) = self.nodes.remove(idx);
-        self.index.remove(&id);
+        if self.nodes.has_slot_ids() {
+            self.slot_len -= 1;
+        } else {
+            self.index.remove(&id);
+        }
         id
     }
 
     /// Unindexes resident `id` but keeps its node linked (it becomes a ghost).
     pub(crate) fn unindex(&mut self, id: EntryId) {
+        assert!(!self.nodes.has_slot_ids(), "slot-id residents cannot become ghosts");
         self.index.remove(&id);
     }
 
@@ -76,7 +113,7 @@ impl<T: Copy, const N: usize> Resident<T, N> {
 
     /// Makes the unindexed node `idx` resident again, as `id`.
     pub(crate) fn reindex(&mut self, idx: u32, id: EntryId) {
-        self.nodes.node_mut(idx).set_id(id);
+        self.nodes.set_id(idx, id);
         self.index.insert(id, idx);
     }
 
@@ -84,6 +121,7 @@ impl<T: Copy, const N: usize> Resident<T, N> {
     pub(crate) fn clear(&mut self) {
         self.nodes.clear();
         self.index.clear();
+        self.slot_len = 0;
     }
 
     /// Checks that `lists` are well linked and that the index holds exactly
@@ -96,7 +134,7 @@ impl<T: Copy, const N: usize> Resident<T, N> {
             let mut ids = Vec::new();
             let mut at = self.head(l);
             while let Some(idx) = at {
-                ids.push(self.node(idx).id());
+                ids.push(self.id(idx));
                 if !reverse && out.len() + ids.len() >= n {
                     break;
                 }
@@ -114,15 +152,18 @@ impl<T: Copy, const N: usize> Resident<T, N> {
     }
 
     pub(crate) fn validate(&self, name: &str, lists: &[usize]) -> Result<Vec<u32>, String> {
-        let mut linked = Vec::with_capacity(self.index.len());
+        let mut linked = Vec::with_capacity(self.len());
         for &l in lists {
             linked.extend(self.nodes.validate_list(l)?);
         }
-        if linked.len() != self.index.len() {
-            return Err(format!("{name}: {} linked but {} indexed", linked.len(), self.index.len()));
+        if linked.len() != self.len() {
+            return Err(format!("{name}: {} linked but {} resident", linked.len(), self.len()));
+        }
+        if self.nodes.has_slot_ids() {
+            return Ok(linked);
         }
         for &idx in &linked {
-            let id = self.nodes.node(idx).id();
+            let id = self.nodes.id(idx);
             if self.index.get(&id) != Some(&idx) {
                 return Err(format!("{name}: node {idx} (id {id}) is not indexed"));
             }

@@ -60,6 +60,14 @@ impl S3Fifo {
             ghost: GhostFifo::new(capacity.saturating_sub(small_target).max(1)),
         }
     }
+
+    /// The same policy for an owner whose ids are its own slot indexes
+    /// (see [`PolicyKind::build_for_slots`](crate::PolicyKind::build_for_slots)):
+    /// 12 bytes less per entry.
+    pub fn with_slot_ids(mut self) -> Self {
+        self.res.use_slot_ids(self.capacity);
+        self
+    }
 }
 
 impl EvictionPolicy for S3Fifo {
@@ -86,7 +94,7 @@ impl EvictionPolicy for S3Fifo {
 
     fn on_hit(&mut self, id: EntryId) {
         if let Some(idx) = self.res.find(id) {
-            let m = &mut self.res.node_mut(idx).data;
+            let m = self.res.data_mut(idx);
             m.freq = (m.freq + 1).min(MAX_FREQ);
         }
     }
@@ -103,9 +111,9 @@ impl EvictionPolicy for S3Fifo {
             let from_small = self.res.len_of(SMALL) >= self.small_target || self.res.len_of(MAIN) == 0;
             if from_small {
                 let idx = self.res.head(SMALL)?;
-                let meta = self.res.node(idx).data;
+                let meta = *self.res.data(idx);
                 if meta.freq > 1 {
-                    self.res.node_mut(idx).data.freq = 0;
+                    self.res.data_mut(idx).freq = 0;
                     self.res.move_to_tail(idx, MAIN);
                 } else {
                     self.ghost.insert(meta.hash);
@@ -113,7 +121,7 @@ impl EvictionPolicy for S3Fifo {
                 }
             } else {
                 let idx = self.res.head(MAIN)?;
-                let m = &mut self.res.node_mut(idx).data;
+                let m = self.res.data_mut(idx);
                 if m.freq > 0 {
                     m.freq -= 1;
                     self.res.move_to_tail(idx, MAIN);
@@ -140,7 +148,7 @@ impl EvictionPolicy for S3Fifo {
     fn validate(&self) -> Result<(), String> {
         let linked = self.res.validate("s3-fifo", &[SMALL, MAIN])?;
         for &idx in &linked {
-            if self.res.node(idx).data.freq > MAX_FREQ {
+            if self.res.data(idx).freq > MAX_FREQ {
                 return Err(format!("s3-fifo: node {idx} has frequency over {MAX_FREQ}"));
             }
         }

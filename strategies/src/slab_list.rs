@@ -1,56 +1,53 @@
 //! An arena of nodes threaded on up to `N` lists by index.
 //!
 //! Several policies keep entries on one or more ordered lists (LRU order,
-//! FIFO order, segments). `SlabList` stores every node once in a `Vec`, its
-//! links in an [`IndexLists`] beside it, so moving a node between or within
-//! lists is O(1) and allocation-free, and a policy maps its [`EntryId`]s to
-//! node indexes with one index (see `resident.rs`).
+//! FIFO order, segments). `SlabList` stores every node's data once in a
+//! `Vec`, its links in an [`IndexLists`] beside it, so moving a node between
+//! or within lists is O(1) and allocation-free, and a policy maps its
+//! [`EntryId`]s to node indexes with one index (see `resident.rs`).
+//!
+//! With slot ids (an owner whose ids are its own slot indexes: 0, 1, 2, ...)
+//! a node's index *is* its id, so the arena keeps no ids and no free list:
+//! a node then costs its data and its links, nothing more.
 
 use crate::{EntryId, IndexLists};
-
-#[derive(Debug, Clone)]
-pub(crate) struct Node<T> {
-    /// The entry id as two halves: keeps the node 4-aligned, 4 bytes
-    /// smaller than with a `u64` (a backend holds one node per entry).
-    id: [u32; 2],
-    pub(crate) data: T,
-}
-
-impl<T> Node<T> {
-    pub(crate) fn id(&self) -> EntryId {
-        u64::from(self.id[0]) | u64::from(self.id[1]) << 32
-    }
-
-    pub(crate) fn set_id(&mut self, id: EntryId) {
-        self.id = split(id);
-    }
-}
-
-fn split(id: EntryId) -> [u32; 2] {
-    [id as u32, (id >> 32) as u32]
-}
 
 /// Up to `N` ordered lists sharing one node arena.
 #[derive(Debug, Clone)]
 pub(crate) struct SlabList<T, const N: usize> {
-    nodes: Vec<Node<T>>,
+    data: Vec<T>,
+    /// Each node's id as two halves (4-aligned, 4 bytes smaller than a
+    /// `u64`); empty with slot ids, where the index is the id.
+    ids: Vec<[u32; 2]>,
     free: Vec<u32>,
     lists: IndexLists<N>,
     /// Growth stops doubling here (the owner's capacity and one more), so
     /// a full cache holds no slack.
     limit: usize,
+    /// Nodes reserved for (not `data.capacity()`: a `Vec` of a zero-sized
+    /// `T`, LRU's, has room for `usize::MAX`).
+    room: usize,
+    slot_ids: bool,
 }
 
-impl<T, const N: usize> SlabList<T, N> {
+impl<T: Copy, const N: usize> SlabList<T, N> {
     /// Room for `capacity` nodes now; growth doubles up to `limit` nodes,
-    /// then lands on it exactly.
-    pub(crate) fn with_capacity(capacity: usize, limit: usize) -> Self {
+    /// then lands on it exactly. With `slot_ids`, node `i` holds id `i`.
+    pub(crate) fn with_capacity(capacity: usize, limit: usize, slot_ids: bool) -> Self {
         SlabList {
-            nodes: Vec::with_capacity(capacity),
+            data: Vec::with_capacity(capacity),
+            ids: if slot_ids { Vec::new() } else { Vec::with_capacity(capacity) },
             free: Vec::new(),
             lists: IndexLists::with_capacity(capacity),
             limit,
+            room: capacity,
+            slot_ids,
         }
+    }
+
+    /// Whether a node's index is its id.
+    pub(crate) fn has_slot_ids(&self) -> bool {
+        self.slot_ids
     }
 
     /// Number of nodes on list `l`.
@@ -68,12 +65,29 @@ impl<T, const N: usize> SlabList<T, N> {
         self.lists.next(idx)
     }
 
-    pub(crate) fn node(&self, idx: u32) -> &Node<T> {
-        &self.nodes[idx as usize]
+    /// Node `idx`'s data.
+    pub(crate) fn data(&self, idx: u32) -> &T {
+        &self.data[idx as usize]
     }
 
-    pub(crate) fn node_mut(&mut self, idx: u32) -> &mut Node<T> {
-        &mut self.nodes[idx as usize]
+    pub(crate) fn data_mut(&mut self, idx: u32) -> &mut T {
+        &mut self.data[idx as usize]
+    }
+
+    /// Node `idx`'s id.
+    pub(crate) fn id(&self, idx: u32) -> EntryId {
+        if self.slot_ids {
+            return u64::from(idx);
+        }
+        let [lo, hi] = self.ids[idx as usize];
+        u64::from(lo) | u64::from(hi) << 32
+    }
+
+    /// Gives node `idx` another id (never with slot ids, where the index
+    /// is the id).
+    pub(crate) fn set_id(&mut self, idx: u32, id: EntryId) {
+        assert!(!self.slot_ids, "a slot-id node's id is its index");
+        self.ids[idx as usize] = split(id);
     }
 
     /// Which list node `idx` is on (every allocated node is on one).
@@ -81,40 +95,58 @@ impl<T, const N: usize> SlabList<T, N> {
         self.lists.list_of(idx).unwrap_or(usize::MAX)
     }
 
-    /// Allocates a node and appends it at the tail of list `l`.
+    /// Allocates a node and appends it at the tail of list `l`; with slot
+    /// ids the node is `id` itself, which must be on no list.
     pub(crate) fn push_tail(&mut self, l: usize, id: EntryId, data: T) -> u32 {
-        let node = Node { id: split(id), data };
-        let idx = match self.free.pop() {
-            Some(i) => {
-                self.nodes[i as usize] = node;
-                i
+        let idx = if self.slot_ids {
+            let idx = u32::try_from(id).ok().filter(|&i| i != u32::MAX);
+            let idx = idx.unwrap_or_else(|| panic!("slot id {id} is not below u32::MAX"));
+            let i = idx as usize;
+            if i >= self.data.len() {
+                self.grow_to(i + 1);
+                self.data.resize(i + 1, data);
             }
-            None => {
-                let i = u32::try_from(self.nodes.len()).unwrap_or(u32::MAX);
-                assert!(i != u32::MAX, "SlabList holds at most u32::MAX - 1 nodes");
-                if self.nodes.len() == self.nodes.capacity() {
-                    let more = crate::capped_growth(self.nodes.len(), self.limit);
-                    self.nodes.reserve_exact(more);
-                    self.lists.reserve_exact(self.nodes.capacity());
-                }
-                self.nodes.push(node);
-                i
-            }
+            self.data[i] = data;
+            idx
+        } else if let Some(i) = self.free.pop() {
+            self.data[i as usize] = data;
+            self.ids[i as usize] = split(id);
+            i
+        } else {
+            let i = u32::try_from(self.data.len()).unwrap_or(u32::MAX);
+            assert!(i != u32::MAX, "SlabList holds at most u32::MAX - 1 nodes");
+            self.grow_to(self.data.len() + 1);
+            self.data.push(data);
+            self.ids.push(split(id));
+            i
         };
         self.lists.push_tail(l, idx);
         idx
     }
 
+    /// Makes room for `len` nodes, doubling up to `limit`.
+    fn grow_to(&mut self, len: usize) {
+        if self.room >= len {
+            return;
+        }
+        while self.room < len {
+            self.room += crate::capped_growth(self.room, self.limit);
+        }
+        self.data.reserve_exact(self.room - self.data.len());
+        if !self.slot_ids {
+            self.ids.reserve_exact(self.room - self.ids.len());
+        }
+        self.lists.reserve_exact(self.room);
+    }
+
     /// Unlinks node `idx` and frees it; returns its id and data.
-    pub(crate) fn remove(&mut self, idx: u32) -> (EntryId, T)
-    where
-        T: Copy,
-    {
+    pub(crate) fn remove(&mut self, idx: u32) -> (EntryId, T) {
         let on = self.lists.remove(idx);
         debug_assert!(on.is_some(), "freeing a free node");
-        self.free.push(idx);
-        let n = &self.nodes[idx as usize];
-        (n.id(), n.data)
+        if !self.slot_ids {
+            self.free.push(idx);
+        }
+        (self.id(idx), self.data[idx as usize])
     }
 
     /// Moves node `idx` to the tail of list `l` (which may be its own list).
@@ -124,7 +156,9 @@ impl<T, const N: usize> SlabList<T, N> {
 
     /// Frees every node.
     pub(crate) fn clear(&mut self) {
-        self.nodes.clear();
+        // Capacity stays: `room` still holds.
+        self.data.clear();
+        self.ids.clear();
         self.free.clear();
         self.lists.clear();
     }
@@ -132,9 +166,13 @@ impl<T, const N: usize> SlabList<T, N> {
     /// Walks list `l` from head to tail checking links and the length.
     pub(crate) fn validate_list(&self, l: usize) -> Result<Vec<u32>, String> {
         let seen = self.lists.validate(l)?;
-        match seen.iter().find(|&&idx| idx as usize >= self.nodes.len()) {
+        match seen.iter().find(|&&idx| idx as usize >= self.data.len()) {
             Some(idx) => Err(format!("list {l}: node {idx} out of bounds")),
             None => Ok(seen),
         }
     }
+}
+
+fn split(id: EntryId) -> [u32; 2] {
+    [id as u32, (id >> 32) as u32]
 }

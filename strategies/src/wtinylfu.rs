@@ -143,6 +143,14 @@ impl WTinyLfu {
         WTinyLfu::with_config(capacity, WTinyLfuConfig::default())
     }
 
+    /// The same policy for an owner whose ids are its own slot indexes
+    /// (see [`PolicyKind::build_for_slots`](crate::PolicyKind::build_for_slots)):
+    /// 12 bytes less per entry.
+    pub fn with_slot_ids(mut self) -> Self {
+        self.res.use_slot_ids(self.capacity);
+        self
+    }
+
     /// A W-TinyLFU policy sized for `capacity` entries, tuned by `config`.
     pub fn with_config(capacity: usize, config: WTinyLfuConfig) -> Self {
         let window_max = ((capacity as f64 * config.initial_window) as usize).max(1).min(capacity);
@@ -317,8 +325,8 @@ impl EvictionPolicy for WTinyLfu {
             return;
         };
         self.clock = self.clock.wrapping_add(1);
-        let hash = self.res.node(idx).data.hash();
-        self.res.node_mut(idx).data.stamp = self.clock;
+        let hash = self.res.data(idx).hash();
+        self.res.data_mut(idx).stamp = self.clock;
         self.sketch.increment(hash);
         match self.res.list_of(idx) {
             PROBATION => {
@@ -353,8 +361,8 @@ impl EvictionPolicy for WTinyLfu {
             let Some(victim) = self.main_victim() else {
                 return Some(self.res.remove_node(candidate));
             };
-            let (ch, vh) = (self.res.node(candidate).data.hash(), self.res.node(victim).data.hash());
-            let victim_age = self.clock.wrapping_sub(self.res.node(victim).data.stamp);
+            let (ch, vh) = (self.res.data(candidate).hash(), self.res.data(victim).hash());
+            let victim_age = self.clock.wrapping_sub(self.res.data(victim).stamp);
             if self.admit(ch, vh, victim_age) {
                 self.res.move_to_tail(candidate, PROBATION);
                 self.main_ghost.insert(vh);

@@ -176,6 +176,65 @@ fn reference_sieve(cap: usize, ops: &[Op]) -> Observed {
     obs
 }
 
+/// Plays an owner that ids its entries by slot, as ttlkit's backends do (a
+/// freed slot is reused first, ids restart at 0 after a clear), against
+/// `p`; returns the keys evicted, in order.
+fn drive_slots(p: &mut dyn EvictionPolicy, cap: usize, ops: &[Op]) -> Result<Vec<u64>, TestCaseError> {
+    let mut slot_of: HashMap<u64, u64> = HashMap::new();
+    let mut key_of: HashMap<u64, u64> = HashMap::new();
+    let mut free: Vec<u64> = Vec::new();
+    let mut next = 0;
+    let mut evicted = Vec::new();
+    for &op in ops {
+        match op {
+            Op::Access(k) => match slot_of.get(&k) {
+                Some(&s) => p.on_hit(s),
+                None => {
+                    let s = free.pop().unwrap_or_else(|| {
+                        next += 1;
+                        next - 1
+                    });
+                    slot_of.insert(k, s);
+                    key_of.insert(s, k);
+                    p.on_insert(s, mix64(k));
+                    while slot_of.len() > cap {
+                        let victim = p.evict();
+                        let key = victim.and_then(|v| key_of.remove(&v));
+                        let Some(key) = key else {
+                            return Err(TestCaseError::fail(format!(
+                                "{}: victim {victim:?} is not resident",
+                                p.name()
+                            )));
+                        };
+                        slot_of.remove(&key);
+                        free.extend(victim);
+                        evicted.push(key);
+                    }
+                }
+            },
+            Op::Remove(k) => {
+                if let Some(s) = slot_of.remove(&k) {
+                    key_of.remove(&s);
+                    free.push(s);
+                    p.on_remove(s);
+                }
+            }
+            Op::Clear => {
+                p.clear();
+                slot_of.clear();
+                key_of.clear();
+                free.clear();
+                next = 0;
+            }
+        }
+        prop_assert_eq!(p.len(), slot_of.len(), "{}: policy and owner disagree on residents", p.name());
+        if let Err(e) = p.validate() {
+            return Err(TestCaseError::fail(format!("{}: invalid after {op:?}: {e}", p.name())));
+        }
+    }
+    Ok(evicted)
+}
+
 proptest! {
     #[test]
     fn every_policy_keeps_the_protocol((cap, ops, collide) in ops()) {
@@ -183,6 +242,15 @@ proptest! {
             let mut p = kind.build(cap);
             prop_assert_eq!(p.capacity(), cap);
             drive(p.as_mut(), cap, &ops, collide)?;
+        }
+    }
+
+    #[test]
+    fn slot_ids_change_no_decision((cap, ops, _c) in ops()) {
+        for &kind in PolicyKind::ALL {
+            let by_index = drive_slots(kind.build(cap).as_mut(), cap, &ops)?;
+            let by_slot = drive_slots(kind.build_for_slots(cap).as_mut(), cap, &ops)?;
+            prop_assert_eq!(by_index, by_slot, "{}", kind);
         }
     }
 

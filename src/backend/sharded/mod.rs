@@ -223,7 +223,7 @@ where
         // Entries, not weight: see `CacheBuilder::expected_entries`.
         let per_shard = config.policy_entries.map(|e| usize::try_from(e.div_ceil(n as u64)).unwrap_or(usize::MAX));
         let shards: Box<[Shard<K, V>]> =
-            (0..n).map(|_| Shard::new(per_shard.map(|cap| config.policy.build(cap)))).collect();
+            (0..n).map(|_| Shard::new(per_shard.map(|cap| config.policy.build_for_slots(cap)))).collect();
         Ok(ShardedCore {
             shards,
             shift: u64::BITS - n.trailing_zeros(),
