@@ -60,7 +60,9 @@ impl<K, V> Entry<K, V> {
 /// When an entry was written, stored inverted so that the all-zero pattern
 /// is free and `Option<Entry>` needs no tag. The one instant it cannot hold
 /// is `Ticks::MAX` (the end of time, which no clock reads); it is kept as
-/// one nanosecond earlier.
+/// one nanosecond earlier, which moves no deadline: every timeout is at
+/// least a nanosecond, and `MAX - 1` plus one saturates to `MAX` as `MAX`
+/// does.
 #[derive(Clone, Copy)]
 struct Written(NonZeroU64);
 

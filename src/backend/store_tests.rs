@@ -182,3 +182,31 @@ fn room_is_made_from_an_expired_entry_behind_many_that_came_near() {
     assert_eq!(causes(&out), vec![(100, RemovalCause::Expired)], "the expired entry goes, not a live one");
     s.validate().unwrap();
 }
+
+#[test]
+fn an_empty_slot_costs_no_tag() {
+    // key, value and two stamps: the own deadline lives beside the slots.
+    assert_eq!(std::mem::size_of::<Option<Entry<u64, u64>>>(), 32);
+    for t in [0, 1, 12_345, u64::MAX - 1] {
+        assert_eq!(Written::at(Ticks::from_nanos(t)).get(), Ticks::from_nanos(t));
+    }
+    assert_eq!(Written::at(Ticks::MAX).get(), Ticks::from_nanos(u64::MAX - 1));
+}
+
+#[test]
+fn own_deadlines_cost_nothing_until_an_entry_has_one() {
+    let mut s = store(None, None);
+    let mut out = Vec::new();
+    for k in 0..100 {
+        s.insert(s.h(&k), k, k, at(0), &mut out);
+    }
+    assert!(s.owns.0.is_empty());
+    s.write(s.h(&7), 7, 7, 1, Some(Duration::from_secs(3)), at(0), &mut out);
+    assert_eq!(s.owns.0.len(), 8, "kept as far as the highest slot with one");
+    // The slot keeps no deadline once its entry leaves: a newcomer there has none.
+    assert!(s.remove(s.h(&7), &7, at(1), &mut out).is_some());
+    s.insert(s.h(&100), 100, 100, at(1), &mut out);
+    assert_eq!(s.purge_expired(at(5), 100, &mut out), (0, false));
+    assert_eq!(s.peek(s.h(&100), &100, at(5)), Some(&100));
+    s.validate().unwrap();
+}
