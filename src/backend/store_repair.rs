@@ -52,7 +52,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
             self.remove_at(idx, cause, out, false);
         }
         let Ok(kind) = PolicyKind::from_name(torn.name()) else { return };
-        let mut fresh = kind.build(torn.capacity());
+        let mut fresh = kind.build_for_slots(torn.capacity());
         drop(torn);
         let told = catch_unwind(AssertUnwindSafe(|| {
             for (idx, e) in (0u64..).zip(&self.slots) {
