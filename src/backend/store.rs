@@ -495,9 +495,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
             deadlines(&self.slots, &self.owns, &self.rules),
             &mut expired,
         );
-        for &idx in &expired {
-            self.remove_at(idx, RemovalCause::Expired, out, true);
-        }
+        self.remove_batch(&expired, RemovalCause::Expired, out);
         (expired.len(), self.wheel.has_due())
     }
 
@@ -562,11 +560,42 @@ impl<K: Hash + Eq, V> Store<K, V> {
         if tell_policy {
             self.with_policy(out, |p| p.on_remove(u64::from(idx)));
         }
-        self.wheel.unschedule(idx);
+        self.unindex(idx);
+        self.vacate(idx, cause, out);
+    }
+
+    /// `remove_at` for a batch of distinct resident slots, telling the
+    /// policy. Done in passes (the policy, then the hash table, then the
+    /// slots) so that in a store larger than the caches the table probes,
+    /// each a cache miss, overlap instead of waiting on one another. A
+    /// policy panic in the first pass leaves every entry of the batch
+    /// resident and filed, as `remove_at` would leave the one it was on.
+    fn remove_batch(&mut self, batch: &[u32], cause: RemovalCause, out: &mut Vec<Removed<K, V>>) {
+        for &idx in batch {
+            self.with_policy(out, |p| p.on_remove(u64::from(idx)));
+        }
+        for &idx in batch {
+            self.unindex(idx);
+        }
+        for &idx in batch {
+            self.vacate(idx, cause, out);
+        }
+    }
+
+    /// Takes slot `idx`'s entry out of the hash table.
+    #[inline]
+    fn unindex(&mut self, idx: u32) {
         let hash = self.hasher.hash_one(&self.entry(idx).key);
         if let Ok(found) = self.table.find_entry(hash, |&i| i == idx) {
             found.remove();
         }
+    }
+
+    /// Empties slot `idx` (already out of the policy and the table): its
+    /// filing, weight and own deadline go, its entry goes to `out`.
+    #[inline]
+    fn vacate(&mut self, idx: u32, cause: RemovalCause, out: &mut Vec<Removed<K, V>>) {
+        self.wheel.unschedule(idx);
         let weight = self.swap_weight(idx, 0);
         self.owns.set(idx, Ticks::MAX);
         if let Some(e) = self.slots[idx as usize].take() {

@@ -137,3 +137,23 @@ fn policy_panic_on_hit_is_repaired() {
     });
     check_whole(s, out, 0..CAP);
 }
+
+#[test]
+fn policy_panic_in_a_purge_leaves_the_whole_batch_for_the_next() {
+    let (mut s, mut out) = full(|_| Fault::Remove);
+    // Every key is past its idle deadline at 200 s: one batch of five.
+    panics(|| {
+        s.purge_expired(at(200), 256, &mut out);
+    });
+    // The policy is told first, for the whole batch, so nothing left yet.
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(s.len() as u64, CAP);
+    s.validate().unwrap();
+    // The repaired policy is a plain one: the next purge takes them all.
+    assert_eq!(s.purge_expired(at(200), 256, &mut out), (CAP as usize, false));
+    assert!(out.iter().all(|r| r.2 == RemovalCause::Expired), "{out:?}");
+    let mut gone: Vec<u64> = out.iter().map(|r| r.0).collect();
+    gone.sort_unstable();
+    assert_eq!(gone, (0..CAP).collect::<Vec<_>>());
+    s.validate().unwrap();
+}

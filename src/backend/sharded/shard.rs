@@ -508,6 +508,12 @@ where
     /// Unlinks entry `id` from the table, the wheel and (if `tell_policy`)
     /// the policy, reports it and retires it; returns its weight, for the
     /// caller's [`Ledger`].
+    /// The table slot holding resident `id`'s entry (`None` if none does).
+    fn slot_of(&self, id: u32) -> Option<usize> {
+        let e = self.st.entries.entry(id);
+        self.table.slot_of(self.s.hash(&e.key), e)
+    }
+
     fn remove_at(
         &mut self,
         slot: Option<usize>,

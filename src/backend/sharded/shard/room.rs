@@ -57,8 +57,12 @@ where
         if !expired.is_empty() {
             let pin = self.graveyard.pin();
             let mut cx = self.locked(st, &pin, s);
-            for &id in &expired {
-                ledger.remove(cx.remove_at(None, id, RemovalCause::Expired, true, out));
+            // Every slot first: in a shard larger than the caches each probe
+            // is a miss, and a loop of nothing but probes overlaps them.
+            // Removals leave tombstones, so the slots found stay right.
+            let slots: Vec<Option<usize>> = expired.iter().map(|&id| cx.slot_of(id)).collect();
+            for (&id, slot) in expired.iter().zip(slots) {
+                ledger.remove(cx.remove_at(slot, id, RemovalCause::Expired, true, out));
             }
             cx.shrink_if_sparse();
         }
