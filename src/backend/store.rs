@@ -12,7 +12,6 @@
 
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
-use std::num::NonZeroU64;
 use std::time::Duration;
 
 use hashbrown::HashTable;
@@ -27,89 +26,7 @@ use crate::listener::Removed;
 use crate::per_entry::OwnDeadlines;
 use crate::sync::RandomState;
 use crate::timer_wheel::{TimerWheel, MAX_ID};
-
-/// A stored entry. Its own deadline lives in `OwnStamps` beside the slots
-/// (most caches give none), and `inserted_at` leaves a niche so an empty
-/// slot costs no tag: 16 bytes less per slot than the plain layout.
-struct Entry<K, V> {
-    key: K,
-    value: V,
-    last_access: Ticks,
-    inserted_at: Written,
-}
-
-impl<K, V> Entry<K, V> {
-    fn new(key: K, value: V, now: Ticks) -> Self {
-        Entry { key, value, last_access: now, inserted_at: Written::at(now) }
-    }
-
-    fn is_expired(&self, rules: &ExpiryRules, now: Ticks, own: Ticks) -> bool {
-        rules.is_expired(now, self.last_access, self.inserted_at.get(), own)
-    }
-
-    fn departure(&self, rules: &ExpiryRules, now: Ticks, own: Ticks, otherwise: RemovalCause) -> RemovalCause {
-        rules.departure(now, self.last_access, self.inserted_at.get(), own, otherwise)
-    }
-
-    /// Its deadline in nanoseconds, as the wheel files it.
-    fn deadline(&self, rules: &ExpiryRules, own: Ticks) -> u64 {
-        rules.deadline(self.last_access, self.inserted_at.get(), own).as_nanos()
-    }
-}
-
-/// When an entry was written, stored inverted so that the all-zero pattern
-/// is free and `Option<Entry>` needs no tag. The one instant it cannot hold
-/// is `Ticks::MAX` (the end of time, which no clock reads); it is kept as
-/// one nanosecond earlier, which moves no deadline: every timeout is at
-/// least a nanosecond, and `MAX - 1` plus one saturates to `MAX` as `MAX`
-/// does.
-#[derive(Clone, Copy)]
-struct Written(NonZeroU64);
-
-impl Written {
-    fn at(t: Ticks) -> Self {
-        Written(NonZeroU64::new(!t.as_nanos()).unwrap_or(NonZeroU64::MIN))
-    }
-
-    fn get(self) -> Ticks {
-        Ticks::from_nanos(!self.0.get())
-    }
-}
-
-/// Each slot's own deadline, `Ticks::MAX` for none. Kept only as far as
-/// the highest slot that ever had one: a cache whose entries have no
-/// deadlines of their own spends nothing here.
-#[derive(Default)]
-struct OwnStamps(Vec<Ticks>);
-
-impl OwnStamps {
-    fn get(&self, idx: u32) -> Ticks {
-        self.0.get(idx as usize).copied().unwrap_or(Ticks::MAX)
-    }
-
-    fn truncate(&mut self, slots: usize) {
-        self.0.truncate(slots);
-    }
-
-    fn shrink_to(&mut self, slots: usize) {
-        self.0.shrink_to(slots);
-    }
-
-    fn clear(&mut self) {
-        self.0.clear();
-    }
-
-    fn set(&mut self, idx: u32, own: Ticks) {
-        let i = idx as usize;
-        if i >= self.0.len() {
-            if own == Ticks::MAX {
-                return;
-            }
-            self.0.resize(i + 1, Ticks::MAX);
-        }
-        self.0[i] = own;
-    }
-}
+use entry::{deadlines, Entry, OwnStamps, Written};
 
 /// Entries, their index, their deadlines and their eviction order.
 pub(crate) struct Store<K, V> {
@@ -647,16 +564,6 @@ impl<K: Hash + Eq, V> Store<K, V> {
     }
 }
 
-/// The deadline of each filed slot, for the wheel's walks. Filed slots are
-/// resident (`remove_at` unfiles a slot as it empties it).
-fn deadlines<'a, K, V>(
-    slots: &'a [Option<Entry<K, V>>],
-    owns: &'a OwnStamps,
-    rules: &'a ExpiryRules,
-) -> impl Fn(u32) -> u64 + 'a {
-    move |idx| slots[idx as usize].as_ref().map_or(0, |e| e.deadline(rules, owns.get(idx)))
-}
-
 /// Why a cache built without a bound cannot be given one later.
 pub(crate) const NOT_BOUNDED: crate::BuildError =
     crate::BuildError::MissingSetting { what: "set_max_capacity", needs: "a max_capacity when the cache is built" };
@@ -667,6 +574,9 @@ fn unreachable_slot(idx: u32) -> ! {
     // with the slots; reaching this is a bug in this file.
     panic!("ttlkit store: slot {idx} is empty")
 }
+
+#[path = "store_entry.rs"]
+mod entry;
 
 #[path = "store_reclaim.rs"]
 mod reclaim;
