@@ -505,15 +505,15 @@ where
         }
     }
 
-    /// Unlinks entry `id` from the table, the wheel and (if `tell_policy`)
-    /// the policy, reports it and retires it; returns its weight, for the
-    /// caller's [`Ledger`].
     /// The table slot holding resident `id`'s entry (`None` if none does).
     fn slot_of(&self, id: u32) -> Option<usize> {
         let e = self.st.entries.entry(id);
         self.table.slot_of(self.s.hash(&e.key), e)
     }
 
+    /// Unlinks entry `id` from the table (at `slot` if the caller found it
+    /// already), the wheel and (if `tell_policy`) the policy, reports it and
+    /// retires it; returns its weight, for the caller's [`Ledger`].
     fn remove_at(
         &mut self,
         slot: Option<usize>,
@@ -522,12 +522,12 @@ where
         tell_policy: bool,
         out: &mut Vec<Removed<K, V>>,
     ) -> u64 {
+        // User code (hash, clone) and the policy first: if one panics, the
+        // entry is still wholly in place.
+        let slot = slot.or_else(|| self.slot_of(id));
         let st = &mut *self.st;
         let e = st.entries.entry(id);
-        // User code (clone, hash) and the policy first: if one panics, the
-        // entry is still wholly in place.
         let report = (e.key.clone(), e.value.clone(), cause);
-        let slot = slot.or_else(|| self.table.slot_of(self.s.hash(&e.key), e));
         if tell_policy {
             if let Some(pol) = st.policy.as_mut() {
                 pol.on_remove(u64::from(id));
