@@ -195,6 +195,7 @@ pub use crate::expiry::ExpiryRules;
 pub use crate::inspect::Stamps;
 pub use crate::invalidation::Gate;
 use crate::listener::Removed;
+use smallvec::SmallVec;
 pub use crate::per_entry::OwnDeadlines;
 
 /// The storage behind a [`Cache`](crate::Cache). See the [module docs](self)
@@ -437,12 +438,17 @@ impl Latest {
 /// # let _ = evict_one;
 /// ```
 pub struct Departures<K, V> {
-    list: Vec<Removed<K, V>>,
+    list: DepartureList<K, V>,
 }
+
+/// The list behind [`Departures`]. Most operations remove at most one
+/// entry (a write that evicts one), so one departure is kept inline: the
+/// common write pays no allocation for its list.
+pub(crate) type DepartureList<K, V> = SmallVec<[Removed<K, V>; 1]>;
 
 impl<K, V> Departures<K, V> {
     pub(crate) fn new() -> Self {
-        Departures { list: Vec::new() }
+        Departures { list: DepartureList::new() }
     }
 
     /// Records one departure.
@@ -462,11 +468,11 @@ impl<K, V> Departures<K, V> {
     }
 
     /// The list the in-crate cores fill directly.
-    pub(crate) fn list(&mut self) -> &mut Vec<Removed<K, V>> {
+    pub(crate) fn list(&mut self) -> &mut DepartureList<K, V> {
         &mut self.list
     }
 
-    pub(crate) fn take(&mut self) -> Vec<Removed<K, V>> {
+    pub(crate) fn take(&mut self) -> DepartureList<K, V> {
         std::mem::take(&mut self.list)
     }
 }

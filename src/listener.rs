@@ -19,7 +19,7 @@ pub(crate) type Removed<K, V> = (K, V, RemovalCause);
 pub(crate) fn notify<K, V>(
     listener: Option<&RemovalListener<K, V>>,
     stats: &StatsCounter,
-    removed: Vec<Removed<K, V>>,
+    removed: impl IntoIterator<Item = Removed<K, V>>,
 ) {
     for (key, value, cause) in removed {
         stats.removal(cause);

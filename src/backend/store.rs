@@ -22,7 +22,7 @@ use crate::clock::Ticks;
 use crate::core::Latest;
 use crate::expiry::ExpiryRules;
 use crate::inspect::Stamps;
-use crate::listener::Removed;
+use crate::core::DepartureList;
 use crate::per_entry::OwnDeadlines;
 use crate::sync::RandomState;
 use crate::timer_wheel::{TimerWheel, MAX_ID};
@@ -124,7 +124,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
         &mut self,
         max: u64,
         now: Ticks,
-        out: &mut Vec<Removed<K, V>>,
+        out: &mut DepartureList<K, V>,
     ) -> Result<(), crate::BuildError> {
         if self.max_weight.is_none() {
             return Err(NOT_BOUNDED);
@@ -159,7 +159,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
         &mut self,
         now: Ticks,
         keep: &mut dyn FnMut(&K, &V) -> bool,
-        out: &mut Vec<Removed<K, V>>,
+        out: &mut DepartureList<K, V>,
     ) -> usize {
         let now = self.advance(now);
         let mut removed = 0;
@@ -260,7 +260,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
 
     /// The live value for `key`, refreshing its idle deadline and telling
     /// the policy of the hit. An expired entry found here is removed.
-    pub(crate) fn get<Q>(&mut self, hash: u64, key: &Q, now: Ticks, out: &mut Vec<Removed<K, V>>) -> Option<&V>
+    pub(crate) fn get<Q>(&mut self, hash: u64, key: &Q, now: Ticks, out: &mut DepartureList<K, V>) -> Option<&V>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
@@ -301,7 +301,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
 
     /// `write` of weight 1 with no own time to live (tests).
     #[cfg(test)]
-    pub(crate) fn insert(&mut self, hash: u64, key: K, value: V, now: Ticks, out: &mut Vec<Removed<K, V>>) {
+    pub(crate) fn insert(&mut self, hash: u64, key: K, value: V, now: Ticks, out: &mut DepartureList<K, V>) {
         self.write(hash, key, value, 1, None, now, out);
     }
 
@@ -319,7 +319,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
         weight: u32,
         ttl: Option<Duration>,
         now: Ticks,
-        out: &mut Vec<Removed<K, V>>,
+        out: &mut DepartureList<K, V>,
     ) where
         K: Eq,
     {
@@ -375,7 +375,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
     /// An entry heavier than the whole capacity can never fit: it is
     /// reported as evicted at once and nothing else is evicted for it. An
     /// older value under the key is removed too (the caller overwrote it).
-    fn refuse(&mut self, hash: u64, key: K, value: V, now: Ticks, out: &mut Vec<Removed<K, V>>) {
+    fn refuse(&mut self, hash: u64, key: K, value: V, now: Ticks, out: &mut DepartureList<K, V>) {
         if let Some(idx) = self.find(hash, &key) {
             let cause = self.departure(idx, now, RemovalCause::Replaced);
             self.remove_at(idx, cause, out, true);
@@ -385,7 +385,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
 
     /// Removes `key`; returns its value if it was live. The removal (as
     /// `Explicit`, or `Expired` if it was past its deadline) goes to `out`.
-    pub(crate) fn remove<Q>(&mut self, hash: u64, key: &Q, now: Ticks, out: &mut Vec<Removed<K, V>>) -> Option<V>
+    pub(crate) fn remove<Q>(&mut self, hash: u64, key: &Q, now: Ticks, out: &mut DepartureList<K, V>) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Eq + ?Sized,
@@ -402,7 +402,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
     /// Removes the expired entries the wheel has due, visiting at most
     /// `limit` due entries; returns how many it removed and whether more
     /// are due.
-    pub(crate) fn purge_expired(&mut self, now: Ticks, limit: usize, out: &mut Vec<Removed<K, V>>) -> (usize, bool) {
+    pub(crate) fn purge_expired(&mut self, now: Ticks, limit: usize, out: &mut DepartureList<K, V>) -> (usize, bool) {
         let now = self.advance(now);
         let mut expired = Vec::new();
         // The batch stays filed until each is removed (see `next_expired`).
@@ -418,7 +418,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
 
     /// Removes everything: `Expired` for entries past their deadline,
     /// `Cleared` for the rest.
-    pub(crate) fn clear(&mut self, now: Ticks, out: &mut Vec<Removed<K, V>>) {
+    pub(crate) fn clear(&mut self, now: Ticks, out: &mut DepartureList<K, V>) {
         let now = self.advance(now);
         out.reserve(self.len());
         for (idx, slot) in (0..).zip(self.slots.drain(..)) {
@@ -440,7 +440,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
         self.max_weight.is_some_and(|max| self.total_weight > max)
     }
 
-    fn enforce_capacity(&mut self, now: Ticks, out: &mut Vec<Removed<K, V>>) {
+    fn enforce_capacity(&mut self, now: Ticks, out: &mut DepartureList<K, V>) {
         while self.over_capacity() {
             // Every expired entry is on the wheel's due lists once it is
             // advanced to `now`, so this finds one if any is held. Its visits
@@ -471,7 +471,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
         }
     }
 
-    fn remove_at(&mut self, idx: u32, cause: RemovalCause, out: &mut Vec<Removed<K, V>>, tell_policy: bool) {
+    fn remove_at(&mut self, idx: u32, cause: RemovalCause, out: &mut DepartureList<K, V>, tell_policy: bool) {
         // The policy first, while the entry is still whole: if the call
         // panics the repair finds the entry resident.
         if tell_policy {
@@ -487,7 +487,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
     /// each a cache miss, overlap instead of waiting on one another. A
     /// policy panic in the first pass leaves every entry of the batch
     /// resident and filed, as `remove_at` would leave the one it was on.
-    fn remove_batch(&mut self, batch: &[u32], cause: RemovalCause, out: &mut Vec<Removed<K, V>>) {
+    fn remove_batch(&mut self, batch: &[u32], cause: RemovalCause, out: &mut DepartureList<K, V>) {
         for &idx in batch {
             self.with_policy(out, |p| p.on_remove(u64::from(idx)));
         }
@@ -511,7 +511,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
     /// Empties slot `idx` (already out of the policy and the table): its
     /// filing, weight and own deadline go, its entry goes to `out`.
     #[inline]
-    fn vacate(&mut self, idx: u32, cause: RemovalCause, out: &mut Vec<Removed<K, V>>) {
+    fn vacate(&mut self, idx: u32, cause: RemovalCause, out: &mut DepartureList<K, V>) {
         self.wheel.unschedule(idx);
         let weight = self.swap_weight(idx, 0);
         self.owns.set(idx, Ticks::MAX);

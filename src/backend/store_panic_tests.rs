@@ -76,11 +76,11 @@ impl EvictionPolicy for Faulty {
 }
 
 /// A full store (keys 0..CAP) whose policy faults as `fault` says.
-fn full(fault: impl FnOnce(&Store<u64, u64>) -> Fault) -> (Store<u64, u64>, Vec<Removed<u64, u64>>) {
+fn full(fault: impl FnOnce(&Store<u64, u64>) -> Fault) -> (Store<u64, u64>, DepartureList<u64, u64>) {
     let mut s = Store::new(rules(), Some(CAP), false, None, RandomState::default());
     let fault = fault(&s);
     s.policy = Some(Box::new(Faulty { lru: Lru::new(CAP as usize), fault, removals: 0 }));
-    let mut out = Vec::new();
+    let mut out = DepartureList::new();
     for k in 0..CAP {
         s.insert(s.h(&k), k, k, at(k), &mut out);
     }
@@ -90,7 +90,7 @@ fn full(fault: impl FnOnce(&Store<u64, u64>) -> Fault) -> (Store<u64, u64>, Vec<
 
 /// Every key is either resident or reported exactly once, and the store
 /// still works: an insert evicts as it should.
-fn check_whole(mut s: Store<u64, u64>, mut out: Vec<Removed<u64, u64>>, keys: impl Iterator<Item = u64>) {
+fn check_whole(mut s: Store<u64, u64>, mut out: DepartureList<u64, u64>, keys: impl Iterator<Item = u64>) {
     s.validate().unwrap();
     assert!(s.weight() <= CAP, "over the bound after a panic: {}", s.weight());
     assert_eq!(s.weight(), s.len() as u64);

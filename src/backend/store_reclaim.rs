@@ -25,7 +25,7 @@
 
 use std::hash::{BuildHasher, Hash};
 
-use super::{Removed, Store};
+use super::{DepartureList, Store};
 use crate::cache::RemovalCause;
 use crate::clock::Ticks;
 
@@ -39,7 +39,7 @@ const MIN_ROOM: usize = 1024;
 impl<K: Hash + Eq, V> Store<K, V> {
     /// Removes the expired entries among the next [`RECLAIM_ON_WRITE`] the
     /// wheel has due. `now` is already advanced.
-    pub(super) fn reclaim_on_write(&mut self, now: Ticks, out: &mut Vec<Removed<K, V>>) {
+    pub(super) fn reclaim_on_write(&mut self, now: Ticks, out: &mut DepartureList<K, V>) {
         let (mut budget, mut removed) = (RECLAIM_ON_WRITE, 0);
         while let Some(idx) = self.next_expired(now, &mut budget) {
             self.remove_at(idx, RemovalCause::Expired, out, true);
@@ -164,8 +164,8 @@ mod tests {
     }
 
     /// Inserts keys `0..n` at t=1 (or the store's latest time).
-    fn fill(s: &mut Store<u64, u64>, n: u64) -> Vec<Removed<u64, u64>> {
-        let mut out = Vec::new();
+    fn fill(s: &mut Store<u64, u64>, n: u64) -> DepartureList<u64, u64> {
+        let mut out = DepartureList::new();
         for k in 0..n {
             s.insert(s.h(&k), k, k, Ticks::from_nanos(1), &mut out);
         }
@@ -175,7 +175,7 @@ mod tests {
     #[test]
     fn compaction_keeps_scattered_survivors_whole() {
         let mut s = Store::new(rules(), None, true, None, RandomState::default());
-        let mut out = Vec::new();
+        let mut out = DepartureList::new();
         for k in 0..10_000u64 {
             s.write(s.h(&k), k, k, (k % 7) as u32 + 1, None, Ticks::from_nanos(1), &mut out);
         }
@@ -209,7 +209,7 @@ mod tests {
         let mut s =
             Store::new(rules(), Some(100_000), false, Some(PolicyKind::Lru.build(100_000)), RandomState::default());
         assert!(fill(&mut s, 10_000).is_empty());
-        let mut out = Vec::new();
+        let mut out = DepartureList::new();
         // Keys 0..100 survive in the slab's first slots; the rest leave.
         for k in 100..10_000 {
             s.remove(s.h(&k), &k, Ticks::from_nanos(2), &mut out);
@@ -234,7 +234,7 @@ mod tests {
             RandomState::default(),
         );
         let mut model = std::collections::HashMap::new();
-        let mut out = Vec::new();
+        let mut out = DepartureList::new();
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         let mut shrinks = 0;
         for wave in 0..12u64 {
@@ -271,7 +271,7 @@ mod tests {
     fn compaction_moves_own_deadlines_with_their_entries() {
         let rules = ExpiryRules::new(crate::MAX_DURATION, None, crate::MAX_DURATION);
         let mut s = Store::new(rules, None, false, None, RandomState::default());
-        let mut out = Vec::new();
+        let mut out = DepartureList::new();
         for k in 0..10_000u64 {
             let ttl = Duration::from_nanos(if k % 2 == 0 { 10 } else { 1_000 });
             s.write(s.h(&k), k, k, 1, Some(ttl), Ticks::from_nanos(1), &mut out);
@@ -294,7 +294,7 @@ mod tests {
     fn small_stores_never_shrink() {
         let mut s = Store::new(rules(), None, false, None, RandomState::default());
         fill(&mut s, 500);
-        let mut out = Vec::new();
+        let mut out = DepartureList::new();
         s.purge_expired(Ticks::from_nanos(100), usize::MAX, &mut out);
         // Measured after the purge: erasing leaves tombstones that lower the
         // table's reported capacity by an amount that depends on the hash seed.

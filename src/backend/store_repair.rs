@@ -15,7 +15,7 @@ use ttlkit_strategies::{EvictionPolicy, PolicyKind};
 
 use super::Store;
 use crate::cache::RemovalCause;
-use crate::listener::Removed;
+use crate::core::DepartureList;
 
 impl<K: Hash + Eq, V> Store<K, V> {
     /// Runs `f` on the policy, if there is one; a panic in it is repaired
@@ -23,7 +23,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
     /// to `out`.
     pub(super) fn with_policy<R>(
         &mut self,
-        out: &mut Vec<Removed<K, V>>,
+        out: &mut DepartureList<K, V>,
         f: impl FnOnce(&mut dyn EvictionPolicy) -> R,
     ) -> Option<R> {
         let p = self.policy.as_mut()?;
@@ -44,7 +44,7 @@ impl<K: Hash + Eq, V> Store<K, V> {
         self.wheel.earliest()
     }
 
-    fn repair(&mut self, out: &mut Vec<Removed<K, V>>) {
+    fn repair(&mut self, out: &mut DepartureList<K, V>) {
         let Some(torn) = self.policy.take() else { return };
         while self.over_capacity() {
             let Some(idx) = self.fallback_victim() else { break };

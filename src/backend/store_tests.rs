@@ -3,6 +3,7 @@ use std::time::Duration;
 use ttlkit_strategies::PolicyKind;
 
 use super::*;
+use crate::listener::Removed;
 use crate::sync::RandomState;
 
 const SEC: u64 = 1_000_000_000;
@@ -23,7 +24,7 @@ fn causes(out: &[Removed<u64, u64>]) -> Vec<(u64, RemovalCause)> {
 #[test]
 fn purge_pops_only_expired_in_deadline_order() {
     let mut s = store(None, None);
-    let mut out = Vec::new();
+    let mut out = DepartureList::new();
     for k in 0..5 {
         s.insert(s.h(&k), k, k * 100, at(k), &mut out);
     }
@@ -39,7 +40,7 @@ fn purge_pops_only_expired_in_deadline_order() {
 #[test]
 fn purge_respects_its_batch_limit() {
     let mut s = store(None, None);
-    let mut out = Vec::new();
+    let mut out = DepartureList::new();
     for k in 0..10 {
         s.insert(s.h(&k), k, k, at(0), &mut out);
     }
@@ -53,7 +54,7 @@ fn purge_respects_its_batch_limit() {
 #[test]
 fn the_lifetime_expires_hot_entries() {
     let mut s = store(None, Some(25));
-    let mut out = Vec::new();
+    let mut out = DepartureList::new();
     s.insert(s.h(&1), 1, 1, at(0), &mut out);
     for t in (5..25).step_by(5) {
         assert!(s.get(s.h(&1), &1, at(t), &mut out).is_some());
@@ -66,7 +67,7 @@ fn the_lifetime_expires_hot_entries() {
 #[test]
 fn capacity_evicts_expired_first_then_lru() {
     let mut s = store(Some(3), None);
-    let mut out = Vec::new();
+    let mut out = DepartureList::new();
     s.insert(s.h(&1), 1, 1, at(0), &mut out);
     s.insert(s.h(&2), 2, 2, at(5), &mut out);
     s.insert(s.h(&3), 3, 3, at(6), &mut out);
@@ -86,7 +87,7 @@ fn capacity_evicts_expired_first_then_lru() {
 #[test]
 fn overwrite_reports_replaced_or_expired() {
     let mut s = store(Some(10), None);
-    let mut out = Vec::new();
+    let mut out = DepartureList::new();
     s.insert(s.h(&1), 1, 10, at(0), &mut out);
     s.insert(s.h(&1), 1, 11, at(1), &mut out);
     s.insert(s.h(&1), 1, 12, at(20), &mut out);
@@ -102,7 +103,7 @@ fn overwrite_reports_replaced_or_expired() {
 #[test]
 fn stamps_never_go_backwards() {
     let mut s = store(None, None);
-    let mut out = Vec::new();
+    let mut out = DepartureList::new();
     s.insert(s.h(&1), 1, 1, at(5), &mut out);
     // A caller that read the clock earlier but took the lock later.
     s.insert(s.h(&2), 2, 2, at(3), &mut out);
@@ -113,7 +114,7 @@ fn stamps_never_go_backwards() {
 #[test]
 fn clear_reports_each_entry_once() {
     let mut s = store(Some(5), None);
-    let mut out = Vec::new();
+    let mut out = DepartureList::new();
     s.insert(s.h(&1), 1, 1, at(0), &mut out);
     s.insert(s.h(&2), 2, 2, at(5), &mut out);
     s.clear(at(12), &mut out);
@@ -128,7 +129,7 @@ fn clear_reports_each_entry_once() {
 #[test]
 fn a_shorter_timeout_refiles_and_a_longer_one_is_met_on_the_way() {
     let mut s = store(None, None);
-    let mut out = Vec::new();
+    let mut out = DepartureList::new();
     for k in 0..4 {
         s.insert(s.h(&k), k, k, at(k), &mut out);
     }
@@ -149,7 +150,7 @@ fn a_shorter_timeout_refiles_and_a_longer_one_is_met_on_the_way() {
 #[test]
 fn own_and_cache_wide_deadlines_share_the_wheel() {
     let mut s = store(None, None);
-    let mut out = Vec::new();
+    let mut out = DepartureList::new();
     // Idle 10 s for all; key 1 with 3 s of its own, key 2 with 30 s (capped).
     s.write(s.h(&0), 0, 0, 1, None, at(0), &mut out);
     s.write(s.h(&1), 1, 1, 1, Some(Duration::from_secs(3)), at(0), &mut out);
@@ -171,7 +172,7 @@ fn room_is_made_from_an_expired_entry_behind_many_that_came_near() {
     // its entries in filing order, and the expired one comes last.
     let rules = ExpiryRules::new(Duration::from_secs(1_000), None, Duration::ZERO);
     let mut s = Store::new(rules, Some(102), false, Some(PolicyKind::Lru.build(102)), RandomState::default());
-    let mut out = Vec::new();
+    let mut out = DepartureList::new();
     for k in 0..100 {
         s.write(s.h(&k), k, k, 1, Some(Duration::from_millis(2_100)), at(0), &mut out);
     }
@@ -196,7 +197,7 @@ fn an_empty_slot_costs_no_tag() {
 #[test]
 fn own_deadlines_cost_nothing_until_an_entry_has_one() {
     let mut s = store(None, None);
-    let mut out = Vec::new();
+    let mut out = DepartureList::new();
     for k in 0..100 {
         s.insert(s.h(&k), k, k, at(0), &mut out);
     }

@@ -17,6 +17,7 @@
 #![allow(dead_code)] // Each binary that includes this uses part of it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 
 /// Forwards to [`System`], counting the bytes held.
@@ -31,6 +32,8 @@ impl Counting {
     pub const IN_MEASURE: Counting = Counting { always: false };
 
     fn add(&self, bytes: usize) {
+        // `try_with`: a thread being torn down may still allocate.
+        let _ = CALLS.try_with(|calls| calls.set(calls.get() + 1));
         if self.always || ON.load(Ordering::Relaxed) {
             LIVE.fetch_add(bytes as isize, Ordering::Relaxed);
         }
@@ -44,6 +47,12 @@ impl Counting {
 }
 
 static ON: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// Allocations (and reallocations) made by this thread so far. A
+    /// `const` cell of a `Copy` type: reading it never allocates.
+    static CALLS: Cell<u64> = const { Cell::new(0) };
+}
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
 // SAFETY: every method forwards to `System` with the caller's arguments
@@ -84,6 +93,11 @@ unsafe impl GlobalAlloc for Counting {
         }
         p
     }
+}
+
+/// Allocations and reallocations this thread has made so far.
+pub fn allocations_here() -> u64 {
+    CALLS.with(Cell::get)
 }
 
 /// The bytes counted as held now (with [`Counting::ALWAYS`]: allocated by

@@ -17,7 +17,7 @@ use crate::clock::Ticks;
 use crate::core::Latest;
 use crate::expiry::LiveRules;
 use crate::invalidation::Gate;
-use crate::listener::Removed;
+use crate::core::DepartureList;
 use crate::per_entry::OwnDeadlines;
 use crate::sync::reclaim::{Graveyard, Guard};
 use crate::sync::{AtomicU64, AtomicUsize, Mutex};
@@ -280,7 +280,7 @@ where
         weight: u32,
         ttl: Option<Duration>,
         now: Ticks,
-        out: &mut Vec<Removed<K, V>>,
+        out: &mut DepartureList<K, V>,
         gate: &Gate<'_>,
     ) -> bool {
         let weight = u64::from(weight);
@@ -371,7 +371,7 @@ where
         key: K,
         value: V,
         now: Ticks,
-        out: &mut Vec<Removed<K, V>>,
+        out: &mut DepartureList<K, V>,
         gate: &Gate<'_>,
     ) -> bool {
         let mut st = self.state.lock();
@@ -400,7 +400,7 @@ where
         hash: u64,
         key: &Q,
         now: Ticks,
-        out: &mut Vec<Removed<K, V>>,
+        out: &mut DepartureList<K, V>,
         gate: &Gate<'_>,
     ) -> Option<V>
     where
@@ -428,7 +428,7 @@ where
     }
 
     /// Removes everything; `gate` runs after.
-    pub(crate) fn clear(&self, s: &Settings<K, V>, now: Ticks, out: &mut Vec<Removed<K, V>>, gate: &Gate<'_>) {
+    pub(crate) fn clear(&self, s: &Settings<K, V>, now: Ticks, out: &mut DepartureList<K, V>, gate: &Gate<'_>) {
         let mut st = self.state.lock();
         let mut ledger = self.ledger(s);
         let now = st.latest.advance(now);
@@ -454,7 +454,7 @@ where
         s: &Settings<K, V>,
         now: Ticks,
         keep: &mut dyn FnMut(&K, &V) -> bool,
-        out: &mut Vec<Removed<K, V>>,
+        out: &mut DepartureList<K, V>,
         gate: &Gate<'_>,
     ) -> usize {
         let mut st = self.state.lock();
@@ -520,7 +520,7 @@ where
         id: u32,
         cause: RemovalCause,
         tell_policy: bool,
-        out: &mut Vec<Removed<K, V>>,
+        out: &mut DepartureList<K, V>,
     ) -> u64 {
         // User code (hash, clone) and the policy first: if one panics, the
         // entry is still wholly in place.

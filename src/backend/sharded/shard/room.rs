@@ -10,7 +10,7 @@ use crate::backend::sharded::entry::Entry;
 use crate::backend::sharded::weight::Ledger;
 use crate::cache::RemovalCause;
 use crate::clock::Ticks;
-use crate::listener::Removed;
+use crate::core::DepartureList;
 
 /// How many times a policy's victim may be spared for a hit it has not
 /// heard of yet before the next victim is taken regardless.
@@ -28,7 +28,7 @@ where
         s: &Settings<K, V>,
         now: Ticks,
         budget: usize,
-        out: &mut Vec<Removed<K, V>>,
+        out: &mut DepartureList<K, V>,
     ) -> (usize, bool) {
         let mut st = self.state.lock();
         let mut ledger = self.ledger(s);
@@ -43,7 +43,7 @@ where
         s: &Settings<K, V>,
         now: Ticks,
         budget: usize,
-        out: &mut Vec<Removed<K, V>>,
+        out: &mut DepartureList<K, V>,
     ) -> (usize, bool) {
         let rules = s.rules.get();
         let entries = &st.entries;
@@ -71,7 +71,7 @@ where
 
     /// Makes room by removing the policy's victim (the caller has already
     /// looked for expired entries everywhere). Returns whether it removed one.
-    pub(crate) fn evict_one(&self, s: &Settings<K, V>, out: &mut Vec<Removed<K, V>>) -> bool {
+    pub(crate) fn evict_one(&self, s: &Settings<K, V>, out: &mut DepartureList<K, V>) -> bool {
         let mut st = self.state.lock();
         let mut ledger = self.ledger(s);
         let Some(id) = st.victim(s) else { return false };
