@@ -32,8 +32,12 @@ impl Counting {
     pub const IN_MEASURE: Counting = Counting { always: false };
 
     fn add(&self, bytes: usize) {
-        // `try_with`: a thread being torn down may still allocate.
-        let _ = CALLS.try_with(|calls| calls.set(calls.get() + 1));
+        if self.always {
+            // Not in timed runs (`IN_MEASURE`): a thread-local write on
+            // every allocation would tax the caches that allocate most.
+            // `try_with`: a thread being torn down may still allocate.
+            let _ = CALLS.try_with(|calls| calls.set(calls.get() + 1));
+        }
         if self.always || ON.load(Ordering::Relaxed) {
             LIVE.fetch_add(bytes as isize, Ordering::Relaxed);
         }
@@ -95,7 +99,8 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
-/// Allocations and reallocations this thread has made so far.
+/// Allocations and reallocations this thread has made so far (counted
+/// with [`Counting::ALWAYS`] only).
 pub fn allocations_here() -> u64 {
     CALLS.with(Cell::get)
 }
