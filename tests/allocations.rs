@@ -1,6 +1,7 @@
 //! Heap allocations on the hot paths, counted per thread: a hit allocates
 //! nothing, and a write that evicts allocates no more than the entry it
-//! stores (the mutex backend stores entries inline: nothing at all).
+//! stores (the mutex backend stores entries inline: nothing at all, past
+//! its key index's one growth under churn).
 //!
 //! Allocation is the largest cost of a miss after the hash-table probe, so
 //! these are counts a change must not raise. They are exact, not timed:
@@ -19,6 +20,8 @@ use ttlkit::prelude::*;
 static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting::ALWAYS;
 
 const CAPACITY: u64 = 1_000;
+/// Writes before counting.
+const WARM_UP: u64 = 20 * CAPACITY;
 /// Writes measured, each of a new key into a full cache.
 const WRITES: u64 = 10_000;
 
@@ -26,17 +29,17 @@ const WRITES: u64 = 10_000;
 /// has reached its steady size), then counts the allocations of `WRITES`
 /// inserts of new keys, each evicting one entry, and of as many hits.
 fn count<C: SlidingTtlCache<u64, u64>>(cache: &C, clock: &MockClock) -> (u64, u64) {
-    for k in 0..3 * CAPACITY {
+    for k in 0..WARM_UP {
         cache.insert(k, k);
         clock.advance(Duration::from_micros(1));
     }
     let before = allocations_here();
-    for k in 3 * CAPACITY..3 * CAPACITY + WRITES {
+    for k in WARM_UP..WARM_UP + WRITES {
         cache.insert(k, k);
         clock.advance(Duration::from_micros(1));
     }
     let writes = allocations_here() - before;
-    let newest = 3 * CAPACITY + WRITES - 1;
+    let newest = WARM_UP + WRITES - 1;
     let before = allocations_here();
     for _ in 0..WRITES {
         assert_eq!(cache.get(&newest), Some(newest));
@@ -56,11 +59,15 @@ fn builder(clock: &MockClock) -> CacheBuilder<u64, u64> {
 }
 
 #[test]
-fn mutex_writes_that_evict_and_hits_allocate_nothing() {
+fn mutex_writes_that_evict_and_hits_allocate_nothing_in_steady_state() {
     let clock = MockClock::new();
     let cache: MutexCache<u64, u64> = builder(&clock).build().expect("valid settings");
     let (writes, hits) = count(&cache, &clock);
-    assert_eq!(writes, 0, "allocations in {WRITES} evicting writes");
+    // The key index (hashbrown) may grow once under churn: removals leave
+    // tombstones, and when they use up its room it rehashes, into a table
+    // twice the size if more than half its capacity is live. Which write
+    // meets that depends on the random hash seed; after it, none allocates.
+    assert!(writes <= 1, "{writes} allocations in {WRITES} evicting writes");
     assert_eq!(hits, 0, "allocations in {WRITES} hits");
 }
 
