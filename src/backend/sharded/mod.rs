@@ -186,6 +186,18 @@ where
         }
     }
 
+    /// Whether [`enforce_capacity`](Self::enforce_capacity)'s first step
+    /// would be to evict a policy victim from the writer's own shard, given
+    /// its weight and the total after the write: the total is over the
+    /// bound, the shard over its fair share, and no shard has anything due
+    /// to expire. The write then evicts before releasing its shard's lock;
+    /// `enforce_capacity` still runs after it, for anything left.
+    fn evicts_at_home(&self, shard: u64, total: u64, now: Ticks) -> bool {
+        let Some(max) = self.settings.max_weight() else { return false };
+        let fair_share = max.div_ceil(self.shards.len() as u64);
+        total > max && shard > fair_share && !self.shards.iter().any(|s| s.may_have_expired(now))
+    }
+
     /// Removes a batch of expired entries from the first shard (own first)
     /// that has any; returns whether it removed something.
     fn expire_anywhere(&self, own: usize, now: Ticks, out: &mut Departures<K, V>) -> bool {
@@ -266,7 +278,9 @@ where
         out: &mut Departures<K, V>,
     ) -> bool {
         let home = self.shard_index(hash);
-        if !self.shards[home].insert(&self.settings, hash, key, value, weight, ttl, now, out.list(), gate) {
+        let evict_here = |shard: u64, total: u64| self.evicts_at_home(shard, total, now);
+        if !self.shards[home].insert(&self.settings, hash, key, value, weight, ttl, now, out.list(), gate, evict_here)
+        {
             return false;
         }
         self.enforce_capacity(home, now, out);

@@ -269,7 +269,9 @@ where
 
     /// Inserts or overwrites (an overwrite publishes a new entry) with the
     /// `weight` the front-end gave it, unless `gate` refuses; returns
-    /// whether it stored.
+    /// whether it stored. Then, if `evict_here` says so given the shard's
+    /// and the cache's weight after the write, evicts the policy's victim
+    /// before the lock is released.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn insert(
         &self,
@@ -282,6 +284,7 @@ where
         now: Ticks,
         out: &mut DepartureList<K, V>,
         gate: &Gate<'_>,
+        evict_here: impl FnOnce(u64, u64) -> bool,
     ) -> bool {
         let weight = u64::from(weight);
         if s.max_weight().is_some_and(|max| weight > max) {
@@ -348,6 +351,11 @@ where
             }
         }
         gate.after_change();
+        // A write that takes the shard over its share usually makes room
+        // here, under the lock it already holds, rather than taking it again.
+        if evict_here(ledger.after(&self.weight), ledger.after(&s.total_weight)) {
+            self.evict_locked(&mut st, &mut ledger, s, out);
+        }
         true
     }
 

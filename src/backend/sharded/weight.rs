@@ -49,6 +49,12 @@ impl<'a> Ledger<'a> {
     pub(crate) fn remove(&mut self, weight: u64) {
         self.delta.removed += weight;
     }
+
+    /// `counter` (the shard's or the cache's total) as it will read once
+    /// this critical section's change is committed.
+    pub(crate) fn after(&self, counter: &AtomicU64) -> u64 {
+        (counter.load(Ordering::Relaxed) + self.delta.added).saturating_sub(self.delta.removed)
+    }
 }
 
 impl Drop for Ledger<'_> {

@@ -74,9 +74,20 @@ where
     pub(crate) fn evict_one(&self, s: &Settings<K, V>, out: &mut DepartureList<K, V>) -> bool {
         let mut st = self.state.lock();
         let mut ledger = self.ledger(s);
+        self.evict_locked(&mut st, &mut ledger, s, out)
+    }
+
+    /// [`evict_one`](Self::evict_one) with the lock held.
+    pub(super) fn evict_locked(
+        &self,
+        st: &mut State<K, V>,
+        ledger: &mut Ledger<'_>,
+        s: &Settings<K, V>,
+        out: &mut DepartureList<K, V>,
+    ) -> bool {
         let Some(id) = st.victim(s) else { return false };
         let pin = self.graveyard.pin();
-        let mut cx = self.locked(&mut st, &pin, s);
+        let mut cx = self.locked(st, &pin, s);
         ledger.remove(cx.remove_at(None, id, RemovalCause::Capacity, false, out));
         true
     }
