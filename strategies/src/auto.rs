@@ -234,7 +234,22 @@ impl EvictionPolicy for WTinyLfuAuto {
 
     fn on_hit(&mut self, id: EntryId) {
         let Some(n) = self.nodes.find(id) else { return };
-        match self.nodes.list_of(n) {
+        let list = self.nodes.list_of(n);
+        // After the window has grown, the main area holds more than its
+        // share until evictions drain it, and they take its entries before
+        // any of the window's: an entry hit in probation (where all of main
+        // is once protected's share shrinks to nothing, as for LRU) moves
+        // to the window while it has room, so what is still used survives
+        // the drain. Protected entries stay: the drain reaches them last.
+        if list == PROBATION
+            && self.nodes.len_of(WINDOW) < self.window_max
+            && self.nodes.len_of(PROBATION) + self.nodes.len_of(PROTECTED) > self.capacity - self.window_max
+        {
+            self.nodes.move_to_tail(n, WINDOW);
+            self.record(self.nodes.hash(n));
+            return;
+        }
+        match list {
             PROBATION => {
                 self.nodes.move_to_tail(n, PROTECTED);
                 if self.nodes.len_of(PROTECTED) > self.protected_max {
