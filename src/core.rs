@@ -195,8 +195,8 @@ pub use crate::expiry::ExpiryRules;
 pub use crate::inspect::Stamps;
 pub use crate::invalidation::Gate;
 use crate::listener::Removed;
-use smallvec::SmallVec;
 pub use crate::per_entry::OwnDeadlines;
+use smallvec::SmallVec;
 
 /// The storage behind a [`Cache`](crate::Cache). See the [module docs](self)
 /// for what the front-end does and what a core promises.

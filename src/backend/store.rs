@@ -19,10 +19,10 @@ use ttlkit_strategies::EvictionPolicy;
 
 use crate::cache::RemovalCause;
 use crate::clock::Ticks;
+use crate::core::DepartureList;
 use crate::core::Latest;
 use crate::expiry::ExpiryRules;
 use crate::inspect::Stamps;
-use crate::core::DepartureList;
 use crate::per_entry::OwnDeadlines;
 use crate::sync::RandomState;
 use crate::timer_wheel::{TimerWheel, MAX_ID};

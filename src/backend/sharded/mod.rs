@@ -279,8 +279,7 @@ where
     ) -> bool {
         let home = self.shard_index(hash);
         let evict_here = |shard: u64, total: u64| self.evicts_at_home(shard, total, now);
-        if !self.shards[home].insert(&self.settings, hash, key, value, weight, ttl, now, out.list(), gate, evict_here)
-        {
+        if !self.shards[home].insert(&self.settings, hash, key, value, weight, ttl, now, out.list(), gate, evict_here) {
             return false;
         }
         self.enforce_capacity(home, now, out);

@@ -14,10 +14,10 @@ use super::table::{Current, Probe, Table};
 use super::weight::Ledger;
 use crate::cache::RemovalCause;
 use crate::clock::Ticks;
+use crate::core::DepartureList;
 use crate::core::Latest;
 use crate::expiry::LiveRules;
 use crate::invalidation::Gate;
-use crate::core::DepartureList;
 use crate::per_entry::OwnDeadlines;
 use crate::sync::reclaim::{Graveyard, Guard};
 use crate::sync::{AtomicU64, AtomicUsize, Mutex};
@@ -541,7 +541,7 @@ where
                 pol.on_remove(u64::from(id));
             }
         }
-        st.entries.unlink(id, self.table, slot, self.pin);
+        st.used -= st.entries.unlink(id, self.table, slot, self.pin);
         st.wheel.unschedule(id);
         let weight = st.swap_weight(id, 0, self.s.weighted);
         st.free_ids.push(id);

@@ -5,7 +5,8 @@
 //! without any lock or write. Writers hold the shard lock and are the only
 //! ones that store slots: a new entry goes into the first empty or tombstone
 //! slot of its probe chain; a removal stores a tombstone so chains stay
-//! intact; an overwrite stores the new entry in the old one's slot. When
+//! intact (or empties the slot, and the tombstones before it, where a chain
+//! ends there anyway); an overwrite stores the new entry in the old one's slot. When
 //! live entries plus tombstones pass 3/4 of the slots, the writer builds a
 //! fresh table (load at most 1/2), publishes it and retires the old one
 //! (removals that leave live entries under 1/8 of the slots rebuild it
@@ -105,6 +106,16 @@ impl<K, V> Table<K, V> {
         }
     }
 
+    /// The slot before `i`, wrapping.
+    #[inline]
+    fn prev(&self, i: usize) -> usize {
+        if i == 0 {
+            self.len - 1
+        } else {
+            i - 1
+        }
+    }
+
     /// Lock-free lookup: the entry for `key`, if any.
     ///
     /// The entry lives as long as the table does for the caller: a table
@@ -191,9 +202,35 @@ impl<K, V> Table<K, V> {
         self.slots[i].store(pack(entry.as_raw(), hash), Ordering::Release);
     }
 
-    /// Stores a tombstone in slot `i` (writer only).
-    pub(crate) fn vacate(&self, i: usize) {
-        self.slots[i].store(tombstone(), Ordering::Release);
+    /// Takes the entry out of slot `i` (writer only); returns how many
+    /// slots that left empty (the rest of the table's used slots stay
+    /// used).
+    ///
+    /// A probe chain ends at the first empty slot, so when the slot after
+    /// `i` is empty, no chain needs slot `i` to reach an entry: it is
+    /// emptied, and so are the tombstones right before it, which now lead
+    /// nowhere either. Otherwise it becomes a tombstone, which keeps the
+    /// chains through it intact. Without this, churn at a steady size
+    /// fills the table with tombstones and rebuilds it over and over.
+    ///
+    /// Lock-free readers stay right: a live entry's chain has no empty
+    /// slot, before or after this, and this empties only slots that no
+    /// live entry's chain crosses.
+    pub(crate) fn vacate(&self, i: usize) -> usize {
+        if !self.slots[self.next(i)].load(Ordering::Relaxed).is_null() {
+            self.slots[i].store(tombstone(), Ordering::Release);
+            return 0;
+        }
+        let mut emptied = 0;
+        let mut j = i;
+        loop {
+            self.slots[j].store(ptr::null_mut(), Ordering::Release);
+            emptied += 1;
+            j = self.prev(j);
+            if emptied == self.len || self.slots[j].load(Ordering::Relaxed) != tombstone() {
+                return emptied;
+            }
+        }
     }
 
     /// Whether slot `i` holds exactly `entry` (writer only).
@@ -217,6 +254,12 @@ impl<K, V> Table<K, V> {
             i = self.next(i);
         }
         None
+    }
+
+    /// Slots holding an entry or a tombstone (writer only).
+    #[cfg(test)]
+    pub(crate) fn used_slots(&self) -> usize {
+        self.slots.iter().filter(|s| !s.load(Ordering::Relaxed).is_null()).count()
     }
 
     /// The live entries (writer only).

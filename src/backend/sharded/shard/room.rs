@@ -59,7 +59,8 @@ where
             let mut cx = self.locked(st, &pin, s);
             // Every slot first: in a shard larger than the caches each probe
             // is a miss, and a loop of nothing but probes overlaps them.
-            // Removals leave tombstones, so the slots found stay right.
+            // Removals change only the removed entries' slots and the
+            // tombstones before them, so the slots found stay right.
             let slots: Vec<Option<usize>> = expired.iter().map(|&id| cx.slot_of(id)).collect();
             for (&id, slot) in expired.iter().zip(slots) {
                 ledger.remove(cx.remove_at(slot, id, RemovalCause::Expired, true, out));
