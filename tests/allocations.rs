@@ -1,7 +1,7 @@
 //! Heap allocations on the hot paths, counted per thread: a hit allocates
 //! nothing, and a write that evicts allocates no more than the entry it
-//! stores (the mutex backend stores entries inline: nothing at all, past
-//! its key index's one growth under churn).
+//! stores (the mutex backend stores entries inline: nothing at all), save
+//! rare housekeeping; and churn at a steady size holds steady memory.
 //!
 //! Allocation is the largest cost of a miss after the hash-table probe, so
 //! these are counts a change must not raise. They are exact, not timed:
@@ -12,7 +12,7 @@ mod counting_alloc;
 
 use std::time::Duration;
 
-use counting_alloc::allocations_here;
+use counting_alloc::{allocations_here, net_bytes_here};
 use ttlkit::clock::MockClock;
 use ttlkit::prelude::*;
 
@@ -20,6 +20,12 @@ use ttlkit::prelude::*;
 static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting::ALWAYS;
 
 const CAPACITY: u64 = 1_000;
+/// Allocations allowed in `WRITES` operations for housekeeping that is
+/// not per operation.
+const RARE: u64 = WRITES / 1_000;
+/// Writes into a full cache that a steady size must survive: past the
+/// point where hashbrown's tombstones used up its room, on every seed seen.
+const CHURN: u64 = 200_000;
 /// Writes before counting.
 const WARM_UP: u64 = 20 * CAPACITY;
 /// Writes measured, each of a new key into a full cache.
@@ -63,11 +69,10 @@ fn mutex_writes_that_evict_and_hits_allocate_nothing_in_steady_state() {
     let clock = MockClock::new();
     let cache: MutexCache<u64, u64> = builder(&clock).build().expect("valid settings");
     let (writes, hits) = count(&cache, &clock);
-    // The key index (hashbrown) may grow once under churn: removals leave
-    // tombstones, and when they use up its room it rehashes, into a table
-    // twice the size if more than half its capacity is live. Which write
-    // meets that depends on the random hash seed; after it, none allocates.
-    assert!(writes <= 1, "{writes} allocations in {WRITES} evicting writes");
+    // Save the key index's rebuilds: removals leave tombstones in it, and
+    // when they use up its room it is rebuilt at its size (one allocation,
+    // every several thousand writes; when depends on the hash seed).
+    assert!(writes <= RARE, "{writes} allocations in {WRITES} evicting writes");
     assert_eq!(hits, 0, "allocations in {WRITES} hits");
 }
 
@@ -76,8 +81,28 @@ fn sharded_writes_that_evict_allocate_only_their_entry() {
     let clock = MockClock::new();
     let cache: ShardedCache<u64, u64> = builder(&clock).build().expect("valid settings");
     let (writes, hits) = count(&cache, &clock);
-    // One box per entry stored, plus the reclamation's occasional batch of
-    // retired entries (crossbeam seals one per 64 retirements).
+    // One box per entry stored, plus the reclamation's batches of retired
+    // entries (crossbeam seals one per 64 retirements) and table rebuilds.
     assert!(writes <= WRITES + WRITES / 16, "{writes} allocations in {WRITES} evicting writes");
-    assert_eq!(hits, 0, "allocations in {WRITES} hits");
+    // Crossbeam's collector, which hits run (every 128th pin), retires its
+    // own queue nodes, now and then sealing a batch of them.
+    assert!(hits <= RARE, "{hits} allocations in {WRITES} hits");
+}
+
+/// A cache churning at a steady size holds what it held when it was
+/// full: no structure keeps growing with the writes (the mutex store's key
+/// index would double under hashbrown's own rule, for its tombstones).
+#[test]
+fn mutex_churn_at_a_steady_size_holds_no_more_memory() {
+    let clock = MockClock::new();
+    let cache: MutexCache<u64, u64> = builder(&clock).build().expect("valid settings");
+    for k in 0..2 * CAPACITY {
+        cache.insert(k, k);
+    }
+    let full = net_bytes_here();
+    for k in 2 * CAPACITY..2 * CAPACITY + CHURN {
+        cache.insert(k, k);
+    }
+    let grown = net_bytes_here() - full;
+    assert!(grown <= 0, "{grown} bytes more after {CHURN} writes");
 }

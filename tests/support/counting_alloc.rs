@@ -37,6 +37,7 @@ impl Counting {
             // every allocation would tax the caches that allocate most.
             // `try_with`: a thread being torn down may still allocate.
             let _ = CALLS.try_with(|calls| calls.set(calls.get() + 1));
+            let _ = NET.try_with(|net| net.set(net.get() + bytes as isize));
         }
         if self.always || ON.load(Ordering::Relaxed) {
             LIVE.fetch_add(bytes as isize, Ordering::Relaxed);
@@ -44,6 +45,9 @@ impl Counting {
     }
 
     fn sub(&self, bytes: usize) {
+        if self.always {
+            let _ = NET.try_with(|net| net.set(net.get() - bytes as isize));
+        }
         if self.always || ON.load(Ordering::Relaxed) {
             LIVE.fetch_sub(bytes as isize, Ordering::Relaxed);
         }
@@ -56,6 +60,8 @@ thread_local! {
     /// Allocations (and reallocations) made by this thread so far. A
     /// `const` cell of a `Copy` type: reading it never allocates.
     static CALLS: Cell<u64> = const { Cell::new(0) };
+    /// Bytes this thread allocated minus those it freed.
+    static NET: Cell<isize> = const { Cell::new(0) };
 }
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
@@ -103,6 +109,12 @@ unsafe impl GlobalAlloc for Counting {
 /// with [`Counting::ALWAYS`] only).
 pub fn allocations_here() -> u64 {
     CALLS.with(Cell::get)
+}
+
+/// Bytes this thread allocated minus those it freed, so far (counted
+/// with [`Counting::ALWAYS`] only).
+pub fn net_bytes_here() -> isize {
+    NET.with(Cell::get)
 }
 
 /// The bytes counted as held now (with [`Counting::ALWAYS`]: allocated by
