@@ -500,8 +500,6 @@ impl<K: Hash + Eq, V> Store<K, V> {
         }
     }
 
-    /// Takes slot `idx`'s entry out of the hash table.
-    #[inline]
     /// Makes room in the key index for one more key, at the size that
     /// key count needs. hashbrown, out of room, doubles a table more than
     /// half full even when its room went to tombstones, as it does under
@@ -522,6 +520,8 @@ impl<K: Hash + Eq, V> Store<K, V> {
         self.table = fresh;
     }
 
+    /// Takes slot `idx`'s entry out of the hash table.
+    #[inline]
     fn unindex(&mut self, idx: u32) {
         let hash = self.hasher.hash_one(&self.entry(idx).key);
         if let Ok(found) = self.table.find_entry(hash, |&i| i == idx) {

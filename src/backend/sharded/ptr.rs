@@ -193,7 +193,7 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Entries<K, V> {
             debug_assert!(table.holds(slot, p), "the slot holds the entry");
             table.vacate(slot)
         });
-        // SAFETY: out of the table (tombstoned above, or in no slot) and of
+        // SAFETY: out of the table (vacated above, or in no slot) and of
         // the id map, so readers pinning from now on cannot find it; readers
         // that found it earlier are pinned. Retired once: it left the map
         // exactly once.

@@ -5,8 +5,9 @@
 //! without any lock or write. Writers hold the shard lock and are the only
 //! ones that store slots: a new entry goes into the first empty or tombstone
 //! slot of its probe chain; a removal stores a tombstone so chains stay
-//! intact (or empties the slot, and the tombstones before it, where a chain
-//! ends there anyway); an overwrite stores the new entry in the old one's slot. When
+//! intact (or, where every chain through the slot ends right after it,
+//! empties the slot and the tombstones before it); an overwrite stores the
+//! new entry in the old one's slot. When
 //! live entries plus tombstones pass 3/4 of the slots, the writer builds a
 //! fresh table (load at most 1/2), publishes it and retires the old one
 //! (removals that leave live entries under 1/8 of the slots rebuild it
