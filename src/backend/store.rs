@@ -514,8 +514,13 @@ impl<K: Hash + Eq, V> Store<K, V> {
         let (slots, hasher) = (&self.slots, &self.hasher);
         let hash_of = |&i: &u32| slots[i as usize].as_ref().map_or(0, |e| hasher.hash_one(&e.key));
         let mut fresh = HashTable::with_capacity(self.table.len() + 1);
-        for i in &self.table {
-            fresh.insert_unique(hash_of(i), *i, hash_of);
+        // In slot order, not the old table's: the keys are read in one
+        // sweep instead of at random, which in a store larger than the
+        // caches is a miss per key (hashbrown's own resize takes those).
+        for (i, slot) in (0..).zip(slots) {
+            if let Some(e) = slot {
+                fresh.insert_unique(hasher.hash_one(&e.key), i, hash_of);
+            }
         }
         self.table = fresh;
     }
