@@ -228,14 +228,6 @@ impl<K: Hash + Eq, V> Store<K, V> {
         }
     }
 
-    fn find<Q>(&self, hash: u64, key: &Q) -> Option<u32>
-    where
-        K: Borrow<Q>,
-        Q: Eq + ?Sized,
-    {
-        self.table.find(hash, |&i| self.entry(i).key.borrow() == key).copied()
-    }
-
     fn is_expired(&self, idx: u32, now: Ticks) -> bool {
         self.entry(idx).is_expired(&self.rules, now, self.owns.get(idx))
     }
@@ -500,40 +492,6 @@ impl<K: Hash + Eq, V> Store<K, V> {
         }
     }
 
-    /// Makes room in the key index for one more key, at the size that
-    /// key count needs. hashbrown, out of room, doubles a table more than
-    /// half full even when its room went to tombstones, as it does under
-    /// churn at a steady size: a cache of 1,000,000 entries would grow its
-    /// index from 2^21 to 2^22 buckets, 10 bytes more per entry, for no
-    /// key more. A table rebuilt for the keys it holds has no tombstones.
-    /// Before the store changes: a panicking `Hash` leaves it as it was.
-    fn make_index_room(&mut self) {
-        if self.table.len() < self.table.capacity() {
-            return;
-        }
-        let (slots, hasher) = (&self.slots, &self.hasher);
-        let hash_of = |&i: &u32| slots[i as usize].as_ref().map_or(0, |e| hasher.hash_one(&e.key));
-        let mut fresh = HashTable::with_capacity(self.table.len() + 1);
-        // In slot order, not the old table's: the keys are read in one
-        // sweep instead of at random, which in a store larger than the
-        // caches is a miss per key (hashbrown's own resize takes those).
-        for (i, slot) in (0..).zip(slots) {
-            if let Some(e) = slot {
-                fresh.insert_unique(hasher.hash_one(&e.key), i, hash_of);
-            }
-        }
-        self.table = fresh;
-    }
-
-    /// Takes slot `idx`'s entry out of the hash table.
-    #[inline]
-    fn unindex(&mut self, idx: u32) {
-        let hash = self.hasher.hash_one(&self.entry(idx).key);
-        if let Ok(found) = self.table.find_entry(hash, |&i| i == idx) {
-            found.remove();
-        }
-    }
-
     /// Empties slot `idx` (already out of the policy and the table): its
     /// filing, weight and own deadline go, its entry goes to `out`.
     #[inline]
@@ -606,6 +564,9 @@ mod entry;
 
 #[path = "store_reclaim.rs"]
 mod reclaim;
+
+#[path = "store_index.rs"]
+mod index;
 
 #[cfg(test)]
 #[path = "store_tests.rs"]
