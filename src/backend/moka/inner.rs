@@ -14,7 +14,7 @@ use ::moka::notification::RemovalCause as MokaCause;
 
 use super::deadlines::{Deadlines, Stripe};
 use super::policy::eviction_policy;
-use super::slot::{Judged, Seen, Slot};
+use super::slot::{Judged, Seen, Slot, MAX_STRIPES};
 use crate::builder::{BuildError, Config};
 use crate::cache::RemovalCause;
 use crate::clock::{ClockSource, Ticks};
@@ -25,6 +25,7 @@ use crate::sync::{Arc, Mutex};
 
 /// The number of write stripes (a power of two).
 const STRIPES: usize = 64;
+const _: () = assert!(STRIPES <= MAX_STRIPES, "a slot keeps its stripe in a byte");
 /// Entries purged per stripe lock hold outside a sweep (an insert's room).
 const PURGE_BATCH: usize = crate::sweeper::BATCH;
 /// Due entries of its own stripe an insert purges on the way.
@@ -247,7 +248,7 @@ where
         gate.after_change();
         let mut removed = 0;
         for (_, slot) in self.moka.iter() {
-            let _stripe = self.stripe(slot.stripe);
+            let _stripe = self.stripe(slot.stripe());
             if slot.stamps(self.now(), self.rules()).is_some()
                 && !keep(&slot.key, &slot.value)
                 && slot.try_settle(RemovalCause::Explicit)
@@ -274,7 +275,7 @@ where
         let value = match self.read(key, true, out) {
             Some((slot, Seen::Live)) => Some(slot.value.clone()),
             Some((slot, Seen::Sooner(at))) => {
-                self.stripe(slot.stripe).push(at, &slot);
+                self.stripe(slot.stripe()).push(at, &slot);
                 Some(slot.value.clone())
             }
             Some((slot, Seen::Expired)) => {
@@ -322,7 +323,7 @@ where
 
     /// Removes `slot` if our stamps say it is expired (taking its stripe).
     fn purge_one(&self, slot: &Arc<Slot<K, V>>) {
-        let mut deadlines = self.stripe(slot.stripe);
+        let mut deadlines = self.stripe(slot.stripe());
         if let Purge::LiveUntil(at) = self.purge_locked(slot, self.now()) {
             deadlines.push(at, slot);
         }
@@ -385,7 +386,7 @@ where
         self.make_room_first(now);
         let stored = {
             // The key's writes mark its loads under this same stripe.
-            let mut deadlines = self.stripe(slot.stripe);
+            let mut deadlines = self.stripe(slot.stripe());
             if gate.admits() {
                 if ttl.is_some() || self.own.has_expiry() {
                     // Under the stripe, the old value cannot change meanwhile.
@@ -425,7 +426,7 @@ where
     fn refuse(&self, slot: Arc<Slot<K, V>>, now: Ticks, gate: &Gate<'_>, out: &mut Departures<K, V>) -> bool {
         {
             // The key's stripe: no other value for it is stored meanwhile.
-            let _deadlines = self.stripe(slot.stripe);
+            let _deadlines = self.stripe(slot.stripe());
             if !gate.admits() {
                 return false;
             }
@@ -563,7 +564,7 @@ where
         gate.after_change();
         for (_, slot) in self.moka.iter() {
             {
-                let _stripe = self.stripe(slot.stripe);
+                let _stripe = self.stripe(slot.stripe());
                 let cause = slot.departure(now, self.rules(), RemovalCause::Cleared);
                 if slot.try_settle(cause) {
                     self.moka.remove(&slot.key);

@@ -45,6 +45,9 @@ fn stamp(now: Ticks) -> u64 {
     now.as_nanos().min(TOMBSTONE - 1)
 }
 
+/// Stripes a slot can name.
+pub(super) const MAX_STRIPES: usize = 1 << u8::BITS;
+
 /// `fate` of an entry still in the cache.
 const IN_CACHE: u8 = 0;
 
@@ -62,8 +65,9 @@ pub(super) struct Slot<K, V> {
     reported: AtomicBool,
     /// Weight under `max_capacity` (1 without a weigher).
     pub(super) weight: u32,
-    /// The write stripe its key hashes to.
-    pub(super) stripe: usize,
+    /// The write stripe its key hashes to: a byte, so it packs with the
+    /// flags and the weight instead of costing a word of its own.
+    stripe: u8,
 }
 
 /// What a read found.
@@ -91,7 +95,9 @@ pub(super) enum Judged {
 }
 
 impl<K, V> Slot<K, V> {
+    /// A slot for the write stripe `stripe` (below [`MAX_STRIPES`]).
     pub(super) fn new(key: K, value: V, now: Ticks, weight: u32, stripe: usize) -> Self {
+        debug_assert!(stripe < MAX_STRIPES);
         Slot {
             key,
             value,
@@ -101,8 +107,13 @@ impl<K, V> Slot<K, V> {
             fate: AtomicU8::new(IN_CACHE),
             reported: AtomicBool::new(false),
             weight,
-            stripe,
+            stripe: stripe as u8,
         }
+    }
+
+    /// The write stripe its key hashes to.
+    pub(super) fn stripe(&self) -> usize {
+        usize::from(self.stripe)
     }
 
     /// Its own deadline (`Ticks::MAX`: none).

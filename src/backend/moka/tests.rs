@@ -234,3 +234,11 @@ fn its_bound_and_timers_are_fixed_when_built() {
     assert_eq!(refused(cache.set_time_to_idle(Duration::from_secs(5))), "set_time_to_idle");
     assert_eq!(refused(cache.set_time_to_live(Duration::from_secs(5))), "set_time_to_live");
 }
+
+/// A `u64 -> u64` slot is six words: key, value, three stamps, and fate,
+/// the reported flag, the stripe and the weight packed in the last one
+/// (with the stripe a word of its own it was seven).
+#[test]
+fn a_slot_packs_its_stripe_with_its_flags() {
+    assert_eq!(std::mem::size_of::<super::slot::Slot<u64, u64>>(), 48);
+}
