@@ -50,12 +50,19 @@ impl Jitter {
 
 /// Whether `candidate` (a key hash) enters the main area under `rule`,
 /// where it would displace `victim`.
+#[inline]
 pub(super) fn admits(sketch: &BlockSketch, candidate: u32, victim: u32, rule: Admission, jitter: &mut Jitter) -> bool {
     match rule {
         Admission::All => true,
         Admission::Seen(times) => sketch.frequency(candidate) >= times,
         Admission::Duel(bias) => {
             let c = sketch.frequency(candidate);
+            // A candidate counted at most `bias` times loses to any victim
+            // and is too cold for the jitter: the victim's count (another
+            // cache line) need not be read.
+            if c <= bias {
+                return false;
+            }
             c > sketch.frequency(victim).saturating_add(bias) || (c >= 6 && jitter.one_in_128())
         }
     }

@@ -19,8 +19,9 @@ const MAX_COUNT: u64 = 15;
 /// `sample` increments every counter is halved, so popularity fades.
 #[derive(Debug, Clone)]
 pub(crate) struct BlockSketch {
-    words: Vec<u64>,
-    blocks: u64,
+    /// One cache line each, so a key's block is found with one bounds
+    /// check and its words within it need none.
+    blocks: Vec<[u64; BLOCK_WORDS]>,
     sample: u64,
     additions: u64,
 }
@@ -30,29 +31,24 @@ impl BlockSketch {
     /// least one), halved every `sample` increments.
     pub(crate) fn new(counters: usize, sample: u64) -> BlockSketch {
         let blocks = counters.div_ceil(BLOCK_COUNTERS).max(1);
-        BlockSketch { words: vec![0; blocks * BLOCK_WORDS], blocks: blocks as u64, sample: sample.max(1), additions: 0 }
+        BlockSketch { blocks: vec![[0; BLOCK_WORDS]; blocks], sample: sample.max(1), additions: 0 }
     }
 
     /// Grows to `counters` counters (whole blocks) and a sample of
     /// `sample`, keeping the estimates roughly: a key's new block takes the
     /// counters of the old block that covered its part of the hash range.
     pub(crate) fn grow(&mut self, counters: usize, sample: u64) {
-        let blocks = counters.div_ceil(BLOCK_COUNTERS).max(1) as u64;
-        if blocks > self.blocks {
-            let mut words = vec![0; blocks as usize * BLOCK_WORDS];
-            for (b, block) in words.chunks_exact_mut(BLOCK_WORDS).enumerate() {
-                let old = (b as u64 * self.blocks / blocks) as usize * BLOCK_WORDS;
-                block.copy_from_slice(&self.words[old..old + BLOCK_WORDS]);
-            }
-            self.words = words;
-            self.blocks = blocks;
+        let blocks = counters.div_ceil(BLOCK_COUNTERS).max(1);
+        let old = self.blocks.len();
+        if blocks > old {
+            self.blocks = (0..blocks).map(|b| self.blocks[(b as u64 * old as u64 / blocks as u64) as usize]).collect();
         }
         self.sample = self.sample.max(sample);
     }
 
     /// Bytes of counters.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.words.capacity() * 8
+        self.blocks.capacity() * BLOCK_WORDS * 8
     }
 
     /// Increments between two halvings.
@@ -61,37 +57,37 @@ impl BlockSketch {
         self.sample
     }
 
-    /// The words and shifts of `hash`'s four counters: the block by a
-    /// multiply-shift range reduction of the whole hash, then row `i` takes
-    /// word `2i` or `2i + 1` of it (so the four differ) and a nibble there,
-    /// by the hash's own bits (it is already well mixed).
+    /// The block of `hash`, and the words in it and shifts of its four
+    /// counters: the block by a multiply-shift range reduction of the whole
+    /// hash, then row `i` takes word `2i` or `2i + 1` of it (so the four
+    /// differ) and a nibble there, by the hash's own bits (it is already
+    /// well mixed).
     #[inline]
-    fn positions(&self, hash: u32) -> ([usize; 4], [u32; 4]) {
+    fn positions(&self, hash: u32) -> (usize, [usize; 4], [u32; 4]) {
         let wide = u64::from(hash).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32;
-        let base = ((wide * self.blocks) >> 32) as usize * BLOCK_WORDS;
+        let block = ((wide * self.blocks.len() as u64) >> 32) as usize;
         let h = hash as usize;
-        let words = [base + (h & 1), base + 2 + ((h >> 1) & 1), base + 4 + ((h >> 2) & 1), base + 6 + ((h >> 3) & 1)];
+        let words = [h & 1, 2 + ((h >> 1) & 1), 4 + ((h >> 2) & 1), 6 + ((h >> 3) & 1)];
         let shifts = [hash & 0xf0, (hash >> 4) & 0xf0, (hash >> 8) & 0xf0, (hash >> 12) & 0xf0].map(|s| s >> 2);
-        (words, shifts)
+        (block, words, shifts)
     }
 
-    /// The four counters of `hash`.
+    /// The four counters of a key in `block`.
     #[inline]
-    fn counters(&self, words: &[usize; 4], shifts: &[u32; 4]) -> [u64; 4] {
-        let w = &self.words;
+    fn counters(block: &[u64; BLOCK_WORDS], words: &[usize; 4], shifts: &[u32; 4]) -> [u64; 4] {
         [
-            (w[words[0]] >> shifts[0]) & 0xf,
-            (w[words[1]] >> shifts[1]) & 0xf,
-            (w[words[2]] >> shifts[2]) & 0xf,
-            (w[words[3]] >> shifts[3]) & 0xf,
+            (block[words[0]] >> shifts[0]) & 0xf,
+            (block[words[1]] >> shifts[1]) & 0xf,
+            (block[words[2]] >> shifts[2]) & 0xf,
+            (block[words[3]] >> shifts[3]) & 0xf,
         ]
     }
 
     /// The estimated recent accesses of `hash`, 0 to 15.
     #[inline]
     pub(crate) fn frequency(&self, hash: u32) -> u8 {
-        let (words, shifts) = self.positions(hash);
-        let c = self.counters(&words, &shifts);
+        let (b, words, shifts) = self.positions(hash);
+        let c = Self::counters(&self.blocks[b], &words, &shifts);
         c[0].min(c[1]).min(c[2].min(c[3])) as u8
     }
 
@@ -99,13 +95,14 @@ impl BlockSketch {
     /// counters grow); halves everything when the sample is full.
     #[inline]
     pub(crate) fn increment(&mut self, hash: u32) {
-        let (words, shifts) = self.positions(hash);
-        let c = self.counters(&words, &shifts);
+        let (b, words, shifts) = self.positions(hash);
+        let block = &mut self.blocks[b];
+        let c = Self::counters(block, &words, &shifts);
         let min = c[0].min(c[1]).min(c[2].min(c[3]));
         // Branch-free: which counters grow is as good as random.
         let grows = u64::from(min < MAX_COUNT);
         for i in 0..4 {
-            self.words[words[i]] += (u64::from(c[i] == min) & grows) << shifts[i];
+            block[words[i]] += (u64::from(c[i] == min) & grows) << shifts[i];
         }
         self.additions += 1;
         if self.additions >= self.sample {
@@ -114,8 +111,9 @@ impl BlockSketch {
     }
 
     /// Halves every counter.
+    #[cold]
     fn age(&mut self) {
-        for w in &mut self.words {
+        for w in self.blocks.iter_mut().flatten() {
             *w = (*w >> 1) & 0x7777_7777_7777_7777;
         }
         self.additions /= 2;
@@ -142,9 +140,8 @@ mod tests {
     fn four_distinct_words_in_one_block() {
         let s = BlockSketch::new(1 << 14, 100);
         for h in (0..10_000u32).map(|i| i.wrapping_mul(0x9e37_79b9) >> 2) {
-            let (words, shifts) = s.positions(h);
-            let block = words[0] / BLOCK_WORDS;
-            assert!(words.iter().all(|&w| w / BLOCK_WORDS == block && w < s.words.len()));
+            let (block, words, shifts) = s.positions(h);
+            assert!(block < s.blocks.len() && words.iter().all(|&w| w < BLOCK_WORDS));
             assert!(shifts.iter().all(|&s| s < 64 && s % 4 == 0));
             for i in 0..4 {
                 for j in 0..i {

@@ -136,8 +136,11 @@ impl Mini {
         while self.table[next] != EMPTY {
             let slot = self.table[next];
             let home = self.home(self.slots[usize::from(slot)].hash);
-            // Move it back unless its home lies in (at, next].
-            if (next + n - home) % n >= (next + n - at) % n {
+            // Move it back unless its home lies in (at, next]. (Distances
+            // back from `next`, wrapped by a subtraction: all three
+            // positions are below `n`, and a division costs tens of cycles.)
+            let wrap = |d: usize| if d >= n { d - n } else { d };
+            if wrap(next + n - home) >= wrap(next + n - at) {
                 self.table[at] = slot;
                 at = next;
             }
