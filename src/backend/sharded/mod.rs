@@ -165,7 +165,7 @@ where
     fn enforce_capacity(&self, own: usize, now: Ticks, out: &mut Departures<K, V>) {
         let Some(max) = self.settings.max_weight() else { return };
         let n = self.shards.len();
-        let fair_share = max.div_ceil(n as u64);
+        let fair_share = self.fair_share(max);
         let mut fruitless = 0;
         while self.weight() > max && fruitless < 2 * n {
             if self.expire_anywhere(own, now, out) {
@@ -194,8 +194,13 @@ where
     /// `enforce_capacity` still runs after it, for anything left.
     fn evicts_at_home(&self, shard: u64, total: u64, now: Ticks) -> bool {
         let Some(max) = self.settings.max_weight() else { return false };
-        let fair_share = max.div_ceil(self.shards.len() as u64);
-        total > max && shard > fair_share && !self.shards.iter().any(|s| s.may_have_expired(now))
+        total > max && shard > self.fair_share(max) && !self.shards.iter().any(|s| s.may_have_expired(now))
+    }
+
+    /// A shard's share of the capacity bound `max`: above it, a write evicts
+    /// from its own shard rather than from the next one in turn.
+    fn fair_share(&self, max: u64) -> u64 {
+        max.div_ceil(self.shards.len() as u64)
     }
 
     /// Removes a batch of expired entries from the first shard (own first)

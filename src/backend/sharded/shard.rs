@@ -353,7 +353,8 @@ where
         gate.after_change();
         // A write that takes the shard over its share usually makes room
         // here, under the lock it already holds, rather than taking it again.
-        if evict_here(ledger.after(&self.weight), ledger.after(&s.total_weight)) {
+        // (An unbounded cache skips the two loads: it never evicts.)
+        if s.bounded && evict_here(ledger.after(&self.weight), ledger.after(&s.total_weight)) {
             self.evict_locked(&mut st, &mut ledger, s, out);
         }
         true
