@@ -106,3 +106,36 @@ fn mutex_churn_at_a_steady_size_holds_no_more_memory() {
     let grown = net_bytes_here() - full;
     assert!(grown <= 0, "{grown} bytes more after {CHURN} writes");
 }
+
+/// Heap bytes a cache built by `build` holds once `ENTRIES` entries fill it.
+fn held_when_full<C: SlidingTtlCache<u64, u64>>(build: impl FnOnce() -> C) -> f64 {
+    const ENTRIES: u64 = 100_000;
+    let before = net_bytes_here();
+    let cache = build();
+    for k in 0..ENTRIES {
+        cache.insert(k, k);
+    }
+    assert_eq!(cache.len(), ENTRIES as usize);
+    let held = net_bytes_here() - before;
+    drop(cache);
+    held as f64 / ENTRIES as f64
+}
+
+/// The candidate default policy's bound, in the caches themselves: at most
+/// 16 bytes per entry over `lru`. Its policy keeps no id index in a cache,
+/// whose ids are slot indexes (12 bytes per entry that an index would cost).
+#[test]
+fn w_tinylfu_auto_costs_a_cache_at_most_16_bytes_per_entry_over_lru() {
+    let clock = MockClock::new();
+    let with = |policy: &str| builder(&clock).max_capacity(100_000).policy(policy);
+    let mutex = |policy: &str| held_when_full(|| -> MutexCache<u64, u64> { with(policy).build().expect("valid settings") });
+    // One shard: with more, the seeded shard hash decides how the tables
+    // grow, which moves the figures by a byte or two from run to run.
+    let sharded = |policy: &str| {
+        held_when_full(|| -> ShardedCache<u64, u64> { with(policy).shards(1).build().expect("valid settings") })
+    };
+    let over_mutex = mutex("w-tinylfu-auto") - mutex("lru");
+    let over_sharded = sharded("w-tinylfu-auto") - sharded("lru");
+    assert!(over_mutex <= 16.0, "mutex: {over_mutex:.1} bytes per entry over lru");
+    assert!(over_sharded <= 16.0, "sharded: {over_sharded:.1} bytes per entry over lru");
+}

@@ -106,10 +106,10 @@ fn fold(hash: u64) -> u32 {
 /// (deterministic jitter), so a flood of keys at a victim's frequency
 /// cannot pin it.
 ///
-/// Memory: 20 bytes per resident (LRU: 16), 8 bytes of sketch per entry of
-/// capacity, and the miniatures, about 2.5 bytes per entry; at most 16
-/// bytes per entry over LRU from 1,000 entries up (the `footprint`
-/// example).
+/// Memory: 20 bytes per resident (LRU: 16; with slot ids, 12 against 8),
+/// 8 bytes of sketch per entry of capacity, and the miniatures, about 2.5
+/// bytes per entry; at most 16 bytes per entry over LRU from 1,000 entries
+/// up (the `footprint` example).
 ///
 /// ```
 /// use ttlkit_strategies::{EvictionPolicy, WTinyLfuAuto};
@@ -151,7 +151,7 @@ impl WTinyLfuAuto {
             capacity,
             window_max: 0,
             protected_max: 0,
-            nodes: Nodes::new(capacity),
+            nodes: Nodes::new(capacity, false),
             sketch: BlockSketch::new(sketch_entries * COUNTERS_PER_ENTRY, (sketch_entries * SAMPLE_PER_ENTRY) as u64),
             sketch_entries,
             tuner,
@@ -160,6 +160,19 @@ impl WTinyLfuAuto {
         };
         p.set_window(share);
         p
+    }
+
+    /// The same policy for an owner whose ids are its own slot indexes
+    /// (see [`PolicyKind::build_for_slots`](crate::PolicyKind::build_for_slots)):
+    /// 12 bytes less per entry, and no index lookup per call.
+    ///
+    /// # Panics
+    ///
+    /// If the policy already holds entries.
+    pub fn with_slot_ids(mut self) -> Self {
+        assert!(self.nodes.len() == 0, "switch to slot ids before the first insert");
+        self.nodes = Nodes::new(self.capacity, true);
+        self
     }
 
     /// The window's current maximum size.

@@ -186,7 +186,8 @@ impl PolicyKind {
                 Box::new(WTinyLfu::with_config(capacity, WTinyLfuConfig::caffeine()).with_slot_ids())
             }
             PolicyKind::WTinyLfuV2 => Box::new(WTinyLfu::with_config(capacity, WTinyLfuConfig::v2()).with_slot_ids()),
-            PolicyKind::Arc | PolicyKind::WTinyLfuAuto => self.build(capacity),
+            PolicyKind::WTinyLfuAuto => Box::new(WTinyLfuAuto::new(capacity).with_slot_ids()),
+            PolicyKind::Arc => self.build(capacity),
         }
     }
 }

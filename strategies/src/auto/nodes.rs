@@ -1,7 +1,8 @@
 //! The resident set of [`WTinyLfuAuto`](super::WTinyLfuAuto): each entry's
-//! id, a 30-bit key hash with the entry's list in the two low bits, and its
-//! links on that list. 20 bytes per entry, 4 more than LRU's id and links:
-//! the list needs no byte of its own.
+//! 30-bit key hash with the entry's list in the two low bits, and its links
+//! on that list (12 bytes); the entry's id beside it (8 bytes) and an index
+//! from ids to nodes, unless the owner's ids are its slot indexes, where a
+//! node's index is its id and neither is kept.
 
 use crate::id_index::IdIndex;
 use crate::index_lists::{Ends, EMPTY};
@@ -10,46 +11,60 @@ use crate::EntryId;
 const NIL: u32 = u32::MAX;
 /// The lists.
 pub(super) const LISTS: usize = 3;
+/// The list tag of a slot-id node that holds no resident.
+const VACANT: u32 = 3;
 
-/// One resident, in one place (one cache line to touch).
+/// One resident: what every step of the policy reads, in one place.
 #[derive(Debug, Clone, Copy)]
 struct Node {
-    /// The entry id, as two halves (keeps the node 4-aligned).
-    id: [u32; 2],
     /// The key hash (high 30 bits) and the list (low 2 bits).
     meta: u32,
     /// Previous and next node on the list.
     links: [u32; 2],
 }
 
+const VACANT_NODE: Node = Node { meta: VACANT, links: [NIL, NIL] };
+
 /// Residents on three ordered lists, found by id.
 #[derive(Debug, Clone)]
 pub(super) struct Nodes {
     nodes: Vec<Node>,
+    /// Each node's id as two halves (4-aligned); empty with slot ids.
+    ids: Vec<[u32; 2]>,
     /// Growth stops doubling at the capacity and one more.
     limit: usize,
     ends: [Ends; LISTS],
+    /// Freed nodes (never with slot ids: a vacant node waits for its id).
     free: Vec<u32>,
+    /// Id to node (unused with slot ids).
     index: IdIndex,
+    slot_ids: bool,
+    /// Residents.
+    len: usize,
 }
 
 impl Nodes {
     /// An empty set with room for `capacity` residents and the one an
     /// owner inserts before it evicts (up to 2^16 preallocated: a huge
-    /// capacity is a bound, not a promise of that many residents).
-    pub(super) fn new(capacity: usize) -> Nodes {
+    /// capacity is a bound, not a promise of that many residents). With
+    /// `slot_ids` the owner's ids are its slot indexes, each below about
+    /// the most residents it ever holds plus one.
+    pub(super) fn new(capacity: usize, slot_ids: bool) -> Nodes {
         let room = capacity.min(1 << 16).saturating_add(1);
         Nodes {
             nodes: Vec::with_capacity(room),
+            ids: if slot_ids { Vec::new() } else { Vec::with_capacity(room) },
             limit: capacity.saturating_add(1),
             ends: [EMPTY; LISTS],
             free: Vec::new(),
             index: IdIndex::default(),
+            slot_ids,
+            len: 0,
         }
     }
 
     pub(super) fn len(&self) -> usize {
-        self.index.len()
+        self.len
     }
 
     #[inline]
@@ -59,6 +74,10 @@ impl Nodes {
 
     #[inline]
     pub(super) fn find(&self, id: EntryId) -> Option<u32> {
+        if self.slot_ids {
+            let n = u32::try_from(id).ok()?;
+            return self.nodes.get(n as usize).filter(|node| node.meta & 3 != VACANT).map(|_| n);
+        }
         self.index.get(&id).copied()
     }
 
@@ -80,7 +99,10 @@ impl Nodes {
 
     #[inline]
     pub(super) fn id(&self, n: u32) -> EntryId {
-        let [lo, hi] = self.nodes[n as usize].id;
+        if self.slot_ids {
+            return u64::from(n);
+        }
+        let [lo, hi] = self.ids[n as usize];
         u64::from(lo) | u64::from(hi) << 32
     }
 
@@ -114,26 +136,43 @@ impl Nodes {
 
     /// Makes `id` (not resident) resident at the tail of list `l`.
     pub(super) fn insert(&mut self, l: usize, id: EntryId, hash: u32) {
-        let meta = hash << 2;
-        let halves = [id as u32, (id >> 32) as u32];
-        let node = Node { id: halves, meta, links: [NIL, NIL] };
-        let n = match self.free.pop() {
-            Some(n) => {
-                self.nodes[n as usize] = node;
-                n
+        let node = Node { meta: hash << 2, links: [NIL, NIL] };
+        let n = if self.slot_ids {
+            let n = u32::try_from(id).ok().filter(|&n| n != NIL);
+            let n = n.unwrap_or_else(|| panic!("slot id {id} is not below u32::MAX"));
+            if n as usize >= self.nodes.len() {
+                self.reserve_for(n as usize + 1);
+                self.nodes.resize(n as usize + 1, VACANT_NODE);
             }
-            None => {
-                let n = u32::try_from(self.nodes.len()).unwrap_or(NIL);
-                assert!(n != NIL, "at most u32::MAX - 1 residents");
-                if self.nodes.len() == self.nodes.capacity() {
-                    self.nodes.reserve_exact(crate::capped_growth(self.nodes.len(), self.limit));
-                }
-                self.nodes.push(node);
-                n
-            }
+            self.nodes[n as usize] = node;
+            n
+        } else if let Some(n) = self.free.pop() {
+            self.nodes[n as usize] = node;
+            self.ids[n as usize] = [id as u32, (id >> 32) as u32];
+            self.index.insert(id, n);
+            n
+        } else {
+            let n = u32::try_from(self.nodes.len()).unwrap_or(NIL);
+            assert!(n != NIL, "at most u32::MAX - 1 residents");
+            self.reserve_for(self.nodes.len() + 1);
+            self.nodes.push(node);
+            self.ids.push([id as u32, (id >> 32) as u32]);
+            self.index.insert(id, n);
+            n
         };
+        self.len += 1;
         self.push_tail(n, l);
-        self.index.insert(id, n);
+    }
+
+    /// Room for `len` nodes, growing by doubling up to the limit.
+    fn reserve_for(&mut self, len: usize) {
+        while self.nodes.capacity() < len {
+            let more = crate::capped_growth(self.nodes.capacity(), self.limit).max(len - self.nodes.len());
+            self.nodes.reserve_exact(more);
+        }
+        if !self.slot_ids && self.ids.capacity() < len {
+            self.ids.reserve_exact(self.nodes.capacity() - self.ids.len());
+        }
     }
 
     /// Moves node `n` to the tail of list `l` (which may be its own).
@@ -151,8 +190,13 @@ impl Nodes {
     pub(super) fn remove_node(&mut self, n: u32) -> EntryId {
         let id = self.id(n);
         self.unlink(n);
-        self.free.push(n);
-        self.index.remove(&id);
+        self.len -= 1;
+        if self.slot_ids {
+            self.nodes[n as usize] = VACANT_NODE;
+        } else {
+            self.free.push(n);
+            self.index.remove(&id);
+        }
         id
     }
 
@@ -164,9 +208,11 @@ impl Nodes {
 
     pub(super) fn clear(&mut self) {
         self.nodes.clear();
+        self.ids.clear();
         self.free.clear();
         self.ends = [EMPTY; LISTS];
         self.index.clear();
+        self.len = 0;
     }
 
     /// Up to `n` ids from lists `lists` in turn, each from its head (or,
@@ -208,8 +254,9 @@ impl Nodes {
             }
             linked += len;
         }
-        if linked != self.index.len() {
-            return Err(format!("{name}: {linked} linked but {} indexed", self.index.len()));
+        let indexed = if self.slot_ids { self.nodes.iter().filter(|n| n.meta & 3 != VACANT).count() } else { self.index.len() };
+        if linked != indexed || linked != self.len {
+            return Err(format!("{name}: {linked} linked, {indexed} indexed, {} counted", self.len));
         }
         Ok(())
     }
@@ -221,7 +268,7 @@ mod tests {
 
     #[test]
     fn lists_ids_and_hashes() {
-        let mut n = Nodes::new(4);
+        let mut n = Nodes::new(4, false);
         for id in 0..5u64 {
             n.insert((id % 3) as usize, id << 33, 0x3fff_ffff - id as u32);
         }
