@@ -37,6 +37,10 @@ const SAMPLE_PER_ENTRY: usize = 40;
 const SKETCH_FULL: usize = 1 << 17;
 const SKETCH_START: usize = 1 << 12;
 
+/// Hits an owner's reference bits may give entries during one eviction
+/// (see [`WTinyLfuAuto::choose`]).
+const BIT_CHANCES: usize = 16;
+
 /// The settings the tuner chooses between, as (window share, admission):
 /// the first is where every cache starts.
 ///
@@ -219,34 +223,9 @@ impl WTinyLfuAuto {
     fn main_victim(&self) -> Option<u32> {
         self.nodes.head(PROBATION).or_else(|| self.nodes.head(PROTECTED))
     }
-}
 
-impl EvictionPolicy for WTinyLfuAuto {
-    fn name(&self) -> &'static str {
-        "w-tinylfu-auto"
-    }
-
-    fn capacity(&self) -> usize {
-        self.capacity
-    }
-
-    fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
-    fn on_insert(&mut self, id: EntryId, hash: u64) {
-        if self.nodes.find(id).is_some() {
-            self.on_hit(id);
-            return;
-        }
-        let h = fold(hash);
-        self.nodes.insert(WINDOW, id, h);
-        self.grow_sketch();
-        self.record(h);
-    }
-
-    fn on_hit(&mut self, id: EntryId) {
-        let Some(n) = self.nodes.find(id) else { return };
+    /// Node `n` was hit.
+    fn hit(&mut self, n: u32) {
         let list = self.nodes.list_of(n);
         // After the window has grown, the main area holds more than its
         // share until evictions drain it, and they take its entries before
@@ -276,32 +255,103 @@ impl EvictionPolicy for WTinyLfuAuto {
         self.record(self.nodes.hash(n));
     }
 
+    /// Picks the entry to evict and forgets it. An entry about to be chosen
+    /// (the window's candidate, the main area's victim) that `referenced`
+    /// says was hit since the policy last saw it gets that hit instead, and
+    /// the choice starts over: at most `chances` times per eviction, so
+    /// one eviction's work stays bounded when every entry was hit.
+    #[inline]
+    fn choose(&mut self, mut chances: usize, mut referenced: impl FnMut(EntryId) -> bool) -> Option<EntryId> {
+        let mut spared = |p: &mut Self, n: u32| {
+            if chances == 0 || !referenced(p.nodes.id(n)) {
+                return false;
+            }
+            chances -= 1;
+            p.hit(n);
+            true
+        };
+        loop {
+            let main_max = self.capacity - self.window_max;
+            while self.nodes.len_of(WINDOW) > self.window_max
+                && self.nodes.len_of(PROBATION) + self.nodes.len_of(PROTECTED) < main_max
+            {
+                let Some(lru) = self.nodes.head(WINDOW) else { break };
+                self.nodes.move_to_tail(lru, PROBATION);
+            }
+            if self.nodes.len_of(WINDOW) > self.window_max {
+                let candidate = self.nodes.head(WINDOW)?;
+                if spared(self, candidate) {
+                    continue;
+                }
+                let Some(victim) = self.main_victim() else {
+                    return Some(self.nodes.remove_node(candidate));
+                };
+                if spared(self, victim) {
+                    continue;
+                }
+                let (c, v) = (self.nodes.hash(candidate), self.nodes.hash(victim));
+                if admits(&self.sketch, c, v, self.admission, &mut self.jitter) {
+                    self.nodes.move_to_tail(candidate, PROBATION);
+                    return Some(self.nodes.remove_node(victim));
+                }
+                return Some(self.nodes.remove_node(candidate));
+            }
+            let n = self.main_victim().or_else(|| self.nodes.head(WINDOW))?;
+            if spared(self, n) {
+                continue;
+            }
+            return Some(self.nodes.remove_node(n));
+        }
+    }
+}
+
+impl EvictionPolicy for WTinyLfuAuto {
+    fn name(&self) -> &'static str {
+        "w-tinylfu-auto"
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn on_insert(&mut self, id: EntryId, hash: u64) {
+        if self.nodes.find(id).is_some() {
+            self.on_hit(id);
+            return;
+        }
+        let h = fold(hash);
+        self.nodes.insert(WINDOW, id, h);
+        self.grow_sketch();
+        self.record(h);
+    }
+
+    fn on_hit(&mut self, id: EntryId) {
+        if let Some(n) = self.nodes.find(id) {
+            self.hit(n);
+        }
+    }
+
     fn on_remove(&mut self, id: EntryId) {
         self.nodes.remove(id);
     }
 
     fn evict(&mut self) -> Option<EntryId> {
-        let main_max = self.capacity - self.window_max;
-        while self.nodes.len_of(WINDOW) > self.window_max
-            && self.nodes.len_of(PROBATION) + self.nodes.len_of(PROTECTED) < main_max
-        {
-            let Some(lru) = self.nodes.head(WINDOW) else { break };
-            self.nodes.move_to_tail(lru, PROBATION);
-        }
-        if self.nodes.len_of(WINDOW) > self.window_max {
-            let candidate = self.nodes.head(WINDOW)?;
-            let Some(victim) = self.main_victim() else {
-                return Some(self.nodes.remove_node(candidate));
-            };
-            let (c, v) = (self.nodes.hash(candidate), self.nodes.hash(victim));
-            if admits(&self.sketch, c, v, self.admission, &mut self.jitter) {
-                self.nodes.move_to_tail(candidate, PROBATION);
-                return Some(self.nodes.remove_node(victim));
-            }
-            return Some(self.nodes.remove_node(candidate));
-        }
-        let n = self.main_victim().or_else(|| self.nodes.head(WINDOW))?;
-        Some(self.nodes.remove_node(n))
+        self.choose(0, |_| false)
+    }
+
+    /// Each entry about to be chosen is asked for its owner's bit first,
+    /// and one hit since gets its hit then (not the same victims as hits
+    /// told at once: the sketch counts the hit later, and once).
+    fn takes_owner_bits(&self) -> bool {
+        true
+    }
+
+    fn evict_with_bits(&mut self, referenced: &mut dyn FnMut(EntryId) -> bool) -> Option<EntryId> {
+        self.choose(BIT_CHANCES, referenced)
     }
 
     fn coldest(&self, n: usize) -> Option<Vec<EntryId>> {

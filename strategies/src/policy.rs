@@ -87,10 +87,22 @@ pub trait EvictionPolicy: Send + fmt::Debug {
         false
     }
 
+    /// Whether an owner whose hits cannot reach the policy at once should
+    /// keep them as bits and hand them over with
+    /// [`evict_with_bits`](Self::evict_with_bits), rather than re-insert a
+    /// victim that was hit since the policy last saw it. The reference-bit
+    /// policies do (for them the bits are exact); so does
+    /// [`WTinyLfuAuto`](crate::WTinyLfuAuto), which gives each entry about
+    /// to be chosen the hit its bit records.
+    fn takes_owner_bits(&self) -> bool {
+        self.reads_reference_bits()
+    }
+
     /// Like [`evict`](Self::evict), but wherever the policy reads an
     /// entry's reference bit it also reads the owner's: `referenced(id)`
     /// returns whether the entry was hit since last asked, and clears that.
-    /// Policies without reference bits ignore `referenced`.
+    /// Policies that do not [take owner bits](Self::takes_owner_bits)
+    /// ignore `referenced`.
     fn evict_with_bits(&mut self, referenced: &mut dyn FnMut(EntryId) -> bool) -> Option<EntryId> {
         let _ = referenced;
         self.evict()

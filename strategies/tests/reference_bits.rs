@@ -83,3 +83,10 @@ fn clock_and_sieve_read_reference_bits() {
         PolicyKind::ALL.iter().filter(|k| k.build(4).reads_reference_bits()).map(|k| k.name()).collect();
     assert_eq!(readers, vec!["clock", "sieve"]);
 }
+
+#[test]
+fn owner_bits_go_to_the_reference_bit_policies_and_w_tinylfu_auto() {
+    let takers: Vec<_> =
+        PolicyKind::ALL.iter().filter(|k| k.build_for_slots(4).takes_owner_bits()).map(|k| k.name()).collect();
+    assert_eq!(takers, vec!["clock", "sieve", "w-tinylfu-auto"]);
+}

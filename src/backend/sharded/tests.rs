@@ -116,6 +116,24 @@ fn capacity_eviction_uses_reference_bits() {
     assert!(c.contains_key(&0) && c.contains_key(&1) && c.contains_key(&3));
 }
 
+/// `w-tinylfu-auto` takes a lock-free hit as a hit when it next looks at
+/// the entry: the coldest entry, hit since, moves to protected (the
+/// hottest) instead of leaving. It used to come back as a newcomer, which
+/// forgot its standing and left it to the admission duel.
+#[test]
+fn w_tinylfu_auto_takes_lock_free_hits_as_hits() {
+    let c: ShardedCache<u64, u64> =
+        CacheBuilder::new().no_sweeper().shards(1).max_capacity(100).policy("w-tinylfu-auto").build().unwrap();
+    for k in 0..=100 {
+        c.insert(k, k);
+    }
+    let Some(&[(next, _)]) = c.coldest(1).as_deref() else { panic!("a coldest entry") };
+    assert_eq!(c.get(&next), Some(next));
+    c.insert(1000, 1000);
+    assert!(c.contains_key(&next));
+    assert_eq!(c.hottest(1), Some(vec![(next, next)]), "the hit took it to protected");
+}
+
 #[test]
 fn capacity_takes_expired_entries_from_other_shards_first() {
     // Found by the model test: with capacity 1 and two shards, an insert

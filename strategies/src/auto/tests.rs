@@ -101,3 +101,50 @@ fn protocol_edges() {
     p.clear();
     assert!(p.is_empty());
 }
+
+/// A full policy of 100 (a 1% window) with ids 0..100, then one newcomer.
+fn full_of_100_plus_one() -> WTinyLfuAuto {
+    let mut p = WTinyLfuAuto::new(100).with_slot_ids();
+    for id in 0..=100u64 {
+        p.on_insert(id, crate::mix64(id));
+        while p.len() > 100 {
+            p.evict();
+        }
+    }
+    p.on_insert(101, crate::mix64(101));
+    p
+}
+
+/// An owner that keeps hits as bits hands them over at eviction: the
+/// entry about to be chosen that was hit since gets its hit (from
+/// probation to protected) instead of leaving.
+#[test]
+fn an_owner_bit_is_a_hit_before_the_choice() {
+    let mut p = full_of_100_plus_one();
+    let Some(&[next]) = p.coldest(1).as_deref() else { panic!("a victim to name") };
+    let victim = p.evict_with_bits(&mut |id| id == next);
+    assert!(victim.is_some_and(|v| v != next), "{victim:?} left; {next} was hit");
+    assert_eq!(p.hottest(1), Some(vec![next]), "the hit took it to protected");
+    assert_eq!(p.len(), 100);
+    assert_eq!(p.validate(), Ok(()));
+}
+
+/// With every entry hit, one eviction gives at most 16 hits and then
+/// chooses anyway; with none, it chooses as `evict` does.
+#[test]
+fn owner_bits_are_read_a_bounded_number_of_times() {
+    let mut p = full_of_100_plus_one();
+    let mut asked = 0;
+    assert!(p.evict_with_bits(&mut |_| {
+        asked += 1;
+        true
+    })
+    .is_some());
+    assert_eq!((asked, p.len()), (BIT_CHANCES, 100));
+    let (mut told, mut owner) = (full_of_100_plus_one(), full_of_100_plus_one());
+    for id in 102..400u64 {
+        assert_eq!(told.evict(), owner.evict_with_bits(&mut |_| false));
+        told.on_insert(id, crate::mix64(id));
+        owner.on_insert(id, crate::mix64(id));
+    }
+}

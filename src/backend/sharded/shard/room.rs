@@ -95,10 +95,11 @@ where
 }
 
 impl<K, V> State<K, V> {
-    /// The policy's victim. A reference-bit policy (CLOCK, SIEVE) reads the
-    /// entries' bits itself; any other policy's victim that was hit since
-    /// the policy last saw it gets a second chance: its bit is cleared and it
-    /// goes back to the policy as if just inserted.
+    /// The policy's victim. A policy that takes owner bits (CLOCK, SIEVE,
+    /// w-tinylfu-auto) reads the entries' bits itself; any other policy's
+    /// victim that was hit since the policy last saw it gets a second
+    /// chance: its bit is cleared and it goes back to the policy as if just
+    /// inserted.
     fn victim(&mut self, s: &Settings<K, V>) -> Option<u32>
     where
         K: Hash,
@@ -115,7 +116,7 @@ impl<K, V> State<K, V> {
         K: Hash,
     {
         let policy = self.policy.as_mut()?;
-        if policy.reads_reference_bits() {
+        if policy.takes_owner_bits() {
             let entries = &self.entries;
             let victim = policy.evict_with_bits(&mut |id| {
                 // The policy names resident ids; another is a policy bug,
