@@ -266,6 +266,19 @@ impl Nodes {
 mod tests {
     use super::*;
 
+    /// An owner that shares its capacity between policies (the sharded
+    /// backend's shards) may hand one a few ids past its capacity: it
+    /// grows by an eighth for them, not to twice its size.
+    #[test]
+    fn a_few_slot_ids_past_the_capacity_add_an_eighth() {
+        let mut n = Nodes::new(1000, true);
+        for id in 0..1010u64 {
+            n.insert(0, id, 0);
+        }
+        assert_eq!(n.validate("t"), Ok(()));
+        assert!(n.nodes.capacity() <= 1001 + 1001 / 8, "{} nodes", n.nodes.capacity());
+    }
+
     #[test]
     fn lists_ids_and_hashes() {
         let mut n = Nodes::new(4, false);
