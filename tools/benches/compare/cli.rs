@@ -22,7 +22,8 @@ pub struct Args {
     pub format: Format,
 
     /// Policies for our backends: `default` (fifo, lru, sieve, s3-fifo,
-    /// w-tinylfu-v2; `--quick`: lru), `all`, or a comma-separated list.
+    /// w-tinylfu-v2, w-tinylfu-auto; `--quick`: lru), `all`, or a
+    /// comma-separated list.
     /// moka rows run only those of them moka has (lru, w-tinylfu); foyer
     /// rows those foyer has (all but clock and arc).
     #[arg(long, default_value = "default")]
@@ -108,9 +109,16 @@ pub struct Plan {
     pub format: Format,
 }
 
-/// Every policy foyer ships has its twin here (w-tinylfu-v2 for its LFU).
-pub const DEFAULT_POLICIES: &[PolicyKind] =
-    &[PolicyKind::Fifo, PolicyKind::Lru, PolicyKind::Sieve, PolicyKind::S3Fifo, PolicyKind::WTinyLfuV2];
+/// Every policy foyer ships has its twin here (w-tinylfu-v2 for its LFU),
+/// and the candidate default, `w-tinylfu-auto`, is judged against `lru`.
+pub const DEFAULT_POLICIES: &[PolicyKind] = &[
+    PolicyKind::Fifo,
+    PolicyKind::Lru,
+    PolicyKind::Sieve,
+    PolicyKind::S3Fifo,
+    PolicyKind::WTinyLfuV2,
+    PolicyKind::WTinyLfuAuto,
+];
 
 fn parse_threads(s: &str) -> Result<Vec<usize>, String> {
     let mut out = Vec::new();

@@ -22,6 +22,11 @@ const HEAP_LIMITS: &[(PolicyKind, f64)] =
     &[(PolicyKind::Lru, 64.0), (PolicyKind::Clock, 64.0), (PolicyKind::Sieve, 64.0), (PolicyKind::S3Fifo, 80.0)];
 /// The moka backend's heap per entry against moka's own.
 const MOKA_HEAP_FACTOR: f64 = 1.1;
+/// The candidate default policy against `lru` in the same backend: its
+/// get-or-insert throughput at least this share of `lru`'s...
+const CANDIDATE_SPEED: f64 = 0.9;
+/// ...and its heap per entry at most this much more.
+const CANDIDATE_HEAP: f64 = 16.0;
 
 /// The rows whose heap figures the targets need.
 pub fn heap_rows() -> Vec<RowKind> {
@@ -138,6 +143,43 @@ fn throughput(report: &Report, out: &mut Vec<Check>) {
     out.push(lead(report, GET_HIT, 2, &moka, 5.0, "moka"));
 }
 
+/// The candidate default policy's costs against `lru` in the same backend
+/// (speed on the sharded backend's get-or-insert rows, in both halves;
+/// heap on both the mutex and sharded backends), where the run has both.
+fn candidate(report: &Report, out: &mut Vec<Check>) {
+    let row = |policy| RowKind::Ours { backend: BackendKind::Sharded, policy };
+    let (auto, lru) = (row(PolicyKind::WTinyLfuAuto), row(PolicyKind::Lru));
+    for &workload in GET_OR_INSERT {
+        for &t in &target_threads() {
+            let find = |kind: &RowKind| cells_at(report, workload, t).find(|c| &c.kind == kind);
+            let (Some(a), Some(l)) = (find(&auto), find(&lru)) else { continue };
+            let halves = [a.halves[0] / l.halves[0], a.halves[1] / l.halves[1]];
+            out.push(Check {
+                target: format!(
+                    "sharded/w-tinylfu-auto, {workload}, {t} thr: >= {CANDIDATE_SPEED:.1}x sharded/lru"
+                ),
+                figure: format!(
+                    "{:.2}x (halves {:.2}x, {:.2}x)",
+                    a.m.mops() / l.m.mops(),
+                    halves[0],
+                    halves[1]
+                ),
+                met: Some(halves.iter().all(|&h| h >= CANDIDATE_SPEED)),
+            });
+        }
+    }
+    for backend in [BackendKind::Mutex, BackendKind::Sharded] {
+        let find = |policy| report.memory.iter().find(|m| m.kind == RowKind::Ours { backend, policy });
+        let (Some(a), Some(l)) = (find(PolicyKind::WTinyLfuAuto), find(PolicyKind::Lru)) else { continue };
+        let over = a.bytes_per_entry - l.bytes_per_entry;
+        out.push(Check {
+            target: format!("{backend}/w-tinylfu-auto: heap <= {backend}/lru + {CANDIDATE_HEAP:.0} B/entry"),
+            figure: format!("{:.1} vs {:.1} B/entry = +{over:.1}", a.bytes_per_entry, l.bytes_per_entry),
+            met: Some(over <= CANDIDATE_HEAP),
+        });
+    }
+}
+
 fn heap(report: &Report, plan: &Plan, out: &mut Vec<Check>) {
     let find = |kind: &RowKind| report.memory.iter().find(|m| &m.kind == kind);
     let bytes = |m: &Memory| format!("{:.1} B/entry ({} held)", m.bytes_per_entry, m.entries);
@@ -203,6 +245,7 @@ fn purge(report: &Report, plan: &Plan, out: &mut Vec<Check>) {
 pub fn checks(report: &Report, plan: &Plan) -> Vec<Check> {
     let mut out = Vec::new();
     throughput(report, &mut out);
+    candidate(report, &mut out);
     heap(report, plan, &mut out);
     purge(report, plan, &mut out);
     out
