@@ -255,11 +255,12 @@ impl WTinyLfuAuto {
         self.record(self.nodes.hash(n));
     }
 
-    /// Picks the entry to evict and forgets it. An entry about to be chosen
-    /// (the window's candidate, the main area's victim) that `referenced`
-    /// says was hit since the policy last saw it gets that hit instead, and
-    /// the choice starts over: at most `chances` times per eviction, so
-    /// one eviction's work stays bounded when every entry was hit.
+    /// Picks the entry to evict and forgets it. The entry about to leave
+    /// (the window's candidate or the main area's victim, whichever loses
+    /// the admission duel) that `referenced` says was hit since the policy
+    /// last saw it gets that hit instead, and the choice starts over: at
+    /// most `chances` times per eviction, so one eviction's work stays
+    /// bounded when every entry was hit.
     #[inline]
     fn choose(&mut self, mut chances: usize, mut referenced: impl FnMut(EntryId) -> bool) -> Option<EntryId> {
         let mut spared = |p: &mut Self, n: u32| {
@@ -280,19 +281,24 @@ impl WTinyLfuAuto {
             }
             if self.nodes.len_of(WINDOW) > self.window_max {
                 let candidate = self.nodes.head(WINDOW)?;
-                if spared(self, candidate) {
-                    continue;
-                }
                 let Some(victim) = self.main_victim() else {
+                    if spared(self, candidate) {
+                        continue;
+                    }
                     return Some(self.nodes.remove_node(candidate));
                 };
-                if spared(self, victim) {
-                    continue;
-                }
+                // Only the one about to leave is asked: a bit costs the
+                // owner a read of the entry, often a cache miss.
                 let (c, v) = (self.nodes.hash(candidate), self.nodes.hash(victim));
                 if admits(&self.sketch, c, v, self.admission, &mut self.jitter) {
+                    if spared(self, victim) {
+                        continue;
+                    }
                     self.nodes.move_to_tail(candidate, PROBATION);
                     return Some(self.nodes.remove_node(victim));
+                }
+                if spared(self, candidate) {
+                    continue;
                 }
                 return Some(self.nodes.remove_node(candidate));
             }

@@ -117,21 +117,32 @@ fn capacity_eviction_uses_reference_bits() {
 }
 
 /// `w-tinylfu-auto` takes a lock-free hit as a hit when it next looks at
-/// the entry: the coldest entry, hit since, moves to protected (the
-/// hottest) instead of leaving. It used to come back as a newcomer, which
-/// forgot its standing and left it to the admission duel.
+/// the entry: the main area's victim, hit since, moves to protected (the
+/// hottest place) when a newcomer wins the admission duel against it. It
+/// used to come back as a newcomer itself, into the window, behind the
+/// newcomers that follow.
 #[test]
 fn w_tinylfu_auto_takes_lock_free_hits_as_hits() {
+    // 300 entries: a window of 3 (1%) in front of the main area.
     let c: ShardedCache<u64, u64> =
-        CacheBuilder::new().no_sweeper().shards(1).max_capacity(100).policy("w-tinylfu-auto").build().unwrap();
-    for k in 0..=100 {
+        CacheBuilder::new().no_sweeper().shards(1).max_capacity(300).policy("w-tinylfu-auto").build().unwrap();
+    for k in 0..=300 {
         c.insert(k, k);
     }
-    let Some(&[(next, _)]) = c.coldest(1).as_deref() else { panic!("a coldest entry") };
-    assert_eq!(c.get(&next), Some(next));
-    c.insert(1000, 1000);
-    assert!(c.contains_key(&next));
-    assert_eq!(c.hottest(1), Some(vec![(next, next)]), "the hit took it to protected");
+    let Some(&[(victim, _)]) = c.coldest(1).as_deref() else { panic!("a coldest entry") };
+    assert_eq!(c.get(&victim), Some(victim));
+    // Seen three times, 5000 beats the victim's one access in the duel
+    // once newcomers push it to the window's head; the last newcomer comes
+    // after that eviction.
+    for _ in 0..3 {
+        c.remove(&5000);
+        c.insert(5000, 5000);
+    }
+    for k in [6000, 6001, 7000, 8000] {
+        c.insert(k, k);
+    }
+    assert!(c.contains_key(&5000) && c.contains_key(&victim));
+    assert_eq!(c.hottest(1), Some(vec![(victim, victim)]), "the hit took it to protected");
 }
 
 #[test]

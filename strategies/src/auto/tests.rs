@@ -116,15 +116,15 @@ fn full_of_100_plus_one() -> WTinyLfuAuto {
 }
 
 /// An owner that keeps hits as bits hands them over at eviction: the
-/// entry about to be chosen that was hit since gets its hit (from
-/// probation to protected) instead of leaving.
+/// entry about to leave that was hit since gets its hit (to the hottest
+/// place of its area) instead of leaving.
 #[test]
 fn an_owner_bit_is_a_hit_before_the_choice() {
     let mut p = full_of_100_plus_one();
-    let Some(&[next]) = p.coldest(1).as_deref() else { panic!("a victim to name") };
-    let victim = p.evict_with_bits(&mut |id| id == next);
-    assert!(victim.is_some_and(|v| v != next), "{victim:?} left; {next} was hit");
-    assert_eq!(p.hottest(1), Some(vec![next]), "the hit took it to protected");
+    let leaving = p.clone().evict();
+    let victim = p.evict_with_bits(&mut |id| Some(id) == leaving);
+    assert!(victim.is_some() && victim != leaving, "{victim:?} left; {leaving:?} was hit");
+    assert_eq!(p.hottest(1), leaving.map(|id| vec![id]), "the hit made it the hottest");
     assert_eq!(p.len(), 100);
     assert_eq!(p.validate(), Ok(()));
 }
