@@ -203,37 +203,8 @@ impl WTinyLfuAuto {
         }
     }
 
-    fn main_victim(&self) -> Option<u32> {
-        self.nodes.head(PROBATION).or_else(|| self.nodes.head(PROTECTED))
-    }
-}
-
-impl EvictionPolicy for WTinyLfuAuto {
-    fn name(&self) -> &'static str {
-        "w-tinylfu-auto"
-    }
-
-    fn capacity(&self) -> usize {
-        self.capacity
-    }
-
-    fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
-    fn on_insert(&mut self, id: EntryId, hash: u64) {
-        if self.nodes.find(id).is_some() {
-            self.on_hit(id);
-            return;
-        }
-        let h = fold(hash);
-        self.nodes.insert(WINDOW, id, h);
-        self.grow_sketch();
-        self.record(h);
-    }
-
-    fn on_hit(&mut self, id: EntryId) {
-        let Some(n) = self.nodes.find(id) else { return };
+    /// A hit on resident node `n`.
+    fn hit(&mut self, n: u32) {
         let list = self.nodes.list_of(n);
         // After the window has grown, the main area holds more than its
         // share until evictions drain it, and they take its entries before
@@ -261,6 +232,41 @@ impl EvictionPolicy for WTinyLfuAuto {
             l => self.nodes.move_to_tail(n, l),
         }
         self.record(self.nodes.hash(n));
+    }
+
+    fn main_victim(&self) -> Option<u32> {
+        self.nodes.head(PROBATION).or_else(|| self.nodes.head(PROTECTED))
+    }
+}
+
+impl EvictionPolicy for WTinyLfuAuto {
+    fn name(&self) -> &'static str {
+        "w-tinylfu-auto"
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn on_insert(&mut self, id: EntryId, hash: u64) {
+        let h = fold(hash);
+        if let Some(n) = self.nodes.insert(WINDOW, id, h) {
+            // Already resident: a hit.
+            self.hit(n);
+            return;
+        }
+        self.grow_sketch();
+        self.record(h);
+    }
+
+    fn on_hit(&mut self, id: EntryId) {
+        if let Some(n) = self.nodes.find(id) {
+            self.hit(n);
+        }
     }
 
     fn on_remove(&mut self, id: EntryId) {

@@ -112,28 +112,31 @@ impl Nodes {
         self.nodes[n as usize].meta = (self.nodes[n as usize].meta & !3) | l as u32;
     }
 
-    /// Makes `id` (not resident) resident at the tail of list `l`.
-    pub(super) fn insert(&mut self, l: usize, id: EntryId, hash: u32) {
-        let meta = hash << 2;
-        let halves = [id as u32, (id >> 32) as u32];
-        let node = Node { id: halves, meta, links: [NIL, NIL] };
-        let n = match self.free.pop() {
-            Some(n) => {
-                self.nodes[n as usize] = node;
-                n
-            }
-            None => {
-                let n = u32::try_from(self.nodes.len()).unwrap_or(NIL);
-                assert!(n != NIL, "at most u32::MAX - 1 residents");
-                if self.nodes.len() == self.nodes.capacity() {
-                    self.nodes.reserve_exact(crate::capped_growth(self.nodes.len(), self.limit));
-                }
-                self.nodes.push(node);
-                n
-            }
+    /// Makes `id` resident at the tail of list `l` unless it is already;
+    /// returns its node if it was (and then changes nothing). The index is
+    /// probed once: a miss needs no lookup before its insertion.
+    pub(super) fn insert(&mut self, l: usize, id: EntryId, hash: u32) -> Option<u32> {
+        // The node it gets: the last freed, or a new one at the end.
+        let n = match self.free.last() {
+            Some(&n) => n,
+            None => u32::try_from(self.nodes.len()).unwrap_or(NIL),
         };
+        assert!(n != NIL, "at most u32::MAX - 1 residents");
+        if let Some(found) = self.index.insert_new(id, n) {
+            return Some(found);
+        }
+        let halves = [id as u32, (id >> 32) as u32];
+        let node = Node { id: halves, meta: hash << 2, links: [NIL, NIL] };
+        if self.free.pop().is_some() {
+            self.nodes[n as usize] = node;
+        } else {
+            if self.nodes.len() == self.nodes.capacity() {
+                self.nodes.reserve_exact(crate::capped_growth(self.nodes.len(), self.limit));
+            }
+            self.nodes.push(node);
+        }
         self.push_tail(n, l);
-        self.index.insert(id, n);
+        None
     }
 
     /// Moves node `n` to the tail of list `l` (which may be its own).
@@ -223,8 +226,9 @@ mod tests {
     fn lists_ids_and_hashes() {
         let mut n = Nodes::new(4);
         for id in 0..5u64 {
-            n.insert((id % 3) as usize, id << 33, 0x3fff_ffff - id as u32);
+            assert_eq!(n.insert((id % 3) as usize, id << 33, 0x3fff_ffff - id as u32), None);
         }
+        assert_eq!(n.insert(0, 4 << 33, 7), Some(4), "a resident id keeps its node");
         assert_eq!(n.validate("t"), Ok(()));
         let Some(at) = n.find(4 << 33) else { panic!("4 is resident") };
         assert_eq!((n.id(at), n.hash(at), n.list_of(at)), (4 << 33, 0x3fff_fffb, 1));
@@ -233,7 +237,7 @@ mod tests {
         assert_eq!(n.ids_in(&[2, 0], 3, true), [4 << 33, 2 << 33, 3 << 33]);
         n.remove(0);
         assert_eq!((n.len(), n.len_of(0), n.validate("t")), (4, 1, Ok(())));
-        n.insert(0, 9, 1);
+        assert_eq!(n.insert(0, 9, 1), None);
         assert_eq!(n.nodes.len(), 5, "a freed node is reused");
         n.clear();
         assert_eq!((n.len(), n.head(0), n.validate("t")), (0, None, Ok(())));
