@@ -12,7 +12,7 @@ const BLOCK_COUNTERS: usize = BLOCK_WORDS * 16;
 const MAX_COUNT: u64 = 15;
 /// Above this many bytes (a common first-level data cache) a count tends
 /// to miss the fastest cache, and prefetching a key's block early pays
-/// (3 points of speed relative to LRU on OLTP at 10,000 and 100,000
+/// (2 to 3 points of speed relative to LRU on OLTP at 10,000 and 100,000
 /// entries). Below, it is only extra work: prefetching at every size cost
 /// 4 points on P12 at 1,000 entries.
 const PREFETCH_BYTES: usize = 32 << 10;
