@@ -226,6 +226,8 @@ impl WTinyLfuAuto {
 
     /// Node `n` was hit.
     fn hit(&mut self, n: u32) {
+        // The count comes last; its cache miss overlaps the list work.
+        self.sketch.prefetch(self.nodes.hash(n));
         let list = self.nodes.list_of(n);
         // After the window has grown, the main area holds more than its
         // share until evictions drain it, and they take its entries before
@@ -325,12 +327,14 @@ impl EvictionPolicy for WTinyLfuAuto {
     }
 
     fn on_insert(&mut self, id: EntryId, hash: u64) {
-        if self.nodes.find(id).is_some() {
-            self.on_hit(id);
+        let h = fold(hash);
+        // The count comes last; its cache miss overlaps the index and list work.
+        self.sketch.prefetch(h);
+        if let Some(n) = self.nodes.insert(WINDOW, id, h) {
+            // Already resident: a hit.
+            self.hit(n);
             return;
         }
-        let h = fold(hash);
-        self.nodes.insert(WINDOW, id, h);
         self.grow_sketch();
         self.record(h);
     }

@@ -51,6 +51,35 @@ impl IdIndex {
         }
     }
 
+    /// Maps `id` to `idx` unless it is present; returns what it maps to
+    /// if it is. One probe of the map for a sparse id where `get` then
+    /// `insert` would take two (an owner's insert is usually a miss).
+    pub(crate) fn insert_new(&mut self, id: EntryId, idx: u32) -> Option<u32> {
+        let room = (self.len as u64 + 1).saturating_mul(2).saturating_add(DENSE_SLACK);
+        match usize::try_from(id) {
+            Ok(i) if i < self.dense.len() && self.dense[i] != ABSENT => return Some(self.dense[i]),
+            // A dense-range id may have been mapped before the array
+            // reached it: `get` looks in the map too.
+            Ok(i) if i < self.dense.len() || id < room => {
+                if let Some(&v) = self.sparse.get(&id) {
+                    return Some(v);
+                }
+                if i >= self.dense.len() {
+                    self.dense.resize(i + 1, ABSENT);
+                }
+                self.dense[i] = idx;
+            }
+            _ => match self.sparse.entry(id) {
+                hashbrown::hash_map::Entry::Occupied(e) => return Some(*e.get()),
+                hashbrown::hash_map::Entry::Vacant(e) => {
+                    e.insert(idx);
+                }
+            },
+        }
+        self.len += 1;
+        None
+    }
+
     pub(crate) fn remove(&mut self, id: &EntryId) -> Option<u32> {
         let removed = match usize::try_from(*id).ok().and_then(|i| self.dense.get_mut(i)) {
             Some(v) if *v != ABSENT => Some(std::mem::replace(v, ABSENT)),
@@ -89,5 +118,24 @@ mod tests {
         assert_eq!(ix.get(&3), Some(&33));
         ix.clear();
         assert_eq!((ix.len(), ix.get(&0)), (0, None));
+    }
+
+    /// `insert_new` places ids where `insert` would and finds them
+    /// wherever they are.
+    #[test]
+    fn insert_new_matches_get_then_insert() {
+        let (mut a, mut b) = (IdIndex::default(), IdIndex::default());
+        for (n, id) in [5u64, 1 << 40, 3000, 5, 2, 1 << 40, 1500, 3000].into_iter().enumerate() {
+            let n = n as u32;
+            let expected = a.get(&id).copied();
+            if expected.is_none() {
+                a.insert(id, n);
+            }
+            assert_eq!(b.insert_new(id, n), expected, "id {id}");
+            assert_eq!((a.len(), a.dense.len(), a.sparse.len()), (b.len(), b.dense.len(), b.sparse.len()));
+        }
+        // 3000 went to the map before the array reached it.
+        b.dense.resize(3001, ABSENT);
+        assert_eq!(b.insert_new(3000, 99), Some(2));
     }
 }

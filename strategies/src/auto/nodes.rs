@@ -134,34 +134,48 @@ impl Nodes {
         self.nodes[n as usize].meta = (self.nodes[n as usize].meta & !3) | l as u32;
     }
 
-    /// Makes `id` (not resident) resident at the tail of list `l`.
-    pub(super) fn insert(&mut self, l: usize, id: EntryId, hash: u32) {
+    /// Makes `id` resident at the tail of list `l` unless it is already;
+    /// returns its node if it was (and then changes nothing). The index is
+    /// probed once: a miss needs no lookup before its insertion.
+    pub(super) fn insert(&mut self, l: usize, id: EntryId, hash: u32) -> Option<u32> {
         let node = Node { meta: hash << 2, links: [NIL, NIL] };
         let n = if self.slot_ids {
             let n = u32::try_from(id).ok().filter(|&n| n != NIL);
             let n = n.unwrap_or_else(|| panic!("slot id {id} is not below u32::MAX"));
-            if n as usize >= self.nodes.len() {
-                self.reserve_for(n as usize + 1);
-                self.nodes.resize(n as usize + 1, VACANT_NODE);
+            match self.nodes.get(n as usize) {
+                Some(old) if old.meta & 3 != VACANT => return Some(n),
+                Some(_) => {}
+                None => {
+                    self.reserve_for(n as usize + 1);
+                    self.nodes.resize(n as usize + 1, VACANT_NODE);
+                }
             }
             self.nodes[n as usize] = node;
             n
-        } else if let Some(n) = self.free.pop() {
-            self.nodes[n as usize] = node;
-            self.ids[n as usize] = [id as u32, (id >> 32) as u32];
-            self.index.insert(id, n);
-            n
         } else {
-            let n = u32::try_from(self.nodes.len()).unwrap_or(NIL);
+            // The node it gets: the last freed, or a new one at the end.
+            let n = match self.free.last() {
+                Some(&n) => n,
+                None => u32::try_from(self.nodes.len()).unwrap_or(NIL),
+            };
             assert!(n != NIL, "at most u32::MAX - 1 residents");
-            self.reserve_for(self.nodes.len() + 1);
-            self.nodes.push(node);
-            self.ids.push([id as u32, (id >> 32) as u32]);
-            self.index.insert(id, n);
+            if let Some(found) = self.index.insert_new(id, n) {
+                return Some(found);
+            }
+            let halves = [id as u32, (id >> 32) as u32];
+            if self.free.pop().is_some() {
+                self.nodes[n as usize] = node;
+                self.ids[n as usize] = halves;
+            } else {
+                self.reserve_for(self.nodes.len() + 1);
+                self.nodes.push(node);
+                self.ids.push(halves);
+            }
             n
         };
         self.len += 1;
         self.push_tail(n, l);
+        None
     }
 
     /// Room for `len` nodes, growing by doubling up to the limit.
@@ -273,8 +287,9 @@ mod tests {
     fn a_few_slot_ids_past_the_capacity_add_an_eighth() {
         let mut n = Nodes::new(1000, true);
         for id in 0..1010u64 {
-            n.insert(0, id, 0);
+            assert_eq!(n.insert(0, id, 0), None);
         }
+        assert_eq!(n.insert(1, 7, 0), Some(7), "a resident slot id keeps its node");
         assert_eq!(n.validate("t"), Ok(()));
         assert!(n.nodes.capacity() <= 1001 + 1001 / 8, "{} nodes", n.nodes.capacity());
     }
@@ -283,8 +298,9 @@ mod tests {
     fn lists_ids_and_hashes() {
         let mut n = Nodes::new(4, false);
         for id in 0..5u64 {
-            n.insert((id % 3) as usize, id << 33, 0x3fff_ffff - id as u32);
+            assert_eq!(n.insert((id % 3) as usize, id << 33, 0x3fff_ffff - id as u32), None);
         }
+        assert_eq!(n.insert(0, 4 << 33, 7), Some(4), "a resident id keeps its node");
         assert_eq!(n.validate("t"), Ok(()));
         let Some(at) = n.find(4 << 33) else { panic!("4 is resident") };
         assert_eq!((n.id(at), n.hash(at), n.list_of(at)), (4 << 33, 0x3fff_fffb, 1));
@@ -293,7 +309,7 @@ mod tests {
         assert_eq!(n.ids_in(&[2, 0], 3, true), [4 << 33, 2 << 33, 3 << 33]);
         n.remove(0);
         assert_eq!((n.len(), n.len_of(0), n.validate("t")), (4, 1, Ok(())));
-        n.insert(0, 9, 1);
+        assert_eq!(n.insert(0, 9, 1), None);
         assert_eq!(n.nodes.len(), 5, "a freed node is reused");
         n.clear();
         assert_eq!((n.len(), n.head(0), n.validate("t")), (0, None, Ok(())));
