@@ -128,7 +128,8 @@ fn held_when_full<C: SlidingTtlCache<u64, u64>>(build: impl FnOnce() -> C) -> f6
 fn w_tinylfu_auto_costs_a_cache_at_most_16_bytes_per_entry_over_lru() {
     let clock = MockClock::new();
     let with = |policy: &str| builder(&clock).max_capacity(100_000).policy(policy);
-    let mutex = |policy: &str| held_when_full(|| -> MutexCache<u64, u64> { with(policy).build().expect("valid settings") });
+    let mutex =
+        |policy: &str| held_when_full(|| -> MutexCache<u64, u64> { with(policy).build().expect("valid settings") });
     // One shard: with more, the seeded shard hash decides how the tables
     // grow, which moves the figures by a byte or two from run to run.
     let sharded = |policy: &str| {

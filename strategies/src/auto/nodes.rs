@@ -268,7 +268,8 @@ impl Nodes {
             }
             linked += len;
         }
-        let indexed = if self.slot_ids { self.nodes.iter().filter(|n| n.meta & 3 != VACANT).count() } else { self.index.len() };
+        let indexed =
+            if self.slot_ids { self.nodes.iter().filter(|n| n.meta & 3 != VACANT).count() } else { self.index.len() };
         if linked != indexed || linked != self.len {
             return Err(format!("{name}: {linked} linked, {indexed} indexed, {} counted", self.len));
         }

@@ -135,11 +135,12 @@ fn an_owner_bit_is_a_hit_before_the_choice() {
 fn owner_bits_are_read_a_bounded_number_of_times() {
     let mut p = full_of_100_plus_one();
     let mut asked = 0;
-    assert!(p.evict_with_bits(&mut |_| {
-        asked += 1;
-        true
-    })
-    .is_some());
+    assert!(p
+        .evict_with_bits(&mut |_| {
+            asked += 1;
+            true
+        })
+        .is_some());
     assert_eq!((asked, p.len()), (BIT_CHANCES, 100));
     let (mut told, mut owner) = (full_of_100_plus_one(), full_of_100_plus_one());
     for id in 102..400u64 {

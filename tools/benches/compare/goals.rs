@@ -155,15 +155,8 @@ fn candidate(report: &Report, out: &mut Vec<Check>) {
             let (Some(a), Some(l)) = (find(&auto), find(&lru)) else { continue };
             let halves = [a.halves[0] / l.halves[0], a.halves[1] / l.halves[1]];
             out.push(Check {
-                target: format!(
-                    "sharded/w-tinylfu-auto, {workload}, {t} thr: >= {CANDIDATE_SPEED:.1}x sharded/lru"
-                ),
-                figure: format!(
-                    "{:.2}x (halves {:.2}x, {:.2}x)",
-                    a.m.mops() / l.m.mops(),
-                    halves[0],
-                    halves[1]
-                ),
+                target: format!("sharded/w-tinylfu-auto, {workload}, {t} thr: >= {CANDIDATE_SPEED:.1}x sharded/lru"),
+                figure: format!("{:.2}x (halves {:.2}x, {:.2}x)", a.m.mops() / l.m.mops(), halves[0], halves[1]),
                 met: Some(halves.iter().all(|&h| h >= CANDIDATE_SPEED)),
             });
         }
