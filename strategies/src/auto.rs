@@ -38,7 +38,7 @@ const SKETCH_FULL: usize = 1 << 17;
 const SKETCH_START: usize = 1 << 12;
 
 /// Hits an owner's reference bits may give entries during one eviction
-/// (see [`WTinyLfuAuto::choose`]).
+/// (see `WTinyLfuAuto::choose`).
 const BIT_CHANCES: usize = 16;
 
 /// The settings the tuner chooses between, as (window share, admission):
@@ -353,9 +353,10 @@ impl EvictionPolicy for WTinyLfuAuto {
         self.choose(0, |_| false)
     }
 
-    /// Each entry about to be chosen is asked for its owner's bit first,
-    /// and one hit since gets its hit then (not the same victims as hits
-    /// told at once: the sketch counts the hit later, and once).
+    /// The entry about to leave (the admission duel's loser) is asked for
+    /// its owner's bit first, and one hit since gets its hit then (not the
+    /// same victims as hits told at once: the sketch counts the hit later,
+    /// and once).
     fn takes_owner_bits(&self) -> bool {
         true
     }

@@ -92,8 +92,8 @@ pub trait EvictionPolicy: Send + fmt::Debug {
     /// [`evict_with_bits`](Self::evict_with_bits), rather than re-insert a
     /// victim that was hit since the policy last saw it. The reference-bit
     /// policies do (for them the bits are exact); so does
-    /// [`WTinyLfuAuto`](crate::WTinyLfuAuto), which gives each entry about
-    /// to be chosen the hit its bit records.
+    /// [`WTinyLfuAuto`](crate::WTinyLfuAuto), which gives the entry about
+    /// to leave the hit its bit records.
     fn takes_owner_bits(&self) -> bool {
         self.reads_reference_bits()
     }

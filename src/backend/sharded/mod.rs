@@ -18,9 +18,10 @@
 //!   CLOCK and SIEVE this *is* their algorithm; LRU becomes CLOCK-like
 //!   (recency is refreshed lazily, at eviction time); W-TinyLFU's sketch
 //!   counts at most one hit per entry between two looks at it.
-//!   `w-tinylfu-auto` reads the bits itself instead: an entry about to be
-//!   chosen whose bit is set gets its hit (a probation entry moves to
-//!   protected) rather than coming back as a newcomer.
+//!   `w-tinylfu-auto` reads the bits itself instead: the entry about to
+//!   leave (the admission duel's loser) whose bit is set gets its hit (a
+//!   probation entry moves to protected) rather than coming back as a
+//!   newcomer.
 //! * **Capacity** is global: a cache-wide weight counter. An insert that
 //!   takes it over the bound first removes expired entries from any shard
 //!   (each shard keeps a lower bound of its deadlines, so shards with
