@@ -95,6 +95,16 @@ pub(crate) fn sized(capacity: usize) -> u64 {
     capacity.clamp(1, MAX_SIZED_ENTRIES) as u64
 }
 
+/// A slot id as a node index. An owner's slot ids are its slot indexes,
+/// far below `u32::MAX` (which node lists keep for "none").
+///
+/// # Panics
+///
+/// If `id` is not below `u32::MAX`.
+pub(crate) fn slot_index(id: EntryId) -> u32 {
+    u32::try_from(id).ok().filter(|&i| i != u32::MAX).unwrap_or_else(|| panic!("slot id {id} is not below u32::MAX"))
+}
+
 /// How many more elements a full `Vec` of `len` should reserve: double,
 /// but never past `limit` once below it (a cache sized for `limit - 1`
 /// entries then ends with no slack), and an eighth more past it. An owner

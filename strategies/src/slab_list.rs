@@ -99,8 +99,7 @@ impl<T: Copy, const N: usize> SlabList<T, N> {
     /// ids the node is `id` itself, which must be on no list.
     pub(crate) fn push_tail(&mut self, l: usize, id: EntryId, data: T) -> u32 {
         let idx = if self.slot_ids {
-            let idx = u32::try_from(id).ok().filter(|&i| i != u32::MAX);
-            let idx = idx.unwrap_or_else(|| panic!("slot id {id} is not below u32::MAX"));
+            let idx = crate::slot_index(id);
             let i = idx as usize;
             if i >= self.data.len() {
                 self.grow_to(i + 1);
